@@ -1,0 +1,62 @@
+"""Validated settings of the CPU engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Limits of one engine instance.
+
+    max_num_seqs            sequences decoded together (= KV slots; memory is preallocated for all)
+    max_num_batched_tokens  tokens one step may compute (decode tokens + prefill chunks); bounds the
+                            time of a step, so a long prompt is prefilled in chunks between decodes
+    max_context_len         prompt + generated tokens of one sequence (= positions per KV slot)
+    max_queue_size          requests waiting for a slot; past it, new requests are rejected at once
+    prefix_caching          reuse KV of a shared prompt prefix found in another (or a finished) slot
+    min_prefix_reuse        shortest prefix worth reusing (copying a few tokens costs more than it saves)
+    intra_op_threads        ONNX Runtime threads (0 = one per core)
+    """
+
+    max_num_seqs: int = 16
+    max_num_batched_tokens: int = 512
+    max_context_len: int = 2048
+    max_queue_size: int = 256
+    prefix_caching: bool = True
+    min_prefix_reuse: int = 8
+    intra_op_threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_num_seqs", "max_num_batched_tokens", "max_context_len", "max_queue_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be >= max_num_seqs "
+                f"({self.max_num_seqs}): every running sequence decodes one token per step"
+            )
+        if self.min_prefix_reuse < 1:
+            raise ValueError(f"min_prefix_reuse must be >= 1, got {self.min_prefix_reuse}")
+        if self.intra_op_threads < 0:
+            raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, str]) -> EngineConfig:
+        """Build from Triton config.pbtxt `parameters` (all strings); unknown keys are ignored."""
+        kwargs: dict[str, object] = {}
+        for name, field_type in cls.__annotations__.items():
+            if name not in params:
+                continue
+            raw = params[name]
+            try:
+                if field_type == "bool":
+                    if raw.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError
+                    kwargs[name] = raw.lower() in ("true", "1")
+                else:
+                    kwargs[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"engine parameter {name}: cannot parse {raw!r} as {field_type}") from None
+        return cls(**kwargs)

@@ -1,0 +1,92 @@
+"""Prometheus families of the Python-backend models, served on Triton's metrics port (8002)
+beside Triton's own `nv_inference_*` families.
+
+Families are created once per model instance through the Python backend's metrics API (passed in
+as `pb_utils`, so this module imports without Triton). Names carry their unit.
+"""
+
+from __future__ import annotations
+
+# Seconds. TTFT on CPU spans ~10 ms (short prompt, idle) to tens of seconds (overload).
+TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
+ITL_BUCKETS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0]
+CODEC_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]
+
+
+class _Histogram:
+    """A histogram family when the backend supports it; otherwise a sum/count pair of counters."""
+
+    def __init__(self, pb_utils, name: str, description: str, buckets: list[float], labels: dict[str, str]):
+        # Families are kept referenced: the backend invalidates a Metric whose family is collected.
+        kind = getattr(pb_utils.MetricFamily, "HISTOGRAM", None)
+        if kind is not None:
+            self._families = [pb_utils.MetricFamily(name=name, description=description, kind=kind)]
+            self._metric = self._families[0].Metric(labels=labels, buckets=buckets)
+            self._sum = self._count = None
+        else:
+            self._metric = None
+            counter = pb_utils.MetricFamily.COUNTER
+            self._families = [pb_utils.MetricFamily(name=name + suffix, description=description, kind=counter)
+                              for suffix in ("_sum", "_count")]
+            self._sum, self._count = (f.Metric(labels=labels) for f in self._families)
+
+    def observe(self, value: float) -> None:
+        if self._metric is not None:
+            self._metric.observe(value)
+        else:
+            self._sum.increment(value)
+            self._count.increment(1)
+
+
+class EngineMetrics:
+    def __init__(self, pb_utils, model: str):
+        labels = {"model": model}
+        gauge, counter = pb_utils.MetricFamily.GAUGE, pb_utils.MetricFamily.COUNTER
+
+        self._families = []  # kept referenced: a Metric is invalid once its family is collected
+
+        def family(name, description, kind):
+            self._families.append(pb_utils.MetricFamily(name=name, description=description, kind=kind))
+            return self._families[-1].Metric(labels=labels)
+
+        self.ttft = _Histogram(pb_utils, "triton_llm_time_to_first_token_seconds",
+                               "Time from engine arrival to the first generated token", TTFT_BUCKETS, labels)
+        self.itl = _Histogram(pb_utils, "triton_llm_inter_token_latency_seconds",
+                              "Time between consecutive generated tokens of a request", ITL_BUCKETS, labels)
+        self.waiting = family("triton_llm_waiting_requests", "Requests queued for a KV slot", gauge)
+        self.running = family("triton_llm_running_sequences", "Sequences holding a KV slot", gauge)
+        self.kv_utilization = family("triton_llm_kv_cache_utilization_ratio", "Fraction of KV slots in use", gauge)
+        self.active = family("triton_llm_active_requests", "Requests inside the engine (leak check: 0 when idle)", gauge)
+        self.prefix_queried = family("triton_llm_prefix_cache_queried_tokens_total", "Prompt tokens looked up in the prefix cache", counter)
+        self.prefix_hit = family("triton_llm_prefix_cache_hit_tokens_total", "Prompt tokens served from the prefix cache", counter)
+        self.prompt_tokens = family("triton_llm_prompt_tokens_total", "Prompt tokens computed (prefix hits excluded)", counter)
+        self.generation_tokens = family("triton_llm_generation_tokens_total", "Tokens generated", counter)
+        self.rejected = family("triton_llm_requests_rejected_total", "Requests rejected because the queue was full", counter)
+        self.cancelled = family("triton_llm_requests_cancelled_total", "Requests cancelled before finishing", counter)
+        self._last: dict[str, float] = {}
+
+    def update(self, stats: dict[str, float]) -> None:
+        """Copy an engine stats snapshot (engine.stats()) into the families."""
+        self.waiting.set(stats["waiting"])
+        self.running.set(stats["running"])
+        self.kv_utilization.set(stats["kv_cache_utilization"])
+        self.active.set(stats["active_requests"])
+        for metric, key in (
+            (self.prefix_queried, "prefix_cache_queried_tokens"),
+            (self.prefix_hit, "prefix_cache_hit_tokens"),
+            (self.prompt_tokens, "prompt_tokens_total"),
+            (self.generation_tokens, "generation_tokens_total"),
+            (self.rejected, "rejected_total"),
+            (self.cancelled, "cancelled_total"),
+        ):
+            delta = stats[key] - self._last.get(key, 0)
+            if delta > 0:
+                metric.increment(delta)
+            self._last[key] = stats[key]
+
+
+class CodecMetrics:
+    """Tokenize / detokenize durations of the pre/post models."""
+
+    def __init__(self, pb_utils, name: str, description: str):
+        self.duration = _Histogram(pb_utils, name, description, CODEC_BUCKETS, {})

@@ -1,0 +1,111 @@
+"""Runs the ONNX decoder over the slot KV cache: one ONNX Runtime call per prefill chunk or decode batch.
+
+The model is an onnxruntime-genai builder export: inputs `input_ids [B, S]`, `attention_mask
+[B, T]`, `past_key_values.{i}.{key,value} [B, kv_heads, P, head_dim]`; outputs `logits [B, S, V]`,
+`present.{i}.*` aliasing past (GroupQueryAttention with a shared buffer: the new positions are
+written in place at `sum(attention_mask) - S ... - 1` of each row). Binding past and present to
+the same slot memory is what makes the cache copy-free.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .kv_cache import KVBuffers
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    num_layers: int
+    kv_heads: int
+    head_dim: int
+    vocab_size: int
+    context_length: int
+
+    @classmethod
+    def from_genai_config(cls, onnx_dir: Path) -> ModelShape:
+        path = onnx_dir / "genai_config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{onnx_dir}: missing genai_config.json (not an ONNX decoder export?)")
+        model = json.loads(path.read_text())["model"]
+        decoder = model["decoder"]
+        return cls(
+            num_layers=decoder["num_hidden_layers"],
+            kv_heads=decoder["num_key_value_heads"],
+            head_dim=decoder["head_size"],
+            vocab_size=model["vocab_size"],
+            context_length=model["context_length"],
+        )
+
+
+class ModelRunner:
+    def __init__(self, onnx_dir: str | Path, num_slots: int, max_context_len: int, intra_op_threads: int = 0):
+        onnx_dir = Path(onnx_dir)
+        self.shape = ModelShape.from_genai_config(onnx_dir)
+        if max_context_len > self.shape.context_length:
+            raise ValueError(
+                f"max_context_len {max_context_len} exceeds the model's context length {self.shape.context_length}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(onnx_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.kv = KVBuffers(self.shape.num_layers, num_slots, self.shape.kv_heads, max_context_len,
+                            self.shape.head_dim)
+        self.max_context_len = max_context_len
+        self._slot_stride = self.kv.keys[0][0].nbytes
+
+    def _bind_cache(self, binding: ort.IOBinding, first_slot: int, count: int) -> None:
+        shape = [count, *self.kv.shape[1:]]
+        offset = first_slot * self._slot_stride
+        for i in range(self.shape.num_layers):
+            for kind, arrays in (("key", self.kv.keys), ("value", self.kv.values)):
+                ptr = arrays[i].ctypes.data + offset
+                binding.bind_input(f"past_key_values.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
+                binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
+
+    def _run(self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", input_ids)
+        binding.bind_cpu_input("attention_mask", attention_mask)
+        binding.bind_output("logits", "cpu")  # first output bound: index 0 below
+        self._bind_cache(binding, first_slot, input_ids.shape[0])
+        self.session.run_with_iobinding(binding)
+        return binding.get_outputs()[0].numpy()
+
+    def prefill(self, slot: int, tokens: list[int], start: int, all_logits: bool = False) -> np.ndarray:
+        """Compute positions [start, start+len(tokens)) of one slot; returns the last position's
+        logits [V] (or every position's, [len(tokens), V], for quality checks)."""
+        end = start + len(tokens)
+        if end > self.max_context_len:
+            raise ValueError(f"prefill past max_context_len: {end} > {self.max_context_len}")
+        input_ids = np.asarray([tokens], dtype=np.int64)
+        mask = np.ones((1, end), dtype=np.int64)
+        logits = self._run(slot, input_ids, mask)
+        return logits[0] if all_logits else logits[0, -1]
+
+    def decode(self, rows: list[tuple[int, int] | None]) -> np.ndarray:
+        """One decode step over slots [0, len(rows)).
+
+        rows[s] is (token, position) for a slot with a sequence to decode, or None for a slot to
+        leave alone; such rows write to the scratch position. Returns logits [len(rows), V].
+        """
+        n = len(rows)
+        positions = [r[1] if r is not None else self.kv.scratch_position for r in rows]
+        total = max(positions) + 1
+        input_ids = np.zeros((n, 1), dtype=np.int64)
+        mask = np.zeros((n, total), dtype=np.int64)
+        for i, row in enumerate(rows):
+            if row is not None:
+                input_ids[i, 0] = row[0]
+            mask[i, : positions[i] + 1] = 1
+        logits = self._run(0, input_ids, mask)
+        return logits[:, -1]

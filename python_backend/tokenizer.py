@@ -1,0 +1,155 @@
+"""Preprocessing: text → token ids, chat template, stop/bad words, end ids.
+
+Loaded once per model instance from a local directory (never a hub: `local_files_only=True`, and
+no `trust_remote_code` unless the deployment asks for it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """A request field is invalid; the message names the field and the limit."""
+
+
+def load_tokenizer(tokenizer_dir: str | Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = Path(tokenizer_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: tokenizer directory does not exist")
+    return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+
+
+def generation_end_ids(tokenizer_dir: str | Path, tokenizer) -> list[int]:
+    """Every end id the model may emit: generation_config's eos_token_id (an int or a list), else the
+    tokenizer's EOS. Models such as Llama 3 end turns with several different tokens."""
+    path = Path(tokenizer_dir) / "generation_config.json"
+    ids: list[int] = []
+    if path.is_file():
+        eos = json.loads(path.read_text()).get("eos_token_id")
+        ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if not ids and tokenizer.eos_token_id is not None:
+        ids = [tokenizer.eos_token_id]
+    if not ids:
+        raise ValueError(f"{tokenizer_dir}: no end id in generation_config.json or the tokenizer")
+    return ids
+
+
+def to_word_list(sequences: list[list[int]]) -> np.ndarray:
+    """TensorRT-LLM's stop/bad words format: int32 [2, N]; row 0 the concatenated ids, row 1 the
+    end offset of each sequence, padded with -1. No sequences gives [[0], [-1]]."""
+    flat = [t for seq in sequences for t in seq]
+    offsets = np.cumsum([len(s) for s in sequences]).tolist()
+    width = max(len(flat), len(offsets), 1)
+    out = np.full((2, width), -1, dtype=np.int32)
+    out[0, :] = 0
+    out[0, : len(flat)] = flat
+    out[1, : len(offsets)] = offsets
+    return out
+
+
+def from_word_list(words: np.ndarray) -> list[list[int]]:
+    """Inverse of to_word_list (accepts [2, N] or [1, 2, N])."""
+    words = np.asarray(words).reshape(2, -1)
+    sequences, start = [], 0
+    for end in words[1]:
+        if end < 0:
+            break
+        sequences.append(words[0, start:end].tolist())
+        start = int(end)
+    return sequences
+
+
+class Preprocessor:
+    def __init__(self, tokenizer_dir: str | Path, max_context_len: int, max_stop_words: int = 32,
+                 max_stop_word_tokens: int = 32, trust_remote_code: bool = False):
+        self.tokenizer = load_tokenizer(tokenizer_dir, trust_remote_code)
+        self.end_ids = generation_end_ids(tokenizer_dir, self.tokenizer)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
+        self.max_context_len = max_context_len
+        self.max_stop_words = max_stop_words
+        self.max_stop_word_tokens = max_stop_word_tokens
+        self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+
+    def encode(self, text: str, apply_chat_template: bool = False) -> list[int]:
+        if not text.strip():
+            raise InputError("text_input: must not be empty")
+        if apply_chat_template:
+            if not self.has_chat_template:
+                raise InputError("apply_chat_template: this model's tokenizer has no chat template")
+            messages = _parse_messages(text)
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            if isinstance(ids, dict) or hasattr(ids, "keys"):
+                ids = ids["input_ids"]
+            ids = list(ids)
+        else:
+            ids = self.tokenizer.encode(text, add_special_tokens=True)
+        if len(ids) >= self.max_context_len:
+            raise InputError(
+                f"text_input: prompt is {len(ids)} tokens; the limit is {self.max_context_len - 1} "
+                f"(max_seq_len {self.max_context_len} leaves room for at least one new token)"
+            )
+        return ids
+
+    def check_max_tokens(self, max_tokens: int, prompt_len: int) -> None:
+        if max_tokens < 1:
+            raise InputError(f"max_tokens: must be >= 1, got {max_tokens}")
+        room = self.max_context_len - prompt_len
+        if max_tokens > room:
+            raise InputError(
+                f"max_tokens: {max_tokens} new tokens + {prompt_len} prompt tokens exceed max_seq_len "
+                f"{self.max_context_len}; at most {room} fit"
+            )
+
+    def word_sequences(self, words: list[str], field: str) -> list[list[int]]:
+        """Token sequences of each word as it appears in running text.
+
+        A word is tokenized differently at the start of a text and after a space ("Paris" vs
+        " Paris" in byte-level BPE); generated text almost always has the second form, so both
+        are listed (a common reason upstream stop words never fire)."""
+        words = [w for w in words if w]
+        if len(words) > self.max_stop_words:
+            raise InputError(f"{field}: {len(words)} entries; the limit is {self.max_stop_words}")
+        sequences: list[list[int]] = []
+        for word in words:
+            variants = [word] if word.startswith(" ") else [word, " " + word]
+            for variant in variants:
+                ids = self.tokenizer.encode(variant, add_special_tokens=False)
+                if len(ids) > self.max_stop_word_tokens:
+                    raise InputError(
+                        f"{field}: {word!r} is {len(ids)} tokens; the limit is {self.max_stop_word_tokens}"
+                    )
+                if ids and ids not in sequences:
+                    sequences.append(ids)
+        return sequences
+
+    def stop_sequences(self, stop_words: list[str], end_id: int) -> list[list[int]]:
+        """Stop words plus every end id other than `end_id` (the engine takes a single end id, as
+        TensorRT-LLM does, so the others stop generation as one-token stop words)."""
+        sequences = self.word_sequences(stop_words, "stop_words")
+        sequences += [[i] for i in self.end_ids if i != end_id and [i] not in sequences]
+        return sequences
+
+
+def _parse_messages(text: str) -> list[dict[str, str]]:
+    """A chat request's text is either a JSON list of {role, content} messages or a plain user turn."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            messages = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"text_input: looks like a JSON message list but does not parse: {exc}") from exc
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages
+        ):
+            raise InputError('text_input: a message list must be [{"role": str, "content": str}, ...]')
+        if not messages:
+            raise InputError("text_input: the message list is empty")
+        return messages
+    return [{"role": "user", "content": text}]
