@@ -1,0 +1,1 @@
+"""Checkpoint → ONNX / TensorRT-LLM engines → an assembled, deployable Triton model repository."""
