@@ -1,0 +1,139 @@
+"""Triton adapter for the CPU engine step (decoupled). Logic lives in python_backend/engine.py.
+
+I/O is TensorRT-LLM's `tensorrt_llm` contract: inputs input_ids INT32[-1], input_lengths,
+request_output_len INT32[1]; optional end_id, pad_id, stop_words_list / bad_words_list
+INT32[2,-1], runtime_top_k, runtime_top_p, temperature, repetition_penalty, presence_penalty,
+frequency_penalty, min_tokens, seed UINT64, streaming BOOL, exclude_input_in_output BOOL,
+return_perf_metrics BOOL (accepted; arrival_time_ns is always returned).
+Outputs output_ids INT32[beam=1, tokens], sequence_length INT32[1], arrival_time_ns INT64[1]
+(unique per request in this process: postprocessing keys its streaming state by it).
+Responses: streaming → one per generated token, then a final empty one (tokens: 0) with the FINAL
+flag; otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
+request, UNAVAILABLE when the engine queue is full (retry later) or the engine has stopped.
+
+execute() only hands requests to the engine thread and returns; the engine thread sends responses.
+"""
+
+import itertools
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from python_backend import requests as req
+from python_backend.config import EngineConfig
+from python_backend.engine import LLMEngine, QueueFullError
+from python_backend.metrics import EngineMetrics
+from python_backend.tokenizer import InputError
+
+log = logging.getLogger("triton_llm.engine_model")
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        self.engine = LLMEngine(EngineConfig.from_parameters(params), version_dir / params.get("onnx_dir", "onnx"))
+        self.exclude_input_default = params.get("exclude_input_in_output", "true") == "true"
+        self.metrics = EngineMetrics(pb_utils, args["model_name"])
+        self.engine.step_observer = lambda plan, seconds: self.metrics.update(self.engine.stats())
+        self.ids = itertools.count()
+        self._last_arrival = 0
+        self._arrival_lock = threading.Lock()
+        self.engine.start()
+
+    def execute(self, requests):
+        for request in requests:
+            self._submit(request)
+        return None
+
+    def _submit(self, request):
+        sender = request.get_response_sender()
+
+        def get(name):
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            return None if tensor is None else tensor.as_numpy()
+
+        try:
+            prompt = get("input_ids")
+            if prompt is None:
+                raise InputError("input_ids: required input is missing")
+            length = req.scalar(get, "input_lengths", int, prompt.size)
+            prompt_ids = prompt.reshape(-1)[:length].tolist()
+            end_id = req.scalar(get, "end_id", int, None)
+            params = req.sampling_params(get, req.scalar(get, "request_output_len", int, required=True), end_id)
+            streaming = req.scalar(get, "streaming", bool, False)
+            exclude_input = req.scalar(get, "exclude_input_in_output", bool, self.exclude_input_default)
+            request_id = f"{request.request_id() or 'req'}#{next(self.ids)}"
+            self.engine.submit(request_id, prompt_ids, params,
+                               self._responder(sender, streaming, [] if exclude_input else prompt_ids,
+                                               self._arrival_ns()))
+        except (InputError, ValueError) as exc:
+            self._fail(sender, str(exc), pb_utils.TritonError.INVALID_ARG)
+        except QueueFullError as exc:
+            self._fail(sender, str(exc), pb_utils.TritonError.UNAVAILABLE)
+        except RuntimeError as exc:
+            self._fail(sender, f"engine unavailable: {exc}", pb_utils.TritonError.UNAVAILABLE)
+
+    def _arrival_ns(self):
+        """Wall-clock arrival in ns, strictly increasing so it is unique per request."""
+        with self._arrival_lock:
+            self._last_arrival = max(time.time_ns(), self._last_arrival + 1)
+            return self._last_arrival
+
+    @staticmethod
+    def _fail(sender, message, code):
+        sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code)),
+                    flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def _responder(self, sender, streaming, prefix, arrival_ns):
+        """The engine-thread callback of one request. Returns False to cancel it."""
+        collected = list(prefix)
+        arrival = time.monotonic()
+        last = [None]
+        lock = threading.Lock()  # sends of one request stay ordered even if callbacks ever overlap
+
+        def respond(out):
+            now = time.monotonic()
+            if out.new_token_ids:
+                if last[0] is None:
+                    self.metrics.ttft.observe(now - arrival)
+                else:
+                    self.metrics.itl.observe(now - last[0])
+                last[0] = now
+            if out.finished and out.finish_reason is not None and out.finish_reason.value == "error":
+                self._fail(sender, "engine failed while generating; see server log", pb_utils.TritonError.INTERNAL)
+                return False
+            try:
+                with lock:
+                    if streaming:
+                        if out.new_token_ids or out.finished:
+                            flags = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if out.finished else 0
+                            sender.send(self._response(out.new_token_ids, arrival_ns), flags=flags)
+                    else:
+                        collected.extend(out.new_token_ids)
+                        if out.finished:
+                            sender.send(self._response(collected, arrival_ns), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            except Exception as exc:  # the client is gone: stop generating for it
+                log.warning("dropping response of %s: %s", out.request_id, exc)
+                return False
+            return out.finished or not sender.is_cancelled()
+
+        return respond
+
+    @staticmethod
+    def _response(tokens, arrival_ns):
+        ids = np.asarray(tokens, dtype=np.int32).reshape(1, 1, -1)
+        return pb_utils.InferenceResponse([
+            pb_utils.Tensor("output_ids", ids),
+            pb_utils.Tensor("sequence_length", np.asarray([[len(tokens)]], dtype=np.int32)),
+            pb_utils.Tensor("arrival_time_ns", np.asarray([[arrival_ns]], dtype=np.int64)),
+        ])
+
+    def finalize(self):
+        self.engine.shutdown()

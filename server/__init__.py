@@ -1,0 +1,1 @@
+"""Starting the real `tritonserver` (from the nvidia-pytriton wheel here, or a system install)."""
