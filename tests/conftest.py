@@ -1,0 +1,69 @@
+"""Shared fixtures: the real checkpoint, the real ONNX exports, one real tritonserver per session.
+
+Artifacts are built (or reused when up to date) by the same code `make export` runs; the server
+listens on 18000-18002 so the suite can run beside `make serve`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK_DIR = ROOT / "artifacts"
+TEST_PORTS = (18000, 18001, 18002)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir() -> Path:
+    from build_engines import checkpoint
+
+    return checkpoint.resolve(None, WORK_DIR)
+
+
+def _onnx(checkpoint_dir: Path, precision: str) -> Path:
+    from build_engines import manifest, onnx_export, quality
+
+    out = onnx_export.export(checkpoint_dir, WORK_DIR / "exports" / checkpoint_dir.name, precision)
+    if "quality" not in manifest.read(out):
+        quality.verify(checkpoint_dir, out, precision)
+    return out
+
+
+@pytest.fixture(scope="session")
+def onnx_fp32(checkpoint_dir) -> Path:
+    return _onnx(checkpoint_dir, "fp32")
+
+
+@pytest.fixture(scope="session")
+def onnx_int8(checkpoint_dir) -> Path:
+    return _onnx(checkpoint_dir, "int8")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(checkpoint_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def test_repository(checkpoint_dir, onnx_fp32) -> Path:
+    from build_engines import assemble
+
+    return assemble.assemble_cpu(ROOT / "build" / "test_repository", checkpoint_dir, onnx_fp32,
+                                 max_context_len=512, max_num_seqs=8)
+
+
+@pytest.fixture(scope="session")
+def server(test_repository):
+    from server.tritonserver import ServerOptions, TritonServer
+
+    http, grpc, metrics = TEST_PORTS
+    options = ServerOptions(test_repository, http, grpc, metrics, exit_timeout_s=10)
+    log = ROOT / "build" / "test_tritonserver.log"
+    with TritonServer(options, log_path=log) as running:
+        yield running

@@ -1,0 +1,132 @@
+"""The CPU engine on the real exported model, without Triton."""
+
+import threading
+
+import pytest
+
+from build_engines import manifest
+from python_backend.config import EngineConfig
+from python_backend.engine import LLMEngine, QueueFullError
+from python_backend.sequence import FinishReason, SamplingParams
+
+PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a land far away, there lived",
+           "List three colors:", "Water boils at", "The quick brown fox"]
+
+
+@pytest.fixture(scope="module")
+def engine(onnx_fp32):
+    eng = LLMEngine(EngineConfig(max_num_seqs=4, max_num_batched_tokens=16, max_context_len=256,
+                                 max_queue_size=32, min_prefix_reuse=4), onnx_fp32).start()
+    yield eng
+    eng.shutdown()
+
+
+def encode(tokenizer, text):
+    return tokenizer.encode(text)
+
+
+def run_concurrently(engine, requests):
+    """Submit all at once; return {request_id: (tokens, reason)}."""
+    results, done = {}, threading.Event()
+
+    def collector(rid):
+        tokens = []
+
+        def cb(out):
+            tokens.extend(out.new_token_ids)
+            if out.finished:
+                results[rid] = (tokens, out.finish_reason)
+                if len(results) == len(requests):
+                    done.set()
+        return cb
+
+    for rid, ids, params in requests:
+        engine.submit(rid, ids, params, collector(rid))
+    assert done.wait(120)
+    return results
+
+
+def test_exports_carry_quality_reports(onnx_fp32, onnx_int8):
+    fp32, int8 = manifest.read(onnx_fp32), manifest.read(onnx_int8)
+    assert fp32["quality"]["greedy_identical_prompts"] == fp32["quality"]["greedy_prompts"]
+    assert int8["quality"]["top1_agreement"] >= 0.93
+    assert {"checkpoint_sha256", "opset", "tools", "precision"} <= set(fp32)
+
+
+def test_in_flight_batching_does_not_change_greedy_results(engine, tokenizer):
+    # More requests than slots and a small token budget: requests join and leave mid-flight,
+    # long prompts are prefilled in chunks; each result must equal the request run alone.
+    params = SamplingParams(max_tokens=24, end_ids=(2,))
+    alone = {str(i): engine.generate(encode(tokenizer, p), params)[0] for i, p in enumerate(PROMPTS)}
+    together = run_concurrently(engine, [(str(i), encode(tokenizer, p), params) for i, p in enumerate(PROMPTS)])
+    assert {rid: tokens for rid, (tokens, _) in together.items()} == alone
+    assert engine.stats()["slots_used"] == 0 and engine.stats()["active_requests"] == 0
+
+
+def test_seeded_sampling_is_reproducible_within_a_batch(engine, tokenizer):
+    ids = encode(tokenizer, "Tell me a story about a dragon.")
+    params = SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9, seed=1234)
+    other = SamplingParams(max_tokens=16, temperature=1.0, seed=99)
+    first = run_concurrently(engine, [("a", ids, params), ("x", ids, other)])
+    second = run_concurrently(engine, [("b", ids, params)])
+    assert first["a"][0] == second["b"][0]
+
+
+def test_stop_sequences_and_min_tokens(engine, tokenizer):
+    ids = encode(tokenizer, "The capital of France is")
+    free, _ = engine.generate(ids, SamplingParams(max_tokens=12, end_ids=(2,)))
+    stop = tuple(free[2:4])
+    tokens, reason = engine.generate(ids, SamplingParams(max_tokens=12, stop_sequences=(stop,)))
+    assert reason is FinishReason.STOP and tokens == free[:4]
+    # min_tokens holds back the end id: with end_id = the first greedy token, nothing could be
+    # generated without it.
+    tokens, reason = engine.generate(ids, SamplingParams(max_tokens=5, min_tokens=5, end_ids=(free[0],)))
+    assert len(tokens) == 5 and reason is FinishReason.LENGTH
+
+
+def test_prefix_cache_hits_are_counted_and_exact(engine, tokenizer):
+    system = "You are a careful assistant. Answer in one short sentence. " * 3
+    params = SamplingParams(max_tokens=8, end_ids=(2,))
+    before = engine.stats()["prefix_cache_hit_tokens"]
+    cold, _ = engine.generate(encode(tokenizer, system + "Q: What is 2+2?"), params)
+    warm, _ = engine.generate(encode(tokenizer, system + "Q: What is 2+2?"), params)
+    assert engine.stats()["prefix_cache_hit_tokens"] - before >= len(encode(tokenizer, system)) - 1
+    assert warm == cold
+
+
+def test_cancellation_frees_slots_and_1000_cancels_leak_nothing(engine, tokenizer):
+    ids = encode(tokenizer, "Count from one to one hundred:")
+    params = SamplingParams(max_tokens=200)
+    for batch in range(40):  # 40 × 25 = 1,000 cancelled requests
+        finished = threading.Event()
+        count = {"n": 0}
+        reasons = []
+
+        def cb(out):
+            if out.finished:
+                reasons.append(out.finish_reason)
+                count["n"] += 1
+                if count["n"] == 25:
+                    finished.set()
+            return out.finished or False  # returning False cancels: the client went away
+
+        for i in range(25):
+            engine.submit(f"c{batch}-{i}", ids, params, cb)
+        assert finished.wait(60)
+        assert set(reasons) == {FinishReason.CANCELLED}
+    stats = engine.stats()
+    assert stats["slots_used"] == 0 and stats["active_requests"] == 0 and stats["running"] == 0
+
+
+def test_queue_full_rejects_and_bad_requests_raise(onnx_fp32, tokenizer):
+    eng = LLMEngine(EngineConfig(max_num_seqs=1, max_num_batched_tokens=8, max_context_len=32, max_queue_size=1),
+                    onnx_fp32)  # not started: nothing drains the queue
+    eng._thread = threading.current_thread()  # lets submit() treat it as running
+    ids = encode(tokenizer, "hello")
+    eng.submit("a", ids, SamplingParams(max_tokens=4), lambda out: None)
+    with pytest.raises(QueueFullError):
+        eng.submit("b", ids, SamplingParams(max_tokens=4), lambda out: None)
+    with pytest.raises(ValueError, match="exceeds max_context_len 32"):
+        eng.validate(ids, SamplingParams(max_tokens=32))
+    with pytest.raises(ValueError, match="out of range"):
+        eng.validate([10**6], SamplingParams(max_tokens=1))
