@@ -13,13 +13,16 @@ METRICS_PORT ?= 8002
 MAX_CONTEXT_LEN ?= 2048
 PYTEST_ARGS ?=
 
-.PHONY: help venv checkpoint export repo serve test unit lint clean
+QUICK ?=
+
+.PHONY: help venv checkpoint export repo serve test unit bench lint clean
 
 help:
 	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
 	@echo "make test    build what the tests need and run the whole suite"
 	@echo "make repo    only assemble the model repository (PRECISION=fp32|int8, MODEL=smollm2|/path/to/hf)"
 	@echo "make export  build and verify both ONNX variants (fp32, int8) with their quality reports"
+	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1]"
 
 venv: $(VENV)/.installed
 
@@ -52,6 +55,10 @@ test: venv export
 
 unit: venv
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+# Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
+bench: venv export
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -53,7 +53,7 @@ def cmd_export(args) -> None:
 def cmd_assemble(args) -> None:
     ckpt, onnx_dir = _export(args, args.precision)
     out = assemble.assemble_cpu(args.output, ckpt, onnx_dir, max_context_len=args.max_context_len,
-                                max_num_seqs=args.max_num_seqs)
+                                max_num_seqs=args.max_num_seqs, max_queue_size=args.max_queue_size)
     print(f"[assemble] model repository ready: {out}")
 
 
@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=sorted(onnx_export.PRECISIONS), default="int8")
     p.add_argument("--output", type=Path, default=Path("build/model_repository"))
     p.add_argument("--max-context-len", type=int, default=2048)
-    p.add_argument("--max-num-seqs", type=int, default=16)
+    p.add_argument("--max-num-seqs", type=int, default=16, help="sequences decoded together (KV slots)")
+    p.add_argument("--max-queue-size", type=int, default=256,
+                   help="requests waiting for a slot; past it requests are rejected with UNAVAILABLE")
     p.set_defaults(func=cmd_assemble)
 
     try:

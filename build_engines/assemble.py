@@ -85,7 +85,7 @@ def _link_or_copy_tree(source: Path, target: Path) -> None:
 
 
 def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_context_len: int = 2048,
-                 max_num_seqs: int = 16, max_batch_size: int = 64) -> Path:
+                 max_num_seqs: int = 16, max_queue_size: int = 256, max_batch_size: int = 64) -> Path:
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir."""
     onnx_manifest = manifest.read(onnx_dir)
     assemble_shared_models(output_dir, checkpoint_dir, max_batch_size=max_batch_size,
@@ -95,6 +95,7 @@ def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_
     model_config.set_parameter(config, "onnx_dir", "onnx")
     model_config.set_parameter(config, "max_context_len", max_context_len)
     model_config.set_parameter(config, "max_num_seqs", max_num_seqs)
+    model_config.set_parameter(config, "max_queue_size", max_queue_size)
     model_config.save(config, target / "config.pbtxt")
     _link_or_copy_tree(onnx_dir, target / "1" / "onnx")
     manifest.write(
@@ -103,7 +104,7 @@ def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_
         path="cpu",
         models=["ensemble", "preprocessing", "engine", "postprocessing"],
         engine={"backend": "python", "precision": onnx_manifest["precision"], "max_context_len": max_context_len,
-                "max_num_seqs": max_num_seqs},
+                "max_num_seqs": max_num_seqs, "max_queue_size": max_queue_size},
         onnx=onnx_manifest,
         checkpoint=str(checkpoint_dir),
         runtime_pip_packages=manifest.tool_versions(RUNTIME_PACKAGES),

@@ -207,7 +207,11 @@ class LLMEngine:
                 active = self._active[chunk.seq.request_id]
                 emitted.append((active, self._sample(active, logits)))
         if plan.decodes:
-            rows: list[tuple[int, int] | None] = [None] * (max(s.slot for s in plan.decodes) + 1)
+            # Idle slots inside the batch write one throwaway entry just past what they hold
+            # (after this step's prefills, so a prefilling slot's new entries are safe).
+            slots = self.scheduler.slots
+            rows = [(0, min(slots.held_length(s), self.runner.kv.scratch_position))
+                    for s in range(max(q.slot for q in plan.decodes) + 1)]
             for seq in plan.decodes:
                 rows[seq.slot] = (seq.tokens[-1], seq.num_computed)
             logits = self.runner.decode(rows)

@@ -93,6 +93,10 @@ class SlotAllocator:
         self._held[slot] = tokens
         self._held_len[slot] = length
 
+    def held_length(self, slot: int) -> int:
+        """Positions of `slot` holding valid entries; writing at or after it harms nothing."""
+        return self._held_len[slot]
+
     def free(self, slot: int, keep: bool = True) -> None:
         """Return a slot; with keep, its entries stay reusable until the slot is taken again."""
         if slot in self._free:

@@ -92,20 +92,20 @@ class ModelRunner:
         logits = self._run(slot, input_ids, mask)
         return logits[0] if all_logits else logits[0, -1]
 
-    def decode(self, rows: list[tuple[int, int] | None]) -> np.ndarray:
-        """One decode step over slots [0, len(rows)).
+    def decode(self, rows: list[tuple[int, int]]) -> np.ndarray:
+        """One decode step over slots [0, len(rows)): rows[s] = (token, position) writes the KV of
+        `token` at `position` of slot s and returns its logits; result [len(rows), V].
 
-        rows[s] is (token, position) for a slot with a sequence to decode, or None for a slot to
-        leave alone; such rows write to the scratch position. Returns logits [len(rows), V].
+        A slot with nothing to decode still takes part (one call needs contiguous slots): the
+        caller gives it a position past the entries it holds, where the write harms nothing, and
+        ignores its logits. Attention cost grows with the position, so that position is kept as
+        small as possible (see LLMEngine._execute); the scratch position always qualifies.
         """
         n = len(rows)
-        positions = [r[1] if r is not None else self.kv.scratch_position for r in rows]
-        total = max(positions) + 1
-        input_ids = np.zeros((n, 1), dtype=np.int64)
+        total = max(position for _, position in rows) + 1
+        input_ids = np.asarray([[token] for token, _ in rows], dtype=np.int64)
         mask = np.zeros((n, total), dtype=np.int64)
-        for i, row in enumerate(rows):
-            if row is not None:
-                input_ids[i, 0] = row[0]
-            mask[i, : positions[i] + 1] = 1
+        for i, (_, position) in enumerate(rows):
+            mask[i, : position + 1] = 1
         logits = self._run(0, input_ids, mask)
         return logits[:, -1]

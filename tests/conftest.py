@@ -55,7 +55,7 @@ def test_repository(checkpoint_dir, onnx_fp32) -> Path:
     from build_engines import assemble
 
     return assemble.assemble_cpu(ROOT / "build" / "test_repository", checkpoint_dir, onnx_fp32,
-                                 max_context_len=512, max_num_seqs=8)
+                                 max_context_len=512, max_num_seqs=8, max_queue_size=8)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""`make bench`: throughput and latency of every serving path, measured side by side in one run."""

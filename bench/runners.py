@@ -1,0 +1,141 @@
+"""One function per benchmarked path; each returns (samples, wall seconds) for the same prompts.
+
+Every request generates exactly `max_tokens` tokens (min_tokens = max_tokens holds back EOS), so
+rows compare equal work.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .stats import Sample
+
+
+class _FirstTokenTimer:
+    """A `generate` streamer that only notes when the first new token arrives (its 2nd put)."""
+
+    def __init__(self):
+        self.calls, self.first = 0, None
+
+    def put(self, value):
+        self.calls += 1
+        if self.calls == 2:
+            self.first = time.perf_counter()
+
+    def end(self):
+        pass
+
+
+def hf_generate(checkpoint_dir: Path, prompt_ids: list[list[int]], max_tokens: int, batch_size: int):
+    """Hugging Face `generate` (greedy, KV cache), `batch_size` prompts at a time (left-padded)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, local_files_only=True).eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    samples, started = [], time.perf_counter()
+    for i in range(0, len(prompt_ids), batch_size):
+        batch = prompt_ids[i : i + batch_size]
+        width = max(len(p) for p in batch)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        timer = _FirstTokenTimer()
+        sent = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens,
+                                 min_new_tokens=max_tokens, do_sample=False, pad_token_id=pad, streamer=timer)
+        done = time.perf_counter()
+        ttft = (timer.first or done) - sent
+        for _ in batch:
+            samples.append(Sample(ttft, done - sent, out.shape[1] - width))
+    return samples, time.perf_counter() - started
+
+
+def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, max_num_seqs: int):
+    """Our engine called in-process: every request submitted at once, in-flight batching decides."""
+    from python_backend.config import EngineConfig
+    from python_backend.engine import LLMEngine
+    from python_backend.sequence import SamplingParams
+
+    engine = LLMEngine(EngineConfig(max_num_seqs=max_num_seqs, max_context_len=1024), onnx_dir).start()
+    engine.generate(prompt_ids[0], SamplingParams(max_tokens=2))  # warm-up: first-call allocations
+    params = SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens)
+    samples: list[Sample] = []
+    lock, done = threading.Lock(), threading.Event()
+    started = time.perf_counter()
+
+    def callback_for(sent):
+        state = {"first": None, "n": 0}
+
+        def callback(out):
+            now = time.perf_counter()
+            if out.new_token_ids and state["first"] is None:
+                state["first"] = now
+            state["n"] += len(out.new_token_ids)
+            if out.finished:
+                with lock:
+                    samples.append(Sample(state["first"] - sent, now - sent, state["n"]))
+                    if len(samples) == len(prompt_ids):
+                        done.set()
+        return callback
+
+    for i, ids in enumerate(prompt_ids):
+        engine.submit(f"bench-{i}", ids, params, callback_for(time.perf_counter()))
+    done.wait()
+    wall = time.perf_counter() - started
+    engine.shutdown()
+    return samples, wall
+
+
+def _stream_one(grpc_url: str, prompt: str, max_tokens: int) -> Sample:
+    import tritonclient.grpc as grpcclient
+
+    def tensor(name, value, datatype, dtype):
+        array = np.asarray([[value]], dtype=dtype)
+        t = grpcclient.InferInput(name, list(array.shape), datatype)
+        t.set_data_from_numpy(array)
+        return t
+
+    inputs = [tensor("text_input", prompt.encode(), "BYTES", np.object_),
+              tensor("max_tokens", max_tokens, "INT32", np.int32),
+              tensor("min_tokens", max_tokens, "INT32", np.int32),
+              tensor("apply_chat_template", True, "BOOL", np.bool_),
+              tensor("stream", True, "BOOL", np.bool_)]
+    responses: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(grpc_url)
+    client.start_stream(callback=lambda result, error: responses.put((result, error)))
+    sent = time.perf_counter()
+    client.async_stream_infer("ensemble", inputs, enable_empty_final_response=True)
+    first, count = None, 0
+    try:
+        while True:
+            result, error = responses.get(timeout=600)
+            if error is not None:
+                raise RuntimeError(str(error))
+            now = time.perf_counter()
+            text = result.as_numpy("text_output")
+            if text is not None:
+                if first is None and b"".join(text.reshape(-1)):
+                    first = now
+                count = int(result.as_numpy("token_count").reshape(-1)[0])
+            if result.get_response().parameters["triton_final_response"].bool_param:
+                return Sample((first or now) - sent, now - sent, count)
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def triton_streams(grpc_url: str, prompts: list[str], max_tokens: int, concurrency: int):
+    """`concurrency` clients, each streaming its requests one after another over gRPC."""
+    _stream_one(grpc_url, prompts[0], 2)  # warm-up
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        samples = list(pool.map(lambda p: _stream_one(grpc_url, p, max_tokens), prompts))
+    return samples, time.perf_counter() - started

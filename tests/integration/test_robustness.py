@@ -1,0 +1,81 @@
+"""Overload, admin-API restrictions and readiness, against the real server."""
+
+import concurrent.futures
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from client import LLMClient, ServerError
+
+pytestmark = pytest.mark.integration
+
+
+def test_overload_is_rejected_at_once_and_nothing_accepted_is_lost(server):
+    # The test repository holds 8 running + 8 queued requests; 40 at once must overflow it.
+    def one(i):
+        try:
+            result = LLMClient(server.options.grpc_url).generate(f"Count to {i % 5 + 3}.", stream=True,
+                                                                 max_tokens=24, chat=True)
+            return ("ok", result)
+        except ServerError as exc:
+            return ("rejected", str(exc))
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(one, range(40)))
+    accepted = [r for kind, r in outcomes if kind == "ok"]
+    rejected = [m for kind, m in outcomes if kind == "rejected"]
+    assert rejected, "40 concurrent requests never filled an 8+8 engine"
+    assert all("queue is full" in m and "retry later" in m for m in rejected)
+    assert accepted and all(r.text and r.output_tokens > 0 for r in accepted)
+    assert server.is_ready()
+    # Nothing leaked: the engine reports no request left inside it.
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.options.metrics_port}/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    assert 'triton_llm_active_requests{model="engine"} 0' in metrics
+    assert 'triton_llm_requests_rejected_total{model="engine"} 0' not in metrics
+
+
+def test_http_overload_is_refused_at_once_with_a_retry_hint(server):
+    # Triton's HTTP frontend serves a handful of requests at a time, so HTTP alone cannot fill the
+    # engine queue here: a gRPC flood fills it while HTTP probes arrive.
+    # The engine answers UNAVAILABLE, but Triton 2.51's ensemble hands composing-model errors to
+    # the HTTP frontend as status 400; the message carries the meaning ("queue is full ... retry
+    # later"). The OpenAI gateway maps it to 429 with Retry-After.
+    def flood(i):
+        try:
+            LLMClient(server.options.grpc_url).generate(f"Tell a story number {i}.", stream=True, max_tokens=48)
+        except ServerError:
+            pass
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        futures = [pool.submit(flood, i) for i in range(32)]
+        statuses = []
+        while not all(f.done() for f in futures) and not any(code != 200 for code, _ in statuses):
+            statuses.append(_status(server, "Say hi"))
+    refused = [(code, message) for code, message in statuses if code != 200]
+    assert refused and all(code == 400 and "queue is full" in message and "retry later" in message
+                           for code, message in refused)
+    assert server.is_ready()
+
+
+def _status(server, prompt):
+    request = urllib.request.Request(
+        f"{server.options.http_url}/v2/models/ensemble/generate",
+        data=('{"text_input": "%s", "max_tokens": 24, "apply_chat_template": true}' % prompt).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())["error"]
+
+
+def test_admin_apis_need_the_key(server):
+    url = f"{server.options.http_url}/v2/repository/index"
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"{}"), timeout=10)
+    assert denied.value.code == 403
+    allowed = urllib.request.Request(url, data=b"{}", headers={"triton-admin-key": server.options.admin_key})
+    with urllib.request.urlopen(allowed, timeout=10) as response:
+        assert response.status == 200
