@@ -54,7 +54,9 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
             pass
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint_dir),
-               "-o", str(out), "-p", PRECISIONS[precision].builder_precision, "-e", "cpu"]
+               "-o", str(out), "-p", PRECISIONS[precision].builder_precision, "-e", "cpu",
+               # Prefill computes logits for the last position only: the rest were thrown away.
+               "--extra_options", "prune_lm_head=true"]
     print(f"[export] {precision}: {' '.join(command)}", flush=True)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not (out / "model.onnx").is_file():
@@ -74,6 +76,7 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
         onnx_checker="passed",
         ort_contrib_ops_in_default_domain=contrib_ops,
         kv_cache="GroupQueryAttention, past/present share one buffer per layer",
+        lm_head="pruned: logits for the last position of each call",
         tools=manifest.tool_versions(("onnxruntime-genai", "onnxruntime", "onnx", "transformers", "torch")),
     )
     return out

@@ -97,7 +97,7 @@ def measure(checkpoint_dir: Path, onnx_dir: Path, precision: str) -> QualityRepo
         path = ids + reference[:-1]
         with torch.no_grad():
             ref_logits = model(torch.tensor([path])).logits[0, len(ids) - 1 :].numpy()
-        our_logits = runner.prefill(0, path, 0, all_logits=True)[len(ids) - 1 :]
+        our_logits = runner.score(0, path)[len(ids) - 1 :]
         max_diff = max(max_diff, float(np.abs(ref_logits - our_logits).max()))
         print(f"[quality] {precision} prompt {i + 1}/{len(prompts)}: greedy {prefix}/{GREEDY_TOKENS} identical",
               flush=True)
@@ -111,7 +111,7 @@ def measure(checkpoint_dir: Path, onnx_dir: Path, precision: str) -> QualityRepo
         inputs, targets = window[:-1], np.asarray(window[1:])
         with torch.no_grad():
             ref = model(torch.tensor([inputs])).logits[0].numpy()
-        ours = runner.prefill(0, inputs, 0, all_logits=True)
+        ours = runner.score(0, inputs)
         agree += int((ref.argmax(-1) == ours.argmax(-1)).sum())
         total += len(targets)
         rows = np.arange(len(targets))

@@ -81,16 +81,25 @@ class ModelRunner:
         self.session.run_with_iobinding(binding)
         return binding.get_outputs()[0].numpy()
 
-    def prefill(self, slot: int, tokens: list[int], start: int, all_logits: bool = False) -> np.ndarray:
+    def prefill(self, slot: int, tokens: list[int], start: int) -> np.ndarray:
         """Compute positions [start, start+len(tokens)) of one slot; returns the last position's
-        logits [V] (or every position's, [len(tokens), V], for quality checks)."""
+        logits [V]. (Exports are built with a pruned LM head: a prefill computes logits for its
+        last position only, which saves ~20 % of prefill time.)"""
         end = start + len(tokens)
         if end > self.max_context_len:
             raise ValueError(f"prefill past max_context_len: {end} > {self.max_context_len}")
         input_ids = np.asarray([tokens], dtype=np.int64)
         mask = np.ones((1, end), dtype=np.int64)
         logits = self._run(slot, input_ids, mask)
-        return logits[0] if all_logits else logits[0, -1]
+        return logits[0, -1]
+
+    def score(self, slot: int, tokens: list[int]) -> np.ndarray:
+        """Logits after each of `tokens` ([len(tokens), V]), one position at a time (teacher forcing
+        for quality checks; works whatever positions the graph's LM head computes)."""
+        out = [self.prefill(slot, tokens[:1], 0)]
+        for position, token in enumerate(tokens[1:], start=1):
+            out.append(self.decode([(token, position)])[0])
+        return np.stack(out)
 
     def decode(self, rows: list[tuple[int, int]]) -> np.ndarray:
         """One decode step over slots [0, len(rows)): rows[s] = (token, position) writes the KV of
