@@ -66,6 +66,8 @@ class LLMEngine:
         self.cancelled_total = 0
         self.rejected_total = 0
         self.step_observer: Callable[[StepPlan, float], None] | None = None
+        # Called once, from the dying engine thread, after every request got its final callback.
+        self.on_fatal: Callable[[BaseException], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> LLMEngine:
@@ -191,6 +193,8 @@ class LLMEngine:
             with self._lock:
                 for active in list(self._active.values()):
                     self._finish(active, FinishReason.ERROR)
+            if self.on_fatal is not None:
+                self.on_fatal(exc)
 
     def _execute(self, plan: StepPlan) -> None:
         for seq in plan.finished:

@@ -17,6 +17,7 @@ execute() only hands requests to the engine thread and returns; the engine threa
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -42,10 +43,20 @@ class TritonPythonModel:
         self.exclude_input_default = params.get("exclude_input_in_output", "true") == "true"
         self.metrics = EngineMetrics(pb_utils, args["model_name"])
         self.engine.step_observer = lambda plan, seconds: self.metrics.update(self.engine.stats())
+        self.engine.on_fatal = self._exit_stub
         self.ids = itertools.count()
         self._last_arrival = 0
         self._arrival_lock = threading.Lock()
         self.engine.start()
+
+    @staticmethod
+    def _exit_stub(exc):
+        """The engine thread died: end this stub process so the failure is visible (Triton answers
+        'stub not healthy' and the supervisor in server/ restarts the server) rather than
+        rejecting every request from a process that looks alive."""
+        log.error("engine thread died (%s); exiting the model process", exc)
+        time.sleep(0.5)  # let the error responses already sent leave the process
+        os._exit(70)
 
     def execute(self, requests):
         for request in requests:
