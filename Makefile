@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 QUICK ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench lint clean
+.PHONY: help venv checkpoint export repo serve test unit bench soak lint clean
 
 help:
 	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
@@ -59,6 +59,11 @@ unit: venv
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
 bench: venv export
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# Long soak at twice capacity on its own server; prints completed/rejected/broken and memory.
+SOAK_SECONDS ?= 600
+soak: venv export
+	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS)
 
 lint: venv
 	$(BIN)/ruff check .
