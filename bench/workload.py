@@ -13,5 +13,5 @@ def prompts(n: int) -> list[str]:
     short = json.loads((DATA / "prompts.json").read_text())["prompts"]
     paragraphs = [p for p in (DATA / "heldout.txt").read_text().split("\n\n") if p.strip()]
     long = [f"Summarize the following text in two sentences.\n\n{p}" for p in paragraphs[:8]]
-    mixed = [item for pair in zip(short, long) for item in pair]
+    mixed = [item for pair in zip(short, long, strict=False) for item in pair]
     return [mixed[i % len(mixed)] for i in range(n)]

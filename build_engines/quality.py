@@ -91,7 +91,7 @@ def measure(checkpoint_dir: Path, onnx_dir: Path, precision: str) -> QualityRepo
         ids = tokenizer.encode(prompt)
         reference = _torch_greedy(model, ids, GREEDY_TOKENS)
         ours = _onnx_greedy(runner, ids, GREEDY_TOKENS)
-        prefix = next((k for k, (a, b) in enumerate(zip(reference, ours)) if a != b), GREEDY_TOKENS)
+        prefix = next((k for k, (a, b) in enumerate(zip(reference, ours, strict=True)) if a != b), GREEDY_TOKENS)
         identical += prefix == GREEDY_TOKENS
         agreeing += prefix
         path = ids + reference[:-1]

@@ -79,6 +79,11 @@ class LLMEngine:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self.error is None
 
+    @property
+    def idle(self) -> bool:
+        """No request inside the engine (queued, running or awaiting its final callback)."""
+        return not self._active
+
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._lock:
             self._stopping = True

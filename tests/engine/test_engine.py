@@ -98,24 +98,27 @@ def test_cancellation_frees_slots_and_1000_cancels_leak_nothing(engine, tokenize
     ids = encode(tokenizer, "Count from one to one hundred:")
     params = SamplingParams(max_tokens=200)
     for batch in range(40):  # 40 × 25 = 1,000 cancelled requests
-        finished = threading.Event()
-        count = {"n": 0}
-        reasons = []
-
-        def cb(out):
-            if out.finished:
-                reasons.append(out.finish_reason)
-                count["n"] += 1
-                if count["n"] == 25:
-                    finished.set()
-            return out.finished or False  # returning False cancels: the client went away
-
-        for i in range(25):
-            engine.submit(f"c{batch}-{i}", ids, params, cb)
-        assert finished.wait(60)
-        assert set(reasons) == {FinishReason.CANCELLED}
+        reasons = _cancel_batch(engine, ids, params, batch, 25)
+        assert reasons == [FinishReason.CANCELLED] * 25
     stats = engine.stats()
     assert stats["slots_used"] == 0 and stats["active_requests"] == 0 and stats["running"] == 0
+
+
+def _cancel_batch(engine, ids, params, batch, n):
+    """Submit n requests whose callback cancels them at their first token; wait for all to end."""
+    finished, reasons = threading.Event(), []
+
+    def cb(out):
+        if out.finished:
+            reasons.append(out.finish_reason)
+            if len(reasons) == n:
+                finished.set()
+        return out.finished  # returning False cancels: the client went away
+
+    for i in range(n):
+        engine.submit(f"c{batch}-{i}", ids, params, cb)
+    assert finished.wait(60)
+    return reasons
 
 
 def test_queue_full_rejects_and_bad_requests_raise(onnx_fp32, tokenizer):

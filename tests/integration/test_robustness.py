@@ -63,7 +63,7 @@ def test_http_overload_is_refused_at_once_with_a_retry_hint(server):
 def _status(server, prompt):
     request = urllib.request.Request(
         f"{server.options.http_url}/v2/models/ensemble/generate",
-        data=('{"text_input": "%s", "max_tokens": 24, "apply_chat_template": true}' % prompt).encode())
+        data=json.dumps({"text_input": prompt, "max_tokens": 24, "apply_chat_template": True}).encode())
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, ""

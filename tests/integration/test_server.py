@@ -78,7 +78,7 @@ def test_eight_concurrent_streams_of_different_lengths(server):
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, prompts))
-    for (prompt, max_tokens), result in zip(prompts, results):
+    for (prompt, max_tokens), result in zip(prompts, results, strict=True):
         alone = LLMClient(server.options.grpc_url).generate(prompt, max_tokens=max_tokens, chat=True)
         assert result.text == alone.text and 0 < result.output_tokens <= max_tokens
 

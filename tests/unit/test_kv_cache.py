@@ -1,6 +1,6 @@
-from python_backend.kv_cache import KVBuffers, SlotAllocator, common_prefix_len
-
 import numpy as np
+
+from python_backend.kv_cache import KVBuffers, SlotAllocator, common_prefix_len
 
 
 def test_common_prefix_len():
