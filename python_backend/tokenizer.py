@@ -67,16 +67,21 @@ def from_word_list(words: np.ndarray) -> list[list[int]]:
 
 class Preprocessor:
     def __init__(self, tokenizer_dir: str | Path, max_context_len: int, max_stop_words: int = 32,
-                 max_stop_word_tokens: int = 32, trust_remote_code: bool = False):
+                 max_stop_word_tokens: int = 32, max_text_bytes: int = 65536, trust_remote_code: bool = False):
         self.tokenizer = load_tokenizer(tokenizer_dir, trust_remote_code)
         self.end_ids = generation_end_ids(tokenizer_dir, self.tokenizer)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
         self.max_context_len = max_context_len
         self.max_stop_words = max_stop_words
         self.max_stop_word_tokens = max_stop_word_tokens
+        self.max_text_bytes = max_text_bytes
         self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
 
     def encode(self, text: str, apply_chat_template: bool = False) -> list[int]:
+        # Checked before tokenizing: tokenizing a huge body is itself the cost to avoid.
+        size = len(text.encode("utf-8"))
+        if size > self.max_text_bytes:
+            raise InputError(f"text_input: {size} bytes; the limit is {self.max_text_bytes}")
         if not text.strip():
             raise InputError("text_input: must not be empty")
         if apply_chat_template:

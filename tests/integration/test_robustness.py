@@ -2,6 +2,8 @@
 
 import concurrent.futures
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -43,17 +45,24 @@ def test_http_overload_is_refused_at_once_with_a_retry_hint(server):
     # The engine answers UNAVAILABLE, but Triton 2.51's ensemble hands composing-model errors to
     # the HTTP frontend as status 400; the message carries the meaning ("queue is full ... retry
     # later"). The OpenAI gateway maps it to 429 with Retry-After.
-    def flood(i):
-        try:
-            LLMClient(server.options.grpc_url).generate(f"Tell a story number {i}.", stream=True, max_tokens=48)
-        except ServerError:
-            pass
+    stop = threading.Event()
 
+    def flood(i):  # keeps the engine over capacity until an HTTP probe has been refused
+        while not stop.is_set():
+            try:
+                LLMClient(server.options.grpc_url).generate(f"Tell a story number {i}.", stream=True,
+                                                            max_tokens=48)
+            except ServerError:
+                pass
+
+    statuses = []
     with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        futures = [pool.submit(flood, i) for i in range(32)]
-        statuses = []
-        while not all(f.done() for f in futures) and not any(code != 200 for code, _ in statuses):
+        for i in range(32):
+            pool.submit(flood, i)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(code != 200 for code, _ in statuses):
             statuses.append(_status(server, "Say hi"))
+        stop.set()
     refused = [(code, message) for code, message in statuses if code != 200]
     assert refused and all(code == 400 and "queue is full" in message and "retry later" in message
                            for code, message in refused)

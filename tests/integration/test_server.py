@@ -105,6 +105,8 @@ BAD_INPUTS = [
     # frontend; the server stays up).
     ({"text_input": "hi", "max_tokens": "eight"}, 500, "Unable to parse 'data'"),
     ({"max_tokens": 8}, 400, "text_input"),
+    ({"text_input": "y" * 100_000, "max_tokens": 8}, 400, "text_input: 100000 bytes; the limit is 65536"),
+    ({"text_input": "hi", "max_tokens": 8, "stop_words": ["s"] * 40}, 400, "stop_words: 40 entries; the limit is 32"),
 ]
 
 
@@ -144,3 +146,31 @@ def test_engine_metrics_are_exported(server, grpc):
                    "triton_llm_generation_tokens_total", "triton_llm_tokenize_duration_seconds",
                    "nv_inference_request_success"):
         assert family in text
+
+
+def _stream_error(server, inputs):
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(server.options.grpc_url)
+    errors = []
+    client.start_stream(callback=lambda result, error: errors.append(error))
+    client.async_stream_infer("ensemble", inputs)
+    client.stop_stream()
+    return errors
+
+
+def test_invalid_utf8_and_missing_inputs_over_grpc(server):
+    import tritonclient.grpc as grpcclient
+
+    def tensor(name, array, datatype):
+        t = grpcclient.InferInput(name, list(array.shape), datatype)
+        t.set_data_from_numpy(array)
+        return t
+
+    bad_text = tensor("text_input", np.array([[b"\xff\xfe bad"]], dtype=object), "BYTES")
+    max_tokens = tensor("max_tokens", np.array([[8]], dtype=np.int32), "INT32")
+    errors = _stream_error(server, [bad_text, max_tokens])
+    assert errors and "text_input: not valid UTF-8" in str(errors[0])
+    errors = _stream_error(server, [max_tokens])
+    assert errors and "text_input" in str(errors[0])
+    assert server.is_ready()

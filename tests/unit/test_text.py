@@ -82,6 +82,7 @@ def test_stop_words_cover_the_in_context_form(pre):
     (lambda p: p.check_max_tokens(60, 5), "at most 59 fit"),
     (lambda p: p.word_sequences(["a", "b", "c", "d"], "stop_words"), "stop_words: 4 entries; the limit is 3"),
     (lambda p: p.encode("[{]", apply_chat_template=True), "does not parse"),
+    (lambda p: p.encode("x" * 70000), "text_input: 70000 bytes; the limit is 65536"),
 ])
 def test_bad_input_names_the_field(pre, call, message):
     with pytest.raises(InputError, match=message):

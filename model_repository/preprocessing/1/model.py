@@ -29,6 +29,7 @@ class TritonPythonModel:
             version_dir / params.get("tokenizer_dir", "tokenizer"),
             max_context_len=int(params["max_seq_len"]),
             max_stop_words=int(params.get("max_stop_words", "32")),
+            max_text_bytes=int(params.get("max_text_bytes", "65536")),
             trust_remote_code=params.get("trust_remote_code", "false") == "true",
         )
         self.metrics = CodecMetrics(pb_utils, "triton_llm_tokenize_duration_seconds", "Time to tokenize one request")
