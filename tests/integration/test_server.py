@@ -174,3 +174,13 @@ def test_invalid_utf8_and_missing_inputs_over_grpc(server):
     errors = _stream_error(server, [max_tokens])
     assert errors and "text_input" in str(errors[0])
     assert server.is_ready()
+
+
+def test_each_request_leaves_one_structured_log_line(server, grpc):
+    grpc.generate("Say OK.", max_tokens=4, chat=True)
+    log_path = server.log_path
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()
+             if line.startswith("{") and '"event": "request_finished"' in line]
+    assert lines, f"no request_finished line in {log_path}"
+    last = lines[-1]
+    assert last["request_id"] and last["reason"] in ("stop", "length") and last["e2e_s"] >= last["ttft_s"] > 0

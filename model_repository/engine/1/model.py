@@ -25,19 +25,21 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from python_backend import logs
 from python_backend import requests as req
 from python_backend.config import EngineConfig
 from python_backend.engine import LLMEngine, QueueFullError
 from python_backend.metrics import EngineMetrics
 from python_backend.tokenizer import InputError
 
-log = logging.getLogger("triton_llm.engine_model")
+log = logging.getLogger("triton_llm.engine")
 
 
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        logs.configure(params.get("log_level", "INFO"))
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.engine = LLMEngine(EngineConfig.from_parameters(params), version_dir / params.get("onnx_dir", "onnx"))
         self.exclude_input_default = params.get("exclude_input_in_output", "true") == "true"
@@ -96,8 +98,10 @@ class TritonPythonModel:
         except (InputError, ValueError) as exc:
             self._fail(sender, str(exc), pb_utils.TritonError.INVALID_ARG)
         except QueueFullError as exc:
+            logs.event(log, "request_rejected", logging.WARNING, request_id=request.request_id(), reason=str(exc))
             self._fail(sender, str(exc), pb_utils.TritonError.UNAVAILABLE)
         except RuntimeError as exc:
+            logs.event(log, "request_failed", logging.ERROR, request_id=request.request_id(), reason=str(exc))
             self._fail(sender, f"engine unavailable: {exc}", pb_utils.TritonError.UNAVAILABLE)
 
     def _arrival_ns(self):
@@ -115,17 +119,24 @@ class TritonPythonModel:
         """The engine-thread callback of one request. Returns False to cancel it."""
         collected = list(prefix)
         arrival = time.monotonic()
-        last = [None]
+        last, first = [None], [None]
         lock = threading.Lock()  # sends of one request stay ordered even if callbacks ever overlap
 
         def respond(out):
             now = time.monotonic()
             if out.new_token_ids:
                 if last[0] is None:
+                    first[0] = now
                     self.metrics.ttft.observe(now - arrival)
                 else:
                     self.metrics.itl.observe(now - last[0])
                 last[0] = now
+            if out.finished:
+                logs.event(log, "request_finished", request_id=out.request_id,
+                           prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
+                           reason=out.finish_reason.value if out.finish_reason else None,
+                           ttft_s=round(first[0] - arrival, 4) if first[0] else None,
+                           e2e_s=round(now - arrival, 4), streaming=streaming)
             if out.finished and out.finish_reason is not None and out.finish_reason.value == "error":
                 self._fail(sender, "engine failed while generating; see server log", pb_utils.TritonError.INTERNAL)
                 return False
