@@ -11,13 +11,14 @@ Responses: streaming → one per generated token, then a final empty one (tokens
 flag; otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
 request, UNAVAILABLE when the engine queue is full (retry later) or the engine has stopped.
 
-execute() only hands requests to the engine thread and returns; the engine thread sends responses.
+execute() only hands requests to the engine thread and returns; a writer thread sends the responses.
 """
 
 import itertools
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,9 @@ class TritonPythonModel:
         self._metrics_due = 0.0
         self.engine.on_fatal = self._exit_stub
         self.ids = itertools.count()
+        self.writer = queue.Queue()
+        self._writer_thread = threading.Thread(target=self._write_loop, name="response-writer", daemon=True)
+        self._writer_thread.start()
         self._last_arrival = 0
         self._arrival_lock = threading.Lock()
         self.engine.start()
@@ -116,44 +120,13 @@ class TritonPythonModel:
                     flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def _responder(self, sender, streaming, prefix, arrival_ns):
-        """The engine-thread callback of one request. Returns False to cancel it."""
-        collected = list(prefix)
-        arrival = time.monotonic()
-        last, first = [None], [None]
-        lock = threading.Lock()  # sends of one request stay ordered even if callbacks ever overlap
+        """The engine-thread callback of one request: note the time, queue the output for the
+        writer thread, and return False (cancel) once the writer saw the client go away."""
+        stream = _Stream(self, sender, streaming, list(prefix), arrival_ns)
 
         def respond(out):
-            now = time.monotonic()
-            if out.new_token_ids:
-                if last[0] is None:
-                    first[0] = now
-                    self.metrics.ttft.observe(now - arrival)
-                else:
-                    self.metrics.itl.observe(now - last[0])
-                last[0] = now
-            if out.finished:
-                logs.event(log, "request_finished", request_id=out.request_id,
-                           prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
-                           reason=out.finish_reason.value if out.finish_reason else None,
-                           ttft_s=round(first[0] - arrival, 4) if first[0] else None,
-                           e2e_s=round(now - arrival, 4), streaming=streaming)
-            if out.finished and out.finish_reason is not None and out.finish_reason.value == "error":
-                self._fail(sender, "engine failed while generating; see server log", pb_utils.TritonError.INTERNAL)
-                return False
-            try:
-                with lock:
-                    if streaming:
-                        if out.new_token_ids or out.finished:
-                            flags = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if out.finished else 0
-                            sender.send(self._response(out.new_token_ids, arrival_ns), flags=flags)
-                    else:
-                        collected.extend(out.new_token_ids)
-                        if out.finished:
-                            sender.send(self._response(collected, arrival_ns), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-            except Exception as exc:  # the client is gone: stop generating for it
-                log.warning("dropping response of %s: %s", out.request_id, exc)
-                return False
-            return out.finished or not sender.is_cancelled()
+            self.writer.put((stream, out, time.monotonic()))
+            return out.finished or not stream.cancelled
 
         return respond
 
@@ -168,3 +141,59 @@ class TritonPythonModel:
 
     def finalize(self):
         self.engine.shutdown()
+        self.writer.put(None)
+        self._writer_thread.join(5)
+
+    def _write_loop(self):
+        """Sends responses off the engine thread: each send and cancellation check is an IPC
+        round trip to Triton, which would otherwise stall every stream's next step. One thread,
+        FIFO, so the responses of a request keep their order."""
+        while (item := self.writer.get()) is not None:
+            stream, out, at = item
+            try:
+                stream.write(out, at)
+            except Exception:  # a broken client must not stop the writer for everyone else
+                log.exception("sending a response of %s failed", out.request_id)
+                stream.cancelled = True
+
+
+class _Stream:
+    """One request's response side: metrics, the structured log line, sends, cancellation."""
+
+    def __init__(self, model, sender, streaming, collected, arrival_ns):
+        self.model, self.sender, self.streaming = model, sender, streaming
+        self.collected, self.arrival_ns = collected, arrival_ns
+        self.arrival = time.monotonic()
+        self.first = self.last = None
+        self.cancelled = False
+
+    def write(self, out, at):
+        metrics = self.model.metrics
+        if out.new_token_ids:
+            if self.last is None:
+                self.first = at
+                metrics.ttft.observe(at - self.arrival)
+            else:
+                metrics.itl.observe(at - self.last)
+            self.last = at
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        if out.finished:
+            logs.event(log, "request_finished", request_id=out.request_id,
+                       prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
+                       reason=out.finish_reason.value if out.finish_reason else None,
+                       ttft_s=round(self.first - self.arrival, 4) if self.first else None,
+                       e2e_s=round(at - self.arrival, 4), streaming=self.streaming)
+            if out.finish_reason is not None and out.finish_reason.value == "error":
+                self.model._fail(self.sender, "engine failed while generating; see server log",
+                                 pb_utils.TritonError.INTERNAL)
+                return
+        if self.streaming:
+            if out.new_token_ids or out.finished:
+                self.sender.send(self.model._response(out.new_token_ids, self.arrival_ns),
+                                 flags=final if out.finished else 0)
+        else:
+            self.collected.extend(out.new_token_ids)
+            if out.finished:
+                self.sender.send(self.model._response(self.collected, self.arrival_ns), flags=final)
+        if not out.finished and not self.cancelled:
+            self.cancelled = self.sender.is_cancelled()
