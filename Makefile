@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 QUICK ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench soak lint clean
+.PHONY: help venv checkpoint export repo serve test unit bench soak engines gpu-repo lint clean
 
 help:
 	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
@@ -59,6 +59,26 @@ unit: venv
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
 bench: venv export
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# GPU path (TensorRT-LLM 1.2.x; needs a CUDA GPU and the NGC image, see docs/GPU.md).
+# DRY_RUN=1 prints every command and exits 0 anywhere. PRECISION fp32/int8 are CPU variants, so
+# the GPU targets fall back to fp16 unless a GPU precision is given.
+CHECKPOINT ?= /path/to/hf-checkpoint
+TP ?= 1
+PP ?= 1
+DRY_RUN ?=
+GPU_PRECISION = $(if $(filter fp32 int8,$(PRECISION)),fp16,$(PRECISION))
+ENGINE_DIR ?= build/engines/$(GPU_PRECISION)-tp$(TP)-pp$(PP)
+GPU_REPO ?= build/gpu_model_repository
+GPU_DRY = $(if $(DRY_RUN),--dry-run,)
+
+engines: venv
+	$(BIN)/python -m build_engines engine --precision $(GPU_PRECISION) --checkpoint $(CHECKPOINT) \
+		--output $(ENGINE_DIR) --tp $(TP) --pp $(PP) $(GPU_DRY)
+
+gpu-repo: venv
+	$(BIN)/python -m build_engines gpu-repo --engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT) \
+		--output $(GPU_REPO) --tp $(TP) --pp $(PP) $(GPU_DRY)
 
 # Long soak at twice capacity on its own server; prints completed/rejected/broken and memory.
 SOAK_SECONDS ?= 600

@@ -1,0 +1,194 @@
+"""GPU subcommands for `python -m build_engines`: plan, engine, gpu-repo, launch.
+
+`register(subparsers)` adds them to the main parser; each handler prints `error: ...` and exits 2
+on a refused request, so the message is the same whichever entry point ran it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import engine_build, environment, launcher, pins, plan, recipes, repository
+
+DEFAULTS = engine_build.EngineBuildConfig  # build defaults live on the dataclass
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _handle(func):
+    def wrapper(args) -> int:
+        try:
+            return func(args) or 0
+        except (ValueError, FileNotFoundError, environment.GpuEnvironmentError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    wrapper.__name__ = func.__name__
+    return wrapper
+
+
+@_handle
+def cmd_plan(args) -> int:
+    req = plan.PlanRequest(dtype=args.dtype, tp=args.tp, pp=args.pp, gpu_mem_gb=args.gpu_mem_gb,
+                           context=args.context, quant=args.quant, kv_dtype=args.kv_dtype)
+    result = plan.plan_from_file(args.config, req)
+    print(result.to_json() if args.json else plan.format_plan(result, req))
+    return 0
+
+
+@_handle
+def cmd_engine(args) -> int:
+    cfg = engine_build.EngineBuildConfig(
+        precision=args.precision, checkpoint=args.checkpoint, output=args.output, tp=args.tp, pp=args.pp,
+        max_batch_size=args.max_batch_size, max_input_len=args.max_input_len, max_seq_len=args.max_seq_len,
+        max_num_tokens=args.max_num_tokens, dtype=args.dtype,
+        **({"examples_dir": args.examples_dir} if args.examples_dir else {}))
+    engine_dir = engine_build.run(cfg, dry_run=args.dry_run)
+    if engine_dir is not None:
+        print(f"[engine] {cfg.precision} engine ready: {engine_dir}", file=sys.stderr)
+    return 0
+
+
+@_handle
+def cmd_gpu_repo(args) -> int:
+    req = repository.GpuRepoRequest(
+        engine_dir=args.engine_dir, tokenizer_dir=args.tokenizer_dir, output=args.output,
+        triton_max_batch_size=args.triton_max_batch_size, max_queue_size=args.max_queue_size,
+        max_queue_delay_microseconds=args.max_queue_delay_us,
+        kv_cache_free_gpu_mem_fraction=None if args.kv_cache_free_gpu_mem_fraction == 0
+        else args.kv_cache_free_gpu_mem_fraction,
+        max_tokens_in_paged_kv_cache=args.max_tokens_in_paged_kv_cache,
+        enable_kv_cache_reuse=args.enable_kv_cache_reuse, enable_chunked_context=args.enable_chunked_context,
+        batch_scheduler_policy=args.batch_scheduler_policy, exclude_input_in_output=args.exclude_input_in_output,
+        max_beam_width=args.max_beam_width, decoupled=args.decoupled, streaming=args.streaming,
+        max_prompt_len=args.max_prompt_len, max_tokens=args.max_tokens,
+        cancellation_check_period_ms=args.cancellation_check_period_ms,
+        stats_check_period_ms=args.stats_check_period_ms, repo_mount_path=args.repo_mount_path,
+        target_sm=args.target_sm, target_trtllm_version=args.target_trtllm_version)
+    if args.dry_run:
+        # An engine not built yet (e.g. `make gpu-repo DRY_RUN=1` after a dry-run build) is described
+        # by the build settings it will have.
+        planned = repository.EngineFacts(
+            args.max_batch_size, args.max_input_len, args.max_seq_len, args.max_num_tokens, 1, True,
+            args.tp, args.pp, "the planned engine (not built yet; --max-batch-size etc.)")
+        model, facts, _ = repository.plan_repo(req, planned=planned)
+        print(repository.describe(req, model, facts))
+        return 0
+    out = repository.assemble_gpu(req)
+    print(f"[gpu-repo] model repository ready: {out}", file=sys.stderr)
+    return 0
+
+
+@_handle
+def cmd_launch(args) -> int:
+    cfg = launcher.LaunchConfig(model_repo=args.model_repo, tp=args.tp, pp=args.pp, http_port=args.http_port,
+                                grpc_port=args.grpc_port, metrics_port=args.metrics_port,
+                                tritonserver=args.tritonserver, mpirun=args.mpirun)
+    return launcher.launch(cfg, dry_run=args.dry_run)
+
+
+def _engine_shape_args(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
+    p.add_argument("--max-batch-size", type=int, default=DEFAULTS.max_batch_size,
+                   help=f"requests the engine schedules together (default %(default)s){help_suffix}")
+    p.add_argument("--max-input-len", type=int, default=DEFAULTS.max_input_len,
+                   help=f"longest prompt in tokens (default %(default)s){help_suffix}")
+    p.add_argument("--max-seq-len", type=int, default=DEFAULTS.max_seq_len,
+                   help=f"prompt + generated tokens per request (default %(default)s){help_suffix}")
+    p.add_argument("--max-num-tokens", type=int, default=DEFAULTS.max_num_tokens,
+                   help=f"tokens per in-flight batch iteration (default %(default)s){help_suffix}")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plan", help="GPU capacity: weight bytes, KV bytes per token, concurrent sequences",
+        description="Size weights and paged KV cache for a TP×PP layout from an HF config.json.")
+    p.add_argument("--config", type=Path, required=True, help="HF config.json (or its checkpoint directory)")
+    p.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"))
+    p.add_argument("--tp", type=int, default=1)
+    p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--gpu-mem-gb", type=float, default=80.0, help="memory per GPU in GiB (default %(default)s)")
+    p.add_argument("--context", type=int, default=4096, help="tokens per sequence (prompt + output)")
+    p.add_argument("--quant", choices=sorted(plan.QUANT_WEIGHT_BYTES), default=None,
+                   help="weight quantization of the linear layers (default: none)")
+    p.add_argument("--kv-dtype", choices=sorted(plan.DTYPE_BYTES), default=None,
+                   help="KV cache dtype (default: --dtype; fp8 with --quant fp8)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = subparsers.add_parser(
+        "engine", help=f"build a TensorRT-LLM {pins.TRTLLM_SERIES}x engine (+ manifest) for one precision",
+        description="HF checkpoint → TensorRT-LLM checkpoint (TP/PP, quantization) → trtllm-build engine. "
+                    "Writes OUTPUT/tllm_checkpoint and OUTPUT/engine (engine files, config.json, manifest.json).")
+    p.add_argument("--precision", required=True, choices=recipes.PRECISIONS)
+    p.add_argument("--checkpoint", type=Path, required=True, help="HF checkpoint directory")
+    p.add_argument("--output", type=Path, required=True, help="output directory")
+    p.add_argument("--tp", type=int, default=1, help="tensor parallel size (fixed at conversion)")
+    p.add_argument("--pp", type=int, default=1, help="pipeline parallel size (fixed at conversion)")
+    _engine_shape_args(p)
+    p.add_argument("--dtype", choices=engine_build.QUANTIZED_DTYPES, default=None,
+                   help="activation dtype for quantized precisions (default float16)")
+    p.add_argument("--examples-dir", default=None,
+                   help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV} "
+                        f"or {pins.DEFAULT_EXAMPLES_DIR})")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, one per line, and exit")
+    p.set_defaults(func=cmd_engine)
+
+    p = subparsers.add_parser(
+        "gpu-repo", help="assemble the GPU model repository (tensorrtllm engine + shared models)",
+        description="Shared ensemble/preprocessing/postprocessing + an in-flight-batching `engine` model.")
+    p.add_argument("--engine-dir", type=Path, required=True, help="`engine --output` dir or its engine/ subdir")
+    p.add_argument("--tokenizer-dir", type=Path, required=True, help="HF checkpoint/tokenizer directory")
+    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--triton-max-batch-size", type=int, default=None, help="default: the engine's max batch size")
+    p.add_argument("--max-queue-size", type=int, default=256, help="requests queued before rejecting (default 256)")
+    p.add_argument("--max-queue-delay-us", type=int, default=0)
+    p.add_argument("--kv-cache-free-gpu-mem-fraction", type=float, default=0.9,
+                   help="share of free GPU memory for the KV cache (0: unset; see `plan`)")
+    p.add_argument("--max-tokens-in-paged-kv-cache", type=int, default=None)
+    p.add_argument("--enable-kv-cache-reuse", type=_bool, default=True, metavar="BOOL")
+    p.add_argument("--enable-chunked-context", type=_bool, default=True, metavar="BOOL")
+    p.add_argument("--batch-scheduler-policy", default="guaranteed_no_evict",
+                   choices=("guaranteed_no_evict", "max_utilization"))
+    p.add_argument("--exclude-input-in-output", type=_bool, default=True, metavar="BOOL")
+    p.add_argument("--max-beam-width", type=int, default=1)
+    p.add_argument("--decoupled", type=_bool, default=True, metavar="BOOL")
+    p.add_argument("--streaming", type=_bool, default=True, metavar="BOOL", help="clients stream tokens")
+    p.add_argument("--max-prompt-len", type=int, default=None, help="default: the engine's max_input_len")
+    p.add_argument("--max-tokens", type=int, default=None, help="largest max_tokens served")
+    p.add_argument("--cancellation-check-period-ms", type=int, default=100)
+    p.add_argument("--stats-check-period-ms", type=int, default=100)
+    p.add_argument("--repo-mount-path", default=None,
+                   help="the output dir's path as tritonserver sees it (e.g. in the container)")
+    p.add_argument("--target-sm", type=int, default=None, help="serving GPU's SM (default: this machine's)")
+    p.add_argument("--target-trtllm-version", default=None, help="serving TensorRT-LLM (default: installed)")
+    p.add_argument("--tp", type=int, default=1, help="with --dry-run and no engine yet: the planned TP")
+    p.add_argument("--pp", type=int, default=1, help="with --dry-run and no engine yet: the planned PP")
+    _engine_shape_args(p, "; used with --dry-run when the engine is not built yet")
+    p.add_argument("--dry-run", action="store_true", help="check and print what would be written")
+    p.set_defaults(func=cmd_gpu_repo)
+
+    p = subparsers.add_parser(
+        "launch", help="start tritonserver on TP×PP GPUs under mpirun",
+        description="One tritonserver per rank under mpirun; rank 0 serves HTTP/gRPC/metrics.")
+    p.add_argument("--model-repo", type=Path, required=True)
+    p.add_argument("--tp", type=int, default=None, help="default: from the repository's manifest")
+    p.add_argument("--pp", type=int, default=None, help="default: from the repository's manifest")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=8001)
+    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--tritonserver", default="tritonserver")
+    p.add_argument("--mpirun", default="mpirun")
+    p.add_argument("--dry-run", action="store_true", help="print the full command line and exit")
+    p.set_defaults(func=cmd_launch)
+
+
+def run(args) -> int:
+    return args.func(args)

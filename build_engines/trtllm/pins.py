@@ -1,0 +1,29 @@
+"""The one place the GPU path's versions are pinned.
+
+TensorRT-LLM 1.2.x is the last release line with the TensorRT engine workflow this project uses
+(`convert_checkpoint.py` / `quantize.py` → `trtllm-build` → the C++ `tensorrtllm` Triton backend).
+An engine only loads in the same TensorRT-LLM (and TensorRT) it was built with, so builds and the
+serving container must come from the same release line; `engine` and `gpu-repo` refuse anything else.
+"""
+
+from __future__ import annotations
+
+TRTLLM_VERSION = "1.2.1"
+TRTLLM_SERIES = "1.2."  # any 1.2.x patch release builds/serves engines of the same format
+
+# NGC Triton image that ships the TensorRT-LLM 1.2 backend. UNVERIFIED on a GPU by this project:
+# the compatibility matrix we could read ends at 25.12 (TensorRT-LLM 1.1.0); 26.02 is the first
+# release after 1.2.0 went final. `engine` and `launch` check the version actually installed in
+# the container (TRTLLM_SERIES), so a wrong tag fails before any work, with that version named.
+NGC_TRITON_RELEASE = "26.02"
+NGC_IMAGE = f"nvcr.io/nvidia/tritonserver:{NGC_TRITON_RELEASE}-trtllm-python-py3"
+
+# Where the TensorRT-LLM example scripts live (not part of the pip wheel): a checkout of the
+# release tag, e.g. `git clone -b v1.2.1 https://github.com/NVIDIA/TensorRT-LLM`.
+DEFAULT_EXAMPLES_DIR = "TensorRT-LLM/examples"
+EXAMPLES_DIR_ENV = "TRTLLM_EXAMPLES_DIR"
+
+FP8_MIN_SM = 89  # FP8 tensor cores: Ada (8.9) and Hopper (9.0) onwards
+
+HOW_TO_GET = (f"run inside the NGC image {NGC_IMAGE} (TensorRT-LLM {TRTLLM_SERIES}x) on a GPU machine, "
+              f"or `pip install tensorrt-llm=={TRTLLM_VERSION}` on a machine with CUDA")
