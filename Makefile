@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 QUICK ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench soak engines gpu-repo lint clean
+.PHONY: help venv checkpoint export repo serve test unit bench soak loadtest compare engines gpu-repo lint clean
 
 help:
 	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
@@ -59,6 +59,23 @@ unit: venv
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
 bench: venv export
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# Load tests against the server `make serve` started (Locust, headless, bounded):
+# results/loadtest/<run>/ with raw samples, summary.json, report.md and plots.
+DURATION ?= 45s
+USERS ?= 8
+RATE ?=
+PROTOCOL ?= grpc
+SLO ?=
+A ?= fp32
+B ?= int8
+loadtest: venv
+	$(BIN)/python -m loadtest run --duration $(DURATION) --users $(USERS) --protocol $(PROTOCOL) \
+		$(if $(RATE),--rate $(RATE),) $(if $(SLO),--slo $(SLO),)
+
+# Serves A then B on their own ports, same load on both, one side-by-side report.
+compare: venv export
+	$(BIN)/python -m loadtest compare --a $(A) --b $(B) --duration $(DURATION) --users $(USERS)
 
 # GPU path (TensorRT-LLM 1.2.x; needs a CUDA GPU and the NGC image, see docs/GPU.md).
 # DRY_RUN=1 prints every command and exits 0 anywhere. PRECISION fp32/int8 are CPU variants, so
