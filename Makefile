@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 QUICK ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench soak loadtest compare engines gpu-repo lint clean
+.PHONY: help venv checkpoint export repo serve test unit bench soak loadtest compare openai engines gpu-repo lint clean
 
 help:
 	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
@@ -76,6 +76,12 @@ loadtest: venv
 # Serves A then B on their own ports, same load on both, one side-by-side report.
 compare: venv export
 	$(BIN)/python -m loadtest compare --a $(A) --b $(B) --duration $(DURATION) --users $(USERS)
+
+# OpenAI-compatible API on localhost:$(OPENAI_PORT) in front of a running `make serve`.
+OPENAI_PORT ?= 9000
+openai: venv
+	$(BIN)/python -m client.openai_gateway --host $(HOST) --port $(OPENAI_PORT) \
+		--triton-grpc $(HOST):$(GRPC_PORT) --tokenizer-dir $(REPO)/preprocessing/1/tokenizer
 
 # GPU path (TensorRT-LLM 1.2.x; needs a CUDA GPU and the NGC image, see docs/GPU.md).
 # DRY_RUN=1 prints every command and exits 0 anywhere. PRECISION fp32/int8 are CPU variants, so

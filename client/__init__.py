@@ -6,6 +6,18 @@
             print(chunk, end="", flush=True)
 """
 
-from .api import GenerateRequest, GenerationResult, LLMClient, ServerError
+from .aio import AsyncLLMClient
+from .api import (
+    GenerateRequest,
+    GenerationResult,
+    InvalidRequestError,
+    LLMClient,
+    OverloadedError,
+    RequestTimeoutError,
+    RetryPolicy,
+    ServerError,
+    ServerUnavailableError,
+)
 
-__all__ = ["GenerateRequest", "GenerationResult", "LLMClient", "ServerError"]
+__all__ = ["AsyncLLMClient", "GenerateRequest", "GenerationResult", "InvalidRequestError", "LLMClient",
+           "OverloadedError", "RequestTimeoutError", "RetryPolicy", "ServerError", "ServerUnavailableError"]

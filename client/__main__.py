@@ -1,16 +1,25 @@
-"""`python -m client COMMAND`: talk to the triton-llm server from a terminal."""
+"""`python -m client COMMAND`: talk to the triton-llm server from a terminal.
+
+Commands: generate (one prompt), chat (a multi-turn conversation read from stdin), health,
+models (the served model and its composing models), batch (a JSONL file, resumable; see
+client/batch.py). Each has --help. Exit status: 0 success, 1 a server or connection error
+(message on stderr), 2 bad usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 
-from .api import GenerateRequest, LLMClient, ServerError
+from .api import GenerateRequest, LLMClient, RetryPolicy, ServerError
 
 
 def _client(args) -> LLMClient:
     url = args.url or ("localhost:8001" if args.protocol == "grpc" else "localhost:8000")
-    return LLMClient(url, protocol=args.protocol, timeout_s=args.timeout)
+    return LLMClient(url, protocol=args.protocol, timeout_s=args.timeout,
+                     retry=RetryPolicy(attempts=max(1, getattr(args, "retries", 0) + 1)))
 
 
 def cmd_generate(args) -> int:
@@ -36,6 +45,56 @@ def cmd_health(args) -> int:
     return 0 if ready else 1
 
 
+def cmd_chat(args) -> int:
+    """One user turn per stdin line; the whole conversation goes to the server each turn (as a
+    JSON message list with the chat template applied) and the reply streams to stdout."""
+    client = _client(args)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("you> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        messages.append({"role": "user", "content": line.rstrip("\n")})
+        request = GenerateRequest.chat_messages(messages, max_tokens=args.max_tokens, temperature=args.temperature,
+                                                top_p=args.top_p, seed=args.seed)
+        parts = []
+        try:
+            for chunk in client.stream(request):
+                parts.append(chunk)
+                print(chunk, end="", flush=True)
+        except ServerError as exc:
+            messages.pop()  # the turn failed: keep the conversation as the server last saw it
+            print(f"\nerror ({type(exc).__name__}): {exc}", file=sys.stderr)
+            if not interactive:
+                return 1
+            continue
+        print(flush=True)
+        messages.append({"role": "assistant", "content": "".join(parts)})
+
+
+def cmd_models(args) -> int:
+    models = _client(args).models()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(m) for m in models], indent=2))
+        return 0
+    print(f"{'MODEL':<16} {'VERSIONS':<9} {'PLATFORM':<10} {'READY':<6} INPUTS -> OUTPUTS")
+    for m in models:
+        print(f"{m.name:<16} {','.join(m.versions):<9} {m.platform:<10} {'yes' if m.ready else 'no':<6} "
+              f"{', '.join(m.inputs)} -> {', '.join(m.outputs)}")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import run_cli
+
+    return run_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p):
         p.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
         p.add_argument("--url", default=None, help="server address (default localhost:8001 gRPC, :8000 HTTP)")
-        p.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up")
+        p.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up on a request")
+        p.add_argument("--retries", type=int, default=2,
+                       help="resend a request the server refused as overloaded or could not reach, with "
+                            "backoff, before any answer arrived (default %(default)s)")
 
     p = sub.add_parser("generate", help="generate text for one prompt")
     p.add_argument("prompt")
@@ -61,9 +123,34 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("chat", help="a multi-turn conversation: one user turn per line of stdin")
+    p.add_argument("--system", default=None, help="a system message to start the conversation")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=None, help="0 or unset: greedy")
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    common(p)
+    p.set_defaults(func=cmd_chat)
+
     p = sub.add_parser("health", help="exit 0 when the server is ready")
     common(p)
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("models", help="list the served model and the models it is composed of")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common(p)
+    p.set_defaults(func=cmd_models)
+
+    from .batch import add_arguments
+
+    p = sub.add_parser("batch", help="generate for every record of a JSONL file (resumable)",
+                       description="Reads {\"id\", \"prompt\", optional \"max_tokens\", \"temperature\", \"chat\"} "
+                       "per line; writes {\"id\", \"text\", \"output_tokens\", \"finish_reason\"} or "
+                       "{\"id\", \"error\"} per line in input order. Rerun the same command to resume.")
+    add_arguments(p)
+    common(p)
+    # A long job rides out overload (its concurrency may exceed the engine's queue).
+    p.set_defaults(func=cmd_batch, retries=5)
     return parser
 
 
@@ -72,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ServerError as exc:
-        print(f"error ({exc.status}): {exc}", file=sys.stderr)
+        print(f"error ({type(exc).__name__}, {exc.status}): {exc}", file=sys.stderr)
         return 1
     except (TimeoutError, ConnectionError, OSError) as exc:
         print(f"error: cannot reach the server at {args.url or 'localhost'}: {exc}", file=sys.stderr)
