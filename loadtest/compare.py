@@ -161,13 +161,17 @@ def recommend(a: dict, b: dict, agreement: dict, slos: dict) -> tuple[str, list[
                 + "Taken at face value: " + text)
     candidate = b if f"**Deploy {name_b}.**" in text else a
     sc = candidate["result"]["summary"]
-    tpot_limit = max(1.25 * (sc["tpot_s"].get("p99") or 0), slos.get("tpot", 0))
-    ttft_limit = max(1.5 * (sc["ttft_s"].get("p99") or 0), slos.get("ttft", 0))
+    # With SLOs the triggers are the SLOs (the contract); without, the candidate's own tail plus headroom.
+    tpot_limit = slos.get("tpot") or 1.25 * (sc["tpot_s"].get("p99") or 0)
+    ttft_limit = slos.get("ttft") or 1.5 * (sc["ttft_s"].get("p99") or 0)
+
+    def basis(name: str, factor: float) -> str:
+        return f"the {name} SLO" if name in slos else f"{factor}× the {candidate['precision']} p99 measured here"
+
     triggers = [
-        f"p99 TPOT above **{tpot_limit:.4f} s** (1.25× the {candidate['precision']} p99 measured here"
-        + (", or the TPOT SLO if larger" if "tpot" in slos else "") + ") for 10 consecutive minutes at a load at or below "
-        f"this test's ({sc['request_throughput']:.2f} req/s)",
-        f"p99 TTFT above **{ttft_limit:.3f} s** for 10 minutes, or SLO attainment below "
+        f"p99 TPOT above **{tpot_limit:.4f} s** ({basis('tpot', 1.25)}) for 10 consecutive minutes at a load at or "
+        f"below this test's ({sc['request_throughput']:.2f} req/s)",
+        f"p99 TTFT above **{ttft_limit:.3f} s** ({basis('ttft', 1.5)}) for 10 minutes, or SLO attainment below "
         f"{a['result'].get('slo', {}).get('required', 0.95):.0%} of requests",
         f"error + timeout rate above **{max(0.01, 2 * (sc['requests']['error_rate'] + sc['requests']['timeout_rate'])):.1%}** "
         "over 5 minutes",

@@ -186,7 +186,7 @@ def run_markdown(result: dict, plots: dict[str, str]) -> str:
              f"- workload: `{c['input_mix']}`, output `{c['output_len']}` capped at {c['max_tokens']} tokens, "
              f"ignore EOS: {c['ignore_eos']}, seed {c['seed']}",
              "- definitions: genai-perf / vLLM (see `loadtest/metrics.py`); percentiles from raw samples "
-             "(`samples.csv`)", ""]
+             "(`samples.csv`)", f"- machine during the load: {cpu_line(result['machine'].get('cpu', {}))}", ""]
     verdict = result.get("slo")
     if verdict and verdict["slos"]:
         limits = ", ".join(f"{k} ≤ {v:g} s" for k, v in verdict["slos"].items())

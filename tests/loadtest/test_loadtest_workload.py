@@ -134,8 +134,8 @@ def test_recommendation_and_rollback_triggers():
     text, triggers = recommend(a, _variant("int8", tpot_s=0.08, ttft_s=0.2, top1=0.95, ppl_increase=0.01),
                                agreement, {"ttft": 1.0})
     assert text.startswith("**Deploy int8.**")
-    # 1.25 × int8's p99 TPOT (0.08 s); the quality trigger is 10 points under the measured agreement
-    assert "0.1000 s" in triggers[0] and "50%" in triggers[-1]
+    # no TPOT SLO: 1.25 × int8's p99 TPOT (0.08 s); TTFT: the SLO; quality: 10 points under the agreement
+    assert "**0.1000 s**" in triggers[0] and "**1.000 s** (the ttft SLO)" in triggers[1] and "50%" in triggers[-1]
     # faster but below the build's top-1 bar → keep the baseline
     text, _ = recommend(a, _variant("int8", tpot_s=0.08, ttft_s=0.2, top1=0.90), agreement, {"ttft": 1.0})
     assert text.startswith("**Keep fp32.**") and "quality" in text
