@@ -41,6 +41,7 @@ from .api import (
     ServerUnavailableError,
     _grpc_inputs,
     as_request,
+    check_client_args,
     ensemble_steps,
     error_from,
     grpc_chunk,
@@ -82,10 +83,7 @@ class AsyncLLMClient:
 
     def __init__(self, url: str = "localhost:8001", protocol: str = "grpc", timeout_s: float = 300.0,
                  model: str = MODEL, retry: RetryPolicy | int | None = None):
-        if protocol not in ("grpc", "http"):
-            raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        check_client_args(protocol, timeout_s)
         self.url, self.protocol, self.timeout_s, self.model = url, protocol, timeout_s, model
         self.retry = retry_policy(retry)
         self._http = None  # httpx.AsyncClient, created on first use inside the running loop

@@ -317,6 +317,14 @@ class ModelInfo:
     outputs: tuple[str, ...] = ()
 
 
+def check_client_args(protocol: str, timeout_s: float) -> None:
+    """Shared by the sync and asyncio clients."""
+    if protocol not in ("grpc", "http"):
+        raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+
+
 # -- the synchronous client --------------------------------------------------------------------
 class LLMClient:
     """Blocking client. `timeout_s` is the default per-request deadline; `retry` a RetryPolicy, a
@@ -324,10 +332,7 @@ class LLMClient:
 
     def __init__(self, url: str = "localhost:8001", protocol: str = "grpc", timeout_s: float = 300.0,
                  model: str = MODEL, retry: RetryPolicy | int | None = None):
-        if protocol not in ("grpc", "http"):
-            raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        check_client_args(protocol, timeout_s)
         self.url, self.protocol, self.timeout_s, self.model = url, protocol, timeout_s, model
         self.retry = retry_policy(retry)
 

@@ -6,6 +6,7 @@ Functions take a `get(name) -> numpy array | None` callable, so they unit-test w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +15,22 @@ from .sequence import SamplingParams
 from .tokenizer import InputError, from_word_list
 
 Getter = Callable[[str], "np.ndarray | None"]
+
+
+def input_getter(pb_utils, request) -> Getter:
+    """`get(name)` over a Triton request: the input as a numpy array, or None when absent."""
+
+    def get(name: str):
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        return None if tensor is None else tensor.as_numpy()
+
+    return get
+
+
+def model_parameters(args: dict) -> dict[str, str]:
+    """config.pbtxt `parameters` of the model being initialized, as plain strings."""
+    config = json.loads(args["model_config"])
+    return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
 
 
 def scalar(get: Getter, name: str, kind: type, default=None, required: bool = False):

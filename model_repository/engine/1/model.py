@@ -15,7 +15,6 @@ execute() only hands requests to the engine thread and returns; a writer thread 
 """
 
 import itertools
-import json
 import logging
 import os
 import queue
@@ -38,8 +37,7 @@ log = logging.getLogger("triton_llm.engine")
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = req.model_parameters(args)
         logs.configure(params.get("log_level", "INFO"))
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.engine = LLMEngine(EngineConfig.from_parameters(params), version_dir / params.get("onnx_dir", "onnx"))
@@ -80,11 +78,7 @@ class TritonPythonModel:
 
     def _submit(self, request):
         sender = request.get_response_sender()
-
-        def get(name):
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            return None if tensor is None else tensor.as_numpy()
-
+        get = req.input_getter(pb_utils, request)
         try:
             prompt = get("input_ids")
             if prompt is None:

@@ -6,13 +6,13 @@ engine response: one token's worth when streaming, all of it otherwise) and toke
 (tokens received so far for the request). One response per request; only beam 0 is decoded.
 """
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from python_backend import requests as req
 from python_backend.detokenizer import DetokenizerStore
 from python_backend.metrics import CodecMetrics
 from python_backend.tokenizer import load_tokenizer
@@ -20,8 +20,7 @@ from python_backend.tokenizer import load_tokenizer
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = req.model_parameters(args)
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.tokenizer = load_tokenizer(version_dir / params.get("tokenizer_dir", "tokenizer"),
                                         trust_remote_code=params.get("trust_remote_code", "false") == "true")
@@ -34,11 +33,7 @@ class TritonPythonModel:
 
     def _one(self, request):
         started = time.perf_counter()
-
-        def get(name):
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            return None if tensor is None else tensor.as_numpy()
-
+        get = req.input_getter(pb_utils, request)
         output_ids = get("output_ids")  # [batch=1, beam, tokens]; beam 0 is decoded
         length = int(get("sequence_length").reshape(-1)[0])
         tokens = output_ids[(0,) * (output_ids.ndim - 1)][:length].tolist()

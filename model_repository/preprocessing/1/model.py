@@ -8,7 +8,6 @@ out_pad_id INT32[1], return_perf_metrics BOOL[1] (always true). One response per
 INVALID_ARG error naming the field and limit.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from python_backend.tokenizer import InputError, Preprocessor, to_word_list
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = req.model_parameters(args)
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.pre = Preprocessor(
             version_dir / params.get("tokenizer_dir", "tokenizer"),
@@ -39,11 +37,7 @@ class TritonPythonModel:
 
     def _one(self, request):
         started = time.perf_counter()
-
-        def get(name):
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            return None if tensor is None else tensor.as_numpy()
-
+        get = req.input_getter(pb_utils, request)
         try:
             text = req.scalar(get, "text_input", str, required=True)
             ids = self.pre.encode(text, req.scalar(get, "apply_chat_template", bool, False))
