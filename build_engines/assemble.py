@@ -84,12 +84,23 @@ def _link_or_copy_tree(source: Path, target: Path) -> None:
                 shutil.copy2(file, target / file.name)
 
 
+def _forward_cancellation_to_engine(postprocessing_config: Path) -> None:
+    """Triton's ensemble does not cancel its running `engine` step; it cancels the postprocessing
+    requests that follow. Postprocessing then sends the CPU engine a `stop` request, which needs
+    those cancelled requests to reach its execute(): Triton's dynamic batcher answers them itself."""
+    config = model_config.load(postprocessing_config)
+    config.ClearField("dynamic_batching")
+    model_config.set_parameter(config, "forward_cancellation", "true")
+    model_config.save(config, postprocessing_config)
+
+
 def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_context_len: int = 2048,
                  max_num_seqs: int = 16, max_queue_size: int = 256, max_batch_size: int = 64) -> Path:
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir."""
     onnx_manifest = manifest.read(onnx_dir)
     assemble_shared_models(output_dir, checkpoint_dir, max_batch_size=max_batch_size,
                            engine_max_seq_len=max_context_len)
+    _forward_cancellation_to_engine(output_dir / "postprocessing" / "config.pbtxt")
     config, target = _model_from_template("engine", output_dir)
     config.max_batch_size = max_batch_size
     model_config.set_parameter(config, "onnx_dir", "onnx")

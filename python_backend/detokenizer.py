@@ -13,7 +13,7 @@ return with every response (TensorRT-LLM when `return_perf_metrics` is set, whic
 always sets; our CPU engine always). It cannot be a key minted by preprocessing: Triton refuses an
 ensemble step whose inputs come from a decoupled model and from another model. The responses of
 one request must reach the same process in order: postprocessing runs as one instance
-(Python-backend instances are separate processes), and its dynamic batcher keeps arrival order.
+(Python-backend instances are separate processes), whose queue keeps arrival order.
 The alternatives were worse: a BLS orchestrator would replace the ensemble that tools such as
 genai-perf call, and sending the whole context alongside each step would bring back the O(n²) cost.
 
@@ -87,6 +87,7 @@ class DetokenizerStore:
         self.tokenizer = tokenizer
         self.capacity = capacity
         self._states: OrderedDict[int, IncrementalDetokenizer] = OrderedDict()
+        self._cancelled: OrderedDict[int, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._states)
@@ -103,3 +104,15 @@ class DetokenizerStore:
 
     def pop(self, key: int) -> None:
         self._states.pop(key, None)
+
+    def cancel(self, key: int) -> bool:
+        """Forget a cancelled stream. True only the first time `key` is cancelled: once the client
+        is gone the ensemble still calls postprocessing (with a cancelled request) for every token
+        the engine produced before it stopped, and the engine must be told only once."""
+        self._states.pop(key, None)
+        if key in self._cancelled:
+            return False
+        self._cancelled[key] = None
+        while len(self._cancelled) > self.capacity:
+            self._cancelled.popitem(last=False)
+        return True

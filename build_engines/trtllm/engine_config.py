@@ -37,6 +37,7 @@ INPUTS = (
     ("streaming", pb.TYPE_BOOL, (1,), SCALAR, True, False),
     ("exclude_input_in_output", pb.TYPE_BOOL, (1,), SCALAR, True, False),
     ("return_perf_metrics", pb.TYPE_BOOL, (1,), SCALAR, True, False),
+    ("stop", pb.TYPE_BOOL, (1,), None, True, False),  # no reshape, as in tensorrtllm_backend's config
 )
 OUTPUTS = (
     ("output_ids", pb.TYPE_INT32, (-1, -1)),

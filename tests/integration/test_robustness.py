@@ -88,3 +88,40 @@ def test_admin_apis_need_the_key(server):
     allowed = urllib.request.Request(url, data=b"{}", headers={"triton-admin-key": server.options.admin_key})
     with urllib.request.urlopen(allowed, timeout=10) as response:
         assert response.status == 200
+
+
+def _engine_metric(server, name):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.options.metrics_port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + '{model="engine"}'):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_1000_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server):
+    """Clients that walk away mid-stream: each must free its engine sequence (Triton's ensemble does
+    not cancel the engine step itself; postprocessing forwards it), and none may be left behind."""
+    cancelled_before = _engine_metric(server, "triton_llm_requests_cancelled_total")
+
+    def walk_away(i):
+        stream = LLMClient(server.options.grpc_url).stream(f"Tell story number {i} about a lighthouse.",
+                                                           max_tokens=64, chat=True)
+        for _ in stream:  # leave after the first token: the engine still owes 63
+            break
+        stream.close()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(walk_away, range(1000)))
+    deadline = time.monotonic() + 30
+    while _engine_metric(server, "triton_llm_active_requests") != 0:
+        assert time.monotonic() < deadline, "cancelled streams are still held by the engine"
+        time.sleep(0.2)
+    assert _engine_metric(server, "triton_llm_running_sequences") == 0
+    assert _engine_metric(server, "triton_llm_kv_cache_utilization_ratio") == 0
+    # Nearly every stream was stopped by the engine rather than run to 64 tokens (a few may
+    # finish in the moment between their first token and the stop).
+    assert _engine_metric(server, "triton_llm_requests_cancelled_total") - cancelled_before >= 900
+    assert server.is_ready()
+    result = LLMClient(server.options.grpc_url).generate("What is the capital of France?", max_tokens=12,
+                                                         chat=True)
+    assert "Paris" in result.text

@@ -49,6 +49,16 @@ def test_store_is_bounded():
     assert len(store) == 2
 
 
+def test_a_cancelled_stream_is_forgotten_and_reported_once():
+    store = DetokenizerStore(tokenizer=None, capacity=2)
+    store.get(7)
+    assert store.cancel(7) is True and len(store) == 0
+    assert store.cancel(7) is False  # later responses of the same stream: the engine was told already
+    for key in range(10, 13):
+        store.cancel(key)
+    assert store.cancel(7) is True  # the memory of cancelled keys is bounded too
+
+
 def test_word_list_round_trip():
     words = to_word_list([[5, 6], [7]])
     assert words.tolist() == [[5, 6, 7], [2, 3, -1]]

@@ -4,7 +4,10 @@ I/O is TensorRT-LLM's `tensorrt_llm` contract: inputs input_ids INT32[-1], input
 request_output_len INT32[1]; optional end_id, pad_id, stop_words_list / bad_words_list
 INT32[2,-1], runtime_top_k, runtime_top_p, temperature, repetition_penalty, presence_penalty,
 frequency_penalty, min_tokens, seed UINT64, streaming BOOL, exclude_input_in_output BOOL,
-return_perf_metrics BOOL (accepted; arrival_time_ns is always returned).
+return_perf_metrics BOOL (accepted; arrival_time_ns is always returned), stop BOOL.
+A request with stop=true stops the running request whose arrival_time_ns equals this request's
+id (TensorRT-LLM's `stop` names its target by request id too; postprocessing sends these when the
+ensemble is cancelled, see its model.py) and gets one empty final response.
 Outputs output_ids INT32[beam=1, tokens], sequence_length INT32[1], arrival_time_ns INT64[1]
 (unique per request in this process: postprocessing keys its streaming state by it).
 Responses: streaming → one per generated token, then a final empty one (tokens: 0) with the FINAL
@@ -50,6 +53,7 @@ class TritonPythonModel:
         self.writer = queue.Queue()
         self._writer_thread = threading.Thread(target=self._write_loop, name="response-writer", daemon=True)
         self._writer_thread.start()
+        self.running = {}  # arrival_time_ns → engine request id, for stop requests
         self._last_arrival = 0
         self._arrival_lock = threading.Lock()
         self.engine.start()
@@ -80,6 +84,8 @@ class TritonPythonModel:
         sender = request.get_response_sender()
         get = req.input_getter(pb_utils, request)
         try:
+            if req.scalar(get, "stop", bool, False):
+                return self._stop(request, sender)
             prompt = get("input_ids")
             if prompt is None:
                 raise InputError("input_ids: required input is missing")
@@ -90,9 +96,14 @@ class TritonPythonModel:
             streaming = req.scalar(get, "streaming", bool, False)
             exclude_input = req.scalar(get, "exclude_input_in_output", bool, self.exclude_input_default)
             request_id = f"{request.request_id() or 'req'}#{next(self.ids)}"
-            self.engine.submit(request_id, prompt_ids, params,
-                               self._responder(sender, streaming, [] if exclude_input else prompt_ids,
-                                               self._arrival_ns()))
+            arrival_ns = self._arrival_ns()
+            responder = self._responder(sender, streaming, [] if exclude_input else prompt_ids, arrival_ns)
+            self.running[arrival_ns] = request_id
+            try:
+                self.engine.submit(request_id, prompt_ids, params, responder)
+            except Exception:
+                self.running.pop(arrival_ns, None)
+                raise
         except (InputError, ValueError) as exc:
             self._fail(sender, str(exc), pb_utils.TritonError.INVALID_ARG)
         except QueueFullError as exc:
@@ -101,6 +112,17 @@ class TritonPythonModel:
         except RuntimeError as exc:
             logs.event(log, "request_failed", logging.ERROR, request_id=request.request_id(), reason=str(exc))
             self._fail(sender, f"engine unavailable: {exc}", pb_utils.TritonError.UNAVAILABLE)
+
+    def _stop(self, request, sender):
+        try:
+            key = int(request.request_id())
+        except ValueError:
+            raise InputError(f"stop: the request id must be the arrival_time_ns of the request to stop, "
+                             f"got {request.request_id()!r}") from None
+        target = self.running.get(key)
+        stopped = target is not None and self.engine.cancel(target)
+        logs.event(log, "stop_requested", request_id=target, arrival_time_ns=key, running=stopped)
+        sender.send(self._response([], key), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def _arrival_ns(self):
         """Wall-clock arrival in ns, strictly increasing so it is unique per request."""
@@ -172,6 +194,7 @@ class _Stream:
             self.last = at
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
         if out.finished:
+            self.model.running.pop(self.arrival_ns, None)
             logs.event(log, "request_finished", request_id=out.request_id,
                        prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
                        reason=out.finish_reason.value if out.finish_reason else None,
