@@ -9,8 +9,10 @@ What it promises:
 - Parameters: model (the served name), max_tokens (default 16 for completions, 256 for chat, as
   OpenAI's defaults are unbounded), temperature (unset: the server's greedy default), top_p, stop
   (a string or a list; the stop text is not part of the answer, as with OpenAI), seed, n (only 1),
-  echo (completions), stream_options.include_usage. Unsupported options (logprobs, best_of > 1,
-  suffix, penalties, tools) are refused with 400 rather than silently ignored.
+  echo (completions), stream_options.include_usage, and top_k (an extension, as in vLLM; pass it
+  with the SDK's extra_body). Unsupported options (logprobs, best_of > 1, suffix, penalties, tools)
+  and parameters OpenAI does not define are refused with 400 rather than silently ignored; a body
+  over --max-body-bytes (default 1 MiB) gets 413.
 - `usage`: prompt_tokens counted with the model repository's tokenizer (`--tokenizer-dir`, the same
   files preprocessing uses, chat template included); completion_tokens is Triton's token_count.
 - Errors are OpenAI error objects {"error": {"message", "type", "param", "code"}}: 400 for bad
@@ -60,6 +62,16 @@ SERVER_FIELD_TO_PARAM = {
 }
 
 
+# Every top-level parameter a request may carry; anything else is a 400 naming it (OpenAI does the
+# same: a misspelt "temprature" must not silently run with the default).
+COMMON_PARAMS = {"model", "max_tokens", "temperature", "top_p", "top_k", "n", "stream", "stream_options", "stop",
+                 "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "user"}
+COMPLETION_PARAMS = COMMON_PARAMS | {"prompt", "echo", "best_of", "suffix"}
+CHAT_PARAMS = COMMON_PARAMS | {"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
+                               "parallel_tool_calls", "response_format", "metadata", "store"}
+MAX_BODY_BYTES = 1 << 20
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     triton_grpc: str = "localhost:8001"
@@ -67,6 +79,7 @@ class GatewayConfig:
     served_model_name: str = "ensemble"
     triton_model: str = "ensemble"
     timeout_s: float = 300.0
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 class OpenAIError(Exception):
@@ -126,6 +139,11 @@ def _stop(body: dict) -> tuple[str, ...]:
 
 
 def _refuse_unsupported(body: dict, chat: bool) -> None:
+    unknown = sorted(set(body) - (CHAT_PARAMS if chat else COMPLETION_PARAMS))
+    if unknown:
+        raise invalid(f"{unknown[0]}: unrecognized request argument", unknown[0])
+    if body.get("logit_bias"):
+        raise invalid("logit_bias: not supported by this server", "logit_bias")
     n = body.get("n")
     if n not in (None, 1):
         raise invalid(f"n: only 1 is supported, got {n!r}", "n")
@@ -154,6 +172,7 @@ def sampling(body: dict, default_max_tokens: int) -> dict:
     return {
         "max_tokens": _number(body, limit, 1, 2**31 - 1, integer=True, default=default_max_tokens),
         "temperature": _number(body, "temperature", 0.0, 2.0),
+        "top_k": _number(body, "top_k", 0, 2**31 - 1, integer=True) or None,
         "top_p": None if top_p in (None, 1, 1.0) else top_p,
         "seed": seed,
         "stop": _stop(body),
@@ -187,6 +206,25 @@ def completion_prompt(body: dict) -> str:
     if not isinstance(prompt, str):
         raise invalid("prompt: must be a string (one prompt per request)", "prompt")
     return prompt
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` (from Content-Length, or
+    while reading a chunked body) so an oversized upload is never held in memory."""
+    def too_large(size: str) -> OpenAIError:
+        return OpenAIError(413, f"the request body is {size} bytes; the limit is {limit}", "invalid_request_error",
+                           None, "request_too_large")
+
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(declared)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"more than {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # -- answers -----------------------------------------------------------------------------------
@@ -322,8 +360,9 @@ def create_app(config: GatewayConfig):
         return _model_card(model_id, created)
 
     async def parse(request: Request, chat: bool) -> Call:
+        raw = await read_bounded(request, config.max_body_bytes)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise invalid(f"the request body is not valid JSON: {exc}", None) from None
         if not isinstance(body, dict):
@@ -483,13 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--served-model-name", default="ensemble", help="the model name clients send")
     parser.add_argument("--triton-model", default="ensemble")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request before 504")
+    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="larger bodies get 413")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tokenizer_dir = args.tokenizer_dir or (DEFAULT_TOKENIZER_DIR if DEFAULT_TOKENIZER_DIR.is_dir() else None)
     try:
         app = create_app(GatewayConfig(args.triton_grpc, tokenizer_dir, args.served_model_name, args.triton_model,
-                                       args.timeout))
+                                       args.timeout, args.max_body_bytes))
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,16 @@ def model_parameters(args: dict) -> dict[str, str]:
     return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
 
 
+def refuse_request_parameters(parameters_json: str, model: str = "ensemble") -> None:
+    """Triton's HTTP generate endpoint turns every JSON key that is not an input into a request
+    parameter and passes it on silently, so a misspelt "temprature" would run with the default.
+    The ensemble takes no request parameters: name the first one."""
+    parameters = json.loads(parameters_json or "{}")
+    if parameters:
+        name = sorted(parameters)[0]
+        raise InputError(f"{name}: not an input of this model (GET /v2/models/{model} lists them)")
+
+
 def scalar(get: Getter, name: str, kind: type, default=None, required: bool = False):
     """The single value of an optional [1] (or [1,1]) input, converted to `kind`."""
     array = get(name)

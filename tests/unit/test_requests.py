@@ -30,3 +30,10 @@ def test_errors_name_the_triton_input():
         req.scalar(getter(text_input=np.array([[b"\xff\xfe"]], dtype=object)), "text_input", str)
     with pytest.raises(InputError, match="max_tokens: required input is missing"):
         req.scalar(getter(), "max_tokens", int, required=True)
+
+
+def test_request_parameters_are_refused_by_name():
+    req.refuse_request_parameters("")
+    req.refuse_request_parameters("{}")
+    with pytest.raises(InputError, match="^temprature: not an input of this model"):
+        req.refuse_request_parameters('{"temprature": 0.5, "typo2": 1}')

@@ -39,6 +39,7 @@ class TritonPythonModel:
         started = time.perf_counter()
         get = req.input_getter(pb_utils, request)
         try:
+            req.refuse_request_parameters(request.parameters())
             text = req.scalar(get, "text_input", str, required=True)
             ids = self.pre.encode(text, req.scalar(get, "apply_chat_template", bool, False))
             max_tokens = req.scalar(get, "max_tokens", int, required=True)
