@@ -1,0 +1,205 @@
+"""JSON schemas for the custom resources the chart renders, which kubernetes-validate does not know.
+
+These are PARTIAL: they capture the fields this chart sets (and the ones each API requires), with their types,
+from the upstream API references — prometheus-operator (monitoring.coreos.com/v1), KEDA (keda.sh/v1alpha1),
+LeaderWorkerSet (leaderworkerset.x-k8s.io/v1) and Gateway API (gateway.networking.k8s.io/v1). Unknown fields
+are rejected where the chart controls the whole object, so a typo in a template fails here instead of in a
+cluster. They are not a substitute for the CRDs' OpenAPI schemas (e.g. pod templates are only shallowly checked;
+the tests validate those separately as core PodSpecs).
+"""
+
+from __future__ import annotations
+
+_STRING = {"type": "string"}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+_DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
+
+_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": _STRING, "namespace": _STRING, "labels": _STRING_MAP, "annotations": _STRING_MAP},
+}
+
+
+def _resource(api_version: str, kind: str, spec: dict) -> dict:
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+        "properties": {"apiVersion": {"const": api_version}, "kind": {"const": kind}, "metadata": _METADATA,
+                       "spec": spec},
+    }
+
+
+_LABEL_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"matchLabels": _STRING_MAP, "matchExpressions": {"type": "array"}},
+}
+_NAMESPACE_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": _STRING}},
+}
+_ENDPOINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["port"],
+    "properties": {"port": _STRING, "path": _STRING, "interval": _DURATION, "scheme": {"enum": ["http", "https"]}},
+}
+
+SERVICE_MONITOR = _resource("monitoring.coreos.com/v1", "ServiceMonitor", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["selector", "endpoints"],
+    "properties": {"selector": _LABEL_SELECTOR, "namespaceSelector": _NAMESPACE_SELECTOR,
+                   "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT}},
+})
+
+POD_MONITOR = _resource("monitoring.coreos.com/v1", "PodMonitor", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["selector", "podMetricsEndpoints"],
+    "properties": {"selector": _LABEL_SELECTOR, "namespaceSelector": _NAMESPACE_SELECTOR,
+                   "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT}},
+})
+
+PROMETHEUS_RULE = _resource("monitoring.coreos.com/v1", "PrometheusRule", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["groups"],
+    "properties": {"groups": {"type": "array", "minItems": 1, "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "rules"],
+        "properties": {"name": _STRING, "interval": _DURATION, "rules": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["expr"],
+            "oneOf": [{"required": ["record"]}, {"required": ["alert"]}],
+            "properties": {"record": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"}, "alert": _STRING,
+                           "expr": _STRING, "for": _DURATION, "labels": _STRING_MAP, "annotations": _STRING_MAP},
+        }}},
+    }}},
+})
+
+_SCALE_TARGET = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {"apiVersion": _STRING, "kind": _STRING, "name": _STRING},
+}
+
+SCALED_OBJECT = _resource("keda.sh/v1alpha1", "ScaledObject", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["scaleTargetRef", "triggers"],
+    "properties": {
+        "scaleTargetRef": _SCALE_TARGET,
+        "minReplicaCount": {"type": "integer", "minimum": 0},
+        "maxReplicaCount": {"type": "integer", "minimum": 1},
+        "pollingInterval": {"type": "integer", "minimum": 1},
+        "cooldownPeriod": {"type": "integer", "minimum": 0},
+        "advanced": {"type": "object", "properties": {"horizontalPodAutoscalerConfig": {
+            "type": "object", "properties": {"behavior": {"type": "object"}}}}},
+        "triggers": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "metadata"],
+            "properties": {
+                "type": _STRING,
+                "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
+                "authenticationRef": {"type": "object", "required": ["name"], "properties": {"name": _STRING}},
+                # KEDA trigger metadata values are all strings; prometheus needs these three.
+                "metadata": {"type": "object", "additionalProperties": {"type": "string"},
+                             "required": ["serverAddress", "query", "threshold"]},
+            },
+        }},
+    },
+})
+
+_POD_TEMPLATE = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {"metadata": {"type": "object"}, "spec": {"type": "object", "required": ["containers"]}},
+}
+
+LEADER_WORKER_SET = _resource("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["leaderWorkerTemplate"],
+    "properties": {
+        "replicas": {"type": "integer", "minimum": 0},
+        "startupPolicy": {"enum": ["LeaderCreated", "LeaderReady"]},
+        "leaderWorkerTemplate": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["workerTemplate"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 1},
+                "restartPolicy": {"enum": ["RecreateGroupOnPodRestart", "None"]},
+                "leaderTemplate": _POD_TEMPLATE,
+                "workerTemplate": _POD_TEMPLATE,
+            },
+        },
+    },
+})
+
+_PARENT_REFS = {"type": "array", "minItems": 1, "items": {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {"group": _STRING, "kind": _STRING, "namespace": _STRING, "name": _STRING,
+                   "sectionName": _STRING, "port": _PORT},
+}}
+_BACKEND_REFS = {"type": "array", "minItems": 1, "items": {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "port"],
+    "properties": {"group": _STRING, "kind": _STRING, "name": _STRING, "namespace": _STRING, "port": _PORT,
+                   "weight": {"type": "integer", "minimum": 0}},
+}}
+_HOSTNAMES = {"type": "array", "items": _STRING}
+
+HTTP_ROUTE = _resource("gateway.networking.k8s.io/v1", "HTTPRoute", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["parentRefs", "rules"],
+    "properties": {"parentRefs": _PARENT_REFS, "hostnames": _HOSTNAMES, "rules": {"type": "array", "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"backendRefs": _BACKEND_REFS, "matches": {"type": "array", "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"path": {"type": "object", "additionalProperties": False, "properties": {
+                "type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]}, "value": _STRING}}},
+        }}},
+    }}},
+})
+
+GRPC_ROUTE = _resource("gateway.networking.k8s.io/v1", "GRPCRoute", {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["parentRefs", "rules"],
+    "properties": {"parentRefs": _PARENT_REFS, "hostnames": _HOSTNAMES, "rules": {"type": "array", "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"backendRefs": _BACKEND_REFS, "matches": {"type": "array", "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"method": {"type": "object", "additionalProperties": False, "properties": {
+                "type": {"enum": ["Exact", "RegularExpression"]}, "service": _STRING, "method": _STRING}}},
+        }}},
+    }}},
+})
+
+CRD_SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
+    ("monitoring.coreos.com/v1", "PodMonitor"): POD_MONITOR,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
+    ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT,
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): LEADER_WORKER_SET,
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTP_ROUTE,
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"): GRPC_ROUTE,
+}
