@@ -1,8 +1,9 @@
 """`python -m bench [--quick]`: every serving path on the same prompts, one run, ratios printed.
 
 Rows: HF `generate` one request at a time and batched (baseline); our engine called directly;
-our engine through the Triton ensemble with 1, 4 and 16 concurrent streaming clients; FP32 and
-INT8. Writes results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared
+our engine through the Triton ensemble with 1, 4 and 16 concurrent streaming clients; the Locust
+load test (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on
+the same server, so its figures can be checked against this benchmark's; FP32 and INT8. Writes results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared
 2-core machine: compare rows of the same run.
 """
 
@@ -43,10 +44,12 @@ def machine() -> dict:
 
 def plan(quick: bool) -> dict:
     if quick:
-        return {"max_tokens": 32, "engine_requests": 16, "streams": {1: 4, 16: 16}, "hf_single": 2, "hf_batched": 4}
+        return {"max_tokens": 32, "engine_requests": 16, "streams": {1: 4, 16: 16}, "hf_single": 2, "hf_batched": 4,
+                "locust_s": 20}
     # 48 requests where the issue asks for them; the slow low-concurrency rows use fewer requests
     # (tokens/s and latencies are per-request rates, so they stay comparable).
-    return {"max_tokens": 128, "engine_requests": 48, "streams": {1: 6, 4: 16, 16: 48}, "hf_single": 4, "hf_batched": 8}
+    return {"max_tokens": 128, "engine_requests": 48, "streams": {1: 6, 4: 16, 16: 48}, "hf_single": 4, "hf_batched": 8,
+            "locust_s": 45}
 
 
 def main(argv=None) -> int:
@@ -90,8 +93,26 @@ def main(argv=None) -> int:
                 samples, wall = runners.triton_streams(options.grpc_url, workload.prompts(n), p["max_tokens"],
                                                        concurrency)
                 report(row("triton_ensemble", precision, concurrency, samples, wall))
+            report(locust_row(options.grpc_url, precision, p))
     write(rows, machine(), args.quick)
     return 0
+
+
+def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
+    """The load test's closed loop at 16 users, shaped like the 16-stream row: its prompt kinds
+    short and long half each, exactly max_tokens out (min_tokens = max_tokens in both)."""
+    from loadtest.run import RunConfig, run
+
+    tokens = p["max_tokens"]
+    config = RunConfig(protocol="grpc", host=grpc_url, users=16, duration_s=p["locust_s"], max_tokens=tokens,
+                       output_len=f"fixed:{tokens}", input_mix="short=0.5,long=0.5",
+                       name=f"bench-{precision}", results_dir=OUT / "loadtest")
+    summary = run(config, log=lambda *_: None)["summary"]
+    return {"engine": "locust_grpc", "precision": precision, "concurrency": 16,
+            "requests": summary["requests"]["succeeded"], "output_tokens": summary["output_tokens"],
+            "wall_s": round(summary["window_s"] or 0, 3), "output_tok_s": round(summary["output_token_throughput"], 2),
+            **{f"{name}_{q}_s": round(summary[f"{name}_s"].get(q, 0.0), 5) for name in ("ttft", "tpot")
+               for q in ("p50", "p99")}}
 
 
 def _find(rows, engine, precision=None, concurrency=None):
@@ -120,6 +141,14 @@ def ratios(rows) -> list[str]:
             target = 350 if precision == "int8" else 250
             lines.append(f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
                          f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)")
+        locust = _find(rows, "locust_grpc", precision)
+        if t16 and locust:
+            ratio = locust["output_tok_s"] / t16["output_tok_s"]
+            verdict = "within" if 0.8 <= ratio <= 1.25 else "OUTSIDE"
+            lines.append(f"{precision}: Locust load test (16 users) vs this benchmark's 16 streams: {ratio:.2f}× output "
+                         f"tok/s ({verdict} the ±20 % run-to-run noise), TPOT p50 {locust['tpot_p50_s']:.4f} vs "
+                         f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s "
+                         f"(Locust ramps its users; the 16 streams start together)")
     fp, i8 = _find(rows, "triton_ensemble", "fp32", 16), _find(rows, "triton_ensemble", "int8", 16)
     if fp and i8:
         lines.append(f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×")
