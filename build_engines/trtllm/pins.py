@@ -11,11 +11,12 @@ from __future__ import annotations
 TRTLLM_VERSION = "1.2.1"
 TRTLLM_SERIES = "1.2."  # any 1.2.x patch release builds/serves engines of the same format
 
-# NGC Triton image that ships the TensorRT-LLM 1.2 backend. UNVERIFIED on a GPU by this project:
-# the compatibility matrix we could read ends at 25.12 (TensorRT-LLM 1.1.0); 26.02 is the first
-# release after 1.2.0 went final. `engine` and `launch` check the version actually installed in
+# NGC Triton image that ships TensorRT-LLM 1.2.1: 26.04 is the first (Triton's compatibility matrix,
+# docs/introduction/compatibility.md in triton-inference-server/server: 26.02 ships 1.1.0, 26.03
+# 1.2.0, 26.04-26.07 1.2.1; the r26.04 backend Dockerfile builds TENSORRTLLM_REPO_TAG=release/1.2.1).
+# Not run on a GPU by this project: `engine` and `launch` check the version actually installed in
 # the container (TRTLLM_SERIES), so a wrong tag fails before any work, with that version named.
-NGC_TRITON_RELEASE = "26.02"
+NGC_TRITON_RELEASE = "26.04"
 NGC_IMAGE = f"nvcr.io/nvidia/tritonserver:{NGC_TRITON_RELEASE}-trtllm-python-py3"
 
 # Where the TensorRT-LLM example scripts live (not part of the pip wheel): a checkout of the

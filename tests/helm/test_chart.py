@@ -292,7 +292,7 @@ def test_cpu_profile_has_small_shm_and_cpu_image():
     docs = render_profile(CHART_DIR / "values-cpu.yaml")
     spec = serving_pod_spec(docs)
     assert volume(spec, "dshm")["emptyDir"]["sizeLimit"] == "1Gi"
-    assert container(spec)["image"] == "nvcr.io/nvidia/tritonserver:26.02-py3"
+    assert container(spec)["image"] == "nvcr.io/nvidia/tritonserver:26.04-py3"
     assert "--model-repository=/models/model_repository" in container(spec)["args"]
 
 
