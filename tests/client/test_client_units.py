@@ -87,7 +87,8 @@ def test_stop_text_is_trimmed_from_streamed_and_whole_answers():
 
 @pytest.mark.parametrize("body, param", [
     ({"temperature": 3}, "temperature"), ({"top_p": 0}, "top_p"), ({"max_tokens": 0}, "max_tokens"),
-    ({"max_tokens": "8"}, "max_tokens"), ({"stop": [1]}, "stop"), ({"seed": -1}, "seed"),
+    ({"max_tokens": "8"}, "max_tokens"), ({"stop": [1]}, "stop"), ({"seed": -1}, "seed"), ({"top_k": -1}, "top_k"),
+    ({"top_k": 2.5}, "top_k"),
 ])
 def test_openai_parameters_are_validated_naming_the_param(body, param):
     with pytest.raises(OpenAIError) as caught:
@@ -96,8 +97,9 @@ def test_openai_parameters_are_validated_naming_the_param(body, param):
 
 
 def test_openai_parameters_map_to_the_ensemble():
-    params = sampling({"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": "END", "seed": 3}, 16)
-    assert params == {"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "seed": 3, "stop": ("END",)}
+    params = sampling({"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": "END", "seed": 3, "top_k": 20}, 16)
+    assert params == {"max_tokens": 7, "temperature": 0.5, "top_k": 20, "top_p": 0.9, "seed": 3, "stop": ("END",)}
+    assert sampling({"top_k": 0}, 16)["top_k"] is None  # 0 = no top-k, as in vLLM
     assert sampling({}, 16)["max_tokens"] == 16
     assert sampling({"max_completion_tokens": 5}, 16)["max_tokens"] == 5
 
