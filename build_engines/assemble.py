@@ -86,8 +86,9 @@ def _link_or_copy_tree(source: Path, target: Path) -> None:
 
 def _forward_cancellation_to_engine(postprocessing_config: Path) -> None:
     """Triton's ensemble does not cancel its running `engine` step; it cancels the postprocessing
-    requests that follow. Postprocessing then sends the CPU engine a `stop` request, which needs
-    those cancelled requests to reach its execute(): Triton's dynamic batcher answers them itself."""
+    requests that follow. Postprocessing then tells the CPU engine to stop the stream, which needs
+    those cancelled requests to reach its execute(): Triton's dynamic batcher answers them itself
+    (with an error that leaves the ensemble request in flight in Triton 2.51)."""
     config = model_config.load(postprocessing_config)
     config.ClearField("dynamic_batching")
     model_config.set_parameter(config, "forward_cancellation", "true")

@@ -217,7 +217,7 @@ def test_stopping_a_stream_cancels_the_request_in_triton(server, how):
 @pytest.mark.parametrize("how", ["sync-grpc-break", "sync-http-break", "aio-grpc-task-cancel"])
 def test_a_cancelled_stream_stops_generation_in_the_engine(server, how):
     # Triton's ensemble does not cancel its running engine step; postprocessing forwards the
-    # cancellation as a `stop` request (model_repository/postprocessing/1/model.py). 2 s is far
+    # cancellation to it (model_repository/postprocessing/1/model.py). 2 s is far
     # less than the rest of this 200-token generation would take on this machine.
     _wait_engine_idle(server)
     before = _metric(server, "triton_llm_requests_cancelled_total", 'model="engine"')

@@ -105,3 +105,50 @@ def test_each_request_leaves_one_structured_log_line(server, grpc):
     assert lines, f"no request_finished line in {log_path}"
     last = lines[-1]
     assert last["request_id"] and last["reason"] in ("stop", "length") and last["e2e_s"] >= last["ttft_s"] > 0
+
+
+def test_the_engine_stop_input_stops_a_running_request(server):
+    """TensorRT-LLM's contract: a request with stop=true stops the one it names by request id
+    (for the CPU engine: the arrival_time_ns the stream's responses carry)."""
+    import queue
+
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+
+    def tensor(name, array):
+        t = grpcclient.InferInput(name, list(array.shape), grpcclient.np_to_triton_dtype(array.dtype))
+        t.set_data_from_numpy(array)
+        return t
+
+    def request(stop=False):
+        return [tensor("input_ids", np.array([[1, 2, 3, 4]], np.int32)),
+                tensor("input_lengths", np.array([[4]], np.int32)),
+                tensor("request_output_len", np.array([[400]], np.int32)),
+                tensor("min_tokens", np.array([[400]], np.int32)),
+                tensor("streaming", np.array([[True]])),
+                *([tensor("stop", np.array([[True]]))] if stop else [])]
+
+    responses = queue.Queue()
+    generating = grpcclient.InferenceServerClient(server.options.grpc_url)
+    generating.start_stream(callback=lambda result, error: responses.put((result, error)))
+    generating.async_stream_infer("engine", request())
+    result, error = responses.get(timeout=60)
+    assert error is None
+    key = int(result.as_numpy("arrival_time_ns").reshape(-1)[0])
+
+    stopper = grpcclient.InferenceServerClient(server.options.grpc_url)
+    stopped = queue.Queue()
+    stopper.start_stream(callback=lambda result, error: stopped.put((result, error)))
+    stopper.async_stream_infer("engine", request(stop=True), request_id=str(key))
+    result, error = stopped.get(timeout=30)
+    assert error is None and result.as_numpy("sequence_length").reshape(-1)[0] == 0
+    tokens = 1
+    while True:  # the stream ends (empty final response) long before its 400 tokens
+        result, error = responses.get(timeout=30)
+        assert error is None
+        if result.as_numpy("sequence_length").reshape(-1)[0] == 0:
+            break
+        tokens += 1
+    assert tokens < 400
+    stopper.stop_stream()
+    generating.stop_stream()

@@ -6,8 +6,9 @@ INT32[2,-1], runtime_top_k, runtime_top_p, temperature, repetition_penalty, pres
 frequency_penalty, min_tokens, seed UINT64, streaming BOOL, exclude_input_in_output BOOL,
 return_perf_metrics BOOL (accepted; arrival_time_ns is always returned), stop BOOL.
 A request with stop=true stops the running request whose arrival_time_ns equals this request's
-id (TensorRT-LLM's `stop` names its target by request id too; postprocessing sends these when the
-ensemble is cancelled, see its model.py) and gets one empty final response.
+id (TensorRT-LLM's `stop` names its target by request id too) and gets one empty final response.
+Postprocessing stops streams whose ensemble request was cancelled through
+python_backend/cancel_channel.py, keyed the same way.
 Outputs output_ids INT32[beam=1, tokens], sequence_length INT32[1], arrival_time_ns INT64[1]
 (unique per request in this process: postprocessing keys its streaming state by it).
 Responses: streaming → one per generated token, then a final empty one (tokens: 0) with the FINAL
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from python_backend import logs
+from python_backend import cancel_channel, logs
 from python_backend import requests as req
 from python_backend.config import EngineConfig
 from python_backend.engine import LLMEngine, QueueFullError
@@ -57,6 +58,11 @@ class TritonPythonModel:
         self._last_arrival = 0
         self._arrival_lock = threading.Lock()
         self.engine.start()
+        try:
+            self.cancel_listener = cancel_channel.CancelListener(self._stop_stream, cancel_channel.address())
+        except OSError as exc:  # a second engine instance in this server: the channel is taken
+            log.warning("postprocessing cannot stop this instance's streams (%s); run one engine instance", exc)
+            self.cancel_listener = None
 
     def _observe_step(self, plan, seconds):
         # Gauges and counters go to Triton through IPC: four updates a second is plenty for a
@@ -119,10 +125,13 @@ class TritonPythonModel:
         except ValueError:
             raise InputError(f"stop: the request id must be the arrival_time_ns of the request to stop, "
                              f"got {request.request_id()!r}") from None
+        self._stop_stream(key)
+        sender.send(self._response([], key), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def _stop_stream(self, key):
         target = self.running.get(key)
         stopped = target is not None and self.engine.cancel(target)
         logs.event(log, "stop_requested", request_id=target, arrival_time_ns=key, running=stopped)
-        sender.send(self._response([], key), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def _arrival_ns(self):
         """Wall-clock arrival in ns, strictly increasing so it is unique per request."""
@@ -156,6 +165,8 @@ class TritonPythonModel:
         ])
 
     def finalize(self):
+        if self.cancel_listener is not None:
+            self.cancel_listener.close()
         self.engine.shutdown()
         self.writer.put(None)
         self._writer_thread.join(5)
