@@ -145,12 +145,8 @@ def _metric(server, name, labels):
     return float(match.group(1)) if match else 0.0
 
 
-def _triton_cancelled(server):
-    # Triton 2.51 counts a cancelled ensemble request as a failure of the ensemble (reason OTHER).
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.options.metrics_port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return sum(float(v) for v in re.findall(r'^nv_inference_request_failure\{model="ensemble",[^}]*\} (\S+)$',
-                                               text, re.M))
+def _engine_cancelled(server):
+    return _metric(server, "triton_llm_requests_cancelled_total", 'model="engine"')
 
 
 def _wait_engine_idle(server, timeout_s=20.0):
@@ -206,24 +202,14 @@ CANCELLERS = {
 
 
 @pytest.mark.parametrize("how", list(CANCELLERS))
-def test_stopping_a_stream_cancels_the_request_in_triton(server, how):
-    _wait_engine_idle(server)
-    before = _triton_cancelled(server)
-    CANCELLERS[how](server)
-    assert _wait_for(lambda: _triton_cancelled(server) > before), "Triton never saw the cancellation"
-    _wait_engine_idle(server)
-
-
-@pytest.mark.parametrize("how", ["sync-grpc-break", "sync-http-break", "aio-grpc-task-cancel"])
 def test_a_cancelled_stream_stops_generation_in_the_engine(server, how):
     # Triton's ensemble does not cancel its running engine step; postprocessing forwards the
     # cancellation to it (model_repository/postprocessing/1/model.py). 2 s is far
     # less than the rest of this 200-token generation would take on this machine.
     _wait_engine_idle(server)
-    before = _metric(server, "triton_llm_requests_cancelled_total", 'model="engine"')
+    before = _engine_cancelled(server)
     CANCELLERS[how](server)
-    assert _wait_for(lambda: _metric(server, "triton_llm_requests_cancelled_total", 'model="engine"') > before,
-                     timeout_s=2.0)
+    assert _wait_for(lambda: _engine_cancelled(server) > before, timeout_s=2.0)
     _wait_engine_idle(server, timeout_s=2.0)
 
 
@@ -396,14 +382,14 @@ def test_gateway_client_disconnect_mid_stream_cancels_the_triton_request(gateway
     import httpx
 
     _wait_engine_idle(server)
-    before = _triton_cancelled(server)
-    body = {"model": "ensemble", "messages": [{"role": "user", "content": LONG.prompt}], "max_tokens": 24,
+    before = _engine_cancelled(server)
+    body = {"model": "ensemble", "messages": [{"role": "user", "content": LONG.prompt}], "max_tokens": 200,
             "stream": True}
     with httpx.stream("POST", f"{gateway}/v1/chat/completions", json=body, timeout=30) as response:
         for i, _line in enumerate(response.iter_lines()):
             if i >= 6:
                 break
-    assert _wait_for(lambda: _triton_cancelled(server) > before)
+    assert _wait_for(lambda: _engine_cancelled(server) > before, timeout_s=5.0)  # long before 200 tokens
     _wait_engine_idle(server)
 
 
