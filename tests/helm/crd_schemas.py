@@ -49,21 +49,19 @@ _ENDPOINT = {
     "properties": {"port": _STRING, "path": _STRING, "interval": _DURATION, "scheme": {"enum": ["http", "https"]}},
 }
 
-SERVICE_MONITOR = _resource("monitoring.coreos.com/v1", "ServiceMonitor", {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["selector", "endpoints"],
-    "properties": {"selector": _LABEL_SELECTOR, "namespaceSelector": _NAMESPACE_SELECTOR,
-                   "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT}},
-})
+def _monitor(kind: str, endpoints_key: str) -> dict:
+    """ServiceMonitor and PodMonitor differ (for what we render) only in the endpoints' key."""
+    return _resource("monitoring.coreos.com/v1", kind, {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["selector", endpoints_key],
+        "properties": {"selector": _LABEL_SELECTOR, "namespaceSelector": _NAMESPACE_SELECTOR,
+                       endpoints_key: {"type": "array", "minItems": 1, "items": _ENDPOINT}},
+    })
 
-POD_MONITOR = _resource("monitoring.coreos.com/v1", "PodMonitor", {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["selector", "podMetricsEndpoints"],
-    "properties": {"selector": _LABEL_SELECTOR, "namespaceSelector": _NAMESPACE_SELECTOR,
-                   "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT}},
-})
+
+SERVICE_MONITOR = _monitor("ServiceMonitor", "endpoints")
+POD_MONITOR = _monitor("PodMonitor", "podMetricsEndpoints")
 
 PROMETHEUS_RULE = _resource("monitoring.coreos.com/v1", "PrometheusRule", {
     "type": "object",
