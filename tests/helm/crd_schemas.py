@@ -160,37 +160,25 @@ _BACKEND_REFS = {"type": "array", "minItems": 1, "items": {
 }}
 _HOSTNAMES = {"type": "array", "items": _STRING}
 
-HTTP_ROUTE = _resource("gateway.networking.k8s.io/v1", "HTTPRoute", {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["parentRefs", "rules"],
-    "properties": {"parentRefs": _PARENT_REFS, "hostnames": _HOSTNAMES, "rules": {"type": "array", "items": {
+def _route(kind: str, match: dict) -> dict:
+    """HTTPRoute and GRPCRoute differ (for what we render) only in what a rule matches on."""
+    return _resource("gateway.networking.k8s.io/v1", kind, {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"backendRefs": _BACKEND_REFS, "matches": {"type": "array", "items": {
+        "required": ["parentRefs", "rules"],
+        "properties": {"parentRefs": _PARENT_REFS, "hostnames": _HOSTNAMES, "rules": {"type": "array", "items": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"path": {"type": "object", "additionalProperties": False, "properties": {
-                "type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]}, "value": _STRING}}},
+            "properties": {"backendRefs": _BACKEND_REFS, "matches": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False, "properties": match}}},
         }}},
-    }}},
-})
+    })
 
-GRPC_ROUTE = _resource("gateway.networking.k8s.io/v1", "GRPCRoute", {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["parentRefs", "rules"],
-    "properties": {"parentRefs": _PARENT_REFS, "hostnames": _HOSTNAMES, "rules": {"type": "array", "items": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"backendRefs": _BACKEND_REFS, "matches": {"type": "array", "items": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"method": {"type": "object", "additionalProperties": False, "properties": {
-                "type": {"enum": ["Exact", "RegularExpression"]}, "service": _STRING, "method": _STRING}}},
-        }}},
-    }}},
-})
+
+HTTP_ROUTE = _route("HTTPRoute", {"path": {"type": "object", "additionalProperties": False, "properties": {
+    "type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]}, "value": _STRING}}})
+GRPC_ROUTE = _route("GRPCRoute", {"method": {"type": "object", "additionalProperties": False, "properties": {
+    "type": {"enum": ["Exact", "RegularExpression"]}, "service": _STRING, "method": _STRING}}})
 
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
