@@ -3,8 +3,9 @@
 Rows: HF `generate` one request at a time and batched (baseline); our engine called directly;
 our engine through the Triton ensemble with 1, 4 and 16 concurrent streaming clients; the Locust
 load test (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on
-the same server, so its figures can be checked against this benchmark's; FP32 and INT8. Writes results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared
-2-core machine: compare rows of the same run.
+the same server, so its figures can be checked against this benchmark's; FP32 and INT8. Writes
+results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
+compare rows of the same run.
 """
 
 from __future__ import annotations

@@ -50,11 +50,17 @@ def _model_from_template(name: str, output_dir: Path) -> tuple[model_config.Mode
 
 
 def assemble_shared_models(output_dir: Path, tokenizer_dir: Path, *, max_batch_size: int,
-                           engine_max_seq_len: int) -> None:
+                           engine_max_seq_len: int, forward_cancellation: bool = False) -> None:
     """Write ensemble, preprocessing and postprocessing (configs, code, tokenizer) into output_dir.
 
     max_batch_size is set on all three (and must equal the engine's: Triton refuses an ensemble
     whose steps batch differently); engine_max_seq_len is the context limit preprocessing enforces.
+
+    forward_cancellation (the CPU engine): Triton's ensemble does not cancel its running `engine`
+    step, it cancels the postprocessing requests that follow, and postprocessing tells the engine to
+    stop the stream. Those requests must reach its execute(), so postprocessing gets no dynamic
+    batcher: that answers them itself, with an error that leaves the ensemble request in flight in
+    Triton 2.51.
     """
     if max_batch_size < 1:
         raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -66,6 +72,9 @@ def assemble_shared_models(output_dir: Path, tokenizer_dir: Path, *, max_batch_s
         config.max_batch_size = max_batch_size
         if name == "preprocessing":
             model_config.set_parameter(config, "max_seq_len", engine_max_seq_len)
+        if name == "postprocessing" and forward_cancellation:
+            config.ClearField("dynamic_batching")
+            model_config.set_parameter(config, "forward_cancellation", "true")
         if name in ("preprocessing", "postprocessing"):
             _copy_tokenizer(tokenizer_dir, target / "1" / "tokenizer")
             model_config.set_parameter(config, "tokenizer_dir", "tokenizer")
@@ -84,24 +93,12 @@ def _link_or_copy_tree(source: Path, target: Path) -> None:
                 shutil.copy2(file, target / file.name)
 
 
-def _forward_cancellation_to_engine(postprocessing_config: Path) -> None:
-    """Triton's ensemble does not cancel its running `engine` step; it cancels the postprocessing
-    requests that follow. Postprocessing then tells the CPU engine to stop the stream, which needs
-    those cancelled requests to reach its execute(): Triton's dynamic batcher answers them itself
-    (with an error that leaves the ensemble request in flight in Triton 2.51)."""
-    config = model_config.load(postprocessing_config)
-    config.ClearField("dynamic_batching")
-    model_config.set_parameter(config, "forward_cancellation", "true")
-    model_config.save(config, postprocessing_config)
-
-
 def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_context_len: int = 2048,
                  max_num_seqs: int = 16, max_queue_size: int = 256, max_batch_size: int = 64) -> Path:
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir."""
     onnx_manifest = manifest.read(onnx_dir)
     assemble_shared_models(output_dir, checkpoint_dir, max_batch_size=max_batch_size,
-                           engine_max_seq_len=max_context_len)
-    _forward_cancellation_to_engine(output_dir / "postprocessing" / "config.pbtxt")
+                           engine_max_seq_len=max_context_len, forward_cancellation=True)
     config, target = _model_from_template("engine", output_dir)
     config.max_batch_size = max_batch_size
     model_config.set_parameter(config, "onnx_dir", "onnx")

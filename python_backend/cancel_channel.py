@@ -51,10 +51,11 @@ class CancelListener:
             if len(data) != _KEY.size:
                 log.warning("ignoring a malformed cancel message of %d bytes", len(data))
                 continue
+            key = _KEY.unpack(data)[0]
             try:
-                self._on_cancel(_KEY.unpack(data)[0])
+                self._on_cancel(key)
             except Exception:  # one bad callback must not stop cancellation for everyone
-                log.exception("cancelling stream %s failed", _KEY.unpack(data)[0])
+                log.exception("cancelling stream %s failed", key)
 
     def close(self) -> None:
         # shutdown() wakes the blocked recv(); close() alone may not on Linux.

@@ -48,8 +48,10 @@ class TritonPythonModel:
         length = int(get("sequence_length").reshape(-1)[0])
         tokens = output_ids[(0,) * (output_ids.ndim - 1)][:length].tolist()
         key = int(get("arrival_time_ns").reshape(-1)[0])
-        if request.is_cancelled():
-            if self.streams.cancel(key) and self.cancel_sender is not None:
+        # is_cancelled() is an IPC round trip per response; without forwarding (GPU repository, with
+        # its dynamic batcher) cancelled requests never get here, so it is not asked.
+        if self.cancel_sender is not None and request.is_cancelled():
+            if self.streams.cancel(key):
                 self.cancel_sender.send(key)
             # The client is gone and Triton has answered it. An error here would leave the ensemble
             # request "in flight" in Triton 2.51 for good (found by running it: every SIGTERM then
