@@ -15,14 +15,16 @@ PYTEST_ARGS ?=
 
 QUICK ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench soak loadtest compare openai engines gpu-repo lint clean
+.PHONY: help venv checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint clean
 
 help:
 	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
 	@echo "make test    build what the tests need and run the whole suite"
 	@echo "make repo    only assemble the model repository (PRECISION=fp32|int8, MODEL=smollm2|/path/to/hf)"
 	@echo "make export  build and verify both ONNX variants (fp32, int8) with their quality reports"
+	@echo "make quant-lab  quality, speed and memory of fp32/int8/int4 and the lab's recipes in one run"
 	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1]"
+	@echo "make profile where a 16-sequence decode step and a prefill chunk spend their time [PRECISION=fp32|int8]"
 
 venv: $(VENV)/.installed
 
@@ -60,6 +62,18 @@ unit: venv
 bench: venv export
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
+# Where an engine step's time goes: operator types, Python, this machine's roofline (docs/PERFORMANCE.md).
+profile: venv export
+	$(BIN)/python -m bench.profile --precision $(PRECISION)
+
+# Every ONNX variant (fp32, int8, int4 and the lab's other recipes) in one run: quality vs FP32
+# PyTorch, speed through our engine, memory, and the GPU recipes from the planner (not measured
+# here) -> results/quant-lab/<run>/report.{md,json} + plots. Builds the lab-only variants it needs.
+ROUNDS ?= 3
+.PHONY: quant-lab
+quant-lab: venv
+	$(BIN)/python -m bench.quant_lab --rounds $(ROUNDS)
+
 # Load tests against the server `make serve` started (Locust, headless, bounded):
 # results/loadtest/<run>/ with raw samples, summary.json, report.md and plots.
 DURATION ?= 45s
@@ -78,35 +92,102 @@ compare: venv export
 	$(BIN)/python -m loadtest compare --a $(A) --b $(B) --duration $(DURATION) --users $(USERS)
 
 # OpenAI-compatible API on localhost:$(OPENAI_PORT) in front of a running `make serve`.
+# API_KEY=… (comma-separated for several) makes it require that key; it goes through the
+# environment, so neither make's echo nor `ps` shows it. RATE_LIMIT=requests/s per key.
 OPENAI_PORT ?= 9000
+API_KEY ?=
+RATE_LIMIT ?=
+openai: export OPENAI_GATEWAY_API_KEYS := $(or $(API_KEY),$(OPENAI_GATEWAY_API_KEYS))
 openai: venv
 	$(BIN)/python -m client.openai_gateway --host $(HOST) --port $(OPENAI_PORT) \
-		--triton-grpc $(HOST):$(GRPC_PORT) --tokenizer-dir $(REPO)/preprocessing/1/tokenizer
+		--triton-grpc $(HOST):$(GRPC_PORT) --tokenizer-dir $(REPO)/preprocessing/1/tokenizer \
+		$(if $(RATE_LIMIT),--rate-limit $(RATE_LIMIT),)
 
 # GPU path (TensorRT-LLM 1.2.x; needs a CUDA GPU and the NGC image, see docs/GPU.md).
-# DRY_RUN=1 prints every command and exits 0 anywhere. PRECISION fp32/int8 are CPU variants, so
+# DRY_RUN=1 prints every command and exits 0 anywhere. PRECISION fp32/int8/int4 are CPU variants, so
 # the GPU targets fall back to fp16 unless a GPU precision is given.
 CHECKPOINT ?= /path/to/hf-checkpoint
 TP ?= 1
 PP ?= 1
 DRY_RUN ?=
-GPU_PRECISION = $(if $(filter fp32 int8,$(PRECISION)),fp16,$(PRECISION))
+GPU_PRECISION = $(if $(filter fp32 int8 int4,$(PRECISION)),fp16,$(PRECISION))
 ENGINE_DIR ?= build/engines/$(GPU_PRECISION)-tp$(TP)-pp$(PP)
 GPU_REPO ?= build/gpu_model_repository
 GPU_DRY = $(if $(DRY_RUN),--dry-run,)
+# Any further options of `python -m build_engines engine` / `gpu-repo`, e.g.
+# ENGINE_ARGS="--max-seq-len 8192" GPU_REPO_ARGS="--enable-kv-cache-reuse false --max-queue-size 64".
+ENGINE_ARGS ?=
+GPU_REPO_ARGS ?=
 
-engines: venv
-	$(BIN)/python -m build_engines engine --precision $(GPU_PRECISION) --checkpoint $(CHECKPOINT) \
-		--output $(ENGINE_DIR) --tp $(TP) --pp $(PP) $(GPU_DRY)
+# The Python of the GPU targets: the first of $(BIN)/python and $(PYTHON) that can import
+# tensorrt_llm (inside the NGC image that is python3: the image has no .venv, and the one `make venv`
+# builds has no tensorrt_llm), chosen by build_engines/trtllm/interpreter.py. A real `make engines` stops
+# when none can; dry runs and gpu-repo need no tensorrt_llm and fall back to the .venv, built on
+# demand. GPU_PYTHON=/path/to/python decides instead, and is checked the same way.
+GPU_PYTHON ?=
+# $(call select_gpu_python,--require or nothing) sets GPU_PY for the rest of the recipe.
+select_gpu_python = $(eval GPU_PY := $(shell $(PYTHON) -m build_engines.trtllm.interpreter $(1) \
+	$(or $(GPU_PYTHON),$(BIN)/python $(PYTHON))))$(if $(GPU_PY),,$(error no Python for the GPU targets, see above))
+gpu_venv = $(if $(filter $(BIN)/python,$(GPU_PY)),@$(MAKE) --no-print-directory venv)
 
-gpu-repo: venv
-	$(BIN)/python -m build_engines gpu-repo --engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT) \
-		--output $(GPU_REPO) --tp $(TP) --pp $(PP) $(GPU_DRY)
+# GATHER_LOGITS=generation|context|all builds the engine to return generation_logits / context_logits
+# (trtllm-build --gather_generation_logits / --gather_context_logits; off by default: they cost GPU memory,
+# see `python -m build_engines plan --gather-logits`). gpu-repo reads it back from the built engine.
+GATHER_LOGITS ?= none
+engines:
+	$(call select_gpu_python,$(if $(DRY_RUN),,--require))
+	$(gpu_venv)
+	$(GPU_PY) -m build_engines engine --precision $(GPU_PRECISION) --checkpoint $(CHECKPOINT) \
+		--output $(ENGINE_DIR) --tp $(TP) --pp $(PP) --gather-logits $(GATHER_LOGITS) $(GPU_DRY) $(ENGINE_ARGS)
 
-# Long soak at twice capacity on its own server; prints completed/rejected/broken and memory.
-SOAK_SECONDS ?= 600
+# --precision/--tp/--pp describe the engine only in a dry run before it is built; otherwise the
+# engine's own config.json and manifest.json decide (e.g. int8_kv: KV reuse and chunked context off).
+gpu-repo:
+	$(call select_gpu_python,)
+	$(gpu_venv)
+	$(GPU_PY) -m build_engines gpu-repo --engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT) \
+		--output $(GPU_REPO) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) $(GPU_DRY) $(GPU_REPO_ARGS)
+
+# One command on the GPU machine, inside the NGC image: engines + gpu-repo + launch + the acceptance
+# checks, report in results/gpu-check/<run>/ (docs/GPU.md). The preflight picks the Python as the GPU
+# targets above do, but first checks everything else it needs (GPU, NGC image, tritonserver, mpirun,
+# CHECKPOINT) and refuses at once naming all that is missing; nothing is built, no .venv is made.
+# REUSE_ENGINE=1 skips the build when ENGINE_DIR holds an engine.
+REUSE_ENGINE ?=
+.PHONY: gpu-check
+gpu-check:
+	py=$$($(PYTHON) -m build_engines.trtllm.preflight --checkpoint $(CHECKPOINT) \
+		$(or $(GPU_PYTHON),$(BIN)/python $(PYTHON))) && \
+	$$py -m build_engines gpu-check --checkpoint $(CHECKPOINT) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) \
+		--engine-dir $(ENGINE_DIR) --repo $(GPU_REPO) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) \
+		--metrics-port $(METRICS_PORT) $(if $(REUSE_ENGINE),--reuse-engine,) \
+		--engine-args '$(ENGINE_ARGS)' --gpu-repo-args '$(GPU_REPO_ARGS)'
+
+# No GPU here: the repository `make gpu-repo` writes, from a stand-in engine (the ONNX export), with only
+# the engine model's backend swapped for the TensorRT-LLM backend emulator; served like `make serve`.
+EMULATED_REPO ?= build/emulated_gpu_repository
+.PHONY: emulate-gpu
+emulate-gpu: venv
+	$(BIN)/python -m build_engines emulate-gpu-repo --model $(MODEL) --precision $(PRECISION) \
+		--max-seq-len $(MAX_CONTEXT_LEN) --output $(EMULATED_REPO)
+	$(BIN)/python -m server --model-repository $(EMULATED_REPO) --host $(HOST) \
+		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+# Overload soak at twice capacity on its own server and gateway (ports 49000-49003), clients that
+# honour Retry-After: goodput, rejections, TTFT p99, RSS slope (docs/SOAK.md). SOAK_VIA=grpc: backoff.
+SOAK_SECONDS ?= 1800
+SOAK_VIA ?= gateway
 soak: venv export
-	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS)
+	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS) --via $(SOAK_VIA) --json build/soak/figures.json
+
+# Fault injection under load, longer than the tests (tests/integration/test_faults.py): kill -9 of
+# each stub and of the gateway, SIGTERM, slow consumers; one JSON report per fault (ports 49100-49103).
+CHAOS_SECONDS ?= 60
+CHAOS_CLIENTS ?= 6
+FUZZ_EXAMPLES ?= 5000
+chaos: venv export
+	$(BIN)/python -m bench.chaos --duration $(CHAOS_SECONDS) --clients $(CHAOS_CLIENTS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """`python -m bench [--quick]`: every serving path on the same prompts, one run, ratios printed.
 
 Rows: HF `generate` one request at a time and batched (baseline); our engine called directly;
-our engine through the Triton ensemble with 1, 4 and 16 concurrent streaming clients; the Locust
+our engine through the Triton ensemble with 1, 4 and 16 concurrent streaming clients, and with 16
+whose answers are held to a JSON schema (guided decoding, bench/workload.py); the Locust
 load test (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on
 the same server, so its figures can be checked against this benchmark's; FP32 and INT8. Writes
 results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
@@ -17,7 +18,9 @@ import platform
 import sys
 from pathlib import Path
 
-from build_engines import assemble, checkpoint, onnx_export, quality
+from build_engines import checkpoint
+from build_engines.onnx import export as onnx_export
+from build_engines.onnx import quality, repository
 from server.tritonserver import ServerOptions, TritonServer
 
 from . import runners, workload
@@ -86,14 +89,18 @@ def main(argv=None) -> int:
             quality.verify(ckpt, onnx_dir, precision)
         samples, wall = runners.engine_direct(onnx_dir, prompt_ids, p["max_tokens"], 16)
         report(row("engine_direct", precision, 16, samples, wall))
-        repo = assemble.assemble_cpu(ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_context_len=1024,
-                                     max_num_seqs=16)
+        repo = repository.assemble_cpu(ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_context_len=1024,
+                                       max_num_seqs=16)
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}.log"):
             for concurrency, n in p["streams"].items():
                 samples, wall = runners.triton_streams(options.grpc_url, workload.prompts(n), p["max_tokens"],
                                                        concurrency)
                 report(row("triton_ensemble", precision, concurrency, samples, wall))
+            # The same 16 streams, each answer held to a JSON schema by xgrammar (guided decoding).
+            samples, wall = runners.triton_streams(options.grpc_url, workload.prompts(p["streams"][16]),
+                                                   p["max_tokens"], 16, workload.JSON_SCHEMA_INPUTS)
+            report(row("triton_json_schema", precision, 16, samples, wall))
             report(locust_row(options.grpc_url, precision, p))
     write(rows, machine(), args.quick)
     return 0
@@ -142,6 +149,10 @@ def ratios(rows) -> list[str]:
             target = 350 if precision == "int8" else 250
             lines.append(f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
                          f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)")
+        schema = _find(rows, "triton_json_schema", precision, 16)
+        if t16 and schema:
+            lines.append(f"{precision}: 16 streams held to a JSON schema vs unconstrained: "
+                         f"{schema['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s (target ≥ 0.85)")
         locust = _find(rows, "locust_grpc", precision)
         if t16 and locust:
             ratio = locust["output_tok_s"] / t16["output_tok_s"]

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+from client import wire
 
 from .stats import Sample
 
@@ -60,9 +60,9 @@ def hf_generate(checkpoint_dir: Path, prompt_ids: list[list[int]], max_tokens: i
 
 def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, max_num_seqs: int):
     """Our engine called in-process: every request submitted at once, in-flight batching decides."""
-    from python_backend.config import EngineConfig
-    from python_backend.engine import LLMEngine
-    from python_backend.sequence import SamplingParams
+    from python_backend.engine.config import EngineConfig
+    from python_backend.engine.llm_engine import LLMEngine
+    from python_backend.engine.sequence import SamplingParams
 
     engine = LLMEngine(EngineConfig(max_num_seqs=max_num_seqs, max_context_len=1024), onnx_dir).start()
     engine.generate(prompt_ids[0], SamplingParams(max_tokens=2))  # warm-up: first-call allocations
@@ -94,20 +94,11 @@ def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, 
     return samples, wall
 
 
-def _stream_one(grpc_url: str, prompt: str, max_tokens: int) -> Sample:
+def _stream_one(grpc_url: str, prompt: str, max_tokens: int, extra: dict | None = None) -> Sample:
     import tritonclient.grpc as grpcclient
 
-    def tensor(name, value, datatype, dtype):
-        array = np.asarray([[value]], dtype=dtype)
-        t = grpcclient.InferInput(name, list(array.shape), datatype)
-        t.set_data_from_numpy(array)
-        return t
-
-    inputs = [tensor("text_input", prompt.encode(), "BYTES", np.object_),
-              tensor("max_tokens", max_tokens, "INT32", np.int32),
-              tensor("min_tokens", max_tokens, "INT32", np.int32),
-              tensor("apply_chat_template", True, "BOOL", np.bool_),
-              tensor("stream", True, "BOOL", np.bool_)]
+    inputs = wire.grpc_inputs(grpcclient, {"text_input": prompt, "max_tokens": max_tokens, "min_tokens": max_tokens,
+                                           "apply_chat_template": True, "stream": True, **(extra or {})})
     responses: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(grpc_url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
@@ -132,10 +123,11 @@ def _stream_one(grpc_url: str, prompt: str, max_tokens: int) -> Sample:
         client.close()
 
 
-def triton_streams(grpc_url: str, prompts: list[str], max_tokens: int, concurrency: int):
-    """`concurrency` clients, each streaming its requests one after another over gRPC."""
-    _stream_one(grpc_url, prompts[0], 2)  # warm-up
+def triton_streams(grpc_url: str, prompts: list[str], max_tokens: int, concurrency: int, extra: dict | None = None):
+    """`concurrency` clients, each streaming its requests one after another over gRPC; `extra`:
+    more ensemble inputs for every request (e.g. a guided-decoding guide)."""
+    _stream_one(grpc_url, prompts[0], 2, extra)  # warm-up (compiles a guide once: xgrammar caches it)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        samples = list(pool.map(lambda p: _stream_one(grpc_url, p, max_tokens), prompts))
+        samples = list(pool.map(lambda p: _stream_one(grpc_url, p, max_tokens, extra), prompts))
     return samples, time.perf_counter() - started

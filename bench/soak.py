@@ -1,18 +1,21 @@
-"""Soak: hold the server at a multiple of its capacity and check that nothing is lost or duplicated.
+"""Soak: hold the server at a multiple of its capacity with clients that back off, and report what it
+delivers: goodput, rejections, TTFT p99 and the slope of its memory.
 
-Each client loops: stream a request, check the stream (token counts go 1, 2, 3 … with no gap or
-repeat, exactly one final response, non-empty text), or record an immediate rejection ("queue is
-full"). Memory of tritonserver and its model processes is sampled at the start and the end.
+Each client loops: stream a request and check it (bench/streams.py: nothing lost or duplicated),
+or, when refused because the server is full, wait before the next one — the Retry-After the OpenAI
+gateway sends (`--via gateway`), or exponential backoff with jitter over Triton's gRPC (`--via grpc`:
+Triton's "queue is full" carries no Retry-After). A client that retried at once would only measure
+how fast the server can say no. Memory of tritonserver and its model processes is sampled every
+`sample_s`; the slope is a least-squares fit, so a leak shows as MB/min, not as start-vs-end noise.
 
-`python -m bench.soak [--duration 600] [--clients 32]` starts its own server and prints figures;
-tests/integration/test_soak.py runs a short version against the test server.
+`python -m bench.soak [--duration 1800] [--clients 32] [--via gateway]` starts its own server (and
+gateway) and prints figures; tests/integration/test_soak.py runs a short version on the test server.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import queue
 import random
 import sys
 import threading
@@ -22,147 +25,157 @@ from pathlib import Path
 
 import numpy as np
 
+from .processes import tree_rss_mb
+from .streams import Outcome, Tally, gateway_stream, grpc_stream
+
 PROMPTS = ["Count to ten.", "Name three rivers.", "Write a haiku about rain.", "What is 12 times 12?",
            "Describe a cat in one sentence.", "List four fruits."]
+BACKOFF_S, BACKOFF_CAP_S = 0.25, 8.0
 
 
 @dataclass
 class SoakReport:
     completed: int = 0
     rejected: int = 0
+    errors: int = 0
     broken: list[str] = field(default_factory=list)  # streams with a gap, repeat, no final or no text
     tokens: int = 0
-    rss_start_mb: float = 0.0
-    rss_end_mb: float = 0.0
+    ttft_p50_s: float = 0.0
+    ttft_p99_s: float = 0.0
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
     duration_s: float = 0.0
+
+    @property
+    def rss_start_mb(self) -> float:
+        return self.rss_samples[0][1] if self.rss_samples else 0.0
+
+    @property
+    def rss_end_mb(self) -> float:
+        return self.rss_samples[-1][1] if self.rss_samples else 0.0
 
     @property
     def rss_growth(self) -> float:
         return self.rss_end_mb / self.rss_start_mb - 1 if self.rss_start_mb else 0.0
 
+    @property
+    def rss_slope_mb_per_min(self) -> float:
+        if len(self.rss_samples) < 3:
+            return 0.0
+        seconds, mb = np.array(self.rss_samples).T
+        return float(np.polyfit(seconds, mb, 1)[0] * 60)
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (tritonserver + model stubs)."""
-    pids, total = {pid}, 0
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text()
-                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                    pids.add(int(proc.name))
-            except (OSError, ValueError):
-                pass
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    @property
+    def goodput_tokens_per_s(self) -> float:
+        return self.tokens / self.duration_s if self.duration_s else 0.0
 
+    @property
+    def rejection_rate(self) -> float:
+        attempts = self.completed + self.rejected + self.errors + len(self.broken)
+        return self.rejected / attempts if attempts else 0.0
 
-def _one_stream(grpc_url: str, prompt: str, max_tokens: int, report: SoakReport, lock: threading.Lock) -> None:
-    import tritonclient.grpc as grpcclient
-
-    def tensor(name, value, datatype, dtype):
-        array = np.asarray([[value]], dtype=dtype)
-        t = grpcclient.InferInput(name, list(array.shape), datatype)
-        t.set_data_from_numpy(array)
-        return t
-
-    responses: queue.Queue = queue.Queue()
-    client = grpcclient.InferenceServerClient(grpc_url)
-    client.start_stream(callback=lambda result, error: responses.put((result, error)))
-    client.async_stream_infer("ensemble", [
-        tensor("text_input", prompt.encode(), "BYTES", np.object_), tensor("max_tokens", max_tokens, "INT32", np.int32),
-        tensor("apply_chat_template", True, "BOOL", np.bool_), tensor("stream", True, "BOOL", np.bool_),
-    ], enable_empty_final_response=True)
-    counts, text, finals, problem = [], [], 0, None
-    try:
-        while True:
-            try:
-                result, error = responses.get(timeout=120)
-            except queue.Empty:
-                problem = "no final response within 120 s"
-                break
-            if error is not None:
-                message = str(error)
-                if "queue is full" in message and not counts:
-                    with lock:
-                        report.rejected += 1
-                    return
-                problem = f"error mid-stream: {message}"
-                break
-            if result.as_numpy("text_output") is not None:
-                text.append(b"".join(result.as_numpy("text_output").reshape(-1)).decode())
-                counts.append(int(result.as_numpy("token_count").reshape(-1)[0]))
-            if result.get_response().parameters["triton_final_response"].bool_param:
-                finals += 1
-                break
-    finally:
-        client.stop_stream()
-        client.close()
-    # Streaming: one response per token, then an empty final one carrying the same count.
-    if problem is None:
-        expected = list(range(1, len(counts))) + [len(counts) - 1] if counts else []
-        if finals != 1:
-            problem = f"{finals} final responses"
-        elif counts != expected:
-            problem = f"token counts {counts[:8]}… are not 1, 2, 3 … n, n"
-        elif not "".join(text).strip():
-            problem = "empty text"
-    with lock:
-        if problem is None:
-            report.completed += 1
-            report.tokens += counts[-1]
-        else:
-            report.broken.append(problem)
+    def summary(self) -> dict:
+        return {"completed": self.completed, "rejected": self.rejected, "errors": self.errors,
+                "broken": len(self.broken), "rejection_rate": f"{self.rejection_rate:.1%}",
+                "goodput_tokens_per_s": round(self.goodput_tokens_per_s, 1),
+                "ttft_p50_s": round(self.ttft_p50_s, 3), "ttft_p99_s": round(self.ttft_p99_s, 3),
+                "rss_start_mb": round(self.rss_start_mb), "rss_end_mb": round(self.rss_end_mb),
+                "rss_slope_mb_per_min": round(self.rss_slope_mb_per_min, 2), "duration_s": round(self.duration_s)}
 
 
-def run(grpc_url: str, server_pid: int, duration_s: float, clients: int, max_tokens: int = 32,
-        seed: int = 0) -> SoakReport:
-    report, lock = SoakReport(), threading.Lock()
-    report.rss_start_mb = tree_rss_mb(server_pid)
-    deadline = time.monotonic() + duration_s
+def pause_after(outcome: Outcome, rejections_in_a_row: int, rng: random.Random) -> float:
+    """How long a client waits before its next request: Retry-After when the server said, else
+    exponential backoff; full jitter either way, so rejected clients do not return in step."""
+    if outcome.kind not in ("rejected", "error"):
+        return 0.0
+    if outcome.retry_after_s is not None:
+        return outcome.retry_after_s * (1 + rng.random())
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_S * 2 ** rejections_in_a_row))
+
+
+def run(grpc_url: str, server_pid: int, duration_s: float, clients: int, max_tokens: int = 32, seed: int = 0,
+        gateway_url: str | None = None, sample_s: float = 10.0) -> SoakReport:
+    tally, report, stop = Tally(), SoakReport(), threading.Event()
     started = time.monotonic()
+    deadline = started + duration_s
+
+    def send(prompt: str, tokens: int) -> Outcome:
+        if gateway_url:
+            return gateway_stream(gateway_url, prompt, tokens)
+        return grpc_stream(grpc_url, prompt, tokens)
 
     def client_loop(index: int) -> None:
-        rng = random.Random(seed + index)
+        rng, in_a_row = random.Random(seed + index), 0
         while time.monotonic() < deadline:
-            _one_stream(grpc_url, rng.choice(PROMPTS), rng.randint(8, max_tokens), report, lock)
+            outcome = send(rng.choice(PROMPTS), rng.randint(8, max_tokens))
+            tally.add(outcome)
+            in_a_row = in_a_row + 1 if outcome.kind in ("rejected", "error") else 0
+            stop.wait(min(pause_after(outcome, in_a_row, rng), max(deadline - time.monotonic(), 0)))
 
+    def sample_memory() -> None:
+        while not stop.is_set():
+            report.rss_samples.append((time.monotonic() - started, tree_rss_mb(server_pid)))
+            stop.wait(sample_s)
+
+    sampler = threading.Thread(target=sample_memory, daemon=True)
+    sampler.start()
     threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     report.duration_s = time.monotonic() - started
-    report.rss_end_mb = tree_rss_mb(server_pid)
+    stop.set()
+    sampler.join()
+    report.rss_samples.append((report.duration_s, tree_rss_mb(server_pid)))
+    report.completed, report.rejected = tally.counts["completed"], tally.counts["rejected"]
+    report.errors, report.broken, report.tokens = tally.counts["error"], tally.details["broken"], tally.tokens
+    if tally.ttfts:
+        report.ttft_p50_s, report.ttft_p99_s = (float(np.percentile(tally.ttfts, q)) for q in (50, 99))
     return report
 
 
-def main(argv=None) -> int:
-    from build_engines import assemble, checkpoint, onnx_export
-    from server.tritonserver import ServerOptions, TritonServer
+def soak_repository(root: Path) -> Path:
+    """The soak's server: capacity 8 running + 8 queued, so 32 clients are twice capacity."""
+    from build_engines import checkpoint
+    from build_engines.onnx import export as onnx_export
+    from build_engines.onnx import repository
 
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (capacity here is 8 + 8)")
-    args = parser.parse_args(argv)
-    root = Path(__file__).resolve().parent.parent
     ckpt = checkpoint.resolve(None, root / "artifacts")
     onnx_dir = onnx_export.export(ckpt, root / "artifacts" / "exports" / ckpt.name, "fp32")
-    repo = assemble.assemble_cpu(root / "build" / "soak-repository", ckpt, onnx_dir, max_context_len=512,
-                                 max_num_seqs=8, max_queue_size=8)
-    options = ServerOptions(repo, 49000, 49001, 49002)
-    with TritonServer(options, log_path=root / "build" / "soak.log") as server:
-        report = run(options.grpc_url, server.process.pid, args.duration, args.clients)
-    summary = {"completed": report.completed, "rejected": report.rejected, "broken": len(report.broken),
-               "tokens": report.tokens, "tokens_per_s": round(report.tokens / report.duration_s, 1),
-               "rss_start_mb": round(report.rss_start_mb), "rss_end_mb": round(report.rss_end_mb),
-               "rss_growth": f"{report.rss_growth:+.1%}", "duration_s": round(report.duration_s)}
+    return repository.assemble_cpu(root / "build" / "soak-repository", ckpt, onnx_dir, max_context_len=512,
+                                   max_num_seqs=8, max_queue_size=8)
+
+
+def main(argv=None) -> int:
+    from .processes import Gateway, Server
+
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=1800.0, help="seconds of load")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (capacity here is 8 + 8)")
+    parser.add_argument("--via", choices=("gateway", "grpc"), default="gateway")
+    parser.add_argument("--port-base", type=int, default=49000, help="HTTP, gRPC, metrics, gateway: +0..+3")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    root = Path(__file__).resolve().parent.parent
+    log_dir = root / "build" / "soak"
+    server = Server(soak_repository(root), (args.port_base, args.port_base + 1, args.port_base + 2), log_dir)
+    gateway = None
+    try:
+        server.wait_ready()
+        triton = server.tritonserver_pid()
+        if args.via == "gateway":
+            gateway = Gateway(server.grpc_url, args.port_base + 3, log_dir)
+        report = run(server.grpc_url, triton, args.duration, args.clients,
+                     gateway_url=gateway.url if gateway else None)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        server.stop()
+    summary = report.summary() | {"via": args.via, "clients": args.clients}
     print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
     for problem in report.broken[:10]:
         print("broken:", problem)
     return 0 if not report.broken else 1

@@ -110,9 +110,19 @@ def resolve(model: str | None, work_dir: Path) -> Path:
 
 
 def checkpoint_hash(path: Path) -> str:
-    """SHA-256 over config.json and the weight files (names and bytes), in a stable order."""
+    """SHA-256 over config.json and the weight files (names and bytes), in a stable order.
+
+    Both paths record it (ONNX export manifest, engine manifest), so the same checkpoint has the same
+    hash in both; a directory without config.json or weights is refused rather than hashed.
+    """
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no config.json (not a Hugging Face checkpoint directory)")
+    weights = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    if not weights:
+        raise FileNotFoundError(f"{path}: no weight files ({', '.join(WEIGHT_SUFFIXES)})")
     digest = hashlib.sha256()
-    files = [path / "config.json"] + sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    files = [path / "config.json"] + weights
     for file in files:
         digest.update(file.name.encode())
         with file.open("rb") as handle:

@@ -4,20 +4,25 @@
     with LLMClient("localhost:8001") as llm:
         for chunk in llm.stream("What is the capital of France?", max_tokens=32, chat=True):
             print(chunk, end="", flush=True)
+
+The library, by role: errors.py (typed errors), types.py (request, chunk, result), wire.py (the
+ensemble's inputs and responses), retry.py (what is resent, and the loop both clients run),
+settings.py (the clients' constructor), api.py (the blocking client), aio.py (the asyncio client).
+Applications on top: __main__.py (the CLI), batch.py (resumable JSONL jobs) and openai_gateway/
+(an OpenAI-compatible HTTP API; needs the `gateway` extra: fastapi, uvicorn).
 """
 
 from .aio import AsyncLLMClient
-from .api import (
-    GenerateRequest,
-    GenerationResult,
+from .api import LLMClient
+from .errors import (
     InvalidRequestError,
-    LLMClient,
     OverloadedError,
     RequestTimeoutError,
-    RetryPolicy,
     ServerError,
     ServerUnavailableError,
 )
+from .retry import RetryPolicy
+from .types import GenerateRequest, GenerationResult
 
 __all__ = ["AsyncLLMClient", "GenerateRequest", "GenerationResult", "InvalidRequestError", "LLMClient",
            "OverloadedError", "RequestTimeoutError", "RetryPolicy", "ServerError", "ServerUnavailableError"]

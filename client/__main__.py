@@ -13,7 +13,10 @@ import dataclasses
 import json
 import sys
 
-from .api import GenerateRequest, LLMClient, RetryPolicy, ServerError
+from .api import LLMClient
+from .errors import ServerError
+from .retry import RetryPolicy
+from .types import GenerateRequest
 
 
 def _client(args) -> LLMClient:

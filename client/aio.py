@@ -18,39 +18,22 @@ What it promises:
   CPython); use `async with llm.stream(...) as chunks:` to make it immediate.
 - A per-request deadline (`timeout_s`, default the client's) covers the whole request including
   retries, and raises RequestTimeoutError after cancelling the request.
-- Retries as in the sync client: only before any response arrived, only for connection failures
-  and (unless disabled) an overloaded engine, with exponential backoff and jitter.
+- Retries as in the sync client (client/retry.py): only before any response arrived, only for
+  connection failures and (unless disabled) an overloaded engine, with exponential backoff and jitter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .api import (
-    MODEL,
-    Chunk,
-    GenerateRequest,
-    GenerationResult,
-    ModelInfo,
-    RequestTimeoutError,
-    ResultBuilder,
-    RetryPolicy,
-    ServerError,
-    ServerUnavailableError,
-    _grpc_inputs,
-    as_request,
-    check_client_args,
-    ensemble_steps,
-    error_from,
-    grpc_chunk,
-    grpc_error,
-    http_body,
-    http_error_message,
-    retry_policy,
-    sse_chunk,
-)
+from . import wire
+from .errors import RequestTimeoutError, ServerUnavailableError, error_from, grpc_error
+from .retry import Retrying, RetryPolicy
+from .settings import MODEL, ClientSettings, TlsFiles
+from .types import Chunk, GenerateRequest, GenerationResult, ModelInfo, ResultBuilder, ensemble_steps
 
 __all__ = ["AsyncLLMClient", "ChunkStream"]
 
@@ -78,14 +61,12 @@ class ChunkStream:
         await self.aclose()
 
 
-class AsyncLLMClient:
-    """`url` is host:port for gRPC, host:port or http://host:port for HTTP."""
+class AsyncLLMClient(ClientSettings):
+    """See ClientSettings for the constructor's arguments."""
 
     def __init__(self, url: str = "localhost:8001", protocol: str = "grpc", timeout_s: float = 300.0,
-                 model: str = MODEL, retry: RetryPolicy | int | None = None):
-        check_client_args(protocol, timeout_s)
-        self.url, self.protocol, self.timeout_s, self.model = url, protocol, timeout_s, model
-        self.retry = retry_policy(retry)
+                 model: str = MODEL, retry: RetryPolicy | int | None = None, tls: TlsFiles | None = None):
+        super().__init__(url, protocol, timeout_s, model, retry, tls)
         self._http = None  # httpx.AsyncClient, created on first use inside the running loop
 
     async def __aenter__(self) -> AsyncLLMClient:
@@ -108,12 +89,12 @@ class AsyncLLMClient:
 
     def stream(self, prompt: str | GenerateRequest, timeout_s: float | None = None, **kwargs) -> ChunkStream:
         """Chunks of a streamed answer; `chunk.text` is the new text. See `events`."""
-        return self.events(as_request(prompt, kwargs), True, timeout_s)
+        return self.events(GenerateRequest.of(prompt, kwargs), True, timeout_s)
 
     async def generate(self, prompt: str | GenerateRequest, stream: bool = False, timeout_s: float | None = None,
                        **kwargs) -> GenerationResult:
         """The whole answer with timings (streamed underneath when stream=True)."""
-        request = as_request(prompt, kwargs)
+        request = GenerateRequest.of(prompt, kwargs)
         builder, started, attempts = ResultBuilder(request), time.perf_counter(), [1]
         source = self._events(request, stream, timeout_s or self.timeout_s,
                               lambda n: attempts.__setitem__(0, n))
@@ -127,11 +108,11 @@ class AsyncLLMClient:
     async def ready(self) -> bool:
         try:
             if self.protocol == "http":
-                response = await self._client().get(f"{self._base()}/v2/health/ready", timeout=5)
+                response = await self._client().get(f"{self._http_base()}/v2/health/ready", timeout=5)
                 return response.status_code == 200
             import tritonclient.grpc.aio as grpcaio
 
-            client = grpcaio.InferenceServerClient(self.url)
+            client = self._grpc_client(grpcaio)
             try:
                 return await client.is_server_ready(client_timeout=5)
             finally:
@@ -149,47 +130,41 @@ class AsyncLLMClient:
                       on_attempt: Callable[[int], None] | None) -> AsyncIterator[Chunk]:
         deadline = time.monotonic() + timeout_s
         started = time.perf_counter()
-        for number in range(self.retry.attempts):
-            if on_attempt:
-                on_attempt(number + 1)
-            received = False
+        for attempt in Retrying(self.retry, deadline, on_attempt):
             source = self._attempt(request, stream, deadline)
             try:
-                while True:
-                    try:
-                        text, count = await _before(deadline, source.__anext__(), timeout_s)
-                    except StopAsyncIteration:
-                        return
-                    received = True
-                    yield Chunk(text, count, time.perf_counter() - started)
-            except ServerError as exc:
-                if not self.retry.should_retry(exc, number, received):
-                    raise
-                pause = self.retry.delay_s(number)
-                if time.monotonic() + pause >= deadline:
-                    raise
+                with attempt:
+                    while True:
+                        try:
+                            piece = await _before(deadline, source.__anext__(), timeout_s)
+                        except StopAsyncIteration:
+                            return
+                        attempt.received = True
+                        yield Chunk.of(piece, time.perf_counter() - started)
             finally:
                 # Runs on every exit (done, error, timeout, task cancelled, consumer gone) and
                 # cancels the server-side request if it is still running.
                 await source.aclose()
-            await asyncio.sleep(pause)
+            await asyncio.sleep(attempt.pause_s)
 
-    def _attempt(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[tuple[str, int]]:
+    def _attempt(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[wire.Piece]:
         if self.protocol == "grpc":
             return self._grpc(request, stream, deadline)
-        return self._http_stream(request, deadline) if stream else self._http_generate(request, deadline)
+        one_response = not stream and request.num_return_sequences == 1  # all /generate takes
+        return self._http_generate(request, deadline) if one_response else self._http_stream(request, stream, deadline)
 
     # -- gRPC ----------------------------------------------------------------------------------
-    async def _grpc(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[tuple[str, int]]:
+    async def _grpc(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[wire.Piece]:
         import grpc
         import tritonclient.grpc as grpcclient
         import tritonclient.grpc.aio as grpcaio
 
-        client = grpcaio.InferenceServerClient(self.url)
+        inputs = wire.grpc_inputs(grpcclient, request.inputs(stream))
+        client = self._grpc_client(grpcaio)
         finished = asyncio.Event()
 
         async def requests():
-            yield {"model_name": self.model, "inputs": _grpc_inputs(grpcclient, request.inputs(stream)),
+            yield {"model_name": self.model, "inputs": inputs, "request_id": wire.request_id(),
                    "enable_empty_final_response": True}
             await finished.wait()  # keep our half of the stream open until the answer is complete
 
@@ -198,20 +173,20 @@ class AsyncLLMClient:
         complete = False
         try:
             async for result, error in responses:
-                if error is not None:
-                    raise grpc_error(error)
-                text, count, final = grpc_chunk(result)
+                text, count, final = wire.grpc_chunk(result, error)
                 if text is not None:
-                    yield text, count
+                    yield wire.grpc_piece(result, text, count)
                 if final:
                     complete = True
                     return
         except grpc.RpcError as exc:
             raise error_from(exc.details() or str(exc), str(exc.code())) from None
         finally:
-            if not complete:
+            finished.set()  # half-close: once it has sent the final response the server ends the RPC
+            if complete:
+                await _end_rpc(responses)
+            else:
                 responses.cancel()  # the server sees the stream cancelled and cancels the request
-            finished.set()
             await client.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -219,35 +194,30 @@ class AsyncLLMClient:
         if self._http is None:
             import httpx
 
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0))
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0),
+                                           verify=self._ssl_context() or True)
         return self._http
 
-    def _base(self) -> str:
-        return self.url if self.url.startswith("http") else f"http://{self.url}"
-
-    async def _http_generate(self, request: GenerateRequest, deadline: float) -> AsyncIterator[tuple[str, int]]:
-        url = f"{self._base()}/v2/models/{self.model}/generate"
-        response = await _http_call(lambda: self._client().post(url, content=http_body(request, False),
+    async def _http_generate(self, request: GenerateRequest, deadline: float) -> AsyncIterator[wire.Piece]:
+        url = f"{self._http_base()}/v2/models/{self.model}/generate"
+        response = await _http_call(lambda: self._client().post(url, content=_body(request, False),
                                                                  headers=_JSON))
         if response.status_code != 200:
-            raise error_from(http_error_message(response.text), response.status_code)
-        data = response.json()
-        if "error" in data:  # Triton can answer 200 with an error body
-            raise error_from(str(data["error"]))
-        yield data["text_output"], int(data.get("token_count", 0))
+            raise wire.http_error(response.text, response.status_code)
+        yield wire.generate_answer(response.json())
 
-    async def _http_stream(self, request: GenerateRequest, deadline: float) -> AsyncIterator[tuple[str, int]]:
+    async def _http_stream(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[wire.Piece]:
         import httpx
 
-        url = f"{self._base()}/v2/models/{self.model}/generate_stream"
-        http_request = self._client().build_request("POST", url, content=http_body(request, True), headers=_JSON)
+        url = f"{self._http_base()}/v2/models/{self.model}/generate_stream"
+        http_request = self._client().build_request("POST", url, content=_body(request, stream), headers=_JSON)
         response = await _http_call(lambda: self._client().send(http_request, stream=True))
         try:
             if response.status_code != 200:
                 await response.aread()
-                raise error_from(http_error_message(response.text), response.status_code)
+                raise wire.http_error(response.text, response.status_code)
             async for line in response.aiter_lines():
-                chunk = sse_chunk(line.strip())
+                chunk = wire.sse_chunk(line.strip())
                 if chunk is not None:
                     yield chunk
         except httpx.TransportError as exc:
@@ -256,9 +226,9 @@ class AsyncLLMClient:
             await response.aclose()  # closing the connection is how an HTTP client cancels
 
     async def _http_json(self, path: str) -> dict:
-        response = await _http_call(lambda: self._client().get(f"{self._base()}{path}", timeout=30))
+        response = await _http_call(lambda: self._client().get(f"{self._http_base()}{path}", timeout=30))
         if response.status_code != 200:
-            raise error_from(http_error_message(response.text), response.status_code)
+            raise wire.http_error(response.text, response.status_code)
         return response.json()
 
     async def _model_config(self, name: str) -> dict:
@@ -269,19 +239,18 @@ class AsyncLLMClient:
     async def _model_info(self, name: str) -> ModelInfo:
         if self.protocol == "http":
             meta = await self._http_json(f"/v2/models/{name}")
-            ready = (await self._client().get(f"{self._base()}/v2/models/{name}/ready", timeout=10)).status_code == 200
+            response = await self._client().get(f"{self._http_base()}/v2/models/{name}/ready", timeout=10)
+            ready = response.status_code == 200
         else:
             meta = await self._grpc_admin(lambda c: c.get_model_metadata(name, as_json=True))
             ready = await self._grpc_admin(lambda c: c.is_model_ready(name))
-        return ModelInfo(meta.get("name", name), tuple(meta.get("versions", ())), meta.get("platform", ""),
-                         bool(ready), tuple(i["name"] for i in meta.get("inputs", ())),
-                         tuple(o["name"] for o in meta.get("outputs", ())))
+        return ModelInfo.from_metadata(name, meta, ready)
 
     async def _grpc_admin(self, call: Callable[[object], Awaitable]):
         import tritonclient.grpc.aio as grpcaio
         from tritonclient.utils import InferenceServerException
 
-        client = grpcaio.InferenceServerClient(self.url)
+        client = self._grpc_client(grpcaio)
         try:
             return await call(client)
         except InferenceServerException as exc:
@@ -291,6 +260,21 @@ class AsyncLLMClient:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+async def _end_rpc(responses, timeout_s: float = 5.0) -> None:
+    """Let the server end a finished stream RPC (OK) rather than see it cancelled by the close."""
+    async def rest():
+        return [r async for r in responses]
+
+    try:
+        await asyncio.wait_for(rest(), timeout_s)
+    except Exception:  # a timeout or an RPC error: end it from this side after all
+        responses.cancel()
+
+
+def _body(request: GenerateRequest, stream: bool) -> bytes:
+    return json.dumps(wire.json_inputs(request.inputs(stream))).encode()
 
 
 async def _before(deadline: float, awaitable: Awaitable, timeout_s: float):

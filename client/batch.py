@@ -28,7 +28,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import GenerateRequest, RetryPolicy, ServerError
+from python_backend.contract.errors import InputError
+
+from . import wire
+from .errors import ServerError
+from .retry import RetryPolicy
+from .types import GenerateRequest
 
 EXIT_OK, EXIT_FAILED_RECORDS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -58,6 +63,9 @@ class Record:
     error: str | None = None  # the record itself is invalid; answered without a request
 
 
+SAMPLING_FIELDS = ("max_tokens", "temperature")  # a record's optional sampling fields
+
+
 def parse_record(index: int, line: str, default_max_tokens: int, default_chat: bool) -> Record:
     """A request, or the reason the line cannot be one (which becomes that record's answer)."""
     try:
@@ -66,38 +74,32 @@ def parse_record(index: int, line: str, default_max_tokens: int, default_chat: b
         return Record(index, None, None, f"record {index + 1}: not valid JSON ({exc.msg})")
     if not isinstance(data, dict):
         return Record(index, None, None, f"record {index + 1}: must be a JSON object")
-    rid = data.get("id")
-    problem = _record_problem(data)
-    if problem:
-        return Record(index, rid, None, problem)
-    chat = data.get("chat", default_chat)
-    prompt = data["prompt"]
-    if isinstance(prompt, list):
-        prompt = json.dumps(prompt, ensure_ascii=False)
-    request = GenerateRequest(prompt, max_tokens=data.get("max_tokens", default_max_tokens),
-                              temperature=data.get("temperature"), chat=chat)
-    return Record(index, rid, request)
-
-
-def _record_problem(data: dict) -> str | None:
     if "id" not in data:
-        return "id: required"
+        return Record(index, None, None, "id: required")
+    rid = data["id"]
+    try:
+        prompt = _prompt(data)
+        # The limits every edge shares (python_backend/contract/limits.py), as the ensemble's inputs take them.
+        sampling = {name: wire.checked(name, data[name]) for name in SAMPLING_FIELDS if data.get(name) is not None}
+    except InputError as exc:
+        return Record(index, rid, None, str(exc))
+    chat = data.get("chat", default_chat)
+    if not isinstance(chat, bool):
+        return Record(index, rid, None, "chat: must be true or false")
+    sampling.setdefault("max_tokens", default_max_tokens)
+    return Record(index, rid, GenerateRequest(prompt, chat=chat, **sampling))
+
+
+def _prompt(data: dict) -> str:
+    """The record's prompt as the ensemble's text_input (a message list as JSON)."""
     prompt = data.get("prompt")
     if isinstance(prompt, list):
         if not data.get("chat", True) or not all(isinstance(m, dict) for m in prompt):
-            return "prompt: a message list needs chat and {role, content} objects"
-    elif not isinstance(prompt, str) or not prompt.strip():
-        return "prompt: required, a non-empty string"
-    max_tokens = data.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-        return "max_tokens: must be an integer >= 1"
-    temperature = data.get("temperature")
-    if temperature is not None and (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
-                                    or temperature < 0):
-        return "temperature: must be a number >= 0"
-    if not isinstance(data.get("chat", True), bool):
-        return "chat: must be true or false"
-    return None
+            raise InputError("prompt: a message list needs chat and {role, content} objects")
+        return json.dumps(prompt, ensure_ascii=False)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("prompt: required, a non-empty string")
+    return prompt
 
 
 def read_records(path: Path, default_max_tokens: int, default_chat: bool) -> list[Record]:

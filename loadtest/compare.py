@@ -22,21 +22,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from build_engines.onnx.recipes import recipe
+
 from . import dataset, report
 from .run import ROOT, RunConfig, run, samples
 
 PORTS = {"a": (47000, 47001, 47002), "b": (47010, 47011, 47012)}
 GREEDY_TOKENS = 32
-# The build's own bars for a quantized variant (build_engines/quality.py).
-MIN_TOP1 = 0.93
-MAX_PERPLEXITY_INCREASE = 0.05
 MAX_BACKGROUND_CPU = 0.10  # share of the machine other processes may use during a variant's run
 
 
 def greedy_agreement(a: list[list[int]], b: list[list[int]]) -> dict:
     """Per prompt, tokens of B matching A before the first divergence; summed over prompts / A's tokens.
 
-    The same definition as the build's greedy agreement vs PyTorch (build_engines/quality.py)."""
+    The same definition as the build's greedy agreement vs PyTorch (build_engines/onnx/quality.py)."""
     if len(a) != len(b):
         raise ValueError(f"{len(a)} reference outputs vs {len(b)} candidate outputs")
     agreeing = total = identical = 0
@@ -107,10 +106,11 @@ def recommend(a: dict, b: dict, agreement: dict, slos: dict) -> tuple[str, list[
     """(recommendation, rollback triggers) from the measured figures."""
     sa, sb = a["result"]["summary"], b["result"]["summary"]
     qb = b["quality"]
+    bars = recipe(b["precision"]).bars  # the build's own quality bars for B (build_engines/onnx/recipes.py)
+    min_top1, max_ppl = bars.min_top1_agreement, bars.max_perplexity_increase
     speedup = sb["output_token_throughput"] / sa["output_token_throughput"] if sa["output_token_throughput"] else 0
     tpot_a, tpot_b = sa["tpot_s"].get("p99"), sb["tpot_s"].get("p99")
-    quality_ok = (qb.get("top1_agreement", 0) >= MIN_TOP1
-                  and qb.get("perplexity_increase", 1) <= MAX_PERPLEXITY_INCREASE)
+    quality_ok = qb.get("top1_agreement", 0) >= min_top1 and qb.get("perplexity_increase", 1) <= max_ppl
     slo_ok = not slos or sb["slo_attainment"] >= min(a["result"].get("slo", {}).get("required", 0.95),
                                                      sa["slo_attainment"])
     faster = speedup >= 1.05 or bool(tpot_a and tpot_b and tpot_b <= 0.95 * tpot_a)
@@ -132,8 +132,8 @@ def recommend(a: dict, b: dict, agreement: dict, slos: dict) -> tuple[str, list[
         text = (f"**Deploy {name_b}.** It delivers {speedup:.2f}× the output-token throughput of {name_a} "
                 f"(p99 TPOT {report.fmt(tpot_b, ' s', 4)} vs {report.fmt(tpot_a, ' s', 4)}) under the identical "
                 f"load, without a tail-latency regression, within the build's quality bars (top-1 "
-                f"{qb.get('top1_agreement', 0):.1%} ≥ {MIN_TOP1:.0%}, perplexity +{qb.get('perplexity_increase', 0):.1%}"
-                f" ≤ +{MAX_PERPLEXITY_INCREASE:.0%}). Its greedy output matches {name_a} token-for-token on "
+                f"{qb.get('top1_agreement', 0):.1%} ≥ {min_top1:.0%}, perplexity +{qb.get('perplexity_increase', 0):.1%}"
+                f" ≤ +{max_ppl:.0%}). Its greedy output matches {name_a} token-for-token on "
                 f"{agreement['identical_prompts']}/{agreement['prompts']} load-test prompts "
                 f"({agreement['token_agreement']:.1%} of tokens before the first divergence): expect different "
                 f"wording on some answers, so keep {name_a} ready for rollback.")
@@ -177,8 +177,8 @@ def recommend(a: dict, b: dict, agreement: dict, slos: dict) -> tuple[str, list[
         "over 5 minutes",
     ]
     if candidate is b:
-        triggers.append(f"quality: a re-measured held-out top-1 agreement below **{MIN_TOP1:.0%}** or perplexity "
-                        f"above **+{MAX_PERPLEXITY_INCREASE:.0%}**, or greedy token agreement with {name_a} on the "
+        triggers.append(f"quality: a re-measured held-out top-1 agreement below **{min_top1:.0%}** or perplexity "
+                        f"above **+{max_ppl:.0%}**, or greedy token agreement with {name_a} on the "
                         f"load-test prompts below **{max(0.0, agreement['token_agreement'] - 0.10):.0%}** "
                         f"(measured {agreement['token_agreement']:.1%} minus 10 points)")
     return text, triggers

@@ -24,12 +24,13 @@ import time
 from dataclasses import dataclass
 
 import gevent
-import numpy as np
+
+from client import wire
+from client.errors import grpc_error
+from client.wire import MODEL
 
 from .dataset import Request
 from .metrics import ERROR, OK, TIMEOUT, Record
-
-MODEL = "ensemble"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Options:
 
 
 def ensemble_inputs(request: Request, options: Options, seed: int | None = None) -> dict:
-    """The ensemble's inputs as plain values (None = not sent)."""
+    """The ensemble's inputs as plain values (None = not sent); client.wire makes them tensors or JSON."""
     return {
         "text_input": request.prompt.text_input,
         "max_tokens": request.max_tokens,
@@ -56,14 +57,6 @@ def ensemble_inputs(request: Request, options: Options, seed: int | None = None)
         "top_p": options.top_p,
         "seed": seed if options.temperature else None,
     }
-
-
-_TYPES = {
-    "text_input": ("BYTES", np.object_), "max_tokens": ("INT32", np.int32), "min_tokens": ("INT32", np.int32),
-    "stream": ("BOOL", np.bool_), "apply_chat_template": ("BOOL", np.bool_),
-    "exclude_input_in_output": ("BOOL", np.bool_), "temperature": ("FP32", np.float32),
-    "top_p": ("FP32", np.float32), "seed": ("UINT64", np.uint64),
-}
 
 
 class _Timing:
@@ -104,15 +97,7 @@ def grpc_stream(url: str, request: Request, options: Options, seed: int | None =
     try:
         client.start_stream(callback=lambda result, error: responses.put((result, error)),
                             stream_timeout=options.timeout_s)
-        inputs = []
-        for name, value in ensemble_inputs(request, options, seed).items():
-            if value is None:
-                continue
-            datatype, dtype = _TYPES[name]
-            array = np.asarray([[value.encode("utf-8") if isinstance(value, str) else value]], dtype=dtype)
-            tensor = grpcclient.InferInput(name, list(array.shape), datatype)
-            tensor.set_data_from_numpy(array)
-            inputs.append(tensor)
+        inputs = wire.grpc_inputs(grpcclient, ensemble_inputs(request, options, seed))
         timing = _Timing()  # the clock starts at the send, not at the stream set-up
         client.async_stream_infer(MODEL, inputs, enable_empty_final_response=True)
         deadline = time.monotonic() + options.timeout_s
@@ -122,13 +107,10 @@ def grpc_stream(url: str, request: Request, options: Options, seed: int | None =
             except queue.Empty:
                 return timing.done(TIMEOUT, f"no final response within {options.timeout_s} s")
             if error is not None:
-                return timing.done(ERROR, _message(error))
-            text = result.as_numpy("text_output")
-            count = result.as_numpy("token_count")
-            timing.chunk(b"".join(text.reshape(-1)).decode("utf-8") if text is not None else "",
-                         int(count.reshape(-1)[0]) if count is not None else None)
-            final = result.get_response().parameters.get("triton_final_response")
-            if final is not None and final.bool_param:
+                return timing.done(ERROR, str(grpc_error(error)))
+            text, count, final = wire.grpc_chunk(result)
+            timing.chunk(text or "", count)
+            if final:
                 return timing.done()
     except Exception as exc:  # noqa: BLE001 — any failure is a failed sample, not a crashed user
         return timing.done(ERROR, f"{type(exc).__name__}: {exc}")
@@ -138,10 +120,6 @@ def grpc_stream(url: str, request: Request, options: Options, seed: int | None =
             client.close()
         except Exception:  # noqa: BLE001
             pass
-
-
-def _message(error) -> str:
-    return error.message() if hasattr(error, "message") and callable(error.message) else str(error)
 
 
 def _sse(url: str, path: str, body: dict, options: Options, on_event, end_ok: bool) -> tuple[Record, str]:
@@ -184,7 +162,7 @@ def _sse(url: str, path: str, body: dict, options: Options, on_event, end_ok: bo
 
 
 def http_stream(url: str, request: Request, options: Options, seed: int | None = None) -> tuple[Record, str]:
-    body = {k: v for k, v in ensemble_inputs(request, options, seed).items() if v is not None}
+    body = wire.json_inputs(ensemble_inputs(request, options, seed))
 
     def on_event(timing: _Timing, data: str):
         event = json.loads(data)

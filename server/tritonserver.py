@@ -9,50 +9,31 @@ In an NGC container, pass `binary="tritonserver"` and the system backends are us
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
-import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-RESTRICTED_HTTP_APIS = "model-repository,shared-memory,trace,logging"
-ADMIN_HEADER = "triton-admin-key"
+from . import argv_scrub, drain, stubs
+from .options import ADMIN_HEADER, RESTRICTED_APIS, GrpcTls, ServerOptions, command
+
+__all__ = ["ADMIN_HEADER", "RESTRICTED_APIS", "GrpcTls", "ServerOptions", "StartupInterrupted", "TritonServer",
+           "command", "port_in_use"]
 
 
-@dataclass(frozen=True)
-class ServerOptions:
-    model_repository: Path
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
-    host: str = "127.0.0.1"
-    exit_timeout_s: int = 30  # SIGTERM drains in-flight requests for at most this long
-    admin_key: str = field(default_factory=lambda: os.environ.get("TRITON_ADMIN_KEY") or secrets.token_hex(16))
-    log_verbose: int = 0
-
-    def __post_init__(self) -> None:
-        ports = (self.http_port, self.grpc_port, self.metrics_port)
-        if len(set(ports)) != 3 or not all(0 < p < 65536 for p in ports):
-            raise ValueError(f"ports must be three distinct values in 1..65535, got {ports}")
-        if not Path(self.model_repository).is_dir():
-            raise ValueError(f"{self.model_repository}: model repository does not exist (run `make repo`)")
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
+class StartupInterrupted(RuntimeError):
+    """A stop was requested (SIGINT/SIGTERM) before the server became ready; it has been stopped."""
 
 
 @dataclass(frozen=True)
@@ -92,27 +73,6 @@ def port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def command(options: ServerOptions, installation: Installation) -> list[str]:
-    return [
-        str(installation.binary),
-        f"--model-repository={Path(options.model_repository).resolve()}",
-        f"--backend-directory={installation.backend_dir}",
-        f"--http-address={options.host}", f"--http-port={options.http_port}",
-        f"--grpc-address={options.host}", f"--grpc-port={options.grpc_port}",
-        f"--metrics-address={options.host}", f"--metrics-port={options.metrics_port}",
-        "--model-control-mode=none",
-        "--strict-readiness=true",
-        f"--exit-timeout-secs={options.exit_timeout_s}",
-        "--metrics-config=histogram_latencies=true",
-        # Admin APIs need a header key; inference, health and metadata stay open.
-        f"--http-restricted-api={RESTRICTED_HTTP_APIS}:{ADMIN_HEADER}={options.admin_key}",
-        f"--grpc-restricted-protocol={RESTRICTED_HTTP_APIS}:{ADMIN_HEADER}={options.admin_key}",
-        # A per-process prefix lets several servers (tests, serve) share /dev/shm.
-        f"--backend-config=python,shm-region-prefix-name=tllm{os.getpid()}_{options.http_port}_",
-        f"--log-verbose={options.log_verbose}",
-    ]
-
-
 def environment(installation: Installation) -> dict[str, str]:
     env = dict(os.environ)
     # The repository carries its own code (python_backend/ in each version dir); a PYTHONPATH
@@ -135,28 +95,71 @@ def environment(installation: Installation) -> dict[str, str]:
     return env
 
 
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child of fork() only calls it
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the thread that started it ends, even by SIGKILL, so
+    a killed supervisor never leaves tritonserver running (it is in a session of its own, so the
+    terminal's signals do not reach it). Hence: start servers from a thread that outlives them."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 class TritonServer:
-    """A running tritonserver; use as a context manager or call start()/stop()."""
+    """A running tritonserver; use as a context manager or call start()/stop().
+
+    Setting `stop_requested` (from a signal handler) makes a start() in progress stop the server
+    and raise StartupInterrupted instead of waiting, at any phase of startup."""
 
     def __init__(self, options: ServerOptions, log_path: Path | None = None):
         self.options = options
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+        self.stop_requested = threading.Event()
+        self.admin_key_hidden = False
+        self._backend_dir: Path | None = None
         self._log = None
 
     def start(self, ready_timeout_s: float = 300.0) -> TritonServer:
         o = self.options
-        busy = [p for p in (o.http_port, o.grpc_port, o.metrics_port) if port_in_use(o.host, p)]
+        busy = [p for p in o.ports if port_in_use(o.host, p)]
         if busy:
             raise RuntimeError(f"port(s) {busy} on {o.host} already in use: is another server running? "
                                "Stop it or choose other ports (HTTP_PORT=, GRPC_PORT=, METRICS_PORT=)")
         installation = find_installation()
-        self._log = open(self.log_path, "w") if self.log_path else None  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(command(o, installation), env=environment(installation),
-                                        stdout=self._log or None, stderr=subprocess.STDOUT if self._log else None,
-                                        cwd=Path(o.model_repository).resolve(), start_new_session=True)
+        self._interrupted()
+        # Appended: a restart after a crash must not erase the log that shows the crash.
+        self._log = open(self.log_path, "a") if self.log_path else None  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(command(o, installation.binary, installation.backend_dir),
+                                        env=environment(installation), stdout=self._log or None,
+                                        stderr=subprocess.STDOUT if self._log else None,
+                                        cwd=Path(o.model_repository).resolve(), start_new_session=True,
+                                        preexec_fn=_die_with_parent)
+        self._backend_dir, self.admin_key_hidden = installation.backend_dir, False
         self.wait_ready(ready_timeout_s)
+        self._hide_admin_key()  # if the server got ready between two looks at its libraries
         return self
+
+    def _hide_admin_key(self) -> None:
+        """Blank the admin key in tritonserver's command line once it has parsed its flags (argv_scrub.py)."""
+        if not self.admin_key_hidden and argv_scrub.flags_parsed(self.process.pid, self._backend_dir):
+            self.admin_key_hidden = argv_scrub.scrub(self.process.pid, self.options.admin_key)
+
+    def _interrupted(self) -> None:
+        if self.stop_requested.is_set():
+            self.stop(timeout_s=10)
+            raise StartupInterrupted("stop requested before tritonserver was ready; stopped")
 
     def is_ready(self) -> bool:
         try:
@@ -168,29 +171,86 @@ class TritonServer:
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            self._interrupted()
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"tritonserver exited with code {self.process.returncode} before becoming ready"
+                code = self.process.returncode
+                self.stop()
+                raise RuntimeError(f"tritonserver exited with code {code} before becoming ready"
                                    + (f"; see {self.log_path}" if self.log_path else ""))
+            self._hide_admin_key()
             if self.is_ready():
                 return
-            time.sleep(0.5)
+            self.stop_requested.wait(0.5)
         self.stop()
         raise TimeoutError(f"tritonserver not ready after {timeout_s} s" + (f"; see {self.log_path}" if self.log_path else ""))
 
-    def stop(self, timeout_s: float | None = None) -> int | None:
-        """SIGTERM (Triton drains in-flight requests up to exit_timeout_s), then SIGKILL if needed."""
+    def stop(self, timeout_s: float | None = None, drain_first: bool = False) -> int | None:
+        """SIGTERM (Triton drains in-flight requests up to exit_timeout_s), then SIGKILL if needed;
+        returns when tritonserver and every process of its group (the Python-backend stubs) are gone,
+        so its ports are free. `drain_first`: wait up to exit_timeout_s for the engine to be idle
+        before the SIGTERM (drain.py: gRPC streams then finish instead of being cut)."""
         if self.process is None:
             return None
+        pgid = self.process.pid  # start_new_session: the group is tritonserver's pid
         if self.process.poll() is None:
+            o = self.options
+            if drain_first:  # a second signal kills Triton: its metrics go, and so does the wait
+                drain.wait_until_idle(f"http://{o.host}:{o.metrics_port}/metrics", o.exit_timeout_s)
+            watch = stubs.watchable(Path(o.model_repository)) and bool(stubs.stub_processes(pgid))
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s if timeout_s is not None else self.options.exit_timeout_s + 15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+            if not self._wait_exit(timeout_s if timeout_s is not None else o.exit_timeout_s + 5, watch):
+                # Past its exit timeout Triton 2.51 may block for good in its gRPC server's shutdown.
+                self.kill()
                 self.process.wait()
+        # A SIGTERM before Triton installs its handler (while models load) ends tritonserver at once,
+        # and its stubs only notice a while later: end what is left of the group.
+        if process_group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while process_group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         if self._log:
             self._log.close()
+            self._log = None
         return self.process.returncode
+
+    def _wait_exit(self, timeout_s: float, watch_stubs: bool, grace_s: float = 2.0) -> bool:
+        """Wait for tritonserver to exit; False at the timeout. With watch_stubs, a server whose
+        stubs have all exited for `grace_s` has only ensembles left (stubs.py: Triton 2.51's stall)
+        and is ended with exit code 0. Triton checks for live models once a second, so a normal
+        exit comes within about a second of the last stub's; 2 s leaves it that time."""
+        deadline = time.monotonic() + timeout_s
+        stubs_gone_at = None
+        while time.monotonic() < deadline:
+            try:
+                self.process.wait(0.2)
+                return True
+            except subprocess.TimeoutExpired:
+                pass
+            if not watch_stubs:
+                continue
+            if not stubs.only_ensembles_left(self.process.pid):
+                stubs_gone_at = None
+            elif stubs_gone_at is None:
+                stubs_gone_at = time.monotonic()
+            elif time.monotonic() - stubs_gone_at >= grace_s:
+                print("tritonserver: every model with a process has unloaded, only the ensemble is left "
+                      "(Triton 2.51 keeps it referenced after a gRPC stream cancelled past its final "
+                      "response); ending it", file=sys.stderr, flush=True)
+                self.kill()
+                self.process.wait()
+                self.process.returncode = 0
+                return True
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL tritonserver and its stubs (a second Ctrl-C, or a drain past its timeout). Does not
+        wait, so a signal handler may call it while stop() waits."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def __enter__(self) -> TritonServer:
         return self.start()

@@ -1,7 +1,8 @@
 """Shared fixtures: the real checkpoint, the real ONNX exports, one real tritonserver per session.
 
 Artifacts are built (or reused when up to date) by the same code `make export` runs; the server
-listens on 18000-18002 so the suite can run beside `make serve`.
+listens on 18000-18002 so the suite can run beside `make serve` (TEST_PORT_BASE moves it: see
+suite_ports.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
+from suite_ports import SCRATCH, test_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_DIR = ROOT / "artifacts"
-TEST_PORTS = (18000, 18001, 18002)
+TEST_PORTS = (test_port(0), test_port(1), test_port(2))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -25,7 +27,9 @@ def checkpoint_dir() -> Path:
 
 
 def _onnx(checkpoint_dir: Path, precision: str) -> Path:
-    from build_engines import manifest, onnx_export, quality
+    from build_engines import manifest
+    from build_engines.onnx import export as onnx_export
+    from build_engines.onnx import quality
 
     out = onnx_export.export(checkpoint_dir, WORK_DIR / "exports" / checkpoint_dir.name, precision)
     if "quality" not in manifest.read(out):
@@ -52,18 +56,36 @@ def tokenizer(checkpoint_dir):
 
 @pytest.fixture(scope="session")
 def test_repository(checkpoint_dir, onnx_fp32) -> Path:
-    from build_engines import assemble
+    from build_engines.onnx import repository
 
-    return assemble.assemble_cpu(ROOT / "build" / "test_repository", checkpoint_dir, onnx_fp32,
-                                 max_context_len=512, max_num_seqs=8, max_queue_size=8)
+    return repository.assemble_cpu(SCRATCH / "test_repository", checkpoint_dir, onnx_fp32,
+                                   max_context_len=512, max_num_seqs=8, max_queue_size=8)
 
 
 @pytest.fixture(scope="session")
-def server(test_repository):
+def cpu_server(test_repository):
     from server.tritonserver import ServerOptions, TritonServer
 
     http, grpc, metrics = TEST_PORTS
     options = ServerOptions(test_repository, http, grpc, metrics, exit_timeout_s=10)
-    log = ROOT / "build" / "test_tritonserver.log"
+    log = SCRATCH / "test_tritonserver.log"
     with TritonServer(options, log_path=log) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def server(cpu_server):
+    """The session's server: the CPU repository (tests/client runs its tests on the emulated GPU
+    repository too, see tests/client/conftest.py)."""
+    return cpu_server
+
+
+@pytest.fixture(scope="session")
+def emulated_gpu_server(checkpoint_dir, onnx_fp32):
+    """The repository `make gpu-repo` writes, its engine backend swapped for the TensorRT-LLM
+    backend emulator (`make emulate-gpu`), with the CPU test repository's limits; once per session."""
+    from emulated_gpu.servers import start_emulated_gpu_server
+
+    running = start_emulated_gpu_server(checkpoint_dir, onnx_fp32)
+    yield running
+    running.stop()

@@ -1,4 +1,4 @@
-"""GPU subcommands for `python -m build_engines`: plan, engine, gpu-repo, launch.
+"""GPU subcommands for `python -m build_engines`: plan, engine, gpu-repo, launch, gpu-check.
 
 `register(subparsers)` adds them to the main parser; each handler prints `error: ...` and exits 2
 on a refused request, so the message is the same whichever entry point ran it.
@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import engine_build, environment, launcher, pins, plan, recipes, repository
+from . import engine_build, environment, gpu_check, launcher, pins, plan, recipes, repository
 
-DEFAULTS = engine_build.EngineBuildConfig  # build defaults live on the dataclass
+DEFAULTS = recipes.EngineBuildConfig  # build defaults live on the dataclass
 
 
 def _bool(text: str) -> bool:
@@ -38,7 +38,9 @@ def _handle(func):
 @_handle
 def cmd_plan(args) -> int:
     req = plan.PlanRequest(dtype=args.dtype, tp=args.tp, pp=args.pp, gpu_mem_gb=args.gpu_mem_gb,
-                           context=args.context, quant=args.quant, kv_dtype=args.kv_dtype)
+                           context=args.context, quant=args.quant, kv_dtype=args.kv_dtype,
+                           gather_logits=args.gather_logits, max_batch_size=args.max_batch_size,
+                           max_num_tokens=args.max_num_tokens, logits_dtype=args.logits_dtype)
     result = plan.plan_from_file(args.config, req)
     print(result.to_json() if args.json else plan.format_plan(result, req))
     return 0
@@ -46,10 +48,10 @@ def cmd_plan(args) -> int:
 
 @_handle
 def cmd_engine(args) -> int:
-    cfg = engine_build.EngineBuildConfig(
+    cfg = recipes.EngineBuildConfig(
         precision=args.precision, checkpoint=args.checkpoint, output=args.output, tp=args.tp, pp=args.pp,
         max_batch_size=args.max_batch_size, max_input_len=args.max_input_len, max_seq_len=args.max_seq_len,
-        max_num_tokens=args.max_num_tokens, dtype=args.dtype,
+        max_num_tokens=args.max_num_tokens, dtype=args.dtype, gather_logits=args.gather_logits,
         **({"examples_dir": args.examples_dir} if args.examples_dir else {}))
     engine_dir = engine_build.run(cfg, dry_run=args.dry_run)
     if engine_dir is not None:
@@ -77,10 +79,14 @@ def cmd_gpu_repo(args) -> int:
         # An engine not built yet (e.g. `make gpu-repo DRY_RUN=1` after a dry-run build) is described
         # by the build settings it will have.
         planned = repository.EngineFacts(
-            args.max_batch_size, args.max_input_len, args.max_seq_len, args.max_num_tokens, 1, True,
-            args.tp, args.pp, "the planned engine (not built yet; --max-batch-size etc.)")
-        model, facts, _ = repository.plan_repo(req, planned=planned)
-        print(repository.describe(req, model, facts))
+            args.max_batch_size, args.max_input_len, args.max_seq_len, args.max_num_tokens, 1,
+            recipes.uses_paged_context_fmha(args.precision), args.tp, args.pp,
+            f"the planned {args.precision} engine (not built yet; --precision, --max-batch-size etc.)",
+            gather_logits=args.gather_logits)
+        plan = repository.plan_repo(req, planned=planned)
+        for note in plan.notes:
+            repository.print_note(note)
+        print(repository.describe(req, plan))
         return 0
     out = repository.assemble_gpu(req)
     print(f"[gpu-repo] model repository ready: {out}", file=sys.stderr)
@@ -106,6 +112,11 @@ def _engine_shape_args(p: argparse.ArgumentParser, help_suffix: str = "") -> Non
                    help=f"tokens per in-flight batch iteration (default %(default)s){help_suffix}")
 
 
+def _gather_logits_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--gather-logits", choices=recipes.GATHER_LOGITS, default=DEFAULTS.gather_logits,
+                   help=f"{help_text} (default %(default)s)")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "plan", help="GPU capacity: weight bytes, KV bytes per token, concurrent sequences",
@@ -120,6 +131,13 @@ def register(subparsers) -> None:
                    help="weight quantization of the linear layers (default: none)")
     p.add_argument("--kv-dtype", choices=sorted(plan.DTYPE_BYTES), default=None,
                    help="KV cache dtype (default: --dtype; fp8 with --quant fp8)")
+    _gather_logits_arg(p, "logits the engine gathers (`engine --gather-logits`): their buffers are counted")
+    p.add_argument("--max-batch-size", type=int, default=DEFAULTS.max_batch_size,
+                   help="the engine's max batch size, for the logits buffers (default %(default)s)")
+    p.add_argument("--max-num-tokens", type=int, default=DEFAULTS.max_num_tokens,
+                   help="the engine's max tokens per iteration, for the context logits (default %(default)s)")
+    p.add_argument("--logits-dtype", choices=("float32", "float16"), default="float32",
+                   help="the engine's logits dtype (trtllm-build --logits_dtype; default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_plan)
 
@@ -133,8 +151,10 @@ def register(subparsers) -> None:
     p.add_argument("--tp", type=int, default=1, help="tensor parallel size (fixed at conversion)")
     p.add_argument("--pp", type=int, default=1, help="pipeline parallel size (fixed at conversion)")
     _engine_shape_args(p)
-    p.add_argument("--dtype", choices=engine_build.QUANTIZED_DTYPES, default=None,
+    p.add_argument("--dtype", choices=recipes.QUANTIZED_DTYPES, default=None,
                    help="activation dtype for quantized precisions (default float16)")
+    _gather_logits_arg(p, "build the engine to return generation logits (--gather_generation_logits), "
+                          "context logits (--gather_context_logits) or both (all); they cost GPU memory, see `plan`")
     p.add_argument("--examples-dir", default=None,
                    help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV} "
                         f"or {pins.DEFAULT_EXAMPLES_DIR})")
@@ -153,8 +173,10 @@ def register(subparsers) -> None:
     p.add_argument("--kv-cache-free-gpu-mem-fraction", type=float, default=0.9,
                    help="share of free GPU memory for the KV cache (0: unset; see `plan`)")
     p.add_argument("--max-tokens-in-paged-kv-cache", type=int, default=None)
-    p.add_argument("--enable-kv-cache-reuse", type=_bool, default=True, metavar="BOOL")
-    p.add_argument("--enable-chunked-context", type=_bool, default=True, metavar="BOOL")
+    p.add_argument("--enable-kv-cache-reuse", type=_bool, default=None, metavar="BOOL",
+                   help="default: true when the engine has paged context FMHA (not int8_kv)")
+    p.add_argument("--enable-chunked-context", type=_bool, default=None, metavar="BOOL",
+                   help="default: true when the engine has paged context FMHA (not int8_kv)")
     p.add_argument("--batch-scheduler-policy", default="guaranteed_no_evict",
                    choices=("guaranteed_no_evict", "max_utilization"))
     p.add_argument("--exclude-input-in-output", type=_bool, default=True, metavar="BOOL")
@@ -169,9 +191,12 @@ def register(subparsers) -> None:
                    help="the output dir's path as tritonserver sees it (e.g. in the container)")
     p.add_argument("--target-sm", type=int, default=None, help="serving GPU's SM (default: this machine's)")
     p.add_argument("--target-trtllm-version", default=None, help="serving TensorRT-LLM (default: installed)")
+    p.add_argument("--precision", choices=recipes.PRECISIONS, default="fp16",
+                   help="with --dry-run and no engine yet: the planned precision")
     p.add_argument("--tp", type=int, default=1, help="with --dry-run and no engine yet: the planned TP")
     p.add_argument("--pp", type=int, default=1, help="with --dry-run and no engine yet: the planned PP")
     _engine_shape_args(p, "; used with --dry-run when the engine is not built yet")
+    _gather_logits_arg(p, "with --dry-run and no engine yet: the logits the planned engine gathers")
     p.add_argument("--dry-run", action="store_true", help="check and print what would be written")
     p.set_defaults(func=cmd_gpu_repo)
 
@@ -188,6 +213,8 @@ def register(subparsers) -> None:
     p.add_argument("--mpirun", default="mpirun")
     p.add_argument("--dry-run", action="store_true", help="print the full command line and exit")
     p.set_defaults(func=cmd_launch)
+
+    gpu_check.register(subparsers)  # its own module: it orchestrates the commands above
 
 
 def run(args) -> int:

@@ -3,70 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checkpoint import checkpoint_hash
+from ..manifest import EngineManifest
 from . import environment, pins, recipes
-from .manifest import EngineManifest, checkpoint_hash
-
-QUANTIZED_DTYPES = ("float16", "bfloat16")
-
-
-def _positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-@dataclass
-class EngineBuildConfig:
-    precision: str
-    checkpoint: Path
-    output: Path
-    tp: int = 1
-    pp: int = 1
-    max_batch_size: int = 64
-    max_input_len: int = 2048
-    max_seq_len: int = 4096
-    max_num_tokens: int = 8192
-    # Activation/non-quantized dtype. fp16/bf16 fix it; quantized precisions default to float16.
-    dtype: str | None = None
-    examples_dir: str = field(default_factory=lambda: os.environ.get(pins.EXAMPLES_DIR_ENV, pins.DEFAULT_EXAMPLES_DIR))
-
-    def __post_init__(self) -> None:
-        if self.precision not in recipes.PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(recipes.PRECISIONS)}, got {self.precision!r}")
-        for name in ("tp", "pp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens"):
-            _positive(name, getattr(self, name))
-        if self.max_input_len >= self.max_seq_len:
-            raise ValueError(f"max_input_len ({self.max_input_len}) must be below max_seq_len ({self.max_seq_len}): "
-                             "max_seq_len counts the prompt and the generated tokens")
-        fixed = recipes.DTYPE_NAMES.get(self.precision)
-        if fixed is not None:
-            if self.dtype not in (None, fixed):
-                raise ValueError(f"precision {self.precision} means dtype {fixed}, got dtype {self.dtype!r}")
-            self.dtype = fixed
-        else:
-            self.dtype = self.dtype or "float16"
-            if self.dtype not in QUANTIZED_DTYPES:
-                raise ValueError(f"dtype for {self.precision} must be one of {', '.join(QUANTIZED_DTYPES)}, "
-                                 f"got {self.dtype!r}")
-        self.checkpoint = Path(self.checkpoint)
-        self.output = Path(self.output)
-
-    @property
-    def tllm_checkpoint_dir(self) -> Path:
-        return self.output / "tllm_checkpoint"
-
-    @property
-    def engine_dir(self) -> Path:
-        return self.output / "engine"
-
-
-def commands(cfg: EngineBuildConfig) -> list[list[str]]:
-    return recipes.commands(cfg)
+from .recipes import EngineBuildConfig
 
 
 def format_commands(cmds: list[list[str]]) -> str:
@@ -97,15 +41,22 @@ def build_flags(cmd: list[str]) -> dict:
     return flags
 
 
-def _engine_plugin_setting(engine_dir: Path, key: str) -> object:
-    """A plugin setting from the engine's own config.json (what trtllm-build actually did)."""
-    config = json.loads((engine_dir / "config.json").read_text())
-    return config.get("build_config", {}).get("plugin_config", {}).get(key)
+def _engine_build_config(engine_dir: Path) -> dict:
+    """The engine's own config.json build_config: what trtllm-build actually did."""
+    return json.loads((engine_dir / "config.json").read_text()).get("build_config", {})
+
+
+def engine_gather_logits(build_config: dict, asked: EngineBuildConfig) -> str:
+    """What the engine gathers, from trtllm-build's record (BuildConfig's gather_generation_logits /
+    gather_context_logits, the keys the C++ runtime reads back); what we asked for where it says nothing."""
+    generation = build_config.get("gather_generation_logits", asked.gathers_generation_logits)
+    context = build_config.get("gather_context_logits", asked.gathers_context_logits)
+    return recipes.gather_logits_name(bool(generation), bool(context))
 
 
 def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
         env: environment.GpuEnvironment | None = None, runner=subprocess.run, out=print) -> Path | None:
-    cmds = commands(cfg)
+    cmds = recipes.commands(cfg)
     env = environment.detect() if env is None else env
     check_fp8(cfg, env)
     if dry_run:
@@ -115,7 +66,8 @@ def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
     digest = checkpoint_hash(cfg.checkpoint)  # also fails early on a directory that is no checkpoint
     for cmd in cmds:
         runner(cmd, check=True)
-    paged_fmha = _engine_plugin_setting(cfg.engine_dir, "use_paged_context_fmha")
+    built = _engine_build_config(cfg.engine_dir)
+    paged_fmha = built.get("plugin_config", {}).get("use_paged_context_fmha")
     gpu = env.gpus[0]
     manifest = EngineManifest(
         precision=cfg.precision, dtype=cfg.dtype, tp=cfg.tp, pp=cfg.pp,
@@ -124,6 +76,6 @@ def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
         build_flags={"convert": build_flags(cmds[0]), "trtllm-build": build_flags(cmds[1])},
         commands=[shlex.join(c) for c in cmds], checkpoint=str(cfg.checkpoint.resolve()),
         checkpoint_sha256=digest, trtllm_version=env.trtllm_version, tensorrt_version=env.tensorrt_version,
-        gpu_name=gpu.name, gpu_sm=gpu.sm)
+        gpu_name=gpu.name, gpu_sm=gpu.sm, gather_logits=engine_gather_logits(built, cfg))
     manifest.save(cfg.engine_dir)
     return cfg.engine_dir

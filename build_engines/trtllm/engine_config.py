@@ -2,8 +2,10 @@
 
 Tensor names, dtypes, dims, reshape, optional and ragged flags are those of TensorRT-LLM's
 `tensorrt_llm` model (triton_backend/all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt),
-restricted to what our shared ensemble sends and reads; every `parameters` key is one that
-template defines (see pinned_flags_1_2.json, "backend_parameters").
+restricted to what our shared ensemble sends, plus every output the backend writes for those
+requests; every `parameters` key is one that template defines (see pinned_flags_1_2.json,
+"backend_parameters"). backend_contract.py states the backend's rules with their sources;
+contract_check.check_engine_config() finds no problem with what to_model_config() returns.
 """
 
 from __future__ import annotations
@@ -14,36 +16,31 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from .. import model_config
 from ..model_config import ModelConfig
+from .backend_contract import GUIDED_DECODING_BACKENDS, INPUTS, OUTPUTS, PERF_METRICS
 
-SCALAR = ()  # dims [1] reshaped to [] (one value per request)
-
-# (name, dtype, dims, reshape, optional, allow_ragged_batch)
-INPUTS = (
-    ("input_ids", pb.TYPE_INT32, (-1,), None, False, True),
-    ("input_lengths", pb.TYPE_INT32, (1,), SCALAR, False, False),
-    ("request_output_len", pb.TYPE_INT32, (1,), SCALAR, False, False),
-    ("end_id", pb.TYPE_INT32, (1,), SCALAR, True, False),
-    ("pad_id", pb.TYPE_INT32, (1,), SCALAR, True, False),
-    ("stop_words_list", pb.TYPE_INT32, (2, -1), None, True, True),
-    ("bad_words_list", pb.TYPE_INT32, (2, -1), None, True, True),
-    ("runtime_top_k", pb.TYPE_INT32, (1,), SCALAR, True, False),
-    ("runtime_top_p", pb.TYPE_FP32, (1,), SCALAR, True, False),
-    ("temperature", pb.TYPE_FP32, (1,), SCALAR, True, False),
-    ("repetition_penalty", pb.TYPE_FP32, (1,), SCALAR, True, False),
-    ("presence_penalty", pb.TYPE_FP32, (1,), SCALAR, True, False),
-    ("frequency_penalty", pb.TYPE_FP32, (1,), SCALAR, True, False),
-    ("min_tokens", pb.TYPE_INT32, (1,), SCALAR, True, False),
-    ("seed", pb.TYPE_UINT64, (1,), SCALAR, True, False),
-    ("streaming", pb.TYPE_BOOL, (1,), SCALAR, True, False),
-    ("exclude_input_in_output", pb.TYPE_BOOL, (1,), SCALAR, True, False),
-    ("return_perf_metrics", pb.TYPE_BOOL, (1,), SCALAR, True, False),
-    ("stop", pb.TYPE_BOOL, (1,), None, True, False),  # no reshape, as in tensorrtllm_backend's config
-)
-OUTPUTS = (
-    ("output_ids", pb.TYPE_INT32, (-1, -1)),
-    ("sequence_length", pb.TYPE_INT32, (-1,)),
-    ("arrival_time_ns", pb.TYPE_INT64, (1,)),
-)
+# What our shared ensemble sends the engine; each tensor's dtype, dims, reshape and ragged flag come
+# from the backend's own table (backend_contract.INPUTS). The first three it always sends, so they
+# are declared required (the template leaves input_ids optional for encoder-decoder models).
+ENGINE_INPUTS = ("input_ids", "input_lengths", "request_output_len", "end_id", "pad_id", "stop_words_list",
+                 "bad_words_list", "embedding_bias", "runtime_top_k", "runtime_top_p", "temperature", "repetition_penalty",
+                 "presence_penalty", "frequency_penalty", "min_tokens", "seed", "streaming",
+                 "exclude_input_in_output", "return_perf_metrics", "stop", "guided_decoding_guide_type",
+                 "guided_decoding_guide", "beam_width", "num_return_sequences", "len_penalty", "return_log_probs",
+                 "return_generation_logits", "return_context_logits", "return_num_input_tokens",
+                 "return_num_output_tokens")
+ALWAYS_SENT = {"input_ids", "input_lengths", "request_output_len"}
+# The GPU repository's preprocessing always sets return_perf_metrics (postprocessing keys streams by
+# arrival_time_ns; preprocess.EngineTraits.needs_perf_metrics), and
+# with it the backend writes all ten perf outputs on every response, requested or not; an undeclared
+# one turns the response into an error (backend_contract.OUTPUTS, fillTritonResponse/processStats).
+# The ensemble maps return_log_probs and return_*_logits, so cum_log_probs / output_log_probs /
+# generation_logits must be declared too, and so context_logits. (Real logits also need an engine built
+# with gather_generation_logits / gather_context_logits; what the executor answers without was not read.)
+# num_return_sequences > 1 makes it write sequence_index, and a request with a batch of several
+# prompts batch_index; the ensemble maps both (sibling answers, batched prompts).
+ENGINE_OUTPUTS = ("output_ids", "sequence_length", "cum_log_probs", "output_log_probs", "generation_logits",
+                  "context_logits", "sequence_index", "batch_index", "num_input_tokens", "num_output_tokens",
+                  *PERF_METRICS)
 SCHEDULER_POLICIES = ("max_utilization", "guaranteed_no_evict")
 
 
@@ -63,6 +60,11 @@ class TrtllmEngineModel:
     exclude_input_in_output: bool = True
     cancellation_check_period_ms: int = 100
     stats_check_period_ms: int = 100
+    # Read unconditionally by the backend (getGuidedDecodingConfigFromParams): they must exist. Empty means
+    # "guided decoding off" (as do the template's ${...} placeholders); tokenizer_dir is ignored by the C++ path.
+    guided_decoding_backend: str = ""
+    xgrammar_tokenizer_info_path: str = ""
+    tokenizer_dir: str = ""
     name: str = "engine"
 
     def __post_init__(self) -> None:
@@ -81,16 +83,26 @@ class TrtllmEngineModel:
                              f"got {self.batch_scheduler_policy!r}")
         if self.kv_cache_free_gpu_mem_fraction is None and self.max_tokens_in_paged_kv_cache is None:
             raise ValueError("set kv_cache_free_gpu_mem_fraction or max_tokens_in_paged_kv_cache (or both)")
-        if self.kv_cache_free_gpu_mem_fraction is not None and not 0 < self.kv_cache_free_gpu_mem_fraction <= 1:
-            raise ValueError(f"kv_cache_free_gpu_mem_fraction must be in (0, 1], "
+        # The backend refuses 1.0 at load (see plan.KV_PERCENT_OF_FREE for the source).
+        if self.kv_cache_free_gpu_mem_fraction is not None and not 0 < self.kv_cache_free_gpu_mem_fraction < 1:
+            raise ValueError(f"kv_cache_free_gpu_mem_fraction must be in (0, 1), "
                              f"got {self.kv_cache_free_gpu_mem_fraction}")
         if self.max_tokens_in_paged_kv_cache is not None and self.max_tokens_in_paged_kv_cache < 1:
             raise ValueError(f"max_tokens_in_paged_kv_cache must be positive, got {self.max_tokens_in_paged_kv_cache}")
+        if self.guided_decoding_backend and self.guided_decoding_backend not in GUIDED_DECODING_BACKENDS:
+            raise ValueError(f"guided_decoding_backend must be empty (off) or one of "
+                             f"{', '.join(GUIDED_DECODING_BACKENDS)}, got {self.guided_decoding_backend!r}")
+        if bool(self.guided_decoding_backend) != bool(self.xgrammar_tokenizer_info_path):
+            raise ValueError("guided decoding needs both guided_decoding_backend and xgrammar_tokenizer_info_path "
+                             "(the backend silently turns it off when either is empty)")
 
     def parameters(self) -> dict[str, object]:
         params: dict[str, object] = {
             "gpt_model_type": "inflight_fused_batching",
             "gpt_model_path": self.engine_path,
+            "tokenizer_dir": self.tokenizer_dir,
+            "xgrammar_tokenizer_info_path": self.xgrammar_tokenizer_info_path,
+            "guided_decoding_backend": self.guided_decoding_backend,
             "max_beam_width": self.max_beam_width,
             "batch_scheduler_policy": self.batch_scheduler_policy,
             "enable_kv_cache_reuse": self.enable_kv_cache_reuse,
@@ -119,15 +131,17 @@ class TrtllmEngineModel:
         batching.max_queue_delay_microseconds = self.max_queue_delay_microseconds
         # Past max_queue_size Triton rejects at once (UNAVAILABLE) instead of queueing without bound.
         batching.default_queue_policy.max_queue_size = self.max_queue_size
-        for name, dtype, dims, reshape, optional, ragged in INPUTS:
-            tensor = cfg.input.add(name=name, data_type=dtype, dims=list(dims))
-            if reshape is not None:
+        for name in ENGINE_INPUTS:
+            spec = INPUTS[name]
+            tensor = cfg.input.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))
+            if spec.reshape is not None:
                 tensor.reshape.SetInParent()
-                tensor.reshape.shape.extend(reshape)
-            tensor.optional = optional
-            tensor.allow_ragged_batch = ragged
-        for name, dtype, dims in OUTPUTS:
-            cfg.output.add(name=name, data_type=dtype, dims=list(dims))
+                tensor.reshape.shape.extend(spec.reshape)
+            tensor.optional = name not in ALWAYS_SENT
+            tensor.allow_ragged_batch = spec.ragged
+        for name in ENGINE_OUTPUTS:
+            spec = OUTPUTS[name]
+            cfg.output.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))
         # One Triton instance on the CPU: the backend itself drives every GPU of its MPI world.
         cfg.instance_group.add(count=1, kind=pb.ModelInstanceGroup.KIND_CPU)
         for key, value in self.parameters().items():

@@ -4,23 +4,114 @@ Every recipe is two steps: (1) write a TensorRT-LLM checkpoint, sharded for TP×
 fixed here, at conversion, not at build time), quantized as the precision asks; (2) `trtllm-build`
 it with the in-flight-batching settings the `tensorrtllm` backend needs (paged KV cache, packed
 inputs, fused context attention that can read the paged cache, so KV reuse and chunked context
-work). Each flag below is listed in pinned_flags_1_2.json with the 1.2.x source file defining it.
+work; not for int8_kv, see NO_PAGED_CONTEXT_FMHA). Each flag below is listed in
+pinned_flags_1_2.json with the 1.2.x source file defining it.
+
+`EngineBuildConfig` is what one build is asked for; the handlers read it and engine_build.py runs
+what they return. `gather_logits` is the one opt-in build flag: see GATHER_LOGITS.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .engine_build import EngineBuildConfig
+from . import pins
 
 LLAMA_CONVERT = "models/core/llama/convert_checkpoint.py"  # relative to the examples dir (1.2.x layout)
 QUANTIZE = "quantization/quantize.py"
 PYTHON = "python3"
 
-DTYPE_NAMES = {"fp16": "float16", "bf16": "bfloat16"}
+DTYPE_NAMES = {"fp16": "float16", "bf16": "bfloat16"}  # precisions that fix the dtype
+QUANTIZED_DTYPES = ("float16", "bfloat16")  # activation dtypes a quantized precision may take
+
+
+# Which logits the engine computes for the `tensorrtllm` backend to return (return_generation_logits /
+# return_context_logits). Off by default: they cost GPU memory (plan.logits_bytes) and time.
+#   generation: --gather_generation_logits. The 1.2 executor serves generation logits when the engine
+#     was built so OR ExecutorConfig.gather_generation_logits is set (getGatherGenerationLogits,
+#     cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.h at 83ab45a50d169b08e29e9bf2f46fc66b3838cc37);
+#     the Triton backend never sets the latter (getExecutorConfigFromParams,
+#     triton_backend/inflight_batcher_llm/src/model_instance_state.cc at c8c6df08bd0ead54cd47f7973e1e425c28a174cd),
+#     so behind Triton the build flag is what makes them available, whatever trtllm-build's deprecation
+#     warning says (tensorrt_llm/commands/build.py main() at 008b2b8d23af95e4e19fa6f354f9c5f6349b2bfc).
+#   context: --gather_context_logits (the engine's LM head runs on every prompt token); nothing at run
+#     time can replace it ("Return context logit need to build engine with gather_context_logits":
+#     cpp/tensorrt_llm/executor/executorImpl.cpp at b35ac1b64368513d215c57d2ed01d62d910df8da).
+#   all: both flags (what build.py's --gather_all_token_logits sets; we emit the two named flags).
+GATHER_FLAGS = {"none": (), "generation": ("--gather_generation_logits",),
+                "context": ("--gather_context_logits",),
+                "all": ("--gather_generation_logits", "--gather_context_logits")}
+GATHER_LOGITS = tuple(GATHER_FLAGS)
+
+
+def gathers(gather_logits: str) -> tuple[bool, bool]:
+    """(generation_logits, context_logits): which logits an engine built with this value computes."""
+    flags = GATHER_FLAGS[gather_logits]
+    return "--gather_generation_logits" in flags, "--gather_context_logits" in flags
+
+
+def _positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass
+class EngineBuildConfig:
+    precision: str
+    checkpoint: Path
+    output: Path
+    tp: int = 1
+    pp: int = 1
+    max_batch_size: int = 64
+    max_input_len: int = 2048
+    max_seq_len: int = 4096
+    max_num_tokens: int = 8192
+    # Activation/non-quantized dtype. fp16/bf16 fix it; quantized precisions default to float16.
+    dtype: str | None = None
+    gather_logits: str = "none"  # one of GATHER_LOGITS
+    examples_dir: str = field(default_factory=lambda: os.environ.get(pins.EXAMPLES_DIR_ENV, pins.DEFAULT_EXAMPLES_DIR))
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.gather_logits not in GATHER_FLAGS:
+            raise ValueError(f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}")
+        for name in ("tp", "pp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens"):
+            _positive(name, getattr(self, name))
+        if self.max_input_len >= self.max_seq_len:
+            raise ValueError(f"max_input_len ({self.max_input_len}) must be below max_seq_len ({self.max_seq_len}): "
+                             "max_seq_len counts the prompt and the generated tokens")
+        fixed = DTYPE_NAMES.get(self.precision)
+        if fixed is not None:
+            if self.dtype not in (None, fixed):
+                raise ValueError(f"precision {self.precision} means dtype {fixed}, got dtype {self.dtype!r}")
+            self.dtype = fixed
+        else:
+            self.dtype = self.dtype or "float16"
+            if self.dtype not in QUANTIZED_DTYPES:
+                raise ValueError(f"dtype for {self.precision} must be one of {', '.join(QUANTIZED_DTYPES)}, "
+                                 f"got {self.dtype!r}")
+        self.checkpoint = Path(self.checkpoint)
+        self.output = Path(self.output)
+
+    @property
+    def gathers_generation_logits(self) -> bool:
+        return gathers(self.gather_logits)[0]
+
+    @property
+    def gathers_context_logits(self) -> bool:
+        return gathers(self.gather_logits)[1]
+
+    @property
+    def tllm_checkpoint_dir(self) -> Path:
+        return self.output / "tllm_checkpoint"
+
+    @property
+    def engine_dir(self) -> Path:
+        return self.output / "engine"
 
 
 def _convert(cfg: EngineBuildConfig, *extra: str) -> list[str]:
@@ -66,8 +157,23 @@ CONVERTERS: dict[str, Callable[[EngineBuildConfig], list[str]]] = {
 PRECISIONS = tuple(CONVERTERS)
 
 
+# Paged context FMHA (context attention reading the paged KV cache) is what KV-cache reuse and
+# chunked context need. TensorRT-LLM 1.2's build turns it off for an INT8 KV cache ("Paged Context
+# FMHA is disabled because it doesn't work with int8 kv cache currently": build() in
+# NVIDIA/TensorRT-LLM tensorrt_llm/builder.py, read at 14e801da3632eb71367b847e335c4f2b09098651, the
+# stored 1.2-era copy with the pydantic PluginConfig), so int8_kv asks for it off instead of emitting
+# a flag the build overrides. Every other recipe keeps it (FP8 KV keeps it on SM >= 89, which fp8 needs).
+NO_PAGED_CONTEXT_FMHA = frozenset({"int8_kv"})
+
+
+def uses_paged_context_fmha(precision: str) -> bool:
+    """Whether the engine built for `precision` has paged context FMHA (see NO_PAGED_CONTEXT_FMHA)."""
+    return precision not in NO_PAGED_CONTEXT_FMHA
+
+
 def build(cfg: EngineBuildConfig) -> list[str]:
-    """`trtllm-build` for in-flight batching; identical for every precision (quantization is in the checkpoint)."""
+    """`trtllm-build` for in-flight batching (quantization is in the checkpoint, not in these flags)."""
+    paged_context_fmha = "enable" if uses_paged_context_fmha(cfg.precision) else "disable"
     return ["trtllm-build",
             "--checkpoint_dir", str(cfg.tllm_checkpoint_dir), "--output_dir", str(cfg.engine_dir),
             # "auto": the plugins take the checkpoint's dtype.
@@ -75,10 +181,16 @@ def build(cfg: EngineBuildConfig) -> list[str]:
             # Packed (unpadded) inputs and paged KV cache: what in-flight batching schedules on.
             "--remove_input_padding", "enable", "--kv_cache_type", "paged",
             "--context_fmha", "enable",
-            # Context attention over the paged cache: required for KV-cache reuse and chunked context.
-            "--use_paged_context_fmha", "enable",
+            "--use_paged_context_fmha", paged_context_fmha,
             "--max_batch_size", str(cfg.max_batch_size), "--max_input_len", str(cfg.max_input_len),
-            "--max_seq_len", str(cfg.max_seq_len), "--max_num_tokens", str(cfg.max_num_tokens)]
+            "--max_seq_len", str(cfg.max_seq_len), "--max_num_tokens", str(cfg.max_num_tokens),
+            *GATHER_FLAGS[cfg.gather_logits]]
+
+
+def gather_logits_name(generation: bool, context: bool) -> str:
+    """The GATHER_LOGITS value of an engine that gathers these logits."""
+    return {(False, False): "none", (True, False): "generation", (False, True): "context",
+            (True, True): "all"}[(bool(generation), bool(context))]
 
 
 def commands(cfg: EngineBuildConfig) -> list[list[str]]:

@@ -8,17 +8,25 @@ run on; every refusal names the values that disagree.
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .. import assemble, model_config
+from python_backend.contract import tokenizer_info
+from python_backend.triton_io.preprocess import TENSORRT_LLM
+
 from .. import manifest as shared_manifest
+from .. import model_config
+from ..manifest import EngineManifest
+from ..shared_models import assemble_shared_models, link_tree, write_tokenizer_info
 from . import environment
 from .engine_config import TrtllmEngineModel
-from .manifest import EngineManifest
+from .plan import TOKENS_PER_BLOCK
+from .recipes import gather_logits_name, gathers
 
 ENGINE_SUBDIR = "trtllm_engine"  # engine files inside engine/1/
+# Guided decoding: the backend's xgrammar reads this file (python_backend/contract/tokenizer_info.py)
+TOKENIZER_INFO = tokenizer_info.FILE_NAME  # inside engine/1/
 MODELS = ("ensemble", "preprocessing", "engine", "postprocessing")
 
 
@@ -34,6 +42,19 @@ class EngineFacts:
     tp: int
     pp: int
     source: str
+    # KV-cache block size: the backend reports prefix reuse in blocks (kv_cache_reused_blocks).
+    tokens_per_block: int = TOKENS_PER_BLOCK
+    # Logits the engine computes (recipes.GATHER_FLAGS): the backend returns generation_logits /
+    # context_logits only for an engine built to gather them, so preprocessing refuses the others.
+    gather_logits: str = "none"
+
+    @property
+    def gathers_generation_logits(self) -> bool:
+        return gathers(self.gather_logits)[0]
+
+    @property
+    def gathers_context_logits(self) -> bool:
+        return gathers(self.gather_logits)[1]
 
     @classmethod
     def from_engine_dir(cls, engine_dir: Path, manifest: EngineManifest | None) -> EngineFacts:
@@ -43,14 +64,24 @@ class EngineFacts:
             config = json.loads(config_path.read_text())
             build = config.get("build_config", {})
             mapping = config.get("pretrained_config", {}).get("mapping", {})
+            plugins = build.get("plugin_config", {})
+            # BuildConfig's gather_*_logits, the keys the C++ runtime reads into ModelConfig
+            # (computeContextLogits / computeGenerationLogits); our manifest where they are absent.
+            recorded = manifest.gather_logits if manifest is not None else "none"
+            recorded_generation, recorded_context = gathers(recorded)
+            generation = build.get("gather_generation_logits", recorded_generation)
+            context = build.get("gather_context_logits", recorded_context)
             return cls(int(build["max_batch_size"]), int(build["max_input_len"]), int(build["max_seq_len"]),
                        int(build["max_num_tokens"]), int(build.get("max_beam_width", 1)),
-                       bool(build.get("plugin_config", {}).get("use_paged_context_fmha", False)),
-                       int(mapping.get("tp_size", 1)), int(mapping.get("pp_size", 1)), str(config_path))
+                       bool(plugins.get("use_paged_context_fmha", False)),
+                       int(mapping.get("tp_size", 1)), int(mapping.get("pp_size", 1)), str(config_path),
+                       int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
+                       gather_logits_name(bool(generation), bool(context)))
         if manifest is None:
             raise FileNotFoundError(f"{engine_dir}: neither config.json (trtllm-build) nor manifest.json")
         return cls(manifest.max_batch_size, manifest.max_input_len, manifest.max_seq_len, manifest.max_num_tokens,
-                   1, manifest.use_paged_context_fmha, manifest.tp, manifest.pp, str(engine_dir / "manifest.json"))
+                   1, manifest.use_paged_context_fmha, manifest.tp, manifest.pp, str(engine_dir / "manifest.json"),
+                   gather_logits=manifest.gather_logits)
 
 
 @dataclass
@@ -63,8 +94,8 @@ class GpuRepoRequest:
     max_queue_delay_microseconds: int = 0
     kv_cache_free_gpu_mem_fraction: float | None = 0.9
     max_tokens_in_paged_kv_cache: int | None = None
-    enable_kv_cache_reuse: bool = True
-    enable_chunked_context: bool = True
+    enable_kv_cache_reuse: bool | None = None  # None: on when the engine has paged context FMHA
+    enable_chunked_context: bool | None = None  # None: on when the engine has paged context FMHA
     batch_scheduler_policy: str = "guaranteed_no_evict"
     exclude_input_in_output: bool = True
     max_beam_width: int = 1
@@ -91,6 +122,21 @@ def resolve_engine_dir(path: Path) -> Path:
     return path
 
 
+def engine_defaults(req: GpuRepoRequest, facts: EngineFacts) -> tuple[GpuRepoRequest, list[str]]:
+    """Fill the options left unset (None) from what the engine can do; a note says what was derived.
+
+    KV-cache reuse and chunked context both need paged context FMHA, which an int8_kv engine lacks
+    (recipes.NO_PAGED_CONTEXT_FMHA): for such an engine both default to off instead of being refused.
+    """
+    unset = [name for name in ("enable_kv_cache_reuse", "enable_chunked_context") if getattr(req, name) is None]
+    notes = []
+    if unset and not facts.use_paged_context_fmha:
+        notes.append(f"{facts.source} has no paged context FMHA (TensorRT-LLM builds an INT8 KV cache without "
+                     f"it), so {' and '.join(unset)} default to false; without chunked context a prompt "
+                     f"must fit max_num_tokens ({facts.max_num_tokens}) in one iteration")
+    return replace(req, **{name: facts.use_paged_context_fmha for name in unset}), notes
+
+
 def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]:
     """Refuse combinations that cannot work; return (triton max batch, max prompt, max tokens)."""
     batch = req.triton_max_batch_size or facts.max_batch_size
@@ -100,6 +146,11 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
     if req.streaming and not req.decoupled:
         raise ValueError("streaming needs decoupled mode (model_transaction_policy { decoupled: true }); "
                          "got streaming=true with decoupled=false")
+    # Without paged context FMHA the 1.2 executor refuses chunked context at model load (TLLM_CHECK "Chunked
+    # context requires context FMHA, paged kv_cache and paged context FMHA") and turns KV reuse off with a
+    # warning (fixExecutorConfig): both in the TrtGptModelInflightBatching constructor,
+    # cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.cpp of NVIDIA/TensorRT-LLM at
+    # b35ac1b64368513d215c57d2ed01d62d910df8da. Both are refused here, so the config says what runs.
     if not facts.use_paged_context_fmha:
         for name in ("enable_kv_cache_reuse", "enable_chunked_context"):
             if getattr(req, name):
@@ -118,27 +169,30 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
     if prompt + max_tokens > facts.max_seq_len:
         raise ValueError(f"max_tokens {max_tokens} + prompt {prompt} = {prompt + max_tokens} tokens is beyond "
                          f"the engine's max_seq_len {facts.max_seq_len}")
+    # The executor's longest input is max_seq_len - 1 with chunked context and, without it (context FMHA
+    # and packed input, which every recipe builds), min(max_seq_len - 1, max_num_tokens): TrtGptModel's
+    # constructor, cpp/tensorrt_llm/batch_manager/trtGptModel.h of NVIDIA/TensorRT-LLM at
+    # c8c6df08bd0ead54cd47f7973e1e425c28a174cd. prompt <= max_seq_len - 1 already holds (max_tokens >= 1),
+    # so max_num_tokens is what is left to check; `prompt` is what preprocessing then enforces.
     if prompt > facts.max_num_tokens and not req.enable_chunked_context:
         raise ValueError(f"a {prompt}-token prompt is above the engine's max_num_tokens {facts.max_num_tokens} "
                          "per iteration; enable_chunked_context=true is needed to serve it")
     return batch, prompt, max_tokens
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """Hard-link engine files (several GB) when on one filesystem; copy otherwise."""
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for file in sorted(source.iterdir()):
-        if file.is_file():
-            try:
-                (target / file.name).hardlink_to(file)
-            except OSError:
-                shutil.copy2(file, target / file.name)
+@dataclass(frozen=True)
+class RepoPlan:
+    """What `gpu-repo` will write, validated; nothing is written yet."""
+    model: TrtllmEngineModel  # the engine model's config
+    facts: EngineFacts  # the engine it serves
+    manifest: EngineManifest | None  # None: a planned engine (dry run before the build)
+    max_input_len: int  # longest prompt the engine accepts (cross_check); preprocessing refuses longer ones
+    notes: tuple[str, ...]  # defaults derived from the engine, for the operator to read
 
 
 def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None,
-              planned: EngineFacts | None = None) -> tuple[TrtllmEngineModel, EngineFacts, EngineManifest | None]:
-    """Validate everything and return the engine model to write (nothing is written)."""
+              planned: EngineFacts | None = None) -> RepoPlan:
+    """Validate everything and return what to write (nothing is written)."""
     try:
         manifest = EngineManifest.load(req.engine_dir)
     except FileNotFoundError:
@@ -152,9 +206,13 @@ def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = N
         sm = req.target_sm if req.target_sm is not None else (env.gpus[0].sm if env.gpus else None)
         version = req.target_trtllm_version or env.trtllm_version
         manifest.check_runtime(gpu_sm=sm, trtllm_version=version)
-    batch, _, _ = cross_check(req, facts)
+    req, notes = engine_defaults(req, facts)
+    batch, max_input_len, _ = cross_check(req, facts)
     mount = req.repo_mount_path or str(req.output.resolve())
     model = TrtllmEngineModel(
+        # Guided decoding on, as on the CPU engine: the shared ensemble sends guided_decoding_* inputs.
+        guided_decoding_backend="xgrammar",
+        xgrammar_tokenizer_info_path=f"{mount.rstrip('/')}/engine/1/{TOKENIZER_INFO}",
         engine_path=f"{mount.rstrip('/')}/engine/1/{ENGINE_SUBDIR}",
         max_batch_size=batch, decoupled=req.decoupled, max_queue_size=req.max_queue_size,
         max_queue_delay_microseconds=req.max_queue_delay_microseconds, max_beam_width=req.max_beam_width,
@@ -165,36 +223,55 @@ def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = N
         exclude_input_in_output=req.exclude_input_in_output,
         cancellation_check_period_ms=req.cancellation_check_period_ms,
         stats_check_period_ms=req.stats_check_period_ms)
-    return model, facts, manifest
+    return RepoPlan(model, facts, manifest, max_input_len, tuple(notes))
 
 
-def assemble_gpu(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None) -> Path:
-    model, facts, manifest = plan_repo(req, env=env)
+def print_note(note: str) -> None:
+    print(f"note: {note}", file=sys.stderr)
+
+
+def assemble_gpu(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None, out=print_note) -> Path:
+    """Validate, write the repository, and pass each derived default's note to `out`."""
+    plan = plan_repo(req, env=env)
+    for note in plan.notes:
+        out(note)
+    model, facts, manifest = plan.model, plan.facts, plan.manifest
     if not req.tokenizer_dir.is_dir():
         raise FileNotFoundError(f"{req.tokenizer_dir}: tokenizer directory not found")
-    assemble.assemble_shared_models(req.output, req.tokenizer_dir, max_batch_size=model.max_batch_size,
-                                    engine_max_seq_len=facts.max_seq_len)
+    assemble_shared_models(req.output, req.tokenizer_dir, max_batch_size=model.max_batch_size,
+                           engine_max_seq_len=facts.max_seq_len, max_input_len=plan.max_input_len,
+                           kv_cache_tokens_per_block=facts.tokens_per_block,
+                           engine=replace(TENSORRT_LLM, generation_logits=facts.gathers_generation_logits,
+                                          context_logits=facts.gathers_context_logits))
     engine_model_dir = req.output / "engine"
     (engine_model_dir / "1").mkdir(parents=True, exist_ok=True)
     config = model.to_model_config()
     model_config.save(config, engine_model_dir / "config.pbtxt")
     model_config.load(engine_model_dir / "config.pbtxt")  # what we wrote must parse back as a ModelConfig
-    _link_tree(req.engine_dir, engine_model_dir / "1" / ENGINE_SUBDIR)
+    link_tree(req.engine_dir, engine_model_dir / "1" / ENGINE_SUBDIR)
+    write_tokenizer_info(req.tokenizer_dir, engine_model_dir / "1")
     shared_manifest.write(
         req.output, artifact="triton-model-repository", path="gpu", models=list(MODELS),
         tp=facts.tp, pp=facts.pp, world_size=facts.tp * facts.pp,
         engine={"backend": "tensorrtllm", **asdict(model)},
         engine_facts=asdict(facts), engine_manifest=asdict(manifest) if manifest else None,
+        max_input_len=plan.max_input_len,
         tokenizer=str(req.tokenizer_dir))
     return req.output
 
 
-def describe(req: GpuRepoRequest, model: TrtllmEngineModel, facts: EngineFacts) -> str:
+def describe(req: GpuRepoRequest, plan: RepoPlan) -> str:
     """The dry-run report: what would be written, and the engine config itself."""
+    model, facts = plan.model, plan.facts
     lines = [f"# would write the shared models ensemble, preprocessing, postprocessing into {req.output} "
              f"(max_batch_size={model.max_batch_size}, max_seq_len={facts.max_seq_len}, "
-             f"tokenizer {req.tokenizer_dir})",
+             f"max_input_len={plan.max_input_len}, tokenizer {req.tokenizer_dir}; preprocessing "
+             f"gather_generation_logits={str(facts.gathers_generation_logits).lower()}, "
+             f"gather_context_logits={str(facts.gathers_context_logits).lower()}: the engine gathers "
+             f"{facts.gather_logits})",
              f"# would link {req.engine_dir} -> {req.output / 'engine' / '1' / ENGINE_SUBDIR}",
+             f"# would write {req.output / 'engine' / '1' / TOKENIZER_INFO} (xgrammar tokenizer info from "
+             f"{req.tokenizer_dir})",
              f"# would write {req.output / 'engine' / 'config.pbtxt'}:",
              model_config.dump(model.to_model_config()).rstrip(),
              f"# would write {req.output / 'manifest.json'} (tp={facts.tp}, pp={facts.pp})"]

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from gateway_process import start_gateway, stop_gateway
+from suite_ports import test_port
 
-from client.aio import AsyncLLMClient
-from client.api import (
+from client import (
+    AsyncLLMClient,
     GenerateRequest,
     InvalidRequestError,
     LLMClient,
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Write one sentence about the sea."
-DEAD_GATEWAY_PORT = 29001
+DEAD_GATEWAY_PORT = test_port(11001)
 CLOSED_PORT = 1  # nothing listens there: connection refused at once
 
 
@@ -149,9 +150,15 @@ def _engine_cancelled(server):
     return _metric(server, "triton_llm_requests_cancelled_total", 'model="engine"')
 
 
-def _wait_engine_idle(server, timeout_s=20.0):
+def _engine_idle(server):
+    return _metric(server, "triton_llm_active_requests", 'model="engine"') == 0
+
+
+def _wait_engine_idle(server, timeout_s=120.0):
+    # Generous: an uncancellable stream of the test before (the strict xfail below) runs its
+    # tokens to the end first, which takes long on a busy machine.
     deadline = time.monotonic() + timeout_s
-    while _metric(server, "triton_llm_active_requests", 'model="engine"') != 0:
+    while not _engine_idle(server):
         assert time.monotonic() < deadline, "the engine still holds requests"
         time.sleep(0.1)
 
@@ -165,8 +172,8 @@ def _wait_for(predicate, timeout_s=10.0):
     return True
 
 
-# Long enough to stop mid-stream.
-LONG = GenerateRequest("Write a story about a dragon who learns to sail.", max_tokens=200, chat=True)
+# Long enough to stop mid-stream, and never shorter (min_tokens holds the end id back).
+LONG = GenerateRequest("Write a story about a dragon who learns to sail.", max_tokens=300, min_tokens=300, chat=True)
 
 
 def _sync_break(server, protocol):
@@ -186,7 +193,12 @@ async def _aio_break(server, protocol):
 async def _aio_task_cancel(server, protocol):
     async with AsyncLLMClient(url_of(server, protocol), protocol) as client:
         task = asyncio.create_task(client.generate(LONG, stream=True))
-        await asyncio.sleep(0.4)
+        # Cancel once the engine holds the request. Cancelled earlier, the request never reaches
+        # the engine and there is nothing there to stop (a fixed sleep raced this on a busy CI).
+        deadline = time.monotonic() + 20.0
+        while _engine_idle(server):
+            assert time.monotonic() < deadline and not task.done(), "the engine never took the request"
+            await asyncio.sleep(0.05)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -202,15 +214,23 @@ CANCELLERS = {
 
 
 @pytest.mark.parametrize("how", list(CANCELLERS))
-def test_a_cancelled_stream_stops_generation_in_the_engine(server, how):
+def test_a_cancelled_stream_stops_generation_in_the_engine(server, how, request):
     # Triton's ensemble does not cancel its running engine step; postprocessing forwards the
-    # cancellation to it (model_repository/postprocessing/1/model.py). 2 s is far
-    # less than the rest of this 200-token generation would take on this machine.
+    # cancellation to it (model_repository/postprocessing/1/model.py). Behaviour, not timing: the
+    # engine counts the stream as cancelled, or the stream runs to its natural end (min_tokens
+    # forbids an early one) and the assertion fails, however busy the machine.
+    if request.node.callspec.params.get("server") == "emulated-gpu" and "http" in how:
+        # A TensorRT-LLM engine is stopped by request id, and Triton 2.51's HTTP generate endpoint
+        # takes none: the client's stream ends, the engine finishes the generation. Strict: if
+        # this starts passing, the limitation is gone and docs/GPU.md must say so.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="HTTP requests carry no request id"))
     _wait_engine_idle(server)
     before = _engine_cancelled(server)
     CANCELLERS[how](server)
+    _wait_for(lambda: _engine_cancelled(server) > before or _engine_idle(server), timeout_s=300)
+    # The gauge and the counter are two updates: give the counter a moment after the gauge.
     assert _wait_for(lambda: _engine_cancelled(server) > before, timeout_s=2.0)
-    _wait_engine_idle(server, timeout_s=2.0)
+    _wait_engine_idle(server)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
@@ -278,15 +298,11 @@ def openai_client(gateway):
     return openai.OpenAI(base_url=f"{gateway}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def prompt_counter(tokenizer_dir):
-    from transformers import AutoTokenizer
+def test_openai_models_and_readiness(openai_client, gateway, tokenizer_dir):
+    from client.openai_gateway.__main__ import checkpoint_name
 
-    return AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
-
-
-def test_openai_models_and_readiness(openai_client, gateway):
-    assert [m.id for m in openai_client.models.list().data] == ["ensemble"]
+    # Without --served-model-name: the checkpoint's name (tests/client/test_served_model_name.py).
+    assert [m.id for m in openai_client.models.list().data] == [checkpoint_name(tokenizer_dir)]
     with urllib.request.urlopen(f"{gateway}/health/ready", timeout=10) as response:
         assert response.status == 200
 
@@ -337,8 +353,8 @@ def test_openai_errors_name_the_param(openai_client):
     import openai
 
     with pytest.raises(openai.BadRequestError) as caught:
-        openai_client.completions.create(model="ensemble", prompt="hi", n=2)
-    assert caught.value.body["param"] == "n"
+        openai_client.completions.create(model="ensemble", prompt="hi", n=17)
+    assert caught.value.body["param"] == "n" and "must be in [1, 16]" in caught.value.body["message"]
     with pytest.raises(openai.BadRequestError) as caught:  # found by Triton, mapped to the param
         openai_client.chat.completions.create(model="ensemble", messages=[{"role": "user", "content": "hi"}],
                                               max_tokens=100_000)
@@ -360,8 +376,10 @@ def test_gateway_answers_429_with_retry_after_when_the_engine_queue_is_full(gate
     responses = run(flood())
     refused = [r for r in responses if r.status_code == 429]
     assert refused and all(r.status_code in (200, 429) for r in responses)
+    # The CPU engine's message; on the GPU path TensorRT-LLM's executor's ("Maximum queue size of 8 has
+    # been reached") or Triton's own queue's ("Exceeds maximum queue size"), both bound by the queue policy.
     assert all(r.headers["retry-after"] == "1" and r.json()["error"]["code"] == "engine_overloaded"
-               and "queue is full" in r.json()["error"]["message"] for r in refused)
+               and re.search("(?i)queue is full|maximum queue size", r.json()["error"]["message"]) for r in refused)
     _wait_engine_idle(server)
 
 
@@ -383,13 +401,15 @@ def test_gateway_client_disconnect_mid_stream_cancels_the_triton_request(gateway
 
     _wait_engine_idle(server)
     before = _engine_cancelled(server)
-    body = {"model": "ensemble", "messages": [{"role": "user", "content": LONG.prompt}], "max_tokens": 200,
-            "stream": True}
+    body = {"model": "ensemble", "messages": [{"role": "user", "content": LONG.prompt}], "max_tokens": 300,
+            "min_tokens": 300, "stream": True}
     with httpx.stream("POST", f"{gateway}/v1/chat/completions", json=body, timeout=30) as response:
         for i, _line in enumerate(response.iter_lines()):
             if i >= 6:
                 break
-    assert _wait_for(lambda: _engine_cancelled(server) > before, timeout_s=5.0)  # long before 200 tokens
+    # As above: cancelled in the engine, or the stream ran its 300 tokens to the end and this fails.
+    _wait_for(lambda: _engine_cancelled(server) > before or _engine_idle(server), timeout_s=300)
+    assert _wait_for(lambda: _engine_cancelled(server) > before, timeout_s=2.0)
     _wait_engine_idle(server)
 
 

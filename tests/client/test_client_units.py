@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from client.api import (
+from client import (
     GenerateRequest,
     InvalidRequestError,
     OverloadedError,
@@ -14,12 +14,13 @@ from client.api import (
     RetryPolicy,
     ServerError,
     ServerUnavailableError,
-    error_from,
-    finish_reason,
-    http_error_message,
 )
 from client.batch import Journal, load_existing, parse_record
-from client.openai_gateway import OpenAIError, StopTrimmer, from_server_error, sampling
+from client.errors import error_from
+from client.openai_gateway.answers import StopTrimmer
+from client.openai_gateway.errors import OpenAIError, from_server_error
+from client.openai_gateway.parsing import sampling
+from client.wire import finish_reason, http_error_message
 
 
 @pytest.mark.parametrize("message, status, kind, field", [
@@ -30,6 +31,9 @@ from client.openai_gateway import OpenAIError, StopTrimmer, from_server_error, s
      InvalidRequestError, "max_tokens"),
     # Triton 2.51 hands an ensemble step's UNAVAILABLE to HTTP as 400: the message decides.
     ("in ensemble 'ensemble', engine queue is full (8 waiting); retry later", 400, OverloadedError, None),
+    # TensorRT-LLM's executor past its queue bound (the GPU repository).
+    ("in ensemble 'ensemble', Maximum queue size of 8 has been reached, please try again later", None, OverloadedError,
+     None),
     ("in ensemble 'ensemble', engine unavailable: engine stopped", None, ServerUnavailableError, None),
     ("failed to connect to all addresses", "StatusCode.UNAVAILABLE", ServerUnavailableError, None),
     ("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED", RequestTimeoutError, None),
@@ -98,7 +102,9 @@ def test_openai_parameters_are_validated_naming_the_param(body, param):
 
 def test_openai_parameters_map_to_the_ensemble():
     params = sampling({"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": "END", "seed": 3, "top_k": 20}, 16)
-    assert params == {"max_tokens": 7, "temperature": 0.5, "top_k": 20, "top_p": 0.9, "seed": 3, "stop": ("END",)}
+    unset = dict.fromkeys(("min_tokens", "repetition_penalty", "presence_penalty", "frequency_penalty"))
+    assert params == {"max_tokens": 7, "temperature": 0.5, "top_k": 20, "top_p": 0.9, "seed": 3, "stop": ("END",),
+                      **unset}
     assert sampling({"top_k": 0}, 16)["top_k"] is None  # 0 = no top-k, as in vLLM
     assert sampling({}, 16)["max_tokens"] == 16
     assert sampling({"max_completion_tokens": 5}, 16)["max_tokens"] == 5

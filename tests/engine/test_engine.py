@@ -5,9 +5,9 @@ import threading
 import pytest
 
 from build_engines import manifest
-from python_backend.config import EngineConfig
-from python_backend.engine import LLMEngine, QueueFullError
-from python_backend.sequence import FinishReason, SamplingParams
+from python_backend.engine.config import EngineConfig
+from python_backend.engine.llm_engine import LLMEngine, QueueFullError
+from python_backend.engine.sequence import FinishReason, SamplingParams
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a land far away, there lived",
            "List three colors:", "Water boils at", "The quick brown fox"]
@@ -49,7 +49,10 @@ def run_concurrently(engine, requests):
 def test_exports_carry_quality_reports(onnx_fp32, onnx_int8):
     fp32, int8 = manifest.read(onnx_fp32), manifest.read(onnx_int8)
     assert fp32["quality"]["greedy_identical_prompts"] == fp32["quality"]["greedy_prompts"]
-    assert int8["quality"]["top1_agreement"] >= 0.93
+    # Issue 16's INT8 bar (recipes.INT8_BARS): the export gate already refuses less; this checks it was measured.
+    assert int8["quality"]["top1_agreement"] >= 0.97 and int8["quality"]["perplexity_increase"] <= 0.01
+    assert int8["quality"]["correct_answers"] >= 0.9 * int8["quality"]["questions"] > 0
+    assert int8["recipe"]["block_size"] == 16 and int8["recipe"]["keep_fp32"] == ["lm_head"]
     assert {"checkpoint_sha256", "opset", "tools", "precision"} <= set(fp32)
 
 
@@ -129,7 +132,51 @@ def test_queue_full_rejects_and_bad_requests_raise(onnx_fp32, tokenizer):
     eng.submit("a", ids, SamplingParams(max_tokens=4), lambda out: None)
     with pytest.raises(QueueFullError):
         eng.submit("b", ids, SamplingParams(max_tokens=4), lambda out: None)
-    with pytest.raises(ValueError, match="exceeds max_context_len 32"):
+    with pytest.raises(ValueError, match="exceed max_seq_len 32"):
         eng.validate(ids, SamplingParams(max_tokens=32))
     with pytest.raises(ValueError, match="out of range"):
         eng.validate([10**6], SamplingParams(max_tokens=1))
+
+
+def _run_siblings(engine, rid, ids, params_list):
+    results, done = {}, threading.Event()
+
+    def collector(sid):
+        tokens = []
+
+        def cb(out):
+            tokens.extend(out.new_token_ids)
+            if out.finished:
+                results[sid] = (tokens, out.num_cached_tokens)
+                if len(results) == len(params_list):
+                    done.set()
+        return cb
+
+    engine.submit_batch([(ids, [(f"{rid}/{i}", p, collector(i)) for i, p in enumerate(params_list)])])
+    assert done.wait(120)
+    return [results[i] for i in range(len(params_list))]
+
+
+def test_sibling_sequences_share_the_prompt_and_match_single_requests(engine, tokenizer):
+    # num_return_sequences: the siblings copy the first one's prompt KV, and each answer equals
+    # the same request run alone (greedy: identical; seeded: sibling i with seed + i).
+    ids = encode(tokenizer, "Write one sentence about the sea, the wind and the boats.")
+    greedy = SamplingParams(max_tokens=12, end_ids=(2,))
+    alone, _ = engine.generate(ids, greedy)
+    answers = _run_siblings(engine, "g", ids, [greedy] * 3)
+    assert [tokens for tokens, _ in answers] == [alone] * 3
+    assert [cached for _, cached in answers[1:]] == [len(ids) - 1] * 2
+    seeded = [SamplingParams(max_tokens=12, temperature=1.0, seed=40 + i) for i in range(3)]
+    together = [tokens for tokens, _ in _run_siblings(engine, "s", ids, seeded)]
+    assert together == [engine.generate(ids, p)[0] for p in seeded]
+    assert len({tuple(t) for t in together}) > 1
+
+
+def test_a_request_with_more_sequences_than_the_queue_holds_is_refused_as_invalid(engine, tokenizer):
+    # Not "queue full, retry later": even an idle engine could never admit it, all or none.
+    ids = encode(tokenizer, "Hello")
+    prompts = [(ids, [(f"big[{b}]/{i}", SamplingParams(max_tokens=2), lambda out: None) for i in range(11)])
+               for b in range(3)]
+    with pytest.raises(ValueError, match=r"33 sequences in one request .* at most 32"):
+        engine.submit_batch(prompts)
+    assert engine.idle

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from build_engines.manifest import EngineManifest
 from build_engines.trtllm.environment import Gpu, GpuEnvironment
-from build_engines.trtllm.manifest import EngineManifest
 
 
 def engine_manifest(**overrides) -> EngineManifest:
@@ -24,8 +25,10 @@ def engine_manifest(**overrides) -> EngineManifest:
 
 def write_engine_dir(path: Path, *, manifest: EngineManifest | None = None, paged_context_fmha: bool = True,
                      max_batch_size: int = 64, max_input_len: int = 2048, max_seq_len: int = 4096,
-                     max_num_tokens: int = 8192, tp: int = 1, pp: int = 1, with_config: bool = True) -> Path:
-    """An engine directory shaped like trtllm-build's output (config.json + rank files) plus our manifest."""
+                     max_num_tokens: int = 8192, tp: int = 1, pp: int = 1, with_config: bool = True,
+                     build_extra: dict | None = None) -> Path:
+    """An engine directory shaped like trtllm-build's output (config.json + rank files) plus our manifest.
+    build_extra: more build_config keys, e.g. gather_generation_logits as trtllm-build records it."""
     path.mkdir(parents=True, exist_ok=True)
     if with_config:
         config = {"version": "1.2.1",
@@ -34,7 +37,8 @@ def write_engine_dir(path: Path, *, manifest: EngineManifest | None = None, page
                   "build_config": {"max_batch_size": max_batch_size, "max_input_len": max_input_len,
                                    "max_seq_len": max_seq_len, "max_num_tokens": max_num_tokens,
                                    "max_beam_width": 1, "kv_cache_type": "PAGED",
-                                   "plugin_config": {"use_paged_context_fmha": paged_context_fmha}}}
+                                   "plugin_config": {"use_paged_context_fmha": paged_context_fmha},
+                                   **(build_extra or {})}}
         (path / "config.json").write_text(json.dumps(config))
     for rank in range(tp * pp):
         (path / f"rank{rank}.engine").write_bytes(b"engine")
@@ -54,9 +58,11 @@ def h100() -> GpuEnvironment:
 
 
 @pytest.fixture
-def tokenizer_dir(tmp_path) -> Path:
+def tokenizer_dir(tmp_path, checkpoint_dir) -> Path:
+    # A real tokenizer: gpu-repo writes the xgrammar tokenizer-info file from it.
     path = tmp_path / "tokenizer"
     path.mkdir()
-    (path / "tokenizer.json").write_text("{}")
-    (path / "tokenizer_config.json").write_text("{}")
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
+        if (checkpoint_dir / name).is_file():
+            shutil.copy2(checkpoint_dir / name, path / name)
     return path

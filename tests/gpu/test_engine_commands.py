@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from build_engines.manifest import EngineManifest
 from build_engines.trtllm import engine_build
 from build_engines.trtllm.__main__ import main
-from build_engines.trtllm.engine_build import EngineBuildConfig
 from build_engines.trtllm.environment import Gpu, GpuEnvironment, GpuEnvironmentError
+from build_engines.trtllm.recipes import EngineBuildConfig
 
 EX = "/opt/trtllm/examples"
 CONVERT = f"python3 {EX}/models/core/llama/convert_checkpoint.py --model_dir /ckpt/llama --output_dir out/tllm_checkpoint"
@@ -16,6 +19,13 @@ BUILD = ("trtllm-build --checkpoint_dir out/tllm_checkpoint --output_dir out/eng
          "--gpt_attention_plugin auto --remove_input_padding enable --kv_cache_type paged --context_fmha enable "
          "--use_paged_context_fmha enable --max_batch_size 64 --max_input_len 2048 --max_seq_len 4096 "
          "--max_num_tokens 8192")
+
+
+def expected_build_line(precision: str) -> str:
+    # TensorRT-LLM 1.2's build turns paged context FMHA off for an INT8 KV cache, so the int8_kv recipe
+    # asks for it off (recipes.NO_PAGED_CONTEXT_FMHA); every other precision builds it.
+    return BUILD.replace("--use_paged_context_fmha enable", "--use_paged_context_fmha disable") \
+        if precision == "int8_kv" else BUILD
 
 
 def expected_first_line(precision: str, tp: int, pp: int) -> str:
@@ -41,7 +51,7 @@ def dry_run(capsys, *args: str) -> tuple[int, list[str]]:
 def test_dry_run_prints_exactly_the_commands(capsys, precision, tp, pp):
     code, lines = dry_run(capsys, "--precision", precision, "--tp", str(tp), "--pp", str(pp))
     assert code == 0
-    assert lines == [expected_first_line(precision, tp, pp), BUILD]
+    assert lines == [expected_first_line(precision, tp, pp), expected_build_line(precision)]
 
 
 def test_dry_run_literal_lines_and_shape_flags(capsys):
@@ -57,6 +67,22 @@ def test_dry_run_literal_lines_and_shape_flags(capsys):
         "--use_paged_context_fmha enable --max_batch_size 8 --max_input_len 1024 --max_seq_len 2048 "
         "--max_num_tokens 4096",
     ]
+
+
+# Off unless asked: the logits buffers cost GPU memory (plan.logits_bytes). "all" is the two named flags
+# (what trtllm-build's --gather_all_token_logits sets); the conversion step never changes.
+@pytest.mark.parametrize("gather,flags", [
+    ("none", ""), ("generation", " --gather_generation_logits"), ("context", " --gather_context_logits"),
+    ("all", " --gather_generation_logits --gather_context_logits")])
+def test_gather_logits_adds_only_the_asked_trtllm_build_flags(capsys, gather, flags):
+    code, lines = dry_run(capsys, "--precision", "fp16", "--gather-logits", gather)
+    assert code == 0
+    assert lines == [expected_first_line("fp16", 1, 1), BUILD + flags]
+
+
+def test_gather_logits_is_off_by_default(capsys):
+    _, lines = dry_run(capsys, "--precision", "int8_kv")
+    assert "gather" not in "\n".join(lines)
 
 
 def test_dry_run_quotes_paths_for_the_shell(capsys):
@@ -131,11 +157,46 @@ def test_real_run_executes_and_writes_manifest(tmp_path, h100):
 
     engine_build.run(cfg, env=h100, runner=runner)
     assert [c[0] for c in ran] == ["python3", "trtllm-build"]
-    from build_engines.trtllm.manifest import EngineManifest
     m = EngineManifest.load(cfg.engine_dir)
     assert (m.precision, m.tp, m.gpu_sm, m.trtllm_version, m.use_paged_context_fmha) == ("int8_wo", 2, 90, "1.2.1", True)
     assert m.build_flags["convert"]["weight_only_precision"] == "int8"
     assert m.build_flags["trtllm-build"]["use_paged_context_fmha"] == "enable"
+    assert m.gather_logits == "none" and not m.gathers_generation_logits and not m.gathers_context_logits
+
+
+def _build_with(tmp_path, h100, gather: str, recorded: dict) -> EngineManifest:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    (ckpt / "model.safetensors").write_bytes(b"w")
+    cfg = EngineBuildConfig("fp16", ckpt, tmp_path / "out", gather_logits=gather)
+
+    def runner(cmd, check):
+        if cmd[0] == "trtllm-build":
+            cfg.engine_dir.mkdir(parents=True)
+            (cfg.engine_dir / "config.json").write_text(json.dumps({"build_config": recorded}))
+
+    engine_build.run(cfg, env=h100, runner=runner)
+    return EngineManifest.load(cfg.engine_dir)
+
+
+def test_manifest_records_the_gathered_logits(tmp_path, h100):
+    # trtllm-build records BuildConfig.gather_*_logits in the engine's config.json; the manifest says
+    # what that record says, and keeps the flags it was built with.
+    m = _build_with(tmp_path, h100, "all", {"gather_generation_logits": True, "gather_context_logits": True})
+    assert m.gather_logits == "all" and m.gathers_generation_logits and m.gathers_context_logits
+    assert m.build_flags["trtllm-build"]["gather_generation_logits"] is True
+    assert m.build_flags["trtllm-build"]["gather_context_logits"] is True
+
+
+def test_manifest_believes_the_engine_over_the_request(tmp_path, h100):
+    # Asked for generation logits, but the engine's own record says it gathers context logits only.
+    m = _build_with(tmp_path, h100, "generation", {"gather_generation_logits": False, "gather_context_logits": True})
+    assert m.gather_logits == "context"
+
+
+def test_manifest_falls_back_to_the_request_when_the_engine_is_silent(tmp_path, h100):
+    assert _build_with(tmp_path, h100, "context", {}).gather_logits == "context"
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -145,6 +206,9 @@ def test_real_run_executes_and_writes_manifest(tmp_path, h100):
      "max_input_len (4096) must be below max_seq_len (4096)"),
     (dict(precision="fp16", dtype="bfloat16"), "precision fp16 means dtype float16, got dtype 'bfloat16'"),
     (dict(precision="int8_sq", dtype="float32"), "dtype for int8_sq must be one of float16, bfloat16, got 'float32'"),
+    (dict(precision="fp16", gather_logits="both"),
+     "gather_logits must be one of none, generation, context, all, got 'both'"),
+    (dict(precision="fp16", gather_logits=True), "gather_logits must be one of none, generation, context, all, got True"),
 ])
 def test_invalid_build_configs(kwargs, message):
     with pytest.raises(ValueError) as err:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from build_engines.trtllm.manifest import EngineManifest, checkpoint_hash
+from build_engines.checkpoint import checkpoint_hash
+from build_engines.manifest import EngineManifest
 
 from .conftest import engine_manifest
 
@@ -13,6 +16,39 @@ def test_round_trip(tmp_path):
     original = engine_manifest(precision="int8_sq", tp=2, pp=2)
     original.save(tmp_path)
     assert EngineManifest.load(tmp_path) == original
+
+
+def test_gathered_logits_round_trip_and_read_as_two_facts(tmp_path):
+    for gather, generation, context in (("none", False, False), ("generation", True, False),
+                                        ("context", False, True), ("all", True, True)):
+        engine_manifest(gather_logits=gather).save(tmp_path)
+        loaded = EngineManifest.load(tmp_path)
+        assert (loaded.gather_logits, loaded.gathers_generation_logits, loaded.gathers_context_logits) == (
+            gather, generation, context)
+
+
+def test_a_manifest_from_before_gather_logits_means_none(tmp_path):
+    # Engines built before the option existed were built without either flag (the recipes set neither).
+    path = engine_manifest().save(tmp_path)
+    data = json.loads(path.read_text())
+    del data["gather_logits"]
+    path.write_text(json.dumps(data))
+    assert EngineManifest.load(tmp_path).gather_logits == "none"
+
+
+def test_load_refuses_an_unknown_gather_logits(tmp_path):
+    engine_manifest(gather_logits="some").save(tmp_path)
+    with pytest.raises(ValueError, match=r"gather_logits='some'; expected one of none, generation, context, all"):
+        EngineManifest.load(tmp_path)
+
+
+def test_load_still_requires_the_other_fields(tmp_path):
+    path = engine_manifest().save(tmp_path)
+    data = json.loads(path.read_text())
+    del data["gpu_sm"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"engine manifest lacks \['gpu_sm'\]"):
+        EngineManifest.load(tmp_path)
 
 
 def test_load_refuses_other_artifacts(tmp_path):

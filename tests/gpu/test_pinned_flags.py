@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from build_engines.trtllm import engine_build, launcher, recipes
-from build_engines.trtllm.engine_build import EngineBuildConfig
 from build_engines.trtllm.engine_config import TrtllmEngineModel
 from build_engines.trtllm.environment import GpuEnvironment
+from build_engines.trtllm.recipes import EngineBuildConfig
 
 PINNED = json.loads((Path(engine_build.__file__).parent / "pinned_flags_1_2.json").read_text())
 TOOLS = {"convert_checkpoint.py": "convert_checkpoint", "quantize.py": "quantize", "trtllm-build": "trtllm-build",
@@ -31,16 +31,19 @@ def dry_run_lines() -> list[str]:
     lines: list[str] = []
     for precision in recipes.PRECISIONS:
         for tp, pp in ((1, 1), (2, 2)):
-            cfg = EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), tp=tp, pp=pp)
-            printed: list[str] = []
-            engine_build.run(cfg, dry_run=True, env=GpuEnvironment(), out=printed.append)
-            lines.extend("\n".join(printed).splitlines())
+            for gather in recipes.GATHER_LOGITS:
+                cfg = EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), tp=tp, pp=pp, gather_logits=gather)
+                printed: list[str] = []
+                engine_build.run(cfg, dry_run=True, env=GpuEnvironment(), out=printed.append)
+                lines.extend("\n".join(printed).splitlines())
     return lines
 
 
 def test_every_emitted_build_flag_is_pinned():
     lines = dry_run_lines()
-    assert len(lines) == 2 * 2 * len(recipes.PRECISIONS)
+    assert len(lines) == 2 * 2 * len(recipes.GATHER_LOGITS) * len(recipes.PRECISIONS)
+    assert any("--gather_generation_logits" in line for line in lines)  # the opt-in flags are checked too
+    assert any("--gather_context_logits" in line for line in lines)
     for line in lines:
         argv = shlex.split(line)
         tool = _tool(argv[0], argv[1])

@@ -56,6 +56,7 @@ def _monitor(kind: str, endpoints_key: str) -> dict:
         "additionalProperties": False,
         "required": ["selector", endpoints_key],
         "properties": {"selector": _LABEL_SELECTOR, "namespaceSelector": _NAMESPACE_SELECTOR,
+                       "podTargetLabels": {"type": "array", "items": _STRING},
                        endpoints_key: {"type": "array", "minItems": 1, "items": _ENDPOINT}},
     })
 
@@ -99,6 +100,13 @@ SCALED_OBJECT = _resource("keda.sh/v1alpha1", "ScaledObject", {
         "maxReplicaCount": {"type": "integer", "minimum": 1},
         "pollingInterval": {"type": "integer", "minimum": 1},
         "cooldownPeriod": {"type": "integer", "minimum": 0},
+        # kedacore/keda apis/keda/v1alpha1/scaledobject_types.go (Fallback), commit 8b4f083ca8c8c2baf8477e322bd4d16ac4dfa09a;
+        # behavior since v2.17.0.
+        "fallback": {"type": "object", "additionalProperties": False, "required": ["failureThreshold", "replicas"],
+                     "properties": {"failureThreshold": {"type": "integer", "minimum": 0},
+                                    "replicas": {"type": "integer", "minimum": 0},
+                                    "behavior": {"enum": ["static", "currentReplicas", "currentReplicasIfHigher",
+                                                          "currentReplicasIfLower", "scalingModifiers"]}}},
         "advanced": {"type": "object", "properties": {"horizontalPodAutoscalerConfig": {
             "type": "object", "properties": {"behavior": {"type": "object"}}}}},
         "triggers": {"type": "array", "minItems": 1, "items": {
@@ -107,6 +115,7 @@ SCALED_OBJECT = _resource("keda.sh/v1alpha1", "ScaledObject", {
             "required": ["type", "metadata"],
             "properties": {
                 "type": _STRING,
+                "name": _STRING,
                 "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
                 "authenticationRef": {"type": "object", "required": ["name"], "properties": {"name": _STRING}},
                 # KEDA trigger metadata values are all strings; prometheus needs these three.
@@ -123,22 +132,46 @@ _POD_TEMPLATE = {
     "properties": {"metadata": {"type": "object"}, "spec": {"type": "object", "required": ["containers"]}},
 }
 
+_INT_OR_PERCENT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+%$"}]}
+_RETENTION = {"enum": ["Retain", "Delete"]}
+
+# kubernetes-sigs/lws api/leaderworkerset/v1/leaderworkerset_types.go, commit
+# 060ab4da17eea1f0865fcbd3236bb1075e2cea32: LeaderWorkerSetSpec, LeaderWorkerTemplate, RolloutStrategy,
+# RollingUpdateConfiguration and the RestartPolicyType enum. Claim templates are checked as core PVCs by the tests.
 LEADER_WORKER_SET = _resource("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", {
     "type": "object",
     "additionalProperties": False,
     "required": ["leaderWorkerTemplate"],
     "properties": {
-        "replicas": {"type": "integer", "minimum": 0},
+        "replicas": {"type": "integer", "minimum": 0, "maximum": 1000000},
         "startupPolicy": {"enum": ["LeaderCreated", "LeaderReady"]},
+        "rolloutStrategy": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"enum": ["RollingUpdate"]},
+                "rollingUpdateConfiguration": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"partition": {"type": "integer", "minimum": 0},
+                                   "maxUnavailable": _INT_OR_PERCENT, "maxSurge": _INT_OR_PERCENT},
+                },
+            },
+        },
         "leaderWorkerTemplate": {
             "type": "object",
             "additionalProperties": False,
             "required": ["workerTemplate"],
             "properties": {
                 "size": {"type": "integer", "minimum": 1},
-                "restartPolicy": {"enum": ["RecreateGroupOnPodRestart", "None"]},
+                "restartPolicy": {"enum": ["Default", "RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "None"]},
                 "leaderTemplate": _POD_TEMPLATE,
                 "workerTemplate": _POD_TEMPLATE,
+                "volumeClaimTemplates": {"type": "array", "items": {"type": "object", "required": ["metadata", "spec"]}},
+                "persistentVolumeClaimRetentionPolicy": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"whenDeleted": _RETENTION, "whenScaled": _RETENTION}},
             },
         },
     },
@@ -151,12 +184,18 @@ _PARENT_REFS = {"type": "array", "minItems": 1, "items": {
     "properties": {"group": _STRING, "kind": _STRING, "namespace": _STRING, "name": _STRING,
                    "sectionName": _STRING, "port": _PORT},
 }}
+# A Service needs a port; an InferencePool (inference.networking.k8s.io) is referenced without one, its targetPorts
+# apply (kubernetes-sigs/gateway-api-inference-extension conformance/tests/*.yaml, commit
+# 84436a96b9e6ce2b59ddacd3d04c31b4fbd442de).
 _BACKEND_REFS = {"type": "array", "minItems": 1, "items": {
     "type": "object",
     "additionalProperties": False,
-    "required": ["name", "port"],
+    "required": ["name"],
     "properties": {"group": _STRING, "kind": _STRING, "name": _STRING, "namespace": _STRING, "port": _PORT,
                    "weight": {"type": "integer", "minimum": 0}},
+    "if": {"required": ["kind"], "properties": {"kind": {"const": "InferencePool"}}},
+    "then": {"properties": {"group": {"const": "inference.networking.k8s.io"}}, "required": ["group"]},
+    "else": {"required": ["port"]},
 }}
 _HOSTNAMES = {"type": "array", "items": _STRING}
 

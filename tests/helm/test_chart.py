@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 
 import helm_python
@@ -21,89 +20,30 @@ import yaml
 from build_engines.trtllm import pins
 
 from .crd_schemas import CRD_SCHEMAS
-
-CHART_DIR = Path(__file__).resolve().parents[2] / "helm" / "triton-llm"
-KUBE_VERSION = "1.34.0"
-RELEASE, NAMESPACE = "llm", "serving"
-FULLNAME = f"{RELEASE}-triton-llm"
-PROFILES = sorted(CHART_DIR.glob("ci/*-values.yaml")) + [CHART_DIR / "values-cpu.yaml"]
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "LeaderWorkerSet")
-
-
-@cache
-def chart() -> helm_python.Chart:
-    return helm_python.Chart.load(CHART_DIR)
-
-
-def load_values(path: Path) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
-
-
-@cache
-def _render_cached(values_json: str) -> tuple[dict, ...]:
-    rendered = chart().render(json.loads(values_json), name=RELEASE, namespace=NAMESPACE)
-    docs = []
-    for template, text in rendered.items():
-        if not template.endswith((".yaml", ".yml")):
-            continue  # NOTES.txt
-        docs += [doc for doc in yaml.safe_load_all(text) if doc]
-    return tuple(docs)
-
-
-def render(values: dict | None = None) -> list[dict]:
-    return list(_render_cached(json.dumps(values or {}, sort_keys=True)))
-
-
-def render_profile(path: Path) -> list[dict]:
-    return render(load_values(path))
-
-
-def of_kind(docs: list[dict], kind: str) -> list[dict]:
-    return [doc for doc in docs if doc["kind"] == kind]
-
-
-def one(docs: list[dict], kind: str) -> dict:
-    found = of_kind(docs, kind)
-    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-    return found[0]
-
-
-def workload(docs: list[dict]) -> dict:
-    found = [doc for doc in docs if doc["kind"] in WORKLOAD_KINDS]
-    assert len(found) == 1, [doc["kind"] for doc in found]
-    return found[0]
-
-
-def serving_pod_spec(docs: list[dict]) -> dict:
-    obj = workload(docs)
-    if obj["kind"] == "LeaderWorkerSet":
-        return obj["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]
-    return obj["spec"]["template"]["spec"]
-
-
-def container(pod_spec: dict, name: str = "triton") -> dict:
-    return next(c for c in pod_spec["containers"] if c["name"] == name)
-
-
-def volume(pod_spec: dict, name: str) -> dict:
-    return next(v for v in pod_spec["volumes"] if v["name"] == name)
-
-
-def world_size(values: dict) -> int:
-    parallelism = values.get("parallelism", {})
-    return parallelism.get("tensor", 1) * parallelism.get("pipeline", 1)
-
-
-def gpu_enabled(values: dict) -> bool:
-    return values.get("gpu", {}).get("enabled", True)
-
-
-def profile_id(path: Path) -> str:
-    return path.name.removesuffix(".yaml")
-
-
-profiles = pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
-
+from .rendering import (
+    CHART_DIR,
+    FULLNAME,
+    KUBE_VERSION,
+    NAMESPACE,
+    PROFILES,
+    RELEASE,
+    chart,
+    container,
+    gpu_enabled,
+    load_values,
+    of_kind,
+    one,
+    profile_id,
+    profiles,
+    render,
+    render_profile,
+    selects,
+    serving_pod_spec,
+    serving_pod_template,
+    volume,
+    workload,
+    world_size,
+)
 
 # ---------- the chart as a whole ----------
 
@@ -156,12 +96,16 @@ def test_rendered_objects_are_valid(profile):
         if key in CRD_SCHEMAS:
             jsonschema.validate(doc, CRD_SCHEMAS[key])
             if doc["kind"] == "LeaderWorkerSet":
+                group = doc["spec"]["leaderWorkerTemplate"]
                 for role in ("leaderTemplate", "workerTemplate"):
-                    template = doc["spec"]["leaderWorkerTemplate"][role]
+                    template = group[role]
                     pod = {"apiVersion": "v1", "kind": "Pod",
                            "metadata": {"name": f"{FULLNAME}-{role}", **template.get("metadata", {})},
                            "spec": template["spec"]}
                     kubernetes_validate.validate(pod, KUBE_VERSION, strict=True)
+                for claim in group.get("volumeClaimTemplates", []):
+                    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", **claim}
+                    kubernetes_validate.validate(pvc, KUBE_VERSION, strict=True)
         else:
             kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 
@@ -200,14 +144,15 @@ def test_exit_timeout_leaves_time_before_sigkill(profile):
     (flag,) = [a for a in container(spec)["args"] if a.startswith("--exit-timeout-secs=")]
     exit_timeout = int(flag.split("=", 1)[1])
     assert 0 < exit_timeout < grace
-    margin = load_values(CHART_DIR / "values.yaml")["server"]["exitTimeoutMarginSeconds"]
-    assert exit_timeout == grace - margin
+    defaults = load_values(CHART_DIR / "values.yaml")
+    # The grace period pays for the preStop sleep first, then Triton's drain, then the margin before SIGKILL.
+    assert exit_timeout == grace - defaults["preStopSleepSeconds"] - defaults["server"]["exitTimeoutMarginSeconds"]
 
 
 def test_exit_timeout_follows_grace_period():
     spec = serving_pod_spec(render({"terminationGracePeriodSeconds": 600}))
     assert spec["terminationGracePeriodSeconds"] == 600
-    assert "--exit-timeout-secs=585" in container(spec)["args"]
+    assert "--exit-timeout-secs=575" in container(spec)["args"]  # 600 - 10 (preStop) - 15 (margin)
 
 
 def test_single_rank_runs_tritonserver_directly():
@@ -375,13 +320,15 @@ def test_pvc_source_mounts_existing_claim_read_only():
     assert volume(spec, "model")["persistentVolumeClaim"] == {"claimName": "llm-engines", "readOnly": True}
     mount = next(m for m in container(spec)["volumeMounts"] if m["name"] == "model")
     assert mount == {"name": "model", "mountPath": "/models", "subPath": "smollm2", "readOnly": True}
-    assert "initContainers" not in spec
+    # Nothing to download: the only init container is the profile's own extraInitContainers entry.
+    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-license"]
+    assert "initContainers" not in serving_pod_spec(render())
 
 
 def test_engine_build_job_is_a_gpu_hook_writing_the_claim():
     docs = render_profile(CHART_DIR / "ci/default-values.yaml")
     job = one(docs, "Job")
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade,pre-rollback"
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert pod["volumes"][0]["persistentVolumeClaim"] == {"claimName": "llm-engines"}
@@ -500,8 +447,9 @@ def test_recording_rule_and_adapter_rule():
     (rule,) = one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]
     assert rule["record"] == "triton_queue_compute_ratio"
     expr = " ".join(rule["expr"].split())
-    assert "sum by (namespace, pod) (rate(nv_inference_queue_duration_us{" in expr
-    assert "clamp_min(sum by (namespace, pod) (rate(nv_inference_compute_infer_duration_us{" in expr
+    by = "sum by (namespace, pod, app_kubernetes_io_instance)"
+    assert f"{by} (rate(nv_inference_queue_duration_us{{" in expr
+    assert f"clamp_min({by} (rate(nv_inference_compute_infer_duration_us{{" in expr
     adapter = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-adapter-rule"))
     (adapter_rule,) = yaml.safe_load(adapter["data"]["rules.yaml"])["rules"]
     assert adapter_rule["seriesQuery"].startswith("triton_queue_compute_ratio{")
@@ -557,8 +505,10 @@ def test_grafana_dashboard():
 @profiles
 def test_pod_disruption_budget(profile):
     values = load_values(profile)
-    pdb = one(render(values), "PodDisruptionBudget")
-    assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    docs = render(values)
+    pdb = one(docs, "PodDisruptionBudget")
+    # Every serving pod is covered (multi-node workers too: test_disruption_budget_covers_multinode_workers).
+    assert selects(pdb["spec"]["selector"], serving_pod_template(docs)["metadata"]["labels"])
     expected = values.get("podDisruptionBudget", {})
     if "minAvailable" in expected:
         assert pdb["spec"] == {**pdb["spec"], "minAvailable": expected["minAvailable"]}
@@ -625,14 +575,19 @@ def test_schema_violations_fail_naming_the_field(values, field):
     ({"autoscaling": {"enabled": True}, "keda": {"enabled": True}}, "autoscaling.enabled and keda.enabled"),
     ({"parallelism": {"tensor": 12}, "multiNode": {"enabled": True, "gpusPerNode": 8}},
      "world size 12 .* not divisible by multiNode.gpusPerNode 8"),
-    ({"parallelism": {"tensor": 8, "pipeline": 2}, "multiNode": {"enabled": True, "gpusPerNode": 8},
-      "persistence": {"perPod": {"enabled": True}},
-      "modelRepository": {"source": "s3", "s3": {"uri": "s3://b/p"}}},
-     "multiNode.enabled and persistence.perPod.enabled"),
     ({"persistence": {"perPod": {"enabled": True}}}, "persistence.perPod.enabled"),
     ({"modelRepository": {"source": "s3"}}, "modelRepository.s3.uri"),
     ({"terminationGracePeriodSeconds": 10}, "terminationGracePeriodSeconds"),
+    ({"terminationGracePeriodSeconds": 30, "preStopSleepSeconds": 15}, r"exceed preStopSleepSeconds \(15\)"),
     ({"gpu": {"enabled": False}, "parallelism": {"tensor": 2}}, "needs gpu.enabled"),
+    ({"keda": {"enabled": True, "minReplicaCount": 0}}, "keda.minReplicaCount 0 needs keda.scaleFromZero.query"),
+    ({"inferenceExtension": {"enabled": True}}, "inferenceExtension.enabled needs openaiGateway.enabled"),
+    ({"inferenceExtension": {"enabled": True}, "openaiGateway": {"enabled": True}},
+     "inferenceExtension.enabled sends the HTTPRoute's /v1"),
+    ({"inferenceExtension": {"enabled": True}, "openaiGateway": {"enabled": True}, "gpu": {"enabled": False}},
+     "inferenceExtension.enabled needs gpu.enabled"),
+    ({"rollout": {"progressDeadlineSeconds": 600}}, r"rollout.progressDeadlineSeconds \(600\) must exceed .* 1800 s"),
+    ({"rollout": {"maxSurge": 0, "maxUnavailable": 0}}, "rollout.maxSurge and rollout.maxUnavailable are both 0"),
 ])
 def test_invalid_combinations_fail_clearly(values, message):
     with pytest.raises(helm_python.HelmError, match=message):

@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 
 from client import GenerateRequest, LLMClient, ServerError
-from python_backend.config import EngineConfig
-from python_backend.engine import LLMEngine
-from python_backend.sequence import SamplingParams
+from python_backend.engine.config import EngineConfig
+from python_backend.engine.llm_engine import LLMEngine
+from python_backend.engine.sequence import SamplingParams
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 import os
 import threading
 
-from python_backend.cancel_channel import CancelListener, CancelSender, address
+from python_backend.triton_io.cancel_channel import CancelListener, CancelSender, address
 
 
 def test_keys_reach_the_listener_of_the_same_server_only():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from python_backend.kv_cache import KVBuffers, SlotAllocator, common_prefix_len
+from python_backend.engine.kv_cache import KVBuffers, SlotAllocator, common_prefix_len
 
 
 def test_common_prefix_len():

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from python_backend.logs import JsonFormatter, event
+from python_backend.triton_io.logs import JsonFormatter, event
 
 
 def test_events_are_json_lines_with_their_fields():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from python_backend import requests as req
-from python_backend.tokenizer import InputError
+from python_backend.contract.errors import InputError
+from python_backend.triton_io import requests as req
 
 
 def getter(**tensors):
@@ -20,9 +20,9 @@ def test_sampling_params_from_trtllm_inputs():
 
 
 def test_errors_name_the_triton_input():
-    with pytest.raises(InputError, match="^runtime_top_p: top_p must be in"):
+    with pytest.raises(InputError, match="^runtime_top_p: must be in"):
         req.sampling_params(getter(runtime_top_p=np.array([[1.5]], np.float32)), max_tokens=4, end_id=None)
-    with pytest.raises(InputError, match="^request_output_len: max_tokens must be >= 1"):
+    with pytest.raises(InputError, match="^request_output_len: must be >= 1"):
         req.sampling_params(getter(), max_tokens=0, end_id=None)
     with pytest.raises(InputError, match="temperature: must be a finite number"):
         req.scalar(getter(temperature=np.array([[np.nan]])), "temperature", float)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from python_backend.sampler import apply_penalties, logits_to_probs, select_token
-from python_backend.sequence import SamplingParams
+from python_backend.engine.sampler import apply_penalties, logits_to_probs, select_token
+from python_backend.engine.sequence import SamplingParams
 
 
 def test_greedy_by_default():
@@ -53,3 +53,26 @@ def test_seeded_sampling_is_reproducible():
 def test_sampling_params_validation_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SamplingParams(**kwargs)
+
+
+def test_bad_sequences_ban_the_token_that_would_complete_them():
+    from python_backend.engine.sampler import banned_tokens
+
+    bad = ((7,), (3, 4), (1, 2, 5))
+    assert banned_tokens([9, 9], bad) == (7,)  # a one-token bad word is always banned
+    assert banned_tokens([9, 3], bad) == (7, 4)
+    assert banned_tokens([1, 2], bad) == (7, 5)
+    # Greedy would pick 4 after 3; the bad word makes it take the next best.
+    params = SamplingParams(bad_sequences=((3, 4),))
+    logits = np.array([0.0, 0.0, 0.0, 0.0, 5.0, 1.0])
+    from python_backend.engine.sampler import _choose
+    from python_backend.engine.sequence import Sequence
+
+    seq = Sequence("r", [1, 3], params)
+    assert _choose(seq, logits) == 5
+
+
+def test_logit_bias_is_added_before_choosing():
+    logits = np.array([1.0, 2.0, 0.5])
+    assert select_token(logits, [], SamplingParams(logit_bias=((2, 3.0),)), np.random.default_rng(0)) == 2
+    assert select_token(logits, [], SamplingParams(logit_bias=((1, -100.0),)), np.random.default_rng(0)) == 0

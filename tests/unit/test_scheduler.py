@@ -1,8 +1,8 @@
 import pytest
 
-from python_backend.config import EngineConfig
-from python_backend.scheduler import QueueFullError, Scheduler
-from python_backend.sequence import FinishReason, SamplingParams, Sequence, Status
+from python_backend.engine.config import EngineConfig
+from python_backend.engine.scheduler import QueueFullError, Scheduler
+from python_backend.engine.sequence import FinishReason, SamplingParams, Sequence, Status
 
 
 def make_seq(rid: str, n_prompt: int = 4, first: int = 100) -> Sequence:
@@ -31,16 +31,13 @@ def test_chunked_prefill_respects_the_token_budget_and_decodes_keep_running():
     s = make_scheduler(max_num_batched_tokens=8)
     short, long = make_seq("short", 3), make_seq("long", 20, first=500)
     s.add(short)
-    for chunk in s.schedule().prefills:
-        s.on_prefilled(chunk)
-    short.tokens.append(1)  # first generated token
+    s.update(s.schedule(), {short: 1})  # the prompt's last logits give the first token
     s.add(long)
     plan = s.schedule()
     # 1 decode token + 7 prefill tokens = the budget of 8.
     assert [q.request_id for q in plan.decodes] == ["short"]
     assert [(c.seq.request_id, c.start, len(c.tokens)) for c in plan.prefills] == [("long", 0, 7)]
-    s.on_prefilled(plan.prefills[0])
-    s.on_decoded(short)
+    s.update(plan, {short: 2})  # long's prompt is not complete: nothing sampled for it
     plan = s.schedule()
     assert [(c.start, len(c.tokens)) for c in plan.prefills] == [(7, 7)]
     assert plan.num_tokens == 8
@@ -76,8 +73,7 @@ def test_prefix_hit_skips_computed_tokens():
     s = make_scheduler(max_num_batched_tokens=64)
     first = Sequence("a", list(range(16)), SamplingParams(max_tokens=4))
     s.add(first)
-    for chunk in s.schedule().prefills:
-        s.on_prefilled(chunk)
+    s.update(s.schedule(), {first: 1})
     second = Sequence("b", list(range(12)) + [77, 78], SamplingParams(max_tokens=4))
     s.add(second)
     plan = s.schedule()
@@ -110,3 +106,91 @@ def test_config_from_triton_parameters():
     assert config.max_num_seqs == 4 and config.prefix_caching is False
     with pytest.raises(ValueError, match="max_context_len"):
         EngineConfig.from_parameters({"max_context_len": "lots"})
+
+
+def run_to_decode(s: Scheduler, seq: Sequence, first_token: int = 1) -> None:
+    s.add(seq)
+    s.update(s.schedule(), {seq: first_token})
+
+
+@pytest.mark.parametrize("params, tokens, outputs, reason", [
+    # An end id finishes the sequence and is not output.
+    (SamplingParams(max_tokens=8, end_ids=(2,)), [5, 2], [([5], False), ([], True)], FinishReason.STOP),
+    # A stop sequence is output (the detokenizer trims it), then finishes the sequence.
+    (SamplingParams(max_tokens=8, stop_sequences=((5, 6),)), [5, 6], [([5], False), ([6], True)], FinishReason.STOP),
+    # max_tokens=2: the second token is the last.
+    (SamplingParams(max_tokens=2), [5, 6], [([5], False), ([6], True)], FinishReason.LENGTH),
+])
+def test_update_applies_the_finish_rules(params, tokens, outputs, reason):
+    s = make_scheduler()
+    seq = Sequence("a", [10, 11, 12], params)
+    s.add(seq)
+    got = [s.update(s.schedule(), {seq: t}) for t in tokens]
+    assert [(o[0].new_token_ids, o[0].finished) for o in got] == outputs
+    assert seq.finish_reason is reason and s.slots.num_free == 2
+
+
+def test_context_limit_finishes_a_sequence():
+    s = make_scheduler(max_context_len=5)
+    seq = Sequence("a", [10, 11, 12], SamplingParams(max_tokens=8))
+    s.add(seq)
+    s.update(s.schedule(), {seq: 5})
+    [out] = s.update(s.schedule(), {seq: 6})
+    # 3 prompt + 2 generated tokens fill the 5 positions of the context.
+    assert out.finished and seq.finish_reason is FinishReason.CONTEXT
+
+
+def test_idle_decode_rows_write_past_this_steps_prefill():
+    s = make_scheduler(max_num_batched_tokens=8)
+    a, b = make_seq("a", 3), make_seq("b", 3, first=200)
+    s.add(a)
+    s.add(b)
+    s.update(s.schedule(), {a: 1, b: 1})  # a in slot 0, b in slot 1, both decoding
+    s.finish(a, FinishReason.LENGTH)
+    long = make_seq("long", 20, first=500)
+    s.add(long)
+    plan = s.schedule()
+    # b decodes in slot 1; slot 0 now holds `long`, which prefills 7 tokens this step, so slot 0's
+    # throwaway decode-row entry goes after that chunk, never over it.
+    assert [q.slot for q in plan.decodes] == [1] and long.slot == 0
+    assert [(c.start, len(c.tokens)) for c in plan.prefills] == [(0, 7)]
+    assert plan.idle_positions == {0: 7}
+
+
+def test_idle_positions_cover_exactly_the_slots_below_the_highest_decode():
+    s = make_scheduler(max_num_seqs=3, max_num_batched_tokens=8)
+    a, b = make_seq("a", 3), make_seq("b", 3, first=200)
+    s.add(a)
+    s.add(b)
+    s.update(s.schedule(), {a: 1, b: 1})
+    s.finish(b, FinishReason.LENGTH)  # slot 1 free, holding b's 3 prompt tokens + nothing computed after
+    long = make_seq("long", 20, first=500)
+    s.add(long)
+    plan = s.schedule()
+    # a decodes in slot 0; long prefills in slot 1, above the decode batch [0, 1): not a row.
+    assert [q.slot for q in plan.decodes] == [0] and long.slot == 1
+    assert plan.idle_positions == {}
+
+
+def test_a_request_s_sequences_are_queued_all_or_none():
+    s = make_scheduler(max_queue_size=3)
+    s.add(make_seq("a"))
+    with pytest.raises(QueueFullError):
+        s.add(*[make_seq(f"b/{i}", first=500) for i in range(3)])
+    assert s.num_waiting == 1  # none of b's three went in
+
+
+def test_siblings_copy_their_leader_s_prompt_instead_of_computing_it():
+    s = make_scheduler(max_num_seqs=3, max_num_batched_tokens=64)
+    leader = make_seq("r/0", 12)
+    siblings = [Sequence(f"r/{i}", list(leader.prompt_ids), leader.params, leader=leader) for i in (1, 2)]
+    s.add(leader, *siblings)
+    plan = s.schedule()
+    assert [c.seq for c in plan.prefills] == [leader]  # the siblings wait for the leader's prompt
+    assert all(sib.status is Status.WAITING for sib in siblings)
+    s.update(plan, {leader: 7})
+    plan = s.schedule()
+    # All but the last prompt token come from the leader's slot (its logits give the first token).
+    assert plan.copies == [(leader.slot, sib.slot, 11) for sib in siblings]
+    assert [(c.seq, c.start, len(c.tokens)) for c in plan.prefills] == [(sib, 11, 1) for sib in siblings]
+    assert [sib.num_cached for sib in siblings] == [11, 11]

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from python_backend.detokenizer import DetokenizerStore, IncrementalDetokenizer, decode_all
-from python_backend.tokenizer import InputError, Preprocessor, from_word_list, to_word_list
+from python_backend.contract.errors import InputError
+from python_backend.contract.word_lists import from_word_list, to_word_list
+from python_backend.text.detokenizer import DetokenizerStore, IncrementalDetokenizer, decode_all
+from python_backend.text.tokenizer import Preprocessor
 
 TEXTS = [
     "Hello world, this is a test.",
@@ -93,6 +95,9 @@ def test_stop_words_cover_the_in_context_form(pre):
     (lambda p: p.word_sequences(["a", "b", "c", "d"], "stop_words"), "stop_words: 4 entries; the limit is 3"),
     (lambda p: p.encode("[{]", apply_chat_template=True), "does not parse"),
     (lambda p: p.encode("x" * 70000), "text_input: 70000 bytes; the limit is 65536"),
+    (lambda p: p.embedding_bias(["a", "b"], [1.0]), "embedding_bias_weights: 1 values for 2 embedding_bias_words"),
+    (lambda p: p.embedding_bias(["a"], [float("nan")]), "embedding_bias_weights: values must be finite"),
+    (lambda p: p.embedding_bias([""], [1.0]), "embedding_bias_words: entries must not be empty"),
 ])
 def test_bad_input_names_the_field(pre, call, message):
     with pytest.raises(InputError, match=message):
@@ -101,3 +106,12 @@ def test_bad_input_names_the_field(pre, call, message):
 
 def test_numpy_word_lists_are_int32():
     assert to_word_list([[1]]).dtype == np.int32
+
+
+def test_embedding_bias_weights_every_token_of_each_word_in_context(pre):
+    bias = pre.embedding_bias(["Paris", "Rome"], [-5.0, 2.0])
+    encode = lambda s: pre.tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    assert bias.shape == (len(pre.tokenizer),) and bias.dtype == np.float32
+    assert all(bias[t] == -5.0 for t in encode("Paris") + encode(" Paris"))
+    assert all(bias[t] == 2.0 for t in encode(" Rome"))
+    assert pre.embedding_bias([], []).shape == (0,)  # none: an empty tensor, as upstream sends it

@@ -54,6 +54,60 @@ app.kubernetes.io/component: server
 {{- end -}}
 {{- end -}}
 
+{{/* inferenceExtension: the InferencePool the llm-d-router-gateway chart creates, named after its release. */}}
+{{- define "triton-llm.inferencePoolName" -}}
+{{- default (printf "%s-pool" (include "triton-llm.fullname" .)) .Values.inferenceExtension.poolName -}}
+{{- end -}}
+
+{{/* Labels of that chart's endpoint-picker pods (llm-d-router-gateway: <pool>-epp), unless overridden. */}}
+{{- define "triton-llm.endpointPickerPodLabels" -}}
+{{- with .Values.inferenceExtension.endpointPickerPodLabels -}}
+{{- toYaml . -}}
+{{- else -}}
+llm-d-router-gateway: {{ include "triton-llm.inferencePoolName" . }}-epp
+{{- end -}}
+{{- end -}}
+
+{{/* Values for the llm-d-router-gateway chart (llm-d/llm-d-router config/charts, v0.10.0 or later) that create
+the InferencePool over this release's serving pods and an endpoint picker reading TensorRT-LLM's queue and KV-cache
+metrics from Triton's metrics port. The picker scrapes the pool's target port (the gateway) unless its
+metrics-data-source sets port (pkg/epp/framework/plugins/datalayer/source/metrics/datasource.go, commit
+ebab687927f5331c1b39defcb579a07951bce56c); triton-tensorrt-llm maps nv_trt_llm_* (extractor/metrics/factories.go). */}}
+{{- define "triton-llm.inferencePoolRouterValues" -}}
+router:
+  modelServers:
+    type: triton-tensorrt-llm
+    targetPorts:
+      - number: {{ .Values.openaiGateway.port }}
+    matchLabels:
+      {{- include "triton-llm.selectorLabels" . | nindent 6 }}
+  epp:
+    pluginsConfigFile: triton-llm.yaml
+    pluginsCustomConfig:
+      triton-llm.yaml: |
+        apiVersion: llm-d.ai/v1alpha1
+        kind: EndpointPickerConfig
+        plugins:
+          - type: queue-scorer
+          - type: kv-cache-utilization-scorer
+          - type: prefix-cache-scorer
+          - type: metrics-data-source
+            parameters:
+              port: {{ .Values.server.metricsPort }}
+          - type: core-metrics-extractor
+            parameters:
+              defaultEngine: triton-tensorrt-llm
+        schedulingProfiles:
+          - name: default
+            plugins:
+              - pluginRef: queue-scorer
+                weight: 2
+              - pluginRef: kv-cache-utilization-scorer
+                weight: 2
+              - pluginRef: prefix-cache-scorer
+                weight: 3
+{{- end -}}
+
 {{- define "triton-llm.adminKeySecretName" -}}
 {{- default (printf "%s-admin-key" .Release.Name) .Values.security.adminKeySecret.name -}}
 {{- end -}}
@@ -90,9 +144,38 @@ app.kubernetes.io/component: server
 {{- div (int (include "triton-llm.worldSize" .)) (int .Values.multiNode.gpusPerNode) -}}
 {{- end -}}
 
-{{/* Triton's drain budget must end before the kubelet's SIGKILL. */}}
+{{/* Triton's drain budget must end before the kubelet's SIGKILL. The grace period starts with the preStop hook,
+so the sleep comes off it too. */}}
 {{- define "triton-llm.exitTimeoutSeconds" -}}
-{{- sub (int .Values.terminationGracePeriodSeconds) (int .Values.server.exitTimeoutMarginSeconds) -}}
+{{- sub (int .Values.terminationGracePeriodSeconds) (add (int .Values.preStopSleepSeconds) (int .Values.server.exitTimeoutMarginSeconds)) -}}
+{{- end -}}
+
+{{/* Serving containers keep accepting connections for preStopSleepSeconds after the pod starts terminating, while
+kube-proxy, gateways and ingress controllers remove its endpoint; only then does SIGTERM reach them. */}}
+{{- define "triton-llm.preStop" -}}
+{{- if gt (int .Values.preStopSleepSeconds) 0 }}
+lifecycle:
+  preStop:
+    exec:
+      command:
+        - sleep
+        - {{ .Values.preStopSleepSeconds | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Seconds the startup probe allows for loading engines before the pod is restarted. */}}
+{{- define "triton-llm.startupBudgetSeconds" -}}
+{{- mul (int .Values.probes.startup.periodSeconds) (int .Values.probes.startup.failureThreshold) -}}
+{{- end -}}
+
+{{/* Deployment progress deadline: rollout.progressDeadlineSeconds, or the startup budget plus 10 minutes for
+scheduling, image pull and the repository download. */}}
+{{- define "triton-llm.progressDeadlineSeconds" -}}
+{{- if kindIs "invalid" .Values.rollout.progressDeadlineSeconds -}}
+{{- add (include "triton-llm.startupBudgetSeconds" .) 600 -}}
+{{- else -}}
+{{- int .Values.rollout.progressDeadlineSeconds -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "triton-llm.modelRepositoryPath" -}}
@@ -110,6 +193,31 @@ app.kubernetes.io/component: server
 {{- end -}}
 {{- end -}}
 
+{{/* persistence.perPod: the "model" claim every pod of a StatefulSet, or of each LeaderWorkerSet group, owns,
+with its retention policy. Same fields in both APIs (LWS: kubernetes-sigs/lws
+api/leaderworkerset/v1/leaderworkerset_types.go, commit 060ab4da17eea1f0865fcbd3236bb1075e2cea32). */}}
+{{- define "triton-llm.perPodClaims" -}}
+{{- $p := .Values.persistence.perPod -}}
+persistentVolumeClaimRetentionPolicy:
+  # Keep caches when scaling in (a later scale-out reuses them); drop them with the release.
+  whenScaled: Retain
+  whenDeleted: Delete
+volumeClaimTemplates:
+  - metadata:
+      name: model
+      labels:
+        {{- include "triton-llm.instanceSelectorLabels" . | nindent 8 }}
+    spec:
+      accessModes:
+        {{- toYaml $p.accessModes | nindent 8 }}
+      {{- with $p.storageClassName }}
+      storageClassName: {{ . }}
+      {{- end }}
+      resources:
+        requests:
+          storage: {{ $p.size }}
+{{- end -}}
+
 {{- define "triton-llm.workloadApiVersion" -}}
 {{- if .Values.multiNode.enabled -}}leaderworkerset.x-k8s.io/v1
 {{- else -}}apps/v1
@@ -124,8 +232,18 @@ app.kubernetes.io/component: server
 {{- if and .Values.autoscaling.enabled .Values.keda.enabled -}}
 {{- fail "autoscaling.enabled and keda.enabled are both true: KEDA creates its own HPA, so enable only one of them" -}}
 {{- end -}}
-{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.server.exitTimeoutMarginSeconds) -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed server.exitTimeoutMarginSeconds (%d): Triton's --exit-timeout-secs is their difference" (int .Values.terminationGracePeriodSeconds) (int .Values.server.exitTimeoutMarginSeconds)) -}}
+{{- if and .Values.keda.enabled (eq (int .Values.keda.minReplicaCount) 0) (not .Values.keda.scaleFromZero.query) -}}
+{{- fail "keda.minReplicaCount 0 needs keda.scaleFromZero.query: the queue:compute ratio comes from the pods, so with none running nothing would ever scale the workload up again (set a query on requests reaching your ingress or gateway, or keep minReplicaCount >= 1)" -}}
+{{- end -}}
+{{- if le (int (include "triton-llm.exitTimeoutSeconds" .)) 0 -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds (%d) + server.exitTimeoutMarginSeconds (%d): Triton's --exit-timeout-secs is what remains" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) (int .Values.server.exitTimeoutMarginSeconds)) -}}
+{{- end -}}
+{{- $budget := int (include "triton-llm.startupBudgetSeconds" .) -}}
+{{- if le (int (include "triton-llm.progressDeadlineSeconds" .)) $budget -}}
+{{- fail (printf "rollout.progressDeadlineSeconds (%d) must exceed the startup probe budget (probes.startup.periodSeconds x failureThreshold = %d s), or rollouts are marked failed while engines still load" (int .Values.rollout.progressDeadlineSeconds) $budget) -}}
+{{- end -}}
+{{- if and (eq (toString .Values.rollout.maxSurge) "0") (eq (toString .Values.rollout.maxUnavailable) "0") -}}
+{{- fail "rollout.maxSurge and rollout.maxUnavailable are both 0: a rolling update could never replace a pod" -}}
 {{- end -}}
 {{- if and (gt $world 1) (not .Values.gpu.enabled) -}}
 {{- fail (printf "parallelism.tensor x parallelism.pipeline = %d needs gpu.enabled: true (the CPU repository runs on one process)" $world) -}}
@@ -139,9 +257,6 @@ app.kubernetes.io/component: server
 {{- end -}}
 {{- if le $world (int .Values.multiNode.gpusPerNode) -}}
 {{- fail (printf "multiNode: world size %d fits on one node of multiNode.gpusPerNode %d GPUs; disable multiNode.enabled and serve it from one pod" $world (int .Values.multiNode.gpusPerNode)) -}}
-{{- end -}}
-{{- if .Values.persistence.perPod.enabled -}}
-{{- fail "multiNode.enabled and persistence.perPod.enabled cannot be combined: LeaderWorkerSet has no volumeClaimTemplates here; use modelRepository.source pvc (ReadOnlyMany) or a download source" -}}
 {{- end -}}
 {{- end -}}
 {{- if eq $source "pvc" -}}
@@ -163,6 +278,17 @@ app.kubernetes.io/component: server
 {{- end -}}
 {{- if and (or .Values.gatewayApi.httpRoute.enabled .Values.gatewayApi.grpcRoute.enabled) (not .Values.gatewayApi.parentRefs) -}}
 {{- fail "gatewayApi.httpRoute/grpcRoute need gatewayApi.parentRefs: name the Gateway the routes attach to" -}}
+{{- end -}}
+{{- if .Values.inferenceExtension.enabled -}}
+{{- if not .Values.openaiGateway.enabled -}}
+{{- fail "inferenceExtension.enabled needs openaiGateway.enabled: the endpoint picker reads OpenAI request bodies (model, prompt for prefix routing), which only the gateway sidecar speaks" -}}
+{{- end -}}
+{{- if not .Values.gpu.enabled -}}
+{{- fail "inferenceExtension.enabled needs gpu.enabled: the endpoint picker knows TensorRT-LLM's metric names (nv_trt_llm_*), not the CPU engine's triton_llm_* ones" -}}
+{{- end -}}
+{{- if not .Values.gatewayApi.httpRoute.enabled -}}
+{{- fail "inferenceExtension.enabled sends the HTTPRoute's /v1 to the InferencePool: enable gatewayApi.httpRoute" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.ingress.enabled (eq .Values.ingress.servicePort "openai") (not .Values.openaiGateway.enabled) -}}
 {{- fail "ingress.servicePort is openai but openaiGateway.enabled is false" -}}
@@ -198,6 +324,11 @@ Kubernetes from the TRITON_ADMIN_KEY env var ($(VAR) expansion), so it never app
 {{- toJson $args -}}
 {{- end -}}
 
+{{/* Where the multi-node leader writes the MPI hostfile, and mpirun reads it. */}}
+{{- define "triton-llm.mpiHostfile" -}}
+/tmp/hostfile
+{{- end -}}
+
 {{/* Flags of a non-serving rank: no endpoints, engine only (launcher.rank_command). Needs dict root, rank. */}}
 {{- define "triton-llm.workerRankArgs" -}}
 {{- $root := .root -}}
@@ -225,8 +356,11 @@ Kubernetes from the TRITON_ADMIN_KEY env var ($(VAR) expansion), so it never app
 {{- if .Values.multiNode.sshSecretName -}}
 {{- $ssh = printf "%s -i /etc/triton-llm/ssh/id_ed25519" $ssh -}}
 {{- end -}}
-{{- /* ssh sessions do not inherit the container's environment: forward what tritonserver needs. */ -}}
-{{- $mpi = concat $mpi (list "--hostfile" "/tmp/hostfile" "--mca" "plm_rsh_args" $ssh "-x" "PATH" "-x" "LD_LIBRARY_PATH" "-x" "HOME") -}}
+{{- /* ssh sessions do not inherit the container's environment. -x forwards it to the ranks, but the remote orted
+daemon is started by a non-interactive ssh shell before that: --prefix puts <prefix>/bin and <prefix>/lib on its
+PATH and LD_LIBRARY_PATH (open-mpi/ompi docs/launching-apps/prerequisites.rst, commit
+b22e2992002b9779e85823a8576f33fcb884c73d). */ -}}
+{{- $mpi = concat $mpi (list "--prefix" .Values.multiNode.mpiPrefix "--hostfile" (include "triton-llm.mpiHostfile" .) "--mca" "plm_rsh_args" $ssh "-x" "PATH" "-x" "LD_LIBRARY_PATH" "-x" "HOME") -}}
 {{- end -}}
 {{- $mpi = concat $mpi (list "-n" "1") $serving -}}
 {{- range $rank := untilStep 1 $world 1 -}}

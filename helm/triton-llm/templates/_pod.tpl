@@ -47,21 +47,23 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- $tolerations := $v.tolerations }}
-  {{- if and $v.gpu.enabled $v.gpu.tolerateGpuTaint }}
-  {{- $tolerations = append $tolerations (dict "key" $v.gpu.resourceName "operator" "Exists" "effect" "NoSchedule") }}
-  {{- end }}
-  {{- with $tolerations }}
+  {{- with include "triton-llm.tolerations" (dict "root" $root "gpus" $gpus) }}
   tolerations:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   {{- if and (eq $role "server") $v.topologySpreadConstraints }}
   topologySpreadConstraints:
     {{- toYaml $v.topologySpreadConstraints | nindent 4 }}
   {{- end }}
-  {{- if ne $source "pvc" }}
+  {{- /* extra* values apply to every pod that runs Triton: serving pods and multi-node workers alike. */}}
+  {{- if or (ne $source "pvc") $v.extraInitContainers }}
   initContainers:
+    {{- if ne $source "pvc" }}
     {{- include "triton-llm.fetchContainer" $root | nindent 4 }}
+    {{- end }}
+    {{- with $v.extraInitContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- end }}
   containers:
     {{- if eq $role "server" }}
@@ -72,15 +74,38 @@ spec:
     {{- else }}
     {{- include "triton-llm.mpiWorkerContainer" $root | nindent 4 }}
     {{- end }}
+    {{- with $v.extraContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   volumes:
     {{- include "triton-llm.volumes" $root | trim | nindent 4 }}
+    {{- with $v.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end -}}
 
 {{/* Hash of everything the pods read at start besides their own spec: the scripts ConfigMap and the settings
 that feed it. */}}
 {{- define "triton-llm.configChecksum" -}}
 {{- $settings := dict "modelRepository" .Values.modelRepository "server" .Values.server "multiNode" .Values.multiNode "parallelism" .Values.parallelism -}}
+{{- /* A new engine build is served only by pods started after it: roll them. */ -}}
+{{- if .Values.engineBuild.enabled -}}
+{{- $_ := set $settings "engineBuild" (include "triton-llm.engineBuildKey" .) -}}
+{{- end -}}
 {{- printf "%s\n%s" (include (print .Template.BasePath "/configmap-scripts.yaml") .) (toJson $settings) | sha256sum -}}
+{{- end -}}
+
+{{/* tolerations plus, for pods that request GPUs, the usual GPU node taint (gpu.tolerateGpuTaint). Serving pods
+and the build Job both use it. Needs dict root, gpus. */}}
+{{- define "triton-llm.tolerations" -}}
+{{- $v := .root.Values -}}
+{{- $tolerations := $v.tolerations -}}
+{{- if and (gt (int .gpus) 0) $v.gpu.tolerateGpuTaint -}}
+{{- $tolerations = append $tolerations (dict "key" $v.gpu.resourceName "operator" "Exists" "effect" "NoSchedule") -}}
+{{- end -}}
+{{- with $tolerations -}}
+{{- toYaml . -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "triton-llm.gpuResources" -}}
@@ -128,10 +153,16 @@ that feed it. */}}
       value: {{ $v.multiNode.sshPort | quote }}
     - name: WORKER_WAIT_SECONDS
       value: {{ $v.multiNode.workerWaitSeconds | quote }}
+    - name: MPI_HOSTFILE
+      value: {{ include "triton-llm.mpiHostfile" . }}
     {{- end }}
     {{- with $v.server.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- with $v.extraEnvFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   ports:
     - name: http
       containerPort: {{ $v.server.httpPort }}
@@ -165,6 +196,7 @@ that feed it. */}}
     periodSeconds: {{ $v.probes.readiness.periodSeconds }}
     failureThreshold: {{ $v.probes.readiness.failureThreshold }}
     timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
+  {{- include "triton-llm.preStop" . | indent 2 }}
   resources:
     {{- include "triton-llm.gpuResources" (dict "resources" $v.resources "gpus" (include "triton-llm.gpusPerPod" .) "resourceName" $v.gpu.resourceName) | nindent 4 }}
   securityContext:
@@ -205,6 +237,10 @@ that feed it. */}}
       value: "1"
     - name: TRANSFORMERS_OFFLINE
       value: "1"
+  {{- with $v.extraEnvFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   ports:
     - name: ssh
       containerPort: {{ $v.multiNode.sshPort }}
@@ -235,6 +271,9 @@ that feed it. */}}
     - {{ printf "--triton-grpc=localhost:%d" (int $v.server.grpcPort) }}
     - {{ printf "--tokenizer-dir=%s/preprocessing/1/tokenizer" (include "triton-llm.modelRepositoryPath" .) }}
     - {{ printf "--timeout=%d" (int $g.timeoutSeconds) }}
+    {{- with $g.servedModelName }}
+    - {{ printf "--served-model-name=%s" . }}
+    {{- end }}
   env:
     - name: HOME
       value: /tmp
@@ -244,10 +283,15 @@ that feed it. */}}
     - name: openai
       containerPort: {{ $g.port }}
       protocol: TCP
+  # 200 only when Triton behind it is ready too; an open port alone said nothing.
   readinessProbe:
-    tcpSocket:
+    httpGet:
+      path: /health/ready
       port: openai
-    periodSeconds: 10
+    periodSeconds: {{ $g.readinessProbe.periodSeconds }}
+    failureThreshold: {{ $g.readinessProbe.failureThreshold }}
+    timeoutSeconds: {{ $g.readinessProbe.timeoutSeconds }}
+  {{- include "triton-llm.preStop" . | indent 2 }}
   resources:
     {{- toYaml $g.resources | nindent 4 }}
   securityContext:
@@ -337,6 +381,7 @@ existing Secrets: envFrom for s3/http, a mounted key file for gcs. */}}
   readOnly: true
 {{- end -}}
 
+{{/* Mounts of the containers that run Triton ranks (serving and multi-node worker), extraVolumeMounts included. */}}
 {{- define "triton-llm.commonMounts" -}}
 - name: dshm
   mountPath: /dev/shm
@@ -346,6 +391,9 @@ existing Secrets: envFrom for s3/http, a mounted key file for gcs. */}}
 - name: mpi-ssh
   mountPath: /etc/triton-llm/ssh
   readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
 {{- end }}
 {{- end -}}
 

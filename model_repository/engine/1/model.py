@@ -1,42 +1,135 @@
-"""Triton adapter for the CPU engine step (decoupled). Logic lives in python_backend/engine.py.
+"""Triton adapter for the CPU engine step (decoupled). Logic lives in python_backend/engine/
+(the engine) and python_backend/triton_io/ (requests, responses, metrics).
 
 I/O is TensorRT-LLM's `tensorrt_llm` contract: inputs input_ids INT32[-1], input_lengths,
 request_output_len INT32[1]; optional end_id, pad_id, stop_words_list / bad_words_list
-INT32[2,-1], runtime_top_k, runtime_top_p, temperature, repetition_penalty, presence_penalty,
+INT32[2,-1] (bad words: a sequence is never completed), embedding_bias FP32[vocab] (added to the logits;
+empty: none), runtime_top_k, runtime_top_p, temperature, repetition_penalty, presence_penalty,
 frequency_penalty, min_tokens, seed UINT64, streaming BOOL, exclude_input_in_output BOOL,
-return_perf_metrics BOOL (accepted; arrival_time_ns is always returned), stop BOOL.
+return_perf_metrics BOOL (all ten perf outputs; arrival_time_ns and kv_cache_reused_blocks come always), stop BOOL,
+guided_decoding_guide_type / guided_decoding_guide STRING (python_backend/contract/guides.py; on when
+the parameter xgrammar_tokenizer_info_path names the tokenizer-info file, as on the GPU backend),
+beam_width INT32 and len_penalty FP32 (only 1 / 1.0: refused otherwise), num_return_sequences INT32
+(1-16 sibling sequences of the prompt; sibling i samples with seed + i when a seed is given),
+return_log_probs BOOL, return_generation_logits / return_context_logits BOOL (at most 256 tokens:
+contract/limits.py),
+return_num_input_tokens / return_num_output_tokens BOOL.
 A request with stop=true stops the running request whose arrival_time_ns equals this request's
 id (TensorRT-LLM's `stop` names its target by request id too) and gets one empty final response.
 Postprocessing stops streams whose ensemble request was cancelled through
-python_backend/cancel_channel.py, keyed the same way.
+python_backend/triton_io/cancel_channel.py, keyed the same way.
+A request may hold a batch of prompts (batch dim first, input_ids padded, input_lengths each row's
+length): each row is a request of its own to the engine, as TensorRT-LLM splits a batch.
 Outputs output_ids INT32[beam=1, tokens], sequence_length INT32[1], arrival_time_ns INT64[1]
-(unique per request in this process: postprocessing keys its streaming state by it).
+(unique per prompt in this process, shared by its sibling sequences: postprocessing keys its
+streaming state by it and sequence_index), sequence_index INT32[1] (only when num_return_sequences > 1,
+as TensorRT-LLM writes it), batch_index INT32[1] (the row, only for a batch of several prompts, likewise),
+kv_cache_reused_blocks INT32[1] (TensorRT-LLM's perf output; this engine's blocks are one token, so it
+is the number of prompt tokens taken from the prefix cache); with return_perf_metrics the other
+eight perf outputs too (python_backend/contract/perf_metrics.py says how they are counted); with
+return_log_probs also output_log_probs FP32[beam=1, tokens] (log softmax of the model's logits at
+each token of this response: no temperature, penalty or mask) and cum_log_probs FP32[beam=1] (their
+sum over every token generated so far); with return_generation_logits generation_logits
+FP32[beam=1, tokens, vocab] (the model's raw logits at each token of this response); with
+return_context_logits context_logits FP32[prompt, vocab] on a sequence's first response; with
+return_num_input_tokens num_input_tokens INT32[1] (the prompt's length), with return_num_output_tokens
+num_output_tokens INT32[1] (the tokens in this response's output_ids, as fillTritonResponse counts them).
 Responses: streaming → one per generated token, then a final empty one (tokens: 0) with the FINAL
 flag; otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
 request, UNAVAILABLE when the engine queue is full (retry later) or the engine has stopped.
 
-execute() only hands requests to the engine thread and returns; a writer thread sends the responses.
+execute() only hands requests to the engine thread and returns; a writer thread sends the responses
+(python_backend/triton_io/responses.py).
 """
 
 import itertools
 import logging
 import os
-import queue
-import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from python_backend import cancel_channel, logs
-from python_backend import requests as req
-from python_backend.config import EngineConfig
-from python_backend.engine import LLMEngine, QueueFullError
-from python_backend.metrics import EngineMetrics
-from python_backend.tokenizer import InputError
+from python_backend.contract.errors import InputError
+from python_backend.engine.config import EngineConfig
+from python_backend.engine.llm_engine import LLMEngine, QueueFullError
+from python_backend.triton_io import cancel_channel, logs
+from python_backend.triton_io import requests as req
+from python_backend.triton_io.metrics import EngineMetrics
+from python_backend.triton_io.responses import (
+    NO_EXTRAS,
+    ArrivalClock,
+    Asked,
+    ResponseStream,
+    ResponseWriter,
+    Siblings,
+)
 
 log = logging.getLogger("triton_llm.engine")
+
+
+class TritonResponses:
+    """python_backend.triton_io.responses.ResponseFactory over pb_utils."""
+
+    final_flag = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+    def __init__(self, vocab_size):
+        self.vocab_size = vocab_size  # generation_logits' last dim, also when a response has no token
+
+    def tokens(self, token_ids, arrival_ns, extras=NO_EXTRAS):
+        ids = np.asarray(token_ids, dtype=np.int32).reshape(1, 1, -1)
+        tensors = [
+            pb_utils.Tensor("output_ids", ids),
+            pb_utils.Tensor("sequence_length", np.asarray([[len(token_ids)]], dtype=np.int32)),
+        ]
+        if extras.perf is not None:  # return_perf_metrics: all ten, in the backend's order
+            tensors += [pb_utils.Tensor(name, array) for name, array in extras.perf.arrays().items()]
+        else:  # always: postprocessing's key, and the prefix-cache hits (one-token blocks: exact)
+            tensors += [pb_utils.Tensor("arrival_time_ns", np.asarray([[arrival_ns]], dtype=np.int64)),
+                        pb_utils.Tensor("kv_cache_reused_blocks", np.asarray([[extras.cached_tokens]], dtype=np.int32))]
+        # The rest only when asked (sequence_index: num_return_sequences > 1; batch_index: a batch of
+        # several prompts), as the backend does.
+        for name, value in (("sequence_index", extras.sequence_index), ("batch_index", extras.batch_index),
+                            ("num_input_tokens", extras.num_input_tokens),
+                            ("num_output_tokens", extras.num_output_tokens)):
+            if value is not None:
+                tensors.append(pb_utils.Tensor(name, np.asarray([[value]], dtype=np.int32)))
+        if extras.logits is not None:  # [1, beam=1, tokens, vocab]
+            logits = extras.logits
+            rows = np.stack(logits) if logits else np.zeros((0, self.vocab_size), dtype=np.float32)
+            tensors.append(pb_utils.Tensor("generation_logits", rows.reshape(1, 1, len(logits), self.vocab_size)))
+        if extras.context_logits is not None:  # [1, prompt, vocab], with a sequence's first response
+            tensors.append(pb_utils.Tensor("context_logits", extras.context_logits[None].astype(np.float32)))
+        if extras.log_probs is not None:
+            tensors += [
+                pb_utils.Tensor("output_log_probs",
+                                np.asarray(extras.log_probs.tokens, dtype=np.float32).reshape(1, 1, -1)),
+                pb_utils.Tensor("cum_log_probs", np.asarray([[extras.log_probs.cumulative]], dtype=np.float32)),
+            ]
+        return pb_utils.InferenceResponse(tensors)
+
+    @staticmethod
+    def error(message, code):
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code))
+
+    def internal_error(self, message):
+        return self.error(message, pb_utils.TritonError.INTERNAL)
+
+
+class _Item(NamedTuple):
+    """One batch item of an engine request."""
+
+    prompt_ids: list
+    sequences: list  # SamplingParams of each of its num_return_sequences sequences
+    exclude_input: bool
+    asked: Asked
+
+
+def _sequence_id(request_id, batch_index, batch_size, index, count):
+    """The engine's id of one sequence: the request's, plus [batch item] and /sequence when several."""
+    return request_id + (f"[{batch_index}]" if batch_size > 1 else "") + (f"/{index}" if count > 1 else "")
 
 
 class TritonPythonModel:
@@ -44,19 +137,18 @@ class TritonPythonModel:
         params = req.model_parameters(args)
         logs.configure(params.get("log_level", "INFO"))
         version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.engine = LLMEngine(EngineConfig.from_parameters(params), version_dir / params.get("onnx_dir", "onnx"))
-        self.exclude_input_default = params.get("exclude_input_in_output", "true") == "true"
         self.metrics = EngineMetrics(pb_utils, args["model_name"])
-        self.engine.step_observer = self._observe_step
         self._metrics_due = 0.0
-        self.engine.on_fatal = self._exit_stub
+        info = params.get("xgrammar_tokenizer_info_path", "")
+        self.engine = LLMEngine(EngineConfig.from_parameters(params), version_dir / params.get("onnx_dir", "onnx"),
+                                step_observer=self._observe_step, on_fatal=self._exit_stub,
+                                tokenizer_info_path=version_dir / info if info else None)
+        self.exclude_input_default = params.get("exclude_input_in_output", "true") == "true"
+        self.responses = TritonResponses(self.engine.runner.shape.vocab_size)
+        self.writer = ResponseWriter()
         self.ids = itertools.count()
-        self.writer = queue.Queue()
-        self._writer_thread = threading.Thread(target=self._write_loop, name="response-writer", daemon=True)
-        self._writer_thread.start()
-        self.running = {}  # arrival_time_ns → engine request id, for stop requests
-        self._last_arrival = 0
-        self._arrival_lock = threading.Lock()
+        self.arrivals = ArrivalClock()
+        self.running = {}  # arrival_time_ns → the request's engine request ids, for stop requests
         self.engine.start()
         try:
             self.cancel_listener = cancel_channel.CancelListener(self._stop_stream, cancel_channel.address())
@@ -90,27 +182,36 @@ class TritonPythonModel:
         sender = request.get_response_sender()
         get = req.input_getter(pb_utils, request)
         try:
-            if req.scalar(get, "stop", bool, False):
+            if req.scalar(req.row_getter(get, 0), "stop", bool, False):
                 return self._stop(request, sender)
-            prompt = get("input_ids")
-            if prompt is None:
-                raise InputError("input_ids: required input is missing")
-            length = req.scalar(get, "input_lengths", int, prompt.size)
-            prompt_ids = prompt.reshape(-1)[:length].tolist()
-            end_id = req.scalar(get, "end_id", int, None)
-            params = req.sampling_params(get, req.scalar(get, "request_output_len", int, required=True), end_id)
-            streaming = req.scalar(get, "streaming", bool, False)
-            exclude_input = req.scalar(get, "exclude_input_in_output", bool, self.exclude_input_default)
+            rows = req.batch_rows(get, "input_ids")
+            items = req.each_row(rows, self._read_row)
+            streaming = req.scalar(rows[0], "streaming", bool, False)
             request_id = f"{request.request_id() or 'req'}#{next(self.ids)}"
-            arrival_ns = self._arrival_ns()
-            responder = self._responder(sender, streaming, [] if exclude_input else prompt_ids, arrival_ns)
-            self.running[arrival_ns] = request_id
+            # Every sequence of every batch item shares the request's sender: the last to end sends FINAL.
+            siblings = Siblings(sum(len(item.sequences) for item in items))
+            running = {}  # this request's arrival_time_ns (one per batch item) → its sequence ids
+            prompts = []
+            for batch_index, item in enumerate(items):
+                arrival_ns = self.arrivals.next()
+                members = []
+                for index, params in enumerate(item.sequences):
+                    stream = ResponseStream(sender, self.responses, self.metrics, streaming,
+                                            [] if item.exclude_input else item.prompt_ids, arrival_ns,
+                                            lambda _arrival: self._forget(running), item.asked,
+                                            sequence_index=index if len(item.sequences) > 1 else None,
+                                            batch_index=batch_index if len(items) > 1 else None, siblings=siblings)
+                    members.append((_sequence_id(request_id, batch_index, len(items), index, len(item.sequences)),
+                                    params, stream.engine_callback(self.writer)))
+                running[arrival_ns] = [member[0] for member in members]
+                prompts.append((item.prompt_ids, members))
+            self.running.update(running)
             try:
-                self.engine.submit(request_id, prompt_ids, params, responder)
+                self.engine.submit_batch(prompts)
             except Exception:
-                self.running.pop(arrival_ns, None)
+                self._forget(running)
                 raise
-        except (InputError, ValueError) as exc:
+        except ValueError as exc:  # InputError, or a limit the engine checks
             self._fail(sender, str(exc), pb_utils.TritonError.INVALID_ARG)
         except QueueFullError as exc:
             logs.event(log, "request_rejected", logging.WARNING, request_id=request.request_id(), reason=str(exc))
@@ -119,6 +220,24 @@ class TritonPythonModel:
             logs.event(log, "request_failed", logging.ERROR, request_id=request.request_id(), reason=str(exc))
             self._fail(sender, f"engine unavailable: {exc}", pb_utils.TritonError.UNAVAILABLE)
 
+    def _read_row(self, get):
+        """One batch item of an engine request, read and checked (InputError names the input)."""
+        prompt = get("input_ids").reshape(-1)
+        length = req.scalar(get, "input_lengths", int, prompt.size)
+        req.refuse_beam_search(get)
+        params = req.sampling_params(get, req.scalar(get, "request_output_len", int, required=True),
+                                     req.scalar(get, "end_id", int, None))
+        asked = Asked(params.return_log_probs, params.return_generation_logits, params.return_context_logits,
+                      req.scalar(get, "return_num_input_tokens", bool, False),
+                      req.scalar(get, "return_num_output_tokens", bool, False),
+                      req.scalar(get, "return_perf_metrics", bool, False))
+        return _Item(prompt[:length].tolist(), req.sibling_params(params, req.num_return_sequences(get)),
+                     req.scalar(get, "exclude_input_in_output", bool, self.exclude_input_default), asked)
+
+    def _forget(self, running):
+        for key in running:
+            self.running.pop(key, None)
+
     def _stop(self, request, sender):
         try:
             key = int(request.request_id())
@@ -126,102 +245,19 @@ class TritonPythonModel:
             raise InputError(f"stop: the request id must be the arrival_time_ns of the request to stop, "
                              f"got {request.request_id()!r}") from None
         self._stop_stream(key)
-        sender.send(self._response([], key), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        sender.send(self.responses.tokens([], key), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def _stop_stream(self, key):
-        target = self.running.get(key)
-        stopped = target is not None and self.engine.cancel(target)
-        logs.event(log, "stop_requested", request_id=target, arrival_time_ns=key, running=stopped)
+        targets = self.running.get(key, [])
+        stopped = [self.engine.cancel(target) for target in targets]
+        logs.event(log, "stop_requested", request_id=targets[0] if targets else None, arrival_time_ns=key,
+                   running=any(stopped))
 
-    def _arrival_ns(self):
-        """Wall-clock arrival in ns, strictly increasing so it is unique per request."""
-        with self._arrival_lock:
-            self._last_arrival = max(time.time_ns(), self._last_arrival + 1)
-            return self._last_arrival
-
-    @staticmethod
-    def _fail(sender, message, code):
-        sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code)),
-                    flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-
-    def _responder(self, sender, streaming, prefix, arrival_ns):
-        """The engine-thread callback of one request: note the time, queue the output for the
-        writer thread, and return False (cancel) once the writer saw the client go away."""
-        stream = _Stream(self, sender, streaming, list(prefix), arrival_ns)
-
-        def respond(out):
-            self.writer.put((stream, out, time.monotonic()))
-            return out.finished or not stream.cancelled
-
-        return respond
-
-    @staticmethod
-    def _response(tokens, arrival_ns):
-        ids = np.asarray(tokens, dtype=np.int32).reshape(1, 1, -1)
-        return pb_utils.InferenceResponse([
-            pb_utils.Tensor("output_ids", ids),
-            pb_utils.Tensor("sequence_length", np.asarray([[len(tokens)]], dtype=np.int32)),
-            pb_utils.Tensor("arrival_time_ns", np.asarray([[arrival_ns]], dtype=np.int64)),
-        ])
+    def _fail(self, sender, message, code):
+        sender.send(self.responses.error(message, code), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def finalize(self):
         if self.cancel_listener is not None:
             self.cancel_listener.close()
         self.engine.shutdown()
-        self.writer.put(None)
-        self._writer_thread.join(5)
-
-    def _write_loop(self):
-        """Sends responses off the engine thread: each send and cancellation check is an IPC
-        round trip to Triton, which would otherwise stall every stream's next step. One thread,
-        FIFO, so the responses of a request keep their order."""
-        while (item := self.writer.get()) is not None:
-            stream, out, at = item
-            try:
-                stream.write(out, at)
-            except Exception:  # a broken client must not stop the writer for everyone else
-                log.exception("sending a response of %s failed", out.request_id)
-                stream.cancelled = True
-
-
-class _Stream:
-    """One request's response side: metrics, the structured log line, sends, cancellation."""
-
-    def __init__(self, model, sender, streaming, collected, arrival_ns):
-        self.model, self.sender, self.streaming = model, sender, streaming
-        self.collected, self.arrival_ns = collected, arrival_ns
-        self.arrival = time.monotonic()
-        self.first = self.last = None
-        self.cancelled = False
-
-    def write(self, out, at):
-        metrics = self.model.metrics
-        if out.new_token_ids:
-            if self.last is None:
-                self.first = at
-                metrics.ttft.observe(at - self.arrival)
-            else:
-                metrics.itl.observe(at - self.last)
-            self.last = at
-        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
-        if out.finished:
-            self.model.running.pop(self.arrival_ns, None)
-            logs.event(log, "request_finished", request_id=out.request_id,
-                       prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
-                       reason=out.finish_reason.value if out.finish_reason else None,
-                       ttft_s=round(self.first - self.arrival, 4) if self.first else None,
-                       e2e_s=round(at - self.arrival, 4), streaming=self.streaming)
-            if out.finish_reason is not None and out.finish_reason.value == "error":
-                self.model._fail(self.sender, "engine failed while generating; see server log",
-                                 pb_utils.TritonError.INTERNAL)
-                return
-        if self.streaming:
-            if out.new_token_ids or out.finished:
-                self.sender.send(self.model._response(out.new_token_ids, self.arrival_ns),
-                                 flags=final if out.finished else 0)
-        else:
-            self.collected.extend(out.new_token_ids)
-            if out.finished:
-                self.sender.send(self.model._response(self.collected, self.arrival_ns), flags=final)
-        if not out.finished and not self.cancelled:
-            self.cancelled = self.sender.is_cancelled()
+        self.writer.close()

@@ -1,0 +1,79 @@
+"""CPU subcommands for `python -m build_engines`: checkpoint, export, assemble (export precisions:
+recipes.SHIPPED, fp32 | int8 | int4).
+
+`register(subparsers)` adds them to the main parser; refusals (CheckpointError, QualityError,
+FileNotFoundError, ValueError) are printed as `error: ...` with exit 2 by build_engines/__main__.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import checkpoint, manifest
+from . import export, quality, repository
+
+DEFAULT_WORK_DIR = Path("artifacts")
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="HF checkpoint directory, or 'smollm2' (default: the bundled SmolLM2-135M-Instruct)")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR,
+                        help="where checkpoints and exports are cached (default: artifacts/)")
+
+
+def _work_dir(args, checkpoint_dir: Path) -> Path:
+    # Exports of a user checkpoint live under its own name, so switching MODEL never reuses
+    # another model's artifacts.
+    return args.work_dir / "exports" / checkpoint_dir.name
+
+
+def cmd_checkpoint(args) -> None:
+    path = checkpoint.resolve(args.model, args.work_dir)
+    print(path)
+
+
+def _export(args, precision: str) -> tuple[Path, Path]:
+    ckpt = checkpoint.resolve(args.model, args.work_dir)
+    onnx_dir = export.export(ckpt, _work_dir(args, ckpt), precision, force=getattr(args, "force", False))
+    if "quality" not in manifest.read(onnx_dir):
+        quality.verify(ckpt, onnx_dir, precision)
+    else:
+        quality.check(quality.QualityReport.from_dict(manifest.read(onnx_dir)["quality"]))
+    return ckpt, onnx_dir
+
+
+def cmd_export(args) -> None:
+    for precision in args.precision:
+        _, onnx_dir = _export(args, precision)
+        print(onnx_dir)
+
+
+def cmd_assemble(args) -> None:
+    ckpt, onnx_dir = _export(args, args.precision)
+    out = repository.assemble_cpu(args.output, ckpt, onnx_dir, max_context_len=args.max_context_len,
+                                  max_num_seqs=args.max_num_seqs, max_queue_size=args.max_queue_size)
+    print(f"[assemble] model repository ready: {out}")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("checkpoint", help="resolve/convert the checkpoint to an HF directory and print its path")
+    _model_args(p)
+    p.set_defaults(func=cmd_checkpoint)
+
+    p = sub.add_parser("export", help="export ONNX decoder(s) and verify them against PyTorch")
+    _model_args(p)
+    p.add_argument("--precision", nargs="+", choices=sorted(export.PRECISIONS), default=["fp32"])
+    p.add_argument("--force", action="store_true", help="re-export even if an up-to-date artifact exists")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("assemble", help="build (if needed) and assemble the CPU model repository")
+    _model_args(p)
+    p.add_argument("--precision", choices=sorted(export.PRECISIONS), default="int8")
+    p.add_argument("--output", type=Path, default=Path("build/model_repository"))
+    p.add_argument("--max-context-len", type=int, default=2048)
+    p.add_argument("--max-num-seqs", type=int, default=16, help="sequences decoded together (KV slots)")
+    p.add_argument("--max-queue-size", type=int, default=256,
+                   help="requests waiting for a slot; past it requests are rejected with UNAVAILABLE")
+    p.set_defaults(func=cmd_assemble)

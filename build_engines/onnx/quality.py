@@ -1,0 +1,236 @@
+"""Quality of an ONNX export against the PyTorch FP32 reference, measured at build time.
+
+- greedy: for each test prompt, the first 32 greedy tokens of the export (run through our own
+  ModelRunner, i.e. the serving path) against PyTorch's; FP32 must match exactly.
+- max |logit difference| along PyTorch's greedy path (teacher-forced).
+- on the held-out text shipped in build_engines/data: teacher-forced top-1 agreement with PyTorch
+  and perplexity of both.
+- answers: the short questions of data/questions.json through the chat template, greedy; an answer
+  is correct when it contains the expected word. Counted over the questions PyTorch FP32 answers
+  correctly (all ten for SmolLM2; none for a random test checkpoint, where the bar is moot).
+A variant below its recipe's Bars (recipes.py) fails the build. `Reference` holds what PyTorch
+computed, so the lab measures many variants against one reference.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import manifest
+from .recipes import recipe
+
+DATA = Path(__file__).resolve().parent.parent / "data"  # shared with bench/
+GREEDY_TOKENS = 32
+ANSWER_TOKENS = 32
+WINDOW = 256  # tokens per held-out window
+
+
+@dataclass
+class QualityReport:
+    precision: str
+    greedy_prompts: int
+    greedy_identical_prompts: int
+    greedy_token_agreement: float  # matching tokens before the first divergence / total
+    max_abs_logit_diff: float
+    top1_agreement: float
+    perplexity: float
+    reference_perplexity: float
+    heldout_tokens: int
+    questions: int = 0  # questions FP32 PyTorch answers correctly
+    correct_answers: int = 0  # of those, answered correctly by this variant
+    answers: list[str] = field(default_factory=list)  # the variant's greedy answers, in questions.json order
+
+    @property
+    def perplexity_increase(self) -> float:
+        return self.perplexity / self.reference_perplexity - 1.0
+
+    @property
+    def answers_kept(self) -> float:
+        return self.correct_answers / self.questions if self.questions else 1.0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "perplexity_increase": self.perplexity_increase, "answers_kept": self.answers_kept}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QualityReport:
+        return cls(**{k: v for k, v in data.items() if k not in ("perplexity_increase", "answers_kept")})
+
+
+class QualityError(RuntimeError):
+    pass
+
+
+def questions() -> list[dict]:
+    return json.loads((DATA / "questions.json").read_text())["questions"]
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+@dataclass
+class Reference:
+    """What FP32 PyTorch computes on the shipped data; token ids are the tokenizer's."""
+    prompts: list[list[int]]  # test prompts, tokenized
+    greedy: list[list[int]]  # PyTorch's first GREEDY_TOKENS greedy tokens per prompt
+    greedy_logits: list[np.ndarray]  # [GREEDY_TOKENS, V] logits along that greedy path
+    windows: list[list[int]]  # held-out windows of WINDOW + 1 tokens (inputs + the next token)
+    window_logits: list[np.ndarray]  # [len(window) - 1, V]
+    questions: list[list[int]]  # chat-templated question prompts
+    answerable: list[bool]  # PyTorch's greedy answer to each question is correct
+    end_ids: tuple[int, ...]
+    tokenizer: object
+
+    @classmethod
+    def compute(cls, checkpoint_dir: Path) -> Reference:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, local_files_only=True).eval()
+        prompts = [tokenizer.encode(p) for p in json.loads((DATA / "prompts.json").read_text())["prompts"]]
+        text_ids = tokenizer.encode((DATA / "heldout.txt").read_text(), add_special_tokens=False)
+        windows = [text_ids[s : s + WINDOW + 1] for s in range(0, len(text_ids) - 1, WINDOW)]
+        windows = [w for w in windows if len(w) >= 2]
+        greedy, greedy_logits = [], []
+        with torch.no_grad():
+            for ids in prompts:
+                tokens = _torch_greedy(model, ids, GREEDY_TOKENS)
+                greedy.append(tokens)
+                path = ids + tokens[:-1]
+                greedy_logits.append(model(torch.tensor([path])).logits[0, len(ids) - 1 :].numpy())
+            window_logits = [model(torch.tensor([w[:-1]])).logits[0].numpy() for w in windows]
+        chats = [tokenizer.apply_chat_template([{"role": "user", "content": q["question"]}], add_generation_prompt=True,
+                                               tokenize=False) for q in questions()]
+        end_ids = tuple(i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+                        if isinstance(i, int))
+        asked = [tokenizer.encode(c, add_special_tokens=False) for c in chats]
+        with torch.no_grad():
+            answerable = [_correct(q, tokenizer.decode(_torch_greedy(model, ids, ANSWER_TOKENS, end_ids),
+                                                       skip_special_tokens=True)) for q, ids in zip(questions(), asked, strict=True)]
+        return cls(prompts, greedy, greedy_logits, windows, window_logits, asked, answerable, end_ids, tokenizer)
+
+
+def _correct(question: dict, answer: str) -> bool:
+    return question["answer"].lower() in answer.lower()
+
+
+def _torch_greedy(model, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) -> list[int]:
+    """Plain argmax with the KV cache (generate() would apply generation_config and stop at ends)."""
+    import torch
+
+    out = model(torch.tensor([ids]), use_cache=True)
+    past, generated = out.past_key_values, []
+    for _ in range(n):
+        generated.append(int(out.logits[0, -1].argmax()))
+        if generated[-1] in end_ids:
+            break
+        out = model(torch.tensor([[generated[-1]]]), past_key_values=past, use_cache=True)
+        past = out.past_key_values
+    return generated
+
+
+def _onnx_greedy(runner, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) -> list[int]:
+    generated = [int(runner.prefill(0, ids, 0).argmax())]
+    position = len(ids)
+    while len(generated) < n and generated[-1] not in end_ids:
+        logits = runner.decode([(generated[-1], position)])
+        generated.append(int(logits[0].argmax()))
+        position += 1
+    return generated
+
+
+def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> QualityReport:
+    from python_backend.engine.runner import ModelRunner
+
+    runner = ModelRunner(onnx_dir, num_slots=1, max_context_len=WINDOW + GREEDY_TOKENS + 64)
+    identical, agreeing, max_diff = 0, 0, 0.0
+    for i, (ids, expected) in enumerate(zip(reference.prompts, reference.greedy, strict=True)):
+        ours = _onnx_greedy(runner, ids, GREEDY_TOKENS)
+        prefix = next((k for k, (a, b) in enumerate(zip(expected, ours, strict=True)) if a != b), GREEDY_TOKENS)
+        identical += prefix == GREEDY_TOKENS
+        agreeing += prefix
+        our_logits = runner.score(0, ids + expected[:-1])[len(ids) - 1 :]
+        max_diff = max(max_diff, float(np.abs(reference.greedy_logits[i] - our_logits).max()))
+        print(f"[quality] {precision} prompt {i + 1}/{len(reference.prompts)}: greedy {prefix}/{GREEDY_TOKENS} identical",
+              flush=True)
+
+    agree, total, nll_ref, nll_ours = 0, 0, 0.0, 0.0
+    for window, ref in zip(reference.windows, reference.window_logits, strict=True):
+        targets = np.asarray(window[1:])
+        ours = runner.score(0, window[:-1])
+        agree += int((ref.argmax(-1) == ours.argmax(-1)).sum())
+        total += len(targets)
+        rows = np.arange(len(targets))
+        nll_ref -= float(_log_softmax(ref)[rows, targets].sum())
+        nll_ours -= float(_log_softmax(ours)[rows, targets].sum())
+
+    answers = [reference.tokenizer.decode(_onnx_greedy(runner, ids, ANSWER_TOKENS, reference.end_ids),
+                                          skip_special_tokens=True).strip() for ids in reference.questions]
+    correct = sum(_correct(q, a) for q, a, ok in zip(questions(), answers, reference.answerable, strict=True) if ok)
+    return QualityReport(
+        precision=precision,
+        greedy_prompts=len(reference.prompts),
+        greedy_identical_prompts=identical,
+        greedy_token_agreement=agreeing / (len(reference.prompts) * GREEDY_TOKENS),
+        max_abs_logit_diff=max_diff,
+        top1_agreement=agree / total,
+        perplexity=math.exp(nll_ours / total),
+        reference_perplexity=math.exp(nll_ref / total),
+        heldout_tokens=total,
+        questions=sum(reference.answerable),
+        correct_answers=correct,
+        answers=answers,
+    )
+
+
+def problems(report: QualityReport) -> list[str]:
+    """Where a report falls below its recipe's bars (empty: it passes)."""
+    bars = recipe(report.precision).bars
+    found = []
+    if bars.greedy_identical and report.greedy_identical_prompts != report.greedy_prompts:
+        found.append(f"greedy tokens differ from PyTorch on {report.greedy_prompts - report.greedy_identical_prompts} "
+                     f"of {report.greedy_prompts} prompts (first {GREEDY_TOKENS} tokens)")
+    if report.top1_agreement < bars.min_top1_agreement:
+        found.append(f"teacher-forced top-1 agreement {report.top1_agreement:.1%} < {bars.min_top1_agreement:.0%}")
+    if report.perplexity_increase > bars.max_perplexity_increase:
+        found.append(f"perplexity +{report.perplexity_increase:.1%} > +{bars.max_perplexity_increase:.0%} "
+                     f"({report.reference_perplexity:.2f} → {report.perplexity:.2f})")
+    if report.answers_kept < bars.min_answers_kept:
+        found.append(f"answers {report.correct_answers}/{report.questions} correct < {bars.min_answers_kept:.0%}")
+    return found
+
+
+def check(report: QualityReport) -> None:
+    """Fail the build when a variant is below its recipe's bars."""
+    found = problems(report)
+    if found:
+        raise QualityError(f"{report.precision} export fails its quality bar (over-quantized?): " + "; ".join(found))
+
+
+def record(onnx_dir: Path, report: QualityReport) -> None:
+    data = manifest.read(onnx_dir)
+    data["quality"] = report.as_dict()
+    manifest.write(onnx_dir, **{k: v for k, v in data.items() if k != "created_unix"})
+    print(
+        f"[quality] {report.precision}: greedy identical {report.greedy_identical_prompts}/{report.greedy_prompts} "
+        f"prompts, max |logit diff| {report.max_abs_logit_diff:.2e}, top-1 agreement {report.top1_agreement:.1%}, "
+        f"perplexity {report.perplexity:.3f} vs {report.reference_perplexity:.3f} (+{report.perplexity_increase:.2%}), "
+        f"answers {report.correct_answers}/{report.questions}",
+        flush=True,
+    )
+
+
+def verify(checkpoint_dir: Path, onnx_dir: Path, precision: str, reference: Reference | None = None) -> QualityReport:
+    """Measure, record in the artifact's manifest, print, and fail below the bars."""
+    report = measure_against(reference or Reference.compute(checkpoint_dir), onnx_dir, precision)
+    record(onnx_dir, report)
+    check(report)
+    return report

@@ -1,0 +1,44 @@
+"""The CPU repository: the shared models + our Python-backend `engine` model over an ONNX export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from python_backend.triton_io.preprocess import CPU_ENGINE
+
+from .. import manifest, model_config
+from ..shared_models import assemble_shared_models, link_tree, model_from_template, write_tokenizer_info
+
+RUNTIME_PACKAGES = ("numpy", "transformers", "tokenizers", "onnxruntime", "jinja2", "xgrammar", "jsonschema")
+
+
+def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_context_len: int = 2048,
+                 max_num_seqs: int = 16, max_queue_size: int = 256, max_batch_size: int = 64) -> Path:
+    """The CPU repository: shared models + the Python-backend `engine` over onnx_dir."""
+    onnx_manifest = manifest.read(onnx_dir)
+    assemble_shared_models(output_dir, checkpoint_dir, max_batch_size=max_batch_size,
+                           engine_max_seq_len=max_context_len, forward_cancellation="cancel_channel",
+                           kv_cache_tokens_per_block=1,  # our engine reuses prefixes token by token
+                           engine=CPU_ENGINE)
+    config, target = model_from_template("engine", output_dir)
+    config.max_batch_size = max_batch_size
+    model_config.set_parameter(config, "onnx_dir", "onnx")
+    model_config.set_parameter(config, "max_context_len", max_context_len)
+    model_config.set_parameter(config, "max_num_seqs", max_num_seqs)
+    model_config.set_parameter(config, "max_queue_size", max_queue_size)
+    info = write_tokenizer_info(checkpoint_dir, target / "1")
+    model_config.set_parameter(config, "xgrammar_tokenizer_info_path", info.name)
+    model_config.save(config, target / "config.pbtxt")
+    link_tree(onnx_dir, target / "1" / "onnx")
+    manifest.write(
+        output_dir,
+        artifact="triton-model-repository",
+        path="cpu",
+        models=["ensemble", "preprocessing", "engine", "postprocessing"],
+        engine={"backend": "python", "precision": onnx_manifest["precision"], "max_context_len": max_context_len,
+                "max_num_seqs": max_num_seqs, "max_queue_size": max_queue_size},
+        onnx=onnx_manifest,
+        checkpoint=str(checkpoint_dir),
+        runtime_pip_packages=manifest.tool_versions(RUNTIME_PACKAGES),
+    )
+    return output_dir

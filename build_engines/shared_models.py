@@ -1,0 +1,150 @@
+"""The models both repositories share: ensemble, preprocessing and postprocessing, from `model_repository/`.
+
+Every config is read as Triton's ModelConfig protobuf, changed field by field and written back
+(see model_config.py). Python-backend models get their code (`python_backend/`) and the
+tokenizer copied into their version directory, so the repository is self-contained: it runs on
+the bundled tritonserver here and on a stock NGC Triton container. Each path adds its own `engine`
+model beside these: onnx/repository.py (CPU) and trtllm/repository.py (GPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+from python_backend.triton_io.preprocess import TENSORRT_LLM, EngineTraits
+
+from . import model_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = PROJECT_ROOT / "model_repository"
+PYTHON_BACKEND = PROJECT_ROOT / "python_backend"
+CANCELLATION_FORWARDING = ("cancel_channel", "engine_stop", "none")  # postprocessing/1/model.py
+SHARED_MODELS = ("ensemble", "preprocessing", "postprocessing")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json")
+
+
+def _copy_code(version_dir: Path) -> None:
+    target = version_dir / "python_backend"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(PYTHON_BACKEND, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    found = [name for name in TOKENIZER_FILES if (tokenizer_dir / name).is_file()]
+    if not any(name in found for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        raise FileNotFoundError(f"{tokenizer_dir}: no tokenizer files (tokenizer.json, tokenizer.model or vocab.json)")
+    for name in found:
+        shutil.copy2(tokenizer_dir / name, target / name)
+
+
+def model_from_template(name: str, output_dir: Path) -> tuple[model_config.ModelConfig, Path]:
+    """Copy template model `name`'s code into output_dir; return its config (to change, then save) and dir."""
+    source = TEMPLATES / name
+    target = output_dir / name
+    version_dir = target / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    if (source / "1" / "model.py").is_file():
+        shutil.copy2(source / "1" / "model.py", version_dir / "model.py")
+        _copy_code(version_dir)
+    return model_config.load(source / "config.pbtxt"), target
+
+
+def assemble_shared_models(output_dir: Path, tokenizer_dir: Path, *, max_batch_size: int,
+                           engine_max_seq_len: int, max_input_len: int | None = None,
+                           forward_cancellation: str = "engine_stop", kv_cache_tokens_per_block: int = 1,
+                           engine: EngineTraits = TENSORRT_LLM) -> None:
+    """Write ensemble, preprocessing and postprocessing (configs, code, tokenizer) into output_dir.
+
+    max_batch_size is set on all three (and must equal the engine's: Triton refuses an ensemble
+    whose steps batch differently); engine_max_seq_len is the context limit preprocessing enforces.
+    max_input_len is the longest prompt the engine accepts, which preprocessing refuses beyond; None
+    leaves preprocessing's own default, engine_max_seq_len - 1 (our CPU engine takes any prompt that
+    leaves room for one token; the GPU engine's limit can be lower, see trtllm/repository.py).
+
+    forward_cancellation: how postprocessing tells the engine that a stream's client left (Triton's
+    ensemble does not cancel its running `engine` step, it cancels the postprocessing requests
+    that follow): "cancel_channel" for our CPU engine, "engine_stop" (a `stop` request by request
+    id) for TensorRT-LLM, "none". See model_repository/postprocessing/1/model.py.
+
+    kv_cache_tokens_per_block: the engine's KV block size, which turns its kv_cache_reused_blocks into
+    the ensemble's cached_tokens: 1 for our CPU engine (token-granular prefix reuse), the engine's
+    tokens_per_block for TensorRT-LLM.
+
+    engine: what the engine needs and can return, written as preprocessing's parameters
+    (python_backend/triton_io/preprocess.EngineTraits): TensorRT-LLM needs return_perf_metrics on
+    every request (it writes arrival_time_ns, postprocessing's key, only then) and returns only the
+    logits it was built to gather (trtllm/recipes.py GATHER_FLAGS); our CPU engine neither needs the
+    flag nor lacks any logits (preprocess.CPU_ENGINE).
+    """
+    if max_batch_size < 1:
+        raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+    if forward_cancellation not in CANCELLATION_FORWARDING:
+        raise ValueError(f"forward_cancellation must be one of {', '.join(CANCELLATION_FORWARDING)}, "
+                         f"got {forward_cancellation!r}")
+    if kv_cache_tokens_per_block < 1:
+        raise ValueError(f"kv_cache_tokens_per_block must be >= 1, got {kv_cache_tokens_per_block}")
+    if engine_max_seq_len < 2:
+        raise ValueError(f"engine_max_seq_len must be >= 2, got {engine_max_seq_len}")
+    if max_input_len is not None and not 1 <= max_input_len < engine_max_seq_len:
+        raise ValueError(f"max_input_len must be in [1, engine_max_seq_len {engine_max_seq_len}), "
+                         f"got {max_input_len}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name in SHARED_MODELS:
+        config, target = model_from_template(name, output_dir)
+        config.max_batch_size = max_batch_size
+        if name == "preprocessing":
+            model_config.set_parameter(config, "max_seq_len", engine_max_seq_len)
+            for key, value in engine.parameters().items():
+                model_config.set_parameter(config, key, value)
+            if max_input_len is not None:
+                model_config.set_parameter(config, "max_input_len", max_input_len)
+        if name == "postprocessing":
+            model_config.set_parameter(config, "forward_cancellation", forward_cancellation)
+            model_config.set_parameter(config, "kv_cache_tokens_per_block", kv_cache_tokens_per_block)
+        if name in ("preprocessing", "postprocessing"):
+            _copy_tokenizer(tokenizer_dir, target / "1" / "tokenizer")
+            model_config.set_parameter(config, "tokenizer_dir", "tokenizer")
+        model_config.save(config, target / "config.pbtxt")
+
+
+def write_tokenizer_info(tokenizer_dir: Path, target_dir: Path) -> Path:
+    """The xgrammar tokenizer-info file both engines read for guided decoding (TensorRT-LLM's format,
+    python_backend/contract/tokenizer_info.py), with every end id of generation_config.json as a
+    stop token: the engines end a sequence on each, so a grammar may end on each."""
+    from python_backend.contract import tokenizer_info
+
+    files = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(Path(tokenizer_dir).iterdir()) if p.is_file())
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / tokenizer_info.FILE_NAME
+    path.write_text(_tokenizer_info_json(str(Path(tokenizer_dir).resolve()), files), encoding="utf-8")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer_info_json(tokenizer_dir: str, _files: tuple) -> str:
+    """Loading a tokenizer takes about a second; one build writes the same file for several models
+    (and the test suite for many repositories). `_files` (names, mtimes) keys the cache."""
+    import json
+
+    from python_backend.contract import tokenizer_info
+    from python_backend.text.tokenizer import generation_end_ids, load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    info = tokenizer_info.from_tokenizer(tokenizer, generation_end_ids(tokenizer_dir, tokenizer))
+    return json.dumps(info, ensure_ascii=False)
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link the (large) model files, ONNX or engine, when on one filesystem; copy otherwise."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for file in sorted(source.iterdir()):
+        if file.is_file():
+            try:
+                (target / file.name).hardlink_to(file)
+            except OSError:
+                shutil.copy2(file, target / file.name)

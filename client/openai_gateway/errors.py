@@ -1,0 +1,74 @@
+"""OpenAI error objects, and how Triton's errors and the request contract's InputError become them."""
+
+from __future__ import annotations
+
+from python_backend.contract.errors import InputError
+
+from ..errors import (
+    InvalidRequestError,
+    OverloadedError,
+    RequestTimeoutError,
+    ServerError,
+    ServerUnavailableError,
+)
+
+RETRY_AFTER_S = 1
+# Triton's input names (as the models name them in errors) → the OpenAI parameter.
+SERVER_FIELD_TO_PARAM = {
+    "max_tokens": "max_tokens", "runtime_top_p": "top_p", "top_p": "top_p", "temperature": "temperature",
+    "runtime_top_k": "top_k", "stop_words": "stop", "seed": "seed", "min_tokens": "min_tokens",
+    "repetition_penalty": "repetition_penalty", "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    # Only response_format sets a guide (a schema xgrammar cannot compile is found by the engine).
+    "guided_decoding_guide_type": "response_format", "guided_decoding_guide": "response_format",
+}
+
+
+class OpenAIError(Exception):
+    """An error answer: `status` is the HTTP status, `body()` the OpenAI error object."""
+
+    def __init__(self, status: int, message: str, type_: str, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def invalid(message: str, param: str | None) -> OpenAIError:
+    return OpenAIError(400, message, "invalid_request_error", param)
+
+
+def from_input_error(exc: InputError) -> OpenAIError:
+    """400 naming the field: the contract's messages start with the field the caller named, and the
+    gateway names OpenAI's parameters."""
+    field, _, _ = str(exc).partition(":")
+    named = field and all(part.isidentifier() for part in field.split("."))  # e.g. response_format.type
+    return invalid(str(exc), field if named else None)
+
+
+def model_not_found(name: str, served: str | None = None) -> OpenAIError:
+    message = f"The model '{name}' does not exist" + (f"; this server serves '{served}'" if served else "")
+    return OpenAIError(404, message, "invalid_request_error", "model", "model_not_found")
+
+
+def unavailable(message: str) -> OpenAIError:
+    return OpenAIError(503, message, "service_unavailable_error", None, "triton_unavailable")
+
+
+def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
+    """Triton's error → the OpenAI error a client library knows how to handle."""
+    if isinstance(exc, OverloadedError):
+        return OpenAIError(429, f"The engine is at capacity: {exc}", "rate_limit_error", None, "engine_overloaded",
+                           {"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(exc, InvalidRequestError):
+        field = exc.field
+        param = prompt_param if field in ("text_input", "apply_chat_template") else SERVER_FIELD_TO_PARAM.get(field)
+        return invalid(str(exc), param)
+    if isinstance(exc, RequestTimeoutError):
+        return OpenAIError(504, str(exc), "timeout_error", None, "timeout")
+    if isinstance(exc, ServerUnavailableError):
+        return unavailable(f"The inference server is unavailable: {exc}")
+    return OpenAIError(500, str(exc), "server_error", None, "triton_error")

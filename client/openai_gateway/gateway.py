@@ -1,0 +1,204 @@
+"""One OpenAI request end to end: read the body, parse it into a Call, ask Triton, shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ..aio import AsyncLLMClient
+from ..errors import ServerError
+from ..retry import RetryPolicy
+from ..settings import TlsFiles
+from . import answers, logprobs
+from .choices import ChoiceStream
+from .errors import OpenAIError, from_server_error, invalid
+from .parsing import Call, parse_call, parse_json
+
+MAX_BODY_BYTES = 1 << 20
+DRAIN_LIMIT_BYTES = 64 << 20  # past this an oversized upload is cut off rather than read to its end
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    triton_grpc: str = "localhost:8001"
+    tokenizer_dir: Path | None = None  # for usage.prompt_tokens; None: counted as 0
+    served_model_name: str = "ensemble"  # the model name clients send
+    triton_model: str = "ensemble"
+    timeout_s: float = 300.0  # per request, then 504
+    max_body_bytes: int = MAX_BODY_BYTES  # larger bodies get 413
+    triton_tls: TlsFiles | None = None  # gRPC over TLS to Triton (its --grpc-tls-* options)
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Names a request may use: the served one (what /v1/models lists), and the Triton model's,
+        which clients written before the served name existed send ("ensemble")."""
+        return tuple(dict.fromkeys((self.served_model_name, self.triton_model)))
+
+
+class Gateway:
+    """What every route shares: the config, one AsyncLLMClient to Triton, the prompt-token counter."""
+
+    def __init__(self, config: GatewayConfig):
+        self.config = config
+        self.counter = answers.PromptCounter(config.tokenizer_dir)
+        self.client = AsyncLLMClient(config.triton_grpc, "grpc", timeout_s=config.timeout_s, model=config.triton_model,
+                                     # Retry only what never reached the engine; an overload goes back to
+                                     # the caller as 429 + Retry-After (OpenAI clients back off on that).
+                                     retry=RetryPolicy(attempts=3, backoff_s=0.2, retry_overloaded=False),
+                                     tls=config.triton_tls)
+        self.created = int(time.time())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def answer(self, request: Request, chat: bool):
+        """/v1/completions (chat=False) and /v1/chat/completions (chat=True)."""
+        raw = await read_bounded(request, self.config.max_body_bytes)
+        call = parse_call(parse_json(raw), chat, self.config.model_names)
+        if (call.top_logprobs or call.request.prompt_logits) and self.counter.tokenizer is None:
+            param = "top_logprobs" if chat else "logprobs"
+            raise invalid(f"{param}: alternatives and prompt log probs need the tokenizer; start the gateway with "
+                          "--tokenizer-dir", param)
+        return await (self._stream(request, call) if call.stream else self._whole(request, call))
+
+    def _prompt_tokens_logprobs(self, call: Call, rows) -> answers.Tokens | None:
+        if not call.request.prompt_logits:
+            return None
+        ids = self.counter.tokenizer.encode(call.prompt_text, add_special_tokens=True)  # as preprocessing
+        if rows is None or len(rows) != len(ids):
+            raise OpenAIError(502, f"Triton returned {0 if rows is None else len(rows)} prompt logit rows for "
+                                   f"{len(ids)} prompt tokens", "server_error", "echo", None)
+        return logprobs.prompt_tokens(ids, rows, call.top_logprobs, self._decode)
+
+    def _decode(self, token_id: int) -> str:
+        return self.counter.tokenizer.decode([token_id])
+
+    async def _prompt_tokens(self, call: Call) -> int:
+        return await asyncio.to_thread(self.counter.count, call)
+
+    async def _whole(self, request: Request, call: Call):
+        try:
+            # Streamed underneath: Triton 2.51's ensemble never cancels its running engine step, and the
+            # engine hears of a cancelled request only through the postprocessing step of its next
+            # token (ARCHITECTURE.md). Non-streamed, that step comes at the very end, so a client that
+            # went away kept its request generating up to max_tokens and held up every SIGTERM drain.
+            result = await _until_disconnected(request, self.client.generate(call.request, stream=True))
+        except ServerError as exc:
+            raise from_server_error(exc, call.prompt_param) from None
+        if result is None:  # the client went away; its Triton request was cancelled
+            return JSONResponse({}, status_code=499)
+        choices = []
+        for index, sequence in enumerate(result.sequences or [result]):  # sequences: n > 1
+            text = answers.StopTrimmer(call.trimmed_stop)
+            answer = text.feed(sequence.text) + text.finish(sequence.finish_reason == "stop")
+            if call.echo:
+                answer = call.prompt_text + answer
+            tops = logprobs.alternatives(sequence.logits, call.top_logprobs, self._decode) \
+                if call.top_logprobs else []
+            choices.append(answers.choice(call, answer, sequence.finish_reason,
+                                          (sequence.token_texts, sequence.log_probs, tops), index,
+                                          self._prompt_tokens_logprobs(call, result.prompt_logits)))
+        return answers.completion(call, answers.completion_id(call.chat), int(time.time()), choices,
+                                  usage=answers.usage(await self._prompt_tokens(call), result.output_tokens,
+                                                      result.cached_tokens))
+
+    async def _stream(self, request: Request, call: Call):
+        chunks = self.client.events(call.request, stream=True)
+        # The first response decides the status: an error before any text is a proper HTTP error.
+        try:
+            first = await _next(chunks)
+        except ServerError as exc:
+            await chunks.aclose()
+            raise from_server_error(exc, call.prompt_param) from None
+        except BaseException:
+            await chunks.aclose()
+            raise
+        ident, created = answers.completion_id(call.chat), int(time.time())
+
+        def event(choices: list, **extra) -> str:
+            return answers.sse(answers.completion(call, ident, created, choices, **extra))
+
+        async def body():
+            choices = [ChoiceStream(call, index, self._decode) for index in range(call.request.num_return_sequences)]
+            try:
+                if call.chat:
+                    yield event([answers.delta(call, "", None, first=True, index=c.index) for c in choices])
+                elif call.echo:
+                    yield event([answers.delta(call, call.prompt_text, None, index=c.index) for c in choices])
+                pending = [first] if first is not None else []
+                while True:
+                    chunk = pending.pop() if pending else await _next(chunks)
+                    if chunk is None:
+                        break
+                    if await request.is_disconnected():
+                        return  # finally cancels the Triton request
+                    for part in choices[chunk.sequence_index].feed(chunk):
+                        yield event([part])
+                for choice in choices:
+                    for part in choice.finish():
+                        yield event([part])
+                if call.include_usage:  # the prompt is computed once, by the first sequence: its cache hits
+                    yield event([], usage=answers.usage(await self._prompt_tokens(call), sum(c.tokens for c in choices),
+                                                        choices[0].cached))
+            except ServerError as exc:  # after the 200 went out: report in-band, as OpenAI does
+                yield answers.sse(from_server_error(exc, call.prompt_param).body())
+            finally:
+                await chunks.aclose()
+            yield answers.sse("[DONE]")
+
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The body, or 413 once it is known to exceed `limit` (from Content-Length or while reading).
+
+    An oversized body is never held in memory, but it is read to its end (discarded, up to
+    DRAIN_LIMIT_BYTES) before the 413 goes out: a client still sending when the server answers and
+    closes gets a broken pipe instead of the error (seen with urllib on a 3 MB body)."""
+    declared = request.headers.get("content-length", "")
+    oversized = declared.isdigit() and int(declared) > limit
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        oversized = oversized or size > limit
+        if size > DRAIN_LIMIT_BYTES:
+            break
+        if not oversized:
+            chunks.append(chunk)
+    if oversized:
+        shown = declared if declared.isdigit() else f"more than {limit}"
+        raise OpenAIError(413, f"the request body is {shown} bytes; the limit is {limit}", "invalid_request_error",
+                          None, "request_too_large")
+    return b"".join(chunks)
+
+
+async def _next(chunks):
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _until_disconnected(request, awaitable, poll_s: float = 0.5):
+    """Await `awaitable`, but cancel it (and so its Triton request) if the HTTP client goes away;
+    then None."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll_s)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                return None
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

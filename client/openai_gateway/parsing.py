@@ -1,0 +1,290 @@
+"""An OpenAI request body → a `Call`: what to send to Triton and how to shape the answer.
+
+Every check raises OpenAIError (400 naming the parameter, or 404 for another model); the numeric
+limits are the request contract's (client.wire.checked → python_backend/contract/limits.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from python_backend.contract.errors import InputError
+from python_backend.contract.limits import NUM_RETURN_SEQUENCES, check_min_tokens
+
+from .. import wire
+from ..types import GenerateRequest
+from . import logprobs, tools
+from .errors import from_input_error, invalid, model_not_found
+from .structured import response_format_guide
+
+# Every top-level parameter a request may carry; anything else is a 400 naming it (OpenAI does the
+# same: a misspelt "temprature" must not silently run with the default).
+COMMON_PARAMS = {"model", "max_tokens", "temperature", "top_p", "top_k", "n", "stream", "stream_options", "stop",
+                 "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "user", "response_format",
+                 # vLLM's extensions (benchmarks force output lengths with min_tokens / ignore_eos)
+                 "min_tokens", "ignore_eos", "stop_token_ids", "repetition_penalty", "skip_special_tokens",
+                 "include_stop_str_in_output"}
+COMPLETION_PARAMS = COMMON_PARAMS | {"prompt", "echo", "best_of", "suffix"}
+CHAT_PARAMS = COMMON_PARAMS | {"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
+                               "parallel_tool_calls", "metadata", "store"}
+# OpenAI's defaults are unbounded; these keep an answer that never stops short.
+DEFAULT_MAX_TOKENS = {"chat": 256, "completion": 16}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One OpenAI request, parsed."""
+
+    chat: bool  # /v1/chat/completions (else /v1/completions)
+    model: str  # the served name the client asked for
+    request: GenerateRequest  # what Triton is sent
+    prompt_text: str  # completions: the prompt (for echo); chat: ""
+    echo: bool  # completions: the answer starts with the prompt
+    stream: bool
+    include_usage: bool  # streaming: a last chunk carries usage
+    prompt_param: str  # the parameter Triton's prompt errors are blamed on: "prompt" or "messages"
+    keep_stop: bool = False  # include_stop_str_in_output: the matched stop string stays in the text
+    logprobs: bool = False  # choices carry each generated token's log prob (logprobs.py)
+    top_logprobs: int = 0  # and that many alternatives per token (from generation_logits)
+    tools: tools.ToolPlan | None = None  # chat with tools: the answer may be tool calls (tools.py)
+
+    @property
+    def trimmed_stop(self) -> tuple[str, ...]:
+        """The stop strings to cut from the answer's end (none with include_stop_str_in_output)."""
+        return () if self.keep_stop else self.request.stop
+
+
+def parse_json(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise invalid(f"the request body is not valid JSON: {exc}", None) from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", None)
+    return body
+
+
+def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
+    """served_models: the names a request may use, the listed (served) name first."""
+    name = body.get("model")
+    if not isinstance(name, str) or not name:
+        raise invalid("model: required", "model")
+    if name not in served_models:
+        raise model_not_found(name, served_models[0])
+    _refuse_unsupported(body, chat)
+    params = sampling(body, DEFAULT_MAX_TOKENS["chat" if chat else "completion"])
+    params["guide_type"], params["guide"] = response_format_guide(body)
+    top_logprobs = logprobs.wanted(body, chat)
+    params["log_probs"], params["logits"] = top_logprobs is not None, bool(top_logprobs)
+    params["prompt_logits"] = top_logprobs is not None and not chat and bool(body.get("echo"))
+    params["num_return_sequences"] = _choices(body)
+    params["end_id"] = _stop_token(body)
+    plan = tools.tool_plan(body) if chat else None
+    if plan is not None and plan.calls:
+        if params["guide_type"] is not None:
+            raise invalid('response_format: cannot be combined with tools unless tool_choice is "none" '
+                          "(the tool calls' grammar is the answer's format)", "response_format")
+        params["guide_type"], params["guide"] = "ebnf_grammar", tools.grammar(plan)
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise invalid("stream_options: must be an object", "stream_options")
+    if chat:
+        request = GenerateRequest.chat_messages(chat_messages(body, tools.system_text(plan)), **params)
+        prompt_text, prompt_param = "", "messages"
+    else:
+        prompt_text = completion_prompt(body)
+        request = GenerateRequest(prompt_text, chat=False, **params)
+        prompt_param = "prompt"
+    return Call(chat, name, request, prompt_text, bool(body.get("echo")) and not chat, bool(body.get("stream")),
+                bool(stream_options.get("include_usage")), prompt_param,
+                keep_stop=_flag(body, "include_stop_str_in_output", False), logprobs=params["log_probs"],
+                top_logprobs=top_logprobs or 0, tools=plan)
+
+
+def sampling(body: dict, default_max_tokens: int) -> dict:
+    """The ensemble's sampling inputs from an OpenAI body (validated; errors name the param)."""
+    # Newer OpenAI clients send max_completion_tokens (chat); either name is accepted.
+    limit = "max_completion_tokens" if body.get("max_tokens") is None and "max_completion_tokens" in body \
+        else "max_tokens"
+    max_tokens = _checked(body, "max_tokens", limit)
+    max_tokens = default_max_tokens if max_tokens is None else max_tokens
+    top_p = _checked(body, "top_p")
+    min_tokens = _checked(body, "min_tokens")
+    if _flag(body, "ignore_eos", False):
+        # vLLM's ignore_eos: generate max_tokens unless a stop string matches. Holding the end id
+        # back for all max_tokens tokens is exactly that (min_tokens is TensorRT-LLM's own input).
+        min_tokens = max_tokens
+    if min_tokens is not None:
+        try:
+            check_min_tokens(min_tokens, max_tokens)
+        except InputError as exc:
+            raise from_input_error(exc) from None
+    top_k = _checked(body, "top_k")
+    return {
+        "max_tokens": max_tokens,
+        "temperature": _checked(body, "temperature"),
+        "top_k": top_k or None,  # 0 = no top-k (the request contract refuses vLLM's -1)
+        "top_p": None if top_p in (None, 1, 1.0) else top_p,
+        "seed": _checked(body, "seed"),
+        "min_tokens": min_tokens or None,
+        "repetition_penalty": _checked(body, "repetition_penalty"),
+        "presence_penalty": _checked(body, "presence_penalty"),
+        "frequency_penalty": _checked(body, "frequency_penalty"),
+        "stop": _stop(body),
+    }
+
+
+def _stop_token(body: dict) -> int | None:
+    """vLLM's stop_token_ids, as the ensemble's end_id: one id, which ends the answer without being
+    part of it (the model's own end ids still stop it: preprocessing makes them stop words). The
+    ensemble takes a single end id, so more than one is refused rather than half applied."""
+    ids = body.get("stop_token_ids")
+    if ids is None or ids == []:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        raise invalid("stop_token_ids: must be a list of token ids (non-negative integers)", "stop_token_ids")
+    if len(ids) > 1:
+        raise invalid(f"stop_token_ids: at most 1 id is served (it becomes the ensemble's end_id), got {len(ids)}",
+                      "stop_token_ids")
+    return ids[0]
+
+
+def _choices(body: dict) -> int:
+    """OpenAI's n: that many answers, TensorRT-LLM's num_return_sequences (one Triton request whose
+    sequences share the prompt's KV cache)."""
+    n = body.get("n")
+    try:
+        return 1 if n is None else NUM_RETURN_SEQUENCES.check("n", n)
+    except InputError as exc:
+        raise from_input_error(exc) from None
+
+
+def _flag(body: dict, name: str, default: bool) -> bool:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise invalid(f"{name}: must be a boolean, got {value!r}", name)
+    return value
+
+
+def _checked(body: dict, name: str, param: str | None = None):
+    """The value of `param` (default `name`) for the ensemble input `name`, or None when unset."""
+    param = param or name
+    value = body.get(param)
+    if value is None:
+        return None
+    try:
+        return wire.checked(name, value, param)
+    except InputError as exc:
+        raise from_input_error(exc) from None
+
+
+def _stop(body: dict) -> tuple[str, ...]:
+    stop = body.get("stop")
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        return (stop,) if stop else ()
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return tuple(s for s in stop if s)
+    raise invalid("stop: must be a string or a list of strings", "stop")
+
+
+def _refuse_unsupported(body: dict, chat: bool) -> None:
+    unknown = sorted(set(body) - (CHAT_PARAMS if chat else COMPLETION_PARAMS))
+    if unknown:
+        raise invalid(f"{unknown[0]}: unrecognized request argument", unknown[0])
+    if body.get("logit_bias"):
+        raise invalid("logit_bias: not supported by this server", "logit_bias")
+    if body.get("best_of") not in (None, 1):
+        raise invalid("best_of: only 1 is supported", "best_of")
+    if body.get("suffix"):
+        raise invalid("suffix: not supported by this server", "suffix")
+    if not _flag(body, "skip_special_tokens", True):
+        raise invalid("skip_special_tokens: only true is supported (the detokenizer always drops special tokens)",
+                      "skip_special_tokens")
+
+
+def chat_messages(body: dict, tools_text: str | None = None) -> list[dict[str, str]]:
+    """The messages as the chat template takes them ({role, content} strings), with the tools'
+    description (tools_text) at the end of the system message, one added first if there is none.
+    Tool turns are rendered in tools.py's format: an assistant message's tool_calls as call blocks
+    after its content, a role "tool" message as a user turn (_tool_turn)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid("messages: must be a non-empty list", "messages")
+    out, call_ids = [], []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise invalid(f"messages[{i}]: must be an object with a role", "messages")
+        calls = message.get("tool_calls") if message["role"] == "assistant" else None
+        content = _content(message.get("content"), f"messages[{i}].content", none_ok=calls is not None)
+        if calls is not None:
+            blocks, ids = _assistant_calls(calls, f"messages[{i}].tool_calls")
+            content, call_ids = "\n".join(filter(None, (content, blocks))), call_ids + ids
+        if message["role"] == "tool":
+            out.append(_tool_turn(content, message.get("tool_call_id"), call_ids, f"messages[{i}]"))
+        else:
+            out.append({"role": message["role"], "content": content})
+    if tools_text is None:
+        return out
+    if out[0]["role"] == "system":
+        return [{"role": "system", "content": f"{out[0]['content']}\n\n{tools_text}"}, *out[1:]]
+    return [{"role": "system", "content": tools_text}, *out]
+
+
+def _content(content, field: str, none_ok: bool) -> str:
+    """A message's content as one string; content parts: only text is meaningful to this model."""
+    if content is None and none_ok:  # an assistant message that only calls tools
+        return ""
+    if isinstance(content, list):
+        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                   for p in content):
+            raise invalid(f"{field}: only text parts are supported", "messages")
+        content = "".join(p["text"] for p in content)
+    if not isinstance(content, str):
+        raise invalid(f"{field}: must be a string", "messages")
+    return content
+
+
+def _assistant_calls(calls, where: str) -> tuple[str, list[str]]:
+    """An earlier assistant turn's tool_calls → (its blocks, the call ids)."""
+    if not isinstance(calls, list) or not calls:
+        raise invalid(f"{where}: must be a non-empty list", "messages")
+    blocks, ids = [], []
+    for j, call in enumerate(calls):
+        at = f"{where}[{j}]"
+        if not isinstance(call, dict) or call.get("type", "function") != "function" \
+                or not isinstance(call.get("id"), str) or not isinstance(call.get("function"), dict):
+            raise invalid(f'{at}: must be {{"id": str, "type": "function", "function": {{name, arguments}}}}',
+                          "messages")
+        name, arguments = call["function"].get("name"), call["function"].get("arguments")
+        if not isinstance(name, str) or not isinstance(arguments, str):
+            raise invalid(f"{at}.function: name and arguments must be strings", "messages")
+        try:
+            parsed = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            raise invalid(f"{at}.function.arguments: not valid JSON: {exc}", "messages") from None
+        blocks.append(tools.call_block(name, parsed))
+        ids.append(call["id"])
+    return "\n".join(blocks), ids
+
+
+def _tool_turn(content: str, call_id, known_ids: list[str], where: str) -> dict[str, str]:
+    """A role "tool" message → the user turn that carries its result (tools.py)."""
+    if call_id not in known_ids:
+        raise invalid(f"{where}.tool_call_id: must name a tool call of an earlier assistant message, "
+                      f"got {call_id!r}", "messages")
+    return {"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"}
+
+
+
+def completion_prompt(body: dict) -> str:
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise invalid("prompt: must be a string (one prompt per request)", "prompt")
+    return prompt

@@ -1,0 +1,121 @@
+"""The FastAPI app: its routes, and the handlers that turn errors into OpenAI error objects."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from python_backend.contract.errors import InputError
+
+from . import answers
+from .access import ApiKeys, RateLimit, TokenBuckets, presented_key
+from .errors import OpenAIError, from_input_error, model_not_found, unavailable
+from .gateway import Gateway, GatewayConfig
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    api_keys: tuple[str, ...] = ()  # none: no authentication
+    rate_limit: RateLimit | None = None  # per key (per client address without keys); None: unlimited
+
+
+class Access:
+    def __init__(self, config: AccessConfig):
+        self.keys = ApiKeys(list(config.api_keys))
+        self.buckets = TokenBuckets(config.rate_limit) if config.rate_limit else None
+
+    def check(self, request: Request) -> None:
+        """Raise 401 (no or wrong key) or 429 + Retry-After (the caller's bucket is empty)."""
+        caller = request.client.host if request.client else "unknown"
+        if self.keys.enabled:
+            presented = presented_key(request.headers.get("authorization"), request.headers.get("api-key"))
+            caller = self.keys.match(presented)
+            if caller is None:
+                message = ("Incorrect API key provided." if presented else
+                           "You didn't provide an API key: send it as 'Authorization: Bearer <key>'.")
+                raise OpenAIError(401, message, "invalid_request_error", None, "invalid_api_key",
+                                  {"WWW-Authenticate": "Bearer"})
+        if self.buckets is not None:
+            wait = self.buckets.take(caller)
+            if wait > 0:
+                limit = self.buckets.limit
+                raise OpenAIError(429, f"Rate limit reached: {limit.rate:g} requests/s with bursts of {limit.burst}"
+                                  f" per {'key' if self.keys.enabled else 'client'}; retry in {wait:.2f} s",
+                                  "rate_limit_error", None, "rate_limit_exceeded",
+                                  {"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+async def _allowed(request: Request) -> None:
+    request.app.state.access.check(request)
+
+
+# /health/ready stays open: load balancers and Kubernetes probe it without a key.
+router = APIRouter()
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(_allowed)])
+
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+Shared = Annotated[Gateway, Depends(_gateway)]
+
+
+@router.get("/health/ready")
+async def ready(gateway: Shared):
+    if await gateway.client.ready():
+        return {"status": "ready"}
+    raise unavailable("the inference server is not ready")
+
+
+@v1.get("/models")
+async def models(gateway: Shared):
+    return {"object": "list", "data": [answers.model_card(gateway.config.served_model_name, gateway.created)]}
+
+
+@v1.get("/models/{model_id}")
+async def model(model_id: str, gateway: Shared):
+    if model_id not in gateway.config.model_names:
+        raise model_not_found(model_id)
+    return answers.model_card(model_id, gateway.created)
+
+
+@v1.post("/completions")
+async def completions(request: Request, gateway: Shared):
+    return await gateway.answer(request, chat=False)
+
+
+@v1.post("/chat/completions")
+async def chat_completions(request: Request, gateway: Shared):
+    return await gateway.answer(request, chat=True)
+
+
+async def _openai_error(_request, exc: OpenAIError):
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _input_error(request, exc: InputError):
+    return await _openai_error(request, from_input_error(exc))
+
+
+def create_app(config: GatewayConfig, access: AccessConfig | None = None) -> FastAPI:
+    gateway = Gateway(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await gateway.close()
+
+    app = FastAPI(title="triton-llm OpenAI gateway", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.gateway = gateway
+    app.state.access = Access(access or AccessConfig())
+    app.add_exception_handler(OpenAIError, _openai_error)
+    app.add_exception_handler(InputError, _input_error)
+    app.include_router(router)
+    app.include_router(v1)
+    return app

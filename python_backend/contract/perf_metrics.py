@@ -1,0 +1,49 @@
+"""TensorRT-LLM's ten perf outputs (return_perf_metrics), as both our engines fill them.
+
+The names, order and dtypes are the backend's (build_engines/trtllm/backend_contract.PERF_METRICS,
+fillTritonResponse/processStats; tests/unit/test_perf_metrics.py checks they agree). How this
+project computes them, for the CPU engine and the TensorRT-LLM emulator alike:
+  - times are CLOCK_MONOTONIC ns (time.monotonic_ns), as the executor's steady clock: differences
+    are meaningful, absolute values count from boot. arrival is when the engine took the request,
+    first_scheduled the start of its first engine step, first_token its first token, last_token
+    when it finished; 0 until then.
+  - KV blocks are `tokens_per_block`-token blocks of prompt + generated tokens (our CPU engine's
+    block is one token), reused ones taken from the prefix cache, new = total − reused.
+  - the draft-token figures are 0: no speculative decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DTYPES = (np.int32, np.int32, np.int32, np.int64, np.int64, np.int64, np.int64, np.float32, np.int32, np.int32)
+
+
+@dataclass(frozen=True)
+class PerfMetrics:
+    kv_cache_alloc_new_blocks: int
+    kv_cache_reused_blocks: int
+    kv_cache_alloc_total_blocks: int
+    arrival_time_ns: int
+    first_scheduled_time_ns: int
+    first_token_time_ns: int
+    last_token_time_ns: int
+    acceptance_rate: float = 0.0
+    total_accepted_draft_tokens: int = 0
+    total_draft_tokens: int = 0
+
+    @classmethod
+    def of(cls, *, held_tokens: int, cached_tokens: int, tokens_per_block: int, arrival_ns: int,
+           first_scheduled_ns: int, first_token_ns: int, last_token_ns: int) -> PerfMetrics:
+        total = -(-held_tokens // tokens_per_block)
+        reused = min(cached_tokens // tokens_per_block, total)
+        return cls(total - reused, reused, total, arrival_ns, first_scheduled_ns, first_token_ns, last_token_ns)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Each output as its [1, 1] response tensor, in the backend's order and dtypes."""
+        return {name: np.asarray([[getattr(self, name)]], dtype=dtype) for name, dtype in zip(NAMES, DTYPES, strict=True)}
+
+
+NAMES = tuple(PerfMetrics.__dataclass_fields__)

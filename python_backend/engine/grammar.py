@@ -1,0 +1,98 @@
+"""Guided decoding with xgrammar: a guide compiled once, then one token mask per step.
+
+Who does what, and on which thread:
+- `GrammarCompiler.matcher(guide, end_ids)` runs in `LLMEngine.submit`, on the caller's thread
+  (the Triton model's execute()), so compiling a schema never stalls the engine loop. xgrammar's
+  compiler caches compiled grammars (bounded by CACHE_LIMIT_BYTES): a repeated schema costs nothing.
+- `GrammarState.mask(logits)` and `.accept(token)` run in the sampler, on the engine thread: filling
+  a bitmask is ~0.1 ms for a JSON schema over a 49k vocabulary.
+
+The end ids are the grammar's stop tokens: the engine ends a sequence on any of them, so the
+matcher allows them exactly where the guide is complete (and nowhere else).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..contract.errors import InputError
+from ..contract.guides import GUIDE_FIELD, Guide
+from ..contract.tokenizer_info import read
+
+CACHE_LIMIT_BYTES = 64 << 20
+
+
+class GrammarCompiler:
+    """xgrammar's compiler over the engine's vocabulary (from the tokenizer-info file)."""
+
+    def __init__(self, tokenizer_info_path: Path, vocab_size: int, threads: int = 1):
+        import xgrammar as xgr  # here: the engine without guided decoding does not import torch
+
+        info = read(tokenizer_info_path)
+        # TensorRT-LLM's C++ reader derives the vocabulary type from tokenizer_str the same way
+        # (xgrammar's DetectMetadataFromHF); the model's logits may be wider than the vocabulary.
+        meta = xgr.TokenizerInfo._detect_metadata_from_hf(info["tokenizer_str"])
+        self.tokenizer_info = xgr.TokenizerInfo(info["encoded_vocab"], meta["vocab_type"], vocab_size=vocab_size,
+                                                stop_token_ids=info["stop_token_ids"],
+                                                add_prefix_space=meta["add_prefix_space"])
+        self.vocab_size = vocab_size
+        self._compiler = xgr.GrammarCompiler(self.tokenizer_info, max_threads=threads,
+                                             cache_limit_bytes=CACHE_LIMIT_BYTES)
+        self._xgr = xgr
+
+    def compile(self, guide: Guide):
+        """The compiled grammar; InputError naming guided_decoding_guide when it does not compile."""
+        try:
+            if guide.kind == "json":
+                return self._compiler.compile_builtin_json_grammar()
+            if guide.kind == "json_schema":
+                # strict_mode: no properties beyond the schema's (OpenAI's strict, vLLM's default).
+                return self._compiler.compile_json_schema(guide.guide, strict_mode=True)
+            if guide.kind == "regex":
+                return self._compiler.compile_regex(guide.guide)
+            return self._compiler.compile_grammar(guide.guide)
+        except RuntimeError as exc:  # xgrammar's parse errors: "[time] file:line: message"
+            message = str(exc).strip().rpartition(": ")[2] if "] " in str(exc) else str(exc)
+            what = {"json_schema": "JSON schema", "regex": "regex", "ebnf_grammar": "EBNF grammar"}[guide.kind]
+            raise InputError(f"{GUIDE_FIELD}: this {what} does not compile: {message}") from None
+
+    def matcher(self, guide: Guide, end_ids: tuple[int, ...],
+                stop_sequences: tuple[tuple[int, ...], ...] = ()) -> GrammarState:
+        """A fresh state for one sequence. Its stop tokens: end_id, plus the model's other end ids
+        when they come as one-token stop sequences (preprocessing sends them so). Other stop words
+        stay ordinary tokens to the grammar: a stop word "}" must still close an object."""
+        model_ends = set(self.tokenizer_info.stop_token_ids)
+        stops = list(dict.fromkeys([*end_ids, *(s[0] for s in stop_sequences if len(s) == 1 and s[0] in model_ends)]))
+        if not stops:
+            raise InputError(f"{GUIDE_FIELD}: guided decoding needs an end_id (the token that ends a "
+                             "complete answer)")
+        return GrammarState(self._xgr, self.compile(guide), stops, self.vocab_size)
+
+
+class GrammarState:
+    """One sequence's place in its grammar."""
+
+    def __init__(self, xgr, compiled, end_ids: list[int], vocab_size: int):
+        self._matcher = xgr.GrammarMatcher(compiled, override_stop_tokens=end_ids)
+        self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)  # int32 [1, ceil(V/32)], bit i = token i
+        self._vocab_size = vocab_size
+
+    def allowed(self) -> np.ndarray:
+        """Bool [V]: the tokens that keep the output inside the grammar."""
+        self._matcher.fill_next_token_bitmask(self._bitmask)
+        bits = self._bitmask.numpy().view(np.uint8)
+        return np.unpackbits(bits, bitorder="little")[: self._vocab_size].astype(bool)
+
+    def mask(self, logits: np.ndarray) -> np.ndarray:
+        return np.where(self.allowed(), logits, -np.inf)
+
+    def accept(self, token: int) -> None:
+        if not self._matcher.accept_token(token):
+            # Only reachable if something after the mask changed the choice: a bug, not a bad request.
+            raise RuntimeError(f"token {token} was sampled outside its grammar")
+
+    @property
+    def completed(self) -> bool:
+        return self._matcher.is_completed()

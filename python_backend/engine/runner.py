@@ -1,0 +1,148 @@
+"""Runs the ONNX decoder over the slot KV cache: one ONNX Runtime call per prefill chunk or decode batch.
+
+`run(plan)` computes one scheduler step (prefix copies, prefill chunks, one decode batch) and
+samples a token for every sequence whose logits are due; the batch-row layout is decided here.
+
+The model is an onnxruntime-genai builder export: inputs `input_ids [B, S]`, `attention_mask
+[B, T]`, `past_key_values.{i}.{key,value} [B, kv_heads, P, head_dim]`; outputs `logits [B, S, V]`,
+`present.{i}.*` aliasing past (GroupQueryAttention with a shared buffer: the new positions are
+written in place at `sum(attention_mask) - S ... - 1` of each row). Binding past and present to
+the same slot memory is what makes the cache copy-free.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .kv_cache import KVBuffers
+from .sampler import next_token
+from .scheduler import StepPlan
+from .sequence import Sequence
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    num_layers: int
+    kv_heads: int
+    head_dim: int
+    vocab_size: int
+    context_length: int
+
+    @classmethod
+    def from_genai_config(cls, onnx_dir: Path) -> ModelShape:
+        path = onnx_dir / "genai_config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{onnx_dir}: missing genai_config.json (not an ONNX decoder export?)")
+        model = json.loads(path.read_text())["model"]
+        decoder = model["decoder"]
+        return cls(
+            num_layers=decoder["num_hidden_layers"],
+            kv_heads=decoder["num_key_value_heads"],
+            head_dim=decoder["head_size"],
+            vocab_size=model["vocab_size"],
+            context_length=model["context_length"],
+        )
+
+
+class ModelRunner:
+    def __init__(self, onnx_dir: str | Path, num_slots: int, max_context_len: int, intra_op_threads: int = 0):
+        onnx_dir = Path(onnx_dir)
+        self.shape = ModelShape.from_genai_config(onnx_dir)
+        if max_context_len > self.shape.context_length:
+            raise ValueError(
+                f"max_context_len {max_context_len} exceeds the model's context length {self.shape.context_length}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(onnx_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.kv = KVBuffers(self.shape.num_layers, num_slots, self.shape.kv_heads, max_context_len,
+                            self.shape.head_dim)
+        self.max_context_len = max_context_len
+        self._slot_stride = self.kv.keys[0][0].nbytes
+
+    def run(self, plan: StepPlan) -> dict[Sequence, int]:
+        """Compute `plan`; return the token sampled for each sequence that completed its prompt
+        or decoded, in plan order (prefills first)."""
+        for src, dst, length in plan.copies:
+            self.kv.copy_prefix(src, dst, length)
+        sampled: dict[Sequence, int] = {}
+        for chunk in plan.prefills:
+            logits = self.prefill(chunk.seq.slot, chunk.tokens, chunk.start)
+            if chunk.seq.params.return_context_logits:  # one-token chunks: this position's logits
+                chunk.seq.context_logits.append(np.array(logits, dtype=np.float32, copy=True))
+            if chunk.completes_prompt:
+                sampled[chunk.seq] = next_token(chunk.seq, logits)
+        if plan.decodes:
+            rows = {slot: (0, min(position, self.kv.scratch_position))
+                    for slot, position in plan.idle_positions.items()}
+            for seq in plan.decodes:
+                rows[seq.slot] = (seq.tokens[-1], seq.num_computed)
+            logits = self.decode([rows[slot] for slot in range(len(rows))])
+            for seq in plan.decodes:
+                sampled[seq] = next_token(seq, logits[seq.slot])
+        return sampled
+
+    def _bind_cache(self, binding: ort.IOBinding, first_slot: int, count: int) -> None:
+        shape = [count, *self.kv.shape[1:]]
+        offset = first_slot * self._slot_stride
+        for i in range(self.shape.num_layers):
+            for kind, arrays in (("key", self.kv.keys), ("value", self.kv.values)):
+                ptr = arrays[i].ctypes.data + offset
+                binding.bind_input(f"past_key_values.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
+                binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
+
+    def _run(self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", input_ids)
+        binding.bind_cpu_input("attention_mask", attention_mask)
+        binding.bind_output("logits", "cpu")  # first output bound: index 0 below
+        self._bind_cache(binding, first_slot, input_ids.shape[0])
+        self.session.run_with_iobinding(binding)
+        return binding.get_outputs()[0].numpy()
+
+    def prefill(self, slot: int, tokens: list[int], start: int) -> np.ndarray:
+        """Compute positions [start, start+len(tokens)) of one slot; returns the last position's
+        logits [V]. (Exports are built with a pruned LM head: a prefill computes logits for its
+        last position only, which saves ~20 % of prefill time.)"""
+        end = start + len(tokens)
+        if end > self.max_context_len:
+            raise ValueError(f"prefill past max_context_len: {end} > {self.max_context_len}")
+        input_ids = np.asarray([tokens], dtype=np.int64)
+        mask = np.ones((1, end), dtype=np.int64)
+        logits = self._run(slot, input_ids, mask)
+        return logits[0, -1]
+
+    def score(self, slot: int, tokens: list[int]) -> np.ndarray:
+        """Logits after each of `tokens` ([len(tokens), V]), one position at a time (teacher forcing
+        for quality checks; works whatever positions the graph's LM head computes)."""
+        out = [self.prefill(slot, tokens[:1], 0)]
+        for position, token in enumerate(tokens[1:], start=1):
+            out.append(self.decode([(token, position)])[0])
+        return np.stack(out)
+
+    def decode(self, rows: list[tuple[int, int]]) -> np.ndarray:
+        """One decode step over slots [0, len(rows)): rows[s] = (token, position) writes the KV of
+        `token` at `position` of slot s and returns its logits; result [len(rows), V].
+
+        A slot with nothing to decode still takes part (one call needs contiguous slots): the
+        caller gives it a position past the entries it holds, where the write harms nothing, and
+        ignores its logits. Attention cost grows with the position, so that position is kept as
+        small as possible (see StepPlan.idle_positions); the scratch position always qualifies.
+        """
+        n = len(rows)
+        total = max(position for _, position in rows) + 1
+        input_ids = np.asarray([[token] for token, _ in rows], dtype=np.int64)
+        mask = np.zeros((n, total), dtype=np.int64)
+        for i, (_, position) in enumerate(rows):
+            mask[i, : position + 1] = 1
+        logits = self._run(0, input_ids, mask)
+        return logits[:, -1]

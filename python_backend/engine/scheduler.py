@@ -1,0 +1,200 @@
+"""Decides what each engine step computes.
+
+Scheduling rule, once per step:
+1. Cancelled sequences leave first and free their slots.
+2. Waiting sequences are admitted in arrival order while a KV slot is free; admission may reuse a
+   cached prompt prefix (see kv_cache.SlotAllocator).
+3. Every sequence in DECODE computes one token.
+4. The rest of the token budget (max_num_batched_tokens − decodes) goes to prefill chunks of
+   PREFILL sequences in admission order, so a long prompt advances a chunk per step while the
+   running streams keep decoding (chunked prefill) instead of stalling behind it.
+A slot holds a sequence's whole context, so a running sequence never runs out of cache: nothing is
+ever preempted; when the slots are full, new requests wait.
+
+After the runner computed the plan, `update(plan, sampled)` records what was computed and applies
+the finish rules, in this order: an end id stops the sequence (it is a control token, not output);
+otherwise the token is appended, then a stop sequence, max_tokens or the context limit finishes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from .config import EngineConfig
+from .kv_cache import SlotAllocator
+from .sequence import FinishReason, Sequence, Status
+
+
+@dataclass
+class PrefillChunk:
+    seq: Sequence
+    start: int  # first position computed
+    tokens: list[int]  # prompt tokens at positions start .. start+len-1
+
+    @property
+    def completes_prompt(self) -> bool:
+        return self.start + len(self.tokens) == self.seq.num_prompt
+
+
+@dataclass
+class StepPlan:
+    """What the runner computes this step.
+
+    copies          (src_slot, dst_slot, length): prefix KV to copy before anything runs
+    prefills        chunks to compute, one runner call each
+    decodes         sequences decoding one token each, batched in one runner call over slots
+                    [0, max decoding slot + 1)
+    idle_positions  the other slots of that batch → the first position they may overwrite: past
+                    every entry they hold once this step's prefills are written
+    finished        sequences that left this step without running (cancelled); their slots are free
+    """
+
+    copies: list[tuple[int, int, int]] = field(default_factory=list)
+    prefills: list[PrefillChunk] = field(default_factory=list)
+    decodes: list[Sequence] = field(default_factory=list)
+    idle_positions: dict[int, int] = field(default_factory=dict)
+    finished: list[Sequence] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.decodes) + sum(len(c.tokens) for c in self.prefills)
+
+
+@dataclass(frozen=True)
+class SequenceOutput:
+    """What one step did for one sequence: at most one new token, and whether it finished."""
+
+    seq: Sequence
+    new_token_ids: list[int]
+    finished: bool
+
+
+class Scheduler:
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self.slots = SlotAllocator(config.max_num_seqs, config.min_prefix_reuse, config.prefix_caching)
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []  # admission order
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self.waiting)
+
+    def add(self, *seqs: Sequence) -> None:
+        """Queue one request's sequences (several: num_return_sequences), all or none; raises
+        QueueFullError past max_queue_size (the caller rejects the request)."""
+        if len(self.waiting) + len(seqs) > self.config.max_queue_size:
+            raise QueueFullError(
+                f"engine queue is full ({self.config.max_queue_size} waiting requests); retry later"
+            )
+        for seq in seqs:
+            seq.status = Status.WAITING
+            self.waiting.append(seq)
+
+    def schedule(self) -> StepPlan:
+        plan = StepPlan()
+        self._drop_cancelled(plan)
+        while self.waiting and self.slots.num_free:
+            leader = self.waiting[0].leader
+            if leader is not None and leader.status in (Status.WAITING, Status.PREFILL):
+                # A sibling waits (and the queue behind it, keeping FIFO order) until its leader's
+                # prompt is computed, then copies that KV (prefix reuse) instead of computing it again.
+                break
+            seq = self.waiting.popleft()
+            allocation = self.slots.allocate(seq.prompt_ids, reuse=not seq.params.return_context_logits)
+            seq.slot = allocation.slot
+            seq.num_computed = seq.num_cached = allocation.reused_tokens
+            seq.status = Status.PREFILL
+            seq.scheduled_ns = seq.scheduled_ns or time.monotonic_ns()
+            if allocation.copy_from is not None:
+                plan.copies.append((allocation.copy_from, allocation.slot, allocation.reused_tokens))
+            self.running.append(seq)
+        plan.decodes = [s for s in self.running if s.status is Status.DECODE]
+        budget = self.config.max_num_batched_tokens - len(plan.decodes)
+        for seq in self.running:
+            if budget <= 0:
+                break
+            if seq.status is not Status.PREFILL:
+                continue
+            # return_context_logits: one position per chunk, the only one whose logits a prefill returns.
+            n = 1 if seq.params.return_context_logits else min(seq.prompt_remaining, budget)
+            plan.prefills.append(PrefillChunk(seq, seq.num_computed, seq.prompt_ids[seq.num_computed:seq.num_computed + n]))
+            budget -= n
+        if plan.decodes:
+            plan.idle_positions = self._idle_positions(plan)
+        return plan
+
+    def _idle_positions(self, plan: StepPlan) -> dict[int, int]:
+        # One decode call covers contiguous slots; a slot in that range with nothing to decode
+        # writes one throwaway entry at the first position it does not hold (attention cost grows
+        # with the position, so the lowest harmless one).
+        held = {s: self.slots.held_length(s) for s in range(max(q.slot for q in plan.decodes) + 1)}
+        for chunk in plan.prefills:
+            if chunk.seq.slot in held:  # a prefilling slot above the batch is not in it
+                held[chunk.seq.slot] = chunk.start + len(chunk.tokens)
+        for seq in plan.decodes:
+            del held[seq.slot]
+        return held
+
+    def _drop_cancelled(self, plan: StepPlan) -> None:
+        for seq in [s for s in self.waiting if s.cancel_requested]:
+            self.waiting.remove(seq)
+            seq.status, seq.finish_reason = Status.FINISHED, FinishReason.CANCELLED
+            plan.finished.append(seq)
+        for seq in [s for s in self.running if s.cancel_requested]:
+            self.finish(seq, FinishReason.CANCELLED)
+            plan.finished.append(seq)
+
+    def update(self, plan: StepPlan, sampled: dict[Sequence, int]) -> list[SequenceOutput]:
+        """Record what the runner computed for `plan` and apply the finish rules to each sampled
+        token (a prefill that completes its prompt samples the first one). Returns the step's
+        outputs: first the cancelled sequences, then one per sampled token, in plan order."""
+        outputs = [SequenceOutput(seq, [], True) for seq in plan.finished]
+        for chunk in plan.prefills:
+            seq = chunk.seq
+            seq.num_computed += len(chunk.tokens)
+            self.slots.record(seq.slot, seq.tokens, seq.num_computed)
+            if seq.num_computed == seq.num_prompt:
+                seq.status = Status.DECODE
+        for seq in plan.decodes:  # the KV of the token fed this step is now written
+            seq.num_computed += 1
+            self.slots.record(seq.slot, seq.tokens, seq.num_computed)
+        for seq, token in sampled.items():
+            outputs.append(self._append(seq, token))
+        return outputs
+
+    def _append(self, seq: Sequence, token: int) -> SequenceOutput:
+        params = seq.params
+        if token in params.end_ids:
+            # End ids are control tokens: they finish the sequence and are not part of the output.
+            self.finish(seq, FinishReason.STOP)
+            return SequenceOutput(seq, [], True)
+        seq.tokens.append(token)
+        if params.return_log_probs:
+            seq.log_probs.append(seq.sampled_log_prob)
+        if params.return_generation_logits:
+            seq.generation_logits.append(seq.sampled_logits)
+        reason = None
+        if any(seq.tokens[-len(s):] == list(s) for s in params.stop_sequences if len(s) <= seq.num_generated):
+            reason = FinishReason.STOP
+        elif seq.num_generated >= params.max_tokens:
+            reason = FinishReason.LENGTH
+        elif len(seq.tokens) >= self.config.max_context_len:
+            reason = FinishReason.CONTEXT
+        if reason is not None:
+            self.finish(seq, reason)
+        return SequenceOutput(seq, [token], reason is not None)
+
+    def finish(self, seq: Sequence, reason: FinishReason) -> None:
+        seq.status, seq.finish_reason = Status.FINISHED, reason
+        if seq in self.running:
+            self.running.remove(seq)
+        if seq.slot is not None:
+            self.slots.free(seq.slot, keep=reason is not FinishReason.ERROR)
+            seq.slot = None
+
+
+class QueueFullError(RuntimeError):
+    """The admission queue is at max_queue_size: reject now rather than let latency grow unbounded."""

@@ -1,0 +1,141 @@
+"""A preprocessing request's inputs → the engine step's input tensors (TensorRT-LLM's names).
+
+A Triton request may carry a batch of B prompts (tensorrtllm_backend's clients may send one: the
+ensemble has max_batch_size > 0). Each row is read and checked on its own, then the rows are stacked
+into one response whose every output has B rows. Ragged outputs are padded to the longest row, the
+way the engine reads them back: input_ids with the row's pad id (input_lengths says where the prompt
+ends), word lists with id 0 and offset -1 (an offset of -1 ends TensorRT-LLM's word list),
+embedding_bias with zeros (no bias). An error in row i > 0 of a batch names the row.
+
+What the engine behind the repository needs and can return is EngineTraits, read from
+preprocessing's config parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..contract.errors import InputError
+from ..contract.word_lists import to_word_list
+from ..text.tokenizer import Preprocessor
+from . import requests as req
+
+WORD_LIST_PADDING = np.asarray([[0], [-1]], dtype=np.int32)  # per row of TensorRT-LLM's [2, N] format
+
+
+@dataclass(frozen=True)
+class EngineTraits:
+    """What the engine behind this repository needs and can return; preprocessing's parameters
+    (PARAMETERS), written by `make repo` / `make gpu-repo`. The defaults are our CPU engine's.
+    - needs_perf_metrics: return_perf_metrics on every request (TensorRT-LLM writes arrival_time_ns,
+      postprocessing's key, only with it); a request's `false` is refused.
+    - generation_logits / context_logits: the engine can return them (a TensorRT-LLM engine only
+      when built with trtllm-build --gather_generation_logits / --gather_context_logits); a request
+      for the others is refused."""
+
+    needs_perf_metrics: bool = False
+    generation_logits: bool = True
+    context_logits: bool = True
+
+    # field -> (config parameter, its default in config.pbtxt)
+    PARAMETERS = {"needs_perf_metrics": ("always_return_perf_metrics", "true"),
+                  "generation_logits": ("gather_generation_logits", "true"),
+                  "context_logits": ("gather_context_logits", "true")}
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, str]) -> EngineTraits:
+        values = {}
+        for field, (name, default) in cls.PARAMETERS.items():
+            value = params.get(name, default)
+            if value not in ("true", "false"):
+                raise ValueError(f"preprocessing parameter {name} must be \"true\" or \"false\", got {value!r}")
+            values[field] = value == "true"
+        return cls(**values)
+
+    def parameters(self) -> dict[str, str]:
+        """The config parameters that say these traits (the assembly writes them)."""
+        return {name: str(getattr(self, field)).lower() for field, (name, _) in self.PARAMETERS.items()}
+
+
+CPU_ENGINE = EngineTraits()
+TENSORRT_LLM = EngineTraits(needs_perf_metrics=True)  # and the logits its build gathered (gpu-repo)
+# request flag -> (the `make engines GATHER_LOGITS=` value that adds it, the output)
+_LOGITS_FLAGS = {"return_generation_logits": ("generation", "generation_logits"),
+                 "return_context_logits": ("context", "context_logits")}
+
+
+def engine_inputs(pre: Preprocessor, get: req.Getter, traits: EngineTraits = CPU_ENGINE) -> dict[str, np.ndarray]:
+    """Every engine input preprocessing computes, batch dim first. InputError names the field."""
+    return stack(req.each_row(req.batch_rows(get, "text_input"), lambda row: _one_row(pre, row, traits)))
+
+
+def refuse_unserved_logits(get: req.Getter, traits: EngineTraits) -> None:
+    """return_*_logits = true for logits the engine was built without is an InputError naming the field and
+    the rebuild (TensorRT-LLM's executor would fail the request at enqueue, after the ensemble started)."""
+    for field, (kind, output) in _LOGITS_FLAGS.items():
+        if req.scalar(get, field, bool, False) and not getattr(traits, output):
+            raise InputError(f"{field}: this repository's engine was built without --gather_{output}, so it cannot "
+                             f"return {output}; rebuild it with `make engines GATHER_LOGITS={kind}` (or "
+                             "GATHER_LOGITS=all) and reassemble with `make gpu-repo`")
+
+
+def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[str, np.ndarray]:
+    text = req.scalar(get, "text_input", str, required=True)
+    ids = pre.encode(text, req.scalar(get, "apply_chat_template", bool, False))
+    max_tokens = req.scalar(get, "max_tokens", int, required=True)
+    pre.check_max_tokens(max_tokens, len(ids))
+    end_id = req.scalar(get, "end_id", int, pre.end_ids[0])
+    pad_id = req.scalar(get, "pad_id", int, pre.pad_id)
+    stop = pre.stop_sequences(req.strings(get, "stop_words"), end_id)
+    bad = pre.word_sequences(req.strings(get, "bad_words"), "bad_words")
+    bias = pre.embedding_bias(req.strings(get, "embedding_bias_words"), req.floats(get, "embedding_bias_weights"))
+    # Checked here only: the ensemble hands these to the engine itself.
+    req.guide(get)
+    req.refuse_beam_search(get, penalty_input="length_penalty")
+    req.num_return_sequences(get)
+    refuse_unserved_logits(get, traits)
+    perf_metrics = req.scalar(get, "return_perf_metrics", bool, None)
+    if traits.needs_perf_metrics and perf_metrics is False:
+        raise InputError("return_perf_metrics: false is not served by this repository: its engine returns "
+                         "arrival_time_ns, which postprocessing needs, only with return_perf_metrics, so every "
+                         "response carries the perf outputs")
+    return {
+        "input_ids": np.asarray([ids], dtype=np.int32),
+        "input_lengths": np.asarray([[len(ids)]], dtype=np.int32),
+        "request_output_len": np.asarray([[max_tokens]], dtype=np.int32),
+        "stop_words_list": to_word_list(stop)[None],
+        "bad_words_list": to_word_list(bad)[None],
+        "out_end_id": np.asarray([[end_id]], dtype=np.int32),
+        "out_pad_id": np.asarray([[pad_id]], dtype=np.int32),
+        "out_return_perf_metrics": np.asarray([[traits.needs_perf_metrics or bool(perf_metrics)]], dtype=np.bool_),
+        "embedding_bias": bias[None],
+    }
+
+
+def stack(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Rows of one row each (leading dim 1) → one batch, ragged last dims padded (module docstring)."""
+    if len(rows) == 1:
+        return rows[0]
+    out = {}
+    for name in rows[0]:
+        width = max(row[name].shape[-1] for row in rows)
+        out[name] = np.concatenate([_pad(row[name], width, _padding(name, row)) for row in rows])
+    return out
+
+
+def _padding(name: str, row: dict[str, np.ndarray]):
+    if name == "input_ids":
+        return int(row["out_pad_id"].reshape(-1)[0])
+    if name in ("stop_words_list", "bad_words_list"):
+        return WORD_LIST_PADDING
+    return 0
+
+
+def _pad(array: np.ndarray, width: int, fill) -> np.ndarray:
+    missing = width - array.shape[-1]
+    if missing == 0:
+        return array
+    padding = np.broadcast_to(np.asarray(fill, dtype=array.dtype), (*array.shape[:-1], missing))
+    return np.concatenate([array, padding], axis=-1)

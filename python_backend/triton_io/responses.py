@@ -1,0 +1,255 @@
+"""The engine model's response side: one `ResponseStream` per request, sent by one `ResponseWriter`.
+
+The engine thread never talks to Triton: each output goes onto the writer's queue, and the writer
+thread sends it (every send and cancellation check is an IPC round trip to Triton, which would
+otherwise stall every stream's next step). One thread, FIFO, so a request's responses keep their
+order. Nothing here imports Triton: the Triton calls come in as collaborators.
+
+Framing (the CPU engine's): streaming → one response per new token, then an empty final one;
+otherwise one final response with every token. A request that failed in the engine gets an
+INTERNAL error instead of its final response. num_return_sequences > 1, or a batch of several
+prompts: one stream per sequence, all on the request's sender; each response names its sequence
+(sequence_index) and prompt (batch_index), and only the response that ends the last of them carries
+the FINAL flag (TensorRT-LLM's framing).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..contract.perf_metrics import PerfMetrics
+from ..engine.llm_engine import TokenOutput
+from ..engine.sequence import FinishReason
+from . import logs
+
+log = logging.getLogger("triton_llm.engine")
+
+
+class ResponseSender(Protocol):
+    """Triton's per-request response sender."""
+
+    def send(self, response=None, flags: int = 0) -> None: ...
+    def is_cancelled(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class LogProbs:
+    """One response's TensorRT-LLM log-prob outputs: output_log_probs [1, 1, len] holds this
+    response's tokens (the new ones when streaming, all generated ones otherwise), cum_log_probs
+    [1, 1] the sum over every token generated so far."""
+
+    tokens: list[float]
+    cumulative: float
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The optional outputs a request asked for, by TensorRT-LLM's return_* inputs."""
+
+    log_probs: bool = False  # return_log_probs
+    logits: bool = False  # return_generation_logits
+    context_logits: bool = False  # return_context_logits
+    num_input_tokens: bool = False  # return_num_input_tokens
+    num_output_tokens: bool = False  # return_num_output_tokens
+    perf_metrics: bool = False  # return_perf_metrics: the eight beside arrival_time_ns / kv_cache_reused_blocks
+
+
+@dataclass(frozen=True)
+class Extras:
+    """One response's outputs beside output_ids / sequence_length / arrival_time_ns; None: not
+    written (the backend writes each only when asked, sequence_index only for several sequences,
+    batch_index only for a batch of several prompts)."""
+
+    cached_tokens: int = 0  # kv_cache_reused_blocks: always written (postprocessing's cached_tokens)
+    log_probs: LogProbs | None = None
+    logits: list | None = None  # generation_logits rows
+    context_logits: object = None  # numpy [prompt, vocab]: the first response of a sequence that asked
+    sequence_index: int | None = None
+    batch_index: int | None = None  # the row of a batched Triton request
+    num_input_tokens: int | None = None  # the prompt's length
+    num_output_tokens: int | None = None  # tokens in this response's output_ids
+    perf: PerfMetrics | None = None  # return_perf_metrics: all ten perf outputs
+
+
+NO_EXTRAS = Extras()
+
+
+class ResponseFactory(Protocol):
+    """Builds Triton responses: the model.py adapter implements it over pb_utils."""
+
+    final_flag: int
+
+    def tokens(self, token_ids: list[int], arrival_ns: int, extras: Extras = NO_EXTRAS): ...
+    def internal_error(self, message: str): ...
+
+
+
+class LatencyHistograms(Protocol):
+    ttft: object  # .observe(seconds)
+    itl: object
+
+
+class ArrivalClock:
+    """Arrival in CLOCK_MONOTONIC ns, as TensorRT-LLM's steady clock (contract/perf_metrics.py),
+    strictly increasing, so it is unique per request in this process (postprocessing keys its
+    streaming state by it)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(time.monotonic_ns(), self._last + 1)
+            return self._last
+
+
+class Siblings:
+    """The sequences of one request still running: the one that ends last sends FINAL."""
+
+    def __init__(self, count: int) -> None:
+        self.running = count
+        self._lock = threading.Lock()
+
+    def finish_one(self) -> bool:
+        """Record one sequence's end; True for the last."""
+        with self._lock:
+            self.running -= 1
+            return self.running == 0
+
+
+class ResponseStream:
+    """One sequence's responses: latency metrics, the structured log line, sends, cancellation.
+
+    sequence_index: None for a single-sequence request (no sequence_index output, as TensorRT-LLM);
+    batch_index: None for a request of one prompt (no batch_index output, likewise);
+    siblings: shared by every sequence of one request (a fresh one for a single sequence)."""
+
+    def __init__(self, sender: ResponseSender, responses: ResponseFactory, metrics: LatencyHistograms,
+                 streaming: bool, prefix_ids: list[int], arrival_ns: int,
+                 on_finished: Callable[[int], None], asked: Asked = Asked(),
+                 sequence_index: int | None = None, batch_index: int | None = None,
+                 siblings: Siblings | None = None):
+        self.sender, self.responses, self.metrics = sender, responses, metrics
+        self.streaming, self.arrival_ns, self.on_finished = streaming, arrival_ns, on_finished
+        self.sequence_index, self.batch_index = sequence_index, batch_index
+        self.siblings, self.asked = siblings or Siblings(1), asked
+        self.collected = list(prefix_ids)  # non-streaming: the prompt (unless excluded), then every token
+        # return_log_probs: non-streaming, the generated tokens' log probs (the prompt has none).
+        self.log_probs: list[float] | None = [] if asked.log_probs else None
+        # return_generation_logits: non-streaming, every generated token's logits row.
+        self.logits: list | None = [] if asked.logits else None
+        self.context_logits = None  # non-streaming: kept for the one response
+        self.arrival = time.monotonic()
+        self.first = self.last = None
+        self.generated = 0  # tokens generated so far, for the KV blocks of the perf outputs
+        self.cancelled = False
+
+    def write(self, out: TokenOutput, at: float) -> None:
+        if out.new_token_ids:
+            if self.last is None:
+                self.first = at
+                self.metrics.ttft.observe(at - self.arrival)
+            else:
+                self.metrics.itl.observe(at - self.last)
+            self.last = at
+            self.generated += len(out.new_token_ids)
+        final = 0
+        if out.finished:
+            if self.siblings.finish_one():
+                final = self.responses.final_flag
+                self.on_finished(self.arrival_ns)
+            self._log_finished(out, at)
+            if out.finish_reason is FinishReason.ERROR:
+                self.sender.send(self.responses.internal_error("engine failed while generating; see server log"),
+                                 flags=final)
+                return
+        if self.streaming:
+            if out.new_token_ids or out.finished:
+                logits = None if self.logits is None else list(out.generation_logits)
+                self.sender.send(self.responses.tokens(out.new_token_ids, self.arrival_ns,
+                                                       self._extras(out, out.new_token_ids, list(out.log_probs), logits,
+                                                                    out.context_logits)),
+                                 flags=final)
+        else:
+            self.collected.extend(out.new_token_ids)
+            if self.log_probs is not None:
+                self.log_probs.extend(out.log_probs)
+            if self.logits is not None:
+                self.logits.extend(out.generation_logits)
+            if out.context_logits is not None:
+                self.context_logits = out.context_logits
+            if out.finished:
+                self.sender.send(self.responses.tokens(self.collected, self.arrival_ns,
+                                                       self._extras(out, self.collected, self.log_probs, self.logits,
+                                                                    self.context_logits)),
+                                 flags=final)
+        if not out.finished and not self.cancelled:
+            self.cancelled = self.sender.is_cancelled()
+
+    def _extras(self, out: TokenOutput, token_ids: list[int], log_probs: list[float] | None,
+                logits: list | None, context_logits=None) -> Extras:
+        asked = self.asked
+        return Extras(out.num_cached_tokens,
+                      LogProbs(log_probs or [], out.cum_log_prob) if asked.log_probs else None, logits,
+                      context_logits if asked.context_logits else None,
+                      self.sequence_index, self.batch_index,
+                      out.num_prompt_tokens if asked.num_input_tokens else None,
+                      len(token_ids) if asked.num_output_tokens else None,
+                      self._perf(out) if asked.perf_metrics else None)
+
+    def _perf(self, out: TokenOutput) -> PerfMetrics:
+        def ns(at: float | None) -> int:  # time.monotonic() is CLOCK_MONOTONIC, as monotonic_ns
+            return round(at * 1e9) if at is not None else 0
+
+        return PerfMetrics.of(held_tokens=out.num_prompt_tokens + self.generated, cached_tokens=out.num_cached_tokens,
+                              tokens_per_block=1, arrival_ns=self.arrival_ns, first_scheduled_ns=out.scheduled_ns,
+                              first_token_ns=ns(self.first), last_token_ns=ns(self.last) if out.finished else 0)
+
+    def _log_finished(self, out: TokenOutput, at: float) -> None:
+        logs.event(log, "request_finished", request_id=out.request_id,
+                   prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
+                   reason=out.finish_reason.value if out.finish_reason else None,
+                   ttft_s=round(self.first - self.arrival, 4) if self.first else None,
+                   e2e_s=round(at - self.arrival, 4), streaming=self.streaming)
+
+    def engine_callback(self, writer: ResponseWriter) -> Callable[[TokenOutput], bool]:
+        """The engine-thread callback: note the time, queue the output for the writer, and return
+        False (cancel) once the writer saw the client go away."""
+
+        def respond(out: TokenOutput) -> bool:
+            writer.put(self, out, time.monotonic())
+            return out.finished or not self.cancelled
+
+        return respond
+
+
+class ResponseWriter:
+    """The thread that sends every request's responses, in the order the engine produced them."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="response-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, stream: ResponseStream, out: TokenOutput, at: float) -> None:
+        self._queue.put((stream, out, at))
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            stream, out, at = item
+            try:
+                stream.write(out, at)
+            except Exception:  # a broken client must not stop the writer for everyone else
+                log.exception("sending a response of %s failed", out.request_id)
+                stream.cancelled = True

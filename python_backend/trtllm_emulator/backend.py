@@ -1,0 +1,299 @@
+"""The emulated model instance: what the backend's ModelInstanceState does, over the CPU engine.
+
+`enqueue(requests)` (Triton's execute thread) splits each Triton request into executor requests
+(requests.py) and submits them to the engine; it never blocks on generation. The engine thread
+reports tokens; framing.py turns them into the responses the backend would send, and one writer
+thread sends them (python_backend.triton_io.responses.ResponseWriter: FIFO, so each request's
+responses keep their order). The FINAL flag goes on the response that finishes the Triton request's
+last pending item, as in WaitForResponse.
+
+Control, as the backend does it (backend_contract.STOP_INPUT, CANCELLATION):
+  - a request with stop=true cancels the running requests that arrived with the same Triton
+    request id and is itself answered with one output-less final response;
+  - every cancellation_check_period_ms a thread asks each pending request's response sender
+    is_cancelled() (TRITONBACKEND_ResponseFactoryIsCancelled) and cancels its engine sequences.
+    Inside a Triton 2.51 ensemble this never fires: the ensemble does not cancel a running step.
+
+Nothing here imports Triton: the model.py adapter passes requests as RequestView and builds
+responses through a ResponseFactory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..engine.llm_engine import LLMEngine, QueueFullError, TokenOutput
+from ..engine.scheduler import StepPlan
+from ..triton_io import logs
+from ..triton_io import requests as triton_requests
+from ..triton_io.responses import ResponseSender, ResponseWriter
+from . import outputs, requests
+from .framing import Emission, ItemFraming
+from .settings import EmulatorSettings
+
+log = logging.getLogger("triton_llm.trtllm_emulator")
+STOP_WITHOUT_ID = "Trying to stop a request but request ID is not provided"  # handleStopRequest
+QUEUE_FULL = "Maximum queue size of {size} has been reached, please try again later"  # Executor::Impl::enqueueRequests
+EXECUTOR_FAILED = "Executor failed process requestId {id} due to the following error: {error}"  # fillTritonResponse
+FETCH_FAILED = "Encountered an error when fetching new request: {error}"  # Executor::Impl::fetchNewRequests
+# LlmRequest::validate (NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/llmRequest.cpp, stored copy at 89fd9b74):
+# a prompt over the executor's max input length fails; prompt + output over max_seq_len shortens the output.
+PROMPT_TOO_LONG = ("Prompt length ({length}) exceeds maximum input length ({limit}). Set log level to info and check "
+                   "TRTGptModel logs for how maximum input length is set")
+
+
+class RequestView(Protocol):
+    sender: ResponseSender
+
+    def request_id(self) -> str: ...
+    def get(self, name: str): ...
+    def requested_output_names(self) -> set[str]: ...
+
+
+class ResponseFactory(Protocol):
+    final_flag: int
+
+    def data(self, tensors: dict): ...
+    def error(self, message: str): ...  # INTERNAL, as every error of the backend
+    def empty(self): ...  # a response with no outputs
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One Triton request: its sender, output plan and the items (executor requests) still running."""
+
+    sender: ResponseSender
+    plan: outputs.OutputPlan
+    triton_id: str
+    live: set[str] = field(default_factory=set)
+    cancel_sent: bool = False
+    # The FINAL send frees Triton's response factory; asking is_cancelled() after it crashes
+    # tritonserver 2.51 (SIGSEGV in TRITONBACKEND_ResponseFactoryIsCancelled, seen here). The lock
+    # orders the two; `closed` is set with the FINAL send.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+
+@dataclass(eq=False)
+class _Item:
+    engine_id: str
+    pending: _Pending
+    framing: ItemFraming
+    batch_index: int
+    sequence_index: int | None  # num_return_sequences > 1: which sibling (TensorRT-LLM's child request)
+    executor_id: int
+    dead: bool = False  # its first response was an error: the backend forgot it, later ones are dropped
+
+
+class EmulatedBackend:
+    def __init__(self, settings: EmulatorSettings, declared_outputs: set[str], model_name: str,
+                 responses: ResponseFactory, *, metrics=None, on_fatal: Callable[[BaseException], None] | None = None):
+        self.settings, self.declared, self.model_name = settings, set(declared_outputs), model_name
+        self.responses, self.metrics = responses, metrics
+        guided = {"tokenizer_info_path": settings.tokenizer_info_path} if settings.tokenizer_info_path else {}
+        self.engine = LLMEngine(settings.engine, settings.engine_dir, step_observer=self._end_of_step,
+                                on_fatal=on_fatal, **guided)
+        self.writer = ResponseWriter()
+        self._lock = threading.Lock()
+        self._items: dict[str, _Item] = {}
+        self._by_triton_id: dict[str, set[str]] = {}
+        self._ids = itertools.count(1)  # the executor's request ids
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(target=self._poll_cancellation, name="cancel-poll", daemon=True)
+        self.cancellations_seen = 0  # senders that reported is_cancelled(): what the poll thread saw
+        self._step_started_ns = 0  # the previous step's end: when the next one starts, unless the engine idles
+        self._metrics_due = 0.0
+
+    def start(self) -> EmulatedBackend:
+        self.engine.start()
+        self._poller.start()
+        return self
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._poller.join(2.0)
+        self.engine.shutdown()
+        self.writer.close()
+
+    # -- execute ----------------------------------------------------------------------------------------
+    def enqueue(self, batch: list[RequestView]) -> None:
+        for request in batch:
+            triton_id = request.request_id() or ""
+            try:
+                parsed = requests.parse(request.get, exclude_input_default=self.settings.exclude_input_in_output,
+                                        static_batching=self.settings.batching_type == "static")
+                if parsed.stop:
+                    self._stop(request.sender, triton_id)
+                    continue
+                self._submit(request, triton_id, parsed)
+            except (requests.EnqueueError, QueueFullError, RuntimeError) as exc:
+                message = QUEUE_FULL.format(size=self.settings.engine.max_queue_size) \
+                    if isinstance(exc, QueueFullError) else str(exc)
+                logs.event(log, "request_refused", logging.WARNING, request_id=triton_id, reason=message)
+                request.sender.send(self.responses.error(message), flags=self.responses.final_flag)
+
+    def _submit(self, request: RequestView, triton_id: str, parsed: requests.ParsedRequest) -> None:
+        plan = outputs.plan_outputs(parsed.flags, request.requested_output_names(), self.declared, self.model_name)
+        pending = _Pending(request.sender, plan, triton_id)
+        created = []
+        count = parsed.flags["num_return_sequences"]
+        for index, row in enumerate(parsed.items):
+            # Each sibling is an executor request of its own here (the backend's are child requests
+            # of one); sibling i samples with seed + i, the CPU engine's rule.
+            for sibling, params in enumerate(triton_requests.sibling_params(row.params, count)):
+                item = dataclasses.replace(row, params=params)
+                engine_id = f"{triton_id or 'req'}#{next(self._ids)}"
+                framing = ItemFraming(item.prompt, streaming=parsed.streaming,
+                                      exclude_input_in_output=item.exclude_input_in_output,
+                                      tokens_per_block=self.settings.tokens_per_block)
+                executor_id = int(engine_id.rsplit("#", 1)[1])
+                entry = _Item(engine_id, pending, framing, index, sibling if count > 1 else None, executor_id)
+                created.append((engine_id, entry, item))
+        with self._lock:
+            for engine_id, entry, _ in created:
+                self._items[engine_id] = entry
+                pending.live.add(engine_id)
+            if triton_id:
+                self._by_triton_id[triton_id] = set(pending.live)
+        for position, (engine_id, entry, item) in enumerate(created):
+            try:
+                params = self._executor_validate(item)
+                self.engine.validate(item.prompt, params)
+                self.engine.submit(engine_id, item.prompt, params, self._callback(engine_id))
+            except ValueError as exc:  # the executor refuses it when fetching it: an error response
+                self._finish(engine_id, Emission([], True, entry.framing.perf(), FETCH_FAILED.format(error=exc)))
+            except (QueueFullError, RuntimeError) as exc:
+                if position > 0:  # other rows already run: this one ends in error
+                    self._finish(engine_id, Emission([], True, entry.framing.perf(), str(exc)))
+                    continue
+                with self._lock:  # nothing enqueued: the whole request is refused (enqueue answers it)
+                    for other, _, _ in created:
+                        self._items.pop(other, None)
+                    self._by_triton_id.pop(triton_id, None)
+                raise
+
+    def _executor_validate(self, item: requests.ItemInput):
+        limit, room = self.settings.max_input_len, self.settings.engine.max_context_len - len(item.prompt)
+        if len(item.prompt) > limit:
+            raise ValueError(PROMPT_TOO_LONG.format(length=len(item.prompt), limit=limit))
+        if item.params.max_tokens <= room:
+            return item.params
+        logs.event(log, "output_len_shortened", logging.WARNING, requested=item.params.max_tokens, to=room)
+        return dataclasses.replace(item.params, max_tokens=room, min_tokens=min(item.params.min_tokens, room))
+
+    def _stop(self, sender: ResponseSender, triton_id: str) -> None:
+        if not triton_id:
+            sender.send(self.responses.error(STOP_WITHOUT_ID), flags=self.responses.final_flag)
+            return
+        with self._lock:
+            targets = set(self._by_triton_id.get(triton_id, ()))
+        for engine_id in targets:
+            self.engine.cancel(engine_id)
+        logs.event(log, "stop_requested", request_id=triton_id, running=len(targets))
+        sender.send(self.responses.empty(), flags=self.responses.final_flag)
+
+    # -- engine thread --------------------------------------------------------------------------------------
+    def _callback(self, engine_id: str) -> Callable[[TokenOutput], bool]:
+        def on_output(out: TokenOutput) -> bool:
+            item = self._items.get(engine_id)
+            if item is None:
+                return True
+            if out.new_token_ids:
+                item.framing.on_tokens(out.new_token_ids, out.num_cached_tokens, self._step_started_ns)
+            if out.finished:
+                self._finish(engine_id, item.framing.on_finish(out.finish_reason))
+            return True  # cancellation comes from the poll thread or a stop request, as in the backend
+
+        return on_output
+
+    def _end_of_step(self, plan: StepPlan, seconds: float) -> None:
+        started = time.monotonic_ns() - int(seconds * 1e9)
+        scheduled = {chunk.seq.request_id for chunk in plan.prefills} | {seq.request_id for seq in plan.decodes}
+        for engine_id in scheduled:
+            item = self._items.get(engine_id)
+            emission = item.framing.end_of_step(started) if item is not None else None
+            if emission is not None:
+                self.writer.put(_Send(self, item), emission, time.monotonic())
+        now = time.monotonic()
+        # Each update is an IPC round trip to Triton: four a second, and the last one before idling.
+        if self.metrics is not None and (now >= self._metrics_due or self.engine.idle):
+            self._metrics_due = now + 0.25
+            self.metrics.update(self.engine.stats())
+        self._step_started_ns = time.monotonic_ns()
+
+    def _finish(self, engine_id: str, emission: Emission) -> None:
+        with self._lock:
+            item = self._items.pop(engine_id, None)
+            if item is None:
+                return
+            triton_ids = self._by_triton_id.get(item.pending.triton_id)
+            if triton_ids is not None:
+                triton_ids.discard(engine_id)
+                if not triton_ids:
+                    del self._by_triton_id[item.pending.triton_id]
+        if emission.error is not None:
+            emission = Emission([], True, emission.perf, EXECUTOR_FAILED.format(id=item.executor_id,
+                                                                                error=emission.error))
+        self.writer.put(_Send(self, item), emission, time.monotonic())
+
+    # -- writer thread ---------------------------------------------------------------------------------------
+    def send(self, item: _Item, emission: Emission) -> None:
+        pending = item.pending
+        error = emission.error or pending.plan.error
+        final = emission.final or error is not None  # an error response ends its item
+        if item.dead:
+            return
+        last = False
+        if final:
+            item.dead = True
+            with self._lock:
+                pending.live.discard(item.engine_id)
+                last = not pending.live
+        if error is not None:
+            response = self.responses.error(error)
+        else:
+            response = self.responses.data(outputs.tensors(pending.plan, emission, item.batch_index,
+                                                                 item.sequence_index, len(item.framing.prompt)))
+        if not last:
+            pending.sender.send(response, flags=0)
+            return
+        with pending.lock:
+            pending.closed = True
+            pending.sender.send(response, flags=self.responses.final_flag)
+
+    # -- cancellation -----------------------------------------------------------------------------------------
+    def _poll_cancellation(self) -> None:
+        period = self.settings.cancellation_check_period_ms / 1000
+        while not self._stopping.wait(period):
+            with self._lock:
+                pendings = {id(i.pending): i.pending for i in self._items.values() if not i.pending.cancel_sent}
+            for pending in pendings.values():
+                with pending.lock:
+                    cancelled = not pending.closed and pending.sender.is_cancelled()
+                if cancelled:
+                    pending.cancel_sent = True
+                    self.cancellations_seen += 1
+                    with self._lock:
+                        targets = [k for k, i in self._items.items() if i.pending is pending]
+                    for engine_id in targets:
+                        self.engine.cancel(engine_id)
+                    logs.event(log, "cancellation_seen", request_id=pending.triton_id, items=len(targets))
+
+
+class _Send:
+    """A queued response: what ResponseWriter calls `write` on (its `cancelled` is not used here)."""
+
+    cancelled = False
+
+    def __init__(self, backend: EmulatedBackend, item: _Item):
+        self.backend, self.item = backend, item
+
+    def write(self, emission: Emission, at: float) -> None:
+        self.backend.send(self.item, emission)

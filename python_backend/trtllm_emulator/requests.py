@@ -1,0 +1,94 @@
+"""One Triton request's input tensors → the executor requests the backend would make of it.
+
+Input: `get(name)` returning each input as numpy with the batch dimension first (None when absent).
+Output: ParsedRequest with one ItemInput per batch row (the backend splits a batched Triton request
+into one executor request per row; utils.cc createRequestsFromInputTensors), the request-wide
+`streaming` and `stop` (read as the first element of the tensor, as getRequestBooleanInputTensor
+does), and the flags that decide the outputs (backend_contract.outputs_written). A request the
+backend would refuse before enqueueing raises EnqueueError with the backend's message.
+
+Sampling inputs are checked by the CPU engine's own limits (python_backend/contract), standing in for
+the executor's checks; their failures are EnqueueErrors too (the backend answers every enqueue
+failure the same way: one output-less final response carrying an INTERNAL error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from build_engines.trtllm import backend_contract as bc
+
+from ..engine.sequence import SamplingParams
+from ..triton_io import requests as triton_requests
+
+Getter = Callable[[str], "np.ndarray | None"]
+
+# utils.cc createRequestsFromInputTensors (TensorRT-LLM triton_backend, see backend_contract.UTILS_CC).
+MISSING_INPUT_IDS = "input_ids or encoder_input_features is not present in the request."
+MISSING_OUTPUT_LEN = "request_output_len is not present in the request"
+FLAG_INPUTS = sorted({o.flag for o in bc.OUTPUTS.values() if o.flag})
+ONE_ONLY = ("beam_width",)
+
+
+class EnqueueError(ValueError):
+    """The backend answers the request with this error before any generation."""
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    prompt: list[int]
+    params: SamplingParams
+    exclude_input_in_output: bool
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    items: list[ItemInput] = field(default_factory=list)
+    streaming: bool = False
+    stop: bool = False
+    flags: dict = field(default_factory=dict)
+
+
+def first_bool(get: Getter, name: str) -> bool:
+    value = get(name)
+    return bool(value.reshape(-1)[0]) if value is not None and value.size else False
+
+
+def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = False) -> ParsedRequest:
+    if first_bool(get, "stop"):
+        return ParsedRequest(stop=True)
+    ids = get("input_ids")
+    if ids is None:
+        raise EnqueueError(MISSING_INPUT_IDS)
+    if get("request_output_len") is None:
+        raise EnqueueError(MISSING_OUTPUT_LEN)
+    ids = ids.reshape(ids.shape[0], -1) if ids.ndim > 1 else ids.reshape(1, -1)
+    streaming = first_bool(get, "streaming")
+    items = []
+    for index in range(ids.shape[0]):
+        row = triton_requests.row_getter(get, index)
+        try:
+            for name in ONE_ONLY:  # the CPU engine decodes one beam
+                value = triton_requests.scalar(row, name, int, 1)
+                if value != 1:
+                    raise EnqueueError(f"{name}={value}: the TensorRT-LLM emulator serves 1 only (one beam)")
+            triton_requests.num_return_sequences(row)  # the CPU engine's limit (1-16)
+            length = triton_requests.scalar(row, "input_lengths", int, ids.shape[1])
+            end_id = triton_requests.scalar(row, "end_id", int, None)
+            params = triton_requests.sampling_params(
+                row, triton_requests.scalar(row, "request_output_len", int, required=True), end_id)
+            exclude = triton_requests.scalar(row, "exclude_input_in_output", bool, exclude_input_default)
+        except ValueError as exc:
+            raise EnqueueError(str(exc)) from None
+        items.append(ItemInput(ids[index, :length].tolist(), params, exclude))
+    if static_batching:  # Executor::Impl: a static-batching request is not streamed and excludes its input
+        streaming = False
+        items = [ItemInput(i.prompt, i.params, True) for i in items]
+    flags = {name: first_bool(get, name) for name in FLAG_INPUTS}
+    flags["batch_size"] = len(items)
+    num_sequences = get("num_return_sequences")
+    flags["num_return_sequences"] = int(num_sequences.reshape(-1)[0]) if num_sequences is not None else 1
+    return ParsedRequest(items, streaming, False, flags)
