@@ -131,7 +131,8 @@ def test_slow_consumers_leave_memory_bounded_and_other_streams_alone(chaos_serve
     _judge(report)
     # The stalled streams cost the others nothing.
     assert report.counts["completed"] > 0 and report.counts["error"] == 0
-    assert report.notes["rss_end_mb"] - report.notes["rss_start_mb"] < 64
+    # What the stalled streams hold does not grow with the traffic around them.
+    assert report.notes["rss_after_second_round_mb"] - report.notes["rss_after_first_round_mb"] < 32, report.notes
 
 
 @pytest.mark.parametrize("model", ["preprocessing", "engine", "postprocessing"])
