@@ -11,6 +11,7 @@ HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 MAX_CONTEXT_LEN ?= 2048
+STREAM_INTERVAL ?= 1
 PYTEST_ARGS ?=
 
 QUICK ?=
@@ -45,7 +46,7 @@ export: venv
 
 repo: venv
 	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
-		--max-context-len $(MAX_CONTEXT_LEN) --output $(REPO)
+		--max-context-len $(MAX_CONTEXT_LEN) --stream-interval $(STREAM_INTERVAL) --output $(REPO)
 
 serve: repo
 	$(BIN)/python -m server --model-repository $(REPO) --host $(HOST) \
@@ -173,7 +174,7 @@ emulate-gpu: venv
 	$(BIN)/python -m server --model-repository $(EMULATED_REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-# Overload soak at twice capacity on its own server and gateway (ports 49000-49003), clients that
+# Overload soak at twice capacity on its own server and gateway (ports 30100-30103), clients that
 # honour Retry-After: goodput, rejections, TTFT p99, RSS slope (docs/SOAK.md). SOAK_VIA=grpc: backoff.
 SOAK_SECONDS ?= 1800
 SOAK_VIA ?= gateway
@@ -181,7 +182,7 @@ soak: venv export
 	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS) --via $(SOAK_VIA) --json build/soak/figures.json
 
 # Fault injection under load, longer than the tests (tests/integration/test_faults.py): kill -9 of
-# each stub and of the gateway, SIGTERM, slow consumers; one JSON report per fault (ports 49100-49103).
+# each stub and of the gateway, SIGTERM, slow consumers; one JSON report per fault (ports 30200-30203).
 CHAOS_SECONDS ?= 60
 CHAOS_CLIENTS ?= 6
 FUZZ_EXAMPLES ?= 5000

@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load around each fault")
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--faults", nargs="+", default=list(FAULTS), choices=FAULTS)
-    parser.add_argument("--port-base", type=int, default=49100, help="HTTP, gRPC, metrics, gateway: +0..+3")
+    parser.add_argument("--port-base", type=int, default=30200, help="HTTP, gRPC, metrics, gateway: +0..+3")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     repository, ok = soak_repository(root), True

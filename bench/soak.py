@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds of load")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (capacity here is 8 + 8)")
     parser.add_argument("--via", choices=("gateway", "grpc"), default="gateway")
-    parser.add_argument("--port-base", type=int, default=49000, help="HTTP, gRPC, metrics, gateway: +0..+3")
+    parser.add_argument("--port-base", type=int, default=30100, help="HTTP, gRPC, metrics, gateway: +0..+3")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent

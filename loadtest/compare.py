@@ -27,7 +27,7 @@ from build_engines.onnx.recipes import recipe
 from . import dataset, report
 from .run import ROOT, RunConfig, run, samples
 
-PORTS = {"a": (47000, 47001, 47002), "b": (47010, 47011, 47012)}
+PORTS = {"a": (30020, 30021, 30022), "b": (30030, 30031, 30032)}
 GREEDY_TOKENS = 32
 MAX_BACKGROUND_CPU = 0.10  # share of the machine other processes may use during a variant's run
 

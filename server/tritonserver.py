@@ -10,6 +10,7 @@ In an NGC container, pass `binary="tritonserver"` and the system backends are us
 from __future__ import annotations
 
 import ctypes
+import http.client
 import importlib.util
 import os
 import shutil
@@ -165,7 +166,9 @@ class TritonServer:
         try:
             with urllib.request.urlopen(f"{self.options.http_url}/v2/health/ready", timeout=2) as response:
                 return response.status == 200
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            # HTTPException: not Triton answering, e.g. our own request echoed by a socket that
+            # connected to itself (possible on a port in the ephemeral range before Triton listens).
             return False
 
     def wait_ready(self, timeout_s: float) -> None:
