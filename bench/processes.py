@@ -29,15 +29,21 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (tritonserver + model stubs)."""
-    pids, todo, total = {pid}, [pid], 0
+def tree(pid: int) -> set[int]:
+    """A process and all its descendants (python -m server: tritonserver and its model stubs)."""
+    pids, todo = {pid}, [pid]
     while todo:
         for child in children(todo.pop()):
             if child not in pids:
                 pids.add(child)
                 todo.append(child)
-    for p in pids:
+    return pids
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (tritonserver + model stubs)."""
+    total = 0
+    for p in tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -45,6 +51,23 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def cpu_seconds_by_role(pid: int, models: tuple[str, ...]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each process of `pid`'s tree, named by role: the
+    Python-backend stub of each of `models` (its command line holds the model's directory),
+    tritonserver, and the rest by executable."""
+    ticks, used = os.sysconf("SC_CLK_TCK"), {}
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        role = next((m for m in models if "stub" in argv[0] and any(f"/{m}/" in a for a in argv)),
+                    Path(argv[0]).name)
+        used[role] = used.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 def metric(metrics_url: str, name: str) -> float | None:

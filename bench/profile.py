@@ -1,6 +1,6 @@
 """`python -m bench.profile [--precision fp32|int8]`: where an engine step's time goes on this machine.
 
-Four measurements, side by side in one run (docs/PERFORMANCE.md explains how to read them):
+Five measurements, side by side in one run (docs/PERFORMANCE.md explains how to read them):
 - ONNX Runtime's own profiler over one decode step with 16 sequences and one 256-token prefill
   chunk: time per operator type;
 - the engine serving 16 requests (the bench's prompt mix): per step, time inside the model's
@@ -8,7 +8,9 @@ Four measurements, side by side in one run (docs/PERFORMANCE.md explains how to 
 - decode steps of 16 sequences at positions 50, 300 and 1000, with slot buffers of 1,024 and 2,048
   positions: how attention's cost scales;
 - this machine's peaks measured with numpy (FP32 GEMM GFLOP/s, memory copy GB/s), and the
-  roofline they give for the model: the shortest a decode step and a prefill chunk could take.
+  roofline they give for the model: the shortest a decode step and a prefill chunk could take;
+- Triton serving 16 streams: the cores each process uses (engine stub, postprocessing,
+  tritonserver, the client), one token per streamed response against four.
 Writes results/profile/<precision>.json and prints a summary. Figures vary ±20 % on a shared machine.
 """
 
@@ -27,6 +29,7 @@ from . import workload
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "profile"
 ROWS, PREFILL_TOKENS = 16, 256
+PORTS = (30010, 30011, 30012)  # below the ephemeral range, as bench/__main__.py explains
 
 
 def op_breakdown(onnx_dir: Path, repeats: int = 5) -> dict:
@@ -163,6 +166,42 @@ def roofline(onnx_dir: Path, peaks: dict) -> dict:
             "prefill_256_ms": 1000 * gflop(PREFILL_TOKENS) / peaks["fp32_gflops"]}
 
 
+def server_cpu(onnx_dir: Path, intervals: tuple[int, ...] = (1, 4), requests: int = 32, max_tokens: int = 128) -> dict:
+    """Where the CPU goes while Triton serves 16 streams (the bench's mix): CPU seconds per process
+    (the engine stub, postprocessing, preprocessing, tritonserver, this client) over the run, as
+    cores, for each stream_interval (tokens per streamed response). Outside the engine stub is the
+    Triton and IPC cost the engine-direct row does not pay; inside it, the response writer's sends."""
+    import resource
+
+    from build_engines import checkpoint
+    from build_engines.onnx import repository
+    from server.tritonserver import ServerOptions, TritonServer
+
+    from . import runners
+    from .processes import cpu_seconds_by_role
+
+    def own_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    ckpt, report = checkpoint.resolve(None, ROOT / "artifacts"), {}
+    models = ("preprocessing", "engine", "postprocessing")
+    for interval in intervals:
+        repo = repository.assemble_cpu(ROOT / "build" / f"profile-interval{interval}", ckpt, onnx_dir,
+                                       max_context_len=1024, max_num_seqs=ROWS, stream_interval=interval)
+        options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
+        with TritonServer(options, log_path=ROOT / "build" / "profile-server.log") as server:
+            runners.triton_streams(options.grpc_url, workload.prompts(4), 8, 4)  # warm-up
+            before, client = cpu_seconds_by_role(server.process.pid, models), own_cpu()
+            samples, wall = runners.triton_streams(options.grpc_url, workload.prompts(requests), max_tokens, ROWS)
+            after, client = cpu_seconds_by_role(server.process.pid, models), own_cpu() - client
+        cores = {role: round((after[role] - before.get(role, 0.0)) / wall, 3) for role in after}
+        report[f"stream_interval_{interval}"] = {
+            "output_tok_s": round(sum(s.output_tokens for s in samples) / wall, 1),
+            "cores": {**cores, "client": round(client / wall, 3)}}
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
@@ -170,7 +209,8 @@ def main(argv=None) -> int:
     onnx_dir = ROOT / "artifacts" / "exports" / "smollm2-135m-instruct" / f"onnx-{args.precision}"
     peaks = machine_peaks()
     report = {"precision": args.precision, "ops": op_breakdown(onnx_dir), "engine": engine_steps(onnx_dir),
-              "attention_scaling_ms": attention_scaling(onnx_dir), "peaks": peaks, "roofline": roofline(onnx_dir, peaks)}
+              "attention_scaling_ms": attention_scaling(onnx_dir), "peaks": peaks, "roofline": roofline(onnx_dir, peaks),
+              "server_cpu": server_cpu(onnx_dir)}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.precision}.json").write_text(json.dumps(report, indent=2) + "\n")
     for kind in ("decode", "prefill"):
@@ -179,6 +219,7 @@ def main(argv=None) -> int:
     print("engine:", json.dumps(report["engine"]))
     print("decode step by position and buffer:", json.dumps(report["attention_scaling_ms"]))
     print("peaks:", json.dumps(peaks), "roofline:", json.dumps(report["roofline"]))
+    print("serving 16 streams, cores by process:", json.dumps(report["server_cpu"]))
     return 0
 
 

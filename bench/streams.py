@@ -99,7 +99,8 @@ def grpc_stream(grpc_url: str, prompt: str, max_tokens: int, timeout_s: float = 
     finally:
         client.stop_stream()
         client.close()
-    # Streaming: one response per token, then an empty final one carrying the same count.
+    # Streaming from a server at stream_interval 1 (all the ones chaos and soak start): one response
+    # per token, then an empty final one carrying the same count.
     expected = list(range(1, len(counts))) + [len(counts) - 1] if counts else []
     if finals != 1:
         return Outcome("broken", f"{finals} final responses")

@@ -53,7 +53,8 @@ def cmd_export(args) -> None:
 def cmd_assemble(args) -> None:
     ckpt, onnx_dir = _export(args, args.precision)
     out = repository.assemble_cpu(args.output, ckpt, onnx_dir, max_context_len=args.max_context_len,
-                                  max_num_seqs=args.max_num_seqs, max_queue_size=args.max_queue_size)
+                                  max_num_seqs=args.max_num_seqs, max_queue_size=args.max_queue_size,
+                                  stream_interval=args.stream_interval)
     print(f"[assemble] model repository ready: {out}")
 
 
@@ -76,4 +77,6 @@ def register(sub) -> None:
     p.add_argument("--max-num-seqs", type=int, default=16, help="sequences decoded together (KV slots)")
     p.add_argument("--max-queue-size", type=int, default=256,
                    help="requests waiting for a slot; past it requests are rejected with UNAVAILABLE")
+    p.add_argument("--stream-interval", type=int, default=1,
+                   help="streaming: tokens per response after the first (larger: less CPU per token, coarser streams)")
     p.set_defaults(func=cmd_assemble)

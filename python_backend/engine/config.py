@@ -17,6 +17,9 @@ class EngineConfig:
     prefix_caching          reuse KV of a shared prompt prefix found in another (or a finished) slot
     min_prefix_reuse        shortest prefix worth reusing (copying a few tokens costs more than it saves)
     intra_op_threads        ONNX Runtime threads (0 = one per core)
+    stream_interval         streaming: tokens per response after the first, which goes out at once
+                            (read by the Triton adapter: every response costs IPC and a
+                            postprocessing step, so larger ones leave more CPU to the model)
     """
 
     max_num_seqs: int = 16
@@ -26,9 +29,10 @@ class EngineConfig:
     prefix_caching: bool = True
     min_prefix_reuse: int = 8
     intra_op_threads: int = 0
+    stream_interval: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("max_num_seqs", "max_num_batched_tokens", "max_context_len", "max_queue_size"):
+        for name in ("max_num_seqs", "max_num_batched_tokens", "max_context_len", "max_queue_size", "stream_interval"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -5,7 +5,8 @@ thread sends it (every send and cancellation check is an IPC round trip to Trito
 otherwise stall every stream's next step). One thread, FIFO, so a request's responses keep their
 order. Nothing here imports Triton: the Triton calls come in as collaborators.
 
-Framing (the CPU engine's): streaming → one response per new token, then an empty final one;
+Framing (the CPU engine's): streaming → the first token in a response of its own, then one response
+per `stream_interval` new tokens (1: one per token), and the last tokens with the final one;
 otherwise one final response with every token. A request that failed in the engine gets an
 INTERNAL error instead of its final response. num_return_sequences > 1, or a batch of several
 prompts: one stream per sequence, all on the request's sender; each response names its sequence
@@ -129,23 +130,22 @@ class ResponseStream:
 
     sequence_index: None for a single-sequence request (no sequence_index output, as TensorRT-LLM);
     batch_index: None for a request of one prompt (no batch_index output, likewise);
-    siblings: shared by every sequence of one request (a fresh one for a single sequence)."""
+    siblings: shared by every sequence of one request (a fresh one for a single sequence);
+    stream_interval: streaming, tokens held back until this many are ready (EngineConfig)."""
 
     def __init__(self, sender: ResponseSender, responses: ResponseFactory, metrics: LatencyHistograms,
                  streaming: bool, prefix_ids: list[int], arrival_ns: int,
                  on_finished: Callable[[int], None], asked: Asked = Asked(),
                  sequence_index: int | None = None, batch_index: int | None = None,
-                 siblings: Siblings | None = None):
+                 siblings: Siblings | None = None, stream_interval: int = 1):
         self.sender, self.responses, self.metrics = sender, responses, metrics
+        self.stream_interval = stream_interval
         self.streaming, self.arrival_ns, self.on_finished = streaming, arrival_ns, on_finished
         self.sequence_index, self.batch_index = sequence_index, batch_index
         self.siblings, self.asked = siblings or Siblings(1), asked
-        self.collected = list(prefix_ids)  # non-streaming: the prompt (unless excluded), then every token
-        # return_log_probs: non-streaming, the generated tokens' log probs (the prompt has none).
-        self.log_probs: list[float] | None = [] if asked.log_probs else None
-        # return_generation_logits: non-streaming, every generated token's logits row.
-        self.logits: list | None = [] if asked.logits else None
-        self.context_logits = None  # non-streaming: kept for the one response
+        self._clear()
+        if not streaming:
+            self.collected = list(prefix_ids)
         self.arrival = time.monotonic()
         self.first = self.last = None
         self.generated = 0  # tokens generated so far, for the KV blocks of the perf outputs
@@ -170,28 +170,37 @@ class ResponseStream:
                 self.sender.send(self.responses.internal_error("engine failed while generating; see server log"),
                                  flags=final)
                 return
+        self.collected.extend(out.new_token_ids)
+        if self.log_probs is not None:
+            self.log_probs.extend(out.log_probs)
+        if self.logits is not None:
+            self.logits.extend(out.generation_logits)
+        if out.context_logits is not None:
+            self.context_logits = out.context_logits
+        if not (out.finished or self.streaming and self._stream_due()):
+            return
+        self.sender.send(self.responses.tokens(self.collected, self.arrival_ns,
+                                               self._extras(out, self.collected, self.log_probs, self.logits,
+                                                            self.context_logits)),
+                         flags=final)
         if self.streaming:
-            if out.new_token_ids or out.finished:
-                logits = None if self.logits is None else list(out.generation_logits)
-                self.sender.send(self.responses.tokens(out.new_token_ids, self.arrival_ns,
-                                                       self._extras(out, out.new_token_ids, list(out.log_probs), logits,
-                                                                    out.context_logits)),
-                                 flags=final)
-        else:
-            self.collected.extend(out.new_token_ids)
-            if self.log_probs is not None:
-                self.log_probs.extend(out.log_probs)
-            if self.logits is not None:
-                self.logits.extend(out.generation_logits)
-            if out.context_logits is not None:
-                self.context_logits = out.context_logits
-            if out.finished:
-                self.sender.send(self.responses.tokens(self.collected, self.arrival_ns,
-                                                       self._extras(out, self.collected, self.log_probs, self.logits,
-                                                                    self.context_logits)),
-                                 flags=final)
+            self._clear()
         if not out.finished and not self.cancelled:
             self.cancelled = self.sender.is_cancelled()
+
+    def _clear(self) -> None:
+        """Start the next response. It carries `collected`: non-streaming, the prompt (unless
+        excluded), then every token; streaming, the tokens not sent yet. With them, when asked,
+        their log probs (the prompt has none) and logits rows, and the context logits."""
+        self.collected: list[int] = []
+        self.log_probs: list[float] | None = [] if self.asked.log_probs else None
+        self.logits: list | None = [] if self.asked.logits else None
+        self.context_logits = None
+
+    def _stream_due(self) -> bool:
+        """Streaming: the first token goes out at once, the rest `stream_interval` at a time."""
+        return bool(self.collected) and (len(self.collected) == self.generated
+                                         or len(self.collected) >= self.stream_interval)
 
     def _extras(self, out: TokenOutput, token_ids: list[int], log_probs: list[float] | None,
                 logits: list | None, context_logits=None) -> Extras:

@@ -180,3 +180,49 @@ def test_a_request_with_more_sequences_than_the_queue_holds_is_refused_as_invali
     with pytest.raises(ValueError, match=r"33 sequences in one request .* at most 32"):
         engine.submit_batch(prompts)
     assert engine.idle
+
+
+def test_stream_interval_changes_the_framing_not_the_tokens(engine, tokenizer):
+    """The real engine streaming through the Triton adapter's response side, with a stand-in for
+    Triton's response sender: larger responses, the same tokens."""
+    from python_backend.triton_io.responses import NO_EXTRAS, ResponseStream, ResponseWriter
+
+    class Histogram:
+        def observe(self, value):
+            pass
+
+    class Responses:
+        final_flag = 1
+        ttft = itl = Histogram()  # doubles as the latency metrics
+
+        @staticmethod
+        def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
+            return list(token_ids)
+
+    class Sender:
+        def __init__(self):
+            self.responses, self.done = [], threading.Event()
+
+        def send(self, response=None, flags=0):
+            self.responses.append(response)
+            if flags:
+                self.done.set()
+
+        def is_cancelled(self):
+            return False
+
+    writer, ids = ResponseWriter(), encode(tokenizer, PROMPTS[2])
+    framings = {}
+    for interval in (1, 4):
+        sender = Sender()
+        stream = ResponseStream(sender, Responses(), Responses(), True, [], interval, lambda _: None,
+                                stream_interval=interval)
+        engine.submit(f"interval-{interval}", ids, SamplingParams(max_tokens=21, min_tokens=21),
+                      stream.engine_callback(writer))
+        assert sender.done.wait(120)
+        framings[interval] = sender.responses
+    writer.close()
+    one, four = framings[1], framings[4]
+    assert sum(one, []) == sum(four, []) and len(sum(one, [])) == 21
+    assert [len(r) for r in one] == [1] * 21 + [0]  # one per token, then the empty final one
+    assert [len(r) for r in four] == [1, 4, 4, 4, 4, 4, 0]

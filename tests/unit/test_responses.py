@@ -112,3 +112,43 @@ def test_perf_outputs_count_held_tokens_and_time_the_first_and_last_token():
     perfs.clear()
     ResponseStream(Sender(), Recording(), Metrics(), True, [], 1, lambda _: None).write(_out("s", [5], True), 0.0)
     assert perfs == [None]
+
+
+class CountingSender(Sender):
+    def __init__(self):
+        super().__init__()
+        self.cancel_checks = 0
+
+    def is_cancelled(self):
+        self.cancel_checks += 1
+        return False
+
+
+def test_stream_interval_sends_the_first_token_at_once_then_that_many_at_a_time():
+    sender = CountingSender()
+    stream = ResponseStream(sender, Factory(), Metrics(), True, [], 7, lambda _: None, stream_interval=3)
+    for token in range(1, 9):
+        stream.write(_out("r", [token], False), 0.0)
+    stream.write(_out("r", [], True), 0.0)
+    # The 8th token was still held back: it goes with the final response, none is lost.
+    assert [response["ids"] for response, _ in sender.sent] == [[1], [2, 3, 4], [5, 6, 7], [8]]
+    assert [flags for _, flags in sender.sent] == [0, 0, 0, FINAL]
+    # Cancellation is asked once per response sent (an IPC round trip each), not once per token.
+    assert sender.cancel_checks == 3
+
+
+def test_a_held_back_response_carries_the_log_probs_and_logits_of_its_tokens():
+    sent = []
+
+    class Recording(Factory):
+        @staticmethod
+        def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
+            sent.append((list(token_ids), extras.log_probs.tokens, extras.logits))
+
+    stream = ResponseStream(Sender(), Recording(), Metrics(), True, [], 7, lambda _: None,
+                            Asked(log_probs=True, logits=True), stream_interval=2)
+    for token in (5, 6, 7):
+        stream.write(TokenOutput("r", [token], False, None, 3, 0, log_probs=[-token / 10],
+                                 generation_logits=[f"row{token}"]), 0.0)
+    stream.write(_out("r", [], True), 0.0)
+    assert sent == [([5], [-0.5], ["row5"]), ([6, 7], [-0.6, -0.7], ["row6", "row7"]), ([], [], [])]

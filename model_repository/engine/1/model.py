@@ -34,8 +34,9 @@ FP32[beam=1, tokens, vocab] (the model's raw logits at each token of this respon
 return_context_logits context_logits FP32[prompt, vocab] on a sequence's first response; with
 return_num_input_tokens num_input_tokens INT32[1] (the prompt's length), with return_num_output_tokens
 num_output_tokens INT32[1] (the tokens in this response's output_ids, as fillTritonResponse counts them).
-Responses: streaming → one per generated token, then a final empty one (tokens: 0) with the FINAL
-flag; otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
+Responses: streaming → the first token at once, then one response per `stream_interval` tokens
+(parameter, default 1: one per token), then a final one with the FINAL flag (tokens: 0 unless some were
+still held back); otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
 request, UNAVAILABLE when the engine queue is full (retry later) or the engine has stopped.
 
 execute() only hands requests to the engine thread and returns; a writer thread sends the responses
@@ -200,7 +201,8 @@ class TritonPythonModel:
                                             [] if item.exclude_input else item.prompt_ids, arrival_ns,
                                             lambda _arrival: self._forget(running), item.asked,
                                             sequence_index=index if len(item.sequences) > 1 else None,
-                                            batch_index=batch_index if len(items) > 1 else None, siblings=siblings)
+                                            batch_index=batch_index if len(items) > 1 else None, siblings=siblings,
+                                            stream_interval=self.engine.config.stream_interval)
                     members.append((_sequence_id(request_id, batch_index, len(items), index, len(item.sequences)),
                                     params, stream.engine_callback(self.writer)))
                 running[arrival_ns] = [member[0] for member in members]
