@@ -148,7 +148,13 @@ class TritonServer:
                                         cwd=Path(o.model_repository).resolve(), start_new_session=True,
                                         preexec_fn=_die_with_parent)
         self._backend_dir, self.admin_key_hidden = installation.backend_dir, False
-        self.wait_ready(ready_timeout_s)
+        try:
+            self.wait_ready(ready_timeout_s)
+        except BaseException:
+            # Whatever stopped the wait (an interrupt, an error of ours), the half-started server
+            # goes with it: stubs that lose tritonserver while models load stay behind for good.
+            self.stop(timeout_s=10)
+            raise
         self._hide_admin_key()  # if the server got ready between two looks at its libraries
         return self
 

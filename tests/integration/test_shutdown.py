@@ -100,3 +100,22 @@ def test_sigterm_after_gateway_grpc_and_http_traffic_exits_0_within_10_s(test_re
         if gateway is not None:
             stop_gateway(gateway)
         server.kill_all()
+
+
+def test_a_start_that_fails_while_models_load_leaves_no_process_behind(test_repository, tmp_path):
+    # Stubs that lose tritonserver while their models load never exit on their own (found: two
+    # from a crashed bench start held 600 MB for 40 minutes), so start() must take them down.
+    from server.tritonserver import ServerOptions, TritonServer, process_group_alive
+    from server.stubs import stub_processes
+
+    class FailsOnceStubsRun(TritonServer):
+        def is_ready(self):
+            if stub_processes(self.process.pid):
+                raise RuntimeError("an error of ours while waiting")
+            return False
+
+    ports = (test_port(1210), test_port(1211), test_port(1212))
+    server = FailsOnceStubsRun(ServerOptions(test_repository, *ports, exit_timeout_s=5), tmp_path / "log")
+    with pytest.raises(RuntimeError, match="an error of ours"):
+        server.start()
+    assert not process_group_alive(server.process.pid)

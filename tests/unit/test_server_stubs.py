@@ -1,5 +1,7 @@
 """server/stubs.py: which repositories the shutdown-stall watch applies to."""
 
+import subprocess
+
 from server import stubs
 
 
@@ -26,4 +28,10 @@ def test_an_empty_repository_is_not(tmp_path):
 
 
 def test_a_process_without_stubs_has_only_ensembles_left():
-    assert stubs.only_ensembles_left(1) is True  # init starts no Python-backend stub
+    # A child of our own that starts nothing. (Not init: orphaned stubs of any server that died on
+    # this host are init's children.)
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            assert stubs.only_ensembles_left(child.pid) is True
+        finally:
+            child.kill()
