@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .trtllm import pins
-from .trtllm.recipes import GATHER_LOGITS, gathers
+from .trtllm.recipes import GATHER_LOGITS, GathersLogits
 
 MANIFEST_NAME = "manifest.json"
 ENGINE_ARTIFACT = "tensorrt-llm-engine"
@@ -46,7 +46,7 @@ def read(directory: Path) -> dict:
 
 
 @dataclass
-class EngineManifest:
+class EngineManifest(GathersLogits):
     """engine/manifest.json: what was built, from which checkpoint, with which tools, for which GPU."""
     precision: str
     dtype: str
@@ -70,16 +70,6 @@ class EngineManifest:
     # --gather_generation_logits), "context" (--gather_context_logits) or "all" (both); recipes.GATHER_FLAGS.
     # A manifest written before this field existed describes an engine built without either flag.
     gather_logits: str = "none"
-
-    @property
-    def gathers_generation_logits(self) -> bool:
-        """The engine can return generation_logits (return_generation_logits)."""
-        return gathers(self.gather_logits)[0]
-
-    @property
-    def gathers_context_logits(self) -> bool:
-        """The engine can return context_logits (return_context_logits)."""
-        return gathers(self.gather_logits)[1]
 
     def save(self, engine_dir: Path) -> Path:
         return write(Path(engine_dir), artifact=ENGINE_ARTIFACT, **asdict(self))

@@ -53,13 +53,29 @@ def gathers(gather_logits: str) -> tuple[bool, bool]:
     return "--gather_generation_logits" in flags, "--gather_context_logits" in flags
 
 
+class GathersLogits:
+    """For a class with a `gather_logits` field: which logits its engine returns, by `gathers`."""
+
+    gather_logits: str
+
+    @property
+    def gathers_generation_logits(self) -> bool:
+        """The engine can return generation_logits (return_generation_logits)."""
+        return gathers(self.gather_logits)[0]
+
+    @property
+    def gathers_context_logits(self) -> bool:
+        """The engine can return context_logits (return_context_logits)."""
+        return gathers(self.gather_logits)[1]
+
+
 def _positive(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass
-class EngineBuildConfig:
+class EngineBuildConfig(GathersLogits):
     precision: str
     checkpoint: Path
     output: Path
@@ -96,14 +112,6 @@ class EngineBuildConfig:
                                  f"got {self.dtype!r}")
         self.checkpoint = Path(self.checkpoint)
         self.output = Path(self.output)
-
-    @property
-    def gathers_generation_logits(self) -> bool:
-        return gathers(self.gather_logits)[0]
-
-    @property
-    def gathers_context_logits(self) -> bool:
-        return gathers(self.gather_logits)[1]
 
     @property
     def tllm_checkpoint_dir(self) -> Path:

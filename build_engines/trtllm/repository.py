@@ -22,7 +22,7 @@ from ..shared_models import assemble_shared_models, link_tree, write_tokenizer_i
 from . import environment
 from .engine_config import TrtllmEngineModel
 from .plan import TOKENS_PER_BLOCK
-from .recipes import gather_logits_name, gathers
+from .recipes import GathersLogits, gather_logits_name, gathers
 
 ENGINE_SUBDIR = "trtllm_engine"  # engine files inside engine/1/
 # Guided decoding: the backend's xgrammar reads this file (python_backend/contract/tokenizer_info.py)
@@ -31,7 +31,7 @@ MODELS = ("ensemble", "preprocessing", "engine", "postprocessing")
 
 
 @dataclass(frozen=True)
-class EngineFacts:
+class EngineFacts(GathersLogits):
     """What the engine was built for: these bound what the Triton config may ask of it."""
     max_batch_size: int
     max_input_len: int
@@ -47,14 +47,6 @@ class EngineFacts:
     # Logits the engine computes (recipes.GATHER_FLAGS): the backend returns generation_logits /
     # context_logits only for an engine built to gather them, so preprocessing refuses the others.
     gather_logits: str = "none"
-
-    @property
-    def gathers_generation_logits(self) -> bool:
-        return gathers(self.gather_logits)[0]
-
-    @property
-    def gathers_context_logits(self) -> bool:
-        return gathers(self.gather_logits)[1]
 
     @classmethod
     def from_engine_dir(cls, engine_dir: Path, manifest: EngineManifest | None) -> EngineFacts:
