@@ -11,20 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-from bench.processes import children
+from bench.processes import children, tree
 from server.tritonserver import port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        for child in children(todo.pop()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -60,7 +50,7 @@ class ServerProcess:
             self.lines.put(line)
 
     def watch(self) -> set[int]:
-        self.seen |= descendants(self.process.pid)
+        self.seen |= tree(self.process.pid) - {self.process.pid}
         return self.seen
 
     def wait_for_line(self, text: str, timeout_s: float = 180) -> None:

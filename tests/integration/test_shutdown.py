@@ -105,8 +105,8 @@ def test_sigterm_after_gateway_grpc_and_http_traffic_exits_0_within_10_s(test_re
 def test_a_start_that_fails_while_models_load_leaves_no_process_behind(test_repository, tmp_path):
     # Stubs that lose tritonserver while their models load never exit on their own (found: two
     # from a crashed bench start held 600 MB for 40 minutes), so start() must take them down.
-    from server.tritonserver import ServerOptions, TritonServer, process_group_alive
     from server.stubs import stub_processes
+    from server.tritonserver import ServerOptions, TritonServer, process_group_alive
 
     class FailsOnceStubsRun(TritonServer):
         def is_ready(self):
