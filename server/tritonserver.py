@@ -151,8 +151,9 @@ class TritonServer:
         try:
             self.wait_ready(ready_timeout_s)
         except BaseException:
-            # Whatever stopped the wait (an interrupt, an error of ours), the half-started server
-            # goes with it: stubs that lose tritonserver while models load stay behind for good.
+            # Whatever ended the wait (an exit, the timeout, an interrupt, an error of ours), the
+            # half-started server goes with it: stubs that lose tritonserver while models load
+            # stay behind for good.
             self.stop(timeout_s=10)
             raise
         self._hide_admin_key()  # if the server got ready between two looks at its libraries
@@ -164,8 +165,7 @@ class TritonServer:
             self.admin_key_hidden = argv_scrub.scrub(self.process.pid, self.options.admin_key)
 
     def _interrupted(self) -> None:
-        if self.stop_requested.is_set():
-            self.stop(timeout_s=10)
+        if self.stop_requested.is_set():  # start() stops what it started
             raise StartupInterrupted("stop requested before tritonserver was ready; stopped")
 
     def is_ready(self) -> bool:
@@ -178,19 +178,19 @@ class TritonServer:
             return False
 
     def wait_ready(self, timeout_s: float) -> None:
+        """Return once Triton is ready; raise if it exits, the time is up or a stop is requested
+        (start() then stops what is left)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._interrupted()
             if self.process is not None and self.process.poll() is not None:
                 code = self.process.returncode
-                self.stop()
                 raise RuntimeError(f"tritonserver exited with code {code} before becoming ready"
                                    + (f"; see {self.log_path}" if self.log_path else ""))
             self._hide_admin_key()
             if self.is_ready():
                 return
             self.stop_requested.wait(0.5)
-        self.stop()
         raise TimeoutError(f"tritonserver not ready after {timeout_s} s" + (f"; see {self.log_path}" if self.log_path else ""))
 
     def stop(self, timeout_s: float | None = None, drain_first: bool = False) -> int | None:
