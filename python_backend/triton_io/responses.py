@@ -90,7 +90,6 @@ class ResponseFactory(Protocol):
     def internal_error(self, message: str): ...
 
 
-
 class LatencyHistograms(Protocol):
     ttft: object  # .observe(seconds)
     itl: object
@@ -179,10 +178,7 @@ class ResponseStream:
             self.context_logits = out.context_logits
         if not (out.finished or self.streaming and self._stream_due()):
             return
-        self.sender.send(self.responses.tokens(self.collected, self.arrival_ns,
-                                               self._extras(out, self.collected, self.log_probs, self.logits,
-                                                            self.context_logits)),
-                         flags=final)
+        self.sender.send(self.responses.tokens(self.collected, self.arrival_ns, self._extras(out)), flags=final)
         if self.streaming:
             self._clear()
         if not out.finished and not self.cancelled:
@@ -202,15 +198,15 @@ class ResponseStream:
         return bool(self.collected) and (len(self.collected) == self.generated
                                          or len(self.collected) >= self.stream_interval)
 
-    def _extras(self, out: TokenOutput, token_ids: list[int], log_probs: list[float] | None,
-                logits: list | None, context_logits=None) -> Extras:
+    def _extras(self, out: TokenOutput) -> Extras:
+        """The optional outputs of the response that carries `collected`."""
         asked = self.asked
         return Extras(out.num_cached_tokens,
-                      LogProbs(log_probs or [], out.cum_log_prob) if asked.log_probs else None, logits,
-                      context_logits if asked.context_logits else None,
+                      LogProbs(self.log_probs, out.cum_log_prob) if asked.log_probs else None, self.logits,
+                      self.context_logits if asked.context_logits else None,
                       self.sequence_index, self.batch_index,
                       out.num_prompt_tokens if asked.num_input_tokens else None,
-                      len(token_ids) if asked.num_output_tokens else None,
+                      len(self.collected) if asked.num_output_tokens else None,
                       self._perf(out) if asked.perf_metrics else None)
 
     def _perf(self, out: TokenOutput) -> PerfMetrics:
