@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import manifest
 from ..checkpoint import checkpoint_hash
+from . import lm_head
 from .recipes import SHIPPED, recipe
 
 OPSET = 21  # the builder's default opset for CPU exports (recorded in the manifest as read back)
@@ -59,6 +60,8 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
     if result.returncode != 0 or not (staging / "model.onnx").is_file():
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"ONNX export ({precision}) failed:\n{tail}")
+    if spec.num_logits_input:
+        lm_head.keep_last_logits(staging / "model.onnx")
     model, contrib_ops = check(staging / "model.onnx")
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=OPSET)
     manifest.write(
@@ -69,12 +72,13 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
         checkpoint=str(checkpoint_dir),
         checkpoint_sha256=digest,
         opset=opset,
-        inputs={i.name: _shape(i) for i in model.graph.input[:3]},
+        inputs={i.name: _shape(i) for i in model.graph.input if not i.name.startswith("past_key_values")},
         outputs={o.name: _shape(o) for o in model.graph.output[:2]},
         onnx_checker="passed",
         ort_contrib_ops_in_default_domain=contrib_ops,
         kv_cache="GroupQueryAttention, past/present share one buffer per layer",
-        lm_head="pruned: logits for the last position of each call",
+        lm_head=("pruned: logits for the last num_logits positions of each call (input, default 1)"
+                 if spec.num_logits_input else "pruned: logits for the last position of each call"),
         tools=manifest.tool_versions(("onnxruntime-genai", "onnxruntime", "onnx", "transformers", "torch")),
     )
     _swap_in(staging, out)

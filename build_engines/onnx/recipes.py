@@ -51,6 +51,10 @@ class Recipe:
     keep_fp32: tuple[str, ...] = ()  # KEEPABLE groups left as FP32 MatMul
     int8_groups: str = ""  # int4 only: the builder's matmul_mixed_precision selectors kept at int8
     summary: str = ""
+    # The pruned LM head keeps the last `num_logits` positions, an optional input (lm_head.py):
+    # what the CPU engine's speculative verification reads. Part of the recipe, so exports built
+    # before it are rebuilt.
+    num_logits_input: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/ "):

@@ -67,6 +67,10 @@ SEED = Range(0, UINT64_MAX, integer=True)
 # Sibling sequences of one request (TensorRT-LLM's num_return_sequences, OpenAI's n). Each takes a
 # batch slot of its own, so a request cannot ask for more than a decode batch's worth.
 NUM_RETURN_SEQUENCES = Range(1, 16, integer=True)
+# Prompt-lookup draft tokens verified per step (0: no speculation). A verify call computes 1 + this
+# many positions; past a few, drafts are rarely all accepted and the call only costs more.
+MAX_DRAFT_LEN = 8
+SPECULATIVE_DRAFT_LEN = Range(0, MAX_DRAFT_LEN, integer=True)
 # return_generation_logits sends a vocabulary-sized float32 row per token (196 KB for SmolLM2), all of
 # them in one response when not streaming: this many is about 50 MB.
 GENERATION_LOGITS_MAX_TOKENS = 256
@@ -94,6 +98,7 @@ SAMPLING_LIMITS: dict[str, Range] = {
     "presence_penalty": PRESENCE_PENALTY,
     "frequency_penalty": FREQUENCY_PENALTY,
     "seed": SEED,
+    "speculative_draft_len": SPECULATIVE_DRAFT_LEN,
 }
 
 

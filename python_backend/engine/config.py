@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contract.limits import MAX_DRAFT_LEN
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -20,6 +22,14 @@ class EngineConfig:
     stream_interval         streaming: tokens per response after the first, which goes out at once
                             (read by the Triton adapter: every response costs IPC and a
                             postprocessing step, so larger ones leave more CPU to the model)
+    speculative_draft_len   prompt-lookup speculative decoding (engine/drafter.py): draft tokens a
+                            decoding sequence proposes per step, verified in one model call; 0 = off
+                            unless a request asks (its `speculative_draft_len` parameter). Needs an
+                            export with the final hidden states and an FP32 LM head.
+    speculative_max_batch   speculate only while at most this many sequences decode: a verify call
+                            reads every weight for one sequence, while one decode call reads them
+                            once for all, so under load speculation turns itself off
+    speculative_ngram       longest n-gram the drafter matches against the sequence's own tokens
     """
 
     max_num_seqs: int = 16
@@ -30,6 +40,9 @@ class EngineConfig:
     min_prefix_reuse: int = 8
     intra_op_threads: int = 0
     stream_interval: int = 1
+    speculative_draft_len: int = 0
+    speculative_max_batch: int = 1
+    speculative_ngram: int = 3
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "max_context_len", "max_queue_size", "stream_interval"):
@@ -43,6 +56,11 @@ class EngineConfig:
             )
         if self.min_prefix_reuse < 1:
             raise ValueError(f"min_prefix_reuse must be >= 1, got {self.min_prefix_reuse}")
+        if not 0 <= self.speculative_draft_len <= MAX_DRAFT_LEN:
+            raise ValueError(f"speculative_draft_len must be in [0, {MAX_DRAFT_LEN}], got {self.speculative_draft_len!r}")
+        for name in ("speculative_max_batch", "speculative_ngram"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
 

@@ -23,7 +23,7 @@ from ..contract.errors import InputError
 from ..contract.limits import check_context_logits, check_fits_context, check_prompt_length
 from .config import EngineConfig
 from .grammar import GrammarCompiler
-from .runner import ModelRunner
+from .runner import VERIFY_UNAVAILABLE, ModelRunner
 from .scheduler import QueueFullError, Scheduler, SequenceOutput, StepPlan
 from .sequence import FinishReason, SamplingParams, Sequence
 
@@ -51,6 +51,9 @@ class TokenOutput:
     # (TensorRT-LLM's context_logits); None otherwise.
     context_logits: np.ndarray | None = None
     scheduled_ns: int = 0  # time.monotonic_ns() when the sequence was first scheduled (0: not yet)
+    # speculative decoding so far: draft tokens verified, and how many of them were kept
+    draft_tokens: int = 0
+    accepted_draft_tokens: int = 0
 
 
 OutputCallback = Callable[[TokenOutput], "bool | None"]
@@ -75,6 +78,8 @@ class LLMEngine:
                  on_fatal: FatalHandler | None = None, tokenizer_info_path: str | Path | None = None):
         self.config = config
         self.runner = ModelRunner(onnx_dir, config.max_num_seqs, config.max_context_len, config.intra_op_threads)
+        if config.speculative_draft_len and not self.runner.can_verify:
+            raise ValueError(f"speculative_draft_len {config.speculative_draft_len}: {VERIFY_UNAVAILABLE}")
         self.grammars = (GrammarCompiler(Path(tokenizer_info_path), self.runner.shape.vocab_size)
                          if tokenizer_info_path else None)
         self.scheduler = Scheduler(config)
@@ -89,6 +94,7 @@ class LLMEngine:
         self.generation_tokens_total = 0
         self.cancelled_total = 0
         self.rejected_total = 0
+        self.draft_tokens_total = self.accepted_draft_tokens_total = 0  # speculative decoding
         self.step_observer = step_observer
         self.on_fatal = on_fatal
 
@@ -124,6 +130,8 @@ class LLMEngine:
         check_fits_context(len(prompt_ids), params.max_tokens, limit, field="request_output_len")
         vocab = self.runner.shape.vocab_size
         check_context_logits(params.return_context_logits, len(prompt_ids))
+        if params.speculative_draft_len and not self.runner.can_verify:
+            raise InputError(f"speculative_draft_len: this engine cannot verify drafts: {VERIFY_UNAVAILABLE}")
         for field, ids in (("input_ids", prompt_ids), ("bad_words_list", [t for s in params.bad_sequences for t in s]),
                            ("stop_words_list", [t for s in params.stop_sequences for t in s]),
                            ("end_id", list(params.end_ids)),
@@ -219,6 +227,8 @@ class LLMEngine:
             "generation_tokens_total": self.generation_tokens_total,
             "cancelled_total": self.cancelled_total,
             "rejected_total": self.rejected_total,
+            "draft_tokens_total": self.draft_tokens_total,
+            "accepted_draft_tokens_total": self.accepted_draft_tokens_total,
             "steps": self.steps,
         }
 
@@ -235,7 +245,7 @@ class LLMEngine:
                 started = time.monotonic()
                 sampled = self.runner.run(plan)
                 outputs = self.scheduler.update(plan, sampled)
-                self._count(plan, outputs)
+                self._count(plan, sampled, outputs)
                 self._deliver(outputs)
                 self.steps += 1
                 if self.step_observer is not None:
@@ -249,10 +259,12 @@ class LLMEngine:
             if self.on_fatal is not None:
                 self.on_fatal(exc)
 
-    def _count(self, plan: StepPlan, outputs: list[SequenceOutput]) -> None:
+    def _count(self, plan: StepPlan, sampled: dict, outputs: list[SequenceOutput]) -> None:
         self.cancelled_total += len(plan.finished)
         self.prompt_tokens_total += sum(len(c.tokens) for c in plan.prefills)
         self.generation_tokens_total += sum(len(o.new_token_ids) for o in outputs)
+        self.draft_tokens_total += sum(len(v.draft) for v in plan.verifies)
+        self.accepted_draft_tokens_total += sum(len(sampled[v.seq]) - 1 for v in plan.verifies)
 
     def _deliver(self, outputs: list[SequenceOutput]) -> None:
         """A new token goes out on its own, then a finish as an empty final output: the same
@@ -279,7 +291,8 @@ class LLMEngine:
         context = np.stack(seq.context_logits) if seq.context_logits else None
         seq.context_logits.clear()
         out = TokenOutput(seq.request_id, tokens, finished, seq.finish_reason, seq.num_prompt, seq.num_cached,
-                          log_probs, float(sum(seq.log_probs)), logits, context, seq.scheduled_ns)
+                          log_probs, float(sum(seq.log_probs)), logits, context, seq.scheduled_ns,
+                          seq.draft_tokens, seq.accepted_draft_tokens)
         try:
             return active.callback(out) is not False
         except Exception:

@@ -8,6 +8,10 @@ The model is an onnxruntime-genai builder export: inputs `input_ids [B, S]`, `at
 `present.{i}.*` aliasing past (GroupQueryAttention with a shared buffer: the new positions are
 written in place at `sum(attention_mask) - S ... - 1` of each row). Binding past and present to
 the same slot memory is what makes the cache copy-free.
+
+Exports prune the LM head to the last `num_logits` positions of a call (an input:
+build_engines/onnx/lm_head.py). Prefill and decode feed 1; `verify` feeds 1 + k to get the logits
+after each of its positions. Exports built before that edit have no such input and cannot verify.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .kv_cache import KVBuffers
-from .sampler import next_token
+from .sampler import accept_draft, next_token
 from .scheduler import StepPlan
 from .sequence import Sequence
 
@@ -49,6 +53,9 @@ class ModelShape:
         )
 
 
+VERIFY_UNAVAILABLE = "this export has no num_logits input (built before speculative decoding: re-export it)"
+
+
 class ModelRunner:
     def __init__(self, onnx_dir: str | Path, num_slots: int, max_context_len: int, intra_op_threads: int = 0):
         onnx_dir = Path(onnx_dir)
@@ -68,10 +75,13 @@ class ModelRunner:
                             self.shape.head_dim)
         self.max_context_len = max_context_len
         self._slot_stride = self.kv.keys[0][0].nbytes
+        # What verify needs: exports built before lm_head.py have no num_logits input.
+        self.can_verify = "num_logits" in {i.name for i in self.session.get_inputs()}
 
-    def run(self, plan: StepPlan) -> dict[Sequence, int]:
-        """Compute `plan`; return the token sampled for each sequence that completed its prompt
-        or decoded, in plan order (prefills first)."""
+    def run(self, plan: StepPlan) -> dict[Sequence, list[int]]:
+        """Compute `plan`; return the tokens sampled for each sequence that completed its prompt,
+        decoded or verified a draft (one, or several when draft tokens were accepted), in plan
+        order (prefills, decodes, verifies)."""
         for src, dst, length in plan.copies:
             self.kv.copy_prefix(src, dst, length)
         sampled: dict[Sequence, int] = {}
@@ -80,7 +90,7 @@ class ModelRunner:
             if chunk.seq.params.return_context_logits:  # one-token chunks: this position's logits
                 chunk.seq.context_logits.append(np.array(logits, dtype=np.float32, copy=True))
             if chunk.completes_prompt:
-                sampled[chunk.seq] = next_token(chunk.seq, logits)
+                sampled[chunk.seq] = [next_token(chunk.seq, logits)]
         if plan.decodes:
             rows = {slot: (0, min(position, self.kv.scratch_position))
                     for slot, position in plan.idle_positions.items()}
@@ -88,7 +98,11 @@ class ModelRunner:
                 rows[seq.slot] = (seq.tokens[-1], seq.num_computed)
             logits = self.decode([rows[slot] for slot in range(len(rows))])
             for seq in plan.decodes:
-                sampled[seq] = next_token(seq, logits[seq.slot])
+                sampled[seq] = [next_token(seq, logits[seq.slot])]
+        for item in plan.verifies:
+            seq = item.seq
+            logits = self.verify(seq.slot, [seq.tokens[-1], *item.draft], seq.num_computed)
+            sampled[seq] = accept_draft(seq, logits, item.draft)
         return sampled
 
     def _bind_cache(self, binding: ort.IOBinding, first_slot: int, count: int) -> None:
@@ -100,10 +114,13 @@ class ModelRunner:
                 binding.bind_input(f"past_key_values.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
                 binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
 
-    def _run(self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def _run(self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray,
+             num_logits: int = 1) -> np.ndarray:
         binding = self.session.io_binding()
         binding.bind_cpu_input("input_ids", input_ids)
         binding.bind_cpu_input("attention_mask", attention_mask)
+        if self.can_verify:
+            binding.bind_cpu_input("num_logits", np.asarray([num_logits], dtype=np.int64))
         binding.bind_output("logits", "cpu")  # first output bound: index 0 below
         self._bind_cache(binding, first_slot, input_ids.shape[0])
         self.session.run_with_iobinding(binding)
@@ -120,6 +137,20 @@ class ModelRunner:
         mask = np.ones((1, end), dtype=np.int64)
         logits = self._run(slot, input_ids, mask)
         return logits[0, -1]
+
+    def verify(self, slot: int, tokens: list[int], start: int) -> np.ndarray:
+        """Compute positions [start, start+len(tokens)) of one slot, as a prefill chunk does, and
+        return the logits after each of `tokens` [len(tokens), V]. Entries written past what the
+        caller keeps need no rollback: they lie past the sequence's length, where the next call
+        overwrites them."""
+        end = start + len(tokens)
+        if end > self.max_context_len:
+            raise ValueError(f"verify past max_context_len: {end} > {self.max_context_len}")
+        if not self.can_verify:
+            raise RuntimeError(VERIFY_UNAVAILABLE)
+        logits = self._run(slot, np.asarray([tokens], dtype=np.int64), np.ones((1, end), dtype=np.int64),
+                           num_logits=len(tokens))
+        return logits[0]
 
     def score(self, slot: int, tokens: list[int]) -> np.ndarray:
         """Logits after each of `tokens` ([len(tokens), V]), one position at a time (teacher forcing

@@ -101,14 +101,43 @@ def token_log_prob(logits: np.ndarray, token: int) -> float:
 def next_token(seq: Sequence, logits: np.ndarray) -> int:
     """The sequence's next token; its end ids are forbidden until it has min_tokens, and a guided
     sequence picks only tokens its grammar allows (the mask comes last, so nothing undoes it).
-    With return_log_probs, the token's log prob is left in seq.sampled_log_prob for update(); with
-    return_generation_logits, a copy of the raw logits (the runner reuses its output buffer)."""
+    With return_log_probs, the token's log prob is appended to seq.sampled_log_probs for update();
+    with return_generation_logits, a copy of the raw logits (the runner reuses its output buffer)."""
     token = _choose(seq, logits)
     if seq.params.return_log_probs:
-        seq.sampled_log_prob = token_log_prob(logits, token)
+        seq.sampled_log_probs.append(token_log_prob(logits, token))
     if seq.params.return_generation_logits:
-        seq.sampled_logits = np.array(logits, dtype=np.float32, copy=True)
+        seq.sampled_logits.append(np.array(logits, dtype=np.float32, copy=True))
     return token
+
+
+def accept_draft(seq: Sequence, logits: np.ndarray, draft: list[int]) -> list[int]:
+    """The tokens a verify call yields: logits[i] follows the sequence extended by draft[:i]
+    ([len(draft) + 1, V]). Position i draws its token exactly as plain decoding would (same
+    filters, same generator); the draft token is accepted when that draw equals it, and the first
+    draw that differs, or the draw after the whole draft, ends the step.
+
+    For a prompt-lookup draft (a single proposed token, probability 1) this is the standard
+    acceptance rule: draft token d is kept with probability p(d) = min(1, p(d)/q(d)), and on
+    rejection the token comes from p without d, i.e. normalised max(0, p - q). Drawing it this way
+    also spends the generator exactly as plain decoding does, so a seeded request, and a greedy
+    one, produce the same tokens with speculation on or off. The draws see the accepted tokens
+    as context (penalties, bad words, min_tokens, grammar): they are appended while drawing and
+    removed before returning; the scheduler appends them for real, applying the finish rules."""
+    start = len(seq.tokens)
+    out: list[int] = []
+    try:
+        for i, row in enumerate(logits):
+            token = next_token(seq, row)
+            out.append(token)
+            if i == len(draft) or token != draft[i] or token in seq.params.end_ids:
+                break
+            seq.tokens.append(token)
+    finally:
+        del seq.tokens[start:]
+    seq.draft_tokens += len(draft)
+    seq.accepted_draft_tokens += len(out) - 1
+    return out
 
 
 def _choose(seq: Sequence, logits: np.ndarray) -> int:

@@ -4,7 +4,9 @@ Scheduling rule, once per step:
 1. Cancelled sequences leave first and free their slots.
 2. Waiting sequences are admitted in arrival order while a KV slot is free; admission may reuse a
    cached prompt prefix (see kv_cache.SlotAllocator).
-3. Every sequence in DECODE computes one token.
+3. Every sequence in DECODE computes one token. While at most `speculative_max_batch` sequences
+   decode, one whose request speculates and whose drafter finds a guess verifies that draft
+   instead (one call of 1 + draft positions; engine/drafter.py).
 4. The rest of the token budget (max_num_batched_tokens − decodes) goes to prefill chunks of
    PREFILL sequences in admission order, so a long prompt advances a chunk per step while the
    running streams keep decoding (chunked prefill) instead of stalling behind it.
@@ -23,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .config import EngineConfig
+from .drafter import propose
 from .kv_cache import SlotAllocator
 from .sequence import FinishReason, Sequence, Status
 
@@ -39,6 +42,12 @@ class PrefillChunk:
 
 
 @dataclass
+class Verify:
+    seq: Sequence
+    draft: list[int]  # guessed tokens after seq.tokens[-1]; that token and these are computed
+
+
+@dataclass
 class StepPlan:
     """What the runner computes this step.
 
@@ -47,7 +56,8 @@ class StepPlan:
     decodes         sequences decoding one token each, batched in one runner call over slots
                     [0, max decoding slot + 1)
     idle_positions  the other slots of that batch → the first position they may overwrite: past
-                    every entry they hold once this step's prefills are written
+                    every entry they hold once this step's prefills and verifies are written
+    verifies        sequences checking a draft, one runner call each
     finished        sequences that left this step without running (cancelled); their slots are free
     """
 
@@ -56,15 +66,18 @@ class StepPlan:
     decodes: list[Sequence] = field(default_factory=list)
     idle_positions: dict[int, int] = field(default_factory=dict)
     finished: list[Sequence] = field(default_factory=list)
+    verifies: list[Verify] = field(default_factory=list)
 
     @property
     def num_tokens(self) -> int:
-        return len(self.decodes) + sum(len(c.tokens) for c in self.prefills)
+        return (len(self.decodes) + sum(len(c.tokens) for c in self.prefills)
+                + sum(1 + len(v.draft) for v in self.verifies))
 
 
 @dataclass(frozen=True)
 class SequenceOutput:
-    """What one step did for one sequence: at most one new token, and whether it finished."""
+    """What one step did for one sequence: its new tokens (several after an accepted draft), and
+    whether it finished."""
 
     seq: Sequence
     new_token_ids: list[int]
@@ -112,7 +125,11 @@ class Scheduler:
                 plan.copies.append((allocation.copy_from, allocation.slot, allocation.reused_tokens))
             self.running.append(seq)
         plan.decodes = [s for s in self.running if s.status is Status.DECODE]
-        budget = self.config.max_num_batched_tokens - len(plan.decodes)
+        if len(plan.decodes) <= self.config.speculative_max_batch:
+            plan.verifies = [v for v in map(self._draft, plan.decodes) if v is not None]
+            verifying = {v.seq for v in plan.verifies}
+            plan.decodes = [s for s in plan.decodes if s not in verifying]
+        budget = self.config.max_num_batched_tokens - len(plan.decodes) - sum(1 + len(v.draft) for v in plan.verifies)
         for seq in self.running:
             if budget <= 0:
                 break
@@ -126,6 +143,15 @@ class Scheduler:
             plan.idle_positions = self._idle_positions(plan)
         return plan
 
+    def _draft(self, seq: Sequence) -> Verify | None:
+        """The draft `seq` verifies this step, or None (it decodes). Capped so that every drafted
+        token could be kept: room for one more token after them, within max_tokens and the slot."""
+        wanted = seq.params.speculative_draft_len
+        length = self.config.speculative_draft_len if wanted is None else wanted
+        room = min(seq.params.max_tokens - seq.num_generated, self.config.max_context_len - len(seq.tokens)) - 1
+        draft = propose(seq.tokens, self.config.speculative_ngram, min(length, room))
+        return Verify(seq, draft) if draft else None
+
     def _idle_positions(self, plan: StepPlan) -> dict[int, int]:
         # One decode call covers contiguous slots; a slot in that range with nothing to decode
         # writes one throwaway entry at the first position it does not hold (attention cost grows
@@ -134,6 +160,9 @@ class Scheduler:
         for chunk in plan.prefills:
             if chunk.seq.slot in held:  # a prefilling slot above the batch is not in it
                 held[chunk.seq.slot] = chunk.start + len(chunk.tokens)
+        for item in plan.verifies:  # a verify writes its draft past the slot's length
+            if item.seq.slot in held:
+                held[item.seq.slot] = item.seq.num_computed + 1 + len(item.draft)
         for seq in plan.decodes:
             del held[seq.slot]
         return held
@@ -147,10 +176,11 @@ class Scheduler:
             self.finish(seq, FinishReason.CANCELLED)
             plan.finished.append(seq)
 
-    def update(self, plan: StepPlan, sampled: dict[Sequence, int]) -> list[SequenceOutput]:
+    def update(self, plan: StepPlan, sampled: dict[Sequence, list[int]]) -> list[SequenceOutput]:
         """Record what the runner computed for `plan` and apply the finish rules to each sampled
-        token (a prefill that completes its prompt samples the first one). Returns the step's
-        outputs: first the cancelled sequences, then one per sampled token, in plan order."""
+        token (a prefill that completes its prompt samples the first one; a verify samples the
+        accepted draft tokens and one more). Returns the step's outputs: first the cancelled
+        sequences, then one per sequence that sampled, in plan order."""
         outputs = [SequenceOutput(seq, [], True) for seq in plan.finished]
         for chunk in plan.prefills:
             seq = chunk.seq
@@ -161,21 +191,33 @@ class Scheduler:
         for seq in plan.decodes:  # the KV of the token fed this step is now written
             seq.num_computed += 1
             self.slots.record(seq.slot, seq.tokens, seq.num_computed)
-        for seq, token in sampled.items():
-            outputs.append(self._append(seq, token))
+        for item in plan.verifies:  # valid KV: the token fed and the accepted draft tokens
+            item.seq.num_computed += len(sampled[item.seq])
+            self.slots.record(item.seq.slot, item.seq.tokens, item.seq.num_computed)
+        for seq, tokens in sampled.items():
+            new: list[int] = []
+            for i, token in enumerate(tokens):
+                appended, finished = self._append(seq, token, i)
+                new += appended
+                if finished:
+                    break
+            seq.sampled_log_probs.clear()
+            seq.sampled_logits.clear()
+            outputs.append(SequenceOutput(seq, new, seq.status is Status.FINISHED))
         return outputs
 
-    def _append(self, seq: Sequence, token: int) -> SequenceOutput:
+    def _append(self, seq: Sequence, token: int, index: int) -> tuple[list[int], bool]:
+        """Apply the finish rules to the step's token `index`: ([token] or [], finished)."""
         params = seq.params
         if token in params.end_ids:
             # End ids are control tokens: they finish the sequence and are not part of the output.
             self.finish(seq, FinishReason.STOP)
-            return SequenceOutput(seq, [], True)
+            return [], True
         seq.tokens.append(token)
         if params.return_log_probs:
-            seq.log_probs.append(seq.sampled_log_prob)
+            seq.log_probs.append(seq.sampled_log_probs[index])
         if params.return_generation_logits:
-            seq.generation_logits.append(seq.sampled_logits)
+            seq.generation_logits.append(seq.sampled_logits[index])
         reason = None
         if any(seq.tokens[-len(s):] == list(s) for s in params.stop_sequences if len(s) <= seq.num_generated):
             reason = FinishReason.STOP
@@ -185,7 +227,7 @@ class Scheduler:
             reason = FinishReason.CONTEXT
         if reason is not None:
             self.finish(seq, reason)
-        return SequenceOutput(seq, [token], reason is not None)
+        return [token], reason is not None
 
     def finish(self, seq: Sequence, reason: FinishReason) -> None:
         seq.status, seq.finish_reason = Status.FINISHED, reason

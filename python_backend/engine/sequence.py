@@ -46,6 +46,9 @@ class SamplingParams:
     # is then computed one position at a time and without prefix reuse (the LM head is pruned to
     # a prefill's last position, and reused positions were never computed)
     return_context_logits: bool = False
+    # prompt-lookup draft tokens per step (engine/drafter.py); None: the engine's default
+    # (EngineConfig.speculative_draft_len), 0: never speculate for this request
+    speculative_draft_len: int | None = None
 
     def __post_init__(self) -> None:
         for name, limit in SAMPLING_LIMITS.items():
@@ -109,12 +112,17 @@ class Sequence:
     leader: Sequence | None = None
     scheduled_ns: int = 0  # time.monotonic_ns() when it first got a slot (TensorRT-LLM's first_scheduled_time_ns)
     # return_log_probs: the log prob of each generated token (same order as generated_ids), and the
-    # sampler's value for the token just drawn, kept by update() only if the token is appended.
+    # sampler's values for the tokens drawn this step (several when a draft was verified), kept by
+    # update() for the tokens it appends.
     log_probs: list[float] = field(default_factory=list)
-    sampled_log_prob: float = 0.0
+    sampled_log_probs: list[float] = field(default_factory=list)
     # return_generation_logits: the same, with each generated token's logits row [vocab] (float32).
     generation_logits: list[np.ndarray] = field(default_factory=list)
-    sampled_logits: np.ndarray | None = None
+    sampled_logits: list[np.ndarray] = field(default_factory=list)
+    # speculative decoding: draft tokens proposed and accepted over the sequence's life
+    # (TensorRT-LLM's total_draft_tokens, total_accepted_draft_tokens)
+    draft_tokens: int = 0
+    accepted_draft_tokens: int = 0
     context_logits: list[np.ndarray] = field(default_factory=list)  # return_context_logits: [vocab] rows
     # Seeded per request, so a seeded request draws the same tokens whatever shares its batch.
     rng: np.random.Generator = field(init=False)

@@ -31,13 +31,13 @@ def test_chunked_prefill_respects_the_token_budget_and_decodes_keep_running():
     s = make_scheduler(max_num_batched_tokens=8)
     short, long = make_seq("short", 3), make_seq("long", 20, first=500)
     s.add(short)
-    s.update(s.schedule(), {short: 1})  # the prompt's last logits give the first token
+    s.update(s.schedule(), {short: [1]})  # the prompt's last logits give the first token
     s.add(long)
     plan = s.schedule()
     # 1 decode token + 7 prefill tokens = the budget of 8.
     assert [q.request_id for q in plan.decodes] == ["short"]
     assert [(c.seq.request_id, c.start, len(c.tokens)) for c in plan.prefills] == [("long", 0, 7)]
-    s.update(plan, {short: 2})  # long's prompt is not complete: nothing sampled for it
+    s.update(plan, {short: [2]})  # long's prompt is not complete: nothing sampled for it
     plan = s.schedule()
     assert [(c.start, len(c.tokens)) for c in plan.prefills] == [(7, 7)]
     assert plan.num_tokens == 8
@@ -73,7 +73,7 @@ def test_prefix_hit_skips_computed_tokens():
     s = make_scheduler(max_num_batched_tokens=64)
     first = Sequence("a", list(range(16)), SamplingParams(max_tokens=4))
     s.add(first)
-    s.update(s.schedule(), {first: 1})
+    s.update(s.schedule(), {first: [1]})
     second = Sequence("b", list(range(12)) + [77, 78], SamplingParams(max_tokens=4))
     s.add(second)
     plan = s.schedule()
@@ -110,7 +110,7 @@ def test_config_from_triton_parameters():
 
 def run_to_decode(s: Scheduler, seq: Sequence, first_token: int = 1) -> None:
     s.add(seq)
-    s.update(s.schedule(), {seq: first_token})
+    s.update(s.schedule(), {seq: [first_token]})
 
 
 @pytest.mark.parametrize("params, tokens, outputs, reason", [
@@ -125,7 +125,7 @@ def test_update_applies_the_finish_rules(params, tokens, outputs, reason):
     s = make_scheduler()
     seq = Sequence("a", [10, 11, 12], params)
     s.add(seq)
-    got = [s.update(s.schedule(), {seq: t}) for t in tokens]
+    got = [s.update(s.schedule(), {seq: [t]}) for t in tokens]
     assert [(o[0].new_token_ids, o[0].finished) for o in got] == outputs
     assert seq.finish_reason is reason and s.slots.num_free == 2
 
@@ -134,8 +134,8 @@ def test_context_limit_finishes_a_sequence():
     s = make_scheduler(max_context_len=5)
     seq = Sequence("a", [10, 11, 12], SamplingParams(max_tokens=8))
     s.add(seq)
-    s.update(s.schedule(), {seq: 5})
-    [out] = s.update(s.schedule(), {seq: 6})
+    s.update(s.schedule(), {seq: [5]})
+    [out] = s.update(s.schedule(), {seq: [6]})
     # 3 prompt + 2 generated tokens fill the 5 positions of the context.
     assert out.finished and seq.finish_reason is FinishReason.CONTEXT
 
@@ -145,7 +145,7 @@ def test_idle_decode_rows_write_past_this_steps_prefill():
     a, b = make_seq("a", 3), make_seq("b", 3, first=200)
     s.add(a)
     s.add(b)
-    s.update(s.schedule(), {a: 1, b: 1})  # a in slot 0, b in slot 1, both decoding
+    s.update(s.schedule(), {a: [1], b: [1]})  # a in slot 0, b in slot 1, both decoding
     s.finish(a, FinishReason.LENGTH)
     long = make_seq("long", 20, first=500)
     s.add(long)
@@ -162,7 +162,7 @@ def test_idle_positions_cover_exactly_the_slots_below_the_highest_decode():
     a, b = make_seq("a", 3), make_seq("b", 3, first=200)
     s.add(a)
     s.add(b)
-    s.update(s.schedule(), {a: 1, b: 1})
+    s.update(s.schedule(), {a: [1], b: [1]})
     s.finish(b, FinishReason.LENGTH)  # slot 1 free, holding b's 3 prompt tokens + nothing computed after
     long = make_seq("long", 20, first=500)
     s.add(long)
@@ -188,7 +188,7 @@ def test_siblings_copy_their_leader_s_prompt_instead_of_computing_it():
     plan = s.schedule()
     assert [c.seq for c in plan.prefills] == [leader]  # the siblings wait for the leader's prompt
     assert all(sib.status is Status.WAITING for sib in siblings)
-    s.update(plan, {leader: 7})
+    s.update(plan, {leader: [7]})
     plan = s.schedule()
     # All but the last prompt token come from the leader's slot (its logits give the first token).
     assert plan.copies == [(leader.slot, sib.slot, 11) for sib in siblings]
