@@ -12,6 +12,7 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 MAX_CONTEXT_LEN ?= 2048
 STREAM_INTERVAL ?= 1
+SPECULATIVE_DRAFT_LEN ?= 0
 PYTEST_ARGS ?=
 
 QUICK ?=
@@ -46,7 +47,8 @@ export: venv
 
 repo: venv
 	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
-		--max-context-len $(MAX_CONTEXT_LEN) --stream-interval $(STREAM_INTERVAL) --output $(REPO)
+		--max-context-len $(MAX_CONTEXT_LEN) --stream-interval $(STREAM_INTERVAL) \
+		--speculative-draft-len $(SPECULATIVE_DRAFT_LEN) --output $(REPO)
 
 serve: repo
 	$(BIN)/python -m server --model-repository $(REPO) --host $(HOST) \

@@ -7,13 +7,15 @@ import queue
 from client import wire
 
 
-def stream_responses(url: str, values: dict, timeout_s: float = 60) -> list:
-    """The InferResult of each response to one request with these ensemble inputs, the final last."""
+def stream_responses(url: str, values: dict, timeout_s: float = 60, parameters: dict | None = None) -> list:
+    """The InferResult of each response to one request with these ensemble inputs (and Triton
+    request `parameters`), the final last."""
     import tritonclient.grpc as grpcclient
 
     responses, client = queue.Queue(), grpcclient.InferenceServerClient(url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
-    client.async_stream_infer("ensemble", wire.grpc_inputs(grpcclient, values), enable_empty_final_response=True)
+    client.async_stream_infer("ensemble", wire.grpc_inputs(grpcclient, values), enable_empty_final_response=True,
+                              parameters=parameters)
     out = []
     try:
         while True:

@@ -54,7 +54,7 @@ def cmd_assemble(args) -> None:
     ckpt, onnx_dir = _export(args, args.precision)
     out = repository.assemble_cpu(args.output, ckpt, onnx_dir, max_context_len=args.max_context_len,
                                   max_num_seqs=args.max_num_seqs, max_queue_size=args.max_queue_size,
-                                  stream_interval=args.stream_interval)
+                                  stream_interval=args.stream_interval, speculative_draft_len=args.speculative_draft_len)
     print(f"[assemble] model repository ready: {out}")
 
 
@@ -79,4 +79,7 @@ def register(sub) -> None:
                    help="requests waiting for a slot; past it requests are rejected with UNAVAILABLE")
     p.add_argument("--stream-interval", type=int, default=1,
                    help="streaming: tokens per response after the first (larger: less CPU per token, coarser streams)")
+    p.add_argument("--speculative-draft-len", type=int, default=0,
+                   help="prompt-lookup draft tokens per step for requests that do not set the speculative_draft_len "
+                        "request parameter (0: off; it turns itself off while more than one sequence decodes)")
     p.set_defaults(func=cmd_assemble)

@@ -15,11 +15,12 @@ RUNTIME_PACKAGES = ("numpy", "transformers", "tokenizers", "onnxruntime", "jinja
 
 def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_context_len: int = 2048,
                  max_num_seqs: int = 16, max_queue_size: int = 256, max_batch_size: int = 64,
-                 stream_interval: int = 1) -> Path:
+                 stream_interval: int = 1, speculative_draft_len: int = 0) -> Path:
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir
-    (stream_interval: EngineConfig's)."""
+    (stream_interval, speculative_draft_len: EngineConfig's)."""
     EngineConfig(max_context_len=max_context_len, max_num_seqs=max_num_seqs, max_queue_size=max_queue_size,
-                 stream_interval=stream_interval)  # refuses bad values now, not when Triton loads the model
+                 stream_interval=stream_interval,
+                 speculative_draft_len=speculative_draft_len)  # refuses bad values now, not when Triton loads the model
     onnx_manifest = manifest.read(onnx_dir)
     assemble_shared_models(output_dir, checkpoint_dir, max_batch_size=max_batch_size,
                            engine_max_seq_len=max_context_len, forward_cancellation="cancel_channel",
@@ -32,6 +33,7 @@ def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_
     model_config.set_parameter(config, "max_num_seqs", max_num_seqs)
     model_config.set_parameter(config, "max_queue_size", max_queue_size)
     model_config.set_parameter(config, "stream_interval", stream_interval)
+    model_config.set_parameter(config, "speculative_draft_len", speculative_draft_len)
     info = write_tokenizer_info(checkpoint_dir, target / "1")
     model_config.set_parameter(config, "xgrammar_tokenizer_info_path", info.name)
     model_config.save(config, target / "config.pbtxt")
@@ -42,7 +44,8 @@ def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_
         path="cpu",
         models=["ensemble", "preprocessing", "engine", "postprocessing"],
         engine={"backend": "python", "precision": onnx_manifest["precision"], "max_context_len": max_context_len,
-                "max_num_seqs": max_num_seqs, "max_queue_size": max_queue_size, "stream_interval": stream_interval},
+                "max_num_seqs": max_num_seqs, "max_queue_size": max_queue_size, "stream_interval": stream_interval,
+                "speculative_draft_len": speculative_draft_len},
         onnx=onnx_manifest,
         checkpoint=str(checkpoint_dir),
         runtime_pip_packages=manifest.tool_versions(RUNTIME_PACKAGES),

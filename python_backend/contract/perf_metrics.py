@@ -9,7 +9,8 @@ project computes them, for the CPU engine and the TensorRT-LLM emulator alike:
     when it finished; 0 until then.
   - KV blocks are `tokens_per_block`-token blocks of prompt + generated tokens (our CPU engine's
     block is one token), reused ones taken from the prefix cache, new = total − reused.
-  - the draft-token figures are 0: no speculative decoding.
+  - draft tokens: proposed and accepted so far (the CPU engine's prompt-lookup speculation; the
+    emulator does not speculate: 0), and acceptance_rate = accepted / proposed (0 with no drafts).
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ class PerfMetrics:
 
     @classmethod
     def of(cls, *, held_tokens: int, cached_tokens: int, tokens_per_block: int, arrival_ns: int,
-           first_scheduled_ns: int, first_token_ns: int, last_token_ns: int) -> PerfMetrics:
+           first_scheduled_ns: int, first_token_ns: int, last_token_ns: int, draft_tokens: int = 0,
+           accepted_draft_tokens: int = 0) -> PerfMetrics:
         total = -(-held_tokens // tokens_per_block)
         reused = min(cached_tokens // tokens_per_block, total)
-        return cls(total - reused, reused, total, arrival_ns, first_scheduled_ns, first_token_ns, last_token_ns)
+        rate = accepted_draft_tokens / draft_tokens if draft_tokens else 0.0
+        return cls(total - reused, reused, total, arrival_ns, first_scheduled_ns, first_token_ns, last_token_ns,
+                   rate, accepted_draft_tokens, draft_tokens)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Each output as its [1, 1] response tensor, in the backend's order and dtypes."""

@@ -13,6 +13,7 @@ preprocessing's config parameters.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,16 +34,21 @@ class EngineTraits:
       postprocessing's key, only with it); a request's `false` is refused.
     - generation_logits / context_logits: the engine can return them (a TensorRT-LLM engine only
       when built with trtllm-build --gather_generation_logits / --gather_context_logits); a request
-      for the others is refused."""
+      for the others is refused.
+    - prompt_lookup: the engine takes the request parameter speculative_draft_len (our CPU engine's
+      prompt-lookup speculation); TensorRT-LLM chooses speculative decoding when the engine is
+      built and would ignore it, so there it is refused."""
 
     needs_perf_metrics: bool = False
     generation_logits: bool = True
     context_logits: bool = True
+    prompt_lookup: bool = True
 
     # field -> (config parameter, its default in config.pbtxt)
     PARAMETERS = {"needs_perf_metrics": ("always_return_perf_metrics", "true"),
                   "generation_logits": ("gather_generation_logits", "true"),
-                  "context_logits": ("gather_context_logits", "true")}
+                  "context_logits": ("gather_context_logits", "true"),
+                  "prompt_lookup": ("prompt_lookup_speculation", "true")}
 
     @classmethod
     def from_parameters(cls, params: dict[str, str]) -> EngineTraits:
@@ -58,9 +64,17 @@ class EngineTraits:
         """The config parameters that say these traits (the assembly writes them)."""
         return {name: str(getattr(self, field)).lower() for field, (name, _) in self.PARAMETERS.items()}
 
+    def check_request_parameters(self, parameters_json: str) -> None:
+        """Triton request parameters: speculative_draft_len where served and in range, no other."""
+        if not self.prompt_lookup and req.SPECULATIVE_PARAMETER in json.loads(parameters_json or "{}"):
+            raise InputError(f"{req.SPECULATIVE_PARAMETER}: per-request speculation is not served by a TensorRT-LLM "
+                             "engine (its speculative decoding is chosen when the engine is built)")
+        req.refuse_request_parameters(parameters_json, served=(req.SPECULATIVE_PARAMETER,))
+        req.speculative_draft_len(parameters_json)
+
 
 CPU_ENGINE = EngineTraits()
-TENSORRT_LLM = EngineTraits(needs_perf_metrics=True)  # and the logits its build gathered (gpu-repo)
+TENSORRT_LLM = EngineTraits(needs_perf_metrics=True, prompt_lookup=False)  # and the logits its build gathered (gpu-repo)
 # request flag -> (the `make engines GATHER_LOGITS=` value that adds it, the output)
 _LOGITS_FLAGS = {"return_generation_logits": ("generation", "generation_logits"),
                  "return_context_logits": ("context", "context_logits")}

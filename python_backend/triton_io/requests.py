@@ -70,14 +70,13 @@ def model_parameters(args: dict) -> dict[str, str]:
     return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
 
 
-def refuse_request_parameters(parameters_json: str, model: str = "ensemble") -> None:
+def refuse_request_parameters(parameters_json: str, model: str = "ensemble", served: tuple[str, ...] = ()) -> None:
     """Triton's HTTP generate endpoint turns every JSON key that is not an input into a request
     parameter and passes it on silently, so a misspelt "temprature" would run with the default.
-    The ensemble takes no request parameters: name the first one."""
-    parameters = json.loads(parameters_json or "{}")
-    if parameters:
-        name = sorted(parameters)[0]
-        raise InputError(f"{name}: not an input of this model (GET /v2/models/{model} lists them)")
+    The ensemble takes only the request parameters in `served`: name the first other one."""
+    unknown = sorted(set(json.loads(parameters_json or "{}")) - set(served))
+    if unknown:
+        raise InputError(f"{unknown[0]}: not an input of this model (GET /v2/models/{model} lists them)")
 
 
 def scalar(get: Getter, name: str, kind: type, default=None, required: bool = False):
@@ -173,6 +172,22 @@ def logit_bias(get: Getter) -> tuple[tuple[int, float], ...]:
         raise InputError("embedding_bias: values must be finite numbers")
     ids = np.flatnonzero(bias)
     return tuple(zip(ids.tolist(), bias[ids].tolist(), strict=True))
+
+
+SPECULATIVE_PARAMETER = "speculative_draft_len"
+
+
+def speculative_draft_len(parameters_json: str) -> int | None:
+    """The request parameter `speculative_draft_len` (Triton's request `parameters`, not a tensor:
+    tensorrtllm_backend has no such input), or None when absent. 0 turns speculation off for the
+    request, 1..MAX_DRAFT_LEN turns it on with that many draft tokens per step."""
+    try:
+        parameters = json.loads(parameters_json or "{}")
+    except ValueError:
+        return None
+    if SPECULATIVE_PARAMETER not in parameters:
+        return None
+    return SAMPLING_LIMITS["speculative_draft_len"].check(SPECULATIVE_PARAMETER, parameters[SPECULATIVE_PARAMETER])
 
 
 def refuse_beam_search(get: Getter, penalty_input: str = "len_penalty") -> None:

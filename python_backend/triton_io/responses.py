@@ -215,7 +215,8 @@ class ResponseStream:
 
         return PerfMetrics.of(held_tokens=out.num_prompt_tokens + self.generated, cached_tokens=out.num_cached_tokens,
                               tokens_per_block=1, arrival_ns=self.arrival_ns, first_scheduled_ns=out.scheduled_ns,
-                              first_token_ns=ns(self.first), last_token_ns=ns(self.last) if out.finished else 0)
+                              first_token_ns=ns(self.first), last_token_ns=ns(self.last) if out.finished else 0,
+                              draft_tokens=out.draft_tokens, accepted_draft_tokens=out.accepted_draft_tokens)
 
     def _log_finished(self, out: TokenOutput, at: float) -> None:
         logs.event(log, "request_finished", request_id=out.request_id,

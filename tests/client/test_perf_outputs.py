@@ -65,3 +65,30 @@ def test_cached_prompt_tokens_show_as_reused_blocks(cpu_server):
     result = stream_responses(cpu_server.options.grpc_url, values)[-1]
     perf = perf_of(result)
     assert perf["kv_cache_reused_blocks"] == int(result.as_numpy("cached_tokens").reshape(-1)[0]) > 0
+
+
+SUMMARY_PROMPT = ("Repeat this sentence exactly: The harbour town woke slowly on winter mornings, and the fishing "
+                  "boats rocked against the stone quay.")
+
+
+def test_speculation_is_asked_per_request_and_reported_under_tensorrt_llm_s_names(server):
+    # Triton request parameter speculative_draft_len (no tensor: tensorrtllm_backend has none).
+    values = {**GenerateRequest(SUMMARY_PROMPT, max_tokens=24, chat=True).inputs(True), "return_perf_metrics": True}
+
+    def run(parameters):
+        results = stream_responses(server.options.grpc_url, values, parameters=parameters)
+        text = "".join(r.as_numpy("text_output").reshape(-1)[0].decode() for r in results
+                       if r.as_numpy("text_output") is not None)
+        return text, [p for p in map(perf_of, results) if p is not None][-1]
+
+    if always_on(server):  # TensorRT-LLM would ignore it: refused rather than ignored
+        with pytest.raises(Exception, match="speculative_draft_len: .*not served"):
+            run({"speculative_draft_len": 4})
+        return
+    plain_text, plain = run({"speculative_draft_len": 0})
+    text, perf = run({"speculative_draft_len": 4})
+    assert text == plain_text and plain["total_draft_tokens"] == 0
+    assert perf["total_draft_tokens"] >= perf["total_accepted_draft_tokens"] > 0
+    assert perf["acceptance_rate"] == pytest.approx(perf["total_accepted_draft_tokens"] / perf["total_draft_tokens"])
+    with pytest.raises(Exception, match=r"speculative_draft_len: must be in \[0, 8\], got 9"):
+        run({"speculative_draft_len": 9})

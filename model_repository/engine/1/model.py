@@ -47,6 +47,7 @@ import itertools
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -187,6 +188,10 @@ class TritonPythonModel:
                 return self._stop(request, sender)
             rows = req.batch_rows(get, "input_ids")
             items = req.each_row(rows, self._read_row)
+            draft_len = req.speculative_draft_len(request.parameters())
+            if draft_len is not None:
+                items = [item._replace(sequences=[replace(p, speculative_draft_len=draft_len) for p in item.sequences])
+                         for item in items]
             streaming = req.scalar(rows[0], "streaming", bool, False)
             request_id = f"{request.request_id() or 'req'}#{next(self.ids)}"
             # Every sequence of every batch item shares the request's sender: the last to end sends FINAL.

@@ -52,7 +52,7 @@ class TritonPythonModel:
     def _one(self, request):
         started = time.perf_counter()
         try:
-            req.refuse_request_parameters(request.parameters())
+            self.traits.check_request_parameters(request.parameters())
             outputs = engine_inputs(self.pre, req.input_getter(pb_utils, request), self.traits)
         except InputError as exc:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
