@@ -2,7 +2,8 @@
 
 Rows: HF `generate` one request at a time and batched (baseline); our engine called directly;
 our engine through the Triton ensemble with 1, 4 and 16 concurrent streaming clients, and with 16
-whose answers are held to a JSON schema (guided decoding, bench/workload.py), and the 1, 4 and 16
+whose answers are held to a JSON schema (guided decoding, bench/workload.py), the summarization
+prompts at 1 and 16 streams without and with prompt-lookup speculation, and the 1, 4 and 16
 streams again on a server that streams STREAM_INTERVAL tokens per response (`stream_interval`); the Locust
 load test (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on
 the same server, so its figures can be checked against this benchmark's; FP32 and INT8. Writes
@@ -33,6 +34,7 @@ OUT = ROOT / "results" / "bench"
 # even one polling this very port before the server listens (TCP self-connect).
 PORTS = (30000, 30001, 30002)
 STREAM_INTERVAL = 4  # the tokens per streamed response of the triton_interval row
+DRAFT_LEN = 4  # speculative_draft_len of the triton_speculative rows
 
 
 def machine() -> dict:
@@ -53,17 +55,19 @@ def machine() -> dict:
 def plan(quick: bool) -> dict:
     if quick:
         return {"max_tokens": 32, "engine_requests": 16, "streams": {1: 4, 16: 16}, "hf_single": 2, "hf_batched": 4,
-                "locust_s": 20}
+                "locust_s": 20, "summaries": {1: 4, 16: 16}}
     # 48 requests where the issue asks for them; the slow low-concurrency rows use fewer requests
     # (tokens/s and latencies are per-request rates, so they stay comparable).
     return {"max_tokens": 128, "engine_requests": 48, "streams": {1: 6, 4: 16, 16: 48}, "hf_single": 4, "hf_batched": 8,
-            "locust_s": 45}
+            "locust_s": 45, "summaries": {1: 8, 16: 32}}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short run (< 3 minutes)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
+    parser.add_argument("--peers", action="store_true",
+                        help="also llama.cpp's llama-server at the matching precision (bench/peers; builds it once)")
     args = parser.parse_args(argv)
     p = plan(args.quick)
     work = ROOT / "artifacts"
@@ -103,6 +107,7 @@ def main(argv=None) -> int:
                                                    p["max_tokens"], 16, workload.JSON_SCHEMA_INPUTS)
             report(row("triton_json_schema", precision, 16, samples, wall))
             report(locust_row(options.grpc_url, precision, p))
+            speculative_rows(options.grpc_url, precision, p, report)
         # The stream rows again on a server that sends STREAM_INTERVAL tokens per response after the
         # first: what per-response IPC and postprocessing cost. The same rows in the same order, so
         # that the prefix cache holds the same prompts when the 16-stream row starts on both servers.
@@ -111,6 +116,8 @@ def main(argv=None) -> int:
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}-interval.log"):
             stream_rows(options.grpc_url, f"triton_interval{STREAM_INTERVAL}", precision, p, report)
+        if args.peers:
+            report(llama_server_row(ckpt, precision, p))
     write(rows, machine(), args.quick)
     return 0
 
@@ -120,6 +127,33 @@ def stream_rows(grpc_url: str, engine: str, precision: str, p: dict, report) -> 
     for concurrency, n in p["streams"].items():
         samples, wall = runners.triton_streams(grpc_url, workload.prompts(n), p["max_tokens"], concurrency)
         report(row(engine, precision, concurrency, samples, wall))
+
+
+def speculative_rows(grpc_url: str, precision: str, p: dict, report) -> None:
+    """Prompt-lookup speculation on the summarization prompts at 1 and 16 streams, each row run
+    without (speculative_draft_len 0) and then with it on the same server. Answers end where the
+    model ends them: greedy, so both runs produce the same tokens. A warm-up pass first puts every
+    prompt in the prefix cache, so neither run pays prefill the other skips."""
+    prompts = workload.summaries(p["summaries"][16])
+    runners.triton_streams(grpc_url, prompts[:8], 2, 8)
+    for concurrency, n in p["summaries"].items():
+        for draft in (0, DRAFT_LEN):
+            samples, wall = runners.triton_streams(grpc_url, prompts[:n], p["max_tokens"], concurrency,
+                                                   parameters={"speculative_draft_len": draft}, exact=False)
+            report(row("triton_speculative" if draft else "triton_summaries", precision, concurrency, samples, wall))
+
+
+def llama_server_row(ckpt: Path, precision: str, p: dict) -> dict:
+    """llama.cpp's server on the same model (GGUF of the matching precision), prompts, output length
+    and 16 closed-loop streaming clients as the triton_ensemble 16-stream row."""
+    from .peers import llamacpp
+
+    work = ROOT / "artifacts" / "peers"
+    binary, model = llamacpp.server_binary(work), llamacpp.gguf(work, ckpt, precision)
+    log = ROOT / "build" / f"bench-llama-server-{precision}.log"
+    with llamacpp.Server(binary, model, PORTS[0], slots=16, context=1024, log_path=log):
+        samples, wall = llamacpp.streams(PORTS[0], workload.prompts(p["streams"][16]), p["max_tokens"], 16)
+    return row(f"llama_server_{llamacpp.PRECISIONS[precision]}", precision, 16, samples, wall)
 
 
 def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
@@ -181,6 +215,15 @@ def ratios(rows) -> list[str]:
             lines.append(f"{precision}: Locust load test (16 users) vs this benchmark's 16 streams: {ratio:.2f}× output "
                          f"tok/s ({verdict} the ±20 % run-to-run noise), TPOT p50 {locust['tpot_p50_s']:.4f} vs "
                          f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s")
+        for concurrency, target in ((1, "target ≥ 1.8×"), (16, "target: no loss")):
+            plain, spec = (_find(rows, name, precision, concurrency) for name in ("triton_summaries", "triton_speculative"))
+            if plain and spec:
+                lines.append(f"{precision}: summaries at {concurrency} stream(s), speculative_draft_len {DRAFT_LEN} vs 0: "
+                             f"{spec['output_tok_s'] / plain['output_tok_s']:.2f}× output tok/s ({target})")
+        peer = next((r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None)
+        if t16 and peer:
+            lines.append(f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server ({peer['engine'][13:]}, "
+                         f"16 streams): {t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)")
     fp, i8 = _find(rows, "triton_ensemble", "fp32", 16), _find(rows, "triton_ensemble", "int8", 16)
     if fp and i8:
         lines.append(f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×")

@@ -94,16 +94,18 @@ def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, 
     return samples, wall
 
 
-def _stream_one(grpc_url: str, prompt: str, max_tokens: int, extra: dict | None = None) -> Sample:
+def _stream_one(grpc_url: str, prompt: str, max_tokens: int, extra: dict | None = None,
+                parameters: dict | None = None, exact: bool = True) -> Sample:
     import tritonclient.grpc as grpcclient
 
-    inputs = wire.grpc_inputs(grpcclient, {"text_input": prompt, "max_tokens": max_tokens, "min_tokens": max_tokens,
-                                           "apply_chat_template": True, "stream": True, **(extra or {})})
+    length = {"max_tokens": max_tokens, "min_tokens": max_tokens if exact else None}
+    inputs = wire.grpc_inputs(grpcclient, {"text_input": prompt, **length, "apply_chat_template": True, "stream": True,
+                                           **(extra or {})})
     responses: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(grpc_url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
     sent = time.perf_counter()
-    client.async_stream_infer("ensemble", inputs, enable_empty_final_response=True)
+    client.async_stream_infer("ensemble", inputs, enable_empty_final_response=True, parameters=parameters)
     first, count = None, 0
     try:
         while True:
@@ -123,11 +125,13 @@ def _stream_one(grpc_url: str, prompt: str, max_tokens: int, extra: dict | None 
         client.close()
 
 
-def triton_streams(grpc_url: str, prompts: list[str], max_tokens: int, concurrency: int, extra: dict | None = None):
+def triton_streams(grpc_url: str, prompts: list[str], max_tokens: int, concurrency: int, extra: dict | None = None,
+                   parameters: dict | None = None, exact: bool = True):
     """`concurrency` clients, each streaming its requests one after another over gRPC; `extra`:
-    more ensemble inputs for every request (e.g. a guided-decoding guide)."""
-    _stream_one(grpc_url, prompts[0], 2, extra)  # warm-up (compiles a guide once: xgrammar caches it)
+    more ensemble inputs for every request (e.g. a guided-decoding guide); `parameters`: Triton
+    request parameters; exact=False lets answers end where the model ends them (max_tokens at most)."""
+    _stream_one(grpc_url, prompts[0], 2, extra, parameters)  # warm-up (compiles a guide once: xgrammar caches it)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        samples = list(pool.map(lambda p: _stream_one(grpc_url, p, max_tokens, extra), prompts))
+        samples = list(pool.map(lambda p: _stream_one(grpc_url, p, max_tokens, extra, parameters, exact), prompts))
     return samples, time.perf_counter() - started

@@ -18,10 +18,15 @@ ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "
 JSON_SCHEMA_INPUTS = {"guided_decoding_guide_type": "json_schema", "guided_decoding_guide": json.dumps(ANSWER_SCHEMA)}
 
 
+def summaries(n: int = 8) -> list[str]:
+    """n prompts cycling through 8 long ones: a paragraph to summarize."""
+    paragraphs = [p for p in (DATA / "heldout.txt").read_text().split("\n\n") if p.strip()]
+    long = [f"Summarize the following text in two sentences.\n\n{p}" for p in paragraphs[:8]]
+    return [long[i % len(long)] for i in range(n)]
+
+
 def prompts(n: int) -> list[str]:
     """n prompts cycling through 8 short ones and 8 long ones (a paragraph to summarize)."""
     short = json.loads((DATA / "prompts.json").read_text())["prompts"]
-    paragraphs = [p for p in (DATA / "heldout.txt").read_text().split("\n\n") if p.strip()]
-    long = [f"Summarize the following text in two sentences.\n\n{p}" for p in paragraphs[:8]]
-    mixed = [item for pair in zip(short, long, strict=False) for item in pair]
+    mixed = [item for pair in zip(short, summaries(), strict=False) for item in pair]
     return [mixed[i % len(mixed)] for i in range(n)]
