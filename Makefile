@@ -16,6 +16,7 @@ SPECULATIVE_DRAFT_LEN ?= 0
 PYTEST_ARGS ?=
 
 QUICK ?=
+PEERS ?=
 
 .PHONY: help venv checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint clean
 
@@ -25,7 +26,7 @@ help:
 	@echo "make repo    only assemble the model repository (PRECISION=fp32|int8, MODEL=smollm2|/path/to/hf)"
 	@echo "make export  build and verify both ONNX variants (fp32, int8) with their quality reports"
 	@echo "make quant-lab  quality, speed and memory of fp32/int8/int4 and the lab's recipes in one run"
-	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1]"
+	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: llama.cpp too]"
 	@echo "make profile where a 16-sequence decode step and a prefill chunk spend their time [PRECISION=fp32|int8]"
 
 venv: $(VENV)/.installed
@@ -63,7 +64,7 @@ unit: venv
 
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
 bench: venv export
-	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(PEERS),--peers,)
 
 # Where an engine step's time goes: operator types, Python, this machine's roofline (docs/PERFORMANCE.md).
 profile: venv export

@@ -6,7 +6,9 @@ whose answers are held to a JSON schema (guided decoding, bench/workload.py), th
 prompts at 1 and 16 streams without and with prompt-lookup speculation, and the 1, 4 and 16
 streams again on a server that streams STREAM_INTERVAL tokens per response (`stream_interval`); the Locust
 load test (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on
-the same server, so its figures can be checked against this benchmark's; FP32 and INT8. Writes
+the same server, so its figures can be checked against this benchmark's; FP32 and INT8. With
+--peers (`make bench PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline
+on the 16-stream row's workload, at the matching precision (bench/peers). Writes
 results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
 compare rows of the same run.
 """
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short run (< 3 minutes)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
     parser.add_argument("--peers", action="store_true",
-                        help="also llama.cpp's llama-server at the matching precision (bench/peers; builds it once)")
+                        help="also llama.cpp's llama-server and OpenVINO GenAI's pipeline at the matching precision "
+                             "(bench/peers; built or installed once under artifacts/peers)")
     args = parser.parse_args(argv)
     p = plan(args.quick)
     work = ROOT / "artifacts"
@@ -118,6 +121,8 @@ def main(argv=None) -> int:
             stream_rows(options.grpc_url, f"triton_interval{STREAM_INTERVAL}", precision, p, report)
         if args.peers:
             report(llama_server_row(ckpt, precision, p))
+            for r in openvino_rows(ckpt, precision, prompt_ids[: p["streams"][16]], p):
+                report(r)
     write(rows, machine(), args.quick)
     return 0
 
@@ -154,6 +159,18 @@ def llama_server_row(ckpt: Path, precision: str, p: dict) -> dict:
     with llamacpp.Server(binary, model, PORTS[0], slots=16, context=1024, log_path=log):
         samples, wall = llamacpp.streams(PORTS[0], workload.prompts(p["streams"][16]), p["max_tokens"], 16)
     return row(f"llama_server_{llamacpp.PRECISIONS[precision]}", precision, 16, samples, wall)
+
+
+def openvino_rows(ckpt: Path, precision: str, prompt_ids: list[list[int]], p: dict) -> list[dict]:
+    """OpenVINO GenAI's continuous-batching pipeline, in process, with the matching weight precision:
+    f32 inference precision, then OpenVINO's default on this CPU; the 16-stream row's prompts."""
+    from .peers import openvino_peer
+
+    work = ROOT / "artifacts" / "peers"
+    model = openvino_peer.export(work, ckpt, precision)
+    return [row(f"openvino_genai_{compute}", precision, 16,
+                *openvino_peer.streams(work, model, prompt_ids, p["max_tokens"], 16, compute))
+            for compute in openvino_peer.COMPUTE]
 
 
 def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
@@ -224,6 +241,11 @@ def ratios(rows) -> list[str]:
         if t16 and peer:
             lines.append(f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server ({peer['engine'][13:]}, "
                          f"16 streams): {t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)")
+        for compute in ("f32", "default"):
+            ov = _find(rows, f"openvino_genai_{compute}", precision, 16)
+            if t16 and ov:
+                lines.append(f"{precision}: Triton ensemble (16 streams) vs OpenVINO GenAI in process, {compute} compute: "
+                             f"{t16['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s (target > 1×)")
     fp, i8 = _find(rows, "triton_ensemble", "fp32", 16), _find(rows, "triton_ensemble", "int8", 16)
     if fp and i8:
         lines.append(f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×")
