@@ -70,6 +70,8 @@ class EngineManifest(GathersLogits):
     # --gather_generation_logits), "context" (--gather_context_logits) or "all" (both); recipes.GATHER_FLAGS.
     # A manifest written before this field existed describes an engine built without either flag.
     gather_logits: str = "none"
+    # Lookahead decoding sizes [W, N, G] the engine was built for (trtllm/lookahead.py); None: no speculation.
+    lookahead: list | None = None
 
     def save(self, engine_dir: Path) -> Path:
         return write(Path(engine_dir), artifact=ENGINE_ARTIFACT, **asdict(self))

@@ -119,6 +119,11 @@ OPTIONAL_PARAMETERS = (
     _p("enable_chunked_context", "bool", False, "getExecutorConfigFromParams", 521),
     _p("decoding_mode", "str", "top_k_top_p if max_beam_width == 1 else beam_search",
        "getExecutorConfigFromParams", 548),
+    # Read only when decoding_mode is "lookahead"; then all three are needed (LOOKAHEAD_MISSING).
+    _p("lookahead_window_size", "int", None, "getExecutorConfigFromParams", 632, "with decoding_mode lookahead"),
+    _p("lookahead_ngram_size", "int", None, "getExecutorConfigFromParams", 633, "with decoding_mode lookahead"),
+    _p("lookahead_verification_set_size", "int", None, "getExecutorConfigFromParams", 634,
+       "with decoding_mode lookahead"),
     _p("gpu_weights_percent", "float", 1.0, "getExecutorConfigFromParams", 652),
     _p("recv_poll_period_ms", "int", 0, "getExecutorConfigFromParams", 685),
     _p("max_tokens_in_paged_kv_cache", "int", None, "getKvCacheConfigFromParams", 86),
@@ -151,10 +156,16 @@ OPTIONAL_PARAMETERS = (
     Parameter("executor_worker_path", "str", "/opt/tritonserver/backends/tensorrtllm/trtllmExecutorWorker",
               (GET_PARAMETER[0],), "orchestrator mode only"),
 )
-# Keys the template ships that no GetParameter call reads here (speculative/lookahead keys are read only
-# with a matching decoding_mode).
-TEMPLATE_ONLY_PARAMETERS = ("FORCE_CPU_ONLY_INPUT_TENSORS", "medusa_choices", "eagle_choices", "lookahead_window_size",
-                            "lookahead_ngram_size", "lookahead_verification_set_size")
+# Keys the template ships that no GetParameter call reads here (medusa/eagle choices are read only with a
+# matching decoding_mode, a path this project does not use).
+TEMPLATE_ONLY_PARAMETERS = ("FORCE_CPU_ONLY_INPUT_TENSORS", "medusa_choices", "eagle_choices")
+# decoding_mode values the backend knows (getExecutorConfigFromParams, model_instance_state.cc L548-L590 at
+# BACKEND_C2E); another value logs "decoding_mode parameter is invalid or not specified" and keeps the default.
+DECODING_MODES = ("top_k", "top_p", "top_k_top_p", "beam_search", "medusa", "redrafter", "lookahead", "eagle")
+LOOKAHEAD_PARAMETERS = ("lookahead_window_size", "lookahead_ngram_size", "lookahead_verification_set_size")
+# ... and with decoding_mode lookahead but a size missing, the load fails with (L642-L645):
+LOOKAHEAD_MISSING = ("Decoding mode is set to lookahead but lookahead parameters are not specified. Please set "
+                     "parameters lookahead_window_size, lookahead_ngram_size, and lookahead_verification_set_size.")
 PARAMETERS = {p.name: p for p in REQUIRED_PARAMETERS + OPTIONAL_PARAMETERS}
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from . import engine_build, environment, gpu_check, launcher, pins, plan, recipes, repository
+from .lookahead import LOOKAHEAD, Lookahead
 
 DEFAULTS = recipes.EngineBuildConfig  # build defaults live on the dataclass
 
@@ -52,7 +53,7 @@ def cmd_engine(args) -> int:
         precision=args.precision, checkpoint=args.checkpoint, output=args.output, tp=args.tp, pp=args.pp,
         max_batch_size=args.max_batch_size, max_input_len=args.max_input_len, max_seq_len=args.max_seq_len,
         max_num_tokens=args.max_num_tokens, dtype=args.dtype, gather_logits=args.gather_logits,
-        **({"examples_dir": args.examples_dir} if args.examples_dir else {}))
+        lookahead=args.lookahead, **({"examples_dir": args.examples_dir} if args.examples_dir else {}))
     engine_dir = engine_build.run(cfg, dry_run=args.dry_run)
     if engine_dir is not None:
         print(f"[engine] {cfg.precision} engine ready: {engine_dir}", file=sys.stderr)
@@ -74,7 +75,7 @@ def cmd_gpu_repo(args) -> int:
         max_prompt_len=args.max_prompt_len, max_tokens=args.max_tokens,
         cancellation_check_period_ms=args.cancellation_check_period_ms,
         stats_check_period_ms=args.stats_check_period_ms, repo_mount_path=args.repo_mount_path,
-        target_sm=args.target_sm, target_trtllm_version=args.target_trtllm_version)
+        target_sm=args.target_sm, target_trtllm_version=args.target_trtllm_version, lookahead=args.lookahead)
     if args.dry_run:
         # An engine not built yet (e.g. `make gpu-repo DRY_RUN=1` after a dry-run build) is described
         # by the build settings it will have.
@@ -82,7 +83,10 @@ def cmd_gpu_repo(args) -> int:
             args.max_batch_size, args.max_input_len, args.max_seq_len, args.max_num_tokens, 1,
             recipes.uses_paged_context_fmha(args.precision), args.tp, args.pp,
             f"the planned {args.precision} engine (not built yet; --precision, --max-batch-size etc.)",
-            gather_logits=args.gather_logits)
+            gather_logits=args.gather_logits,
+            # --lookahead describes the planned engine too: built for exactly those sizes.
+            **({"speculative_decoding_mode": LOOKAHEAD, "max_draft_len": args.lookahead.max_draft_len}
+               if args.lookahead else {}))
         plan = repository.plan_repo(req, planned=planned)
         for note in plan.notes:
             repository.print_note(note)
@@ -115,6 +119,17 @@ def _engine_shape_args(p: argparse.ArgumentParser, help_suffix: str = "") -> Non
 def _gather_logits_arg(p: argparse.ArgumentParser, help_text: str) -> None:
     p.add_argument("--gather-logits", choices=recipes.GATHER_LOGITS, default=DEFAULTS.gather_logits,
                    help=f"{help_text} (default %(default)s)")
+
+
+def _lookahead_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--lookahead", type=_lookahead, default=None, metavar="W,N,G", help=help_text)
+
+
+def _lookahead(text: str) -> Lookahead:
+    try:
+        return Lookahead.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers) -> None:
@@ -155,6 +170,8 @@ def register(subparsers) -> None:
                    help="activation dtype for quantized precisions (default float16)")
     _gather_logits_arg(p, "build the engine to return generation logits (--gather_generation_logits), "
                           "context logits (--gather_context_logits) or both (all); they cost GPU memory, see `plan`")
+    _lookahead_arg(p, "lookahead decoding: build for the draft these sizes need (window, n-gram, verification "
+                      "set; e.g. 4,3,4 needs 15 draft tokens), recorded in the manifest for gpu-repo")
     p.add_argument("--examples-dir", default=None,
                    help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV} "
                         f"or {pins.DEFAULT_EXAMPLES_DIR})")
@@ -197,6 +214,8 @@ def register(subparsers) -> None:
     p.add_argument("--pp", type=int, default=1, help="with --dry-run and no engine yet: the planned PP")
     _engine_shape_args(p, "; used with --dry-run when the engine is not built yet")
     _gather_logits_arg(p, "with --dry-run and no engine yet: the logits the planned engine gathers")
+    _lookahead_arg(p, "lookahead sizes to run (default: those the engine was built for, from its manifest); "
+                      "with --dry-run and no engine yet: the planned lookahead engine")
     p.add_argument("--dry-run", action="store_true", help="check and print what would be written")
     p.set_defaults(func=cmd_gpu_repo)
 

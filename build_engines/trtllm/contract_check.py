@@ -60,6 +60,14 @@ def _check_parameters(config: pb.ModelConfig) -> list[str]:
                         f"supported with 'xgrammar' backend.'")
     if not params.get("gpt_model_path") and not params.get("encoder_model_path"):
         problems.append(f"no gpt_model_path: the load fails with \"{bc.NO_ENGINE_PATH}\"")
+    mode = params.get("decoding_mode")
+    if mode is not None and mode not in bc.DECODING_MODES:
+        problems.append(f"decoding_mode={mode!r}: the backend logs 'decoding_mode parameter is invalid or not "
+                        f"specified' and decodes with its default")
+    missing = [name for name in bc.LOOKAHEAD_PARAMETERS if name not in params]
+    if mode == "lookahead" and missing:
+        problems.append(f"decoding_mode lookahead without {', '.join(missing)}: the load fails with "
+                        f"\"{bc.LOOKAHEAD_MISSING}\"")
     known = set(bc.PARAMETERS) | set(bc.TEMPLATE_ONLY_PARAMETERS)
     for key, value in sorted(params.items()):
         spec = bc.PARAMETERS.get(key)

@@ -60,6 +60,12 @@ def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
     env = environment.detect() if env is None else env
     check_fp8(cfg, env)
     if dry_run:
+        if cfg.lookahead is not None:  # what trtllm-build will change (lookahead.py)
+            draft = cfg.lookahead.max_draft_len
+            tokens = cfg.max_batch_size * (draft + 1)
+            out(f"# lookahead (W, N, G) = {tuple(cfg.lookahead.as_list())}: --max_draft_len {draft}; trtllm-build "
+                f"raises max_seq_len to {cfg.max_seq_len + draft} for it (requests keep {cfg.max_seq_len})"
+                + (f" and max_num_tokens to {tokens}" if cfg.max_num_tokens < tokens else ""))
         out(format_commands(cmds))
         return None
     env.require("build TensorRT-LLM engines")
@@ -76,6 +82,7 @@ def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
         build_flags={"convert": build_flags(cmds[0]), "trtllm-build": build_flags(cmds[1])},
         commands=[shlex.join(c) for c in cmds], checkpoint=str(cfg.checkpoint.resolve()),
         checkpoint_sha256=digest, trtllm_version=env.trtllm_version, tensorrt_version=env.tensorrt_version,
-        gpu_name=gpu.name, gpu_sm=gpu.sm, gather_logits=engine_gather_logits(built, cfg))
+        gpu_name=gpu.name, gpu_sm=gpu.sm, gather_logits=engine_gather_logits(built, cfg),
+        lookahead=cfg.lookahead.as_list() if cfg.lookahead is not None else None)
     manifest.save(cfg.engine_dir)
     return cfg.engine_dir

@@ -17,6 +17,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from .. import model_config
 from ..model_config import ModelConfig
 from .backend_contract import GUIDED_DECODING_BACKENDS, INPUTS, OUTPUTS, PERF_METRICS
+from .lookahead import Lookahead
 
 # What our shared ensemble sends the engine; each tensor's dtype, dims, reshape and ragged flag come
 # from the backend's own table (backend_contract.INPUTS). The first three it always sends, so they
@@ -65,6 +66,7 @@ class TrtllmEngineModel:
     guided_decoding_backend: str = ""
     xgrammar_tokenizer_info_path: str = ""
     tokenizer_dir: str = ""
+    lookahead: Lookahead | None = None  # lookahead decoding: decoding_mode and the three sizes
     name: str = "engine"
 
     def __post_init__(self) -> None:
@@ -92,6 +94,8 @@ class TrtllmEngineModel:
         if self.guided_decoding_backend and self.guided_decoding_backend not in GUIDED_DECODING_BACKENDS:
             raise ValueError(f"guided_decoding_backend must be empty (off) or one of "
                              f"{', '.join(GUIDED_DECODING_BACKENDS)}, got {self.guided_decoding_backend!r}")
+        if self.lookahead is not None and self.max_beam_width != 1:
+            raise ValueError(f"max_beam_width {self.max_beam_width}: lookahead decoding needs beam width 1")
         if bool(self.guided_decoding_backend) != bool(self.xgrammar_tokenizer_info_path):
             raise ValueError("guided decoding needs both guided_decoding_backend and xgrammar_tokenizer_info_path "
                              "(the backend silently turns it off when either is empty)")
@@ -118,6 +122,8 @@ class TrtllmEngineModel:
             params["kv_cache_free_gpu_mem_fraction"] = self.kv_cache_free_gpu_mem_fraction
         if self.max_tokens_in_paged_kv_cache is not None:
             params["max_tokens_in_paged_kv_cache"] = self.max_tokens_in_paged_kv_cache
+        if self.lookahead is not None:
+            params.update(self.lookahead.parameters())
         return params
 
     def to_model_config(self) -> ModelConfig:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pins
+from .lookahead import Lookahead
 
 LLAMA_CONVERT = "models/core/llama/convert_checkpoint.py"  # relative to the examples dir (1.2.x layout)
 QUANTIZE = "quantization/quantize.py"
@@ -88,6 +89,7 @@ class EngineBuildConfig(GathersLogits):
     # Activation/non-quantized dtype. fp16/bf16 fix it; quantized precisions default to float16.
     dtype: str | None = None
     gather_logits: str = "none"  # one of GATHER_LOGITS
+    lookahead: Lookahead | None = None  # lookahead decoding: the engine is built for these sizes' draft
     examples_dir: str = field(default_factory=lambda: os.environ.get(pins.EXAMPLES_DIR_ENV, pins.DEFAULT_EXAMPLES_DIR))
 
     def __post_init__(self) -> None:
@@ -97,6 +99,9 @@ class EngineBuildConfig(GathersLogits):
             raise ValueError(f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}")
         for name in ("tp", "pp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens"):
             _positive(name, getattr(self, name))
+        if self.lookahead is not None and self.gathers_context_logits:
+            raise ValueError(f"gather_logits {self.gather_logits} gathers context logits, which trtllm-build refuses "
+                             "with a draft (lookahead): \"Gather context logits is not support with draft len > 0\"")
         if self.max_input_len >= self.max_seq_len:
             raise ValueError(f"max_input_len ({self.max_input_len}) must be below max_seq_len ({self.max_seq_len}): "
                              "max_seq_len counts the prompt and the generated tokens")
@@ -192,7 +197,8 @@ def build(cfg: EngineBuildConfig) -> list[str]:
             "--use_paged_context_fmha", paged_context_fmha,
             "--max_batch_size", str(cfg.max_batch_size), "--max_input_len", str(cfg.max_input_len),
             "--max_seq_len", str(cfg.max_seq_len), "--max_num_tokens", str(cfg.max_num_tokens),
-            *GATHER_FLAGS[cfg.gather_logits]]
+            *GATHER_FLAGS[cfg.gather_logits],
+            *(cfg.lookahead.build_flags() if cfg.lookahead is not None else ())]
 
 
 def gather_logits_name(generation: bool, context: bool) -> str:

@@ -21,6 +21,7 @@ from ..manifest import EngineManifest
 from ..shared_models import assemble_shared_models, link_tree, write_tokenizer_info
 from . import environment
 from .engine_config import TrtllmEngineModel
+from .lookahead import LOOKAHEAD, NO_SPECULATION, Lookahead, check_serves
 from .plan import TOKENS_PER_BLOCK
 from .recipes import GathersLogits, gather_logits_name, gathers
 
@@ -47,6 +48,11 @@ class EngineFacts(GathersLogits):
     # Logits the engine computes (recipes.GATHER_FLAGS): the backend returns generation_logits /
     # context_logits only for an engine built to gather them, so preprocessing refuses the others.
     gather_logits: str = "none"
+    # Speculative decoding the engine was built for (lookahead.py): config.json's mode and draft
+    # length, and from our manifest the lookahead sizes it was built for (None: not recorded).
+    speculative_decoding_mode: int = NO_SPECULATION
+    max_draft_len: int = 0
+    lookahead: list | None = None
 
     @classmethod
     def from_engine_dir(cls, engine_dir: Path, manifest: EngineManifest | None) -> EngineFacts:
@@ -63,17 +69,32 @@ class EngineFacts(GathersLogits):
             recorded_generation, recorded_context = gathers(recorded)
             generation = build.get("gather_generation_logits", recorded_generation)
             context = build.get("gather_context_logits", recorded_context)
-            return cls(int(build["max_batch_size"]), int(build["max_input_len"]), int(build["max_seq_len"]),
+            draft = int(build.get("max_draft_len", 0))
+            mode = int(build.get("speculative_decoding_mode", NO_SPECULATION))
+            # trtllm-build adds max_draft_len to max_seq_len for a speculative engine; what requests
+            # may use (prompt + generated tokens) is the length asked for at build.
+            max_seq_len = int(build["max_seq_len"]) - (draft if mode != NO_SPECULATION else 0)
+            return cls(int(build["max_batch_size"]), int(build["max_input_len"]), max_seq_len,
                        int(build["max_num_tokens"]), int(build.get("max_beam_width", 1)),
                        bool(plugins.get("use_paged_context_fmha", False)),
                        int(mapping.get("tp_size", 1)), int(mapping.get("pp_size", 1)), str(config_path),
                        int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
-                       gather_logits_name(bool(generation), bool(context)))
+                       gather_logits_name(bool(generation), bool(context)), mode, draft,
+                       manifest.lookahead if manifest is not None else None)
         if manifest is None:
             raise FileNotFoundError(f"{engine_dir}: neither config.json (trtllm-build) nor manifest.json")
+        built = Lookahead(*manifest.lookahead) if manifest.lookahead else None
         return cls(manifest.max_batch_size, manifest.max_input_len, manifest.max_seq_len, manifest.max_num_tokens,
                    1, manifest.use_paged_context_fmha, manifest.tp, manifest.pp, str(engine_dir / "manifest.json"),
-                   gather_logits=manifest.gather_logits)
+                   gather_logits=manifest.gather_logits,
+                   speculative_decoding_mode=LOOKAHEAD if built else NO_SPECULATION,
+                   max_draft_len=built.max_draft_len if built else 0, lookahead=manifest.lookahead)
+
+    def lookahead_sizes(self, asked: Lookahead | None) -> Lookahead | None:
+        """The sizes to run: those asked for, else those the engine was built for (its manifest)."""
+        if asked is not None or not self.lookahead:
+            return asked
+        return Lookahead(*self.lookahead)
 
 
 @dataclass
@@ -100,6 +121,7 @@ class GpuRepoRequest:
     repo_mount_path: str | None = None  # where tritonserver will see `output` (e.g. inside a container)
     target_sm: int | None = None  # default: this machine's GPU 0, when it has one
     target_trtllm_version: str | None = None  # default: this machine's tensorrt_llm, when installed
+    lookahead: Lookahead | None = None  # default: the sizes a lookahead engine was built for
 
     def __post_init__(self) -> None:
         self.engine_dir = resolve_engine_dir(Path(self.engine_dir))
@@ -149,6 +171,10 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
                 raise ValueError(f"{name}=true needs an engine built with --use_paged_context_fmha enable, "
                                  f"but {facts.source} has use_paged_context_fmha=false; rebuild the engine "
                                  f"or set {name}=false")
+    sizes = facts.lookahead_sizes(req.lookahead)
+    check_serves(facts.speculative_decoding_mode, facts.max_draft_len, sizes, facts.source)
+    if sizes is not None and req.max_beam_width != 1:
+        raise ValueError(f"max_beam_width {req.max_beam_width}: lookahead decoding needs beam width 1")
     if req.max_beam_width > facts.max_beam_width:
         raise ValueError(f"max_beam_width {req.max_beam_width} is above the engine's max_beam_width "
                          f"{facts.max_beam_width}")
@@ -214,7 +240,7 @@ def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = N
         enable_kv_cache_reuse=req.enable_kv_cache_reuse, enable_chunked_context=req.enable_chunked_context,
         exclude_input_in_output=req.exclude_input_in_output,
         cancellation_check_period_ms=req.cancellation_check_period_ms,
-        stats_check_period_ms=req.stats_check_period_ms)
+        stats_check_period_ms=req.stats_check_period_ms, lookahead=facts.lookahead_sizes(req.lookahead))
     return RepoPlan(model, facts, manifest, max_input_len, tuple(notes))
 
 
@@ -261,6 +287,9 @@ def describe(req: GpuRepoRequest, plan: RepoPlan) -> str:
              f"gather_generation_logits={str(facts.gathers_generation_logits).lower()}, "
              f"gather_context_logits={str(facts.gathers_context_logits).lower()}: the engine gathers "
              f"{facts.gather_logits})",
+             *([f"# lookahead decoding (W, N, G) = {tuple(model.lookahead.as_list())}: "
+                f"{model.lookahead.max_draft_len} draft tokens per step of the engine's {facts.max_draft_len}"]
+               if model.lookahead is not None else []),
              f"# would link {req.engine_dir} -> {req.output / 'engine' / '1' / ENGINE_SUBDIR}",
              f"# would write {req.output / 'engine' / '1' / TOKENIZER_INFO} (xgrammar tokenizer info from "
              f"{req.tokenizer_dir})",

@@ -11,6 +11,7 @@ import pytest
 from build_engines.trtllm import engine_build, launcher, recipes
 from build_engines.trtllm.engine_config import TrtllmEngineModel
 from build_engines.trtllm.environment import GpuEnvironment
+from build_engines.trtllm.lookahead import Lookahead
 from build_engines.trtllm.recipes import EngineBuildConfig
 
 PINNED = json.loads((Path(engine_build.__file__).parent / "pinned_flags_1_2.json").read_text())
@@ -28,22 +29,27 @@ def _flags(argv: list[str]) -> set[str]:
 
 
 def dry_run_lines() -> list[str]:
+    """The commands of every precision × parallelism × logits choice, and of each precision with lookahead
+    (comment lines left out)."""
+    configs = [EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), tp=tp, pp=pp, gather_logits=gather)
+               for precision in recipes.PRECISIONS for tp, pp in ((1, 1), (2, 2)) for gather in recipes.GATHER_LOGITS]
+    configs += [EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), lookahead=Lookahead(4, 3, 4))
+                for precision in recipes.PRECISIONS]
     lines: list[str] = []
-    for precision in recipes.PRECISIONS:
-        for tp, pp in ((1, 1), (2, 2)):
-            for gather in recipes.GATHER_LOGITS:
-                cfg = EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), tp=tp, pp=pp, gather_logits=gather)
-                printed: list[str] = []
-                engine_build.run(cfg, dry_run=True, env=GpuEnvironment(), out=printed.append)
-                lines.extend("\n".join(printed).splitlines())
+    for cfg in configs:
+        printed: list[str] = []
+        engine_build.run(cfg, dry_run=True, env=GpuEnvironment(), out=printed.append)
+        lines.extend(line for line in "\n".join(printed).splitlines() if not line.startswith("#"))
     return lines
 
 
 def test_every_emitted_build_flag_is_pinned():
     lines = dry_run_lines()
-    assert len(lines) == 2 * 2 * len(recipes.GATHER_LOGITS) * len(recipes.PRECISIONS)
+    # two commands per config: (two parallelisms × each logits choice, plus lookahead) × each precision
+    assert len(lines) == 2 * (2 * len(recipes.GATHER_LOGITS) + 1) * len(recipes.PRECISIONS)
     assert any("--gather_generation_logits" in line for line in lines)  # the opt-in flags are checked too
     assert any("--gather_context_logits" in line for line in lines)
+    assert any("--speculative_decoding_mode lookahead_decoding --max_draft_len 15" in line for line in lines)
     for line in lines:
         argv = shlex.split(line)
         tool = _tool(argv[0], argv[1])
@@ -69,7 +75,8 @@ def test_every_launcher_flag_is_pinned(tmp_path):
         assert _flags(server) <= set(PINNED["tools"]["tritonserver"]["flags"]), _flags(server)
 
 
-@pytest.mark.parametrize("kwargs", [{}, dict(kv_cache_free_gpu_mem_fraction=None, max_tokens_in_paged_kv_cache=8)])
+@pytest.mark.parametrize("kwargs", [{}, dict(kv_cache_free_gpu_mem_fraction=None, max_tokens_in_paged_kv_cache=8),
+                                    dict(lookahead=Lookahead(4, 3, 4))])
 def test_every_backend_parameter_key_is_pinned(kwargs):
     cfg = TrtllmEngineModel(engine_path="/e", **kwargs).to_model_config()
     assert set(cfg.parameters) <= set(PINNED["backend_parameters"]["keys"])
