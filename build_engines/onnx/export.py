@@ -77,7 +77,7 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
         onnx_checker="passed",
         ort_contrib_ops_in_default_domain=contrib_ops,
         kv_cache="GroupQueryAttention, past/present share one buffer per layer",
-        lm_head=("pruned: logits for the last num_logits positions of each call (input, default 1)"
+        lm_head=("pruned: logits for the last num_logits positions of each call (an input; prefill and decode: 1)"
                  if spec.num_logits_input else "pruned: logits for the last position of each call"),
         tools=manifest.tool_versions(("onnxruntime-genai", "onnxruntime", "onnx", "transformers", "torch")),
     )

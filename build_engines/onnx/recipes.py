@@ -51,7 +51,7 @@ class Recipe:
     keep_fp32: tuple[str, ...] = ()  # KEEPABLE groups left as FP32 MatMul
     int8_groups: str = ""  # int4 only: the builder's matmul_mixed_precision selectors kept at int8
     summary: str = ""
-    # The pruned LM head keeps the last `num_logits` positions, an optional input (lm_head.py):
+    # The pruned LM head keeps the last `num_logits` positions, an input (lm_head.py):
     # what the CPU engine's speculative verification reads. Part of the recipe, so exports built
     # before it are rebuilt.
     num_logits_input: bool = True

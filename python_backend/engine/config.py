@@ -25,7 +25,7 @@ class EngineConfig:
     speculative_draft_len   prompt-lookup speculative decoding (engine/drafter.py): draft tokens a
                             decoding sequence proposes per step, verified in one model call; 0 = off
                             unless a request asks (its `speculative_draft_len` parameter). Needs an
-                            export with the final hidden states and an FP32 LM head.
+                            export with the num_logits input (build_engines/onnx/lm_head.py).
     speculative_max_batch   speculate only while at most this many sequences decode: a verify call
                             reads every weight for one sequence, while one decode call reads them
                             once for all, so under load speculation turns itself off

@@ -84,7 +84,7 @@ class ModelRunner:
         order (prefills, decodes, verifies)."""
         for src, dst, length in plan.copies:
             self.kv.copy_prefix(src, dst, length)
-        sampled: dict[Sequence, int] = {}
+        sampled: dict[Sequence, list[int]] = {}
         for chunk in plan.prefills:
             logits = self.prefill(chunk.seq.slot, chunk.tokens, chunk.start)
             if chunk.seq.params.return_context_logits:  # one-token chunks: this position's logits
