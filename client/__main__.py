@@ -28,7 +28,7 @@ def _client(args) -> LLMClient:
 def cmd_generate(args) -> int:
     request = GenerateRequest(args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
                               top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=tuple(args.stop),
-                              chat=args.chat)
+                              chat=args.chat, speculative_draft_len=args.speculative_draft_len)
     client = _client(args)
     if args.stream:
         for chunk in client.stream(request):
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--speculative-draft-len", type=int, default=None,
+                   help="prompt-lookup draft tokens per step, 0-8 (0: off; unset: the server's default)")
     p.add_argument("--chat", dest="chat", action="store_true", default=True,
                    help="apply the model's chat template (default)")
     p.add_argument("--raw", dest="chat", action="store_false", help="send the prompt as plain text")

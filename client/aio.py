@@ -165,7 +165,7 @@ class AsyncLLMClient(ClientSettings):
 
         async def requests():
             yield {"model_name": self.model, "inputs": inputs, "request_id": wire.request_id(),
-                   "enable_empty_final_response": True}
+                   "enable_empty_final_response": True, "parameters": request.parameters() or None}
             await finished.wait()  # keep our half of the stream open until the answer is complete
 
         # stream_timeout is a backstop; _before() enforces the deadline.
@@ -274,7 +274,7 @@ async def _end_rpc(responses, timeout_s: float = 5.0) -> None:
 
 
 def _body(request: GenerateRequest, stream: bool) -> bytes:
-    return json.dumps(wire.json_inputs(request.inputs(stream))).encode()
+    return json.dumps(wire.json_inputs(request.inputs(stream), request.parameters())).encode()
 
 
 async def _before(deadline: float, awaitable: Awaitable, timeout_s: float):

@@ -119,7 +119,7 @@ class LLMClient(ClientSettings):
         try:
             try:
                 client.async_stream_infer(self.model, inputs, request_id=wire.request_id(),
-                                          enable_empty_final_response=True)
+                                          enable_empty_final_response=True, parameters=request.parameters() or None)
             except InferenceServerException as exc:
                 # The stream already failed (e.g. connection refused); the cause went to the callback.
                 try:
@@ -159,7 +159,7 @@ class LLMClient(ClientSettings):
             raise RequestTimeoutError(f"no response from {url} within {timeout_s:.1f} s") from None
 
     def _http_post(self, path: str, request: GenerateRequest, stream: bool, timeout_s: float):
-        body = json.dumps(wire.json_inputs(request.inputs(stream))).encode()
+        body = json.dumps(wire.json_inputs(request.inputs(stream), request.parameters())).encode()
         return self._http_open(f"{self._http_base()}/v2/models/{self.model}/{path}", body, timeout_s)
 
     def _http_generate(self, request: GenerateRequest, timeout_s: float) -> Iterator[wire.Piece]:

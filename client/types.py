@@ -37,6 +37,13 @@ class GenerateRequest:
     # TensorRT-LLM's return_context_logits: the logits at each prompt position come back (with the
     # prompt's token count, which gives the rows of Triton's flat JSON)
     prompt_logits: bool = False
+    # Prompt-lookup speculation for this request (0-8 draft tokens per step; 0: off; None: the
+    # server's default). Our CPU engine's; a Triton request parameter, not an ensemble input.
+    speculative_draft_len: int | None = None
+
+    def parameters(self) -> dict[str, object]:
+        """Triton request parameters (sent beside the inputs: gRPC `parameters`, HTTP top-level keys)."""
+        return {} if self.speculative_draft_len is None else {"speculative_draft_len": self.speculative_draft_len}
 
     def inputs(self, stream: bool) -> dict[str, object]:
         """The ensemble's inputs as plain values (None = not sent); client.wire makes them tensors."""

@@ -126,9 +126,11 @@ def grpc_inputs(grpcclient, values: dict[str, object]) -> list:
     return inputs
 
 
-def json_inputs(values: dict[str, object]) -> dict[str, object]:
-    """The body of Triton's HTTP `generate` / `generate_stream` for a request."""
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in _sent(values).items()}
+def json_inputs(values: dict[str, object], parameters: dict[str, object] | None = None) -> dict[str, object]:
+    """The body of Triton's HTTP `generate` / `generate_stream` for a request. `parameters` go in as
+    top-level keys too: the generate endpoint passes a key that is no input on as a request parameter."""
+    body = {name: list(value) if isinstance(value, tuple) else value for name, value in _sent(values).items()}
+    return {**body, **(parameters or {})}
 
 
 # -- responses ---------------------------------------------------------------------------------

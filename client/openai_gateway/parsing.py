@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from python_backend.contract.errors import InputError
-from python_backend.contract.limits import NUM_RETURN_SEQUENCES, check_min_tokens
+from python_backend.contract.limits import NUM_RETURN_SEQUENCES, SAMPLING_LIMITS, check_min_tokens
 
 from .. import wire
 from ..types import GenerateRequest
@@ -24,7 +24,7 @@ COMMON_PARAMS = {"model", "max_tokens", "temperature", "top_p", "top_k", "n", "s
                  "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "user", "response_format",
                  # vLLM's extensions (benchmarks force output lengths with min_tokens / ignore_eos)
                  "min_tokens", "ignore_eos", "stop_token_ids", "repetition_penalty", "skip_special_tokens",
-                 "include_stop_str_in_output"}
+                 "include_stop_str_in_output", "speculative_draft_len"}  # the last: ours (engine/drafter.py)
 COMPLETION_PARAMS = COMMON_PARAMS | {"prompt", "echo", "best_of", "suffix"}
 CHAT_PARAMS = COMMON_PARAMS | {"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
                                "parallel_tool_calls", "metadata", "store"}
@@ -132,7 +132,16 @@ def sampling(body: dict, default_max_tokens: int) -> dict:
         "presence_penalty": _checked(body, "presence_penalty"),
         "frequency_penalty": _checked(body, "frequency_penalty"),
         "stop": _stop(body),
+        "speculative_draft_len": _draft_len(body),
     }
+
+
+def _draft_len(body: dict) -> int | None:
+    value = body.get("speculative_draft_len")
+    try:
+        return None if value is None else SAMPLING_LIMITS["speculative_draft_len"].check("speculative_draft_len", value)
+    except InputError as exc:
+        raise from_input_error(exc) from None
 
 
 def _stop_token(body: dict) -> int | None:

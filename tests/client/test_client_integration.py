@@ -92,6 +92,25 @@ def test_async_streams_concatenate_and_run_concurrently_from_one_process(server,
     assert run(main()) == [reference.text] * 6
 
 
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_speculative_draft_len_reaches_the_server_from_every_client_and_protocol(server, reference, kind, protocol):
+    # A Triton request parameter, not an input: gRPC `parameters`, HTTP a top-level key of the body.
+    url = url_of(server, protocol)
+
+    def generate(draft):
+        request = GenerateRequest(PROMPT, max_tokens=16, chat=True, speculative_draft_len=draft)
+        if kind == "sync":
+            return LLMClient(url, protocol, timeout_s=60).generate(request, stream=True)
+        return run(AsyncLLMClient(url, protocol, timeout_s=60).generate(request, stream=True))
+
+    if "emulated" not in str(server.options.model_repository):
+        assert generate(4).text == reference.text
+    with pytest.raises(InvalidRequestError) as caught:  # out of range here; on a TensorRT-LLM repository refused
+        generate(9)
+    assert caught.value.field == "speculative_draft_len", str(caught.value)
+
+
 # -- typed errors, timeouts, retries -------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["sync", "aio"])
 @pytest.mark.parametrize("protocol", ["grpc", "http"])

@@ -41,6 +41,13 @@ def test_a_request_becomes_the_ensembles_tensors():
     assert wire.json_inputs(values)["stop_words"] == ["a", "bc"] and "temperature" not in wire.json_inputs(values)
 
 
+def test_request_parameters_go_beside_the_inputs():
+    request = GenerateRequest("hi", speculative_draft_len=4)
+    assert request.parameters() == {"speculative_draft_len": 4} and GenerateRequest("hi").parameters() == {}
+    assert "speculative_draft_len" not in request.inputs(True)  # not an ensemble input
+    assert wire.json_inputs(request.inputs(True), request.parameters())["speculative_draft_len"] == 4
+
+
 def test_an_integer_that_does_not_fit_its_datatype_is_refused_not_wrapped():
     with pytest.raises(InputError, match=r"^max_tokens: must be in \[-2147483648, 2147483647\], got 2147483648"):
         wire.grpc_inputs(FakeGrpc, {"text_input": "hi", "max_tokens": 2**31})

@@ -102,7 +102,8 @@ def test_openai_parameters_are_validated_naming_the_param(body, param):
 
 def test_openai_parameters_map_to_the_ensemble():
     params = sampling({"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": "END", "seed": 3, "top_k": 20}, 16)
-    unset = dict.fromkeys(("min_tokens", "repetition_penalty", "presence_penalty", "frequency_penalty"))
+    unset = dict.fromkeys(("min_tokens", "repetition_penalty", "presence_penalty", "frequency_penalty",
+                           "speculative_draft_len"))
     assert params == {"max_tokens": 7, "temperature": 0.5, "top_k": 20, "top_p": 0.9, "seed": 3, "stop": ("END",),
                       **unset}
     assert sampling({"top_k": 0}, 16)["top_k"] is None  # 0 = no top-k, as in vLLM

@@ -121,3 +121,21 @@ def test_n_gives_n_reproducible_answers(openai_client, chat_api, stream):
     assert sorted(first) == [0, 1, 2, 3] and first == again
     assert len(set(first.values())) > 1  # four samples, not one answer four times
     assert 4 <= usage.completion_tokens <= 40
+
+
+def test_speculative_draft_len_is_ours_and_enforced(openai_client, server):
+    # The CPU engine's prompt-lookup speculation, asked per request: the same greedy answer.
+    import openai
+
+    prompt = "Repeat exactly: the fishing boats rocked against the stone quay while gulls argued over scraps."
+    if "emulated" in str(server.options.model_repository):  # TensorRT-LLM fixes speculation at build time
+        with pytest.raises(openai.BadRequestError) as caught:
+            chat(openai_client, prompt, max_tokens=8, extra_body={"speculative_draft_len": 4})
+        assert "speculative_draft_len" in caught.value.body["message"], caught.value.body
+        return
+    plain = chat(openai_client, prompt, max_tokens=32, temperature=0, extra_body={"speculative_draft_len": 0})
+    fast = chat(openai_client, prompt, max_tokens=32, temperature=0, extra_body={"speculative_draft_len": 4})
+    assert fast.choices[0].message.content == plain.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(openai_client, prompt, max_tokens=8, extra_body={"speculative_draft_len": 9})
+    assert caught.value.body["param"] == "speculative_draft_len", caught.value.body
