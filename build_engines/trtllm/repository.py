@@ -171,10 +171,6 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
                 raise ValueError(f"{name}=true needs an engine built with --use_paged_context_fmha enable, "
                                  f"but {facts.source} has use_paged_context_fmha=false; rebuild the engine "
                                  f"or set {name}=false")
-    sizes = facts.lookahead_sizes(req.lookahead)
-    check_serves(facts.speculative_decoding_mode, facts.max_draft_len, sizes, facts.source)
-    if sizes is not None and req.max_beam_width != 1:
-        raise ValueError(f"max_beam_width {req.max_beam_width}: lookahead decoding needs beam width 1")
     if req.max_beam_width > facts.max_beam_width:
         raise ValueError(f"max_beam_width {req.max_beam_width} is above the engine's max_beam_width "
                          f"{facts.max_beam_width}")
@@ -226,6 +222,8 @@ def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = N
         manifest.check_runtime(gpu_sm=sm, trtllm_version=version)
     req, notes = engine_defaults(req, facts)
     batch, max_input_len, _ = cross_check(req, facts)
+    lookahead = facts.lookahead_sizes(req.lookahead)  # beam width 1 is TrtllmEngineModel's rule
+    check_serves(facts.speculative_decoding_mode, facts.max_draft_len, lookahead, facts.source)
     mount = req.repo_mount_path or str(req.output.resolve())
     model = TrtllmEngineModel(
         # Guided decoding on, as on the CPU engine: the shared ensemble sends guided_decoding_* inputs.
@@ -240,7 +238,7 @@ def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = N
         enable_kv_cache_reuse=req.enable_kv_cache_reuse, enable_chunked_context=req.enable_chunked_context,
         exclude_input_in_output=req.exclude_input_in_output,
         cancellation_check_period_ms=req.cancellation_check_period_ms,
-        stats_check_period_ms=req.stats_check_period_ms, lookahead=facts.lookahead_sizes(req.lookahead))
+        stats_check_period_ms=req.stats_check_period_ms, lookahead=lookahead)
     return RepoPlan(model, facts, manifest, max_input_len, tuple(notes))
 
 

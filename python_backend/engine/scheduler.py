@@ -129,7 +129,7 @@ class Scheduler:
             plan.verifies = [v for v in map(self._draft, plan.decodes) if v is not None]
             verifying = {v.seq for v in plan.verifies}
             plan.decodes = [s for s in plan.decodes if s not in verifying]
-        budget = self.config.max_num_batched_tokens - len(plan.decodes) - sum(1 + len(v.draft) for v in plan.verifies)
+        budget = self.config.max_num_batched_tokens - plan.num_tokens  # no prefill chunk planned yet
         for seq in self.running:
             if budget <= 0:
                 break

@@ -181,10 +181,7 @@ def speculative_draft_len(parameters_json: str) -> int | None:
     """The request parameter `speculative_draft_len` (Triton's request `parameters`, not a tensor:
     tensorrtllm_backend has no such input), or None when absent. 0 turns speculation off for the
     request, 1..MAX_DRAFT_LEN turns it on with that many draft tokens per step."""
-    try:
-        parameters = json.loads(parameters_json or "{}")
-    except ValueError:
-        return None
+    parameters = json.loads(parameters_json or "{}")
     if SPECULATIVE_PARAMETER not in parameters:
         return None
     return SAMPLING_LIMITS["speculative_draft_len"].check(SPECULATIVE_PARAMETER, parameters[SPECULATIVE_PARAMETER])
