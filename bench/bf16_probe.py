@@ -10,7 +10,7 @@ thread pools spin after a call and would slow each other), alternating:
 - a decode step of 16 sequences at positions 280-295 (the engine's step at 16 streams);
 - a 256-token prefill chunk.
 
-It also prints how far BF16's logits are from FP32's on that chunk. docs/PERFORMANCE.md has the
+It also prints how far BF16's logits are from FP32's on the decode step. docs/PERFORMANCE.md has the
 figures and what they decided. OpenVINO, the other runtime with a BF16 path, is measured by
 `make bench PEERS=1` (its own pipeline) and in PERFORMANCE.md's probe notes.
 
