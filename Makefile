@@ -26,7 +26,7 @@ help:
 	@echo "make repo    only assemble the model repository (PRECISION=fp32|int8, MODEL=smollm2|/path/to/hf)"
 	@echo "make export  build and verify both ONNX variants (fp32, int8) with their quality reports"
 	@echo "make quant-lab  quality, speed and memory of fp32/int8/int4 and the lab's recipes in one run"
-	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: llama.cpp too]"
+	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: llama.cpp and OpenVINO GenAI too]"
 	@echo "make profile where a 16-sequence decode step and a prefill chunk spend their time [PRECISION=fp32|int8]"
 
 venv: $(VENV)/.installed
