@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m acceptance", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m acceptance", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--grpc-port", type=int, default=8001)
@@ -39,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "results" / "acceptance" / time.strftime("%Y%m%d-%H%M%S")
     results = suite.run_all(target, out, args.load_seconds, args.load_users)
     gpus = tuple(report.GpuFact(g.index, g.name, g.sm) for g in list_gpus())
-    done = report.Report("Acceptance checks", results, gpus, engine_metrics.engine_kind(target),
-                         {"http": target.http_url, "grpc": target.grpc_url, "metrics": target.metrics_url})
+    done = report.Report(
+        "Acceptance checks",
+        results,
+        gpus,
+        engine_metrics.engine_kind(target),
+        {"http": target.http_url, "grpc": target.grpc_url, "metrics": target.metrics_url},
+    )
     json_path, md_path = report.write(done, out)
     print(f"[acceptance] {'PASSED' if done.passed else 'FAILED'}: {md_path} and {json_path.name}")
     return 0 if done.passed else 1

@@ -24,8 +24,11 @@ NAME = "bad input"
 def send_http(target: Target, bad: Bad, timeout_s: float = 60.0) -> tuple[int, str]:
     """(status, error message or body) of the row sent to `generate`."""
     body = bad.http_body if bad.http_body is not None else json.dumps(bad.inputs).encode()
-    request = urllib.request.Request(f"{target.http_url}/v2/models/ensemble/generate", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{target.http_url}/v2/models/ensemble/generate",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, response.read().decode()
@@ -97,12 +100,31 @@ def check(target: Target, limits: Limits | None = None) -> CheckResult:
             if problem:
                 failures.append(f"{bad.name} ({protocol}): {problem}")
     skipped = omitted(limits)
-    figures = {"rows": len(rows), "requests": 2 * len(rows), "failed": len(failures), "omitted_rows": len(skipped),
-               "limits": {"max_text_bytes": limits.max_text_bytes, "max_stop_words": limits.max_stop_words,
-                          "max_seq_len": limits.max_seq_len, "longest_prompt": limits.longest_prompt}}
+    figures = {
+        "rows": len(rows),
+        "requests": 2 * len(rows),
+        "failed": len(failures),
+        "omitted_rows": len(skipped),
+        "limits": {
+            "max_text_bytes": limits.max_text_bytes,
+            "max_stop_words": limits.max_stop_words,
+            "max_seq_len": limits.max_seq_len,
+            "longest_prompt": limits.longest_prompt,
+        },
+    }
     note = f" Omitted: {'; '.join(skipped)}." if skipped else ""
     if failures:
-        return CheckResult(NAME, False, f"{len(failures)} of {2 * len(rows)} answers differed from the table: "
-                           + " | ".join(failures) + note, figures)
-    return CheckResult(NAME, True, f"all {len(rows)} rows refused as expected over HTTP and gRPC; the server "
-                       "stayed ready." + note, figures)
+        return CheckResult(
+            NAME,
+            False,
+            f"{len(failures)} of {2 * len(rows)} answers differed from the table: "
+            + " | ".join(failures)
+            + note,
+            figures,
+        )
+    return CheckResult(
+        NAME,
+        True,
+        f"all {len(rows)} rows refused as expected over HTTP and gRPC; the server stayed ready." + note,
+        figures,
+    )

@@ -21,13 +21,23 @@ from .target import Limits
 
 # The ensemble's input types, for building gRPC tensors from a row's inputs ("temprature" is the
 # misspelt input of the "unknown parameter" row).
-GRPC_TYPES = {"text_input": "BYTES", "max_tokens": "INT32", "temperature": "FP32", "top_p": "FP32", "top_k": "INT32",
-              "stop_words": "BYTES", "temprature": "FP32"}
+GRPC_TYPES = {
+    "text_input": "BYTES",
+    "max_tokens": "INT32",
+    "temperature": "FP32",
+    "top_p": "FP32",
+    "top_k": "INT32",
+    "stop_words": "BYTES",
+    "temprature": "FP32",
+}
 
 # Where the gRPC error differs from the row's message: Triton itself answers these, naming the
 # input (a wrong dtype: the input and both types; an undeclared input: its name).
-GRPC_MESSAGES = {"wrong dtype": "max_tokens", "non-numeric sampling value": "temperature",
-                 "unknown parameter": "unexpected inference input 'temprature'"}
+GRPC_MESSAGES = {
+    "wrong dtype": "max_tokens",
+    "non-numeric sampling value": "temperature",
+    "unknown parameter": "unexpected inference input 'temprature'",
+}
 
 WORD = "word "  # one token per repetition for the tokenizers served here; 5 bytes
 
@@ -35,6 +45,7 @@ WORD = "word "  # one token per repetition for the tokenizers served here; 5 byt
 @dataclass(frozen=True)
 class Bad:
     """A mistake, as ensemble inputs; how each protocol expresses it is derived unless given."""
+
     name: str
     inputs: dict | None
     message: str  # in the HTTP and gRPC error
@@ -60,8 +71,10 @@ def omitted(limits: Limits) -> list[str]:
     """Rows these limits cannot express, with why (a prompt past the context that is also under the
     byte limit does not exist when the context is very long)."""
     if _too_long_prompt_words(limits) * len(WORD) > limits.max_text_bytes:
-        return [f"prompt longer than the context: {_too_long_prompt_words(limits)} tokens of text exceed "
-                f"max_text_bytes {limits.max_text_bytes}, which refuses it first"]
+        return [
+            f"prompt longer than the context: {_too_long_prompt_words(limits)} tokens of text exceed "
+            f"max_text_bytes {limits.max_text_bytes}, which refuses it first"
+        ]
     return []
 
 
@@ -76,52 +89,137 @@ def table(limits: Limits) -> list[Bad]:
     body_bytes = max(3_000_000, 2 * limits.max_text_bytes, 2 * limits.gateway_body_limit)
     rows = [
         Bad("empty prompt", {"text_input": "", "max_tokens": 8}, "text_input: must not be empty", "prompt"),
-        Bad("prompt longer than the context", {"text_input": WORD * long_prompt, "max_tokens": 8},
-            "text_input: prompt is", "prompt"),
-        Bad("max_tokens zero", {"text_input": "hi", "max_tokens": 0}, "max_tokens: must be >= 1", "max_tokens",
-            openai_message="max_tokens: must be >= 1"),
-        Bad("max_tokens negative", {"text_input": "hi", "max_tokens": -5}, "max_tokens: must be >= 1", "max_tokens",
-            openai_message="max_tokens: must be >= 1"),
-        Bad("max_tokens beyond the context", {"text_input": "hi", "max_tokens": too_many_tokens},
-            f"exceed max_seq_len {limits.max_seq_len}", "max_tokens"),
-        Bad("temperature negative", {"text_input": "hi", "max_tokens": 8, "temperature": -1.0}, "temperature",
-            "temperature", openai_message="temperature: must be in [0, 2]"),
-        Bad("top_p above 1", {"text_input": "hi", "max_tokens": 8, "top_p": 1.5},
-            "runtime_top_p: must be in (0, 1], got 1.5", "top_p", openai_message="top_p: must be in (0, 1]"),
-        Bad("top_k negative", {"text_input": "hi", "max_tokens": 8, "top_k": -1}, "runtime_top_k: must be >= 0, got -1",
-            "top_k", openai_message="top_k: must be >= 0"),
-        Bad("huge stop-word list", {"text_input": "hi", "max_tokens": 8, "stop_words": ["s"] * stop_words},
-            f"stop_words: {stop_words} entries; the limit is {limits.max_stop_words}", "stop"),
-        Bad("prompt over the byte limit", {"text_input": "y" * over_bytes, "max_tokens": 8},
-            f"text_input: {over_bytes} bytes; the limit is {limits.max_text_bytes}", "prompt"),
-        Bad("oversized request body", {"text_input": "z" * body_bytes, "max_tokens": 8},
-            f"text_input: {body_bytes} bytes; the limit is {limits.max_text_bytes}", None, openai_status=413,
-            openai_message=f"the limit is {limits.gateway_body_limit}"),
-        Bad("missing prompt", {"max_tokens": 8}, "text_input", "prompt", openai_message="prompt: must be a string"),
-        Bad("unknown parameter", {"text_input": "hi", "max_tokens": 8, "temprature": 0.5}, "temprature", "temprature",
+        Bad(
+            "prompt longer than the context",
+            {"text_input": WORD * long_prompt, "max_tokens": 8},
+            "text_input: prompt is",
+            "prompt",
+        ),
+        Bad(
+            "max_tokens zero",
+            {"text_input": "hi", "max_tokens": 0},
+            "max_tokens: must be >= 1",
+            "max_tokens",
+            openai_message="max_tokens: must be >= 1",
+        ),
+        Bad(
+            "max_tokens negative",
+            {"text_input": "hi", "max_tokens": -5},
+            "max_tokens: must be >= 1",
+            "max_tokens",
+            openai_message="max_tokens: must be >= 1",
+        ),
+        Bad(
+            "max_tokens beyond the context",
+            {"text_input": "hi", "max_tokens": too_many_tokens},
+            f"exceed max_seq_len {limits.max_seq_len}",
+            "max_tokens",
+        ),
+        Bad(
+            "temperature negative",
+            {"text_input": "hi", "max_tokens": 8, "temperature": -1.0},
+            "temperature",
+            "temperature",
+            openai_message="temperature: must be in [0, 2]",
+        ),
+        Bad(
+            "top_p above 1",
+            {"text_input": "hi", "max_tokens": 8, "top_p": 1.5},
+            "runtime_top_p: must be in (0, 1], got 1.5",
+            "top_p",
+            openai_message="top_p: must be in (0, 1]",
+        ),
+        Bad(
+            "top_k negative",
+            {"text_input": "hi", "max_tokens": 8, "top_k": -1},
+            "runtime_top_k: must be >= 0, got -1",
+            "top_k",
+            openai_message="top_k: must be >= 0",
+        ),
+        Bad(
+            "huge stop-word list",
+            {"text_input": "hi", "max_tokens": 8, "stop_words": ["s"] * stop_words},
+            f"stop_words: {stop_words} entries; the limit is {limits.max_stop_words}",
+            "stop",
+        ),
+        Bad(
+            "prompt over the byte limit",
+            {"text_input": "y" * over_bytes, "max_tokens": 8},
+            f"text_input: {over_bytes} bytes; the limit is {limits.max_text_bytes}",
+            "prompt",
+        ),
+        Bad(
+            "oversized request body",
+            {"text_input": "z" * body_bytes, "max_tokens": 8},
+            f"text_input: {body_bytes} bytes; the limit is {limits.max_text_bytes}",
+            None,
+            openai_status=413,
+            openai_message=f"the limit is {limits.gateway_body_limit}",
+        ),
+        Bad(
+            "missing prompt",
+            {"max_tokens": 8},
+            "text_input",
+            "prompt",
+            openai_message="prompt: must be a string",
+        ),
+        Bad(
+            "unknown parameter",
+            {"text_input": "hi", "max_tokens": 8, "temprature": 0.5},
+            "temprature",
+            "temprature",
             # gRPC: Triton itself refuses an input the model does not declare.
-            openai_message="temprature: unrecognized request argument"),
-        Bad("non-numeric sampling value", {"text_input": "hi", "max_tokens": 8, "temperature": "hot"},
-            "Unable to parse 'data'", "temperature", http_status=500,
-            grpc_tensors=[("text_input", np.array([[b"hi"]], dtype=object), "BYTES"),
-                          ("max_tokens", np.array([[8]], dtype=np.int32), "INT32"),
-                          ("temperature", np.array([[b"hot"]], dtype=object), "BYTES")],
-            openai_message="temperature: must be a number"),
-        Bad("wrong dtype", {"text_input": "hi", "max_tokens": "eight"}, "Unable to parse 'data'", "max_tokens",
+            openai_message="temprature: unrecognized request argument",
+        ),
+        Bad(
+            "non-numeric sampling value",
+            {"text_input": "hi", "max_tokens": 8, "temperature": "hot"},
+            "Unable to parse 'data'",
+            "temperature",
             http_status=500,
-            grpc_tensors=[("text_input", np.array([[b"hi"]], dtype=object), "BYTES"),
-                          ("max_tokens", np.array([[8.0]], dtype=np.float32), "FP32")],
-            openai_message="max_tokens: must be an integer"),
-        Bad("wrong shape", {"text_input": ["a", "b"], "max_tokens": 8}, "batch size does not match", "prompt",
-            grpc_tensors=[("text_input", np.array([[b"a"], [b"b"]], dtype=object), "BYTES"),
-                          ("max_tokens", np.array([[8]], dtype=np.int32), "INT32")],
-            openai_message="prompt: must be a string (one prompt per request)"),
-        Bad("invalid UTF-8", None, "text_input: not valid UTF-8", None,
+            grpc_tensors=[
+                ("text_input", np.array([[b"hi"]], dtype=object), "BYTES"),
+                ("max_tokens", np.array([[8]], dtype=np.int32), "INT32"),
+                ("temperature", np.array([[b"hot"]], dtype=object), "BYTES"),
+            ],
+            openai_message="temperature: must be a number",
+        ),
+        Bad(
+            "wrong dtype",
+            {"text_input": "hi", "max_tokens": "eight"},
+            "Unable to parse 'data'",
+            "max_tokens",
+            http_status=500,
+            grpc_tensors=[
+                ("text_input", np.array([[b"hi"]], dtype=object), "BYTES"),
+                ("max_tokens", np.array([[8.0]], dtype=np.float32), "FP32"),
+            ],
+            openai_message="max_tokens: must be an integer",
+        ),
+        Bad(
+            "wrong shape",
+            {"text_input": ["a", "b"], "max_tokens": 8},
+            "batch size does not match",
+            "prompt",
+            grpc_tensors=[
+                ("text_input", np.array([[b"a"], [b"b"]], dtype=object), "BYTES"),
+                ("max_tokens", np.array([[8]], dtype=np.int32), "INT32"),
+            ],
+            openai_message="prompt: must be a string (one prompt per request)",
+        ),
+        Bad(
+            "invalid UTF-8",
+            None,
+            "text_input: not valid UTF-8",
+            None,
             http_body=b'{"text_input": "\xff\xfe bad", "max_tokens": 8}',
-            grpc_tensors=[("text_input", np.array([[b"\xff\xfe bad"]], dtype=object), "BYTES"),
-                          ("max_tokens", np.array([[8]], dtype=np.int32), "INT32")],
+            grpc_tensors=[
+                ("text_input", np.array([[b"\xff\xfe bad"]], dtype=object), "BYTES"),
+                ("max_tokens", np.array([[8]], dtype=np.int32), "INT32"),
+            ],
             openai_body=b'{"model": "ensemble", "prompt": "\xff\xfe bad"}',
-            openai_message="the request body is not valid JSON"),
+            openai_message="the request body is not valid JSON",
+        ),
     ]
     skip = {reason.partition(":")[0] for reason in omitted(limits)}
     return [row for row in rows if row.name not in skip]

@@ -45,8 +45,12 @@ def check(target: Target, limits: Limits | None = None) -> CheckResult:
     before = engine_metrics.wait_idle(target, timeout_s=60)
     value, metric = engine_metrics.active_requests(target)
     if before is None:
-        return CheckResult(NAME, False, f"the engine was not idle before the check ({metric} = {value:g})",
-                           {"metric": metric})
+        return CheckResult(
+            NAME,
+            False,
+            f"the engine was not idle before the check ({metric} = {value:g})",
+            {"metric": metric},
+        )
     request = long_request(limits)
     chunks = LLMClient(target.grpc_url, timeout_s=600).events(request, stream=True)
     times, tokens, peak = [], 0, 0.0
@@ -62,21 +66,48 @@ def check(target: Target, limits: Limits | None = None) -> CheckResult:
     remaining_s = (request.max_tokens - tokens) * tpot
     idle = engine_metrics.wait_idle(target, timeout_s=max(2 * remaining_s, 30.0))
     seconds_to_idle = None if idle is None else round(time.monotonic() - cancelled_at, 3)
-    figures = {"metric": metric, "max_tokens": request.max_tokens, "tokens_before_cancel": tokens,
-               "peak_active": peak, "tpot_s": round(tpot, 5), "remaining_generation_s": round(remaining_s, 3),
-               "seconds_to_idle": seconds_to_idle}
+    figures = {
+        "metric": metric,
+        "max_tokens": request.max_tokens,
+        "tokens_before_cancel": tokens,
+        "peak_active": peak,
+        "tpot_s": round(tpot, 5),
+        "remaining_generation_s": round(remaining_s, 3),
+        "seconds_to_idle": seconds_to_idle,
+    }
     if peak < 1:
-        return CheckResult(NAME, False, f"{metric} never showed the running request ({tokens} tokens streamed)",
-                           figures)
+        return CheckResult(
+            NAME, False, f"{metric} never showed the running request ({tokens} tokens streamed)", figures
+        )
     if remaining_s < MIN_REMAINING_S:
-        return CheckResult(NAME, False, f"inconclusive: the rest of the generation would take only {remaining_s:.2f} s "
-                           f"(limit {MIN_REMAINING_S} s), too little to tell cancellation from completion", figures)
+        return CheckResult(
+            NAME,
+            False,
+            f"inconclusive: the rest of the generation would take only {remaining_s:.2f} s "
+            f"(limit {MIN_REMAINING_S} s), too little to tell cancellation from completion",
+            figures,
+        )
     if seconds_to_idle is None:
-        return CheckResult(NAME, False, f"{metric} still above 0 {max(2 * remaining_s, 30.0):.0f} s after the "
-                           "cancel: the sequence was never freed", figures)
+        return CheckResult(
+            NAME,
+            False,
+            f"{metric} still above 0 {max(2 * remaining_s, 30.0):.0f} s after the "
+            "cancel: the sequence was never freed",
+            figures,
+        )
     if seconds_to_idle > FREED_WITHIN * remaining_s:
-        return CheckResult(NAME, False, f"{metric} reached 0 only {seconds_to_idle:.2f} s after the cancel, about when "
-                           f"the generation would have ended anyway ({remaining_s:.2f} s): the engine generated on "
-                           "after the client cancelled", figures)
-    return CheckResult(NAME, True, f"cancelled after {tokens} of {request.max_tokens} tokens; {metric} was 0 "
-                       f"{seconds_to_idle:.2f} s later (the rest would have taken {remaining_s:.2f} s)", figures)
+        return CheckResult(
+            NAME,
+            False,
+            f"{metric} reached 0 only {seconds_to_idle:.2f} s after the cancel, about when "
+            f"the generation would have ended anyway ({remaining_s:.2f} s): the engine generated on "
+            "after the client cancelled",
+            figures,
+        )
+    return CheckResult(
+        NAME,
+        True,
+        f"cancelled after {tokens} of {request.max_tokens} tokens; {metric} was 0 "
+        f"{seconds_to_idle:.2f} s later (the rest would have taken {remaining_s:.2f} s)",
+        figures,
+    )

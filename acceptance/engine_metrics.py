@@ -38,7 +38,9 @@ def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
     for line in text.splitlines():
         match = _SAMPLE.match(line)
         if match and not line.startswith("#"):
-            samples.append((match.group(1), dict(_LABEL.findall(match.group(2) or "")), float(match.group(3))))
+            samples.append(
+                (match.group(1), dict(_LABEL.findall(match.group(2) or "")), float(match.group(3)))
+            )
     return samples
 
 
@@ -62,8 +64,10 @@ def active_requests(target: Target) -> tuple[float, str]:
         value = find(samples, name, labels)
         if value is not None:
             return value, f"{name}{{{','.join(f'{k}={v!r}' for k, v in labels.items())}}}".replace("'", '"')
-    raise ValueError(f"{target.metrics_url} exports no active-request gauge for model {ENGINE_MODEL!r} "
-                     f"(looked for {', '.join(name for name, _ in GAUGES)})")
+    raise ValueError(
+        f"{target.metrics_url} exports no active-request gauge for model {ENGINE_MODEL!r} "
+        f"(looked for {', '.join(name for name, _ in GAUGES)})"
+    )
 
 
 def wait_idle(target: Target, timeout_s: float, poll_s: float = 0.05) -> float | None:

@@ -45,25 +45,40 @@ class Report:
             ran_on = "GPU: " + ", ".join(f"{g.name} (SM {g.sm})" for g in self.gpus)
         else:
             ran_on = "CPU only: no GPU visible to nvidia-smi on this machine"
-        return {"ran_on": ran_on, "hostname": socket.gethostname(), "platform": platform.platform(),
-                "cpus": os.cpu_count(), "python": platform.python_version(),
-                "gpus": [{"index": g.index, "name": g.name, "sm": g.sm} for g in self.gpus]}
+        return {
+            "ran_on": ran_on,
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "gpus": [{"index": g.index, "name": g.name, "sm": g.sm} for g in self.gpus],
+        }
 
     def to_dict(self) -> dict:
-        return {"title": self.title, "passed": self.passed, "created_unix": int(self.created_unix),
-                "created": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.created_unix)),
-                "machine": self.machine(), "engine": self.engine, "context": self.context,
-                "results": [r.to_dict() for r in self.results]}
+        return {
+            "title": self.title,
+            "passed": self.passed,
+            "created_unix": int(self.created_unix),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.created_unix)),
+            "machine": self.machine(),
+            "engine": self.engine,
+            "context": self.context,
+            "results": [r.to_dict() for r in self.results],
+        }
 
 
 def markdown(data: dict) -> str:
     """report.md from report.json's content."""
-    lines = [f"# {data['title']}", "",
-             f"**{'PASSED' if data['passed'] else 'FAILED'}** — "
-             f"{sum(r['passed'] for r in data['results'])} of {len(data['results'])} passed, {data['created']}.", "",
-             f"- Ran on: **{data['machine']['ran_on']}** (host {data['machine']['hostname']}, "
-             f"{data['machine']['cpus']} CPUs, {data['machine']['platform']})",
-             f"- Engine serving `engine`: {data['engine']}"]
+    lines = [
+        f"# {data['title']}",
+        "",
+        f"**{'PASSED' if data['passed'] else 'FAILED'}** — "
+        f"{sum(r['passed'] for r in data['results'])} of {len(data['results'])} passed, {data['created']}.",
+        "",
+        f"- Ran on: **{data['machine']['ran_on']}** (host {data['machine']['hostname']}, "
+        f"{data['machine']['cpus']} CPUs, {data['machine']['platform']})",
+        f"- Engine serving `engine`: {data['engine']}",
+    ]
     lines += [f"- {key}: `{value}`" for key, value in data["context"].items()]
     lines += ["", "| check | result | details |", "| --- | --- | --- |"]
     for r in data["results"]:

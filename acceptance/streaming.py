@@ -34,7 +34,11 @@ PROMPTS = (
 )
 
 # path name → (protocol, stream); the reference is HTTP generate.
-PATHS = {"grpc stream": ("grpc", True), "http generate_stream": ("http", True), "grpc non-streamed": ("grpc", False)}
+PATHS = {
+    "grpc stream": ("grpc", True),
+    "http generate_stream": ("http", True),
+    "grpc non-streamed": ("grpc", False),
+}
 
 
 def first_difference(a: bytes, b: bytes) -> int:
@@ -43,8 +47,10 @@ def first_difference(a: bytes, b: bytes) -> int:
 
 
 def check(target: Target, prompts: tuple[Prompt, ...] = PROMPTS, timeout_s: float = 120.0) -> CheckResult:
-    clients = {"http": LLMClient(target.http_url, "http", timeout_s=timeout_s),
-               "grpc": LLMClient(target.grpc_url, "grpc", timeout_s=timeout_s)}
+    clients = {
+        "http": LLMClient(target.http_url, "http", timeout_s=timeout_s),
+        "grpc": LLMClient(target.grpc_url, "grpc", timeout_s=timeout_s),
+    }
     failures, compared, tokens = [], 0, 0
     for prompt in prompts:
         request = GenerateRequest(prompt.text, max_tokens=prompt.max_tokens, chat=prompt.chat)
@@ -60,13 +66,27 @@ def check(target: Target, prompts: tuple[Prompt, ...] = PROMPTS, timeout_s: floa
             actual = got.text.encode("utf-8")
             if actual != expected:
                 at = first_difference(actual, expected)
-                failures.append(f"{prompt.text[:30]!r} via {path}: {len(actual)} bytes vs {len(expected)}, first "
-                                f"difference at byte {at} ({actual[at:at + 16]!r} vs {expected[at:at + 16]!r})")
+                failures.append(
+                    f"{prompt.text[:30]!r} via {path}: {len(actual)} bytes vs {len(expected)}, first "
+                    f"difference at byte {at} ({actual[at : at + 16]!r} vs {expected[at : at + 16]!r})"
+                )
             elif got.output_tokens != reference.output_tokens:
-                failures.append(f"{prompt.text[:30]!r} via {path}: {got.output_tokens} tokens vs "
-                                f"{reference.output_tokens}")
-    figures = {"prompts": len(prompts), "comparisons": compared, "reference_tokens": tokens, "failed": len(failures)}
+                failures.append(
+                    f"{prompt.text[:30]!r} via {path}: {got.output_tokens} tokens vs "
+                    f"{reference.output_tokens}"
+                )
+    figures = {
+        "prompts": len(prompts),
+        "comparisons": compared,
+        "reference_tokens": tokens,
+        "failed": len(failures),
+    }
     if failures:
         return CheckResult(NAME, False, " | ".join(failures), figures)
-    return CheckResult(NAME, True, f"{compared} answers over {len(PATHS)} paths equal HTTP generate's, byte for byte, "
-                       f"on {len(prompts)} greedy prompts ({tokens} tokens)", figures)
+    return CheckResult(
+        NAME,
+        True,
+        f"{compared} answers over {len(PATHS)} paths equal HTTP generate's, byte for byte, "
+        f"on {len(prompts)} greedy prompts ({tokens} tokens)",
+        figures,
+    )

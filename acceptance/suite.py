@@ -17,15 +17,18 @@ from .target import Limits, Target
 CHECKS = (streaming.NAME, bad_input.NAME, cancellation.NAME, load.NAME)
 
 
-def run_all(target: Target, out_dir: Path, load_seconds: float = 20.0, load_users: int = 4,
-            log=print) -> list[CheckResult]:
+def run_all(
+    target: Target, out_dir: Path, load_seconds: float = 20.0, load_users: int = 4, log=print
+) -> list[CheckResult]:
     """Every check's result; a check that crashes is a failed result, and the others still run."""
     try:
         limits = Limits.of_server(target)
     except (OSError, ValueError) as exc:
         # Without the limits no check can be written against this server.
-        return [CheckResult(name, False, f"could not read the server's limits from {target.http_url}: {exc}")
-                for name in CHECKS]
+        return [
+            CheckResult(name, False, f"could not read the server's limits from {target.http_url}: {exc}")
+            for name in CHECKS
+        ]
     plan = (
         (streaming.NAME, lambda: streaming.check(target)),
         (bad_input.NAME, lambda: bad_input.check(target, limits)),

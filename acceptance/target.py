@@ -73,4 +73,6 @@ class Limits:
         missing = [n for n in ("max_text_bytes", "max_stop_words", "max_seq_len") if value(n) is None]
         if missing:
             raise ValueError(f"the served preprocessing config has no {', '.join(missing)} parameter")
-        return cls(value("max_text_bytes"), value("max_stop_words"), value("max_seq_len"), value("max_input_len"))
+        return cls(
+            value("max_text_bytes"), value("max_stop_words"), value("max_seq_len"), value("max_input_len")
+        )

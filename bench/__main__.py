@@ -46,31 +46,59 @@ def machine() -> dict:
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 break
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), platform.processor())
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
     except OSError:
         model = platform.processor()
     interesting = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c", "vnni"))
-    return {"cores": os.cpu_count(), "cpu": model, "cpu_flags": interesting, "python": platform.python_version()}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "cpu_flags": interesting,
+        "python": platform.python_version(),
+    }
 
 
 def plan(quick: bool) -> dict:
     if quick:
-        return {"max_tokens": 32, "engine_requests": 16, "streams": {1: 4, 16: 16}, "hf_single": 2, "hf_batched": 4,
-                "locust_s": 20, "summaries": {1: 4, 16: 16}}
+        return {
+            "max_tokens": 32,
+            "engine_requests": 16,
+            "streams": {1: 4, 16: 16},
+            "hf_single": 2,
+            "hf_batched": 4,
+            "locust_s": 20,
+            "summaries": {1: 4, 16: 16},
+        }
     # 48 requests where the issue asks for them; the slow low-concurrency rows use fewer requests
     # (tokens/s and latencies are per-request rates, so they stay comparable).
-    return {"max_tokens": 128, "engine_requests": 48, "streams": {1: 6, 4: 16, 16: 48}, "hf_single": 4, "hf_batched": 8,
-            "locust_s": 45, "summaries": {1: 8, 16: 32}}
+    return {
+        "max_tokens": 128,
+        "engine_requests": 48,
+        "streams": {1: 6, 4: 16, 16: 48},
+        "hf_single": 4,
+        "hf_batched": 8,
+        "locust_s": 45,
+        "summaries": {1: 8, 16: 32},
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short run (< 3 minutes)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
-    parser.add_argument("--peers", action="store_true",
-                        help="also llama.cpp's llama-server and OpenVINO GenAI's pipeline at the matching precision "
-                             "(bench/peers; built or installed once under artifacts/peers)")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also llama.cpp's llama-server and OpenVINO GenAI's pipeline at the matching precision "
+        "(bench/peers; built or installed once under artifacts/peers)",
+    )
     args = parser.parse_args(argv)
     p = plan(args.quick)
     work = ROOT / "artifacts"
@@ -79,17 +107,27 @@ def main(argv=None) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
     texts = workload.prompts(p["engine_requests"])
-    prompt_ids = [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
-                                                tokenize=True, return_dict=False) for t in texts]
+    prompt_ids = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        for t in texts
+    ]
     rows = []
 
     def report(r):
         rows.append(r)
-        print(f"  {r['engine']:<14} {r['precision']:<5} c={r['concurrency']:<3} {r['output_tok_s']:>8.1f} tok/s  "
-              f"TTFT p50 {r['ttft_p50_s']:.3f}s p99 {r['ttft_p99_s']:.3f}s  "
-              f"TPOT p50 {r['tpot_p50_s'] or 0:.4f}s p99 {r['tpot_p99_s'] or 0:.4f}s", flush=True)
+        print(
+            f"  {r['engine']:<14} {r['precision']:<5} c={r['concurrency']:<3} {r['output_tok_s']:>8.1f} tok/s  "
+            f"TTFT p50 {r['ttft_p50_s']:.3f}s p99 {r['ttft_p99_s']:.3f}s  "
+            f"TPOT p50 {r['tpot_p50_s'] or 0:.4f}s p99 {r['tpot_p99_s'] or 0:.4f}s",
+            flush=True,
+        )
 
-    print(f"[bench] {'quick' if args.quick else 'full'} run, {p['max_tokens']} new tokens per request", flush=True)
+    print(
+        f"[bench] {'quick' if args.quick else 'full'} run, {p['max_tokens']} new tokens per request",
+        flush=True,
+    )
     samples, wall = runners.hf_generate(ckpt, prompt_ids[: p["hf_single"]], p["max_tokens"], 1)
     report(row("hf_generate", "fp32", 1, samples, wall))
     samples, wall = runners.hf_generate(ckpt, prompt_ids[: p["hf_batched"]], p["max_tokens"], p["hf_batched"])
@@ -100,22 +138,34 @@ def main(argv=None) -> int:
             quality.verify(ckpt, onnx_dir, precision)
         samples, wall = runners.engine_direct(onnx_dir, prompt_ids, p["max_tokens"], 16)
         report(row("engine_direct", precision, 16, samples, wall))
-        repo = repository.assemble_cpu(ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_context_len=1024,
-                                       max_num_seqs=16)
+        repo = repository.assemble_cpu(
+            ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_context_len=1024, max_num_seqs=16
+        )
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}.log"):
             stream_rows(options.grpc_url, "triton_ensemble", precision, p, report)
             # The same 16 streams, each answer held to a JSON schema by xgrammar (guided decoding).
-            samples, wall = runners.triton_streams(options.grpc_url, workload.prompts(p["streams"][16]),
-                                                   p["max_tokens"], 16, workload.JSON_SCHEMA_INPUTS)
+            samples, wall = runners.triton_streams(
+                options.grpc_url,
+                workload.prompts(p["streams"][16]),
+                p["max_tokens"],
+                16,
+                workload.JSON_SCHEMA_INPUTS,
+            )
             report(row("triton_json_schema", precision, 16, samples, wall))
             report(locust_row(options.grpc_url, precision, p))
             speculative_rows(options.grpc_url, precision, p, report)
         # The stream rows again on a server that sends STREAM_INTERVAL tokens per response after the
         # first: what per-response IPC and postprocessing cost. The same rows in the same order, so
         # that the prefix cache holds the same prompts when the 16-stream row starts on both servers.
-        repo = repository.assemble_cpu(ROOT / "build" / f"bench-{precision}-interval", ckpt, onnx_dir,
-                                       max_context_len=1024, max_num_seqs=16, stream_interval=STREAM_INTERVAL)
+        repo = repository.assemble_cpu(
+            ROOT / "build" / f"bench-{precision}-interval",
+            ckpt,
+            onnx_dir,
+            max_context_len=1024,
+            max_num_seqs=16,
+            stream_interval=STREAM_INTERVAL,
+        )
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}-interval.log"):
             stream_rows(options.grpc_url, f"triton_interval{STREAM_INTERVAL}", precision, p, report)
@@ -143,9 +193,23 @@ def speculative_rows(grpc_url: str, precision: str, p: dict, report) -> None:
     runners.triton_streams(grpc_url, prompts[:8], 2, 8)
     for concurrency, n in p["summaries"].items():
         for draft in (0, DRAFT_LEN):
-            samples, wall = runners.triton_streams(grpc_url, prompts[:n], p["max_tokens"], concurrency,
-                                                   parameters={"speculative_draft_len": draft}, exact=False)
-            report(row("triton_speculative" if draft else "triton_summaries", precision, concurrency, samples, wall))
+            samples, wall = runners.triton_streams(
+                grpc_url,
+                prompts[:n],
+                p["max_tokens"],
+                concurrency,
+                parameters={"speculative_draft_len": draft},
+                exact=False,
+            )
+            report(
+                row(
+                    "triton_speculative" if draft else "triton_summaries",
+                    precision,
+                    concurrency,
+                    samples,
+                    wall,
+                )
+            )
 
 
 def llama_server_row(ckpt: Path, precision: str, p: dict) -> dict:
@@ -168,9 +232,15 @@ def openvino_rows(ckpt: Path, precision: str, prompt_ids: list[list[int]], p: di
 
     work = ROOT / "artifacts" / "peers"
     model = openvino_peer.export(work, ckpt, precision)
-    return [row(f"openvino_genai_{compute}", precision, 16,
-                *openvino_peer.streams(work, model, prompt_ids, p["max_tokens"], 16, compute))
-            for compute in openvino_peer.COMPUTE]
+    return [
+        row(
+            f"openvino_genai_{compute}",
+            precision,
+            16,
+            *openvino_peer.streams(work, model, prompt_ids, p["max_tokens"], 16, compute),
+        )
+        for compute in openvino_peer.COMPUTE
+    ]
 
 
 def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
@@ -179,21 +249,41 @@ def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
     from loadtest.run import RunConfig, run
 
     tokens = p["max_tokens"]
-    config = RunConfig(protocol="grpc", host=grpc_url, users=16, duration_s=p["locust_s"], max_tokens=tokens,
-                       output_len=f"fixed:{tokens}", input_mix="short=0.5,long=0.5",
-                       name=f"bench-{precision}", results_dir=OUT / "loadtest")
+    config = RunConfig(
+        protocol="grpc",
+        host=grpc_url,
+        users=16,
+        duration_s=p["locust_s"],
+        max_tokens=tokens,
+        output_len=f"fixed:{tokens}",
+        input_mix="short=0.5,long=0.5",
+        name=f"bench-{precision}",
+        results_dir=OUT / "loadtest",
+    )
     summary = run(config, log=lambda *_: None)["summary"]
-    return {"engine": "locust_grpc", "precision": precision, "concurrency": 16,
-            "requests": summary["requests"]["succeeded"], "output_tokens": summary["output_tokens"],
-            "wall_s": round(summary["window_s"] or 0, 3), "output_tok_s": round(summary["output_token_throughput"], 2),
-            **{f"{name}_{q}_s": round(summary[f"{name}_s"].get(q, 0.0), 5) for name in ("ttft", "tpot")
-               for q in ("p50", "p99")}}
+    return {
+        "engine": "locust_grpc",
+        "precision": precision,
+        "concurrency": 16,
+        "requests": summary["requests"]["succeeded"],
+        "output_tokens": summary["output_tokens"],
+        "wall_s": round(summary["window_s"] or 0, 3),
+        "output_tok_s": round(summary["output_token_throughput"], 2),
+        **{
+            f"{name}_{q}_s": round(summary[f"{name}_s"].get(q, 0.0), 5)
+            for name in ("ttft", "tpot")
+            for q in ("p50", "p99")
+        },
+    }
 
 
 def _find(rows, engine, precision=None, concurrency=None):
     for r in rows:
-        if r["engine"] == engine and (precision is None or r["precision"] == precision) and \
-                (concurrency is None or r["concurrency"] == concurrency):
+        if (
+            r["engine"] == engine
+            and (precision is None or r["precision"] == precision)
+            and (concurrency is None or r["concurrency"] == concurrency)
+        ):
             return r
     return None
 
@@ -206,49 +296,78 @@ def ratios(rows) -> list[str]:
         t16 = _find(rows, "triton_ensemble", precision, 16)
         if direct and t16:
             overhead = 1 - t16["output_tok_s"] / direct["output_tok_s"]
-            lines.append(f"{precision}: Triton ensemble (16 streams) vs engine direct: "
-                         f"{t16['output_tok_s'] / direct['output_tok_s']:.2f}× throughput "
-                         f"(overhead {overhead:.1%}; target ≤ 10 %)")
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams) vs engine direct: "
+                f"{t16['output_tok_s'] / direct['output_tok_s']:.2f}× throughput "
+                f"(overhead {overhead:.1%}; target ≤ 10 %)"
+            )
         if t16 and hf1:
-            lines.append(f"{precision}: Triton ensemble (16 streams) vs HF generate one-at-a-time: "
-                         f"{t16['output_tok_s'] / hf1['output_tok_s']:.1f}× (target ≥ 5×)")
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams) vs HF generate one-at-a-time: "
+                f"{t16['output_tok_s'] / hf1['output_tok_s']:.1f}× (target ≥ 5×)"
+            )
         if t16:
             target = 350 if precision == "int8" else 250
-            lines.append(f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
-                         f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)")
+            lines.append(
+                f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
+                f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)"
+            )
         schema = _find(rows, "triton_json_schema", precision, 16)
         if t16 and schema:
-            lines.append(f"{precision}: 16 streams held to a JSON schema vs unconstrained: "
-                         f"{schema['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s (target ≥ 0.85)")
+            lines.append(
+                f"{precision}: 16 streams held to a JSON schema vs unconstrained: "
+                f"{schema['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s (target ≥ 0.85)"
+            )
         coarse = _find(rows, f"triton_interval{STREAM_INTERVAL}", precision, 16)
         if t16 and coarse:
-            lines.append(f"{precision}: 16 streams, {STREAM_INTERVAL} tokens per response vs 1: "
-                         f"{coarse['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s"
-                         + (f", {coarse['output_tok_s'] / direct['output_tok_s']:.2f}× engine direct" if direct else ""))
+            lines.append(
+                f"{precision}: 16 streams, {STREAM_INTERVAL} tokens per response vs 1: "
+                f"{coarse['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s"
+                + (
+                    f", {coarse['output_tok_s'] / direct['output_tok_s']:.2f}× engine direct"
+                    if direct
+                    else ""
+                )
+            )
         locust = _find(rows, "locust_grpc", precision)
         if t16 and locust:
             ratio = locust["output_tok_s"] / t16["output_tok_s"]
             verdict = "within" if 0.8 <= ratio <= 1.25 else "OUTSIDE"
-            lines.append(f"{precision}: Locust load test (16 users) vs this benchmark's 16 streams: {ratio:.2f}× output "
-                         f"tok/s ({verdict} the ±20 % run-to-run noise), TPOT p50 {locust['tpot_p50_s']:.4f} vs "
-                         f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s")
+            lines.append(
+                f"{precision}: Locust load test (16 users) vs this benchmark's 16 streams: {ratio:.2f}× output "
+                f"tok/s ({verdict} the ±20 % run-to-run noise), TPOT p50 {locust['tpot_p50_s']:.4f} vs "
+                f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s"
+            )
         for concurrency, target in ((1, "target ≥ 1.8×"), (16, "target: no loss")):
-            plain, spec = (_find(rows, name, precision, concurrency) for name in ("triton_summaries", "triton_speculative"))
+            plain, spec = (
+                _find(rows, name, precision, concurrency)
+                for name in ("triton_summaries", "triton_speculative")
+            )
             if plain and spec:
-                lines.append(f"{precision}: summaries at {concurrency} stream(s), speculative_draft_len {DRAFT_LEN} vs 0: "
-                             f"{spec['output_tok_s'] / plain['output_tok_s']:.2f}× output tok/s ({target})")
-        peer = next((r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None)
+                lines.append(
+                    f"{precision}: summaries at {concurrency} stream(s), speculative_draft_len {DRAFT_LEN} vs 0: "
+                    f"{spec['output_tok_s'] / plain['output_tok_s']:.2f}× output tok/s ({target})"
+                )
+        peer = next(
+            (r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None
+        )
         if t16 and peer:
-            lines.append(f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server ({peer['engine'][13:]}, "
-                         f"16 streams): {t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)")
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server ({peer['engine'][13:]}, "
+                f"16 streams): {t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)"
+            )
         for compute in ("f32", "default"):
             ov = _find(rows, f"openvino_genai_{compute}", precision, 16)
             if t16 and ov:
-                lines.append(f"{precision}: Triton ensemble (16 streams) vs OpenVINO GenAI in process, {compute} compute: "
-                             f"{t16['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s (target > 1×)")
+                lines.append(
+                    f"{precision}: Triton ensemble (16 streams) vs OpenVINO GenAI in process, {compute} compute: "
+                    f"{t16['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s (target > 1×)"
+                )
     fp, i8 = _find(rows, "triton_ensemble", "fp32", 16), _find(rows, "triton_ensemble", "int8", 16)
     if fp and i8:
-        lines.append(f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×")
+        lines.append(
+            f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×"
+        )
     return lines
 
 
@@ -257,12 +376,19 @@ def write(rows, machine_info, quick) -> None:
     (OUT / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
     (OUT / "machine.json").write_text(json.dumps({**machine_info, "quick": quick}, indent=2) + "\n")
     header = "| engine | precision | concurrency | requests | output tok/s | TTFT p50 s | TTFT p99 s | TPOT p50 s | TPOT p99 s |"
-    lines = [f"# Benchmark ({'quick' if quick else 'full'})", "",
-             f"Machine: {machine_info['cores']} cores, {machine_info['cpu']}; flags: {' '.join(machine_info['cpu_flags'])}",
-             "", header, "|" + "---|" * 9]
+    lines = [
+        f"# Benchmark ({'quick' if quick else 'full'})",
+        "",
+        f"Machine: {machine_info['cores']} cores, {machine_info['cpu']}; flags: {' '.join(machine_info['cpu_flags'])}",
+        "",
+        header,
+        "|" + "---|" * 9,
+    ]
     for r in rows:
-        lines.append(f"| {r['engine']} | {r['precision']} | {r['concurrency']} | {r['requests']} | {r['output_tok_s']} | "
-                     f"{r['ttft_p50_s']} | {r['ttft_p99_s']} | {r['tpot_p50_s']} | {r['tpot_p99_s']} |")
+        lines.append(
+            f"| {r['engine']} | {r['precision']} | {r['concurrency']} | {r['requests']} | {r['output_tok_s']} | "
+            f"{r['ttft_p50_s']} | {r['ttft_p99_s']} | {r['tpot_p50_s']} | {r['tpot_p99_s']} |"
+        )
     lines += ["", "## Ratios (same run)", ""] + [f"- {line}" for line in ratios(rows)]
     (OUT / "latest.md").write_text("\n".join(lines) + "\n")
     _chart(rows, OUT / "latest.png")

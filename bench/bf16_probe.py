@@ -49,8 +49,12 @@ def _initializers(onnx_dir: Path) -> dict[str, torch.Tensor]:
             continue
         if t.data_location == TensorProto.EXTERNAL:
             info = {e.key: e.value for e in t.external_data}
-            data = np.fromfile(onnx_dir / info["location"], dtype=np.float32, count=int(np.prod(t.dims)),
-                               offset=int(info.get("offset", 0))).reshape(tuple(t.dims))
+            data = np.fromfile(
+                onnx_dir / info["location"],
+                dtype=np.float32,
+                count=int(np.prod(t.dims)),
+                offset=int(info.get("offset", 0)),
+            ).reshape(tuple(t.dims))
         else:
             data = numpy_helper.to_array(t)
         out[t.name] = torch.from_numpy(np.ascontiguousarray(data))
@@ -64,18 +68,31 @@ class TorchBf16Decoder:
     def __init__(self, onnx_dir: Path, num_slots: int, max_len: int):
         genai = json.loads((onnx_dir / "genai_config.json").read_text())["model"]
         dec = genai["decoder"]
-        self.layers, self.heads, self.kv_heads, self.dim = (dec["num_hidden_layers"], dec["num_attention_heads"],
-                                                            dec["num_key_value_heads"], dec["head_size"])
+        self.layers, self.heads, self.kv_heads, self.dim = (
+            dec["num_hidden_layers"],
+            dec["num_attention_heads"],
+            dec["num_key_value_heads"],
+            dec["head_size"],
+        )
         w = _initializers(onnx_dir)
 
         def linear(*names):  # the export's [in, out] MatMul weights → F.linear's [out, in], bf16
             return torch.cat([w[n] for n in names], 1).t().to(BF16).contiguous()
 
         p = "model.layers.{}."
-        self.w = [dict(norm1=w[p.format(i) + "input_layernorm.weight"], norm2=w[p.format(i) + "post_attention_layernorm.weight"],
-                       qkv=linear(p.format(i) + "attn.qkv_proj.MatMul.weight"), o=linear(p.format(i) + "attn.o_proj.MatMul.weight"),
-                       gate_up=linear(p.format(i) + "mlp.gate_proj.MatMul.weight", p.format(i) + "mlp.up_proj.MatMul.weight"),
-                       down=linear(p.format(i) + "mlp.down_proj.MatMul.weight")) for i in range(self.layers)]
+        self.w = [
+            dict(
+                norm1=w[p.format(i) + "input_layernorm.weight"],
+                norm2=w[p.format(i) + "post_attention_layernorm.weight"],
+                qkv=linear(p.format(i) + "attn.qkv_proj.MatMul.weight"),
+                o=linear(p.format(i) + "attn.o_proj.MatMul.weight"),
+                gate_up=linear(
+                    p.format(i) + "mlp.gate_proj.MatMul.weight", p.format(i) + "mlp.up_proj.MatMul.weight"
+                ),
+                down=linear(p.format(i) + "mlp.down_proj.MatMul.weight"),
+            )
+            for i in range(self.layers)
+        ]
         self.final_norm = w[f"model.layers.{self.layers}.final_norm_layernorm.weight"]
         self.embed = w["lm_head.MatMul.weight"].t().contiguous()
         self.head = linear("lm_head.MatMul.weight")
@@ -107,13 +124,20 @@ class TorchBf16Decoder:
         x = self.embed[ids]
         for i, w in enumerate(self.w):
             qkv = F.linear(self._norm(x, w["norm1"]).to(BF16), w["qkv"]).float()
-            q, k, v = qkv.split([self.heads * self.dim, self.kv_heads * self.dim, self.kv_heads * self.dim], -1)
+            q, k, v = qkv.split(
+                [self.heads * self.dim, self.kv_heads * self.dim, self.kv_heads * self.dim], -1
+            )
             self.keys[i][rows, :, positions] = rotate(k.view(batch, length, self.kv_heads, self.dim))
             self.values[i][rows, :, positions] = v.view(batch, length, self.kv_heads, self.dim)
             attn = F.scaled_dot_product_attention(
-                rotate(q.view(batch, length, self.heads, self.dim)).transpose(1, 2), self.keys[i][:batch, :, :total],
-                self.values[i][:batch, :, :total], attn_mask=mask, is_causal=causal, scale=self.dim ** -0.5,
-                enable_gqa=True)
+                rotate(q.view(batch, length, self.heads, self.dim)).transpose(1, 2),
+                self.keys[i][:batch, :, :total],
+                self.values[i][:batch, :, :total],
+                attn_mask=mask,
+                is_causal=causal,
+                scale=self.dim**-0.5,
+                enable_gqa=True,
+            )
             x = x + F.linear(attn.transpose(1, 2).reshape(batch, length, -1).to(BF16), w["o"]).float()
             gate, up = F.linear(self._norm(x, w["norm2"]).to(BF16), w["gate_up"]).float().chunk(2, -1)
             x = x + F.linear((F.silu(gate) * up).to(BF16), w["down"]).float()
@@ -133,8 +157,13 @@ def _measure(export: Path, runtime: str, rounds: int) -> dict:
         decode, prefill = (lambda: runner.decode(rows)), (lambda: runner.prefill(15, prompt[:256], 0))
     else:
         bf16 = TorchBf16Decoder(export, num_slots=16, max_len=1025)
-        bf16.keys, bf16.values = ([torch.from_numpy(a) for a in arrays] for arrays in (runner.kv.keys, runner.kv.values))
-        decode, prefill = (lambda: bf16([[t] for t, _ in rows], [p for _, p in rows])), (lambda: bf16([prompt[:256]], [0]))
+        bf16.keys, bf16.values = (
+            [torch.from_numpy(a) for a in arrays] for arrays in (runner.kv.keys, runner.kv.values)
+        )
+        decode, prefill = (
+            (lambda: bf16([[t] for t, _ in rows], [p for _, p in rows])),
+            (lambda: bf16([prompt[:256]], [0])),
+        )
     out = {"decode": [], "prefill": []}
     for _ in range(rounds):
         for name, call in (("decode", decode), ("prefill", prefill)):
@@ -142,8 +171,11 @@ def _measure(export: Path, runtime: str, rounds: int) -> dict:
             call()
             out[name].append(time.perf_counter() - start)
     logits = decode()
-    return {**{k: float(np.median(v) * 1e3) for k, v in out.items()}, "argmax": np.asarray(logits).reshape(16, -1).argmax(-1).tolist(),
-            "logits_row0": np.asarray(logits).reshape(16, -1)[0, :2048].tolist()}
+    return {
+        **{k: float(np.median(v) * 1e3) for k, v in out.items()},
+        "argmax": np.asarray(logits).reshape(16, -1).argmax(-1).tolist(),
+        "logits_row0": np.asarray(logits).reshape(16, -1)[0, :2048].tolist(),
+    }
 
 
 def main(argv=None) -> int:
@@ -159,18 +191,34 @@ def main(argv=None) -> int:
     results = {"fp32": [], "bf16": []}
     for _ in range(args.pairs):
         for runtime in results:
-            command = [sys.executable, "-m", "bench.bf16_probe", "--export", str(args.export), "--rounds",
-                       str(args.rounds), "--runtime", runtime]
+            command = [
+                sys.executable,
+                "-m",
+                "bench.bf16_probe",
+                "--export",
+                str(args.export),
+                "--rounds",
+                str(args.rounds),
+                "--runtime",
+                runtime,
+            ]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             results[runtime].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    for call, label in (("decode", "decode step, 16 sequences at positions 280-295"), ("prefill", "prefill chunk, 256 tokens")):
+    for call, label in (
+        ("decode", "decode step, 16 sequences at positions 280-295"),
+        ("prefill", "prefill chunk, 256 tokens"),
+    ):
         fp32 = np.median([r[call] for r in results["fp32"]])
         bf16 = np.median([r[call] for r in results["bf16"]])
-        print(f"{label}: ONNX Runtime FP32 {fp32:.1f} ms, PyTorch BF16 {bf16:.1f} ms, BF16 speed-up {fp32 / bf16:.2f}x")
+        print(
+            f"{label}: ONNX Runtime FP32 {fp32:.1f} ms, PyTorch BF16 {bf16:.1f} ms, BF16 speed-up {fp32 / bf16:.2f}x"
+        )
     a, b = results["fp32"][0], results["bf16"][0]
     diff = np.abs(np.asarray(a["logits_row0"]) - np.asarray(b["logits_row0"])).max()
     agree = np.mean(np.asarray(a["argmax"]) == np.asarray(b["argmax"]))
-    print(f"decode logits: max |BF16 - FP32| {diff:.3f} (first 2,048 of row 0), top-1 agreement {agree:.0%} of 16 rows")
+    print(
+        f"decode logits: max |BF16 - FP32| {diff:.3f} (first 2,048 of row 0), top-1 agreement {agree:.0%} of 16 rows"
+    )
     return 0
 
 

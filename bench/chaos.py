@@ -29,7 +29,12 @@ from .processes import Gateway, Server, tree_rss_mb, wait_until
 from .streams import Outcome, Tally, gateway_stream, grpc_stream
 
 FAULTS = ("stub:preprocessing", "stub:engine", "stub:postprocessing", "gateway", "sigterm", "slow-consumer")
-PROMPTS = ["Count to ten.", "Name three rivers.", "Write a haiku about rain.", "Describe a cat in one sentence."]
+PROMPTS = [
+    "Count to ten.",
+    "Name three rivers.",
+    "Write a haiku about rain.",
+    "Describe a cat in one sentence.",
+]
 
 
 @dataclass
@@ -50,11 +55,18 @@ class Load:
     """`clients` threads, each sending `request()` until stopped; a client that got an error waits a
     moment (it does not hammer a server that is restarting) and one that was rejected waits Retry-After."""
 
-    def __init__(self, request: Callable[[random.Random], Outcome], clients: int, seed: int = 0,
-                 tally: Tally | None = None):
+    def __init__(
+        self,
+        request: Callable[[random.Random], Outcome],
+        clients: int,
+        seed: int = 0,
+        tally: Tally | None = None,
+    ):
         self.tally, self._stop = tally if tally is not None else Tally(), threading.Event()
-        self._threads = [threading.Thread(target=self._loop, args=(request, random.Random(seed + i)), daemon=True)
-                         for i in range(clients)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(request, random.Random(seed + i)), daemon=True)
+            for i in range(clients)
+        ]
 
     def _loop(self, request, rng) -> None:
         while not self._stop.is_set():
@@ -79,8 +91,14 @@ class Load:
 
 
 def _report(fault: str, tally: Tally, recovered: bool, **notes) -> FaultReport:
-    return FaultReport(fault, dict(tally.counts), tally.details["error"][:10], tally.details["broken"], recovered,
-                       {k: round(v, 2) for k, v in notes.items()})
+    return FaultReport(
+        fault,
+        dict(tally.counts),
+        tally.details["error"][:10],
+        tally.details["broken"],
+        recovered,
+        {k: round(v, 2) for k, v in notes.items()},
+    )
 
 
 def _grpc_load(server: Server, max_tokens: int):
@@ -104,8 +122,9 @@ def kill_stub(server: Server, model: str, duration_s: float, clients: int, max_t
     return _report(f"stub:{model}", load.tally, recovered, seconds_to_ready=time.monotonic() - killed_at)
 
 
-def kill_gateway(server: Server, port: int, log_dir: Path, duration_s: float, clients: int,
-                 max_tokens: int) -> FaultReport:
+def kill_gateway(
+    server: Server, port: int, log_dir: Path, duration_s: float, clients: int, max_tokens: int
+) -> FaultReport:
     gateway = Gateway(server.grpc_url, port, log_dir)
     request = lambda rng: gateway_stream(gateway.url, rng.choice(PROMPTS), rng.randint(8, max_tokens))  # noqa: E731
     with Load(request, clients) as load:
@@ -144,8 +163,15 @@ def _listening(host_port: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-def slow_consumers(server: Server, port: int, log_dir: Path, duration_s: float, clients: int, max_tokens: int,
-                   stalled: int = 4) -> FaultReport:
+def slow_consumers(
+    server: Server,
+    port: int,
+    log_dir: Path,
+    duration_s: float,
+    clients: int,
+    max_tokens: int,
+    stalled: int = 4,
+) -> FaultReport:
     """Streams whose clients stop reading stay open while others stream. Memory is judged as growth
     from the end of a first round of load to the end of an identical second one (the stalled streams
     still open at both): the first round pays one-time costs (the gateway's first requests, allocator
@@ -162,25 +188,48 @@ def slow_consumers(server: Server, port: int, log_dir: Path, duration_s: float, 
         sock.close()
     recovered = wait_until(lambda: server.engine_busy() == 0, 60, 0.2) and _serves(server.grpc_url)
     gateway.stop()
-    return _report("slow-consumer", tally, recovered, rss_after_first_round_mb=rss_mb[0],
-                   rss_after_second_round_mb=rss_mb[1], stalled_streams=stalled)
+    return _report(
+        "slow-consumer",
+        tally,
+        recovered,
+        rss_after_first_round_mb=rss_mb[0],
+        rss_after_second_round_mb=rss_mb[1],
+        stalled_streams=stalled,
+    )
 
 
 def _stalled_stream(base_url: str, max_tokens: int) -> socket.socket:
     """A streamed chat completion whose client never reads a byte of the answer."""
     host, port = base_url.removeprefix("http://").split(":")
-    body = json.dumps({"model": "ensemble", "messages": [{"role": "user", "content": "Tell a long story."}],
-                       "max_tokens": max_tokens, "stream": True}).encode()
+    body = json.dumps(
+        {
+            "model": "ensemble",
+            "messages": [{"role": "user", "content": "Tell a long story."}],
+            "max_tokens": max_tokens,
+            "stream": True,
+        }
+    ).encode()
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, int(port)))
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
     return sock
 
 
-def run(fault: str, repository: Path, ports: tuple[int, int, int], gateway_port: int, log_dir: Path,
-        duration_s: float, clients: int, max_tokens: int = 24) -> FaultReport:
+def run(
+    fault: str,
+    repository: Path,
+    ports: tuple[int, int, int],
+    gateway_port: int,
+    log_dir: Path,
+    duration_s: float,
+    clients: int,
+    max_tokens: int = 24,
+) -> FaultReport:
     server = Server(repository, ports, log_dir / fault.replace(":", "-"))
     try:
         server.wait_ready()
@@ -200,8 +249,11 @@ def run(fault: str, repository: Path, ports: tuple[int, int, int], gateway_port:
 def main(argv=None) -> int:
     from .soak import soak_repository
 
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load around each fault")
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--faults", nargs="+", default=list(FAULTS), choices=FAULTS)
@@ -211,8 +263,15 @@ def main(argv=None) -> int:
     repository, ok = soak_repository(root), True
     ports = (args.port_base, args.port_base + 1, args.port_base + 2)
     for fault in args.faults:
-        report = run(fault, repository, ports, args.port_base + 3, root / "build" / "chaos", args.duration,
-                     args.clients)
+        report = run(
+            fault,
+            repository,
+            ports,
+            args.port_base + 3,
+            root / "build" / "chaos",
+            args.duration,
+            args.clients,
+        )
         print(json.dumps(report.__dict__ | {"ok": report.ok}, indent=2), flush=True)
         ok = ok and report.ok
     return 0 if ok else 1

@@ -64,8 +64,9 @@ def cpu_seconds_by_role(pid: int, models: tuple[str, ...]) -> dict[str, float]:
             argv = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        role = next((m for m in models if "stub" in argv[0] and any(f"/{m}/" in a for a in argv)),
-                    Path(argv[0]).name)
+        role = next(
+            (m for m in models if "stub" in argv[0] and any(f"/{m}/" in a for a in argv)), Path(argv[0]).name
+        )
         used[role] = used.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return used
 
@@ -77,7 +78,9 @@ def metric(metrics_url: str, name: str) -> float | None:
             lines = response.read().decode().splitlines()
     except OSError:
         return None
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.split("{", 1)[0].split(" ", 1)[0] == name)
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in lines if line.split("{", 1)[0].split(" ", 1)[0] == name
+    )
 
 
 def wait_until(predicate, timeout_s: float, poll_s: float = 0.5) -> bool:
@@ -92,18 +95,43 @@ def wait_until(predicate, timeout_s: float, poll_s: float = 0.5) -> bool:
 class Server:
     """`python -m server` on three ports, its output in `log_dir`."""
 
-    def __init__(self, repository: Path, ports: tuple[int, int, int], log_dir: Path, exit_timeout_s: int = 10,
-                 max_restarts: int = 5):
+    def __init__(
+        self,
+        repository: Path,
+        ports: tuple[int, int, int],
+        log_dir: Path,
+        exit_timeout_s: int = 10,
+        max_restarts: int = 5,
+    ):
         http, grpc, metrics = ports
         self.http_url, self.grpc_url = f"http://127.0.0.1:{http}", f"127.0.0.1:{grpc}"
         self.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._out = open(log_dir / "server.out", "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--model-repository", str(repository), "--http-port", str(http),
-             "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--exit-timeout", str(exit_timeout_s),
-             "--max-restarts", str(max_restarts), "--log-file", str(log_dir / "tritonserver.log")],
-            cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--model-repository",
+                str(repository),
+                "--http-port",
+                str(http),
+                "--grpc-port",
+                str(grpc),
+                "--metrics-port",
+                str(metrics),
+                "--exit-timeout",
+                str(exit_timeout_s),
+                "--max-restarts",
+                str(max_restarts),
+                "--log-file",
+                str(log_dir / "tritonserver.log"),
+            ],
+            cwd=ROOT,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
 
     def ready(self) -> bool:
         try:
@@ -113,7 +141,10 @@ class Server:
             return False
 
     def wait_ready(self, timeout_s: float = 300) -> None:
-        if not wait_until(lambda: self.ready() or self.process.poll() is not None, timeout_s) or not self.ready():
+        if (
+            not wait_until(lambda: self.ready() or self.process.poll() is not None, timeout_s)
+            or not self.ready()
+        ):
             raise RuntimeError(f"python -m server not ready (exit code {self.process.poll()})")
 
     def tritonserver_pid(self) -> int | None:
@@ -149,9 +180,22 @@ class Gateway:
     def __init__(self, grpc_url: str, port: int, log_dir: Path):
         self.url = f"http://127.0.0.1:{port}"
         self._out = open(log_dir / f"gateway-{port}.out", "a")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen([sys.executable, "-m", "client.openai_gateway", "--port", str(port),
-                                         "--triton-grpc", grpc_url, "--log-level", "warning"],
-                                        cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "client.openai_gateway",
+                "--port",
+                str(port),
+                "--triton-grpc",
+                grpc_url,
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
         if not wait_until(self._up, 60, 0.2):
             self.stop()
             raise RuntimeError("the gateway did not come up")

@@ -45,8 +45,9 @@ def op_breakdown(onnx_dir: Path, repeats: int = 5) -> dict:
     options.enable_profiling = True
     options.profile_file_prefix = str(OUT / "ort_profile")  # not the working directory
     options.inter_op_num_threads = 1
-    runner.session = ort.InferenceSession(str(onnx_dir / "model.onnx"), sess_options=options,
-                                          providers=["CPUExecutionProvider"])
+    runner.session = ort.InferenceSession(
+        str(onnx_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     prompt = list(range(100, 100 + PREFILL_TOKENS))
     marks = []
     for _ in range(repeats + 1):  # the first of each is a warm-up
@@ -107,9 +108,15 @@ def engine_steps(onnx_dir: Path, max_tokens: int = 64) -> dict:
 
     from build_engines import checkpoint
 
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint.resolve(None, ROOT / "artifacts"), local_files_only=True)
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
-                                             tokenize=True, return_dict=False) for t in workload.prompts(ROWS)]
+    tokenizer = AutoTokenizer.from_pretrained(
+        checkpoint.resolve(None, ROOT / "artifacts"), local_files_only=True
+    )
+    prompts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        for t in workload.prompts(ROWS)
+    ]
     done = []
     params = SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens)
     for i, ids in enumerate(prompts):
@@ -119,8 +126,15 @@ def engine_steps(onnx_dir: Path, max_tokens: int = 64) -> dict:
     engine.shutdown()
     full = [s for s in steps if s[0] == ROWS and s[1] == 0]  # pure decode steps of all 16
     mixed = [s for s in steps if s[1] > 0]
-    summary = lambda rows: {"steps": len(rows), "step_ms": 1000 * float(np.median([r[2] for r in rows])),  # noqa: E731
-                            "model_ms": 1000 * float(np.median([r[3] for r in rows]))} if rows else {}
+    summary = lambda rows: (
+        {
+            "steps": len(rows),
+            "step_ms": 1000 * float(np.median([r[2] for r in rows])),  # noqa: E731
+            "model_ms": 1000 * float(np.median([r[3] for r in rows])),
+        }
+        if rows
+        else {}
+    )
     return {"decode_16": summary(full), "with_prefill": summary(mixed)}
 
 
@@ -144,14 +158,18 @@ def attention_scaling(onnx_dir: Path, repeats: int = 4) -> dict:
     (interleaved, medians after a warm-up): does attention cost follow the position, the buffer, or both?"""
     from python_backend.engine.runner import ModelRunner
 
-    runners = {capacity: ModelRunner(onnx_dir, num_slots=ROWS, max_context_len=capacity) for capacity in (1024, 2048)}
+    runners = {
+        capacity: ModelRunner(onnx_dir, num_slots=ROWS, max_context_len=capacity) for capacity in (1024, 2048)
+    }
     times: dict[str, list[float]] = defaultdict(list)
     for _ in range(repeats + 1):
         for position in (50, 300, 1000):
             for capacity, runner in runners.items():
                 started = time.perf_counter()
                 runner.decode([(7, position + s % 4) for s in range(ROWS)])
-                times[f"position {position}, buffer {capacity}"].append(1000 * (time.perf_counter() - started))
+                times[f"position {position}, buffer {capacity}"].append(
+                    1000 * (time.perf_counter() - started)
+                )
     return {key: float(np.median(values[1:])) for key, values in times.items()}
 
 
@@ -161,12 +179,16 @@ def roofline(onnx_dir: Path, peaks: dict) -> dict:
     weights = sum(p.stat().st_size for p in onnx_dir.glob("model.onnx*"))
     params = 134.5e6  # SmolLM2-135M; the tied LM head is counted once in the file, used per token
     gflop = lambda tokens: 2 * params * tokens / 1e9  # noqa: E731
-    return {"weights_mb": weights / 1e6,
-            "decode_16_ms": 1000 * max(gflop(ROWS) / peaks["fp32_gflops"], weights / 1e9 / peaks["copy_gb_s"]),
-            "prefill_256_ms": 1000 * gflop(PREFILL_TOKENS) / peaks["fp32_gflops"]}
+    return {
+        "weights_mb": weights / 1e6,
+        "decode_16_ms": 1000 * max(gflop(ROWS) / peaks["fp32_gflops"], weights / 1e9 / peaks["copy_gb_s"]),
+        "prefill_256_ms": 1000 * gflop(PREFILL_TOKENS) / peaks["fp32_gflops"],
+    }
 
 
-def server_cpu(onnx_dir: Path, intervals: tuple[int, ...] = (1, 4), requests: int = 32, max_tokens: int = 128) -> dict:
+def server_cpu(
+    onnx_dir: Path, intervals: tuple[int, ...] = (1, 4), requests: int = 32, max_tokens: int = 128
+) -> dict:
     """Where the CPU goes while Triton serves 16 streams (the bench's mix): CPU seconds per process
     (the engine stub, postprocessing, preprocessing, tritonserver, this client) over the run, as
     cores, for each stream_interval (tokens per streamed response). Outside the engine stub is the
@@ -187,18 +209,27 @@ def server_cpu(onnx_dir: Path, intervals: tuple[int, ...] = (1, 4), requests: in
     ckpt, report = checkpoint.resolve(None, ROOT / "artifacts"), {}
     models = ("preprocessing", "engine", "postprocessing")
     for interval in intervals:
-        repo = repository.assemble_cpu(ROOT / "build" / f"profile-interval{interval}", ckpt, onnx_dir,
-                                       max_context_len=1024, max_num_seqs=ROWS, stream_interval=interval)
+        repo = repository.assemble_cpu(
+            ROOT / "build" / f"profile-interval{interval}",
+            ckpt,
+            onnx_dir,
+            max_context_len=1024,
+            max_num_seqs=ROWS,
+            stream_interval=interval,
+        )
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / "profile-server.log") as server:
             runners.triton_streams(options.grpc_url, workload.prompts(4), 8, 4)  # warm-up
             before, client = cpu_seconds_by_role(server.process.pid, models), own_cpu()
-            samples, wall = runners.triton_streams(options.grpc_url, workload.prompts(requests), max_tokens, ROWS)
+            samples, wall = runners.triton_streams(
+                options.grpc_url, workload.prompts(requests), max_tokens, ROWS
+            )
             after, client = cpu_seconds_by_role(server.process.pid, models), own_cpu() - client
         cores = {role: round((after[role] - before.get(role, 0.0)) / wall, 3) for role in after}
         report[f"stream_interval_{interval}"] = {
             "output_tok_s": round(sum(s.output_tokens for s in samples) / wall, 1),
-            "cores": {**cores, "client": round(client / wall, 3)}}
+            "cores": {**cores, "client": round(client / wall, 3)},
+        }
     return report
 
 
@@ -208,9 +239,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     onnx_dir = ROOT / "artifacts" / "exports" / "smollm2-135m-instruct" / f"onnx-{args.precision}"
     peaks = machine_peaks()
-    report = {"precision": args.precision, "ops": op_breakdown(onnx_dir), "engine": engine_steps(onnx_dir),
-              "attention_scaling_ms": attention_scaling(onnx_dir), "peaks": peaks, "roofline": roofline(onnx_dir, peaks),
-              "server_cpu": server_cpu(onnx_dir)}
+    report = {
+        "precision": args.precision,
+        "ops": op_breakdown(onnx_dir),
+        "engine": engine_steps(onnx_dir),
+        "attention_scaling_ms": attention_scaling(onnx_dir),
+        "peaks": peaks,
+        "roofline": roofline(onnx_dir, peaks),
+        "server_cpu": server_cpu(onnx_dir),
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.precision}.json").write_text(json.dumps(report, indent=2) + "\n")
     for kind in ("decode", "prefill"):

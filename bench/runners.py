@@ -38,7 +38,9 @@ def hf_generate(checkpoint_dir: Path, prompt_ids: list[list[int]], max_tokens: i
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, local_files_only=True).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        checkpoint_dir, dtype=torch.float32, local_files_only=True
+    ).eval()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     samples, started = [], time.perf_counter()
     for i in range(0, len(prompt_ids), batch_size):
@@ -49,8 +51,15 @@ def hf_generate(checkpoint_dir: Path, prompt_ids: list[list[int]], max_tokens: i
         timer = _FirstTokenTimer()
         sent = time.perf_counter()
         with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens,
-                                 min_new_tokens=max_tokens, do_sample=False, pad_token_id=pad, streamer=timer)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_tokens,
+                min_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+                streamer=timer,
+            )
         done = time.perf_counter()
         ttft = (timer.first or done) - sent
         for _ in batch:
@@ -84,6 +93,7 @@ def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, 
                     samples.append(Sample(state["first"] - sent, now - sent, state["n"]))
                     if len(samples) == len(prompt_ids):
                         done.set()
+
         return callback
 
     for i, ids in enumerate(prompt_ids):
@@ -94,13 +104,21 @@ def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, 
     return samples, wall
 
 
-def _stream_one(grpc_url: str, prompt: str, max_tokens: int, extra: dict | None = None,
-                parameters: dict | None = None, exact: bool = True) -> Sample:
+def _stream_one(
+    grpc_url: str,
+    prompt: str,
+    max_tokens: int,
+    extra: dict | None = None,
+    parameters: dict | None = None,
+    exact: bool = True,
+) -> Sample:
     import tritonclient.grpc as grpcclient
 
     length = {"max_tokens": max_tokens, "min_tokens": max_tokens if exact else None}
-    inputs = wire.grpc_inputs(grpcclient, {"text_input": prompt, **length, "apply_chat_template": True, "stream": True,
-                                           **(extra or {})})
+    inputs = wire.grpc_inputs(
+        grpcclient,
+        {"text_input": prompt, **length, "apply_chat_template": True, "stream": True, **(extra or {})},
+    )
     responses: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(grpc_url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
@@ -125,13 +143,24 @@ def _stream_one(grpc_url: str, prompt: str, max_tokens: int, extra: dict | None 
         client.close()
 
 
-def triton_streams(grpc_url: str, prompts: list[str], max_tokens: int, concurrency: int, extra: dict | None = None,
-                   parameters: dict | None = None, exact: bool = True):
+def triton_streams(
+    grpc_url: str,
+    prompts: list[str],
+    max_tokens: int,
+    concurrency: int,
+    extra: dict | None = None,
+    parameters: dict | None = None,
+    exact: bool = True,
+):
     """`concurrency` clients, each streaming its requests one after another over gRPC; `extra`:
     more ensemble inputs for every request (e.g. a guided-decoding guide); `parameters`: Triton
     request parameters; exact=False lets answers end where the model ends them (max_tokens at most)."""
-    _stream_one(grpc_url, prompts[0], 2, extra, parameters)  # warm-up (compiles a guide once: xgrammar caches it)
+    _stream_one(
+        grpc_url, prompts[0], 2, extra, parameters
+    )  # warm-up (compiles a guide once: xgrammar caches it)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        samples = list(pool.map(lambda p: _stream_one(grpc_url, p, max_tokens, extra, parameters, exact), prompts))
+        samples = list(
+            pool.map(lambda p: _stream_one(grpc_url, p, max_tokens, extra, parameters, exact), prompts)
+        )
     return samples, time.perf_counter() - started

@@ -28,8 +28,14 @@ import numpy as np
 from .processes import tree_rss_mb
 from .streams import Outcome, Tally, gateway_stream, grpc_stream
 
-PROMPTS = ["Count to ten.", "Name three rivers.", "Write a haiku about rain.", "What is 12 times 12?",
-           "Describe a cat in one sentence.", "List four fruits."]
+PROMPTS = [
+    "Count to ten.",
+    "Name three rivers.",
+    "Write a haiku about rain.",
+    "What is 12 times 12?",
+    "Describe a cat in one sentence.",
+    "List four fruits.",
+]
 BACKOFF_S, BACKOFF_CAP_S = 0.25, 8.0
 
 
@@ -74,12 +80,20 @@ class SoakReport:
         return self.rejected / attempts if attempts else 0.0
 
     def summary(self) -> dict:
-        return {"completed": self.completed, "rejected": self.rejected, "errors": self.errors,
-                "broken": len(self.broken), "rejection_rate": f"{self.rejection_rate:.1%}",
-                "goodput_tokens_per_s": round(self.goodput_tokens_per_s, 1),
-                "ttft_p50_s": round(self.ttft_p50_s, 3), "ttft_p99_s": round(self.ttft_p99_s, 3),
-                "rss_start_mb": round(self.rss_start_mb), "rss_end_mb": round(self.rss_end_mb),
-                "rss_slope_mb_per_min": round(self.rss_slope_mb_per_min, 2), "duration_s": round(self.duration_s)}
+        return {
+            "completed": self.completed,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "broken": len(self.broken),
+            "rejection_rate": f"{self.rejection_rate:.1%}",
+            "goodput_tokens_per_s": round(self.goodput_tokens_per_s, 1),
+            "ttft_p50_s": round(self.ttft_p50_s, 3),
+            "ttft_p99_s": round(self.ttft_p99_s, 3),
+            "rss_start_mb": round(self.rss_start_mb),
+            "rss_end_mb": round(self.rss_end_mb),
+            "rss_slope_mb_per_min": round(self.rss_slope_mb_per_min, 2),
+            "duration_s": round(self.duration_s),
+        }
 
 
 def pause_after(outcome: Outcome, rejections_in_a_row: int, rng: random.Random) -> float:
@@ -89,11 +103,19 @@ def pause_after(outcome: Outcome, rejections_in_a_row: int, rng: random.Random) 
         return 0.0
     if outcome.retry_after_s is not None:
         return outcome.retry_after_s * (1 + rng.random())
-    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_S * 2 ** rejections_in_a_row))
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_S * 2**rejections_in_a_row))
 
 
-def run(grpc_url: str, server_pid: int, duration_s: float, clients: int, max_tokens: int = 32, seed: int = 0,
-        gateway_url: str | None = None, sample_s: float = 10.0) -> SoakReport:
+def run(
+    grpc_url: str,
+    server_pid: int,
+    duration_s: float,
+    clients: int,
+    max_tokens: int = 32,
+    seed: int = 0,
+    gateway_url: str | None = None,
+    sample_s: float = 10.0,
+) -> SoakReport:
     tally, report, stop = Tally(), SoakReport(), threading.Event()
     started = time.monotonic()
     deadline = started + duration_s
@@ -142,15 +164,22 @@ def soak_repository(root: Path) -> Path:
 
     ckpt = checkpoint.resolve(None, root / "artifacts")
     onnx_dir = onnx_export.export(ckpt, root / "artifacts" / "exports" / ckpt.name, "fp32")
-    return repository.assemble_cpu(root / "build" / "soak-repository", ckpt, onnx_dir, max_context_len=512,
-                                   max_num_seqs=8, max_queue_size=8)
+    return repository.assemble_cpu(
+        root / "build" / "soak-repository",
+        ckpt,
+        onnx_dir,
+        max_context_len=512,
+        max_num_seqs=8,
+        max_queue_size=8,
+    )
 
 
 def main(argv=None) -> int:
     from .processes import Gateway, Server
 
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds of load")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (capacity here is 8 + 8)")
     parser.add_argument("--via", choices=("gateway", "grpc"), default="gateway")
@@ -166,8 +195,9 @@ def main(argv=None) -> int:
         triton = server.tritonserver_pid()
         if args.via == "gateway":
             gateway = Gateway(server.grpc_url, args.port_base + 3, log_dir)
-        report = run(server.grpc_url, triton, args.duration, args.clients,
-                     gateway_url=gateway.url if gateway else None)
+        report = run(
+            server.grpc_url, triton, args.duration, args.clients, gateway_url=gateway.url if gateway else None
+        )
     finally:
         if gateway is not None:
             gateway.stop()

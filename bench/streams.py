@@ -36,8 +36,9 @@ class Outcome:
 
 @dataclass
 class Tally:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("completed", "rejected", "error",
-                                                                          "broken"), 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("completed", "rejected", "error", "broken"), 0)
+    )
     details: dict[str, list[str]] = field(default_factory=lambda: {"error": [], "broken": []})
     tokens: int = 0
     ttfts: list[float] = field(default_factory=list)
@@ -69,12 +70,16 @@ def grpc_stream(grpc_url: str, prompt: str, max_tokens: int, timeout_s: float = 
     try:
         client = grpcclient.InferenceServerClient(grpc_url)
         client.start_stream(callback=lambda result, error: responses.put((result, error)))
-        client.async_stream_infer("ensemble", [
-            _tensor(grpcclient, "text_input", prompt.encode(), "BYTES", np.object_),
-            _tensor(grpcclient, "max_tokens", max_tokens, "INT32", np.int32),
-            _tensor(grpcclient, "apply_chat_template", True, "BOOL", np.bool_),
-            _tensor(grpcclient, "stream", True, "BOOL", np.bool_),
-        ], enable_empty_final_response=True)
+        client.async_stream_infer(
+            "ensemble",
+            [
+                _tensor(grpcclient, "text_input", prompt.encode(), "BYTES", np.object_),
+                _tensor(grpcclient, "max_tokens", max_tokens, "INT32", np.int32),
+                _tensor(grpcclient, "apply_chat_template", True, "BOOL", np.bool_),
+                _tensor(grpcclient, "stream", True, "BOOL", np.bool_),
+            ],
+            enable_empty_final_response=True,
+        )
     except Exception as exc:  # noqa: BLE001 - a refused connection is a clear error
         return Outcome("error", f"connect: {exc}")
     counts, text, finals, ttft = [], [], 0, None
@@ -111,11 +116,21 @@ def grpc_stream(grpc_url: str, prompt: str, max_tokens: int, timeout_s: float = 
     return Outcome("completed", tokens=counts[-1], ttft_s=ttft)
 
 
-def gateway_stream(base_url: str, prompt: str, max_tokens: int, api_key: str | None = None,
-                   timeout_s: float = 120.0) -> Outcome:
-    body = json.dumps({"model": "ensemble", "messages": [{"role": "user", "content": prompt}],
-                       "max_tokens": max_tokens, "stream": True, "stream_options": {"include_usage": True}})
-    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {api_key}"} if api_key else {})
+def gateway_stream(
+    base_url: str, prompt: str, max_tokens: int, api_key: str | None = None, timeout_s: float = 120.0
+) -> Outcome:
+    body = json.dumps(
+        {
+            "model": "ensemble",
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
+    headers = {"Content-Type": "application/json"} | (
+        {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    )
     request = urllib.request.Request(f"{base_url}/v1/chat/completions", data=body.encode(), headers=headers)
     started, ttft, finishes, done, tokens, text = time.perf_counter(), None, 0, False, 0, []
     try:
@@ -144,7 +159,11 @@ def gateway_stream(base_url: str, prompt: str, max_tokens: int, api_key: str | N
         if exc.code == 429:
             return Outcome("rejected", message, retry_after_s=float(retry) if retry else None)
         return Outcome("error", f"HTTP {exc.code}: {message}")
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut mid-stream
+    except (
+        OSError,
+        ValueError,
+        http.client.HTTPException,
+    ) as exc:  # refused, reset, timed out, cut mid-stream
         return Outcome("error", f"{type(exc).__name__}: {exc}")
     if not done:  # the connection closed early: SSE's end marker is how a client knows, so it does
         return Outcome("error", f"the stream was cut before [DONE] ({finishes} finish reasons)")

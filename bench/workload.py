@@ -13,9 +13,15 @@ DATA = Path(__file__).resolve().parent.parent / "build_engines" / "data"
 # grammar never lets the answer end early and each request yields exactly max_tokens tokens, as the
 # unconstrained row's do: without it the model closed the object after ~88 tokens on average, and
 # the row's tok/s compared shorter answers (more prefill per token) with full ones.
-ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "minLength": 16384}},
-                 "required": ["answer"]}
-JSON_SCHEMA_INPUTS = {"guided_decoding_guide_type": "json_schema", "guided_decoding_guide": json.dumps(ANSWER_SCHEMA)}
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "minLength": 16384}},
+    "required": ["answer"],
+}
+JSON_SCHEMA_INPUTS = {
+    "guided_decoding_guide_type": "json_schema",
+    "guided_decoding_guide": json.dumps(ANSWER_SCHEMA),
+}
 
 
 def summaries(n: int = 8) -> list[str]:

@@ -48,6 +48,7 @@ def read(directory: Path) -> dict:
 @dataclass
 class EngineManifest(GathersLogits):
     """engine/manifest.json: what was built, from which checkpoint, with which tools, for which GPU."""
+
     precision: str
     dtype: str
     tp: int
@@ -80,8 +81,10 @@ class EngineManifest(GathersLogits):
     def load(cls, engine_dir: Path) -> EngineManifest:
         data = read(Path(engine_dir))
         if data.get("artifact") != ENGINE_ARTIFACT:
-            raise ValueError(f"{engine_dir}: manifest.json is not a TensorRT-LLM engine manifest "
-                             f"(artifact={data.get('artifact')!r})")
+            raise ValueError(
+                f"{engine_dir}: manifest.json is not a TensorRT-LLM engine manifest "
+                f"(artifact={data.get('artifact')!r})"
+            )
         names = {f.name for f in fields(cls)}
         required = {f.name for f in fields(cls) if f.default is MISSING}
         missing = required - data.keys()
@@ -89,18 +92,30 @@ class EngineManifest(GathersLogits):
             raise ValueError(f"{engine_dir}: engine manifest lacks {sorted(missing)}")
         manifest = cls(**{k: v for k, v in data.items() if k in names})
         if manifest.gather_logits not in GATHER_LOGITS:
-            raise ValueError(f"{engine_dir}: engine manifest has gather_logits={manifest.gather_logits!r}; "
-                             f"expected one of {', '.join(GATHER_LOGITS)}")
+            raise ValueError(
+                f"{engine_dir}: engine manifest has gather_logits={manifest.gather_logits!r}; "
+                f"expected one of {', '.join(GATHER_LOGITS)}"
+            )
         return manifest
 
     def check_runtime(self, *, gpu_sm: int | None, trtllm_version: str | None) -> None:
         """Refuse an engine that the target GPU / TensorRT-LLM cannot load (None: unknown, not checked)."""
         if self.trtllm_version is not None and not self.trtllm_version.startswith(pins.TRTLLM_SERIES):
-            raise ValueError(f"engine was built with TensorRT-LLM {self.trtllm_version}; "
-                             f"this project serves {pins.TRTLLM_SERIES}x engines only ({pins.NGC_IMAGE})")
-        if trtllm_version is not None and self.trtllm_version is not None and trtllm_version != self.trtllm_version:
-            raise ValueError(f"engine was built with TensorRT-LLM {self.trtllm_version} but the serving "
-                             f"TensorRT-LLM is {trtllm_version}; rebuild the engine with the serving version")
+            raise ValueError(
+                f"engine was built with TensorRT-LLM {self.trtllm_version}; "
+                f"this project serves {pins.TRTLLM_SERIES}x engines only ({pins.NGC_IMAGE})"
+            )
+        if (
+            trtllm_version is not None
+            and self.trtllm_version is not None
+            and trtllm_version != self.trtllm_version
+        ):
+            raise ValueError(
+                f"engine was built with TensorRT-LLM {self.trtllm_version} but the serving "
+                f"TensorRT-LLM is {trtllm_version}; rebuild the engine with the serving version"
+            )
         if gpu_sm is not None and self.gpu_sm is not None and gpu_sm != self.gpu_sm:
-            raise ValueError(f"engine was built for SM {self.gpu_sm} ({self.gpu_name}) but the serving GPU "
-                             f"is SM {gpu_sm}; TensorRT engines are specific to the GPU architecture, rebuild it")
+            raise ValueError(
+                f"engine was built for SM {self.gpu_sm} ({self.gpu_name}) but the serving GPU "
+                f"is SM {gpu_sm}; TensorRT engines are specific to the GPU architecture, rebuild it"
+            )

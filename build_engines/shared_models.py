@@ -22,8 +22,17 @@ TEMPLATES = PROJECT_ROOT / "model_repository"
 PYTHON_BACKEND = PROJECT_ROOT / "python_backend"
 CANCELLATION_FORWARDING = ("cancel_channel", "engine_stop", "none")  # postprocessing/1/model.py
 SHARED_MODELS = ("ensemble", "preprocessing", "postprocessing")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "generation_config.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+)
 
 
 def _copy_code(version_dir: Path) -> None:
@@ -36,7 +45,9 @@ def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     found = [name for name in TOKENIZER_FILES if (tokenizer_dir / name).is_file()]
     if not any(name in found for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
-        raise FileNotFoundError(f"{tokenizer_dir}: no tokenizer files (tokenizer.json, tokenizer.model or vocab.json)")
+        raise FileNotFoundError(
+            f"{tokenizer_dir}: no tokenizer files (tokenizer.json, tokenizer.model or vocab.json)"
+        )
     for name in found:
         shutil.copy2(tokenizer_dir / name, target / name)
 
@@ -53,10 +64,17 @@ def model_from_template(name: str, output_dir: Path) -> tuple[model_config.Model
     return model_config.load(source / "config.pbtxt"), target
 
 
-def assemble_shared_models(output_dir: Path, tokenizer_dir: Path, *, max_batch_size: int,
-                           engine_max_seq_len: int, max_input_len: int | None = None,
-                           forward_cancellation: str = "engine_stop", kv_cache_tokens_per_block: int = 1,
-                           engine: EngineTraits = TENSORRT_LLM) -> None:
+def assemble_shared_models(
+    output_dir: Path,
+    tokenizer_dir: Path,
+    *,
+    max_batch_size: int,
+    engine_max_seq_len: int,
+    max_input_len: int | None = None,
+    forward_cancellation: str = "engine_stop",
+    kv_cache_tokens_per_block: int = 1,
+    engine: EngineTraits = TENSORRT_LLM,
+) -> None:
     """Write ensemble, preprocessing and postprocessing (configs, code, tokenizer) into output_dir.
 
     max_batch_size is set on all three (and must equal the engine's: Triton refuses an ensemble
@@ -83,15 +101,18 @@ def assemble_shared_models(output_dir: Path, tokenizer_dir: Path, *, max_batch_s
     if max_batch_size < 1:
         raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
     if forward_cancellation not in CANCELLATION_FORWARDING:
-        raise ValueError(f"forward_cancellation must be one of {', '.join(CANCELLATION_FORWARDING)}, "
-                         f"got {forward_cancellation!r}")
+        raise ValueError(
+            f"forward_cancellation must be one of {', '.join(CANCELLATION_FORWARDING)}, "
+            f"got {forward_cancellation!r}"
+        )
     if kv_cache_tokens_per_block < 1:
         raise ValueError(f"kv_cache_tokens_per_block must be >= 1, got {kv_cache_tokens_per_block}")
     if engine_max_seq_len < 2:
         raise ValueError(f"engine_max_seq_len must be >= 2, got {engine_max_seq_len}")
     if max_input_len is not None and not 1 <= max_input_len < engine_max_seq_len:
-        raise ValueError(f"max_input_len must be in [1, engine_max_seq_len {engine_max_seq_len}), "
-                         f"got {max_input_len}")
+        raise ValueError(
+            f"max_input_len must be in [1, engine_max_seq_len {engine_max_seq_len}), got {max_input_len}"
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in SHARED_MODELS:
         config, target = model_from_template(name, output_dir)
@@ -117,7 +138,9 @@ def write_tokenizer_info(tokenizer_dir: Path, target_dir: Path) -> Path:
     stop token: the engines end a sequence on each, so a grammar may end on each."""
     from python_backend.contract import tokenizer_info
 
-    files = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(Path(tokenizer_dir).iterdir()) if p.is_file())
+    files = tuple(
+        (p.name, p.stat().st_mtime_ns) for p in sorted(Path(tokenizer_dir).iterdir()) if p.is_file()
+    )
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / tokenizer_info.FILE_NAME
     path.write_text(_tokenizer_info_json(str(Path(tokenizer_dir).resolve()), files), encoding="utf-8")

@@ -24,5 +24,15 @@ from .errors import (
 from .retry import RetryPolicy
 from .types import GenerateRequest, GenerationResult
 
-__all__ = ["AsyncLLMClient", "GenerateRequest", "GenerationResult", "InvalidRequestError", "LLMClient",
-           "OverloadedError", "RequestTimeoutError", "RetryPolicy", "ServerError", "ServerUnavailableError"]
+__all__ = [
+    "AsyncLLMClient",
+    "GenerateRequest",
+    "GenerationResult",
+    "InvalidRequestError",
+    "LLMClient",
+    "OverloadedError",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "ServerError",
+    "ServerUnavailableError",
+]

@@ -21,14 +21,26 @@ from .types import GenerateRequest
 
 def _client(args) -> LLMClient:
     url = args.url or ("localhost:8001" if args.protocol == "grpc" else "localhost:8000")
-    return LLMClient(url, protocol=args.protocol, timeout_s=args.timeout,
-                     retry=RetryPolicy(attempts=max(1, getattr(args, "retries", 0) + 1)))
+    return LLMClient(
+        url,
+        protocol=args.protocol,
+        timeout_s=args.timeout,
+        retry=RetryPolicy(attempts=max(1, getattr(args, "retries", 0) + 1)),
+    )
 
 
 def cmd_generate(args) -> int:
-    request = GenerateRequest(args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
-                              top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=tuple(args.stop),
-                              chat=args.chat, speculative_draft_len=args.speculative_draft_len)
+    request = GenerateRequest(
+        args.prompt,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=tuple(args.stop),
+        chat=args.chat,
+        speculative_draft_len=args.speculative_draft_len,
+    )
     client = _client(args)
     if args.stream:
         for chunk in client.stream(request):
@@ -63,8 +75,13 @@ def cmd_chat(args) -> int:
         if not line.strip():
             continue
         messages.append({"role": "user", "content": line.rstrip("\n")})
-        request = GenerateRequest.chat_messages(messages, max_tokens=args.max_tokens, temperature=args.temperature,
-                                                top_p=args.top_p, seed=args.seed)
+        request = GenerateRequest.chat_messages(
+            messages,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            seed=args.seed,
+        )
         parts = []
         try:
             for chunk in client.stream(request):
@@ -87,8 +104,10 @@ def cmd_models(args) -> int:
         return 0
     print(f"{'MODEL':<16} {'VERSIONS':<9} {'PLATFORM':<10} {'READY':<6} INPUTS -> OUTPUTS")
     for m in models:
-        print(f"{m.name:<16} {','.join(m.versions):<9} {m.platform:<10} {'yes' if m.ready else 'no':<6} "
-              f"{', '.join(m.inputs)} -> {', '.join(m.outputs)}")
+        print(
+            f"{m.name:<16} {','.join(m.versions):<9} {m.platform:<10} {'yes' if m.ready else 'no':<6} "
+            f"{', '.join(m.inputs)} -> {', '.join(m.outputs)}"
+        )
     return 0
 
 
@@ -106,9 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
         p.add_argument("--url", default=None, help="server address (default localhost:8001 gRPC, :8000 HTTP)")
         p.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up on a request")
-        p.add_argument("--retries", type=int, default=2,
-                       help="resend a request the server refused as overloaded or could not reach, with "
-                            "backoff, before any answer arrived (default %(default)s)")
+        p.add_argument(
+            "--retries",
+            type=int,
+            default=2,
+            help="resend a request the server refused as overloaded or could not reach, with "
+            "backoff, before any answer arrived (default %(default)s)",
+        )
 
     p = sub.add_parser("generate", help="generate text for one prompt")
     p.add_argument("prompt")
@@ -119,10 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    p.add_argument("--speculative-draft-len", type=int, default=None,
-                   help="prompt-lookup draft tokens per step, 0-8 (0: off; unset: the server's default)")
-    p.add_argument("--chat", dest="chat", action="store_true", default=True,
-                   help="apply the model's chat template (default)")
+    p.add_argument(
+        "--speculative-draft-len",
+        type=int,
+        default=None,
+        help="prompt-lookup draft tokens per step, 0-8 (0: off; unset: the server's default)",
+    )
+    p.add_argument(
+        "--chat",
+        dest="chat",
+        action="store_true",
+        default=True,
+        help="apply the model's chat template (default)",
+    )
     p.add_argument("--raw", dest="chat", action="store_false", help="send the prompt as plain text")
     p.add_argument("-v", "--verbose", action="store_true")
     common(p)
@@ -148,10 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .batch import add_arguments
 
-    p = sub.add_parser("batch", help="generate for every record of a JSONL file (resumable)",
-                       description="Reads {\"id\", \"prompt\", optional \"max_tokens\", \"temperature\", \"chat\"} "
-                       "per line; writes {\"id\", \"text\", \"output_tokens\", \"finish_reason\"} or "
-                       "{\"id\", \"error\"} per line in input order. Rerun the same command to resume.")
+    p = sub.add_parser(
+        "batch",
+        help="generate for every record of a JSONL file (resumable)",
+        description='Reads {"id", "prompt", optional "max_tokens", "temperature", "chat"} '
+        'per line; writes {"id", "text", "output_tokens", "finish_reason"} or '
+        '{"id", "error"} per line in input order. Rerun the same command to resume.',
+    )
     add_arguments(p)
     common(p)
     # A long job rides out overload (its concurrency may exceed the engine's queue).

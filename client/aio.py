@@ -64,8 +64,15 @@ class ChunkStream:
 class AsyncLLMClient(ClientSettings):
     """See ClientSettings for the constructor's arguments."""
 
-    def __init__(self, url: str = "localhost:8001", protocol: str = "grpc", timeout_s: float = 300.0,
-                 model: str = MODEL, retry: RetryPolicy | int | None = None, tls: TlsFiles | None = None):
+    def __init__(
+        self,
+        url: str = "localhost:8001",
+        protocol: str = "grpc",
+        timeout_s: float = 300.0,
+        model: str = MODEL,
+        retry: RetryPolicy | int | None = None,
+        tls: TlsFiles | None = None,
+    ):
         super().__init__(url, protocol, timeout_s, model, retry, tls)
         self._http = None  # httpx.AsyncClient, created on first use inside the running loop
 
@@ -81,8 +88,13 @@ class AsyncLLMClient(ClientSettings):
             self._http = None
 
     # -- public API ----------------------------------------------------------------------------
-    def events(self, request: GenerateRequest, stream: bool = True, timeout_s: float | None = None,
-               on_attempt: Callable[[int], None] | None = None) -> ChunkStream:
+    def events(
+        self,
+        request: GenerateRequest,
+        stream: bool = True,
+        timeout_s: float | None = None,
+        on_attempt: Callable[[int], None] | None = None,
+    ) -> ChunkStream:
         """Every response of one request as a Chunk (text delta, tokens so far, time since sent);
         `on_attempt(n)` is called before the n-th try."""
         return ChunkStream(self._events(request, stream, timeout_s or self.timeout_s, on_attempt))
@@ -91,13 +103,15 @@ class AsyncLLMClient(ClientSettings):
         """Chunks of a streamed answer; `chunk.text` is the new text. See `events`."""
         return self.events(GenerateRequest.of(prompt, kwargs), True, timeout_s)
 
-    async def generate(self, prompt: str | GenerateRequest, stream: bool = False, timeout_s: float | None = None,
-                       **kwargs) -> GenerationResult:
+    async def generate(
+        self, prompt: str | GenerateRequest, stream: bool = False, timeout_s: float | None = None, **kwargs
+    ) -> GenerationResult:
         """The whole answer with timings (streamed underneath when stream=True)."""
         request = GenerateRequest.of(prompt, kwargs)
         builder, started, attempts = ResultBuilder(request), time.perf_counter(), [1]
-        source = self._events(request, stream, timeout_s or self.timeout_s,
-                              lambda n: attempts.__setitem__(0, n))
+        source = self._events(
+            request, stream, timeout_s or self.timeout_s, lambda n: attempts.__setitem__(0, n)
+        )
         try:
             async for chunk in source:
                 builder.add(chunk)
@@ -126,8 +140,13 @@ class AsyncLLMClient(ClientSettings):
         return [await self._model_info(name) for name in [self.model, *ensemble_steps(config)]]
 
     # -- deadline and retries ------------------------------------------------------------------
-    async def _events(self, request: GenerateRequest, stream: bool, timeout_s: float,
-                      on_attempt: Callable[[int], None] | None) -> AsyncIterator[Chunk]:
+    async def _events(
+        self,
+        request: GenerateRequest,
+        stream: bool,
+        timeout_s: float,
+        on_attempt: Callable[[int], None] | None,
+    ) -> AsyncIterator[Chunk]:
         deadline = time.monotonic() + timeout_s
         started = time.perf_counter()
         for attempt in Retrying(self.retry, deadline, on_attempt):
@@ -151,10 +170,16 @@ class AsyncLLMClient(ClientSettings):
         if self.protocol == "grpc":
             return self._grpc(request, stream, deadline)
         one_response = not stream and request.num_return_sequences == 1  # all /generate takes
-        return self._http_generate(request, deadline) if one_response else self._http_stream(request, stream, deadline)
+        return (
+            self._http_generate(request, deadline)
+            if one_response
+            else self._http_stream(request, stream, deadline)
+        )
 
     # -- gRPC ----------------------------------------------------------------------------------
-    async def _grpc(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[wire.Piece]:
+    async def _grpc(
+        self, request: GenerateRequest, stream: bool, deadline: float
+    ) -> AsyncIterator[wire.Piece]:
         import grpc
         import tritonclient.grpc as grpcclient
         import tritonclient.grpc.aio as grpcaio
@@ -164,8 +189,13 @@ class AsyncLLMClient(ClientSettings):
         finished = asyncio.Event()
 
         async def requests():
-            yield {"model_name": self.model, "inputs": inputs, "request_id": wire.request_id(),
-                   "enable_empty_final_response": True, "parameters": request.parameters() or None}
+            yield {
+                "model_name": self.model,
+                "inputs": inputs,
+                "request_id": wire.request_id(),
+                "enable_empty_final_response": True,
+                "parameters": request.parameters() or None,
+            }
             await finished.wait()  # keep our half of the stream open until the answer is complete
 
         # stream_timeout is a backstop; _before() enforces the deadline.
@@ -194,23 +224,29 @@ class AsyncLLMClient(ClientSettings):
         if self._http is None:
             import httpx
 
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0),
-                                           verify=self._ssl_context() or True)
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout_s, connect=10.0), verify=self._ssl_context() or True
+            )
         return self._http
 
     async def _http_generate(self, request: GenerateRequest, deadline: float) -> AsyncIterator[wire.Piece]:
         url = f"{self._http_base()}/v2/models/{self.model}/generate"
-        response = await _http_call(lambda: self._client().post(url, content=_body(request, False),
-                                                                 headers=_JSON))
+        response = await _http_call(
+            lambda: self._client().post(url, content=_body(request, False), headers=_JSON)
+        )
         if response.status_code != 200:
             raise wire.http_error(response.text, response.status_code)
         yield wire.generate_answer(response.json())
 
-    async def _http_stream(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[wire.Piece]:
+    async def _http_stream(
+        self, request: GenerateRequest, stream: bool, deadline: float
+    ) -> AsyncIterator[wire.Piece]:
         import httpx
 
         url = f"{self._http_base()}/v2/models/{self.model}/generate_stream"
-        http_request = self._client().build_request("POST", url, content=_body(request, stream), headers=_JSON)
+        http_request = self._client().build_request(
+            "POST", url, content=_body(request, stream), headers=_JSON
+        )
         response = await _http_call(lambda: self._client().send(http_request, stream=True))
         try:
             if response.status_code != 200:
@@ -264,6 +300,7 @@ _JSON = {"Content-Type": "application/json"}
 
 async def _end_rpc(responses, timeout_s: float = 5.0) -> None:
     """Let the server end a finished stream RPC (OK) rather than see it cancelled by the close."""
+
     async def rest():
         return [r async for r in responses]
 
@@ -283,7 +320,9 @@ async def _before(deadline: float, awaitable: Awaitable, timeout_s: float):
     try:
         return await asyncio.wait_for(awaitable, max(deadline - time.monotonic(), 0.001))
     except asyncio.TimeoutError:
-        raise RequestTimeoutError(f"no complete answer within {timeout_s:.1f} s; the request was cancelled") from None
+        raise RequestTimeoutError(
+            f"no complete answer within {timeout_s:.1f} s; the request was cancelled"
+        ) from None
 
 
 async def _http_call(send: Callable[[], Awaitable]):

@@ -44,14 +44,21 @@ class LLMClient(ClientSettings):
         pass
 
     # -- public API ----------------------------------------------------------------------------
-    def stream(self, prompt: str | GenerateRequest, timeout_s: float | None = None, **kwargs) -> Iterator[str]:
+    def stream(
+        self, prompt: str | GenerateRequest, timeout_s: float | None = None, **kwargs
+    ) -> Iterator[str]:
         """Yield text chunks as they arrive. Closing the iterator (or breaking out of the loop)
         cancels the request on the server."""
         for chunk in self.events(GenerateRequest.of(prompt, kwargs), stream=True, timeout_s=timeout_s):
             yield chunk.text
 
-    def events(self, request: GenerateRequest, stream: bool = True, timeout_s: float | None = None,
-               on_attempt: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+    def events(
+        self,
+        request: GenerateRequest,
+        stream: bool = True,
+        timeout_s: float | None = None,
+        on_attempt: Callable[[int], None] | None = None,
+    ) -> Iterator[Chunk]:
         """Yield every response as a Chunk (text delta, tokens so far, time since sent);
         `on_attempt(n)` is called before the n-th try."""
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
@@ -64,8 +71,9 @@ class LLMClient(ClientSettings):
                 return
             time.sleep(attempt.pause_s)
 
-    def generate(self, prompt: str | GenerateRequest, stream: bool = False, timeout_s: float | None = None,
-                 **kwargs) -> GenerationResult:
+    def generate(
+        self, prompt: str | GenerateRequest, stream: bool = False, timeout_s: float | None = None, **kwargs
+    ) -> GenerationResult:
         """The whole answer, with timings (streamed underneath when stream=True)."""
         request = GenerateRequest.of(prompt, kwargs)
         builder, started, attempts = ResultBuilder(request), time.perf_counter(), [1]
@@ -76,8 +84,9 @@ class LLMClient(ClientSettings):
     def ready(self) -> bool:
         if self.protocol == "http":
             try:
-                with urllib.request.urlopen(f"{self._http_base()}/v2/health/ready", timeout=5,
-                                            context=self._ssl_context()) as r:
+                with urllib.request.urlopen(
+                    f"{self._http_base()}/v2/health/ready", timeout=5, context=self._ssl_context()
+                ) as r:
                     return r.status == 200
             except (urllib.error.URLError, OSError):
                 return False
@@ -113,13 +122,19 @@ class LLMClient(ClientSettings):
         responses: queue.Queue = queue.Queue()
         client = self._grpc_client(grpcclient)
         # stream_timeout is a backstop; the queue wait below enforces the deadline exactly.
-        client.start_stream(callback=lambda result, error: responses.put((result, error)),
-                            stream_timeout=timeout_s + 5)
+        client.start_stream(
+            callback=lambda result, error: responses.put((result, error)), stream_timeout=timeout_s + 5
+        )
         answered = False
         try:
             try:
-                client.async_stream_infer(self.model, inputs, request_id=wire.request_id(),
-                                          enable_empty_final_response=True, parameters=request.parameters() or None)
+                client.async_stream_infer(
+                    self.model,
+                    inputs,
+                    request_id=wire.request_id(),
+                    enable_empty_final_response=True,
+                    parameters=request.parameters() or None,
+                )
             except InferenceServerException as exc:
                 # The stream already failed (e.g. connection refused); the cause went to the callback.
                 try:
@@ -132,8 +147,9 @@ class LLMClient(ClientSettings):
                 try:
                     result, error = responses.get(timeout=max(deadline - time.monotonic(), 0.001))
                 except queue.Empty:
-                    raise RequestTimeoutError(f"no complete answer within {timeout_s:.1f} s; "
-                                              "the request was cancelled") from None
+                    raise RequestTimeoutError(
+                        f"no complete answer within {timeout_s:.1f} s; the request was cancelled"
+                    ) from None
                 text, count, final = wire.grpc_chunk(result, error)
                 if text is not None:
                     yield wire.grpc_piece(result, text, count)
@@ -173,7 +189,9 @@ class LLMClient(ClientSettings):
             while True:
                 # The socket timeout bounds each read; this bounds the whole stream.
                 if time.monotonic() > deadline:
-                    raise RequestTimeoutError(f"no complete answer within {timeout_s:.1f} s; the stream was closed")
+                    raise RequestTimeoutError(
+                        f"no complete answer within {timeout_s:.1f} s; the stream was closed"
+                    )
                 raw = _readline(response)
                 if not raw:
                     return

@@ -47,8 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, help="JSONL file of answers (input order)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
     parser.add_argument("--max-tokens", type=int, default=128, help="for records without max_tokens")
-    parser.add_argument("--chat", dest="chat", action="store_true", default=True,
-                        help="apply the chat template to records without a 'chat' field (default)")
+    parser.add_argument(
+        "--chat",
+        dest="chat",
+        action="store_true",
+        default=True,
+        help="apply the chat template to records without a 'chat' field (default)",
+    )
     parser.add_argument("--raw", dest="chat", action="store_false", help="send such records as plain text")
     parser.add_argument("--retry-failed", action="store_true", help="redo records whose answer was an error")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -80,7 +85,9 @@ def parse_record(index: int, line: str, default_max_tokens: int, default_chat: b
     try:
         prompt = _prompt(data)
         # The limits every edge shares (python_backend/contract/limits.py), as the ensemble's inputs take them.
-        sampling = {name: wire.checked(name, data[name]) for name in SAMPLING_FIELDS if data.get(name) is not None}
+        sampling = {
+            name: wire.checked(name, data[name]) for name in SAMPLING_FIELDS if data.get(name) is not None
+        }
     except InputError as exc:
         return Record(index, rid, None, str(exc))
     chat = data.get("chat", default_chat)
@@ -160,11 +167,15 @@ def load_existing(output: Path, journal: Journal, records: list[Record]) -> dict
             answers = {i: json.loads(line) for i, line in enumerate(lines)}
         answers.update(journal.load())
     except (ValueError, KeyError, TypeError) as exc:  # JSON, or lines not of our format
-        raise BatchError(f"{output} or its journal is not a batch output ({exc}); use another output file") from None
+        raise BatchError(
+            f"{output} or its journal is not a batch output ({exc}); use another output file"
+        ) from None
     for index, answer in answers.items():
         if index >= len(records) or answer.get("id") != records[index].id:
-            raise BatchError(f"{output} (or its journal) holds answers for a different input (record {index + 1}: "
-                             f"id {answer.get('id')!r}); use another output file or delete it")
+            raise BatchError(
+                f"{output} (or its journal) holds answers for a different input (record {index + 1}: "
+                f"id {answer.get('id')!r}); use another output file or delete it"
+            )
     return answers
 
 
@@ -200,9 +211,11 @@ class Summary:
 
     def text(self) -> str:
         elapsed = time.perf_counter() - self.started
-        lines = [f"batch: {self.done} records done in {elapsed:.1f} s ({self.done / elapsed if elapsed else 0:.2f} "
-                 f"records/s, {self.output_tokens / elapsed if elapsed else 0:.1f} tokens/s); "
-                 f"{self.skipped} already done; {self.failed} failed; {self.total} in the output"]
+        lines = [
+            f"batch: {self.done} records done in {elapsed:.1f} s ({self.done / elapsed if elapsed else 0:.2f} "
+            f"records/s, {self.output_tokens / elapsed if elapsed else 0:.1f} tokens/s); "
+            f"{self.skipped} already done; {self.failed} failed; {self.total} in the output"
+        ]
         lines += [f"  {count} × {kind}" for kind, count in sorted(self.errors.items(), key=lambda kv: -kv[1])]
         return "\n".join(lines)
 
@@ -212,12 +225,23 @@ def answer_for(record: Record, result=None, error: Exception | None = None) -> d
         return {"id": record.id, "error": record.error}
     if error is not None:
         return {"id": record.id, "error": f"{type(error).__name__}: {error}"}
-    return {"id": record.id, "text": result.text, "output_tokens": result.output_tokens,
-            "finish_reason": result.finish_reason}
+    return {
+        "id": record.id,
+        "text": result.text,
+        "output_tokens": result.output_tokens,
+        "finish_reason": result.finish_reason,
+    }
 
 
-async def run(records: list[Record], pending: list[Record], client, journal: Journal, concurrency: int,
-              summary: Summary, progress) -> None:
+async def run(
+    records: list[Record],
+    pending: list[Record],
+    client,
+    journal: Journal,
+    concurrency: int,
+    summary: Summary,
+    progress,
+) -> None:
     """Answer `pending` with `concurrency` workers; each answer is journaled as it arrives."""
     queue: asyncio.Queue = asyncio.Queue()
     for record in pending:
@@ -266,10 +290,20 @@ def run_cli(args) -> int:
     pending = [r for r in records if r.index not in answers]
     summary = Summary(total=len(records), skipped=len(records) - len(pending))
     url = args.url or ("localhost:8001" if args.protocol == "grpc" else "localhost:8000")
-    client = AsyncLLMClient(url, args.protocol, timeout_s=args.timeout,
-                            retry=RetryPolicy(attempts=args.retries + 1, backoff_s=0.5, max_backoff_s=8.0))
-    progress = tqdm(total=len(records), initial=summary.skipped, unit="rec", file=sys.stderr,
-                    disable=args.no_progress, dynamic_ncols=True)
+    client = AsyncLLMClient(
+        url,
+        args.protocol,
+        timeout_s=args.timeout,
+        retry=RetryPolicy(attempts=args.retries + 1, backoff_s=0.5, max_backoff_s=8.0),
+    )
+    progress = tqdm(
+        total=len(records),
+        initial=summary.skipped,
+        unit="rec",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
 
     async def main():
         try:
@@ -282,8 +316,10 @@ def run_cli(args) -> int:
     except KeyboardInterrupt:
         progress.close()
         journal.close()
-        print(f"\ninterrupted: {summary.done} records saved this run; rerun the same command to resume",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: {summary.done} records saved this run; rerun the same command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     progress.close()
     journal.close()

@@ -53,8 +53,14 @@ class RequestTimeoutError(ServerError, TimeoutError):
 
 _ENSEMBLE_PREFIX = re.compile(r"^in ensemble '[^']*', ")
 _FIELD_ERROR = re.compile(r"^([a-z][a-z0-9_]*): ")  # the models' convention: "<input>: <problem>"
-_INVALID_HINTS = ("unexpected datatype", "unexpected shape", "unable to parse", "unknown model",
-                  "inference input", "unexpected inference output")
+_INVALID_HINTS = (
+    "unexpected datatype",
+    "unexpected shape",
+    "unable to parse",
+    "unknown model",
+    "inference input",
+    "unexpected inference output",
+)
 
 
 def _strip_ensemble_prefix(message: str) -> str:
@@ -76,8 +82,11 @@ def error_from(message: str, status: str | int | None = None) -> ServerError:
         return RequestTimeoutError(text, status)
     if code in ("StatusCode.UNAVAILABLE", "503") or "engine unavailable" in lowered:
         return ServerUnavailableError(text, status)
-    if code in ("StatusCode.INVALID_ARGUMENT", "400") or _FIELD_ERROR.match(_strip_ensemble_prefix(text)) \
-            or any(hint in lowered for hint in _INVALID_HINTS):
+    if (
+        code in ("StatusCode.INVALID_ARGUMENT", "400")
+        or _FIELD_ERROR.match(_strip_ensemble_prefix(text))
+        or any(hint in lowered for hint in _INVALID_HINTS)
+    ):
         return InvalidRequestError(text, status)
     return ServerError(text, status)
 

@@ -51,7 +51,7 @@ class RetryPolicy:
         return isinstance(error, ServerUnavailableError)
 
     def delay_s(self, attempt: int) -> float:
-        return min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * random.uniform(0.5, 1.0)
+        return min(self.max_backoff_s, self.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 NO_RETRY = RetryPolicy(attempts=1)

@@ -29,11 +29,16 @@ class TlsFiles:
 
     def grpc_kwargs(self) -> dict:
         """tritonclient's gRPC client arguments (sync and asyncio take the same: file paths)."""
+
         def path(p):
             return str(p) if p is not None else None
 
-        return {"ssl": True, "root_certificates": path(self.ca), "private_key": path(self.key),
-                "certificate_chain": path(self.cert)}
+        return {
+            "ssl": True,
+            "root_certificates": path(self.ca),
+            "private_key": path(self.key),
+            "certificate_chain": path(self.cert),
+        }
 
     def ssl_context(self) -> ssl.SSLContext:
         """For HTTPS (a TLS proxy in front of Triton's HTTP port: Triton 2.51 serves HTTP in clear)."""
@@ -48,8 +53,15 @@ class ClientSettings:
     per-request deadline; `retry` a RetryPolicy, a number of attempts, or None (no retries: an
     overloaded server answers at once); `tls` TlsFiles for gRPC over TLS (and HTTPS URLs)."""
 
-    def __init__(self, url: str = "localhost:8001", protocol: str = "grpc", timeout_s: float = 300.0,
-                 model: str = MODEL, retry: RetryPolicy | int | None = None, tls: TlsFiles | None = None):
+    def __init__(
+        self,
+        url: str = "localhost:8001",
+        protocol: str = "grpc",
+        timeout_s: float = 300.0,
+        model: str = MODEL,
+        retry: RetryPolicy | int | None = None,
+        tls: TlsFiles | None = None,
+    ):
         if protocol not in ("grpc", "http"):
             raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
         if timeout_s <= 0:

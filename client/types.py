@@ -27,7 +27,9 @@ class GenerateRequest:
     stop: tuple[str, ...] = ()
     end_id: int | None = None  # the token that ends the answer (None: the model's own)
     chat: bool = False  # apply the model's chat template (prompt may be a JSON message list)
-    guide_type: str | None = None  # json | json_schema | regex | ebnf_grammar (TensorRT-LLM's guided decoding)
+    guide_type: str | None = (
+        None  # json | json_schema | regex | ebnf_grammar (TensorRT-LLM's guided decoding)
+    )
     guide: str | None = None  # the schema, regex or grammar
     log_probs: bool = False  # TensorRT-LLM's return_log_probs: each token's log prob comes back
     num_return_sequences: int = 1  # answers to sample for the prompt (GenerationResult.sequences)
@@ -43,7 +45,11 @@ class GenerateRequest:
 
     def parameters(self) -> dict[str, object]:
         """Triton request parameters (sent beside the inputs: gRPC `parameters`, HTTP top-level keys)."""
-        return {} if self.speculative_draft_len is None else {"speculative_draft_len": self.speculative_draft_len}
+        return (
+            {}
+            if self.speculative_draft_len is None
+            else {"speculative_draft_len": self.speculative_draft_len}
+        )
 
     def inputs(self, stream: bool) -> dict[str, object]:
         """The ensemble's inputs as plain values (None = not sent); client.wire makes them tensors."""
@@ -98,8 +104,16 @@ class Chunk:
 
     @classmethod
     def of(cls, piece: Piece, time_s: float) -> Chunk:
-        return cls(piece.text, piece.token_count, time_s, piece.log_probs, piece.cached_tokens, piece.sequence_index,
-                   piece.logits, piece.prompt_logits)
+        return cls(
+            piece.text,
+            piece.token_count,
+            time_s,
+            piece.log_probs,
+            piece.cached_tokens,
+            piece.sequence_index,
+            piece.logits,
+            piece.prompt_logits,
+        )
 
 
 @dataclass
@@ -136,8 +150,9 @@ class ResultBuilder:
 
     def add(self, chunk: Chunk) -> None:
         if self.request.num_return_sequences > 1:
-            answer = self._answers.setdefault(chunk.sequence_index, ResultBuilder(replace(self.request,
-                                                                                      num_return_sequences=1)))
+            answer = self._answers.setdefault(
+                chunk.sequence_index, ResultBuilder(replace(self.request, num_return_sequences=1))
+            )
             answer.add(chunk)
             self.result.chunk_times_s.append(chunk.time_s)
             if chunk.text and self.result.ttft_s is None:
@@ -154,7 +169,9 @@ class ResultBuilder:
             self.result.prompt_logits = chunk.prompt_logits
         # One token per streamed response: its text is that token's; a whole answer's text goes
         # with its first token.
-        self.result.token_texts.extend([chunk.text] + [""] * (len(chunk.log_probs) - 1) if chunk.log_probs else [])
+        self.result.token_texts.extend(
+            [chunk.text] + [""] * (len(chunk.log_probs) - 1) if chunk.log_probs else []
+        )
         self.result.output_tokens = max(self.result.output_tokens, chunk.token_count)
         if chunk.cached_tokens is not None:  # every response repeats it; a cancelled step reports 0
             self.result.cached_tokens = max(self.result.cached_tokens or 0, chunk.cached_tokens)
@@ -190,8 +207,14 @@ class ModelInfo:
     @classmethod
     def from_metadata(cls, name: str, meta: dict, ready: bool) -> ModelInfo:
         """From Triton's model metadata (JSON form, the same over HTTP and gRPC)."""
-        return cls(meta.get("name", name), tuple(meta.get("versions", ())), meta.get("platform", ""), bool(ready),
-                   tuple(i["name"] for i in meta.get("inputs", ())), tuple(o["name"] for o in meta.get("outputs", ())))
+        return cls(
+            meta.get("name", name),
+            tuple(meta.get("versions", ())),
+            meta.get("platform", ""),
+            bool(ready),
+            tuple(i["name"] for i in meta.get("inputs", ())),
+            tuple(o["name"] for o in meta.get("outputs", ())),
+        )
 
 
 def ensemble_steps(config: dict) -> list[str]:

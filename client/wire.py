@@ -57,38 +57,47 @@ class Input:
         return Range(int(info.min), int(info.max), integer=True).check(field, value)
 
 
-ENSEMBLE_INPUTS: dict[str, Input] = {spec.name: spec for spec in (
-    Input("text_input", "BYTES", np.object_),
-    Input("max_tokens", "INT32", np.int32),
-    Input("min_tokens", "INT32", np.int32),
-    Input("stop_words", "BYTES", np.object_),
-    Input("bad_words", "BYTES", np.object_),
-    Input("embedding_bias_words", "BYTES", np.object_),  # with embedding_bias_weights: logit bias per word
-    Input("embedding_bias_weights", "FP32", np.float32),
-    Input("exclude_input_in_output", "BOOL", np.bool_),
-    Input("end_id", "INT32", np.int32),
-    Input("pad_id", "INT32", np.int32),
-    Input("top_k", "INT32", np.int32),
-    Input("top_p", "FP32", np.float32),
-    Input("temperature", "FP32", np.float32),
-    Input("repetition_penalty", "FP32", np.float32),
-    Input("presence_penalty", "FP32", np.float32),
-    Input("frequency_penalty", "FP32", np.float32),
-    Input("seed", "UINT64", np.uint64),
-    Input("stream", "BOOL", np.bool_),
-    Input("apply_chat_template", "BOOL", np.bool_),
-    Input("guided_decoding_guide_type", "BYTES", np.object_),  # python_backend/contract/guides.py
-    Input("guided_decoding_guide", "BYTES", np.object_),
-    Input("beam_width", "INT32", np.int32),  # TensorRT-LLM's; the CPU engine takes only 1
-    Input("num_return_sequences", "INT32", np.int32),  # TensorRT-LLM's; 1-16 (contract/limits.py)
-    Input("length_penalty", "FP32", np.float32),  # beam search only
-    Input("return_log_probs", "BOOL", np.bool_),  # TensorRT-LLM's: → output_log_probs, cum_log_probs
-    Input("return_generation_logits", "BOOL", np.bool_),  # → generation_logits [1, 1, tokens, vocab]
-    Input("return_context_logits", "BOOL", np.bool_),  # → context_logits [1, prompt tokens, vocab]
-    Input("return_num_input_tokens", "BOOL", np.bool_),  # → num_input_tokens [1, 1]: the prompt's tokens
-    Input("return_num_output_tokens", "BOOL", np.bool_),  # → num_output_tokens [1, 1]: this answer's tokens
-    Input("return_perf_metrics", "BOOL", np.bool_),  # → the ten perf outputs (python_backend/contract/perf_metrics.py)
-)}
+ENSEMBLE_INPUTS: dict[str, Input] = {
+    spec.name: spec
+    for spec in (
+        Input("text_input", "BYTES", np.object_),
+        Input("max_tokens", "INT32", np.int32),
+        Input("min_tokens", "INT32", np.int32),
+        Input("stop_words", "BYTES", np.object_),
+        Input("bad_words", "BYTES", np.object_),
+        Input(
+            "embedding_bias_words", "BYTES", np.object_
+        ),  # with embedding_bias_weights: logit bias per word
+        Input("embedding_bias_weights", "FP32", np.float32),
+        Input("exclude_input_in_output", "BOOL", np.bool_),
+        Input("end_id", "INT32", np.int32),
+        Input("pad_id", "INT32", np.int32),
+        Input("top_k", "INT32", np.int32),
+        Input("top_p", "FP32", np.float32),
+        Input("temperature", "FP32", np.float32),
+        Input("repetition_penalty", "FP32", np.float32),
+        Input("presence_penalty", "FP32", np.float32),
+        Input("frequency_penalty", "FP32", np.float32),
+        Input("seed", "UINT64", np.uint64),
+        Input("stream", "BOOL", np.bool_),
+        Input("apply_chat_template", "BOOL", np.bool_),
+        Input("guided_decoding_guide_type", "BYTES", np.object_),  # python_backend/contract/guides.py
+        Input("guided_decoding_guide", "BYTES", np.object_),
+        Input("beam_width", "INT32", np.int32),  # TensorRT-LLM's; the CPU engine takes only 1
+        Input("num_return_sequences", "INT32", np.int32),  # TensorRT-LLM's; 1-16 (contract/limits.py)
+        Input("length_penalty", "FP32", np.float32),  # beam search only
+        Input("return_log_probs", "BOOL", np.bool_),  # TensorRT-LLM's: → output_log_probs, cum_log_probs
+        Input("return_generation_logits", "BOOL", np.bool_),  # → generation_logits [1, 1, tokens, vocab]
+        Input("return_context_logits", "BOOL", np.bool_),  # → context_logits [1, prompt tokens, vocab]
+        Input("return_num_input_tokens", "BOOL", np.bool_),  # → num_input_tokens [1, 1]: the prompt's tokens
+        Input(
+            "return_num_output_tokens", "BOOL", np.bool_
+        ),  # → num_output_tokens [1, 1]: this answer's tokens
+        Input(
+            "return_perf_metrics", "BOOL", np.bool_
+        ),  # → the ten perf outputs (python_backend/contract/perf_metrics.py)
+    )
+}
 
 
 def checked(name: str, value, field: str | None = None):
@@ -145,6 +154,7 @@ class Piece(NamedTuple):
     logits: np.ndarray | None = None  # generation_logits of its tokens, [tokens, vocab]
     prompt_logits: np.ndarray | None = None  # context_logits, [prompt tokens, vocab] (a first response)
 
+
 def grpc_chunk(result, error=None) -> tuple[str | None, int, bool]:
     """(text or None, token_count, final) of one gRPC stream response; the typed error when the
     stream delivered `error` instead (the callback's and the async iterator's second item)."""
@@ -154,13 +164,24 @@ def grpc_chunk(result, error=None) -> tuple[str | None, int, bool]:
     text = result.as_numpy("text_output")
     count = result.as_numpy("token_count")
     decoded = b"".join(text.reshape(-1)).decode("utf-8") if text is not None else None
-    return decoded, int(count.reshape(-1)[0]) if count is not None else 0, bool(final is not None and final.bool_param)
+    return (
+        decoded,
+        int(count.reshape(-1)[0]) if count is not None else 0,
+        bool(final is not None and final.bool_param),
+    )
 
 
 def grpc_piece(result, text: str, count: int) -> Piece:
     """The Piece of one gRPC stream response whose text and count grpc_chunk read."""
-    return Piece(text, count, grpc_log_probs(result), grpc_cached_tokens(result), grpc_sequence_index(result),
-                 _rows(result.as_numpy("generation_logits")), _rows(result.as_numpy("context_logits")))
+    return Piece(
+        text,
+        count,
+        grpc_log_probs(result),
+        grpc_cached_tokens(result),
+        grpc_sequence_index(result),
+        _rows(result.as_numpy("generation_logits")),
+        _rows(result.as_numpy("context_logits")),
+    )
 
 
 def _rows(logits, tokens: int | None = None) -> np.ndarray | None:
@@ -222,9 +243,15 @@ def generate_answer(data: dict) -> Piece:
     """The Piece of an HTTP `generate` answer; Triton can answer 200 with an error body."""
     if "error" in data:
         raise error_from(str(data["error"]))
-    return Piece(data["text_output"], int(data.get("token_count", 0)), _json_log_probs(data),
-                 _json_cached_tokens(data), _json_sequence_index(data), _json_rows(data),
-                 _json_prompt_rows(data))
+    return Piece(
+        data["text_output"],
+        int(data.get("token_count", 0)),
+        _json_log_probs(data),
+        _json_cached_tokens(data),
+        _json_sequence_index(data),
+        _json_rows(data),
+        _json_prompt_rows(data),
+    )
 
 
 def sse_chunk(line: str) -> Piece | None:
@@ -234,9 +261,15 @@ def sse_chunk(line: str) -> Piece | None:
     data = json.loads(line[5:])
     if "error" in data:
         raise error_from(str(data["error"]))
-    return Piece(data.get("text_output", ""), int(data.get("token_count", 0)), _json_log_probs(data),
-                 _json_cached_tokens(data), _json_sequence_index(data), _json_rows(data),
-                 _json_prompt_rows(data))
+    return Piece(
+        data.get("text_output", ""),
+        int(data.get("token_count", 0)),
+        _json_log_probs(data),
+        _json_cached_tokens(data),
+        _json_sequence_index(data),
+        _json_rows(data),
+        _json_prompt_rows(data),
+    )
 
 
 def http_error_message(body: str) -> str:

@@ -43,7 +43,7 @@ def poisson(stages: Sequence[tuple[float, float]], seed: int = 0) -> list[Arriva
 
 
 def parse_ramp(text: str) -> list[float]:
-    """"START:STOP:STEP" (inclusive) or "R1,R2,…" → increasing rates."""
+    """ "START:STOP:STEP" (inclusive) or "R1,R2,…" → increasing rates."""
     if ":" in text:
         try:
             start, stop, step = (float(x) for x in text.split(":"))

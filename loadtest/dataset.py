@@ -49,7 +49,7 @@ def load(path: Path = DATA) -> list[Prompt]:
 
 
 def parse_mix(text: str) -> dict[str, float]:
-    """"short=0.4,long=0.3,chat=0.3" → weights (need not sum to 1; a kind left out gets 0)."""
+    """ "short=0.4,long=0.3,chat=0.3" → weights (need not sum to 1; a kind left out gets 0)."""
     mix = {}
     for part in text.replace(" ", "").split(","):
         if not part:
@@ -111,13 +111,25 @@ class Request:
 class Workload:
     """Draws (prompt, max_tokens) pairs; seeded, so two runs with the same seed send the same requests."""
 
-    def __init__(self, prompts: list[Prompt], mix: dict[str, float], output_len: OutputLength, max_tokens: int,
-                 max_input_tokens: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        prompts: list[Prompt],
+        mix: dict[str, float],
+        output_len: OutputLength,
+        max_tokens: int,
+        max_input_tokens: int | None = None,
+        seed: int = 0,
+    ):
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-        self.by_kind = {k: [p for p in prompts if p.kind == k and (max_input_tokens is None
-                                                                    or p.input_tokens <= max_input_tokens)]
-                        for k in KINDS}
+        self.by_kind = {
+            k: [
+                p
+                for p in prompts
+                if p.kind == k and (max_input_tokens is None or p.input_tokens <= max_input_tokens)
+            ]
+            for k in KINDS
+        }
         self.kinds = [k for k in KINDS if mix.get(k, 0) > 0 and self.by_kind[k]]
         if not self.kinds:
             raise ValueError("no prompt fits the input mix and --max-input-tokens")

@@ -44,11 +44,18 @@ def _arguments(parser):
     group.add_argument("--dataset", default=str(dataset.DATA), help="prompts JSONL")
     group.add_argument("--input-mix", default="short=0.4,long=0.3,chat=0.3", help="weights of prompt kinds")
     group.add_argument("--max-input-tokens", type=int, default=0, help="skip longer prompts (0: no cap)")
-    group.add_argument("--output-len", default="uniform:16:64", help="fixed:N | uniform:LO:HI | normal:MEAN:STD")
+    group.add_argument(
+        "--output-len", default="uniform:16:64", help="fixed:N | uniform:LO:HI | normal:MEAN:STD"
+    )
     group.add_argument("--max-tokens", type=int, default=64, help="cap on the requested output tokens")
-    group.add_argument("--no-ignore-eos", action="store_true",
-                       help="let requests end at EOS (default: min_tokens = max_tokens, exact output lengths)")
-    group.add_argument("--temperature", type=float, default=-1.0, help="sampling temperature (default: greedy)")
+    group.add_argument(
+        "--no-ignore-eos",
+        action="store_true",
+        help="let requests end at EOS (default: min_tokens = max_tokens, exact output lengths)",
+    )
+    group.add_argument(
+        "--temperature", type=float, default=-1.0, help="sampling temperature (default: greedy)"
+    )
     group.add_argument("--top-p", type=float, default=-1.0)
     group.add_argument("--seed", type=int, default=0, help="workload and arrival seed")
     group.add_argument("--request-timeout", type=float, default=120.0, help="seconds per request")
@@ -82,12 +89,21 @@ def _drop_users_without_tasks(environment, **_kwargs):
 @events.test_start.add_listener
 def _start(environment, **_kwargs):
     o = environment.parsed_options
-    _Run.workload = dataset.Workload(dataset.load(o.dataset), dataset.parse_mix(o.input_mix),
-                                     dataset.OutputLength.parse(o.output_len), o.max_tokens,
-                                     o.max_input_tokens or None, seed=o.seed)
-    _Run.options = transports.Options(timeout_s=o.request_timeout, ignore_eos=not o.no_ignore_eos,
-                                      temperature=o.temperature if o.temperature >= 0 else None,
-                                      top_p=o.top_p if o.top_p >= 0 else None, openai_model=o.openai_model)
+    _Run.workload = dataset.Workload(
+        dataset.load(o.dataset),
+        dataset.parse_mix(o.input_mix),
+        dataset.OutputLength.parse(o.output_len),
+        o.max_tokens,
+        o.max_input_tokens or None,
+        seed=o.seed,
+    )
+    _Run.options = transports.Options(
+        timeout_s=o.request_timeout,
+        ignore_eos=not o.no_ignore_eos,
+        temperature=o.temperature if o.temperature >= 0 else None,
+        top_p=o.top_p if o.top_p >= 0 else None,
+        openai_model=o.openai_model,
+    )
     stages = []
     if o.ramp:
         stages = [(rate, o.stage_duration) for rate in arrivals.parse_ramp(o.ramp)]
@@ -136,21 +152,50 @@ class LLMUser(User):
         fire = self.environment.events.request.fire
         kind = self.protocol.upper()
         if record.ok:
-            fire(request_type=kind, name="TTFT", response_time=(record.ttft_s or record.e2e_s) * 1000,
-                 response_length=record.output_tokens, exception=None, context={})
+            fire(
+                request_type=kind,
+                name="TTFT",
+                response_time=(record.ttft_s or record.e2e_s) * 1000,
+                response_length=record.output_tokens,
+                exception=None,
+                context={},
+            )
             if record.tpot_s is not None:
-                fire(request_type=kind, name="TPOT", response_time=record.tpot_s * 1000,
-                     response_length=record.output_tokens, exception=None, context={})
-            fire(request_type=kind, name="E2E", response_time=record.e2e_s * 1000,
-                 response_length=record.output_tokens, exception=None, context={})
+                fire(
+                    request_type=kind,
+                    name="TPOT",
+                    response_time=record.tpot_s * 1000,
+                    response_length=record.output_tokens,
+                    exception=None,
+                    context={},
+                )
+            fire(
+                request_type=kind,
+                name="E2E",
+                response_time=record.e2e_s * 1000,
+                response_length=record.output_tokens,
+                exception=None,
+                context={},
+            )
         else:
             elapsed = (time.time() - record.send_s) * 1000
-            fire(request_type=kind, name="E2E", response_time=elapsed, response_length=record.output_tokens,
-                 exception=RuntimeError(f"{record.status}: {record.error[:200]}"), context={})
+            fire(
+                request_type=kind,
+                name="E2E",
+                response_time=elapsed,
+                response_length=record.output_tokens,
+                exception=RuntimeError(f"{record.status}: {record.error[:200]}"),
+                context={},
+            )
         if _Run.writer is not None:
-            meta = {"request_id": request_id, "protocol": self.protocol, "prompt_id": request.prompt.id,
-                    "kind": request.prompt.kind, "input_tokens": request.prompt.input_tokens,
-                    "max_tokens": request.max_tokens}
+            meta = {
+                "request_id": request_id,
+                "protocol": self.protocol,
+                "prompt_id": request.prompt.id,
+                "kind": request.prompt.kind,
+                "input_tokens": request.prompt.input_tokens,
+                "max_tokens": request.max_tokens,
+            }
             _Run.writer.write(record, meta, text)
 
 

@@ -32,7 +32,7 @@ def _tree_jiffies(root_pid: int) -> int:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        rest = stat[stat.rindex(")") + 2:].split()  # fields after "pid (comm) "
+        rest = stat[stat.rindex(")") + 2 :].split()  # fields after "pid (comm) "
         parents[int(entry.name)] = int(rest[1])
         times[int(entry.name)] = int(rest[11]) + int(rest[12])
     tree, frontier = {root_pid}, [root_pid]
@@ -70,8 +70,13 @@ class CpuMeter:
         total = end[1] - self._start[1]
         busy = (end[0] - self._start[0]) / total
         own = (_own_jiffies() - self._own) / total
-        out = {"cores": os.cpu_count(), "machine_busy": busy, "load_generator": own, "server": None,
-               "other_processes": None}
+        out = {
+            "cores": os.cpu_count(),
+            "machine_busy": busy,
+            "load_generator": own,
+            "server": None,
+            "other_processes": None,
+        }
         if self.server_pid:
             server = (_tree_jiffies(self.server_pid) - self._server) / total
             out.update(server=server, other_processes=max(0.0, busy - server - own))

@@ -103,7 +103,9 @@ def parse_slos(items: Iterable[str]) -> dict[str, float]:
             name, sep, value = part.partition("=")
             name = name.strip().lower()
             if not sep or name not in SLO_METRICS:
-                raise ValueError(f"SLO {part!r}: expected NAME=SECONDS with NAME one of {', '.join(SLO_METRICS)}")
+                raise ValueError(
+                    f"SLO {part!r}: expected NAME=SECONDS with NAME one of {', '.join(SLO_METRICS)}"
+                )
             scale = 1.0
             if value.endswith("ms"):
                 value, scale = value[:-2], 1e-3
@@ -158,8 +160,12 @@ def cost(price_per_hour: float | None, window_s: float | None, output_tokens: in
     }
 
 
-def summarize(records: Sequence[Record], slos: dict[str, float] | None = None, price_per_hour: float | None = None,
-              target_rate: float | None = None) -> dict:
+def summarize(
+    records: Sequence[Record],
+    slos: dict[str, float] | None = None,
+    price_per_hour: float | None = None,
+    target_rate: float | None = None,
+) -> dict:
     """The run's figures; every duration in seconds, every rate per second."""
     slos = slos or {}
     attempted = len(records)
@@ -206,13 +212,17 @@ def arrival_rate(records: Sequence[Record], target_rate: float) -> dict:
     sends = sorted(r.send_s for r in records)
     achieved = (len(sends) - 1) / (sends[-1] - sends[0]) if len(sends) > 1 and sends[-1] > sends[0] else 0.0
     late = [r.send_s - r.scheduled_s for r in records if r.scheduled_s is not None]
-    return {"target": target_rate, "achieved": achieved,
-            "achieved_over_target": achieved / target_rate if target_rate else None,
-            "send_lateness_s": distribution(late)}
+    return {
+        "target": target_rate,
+        "achieved": achieved,
+        "achieved_over_target": achieved / target_rate if target_rate else None,
+        "send_lateness_s": distribution(late),
+    }
 
 
-def stage_results(records: Sequence[Record], rates: Sequence[float], slos: dict[str, float],
-                  attainment: float) -> list[dict]:
+def stage_results(
+    records: Sequence[Record], rates: Sequence[float], slos: dict[str, float], attainment: float
+) -> list[dict]:
     """Ramp: per stage, its target rate, achieved figures and whether it met the SLOs."""
     results = []
     for index, rate in enumerate(rates):

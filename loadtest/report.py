@@ -67,8 +67,12 @@ def timeline(records: Sequence[Record], bin_s: float = 1.0) -> dict[str, list[fl
         start, stop = r.send_s - t0, (r.end_s or r.send_s) - t0
         for b in range(int(start / bin_s), min(int(stop / bin_s), bins - 1) + 1):
             flight[b] += max(0.0, min(stop, (b + 1) * bin_s) - max(start, b * bin_s)) / bin_s
-    return {"t": [i * bin_s for i in range(bins)], "tokens_per_s": [x / bin_s for x in tokens],
-            "requests_per_s": [x / bin_s for x in done], "in_flight": flight}
+    return {
+        "t": [i * bin_s for i in range(bins)],
+        "tokens_per_s": [x / bin_s for x in tokens],
+        "requests_per_s": [x / bin_s for x in done],
+        "in_flight": flight,
+    }
 
 
 def throughput_over_time(series: Sequence[Series], path: Path) -> Path:
@@ -126,7 +130,12 @@ def latency_table(columns: Sequence[tuple[str, dict]]) -> list[str]:
     """Rows metric × percentile, one column per summary."""
     head = "| metric | " + " | ".join(name for name, _ in columns) + " |"
     lines = [head, "|---|" + "---:|" * len(columns)]
-    for metric, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E"), ("inter_chunk_gap_s", "chunk gap")):
+    for metric, label in (
+        ("ttft_s", "TTFT"),
+        ("tpot_s", "TPOT"),
+        ("e2e_s", "E2E"),
+        ("inter_chunk_gap_s", "chunk gap"),
+    ):
         for stat in ["mean"] + [f"p{p}" for p in PERCENTILES]:
             cells = [fmt(s[metric].get(stat), " s", 4) for _, s in columns]
             lines.append(f"| {label} {stat} | " + " | ".join(cells) + " |")
@@ -136,7 +145,10 @@ def latency_table(columns: Sequence[tuple[str, dict]]) -> list[str]:
 def totals_table(columns: Sequence[tuple[str, dict]]) -> list[str]:
     lines = ["| figure | " + " | ".join(name for name, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
     rows = [
-        ("requests attempted / succeeded", lambda s: f"{s['requests']['attempted']} / {s['requests']['succeeded']}"),
+        (
+            "requests attempted / succeeded",
+            lambda s: f"{s['requests']['attempted']} / {s['requests']['succeeded']}",
+        ),
         ("error rate", lambda s: f"{s['requests']['error_rate']:.2%}"),
         ("timeout rate", lambda s: f"{s['requests']['timeout_rate']:.2%}"),
         ("measured window", lambda s: fmt(s["window_s"], " s", 1)),
@@ -149,9 +161,17 @@ def totals_table(columns: Sequence[tuple[str, dict]]) -> list[str]:
         ("cost / successful request", lambda s: _money(s["cost"].get("per_successful_request"))),
     ]
     if any("arrival_rate" in s for _, s in columns):
-        rows.insert(7, ("arrival rate achieved / target", lambda s: (
-            f"{s['arrival_rate']['achieved']:.3f} / {s['arrival_rate']['target']:g} req/s"
-            if "arrival_rate" in s else "closed loop")))
+        rows.insert(
+            7,
+            (
+                "arrival rate achieved / target",
+                lambda s: (
+                    f"{s['arrival_rate']['achieved']:.3f} / {s['arrival_rate']['target']:g} req/s"
+                    if "arrival_rate" in s
+                    else "closed loop"
+                ),
+            ),
+        )
     for name, get in rows:
         lines.append(f"| {name} | " + " | ".join(get(s) for _, s in columns) + " |")
     return lines
@@ -162,44 +182,74 @@ def _money(value) -> str:
 
 
 def cpu_line(cpu: dict) -> str:
-    """"busy 97% of 2 cores: server 88%, load generator 6%, other processes 3%"."""
+    """ "busy 97% of 2 cores: server 88%, load generator 6%, other processes 3%"."""
     if not cpu or cpu.get("machine_busy") is None:
         return "CPU shares not measured"
-    parts = [f"{name} {cpu[key]:.0%}" for key, name in (("server", "server"), ("load_generator", "load generator"),
-                                                         ("other_processes", "other processes"))
-             if cpu.get(key) is not None]
-    return f"busy {cpu['machine_busy']:.0%} of {cpu.get('cores')} cores" + (": " + ", ".join(parts) if parts else "")
+    parts = [
+        f"{name} {cpu[key]:.0%}"
+        for key, name in (
+            ("server", "server"),
+            ("load_generator", "load generator"),
+            ("other_processes", "other processes"),
+        )
+        if cpu.get(key) is not None
+    ]
+    return f"busy {cpu['machine_busy']:.0%} of {cpu.get('cores')} cores" + (
+        ": " + ", ".join(parts) if parts else ""
+    )
 
 
 def run_markdown(result: dict, plots: dict[str, str]) -> str:
     c, s = result["config"], result["summary"]
-    shape = (f"ramp {c['ramp']} ({c['stage_duration_s']:g} s per stage, ≤ {c['users']} in flight)" if c.get("ramp")
-             else f"open loop, Poisson {c['rate']:g} req/s (≤ {c['users']} in flight)" if c.get("rate")
-             else f"closed loop, {c['users']} users")
-    lines = [f"# Load test {result['run']}", "",
-             f"- target: `{c['protocol']}` at `{c['host']}`; {shape}; duration {c['duration_s']:g} s",
-             f"- workload: `{c['input_mix']}`, output `{c['output_len']}` capped at {c['max_tokens']} tokens, "
-             f"ignore EOS: {c['ignore_eos']}, seed {c['seed']}",
-             "- definitions: genai-perf / vLLM (see `loadtest/metrics.py`); percentiles from raw samples "
-             "(`samples.csv`)", f"- machine during the load: {cpu_line(result['machine'].get('cpu', {}))}", ""]
+    shape = (
+        f"ramp {c['ramp']} ({c['stage_duration_s']:g} s per stage, ≤ {c['users']} in flight)"
+        if c.get("ramp")
+        else f"open loop, Poisson {c['rate']:g} req/s (≤ {c['users']} in flight)"
+        if c.get("rate")
+        else f"closed loop, {c['users']} users"
+    )
+    lines = [
+        f"# Load test {result['run']}",
+        "",
+        f"- target: `{c['protocol']}` at `{c['host']}`; {shape}; duration {c['duration_s']:g} s",
+        f"- workload: `{c['input_mix']}`, output `{c['output_len']}` capped at {c['max_tokens']} tokens, "
+        f"ignore EOS: {c['ignore_eos']}, seed {c['seed']}",
+        "- definitions: genai-perf / vLLM (see `loadtest/metrics.py`); percentiles from raw samples "
+        "(`samples.csv`)",
+        f"- machine during the load: {cpu_line(result['machine'].get('cpu', {}))}",
+        "",
+    ]
     verdict = result.get("slo")
     if verdict and verdict["slos"]:
         limits = ", ".join(f"{k} ≤ {v:g} s" for k, v in verdict["slos"].items())
-        lines += [f"**SLO {'met' if verdict['passed'] else 'MISSED'}**: {limits}; {verdict['attainment']:.1%} of "
-                  f"requests met all (required {verdict['required']:.0%}).", ""]
+        lines += [
+            f"**SLO {'met' if verdict['passed'] else 'MISSED'}**: {limits}; {verdict['attainment']:.1%} of "
+            f"requests met all (required {verdict['required']:.0%}).",
+            "",
+        ]
     lines += ["## Throughput and reliability", ""] + totals_table([("run", s)]) + [""]
     lines += ["## Latency", ""] + latency_table([("run", s)]) + [""]
     if result.get("stages"):
-        lines += ["## Ramp", "", "| target req/s | achieved req/s | requests | TTFT p99 | TPOT p99 | attainment | met |",
-                  "|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "## Ramp",
+            "",
+            "| target req/s | achieved req/s | requests | TTFT p99 | TPOT p99 | attainment | met |",
+            "|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for st in result["stages"]:
             x = st["summary"]
             if not x:
                 lines.append(f"| {st['target_rate']:g} | — | 0 | — | — | — | no |")
                 continue
-            lines.append(f"| {st['target_rate']:g} | {x['arrival_rate']['achieved']:.3f} | {x['requests']['attempted']} "
-                         f"| {fmt(x['ttft_s'].get('p99'), ' s')} | {fmt(x['tpot_s'].get('p99'), ' s', 4)} "
-                         f"| {x['slo_attainment']:.1%} | {'yes' if st['passed'] else 'no'} |")
-        lines += ["", f"Highest rate meeting the SLOs: **{fmt(result.get('max_rate_meeting_slos'), ' req/s', 2)}**", ""]
+            lines.append(
+                f"| {st['target_rate']:g} | {x['arrival_rate']['achieved']:.3f} | {x['requests']['attempted']} "
+                f"| {fmt(x['ttft_s'].get('p99'), ' s')} | {fmt(x['tpot_s'].get('p99'), ' s', 4)} "
+                f"| {x['slo_attainment']:.1%} | {'yes' if st['passed'] else 'no'} |"
+            )
+        lines += [
+            "",
+            f"Highest rate meeting the SLOs: **{fmt(result.get('max_rate_meeting_slos'), ' req/s', 2)}**",
+            "",
+        ]
     lines += ["## Plots", ""] + [f"![{name}]({file})" for name, file in plots.items()] + [""]
     return "\n".join(lines)

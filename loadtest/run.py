@@ -27,10 +27,12 @@ USER_CLASSES = {"grpc": "GrpcStreamUser", "http": "HttpStreamUser", "openai": "O
 
 
 def parse_duration(text: str | float) -> float:
-    """"45s", "2m", "1m30s", "90" → seconds."""
+    """ "45s", "2m", "1m30s", "90" → seconds."""
     if isinstance(text, int | float):
         return float(text)
-    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    match = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
     if not match or not any(match.groups()):
         raise ValueError(f"duration {text!r}: use e.g. 45s, 2m, 1m30s")
     h, m, s = (float(g) if g else 0.0 for g in match.groups())
@@ -91,14 +93,46 @@ class RunConfig:
 
 
 def locust_command(config: RunConfig, out: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), USER_CLASSES[config.protocol], "--headless",
-           "-u", str(config.users), "-r", str(config.users), "-t", f"{int(round(config.duration_s))}s",
-           "--stop-timeout", str(int(config.request_timeout_s) + 5), "--host", config.host,
-           "--csv", str(out / "locust"), "--html", str(out / "locust.html"), "--only-summary",
-           "--exit-code-on-error", "0", "--samples-out", str(out / "samples.csv"),
-           "--input-mix", config.input_mix, "--output-len", config.output_len, "--max-tokens", str(config.max_tokens),
-           "--seed", str(config.seed), "--request-timeout", str(config.request_timeout_s),
-           "--openai-model", config.openai_model]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        USER_CLASSES[config.protocol],
+        "--headless",
+        "-u",
+        str(config.users),
+        "-r",
+        str(config.users),
+        "-t",
+        f"{int(round(config.duration_s))}s",
+        "--stop-timeout",
+        str(int(config.request_timeout_s) + 5),
+        "--host",
+        config.host,
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "locust.html"),
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        "--samples-out",
+        str(out / "samples.csv"),
+        "--input-mix",
+        config.input_mix,
+        "--output-len",
+        config.output_len,
+        "--max-tokens",
+        str(config.max_tokens),
+        "--seed",
+        str(config.seed),
+        "--request-timeout",
+        str(config.request_timeout_s),
+        "--openai-model",
+        config.openai_model,
+    ]
     if config.max_input_tokens:
         cmd += ["--max-input-tokens", str(config.max_input_tokens)]
     if not config.ignore_eos:
@@ -122,15 +156,27 @@ def run(config: RunConfig, log=print, server_pid: int | None = None) -> dict:
     out = Path(config.results_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(config, out)
-    log(f"[loadtest] {config.protocol} → {config.host}: {int(config.duration_s)} s, "
-        + (f"ramp {config.ramp}" if config.ramp else f"Poisson {config.rate} req/s" if config.rate
-           else f"{config.users} users") + f"; results in {out}")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+    log(
+        f"[loadtest] {config.protocol} → {config.host}: {int(config.duration_s)} s, "
+        + (
+            f"ramp {config.ramp}"
+            if config.ramp
+            else f"Poisson {config.rate} req/s"
+            if config.rate
+            else f"{config.users} users"
+        )
+        + f"; results in {out}"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p)
+    )
     limit = config.duration_s + config.request_timeout_s + 60
     meter = CpuMeter(server_pid)
     with open(out / "locust.log", "w") as locust_log:
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=locust_log, stderr=subprocess.STDOUT, timeout=limit)
+            proc = subprocess.run(
+                cmd, cwd=ROOT, env=env, stdout=locust_log, stderr=subprocess.STDOUT, timeout=limit
+            )
             returncode = proc.returncode
         except subprocess.TimeoutExpired:
             returncode = None
@@ -140,15 +186,27 @@ def run(config: RunConfig, log=print, server_pid: int | None = None) -> dict:
     return analyze(config, name, out, [r for r, _ in rows], locust_exit=returncode, log=log, cpu=meter.stop())
 
 
-def analyze(config: RunConfig, name: str, out: Path, records: list[metrics.Record], locust_exit=None,
-            log=print, cpu: dict | None = None) -> dict:
+def analyze(
+    config: RunConfig,
+    name: str,
+    out: Path,
+    records: list[metrics.Record],
+    locust_exit=None,
+    log=print,
+    cpu: dict | None = None,
+) -> dict:
     if not records:
         raise RuntimeError(f"no request completed in the run; see {out / 'locust.log'}")
     target = config.rate if (config.rate and not config.ramp) else None
     summary = metrics.summarize(records, config.slos, config.price_per_hour, target_rate=target)
-    result = {"run": name, "created_unix": int(time.time()), "config": _config_dict(config),
-              "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "cpu": cpu or {}},
-              "locust_exit_code": locust_exit, "summary": summary}
+    result = {
+        "run": name,
+        "created_unix": int(time.time()),
+        "config": _config_dict(config),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "cpu": cpu or {}},
+        "locust_exit_code": locust_exit,
+        "summary": summary,
+    }
     passed = True
     if config.ramp:
         result["stages"] = metrics.stage_results(records, config.rates, config.slos, config.slo_attainment)
@@ -157,8 +215,12 @@ def analyze(config: RunConfig, name: str, out: Path, records: list[metrics.Recor
     if config.slos:
         attained = summary["slo_attainment"]
         passed = passed and (bool(config.ramp) or attained >= config.slo_attainment)
-        result["slo"] = {"slos": config.slos, "required": config.slo_attainment, "attainment": attained,
-                         "passed": passed}
+        result["slo"] = {
+            "slos": config.slos,
+            "required": config.slo_attainment,
+            "attainment": attained,
+            "passed": passed,
+        }
     result["exit_code"] = 0 if passed else 1
     if not summary["requests"]["succeeded"]:
         result["exit_code"] = 3
@@ -168,8 +230,9 @@ def analyze(config: RunConfig, name: str, out: Path, records: list[metrics.Recor
     plots = {
         "latency CDFs": report.latency_cdfs(series, config.slos, out / "latency_cdf.png").name,
         "throughput over time": report.throughput_over_time(series, out / "throughput.png").name,
-        "TTFT vs load": report.ttft_vs_load(series, out / "ttft_vs_load.png",
-                                            {config.protocol: result["stages"]} if config.ramp else None).name,
+        "TTFT vs load": report.ttft_vs_load(
+            series, out / "ttft_vs_load.png", {config.protocol: result["stages"]} if config.ramp else None
+        ).name,
     }
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (out / "report.md").write_text(report.run_markdown(result, plots))
@@ -179,8 +242,11 @@ def analyze(config: RunConfig, name: str, out: Path, records: list[metrics.Recor
 
 def headline(result: dict) -> str:
     s = result["summary"]
-    parts = [f"[loadtest] {s['requests']['succeeded']}/{s['requests']['attempted']} ok",
-             f"{s['output_token_throughput']:.1f} tok/s", f"{s['request_throughput']:.2f} req/s"]
+    parts = [
+        f"[loadtest] {s['requests']['succeeded']}/{s['requests']['attempted']} ok",
+        f"{s['output_token_throughput']:.1f} tok/s",
+        f"{s['request_throughput']:.2f} req/s",
+    ]
     for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E")):
         d = s[key]
         if d.get("count"):
@@ -190,8 +256,10 @@ def headline(result: dict) -> str:
     if result.get("stages"):
         parts.append(f"max rate meeting SLOs: {result['max_rate_meeting_slos']}")
     if result.get("slo"):
-        parts.append(f"goodput {s['goodput']:.2f} req/s, SLO {'met' if result['slo']['passed'] else 'MISSED'} "
-                     f"({result['slo']['attainment']:.1%} ≥ {result['slo']['required']:.0%}?)")
+        parts.append(
+            f"goodput {s['goodput']:.2f} req/s, SLO {'met' if result['slo']['passed'] else 'MISSED'} "
+            f"({result['slo']['attainment']:.1%} ≥ {result['slo']['required']:.0%}?)"
+        )
     if s["cost"].get("per_million_output_tokens"):
         parts.append(f"${s['cost']['per_million_output_tokens']:.2f}/1M tok")
     return "; ".join(parts)

@@ -11,8 +11,25 @@ from pathlib import Path
 
 from .metrics import Record
 
-COLUMNS = ["request_id", "protocol", "prompt_id", "kind", "input_tokens", "max_tokens", "stage", "scheduled_s",
-           "send_s", "status", "ttft_s", "tpot_s", "e2e_s", "output_tokens", "chunk_offsets_s", "error", "text"]
+COLUMNS = [
+    "request_id",
+    "protocol",
+    "prompt_id",
+    "kind",
+    "input_tokens",
+    "max_tokens",
+    "stage",
+    "scheduled_s",
+    "send_s",
+    "status",
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "output_tokens",
+    "chunk_offsets_s",
+    "error",
+    "text",
+]
 
 
 class Writer:
@@ -25,10 +42,19 @@ class Writer:
 
     def write(self, record: Record, meta: dict, text: str) -> None:
         row = dict(meta)
-        row.update(stage=record.stage, scheduled_s=_num(record.scheduled_s), send_s=repr(record.send_s),
-                   status=record.status, ttft_s=_num(record.ttft_s), tpot_s=_num(record.tpot_s),
-                   e2e_s=_num(record.e2e_s), output_tokens=record.output_tokens,
-                   chunk_offsets_s=" ".join(repr(float(x)) for x in record.chunk_offsets_s), error=record.error, text=text)
+        row.update(
+            stage=record.stage,
+            scheduled_s=_num(record.scheduled_s),
+            send_s=repr(record.send_s),
+            status=record.status,
+            ttft_s=_num(record.ttft_s),
+            tpot_s=_num(record.tpot_s),
+            e2e_s=_num(record.e2e_s),
+            output_tokens=record.output_tokens,
+            chunk_offsets_s=" ".join(repr(float(x)) for x in record.chunk_offsets_s),
+            error=record.error,
+            text=text,
+        )
         self._csv.writerow(row)
         self._file.flush()
 
@@ -42,10 +68,16 @@ def read(path: Path) -> list[tuple[Record, dict]]:
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             record = Record(
-                send_s=float(row["send_s"]), status=row["status"], ttft_s=_opt(row["ttft_s"]), e2e_s=_opt(row["e2e_s"]),
+                send_s=float(row["send_s"]),
+                status=row["status"],
+                ttft_s=_opt(row["ttft_s"]),
+                e2e_s=_opt(row["e2e_s"]),
                 output_tokens=int(row["output_tokens"]),
                 chunk_offsets_s=[float(x) for x in row["chunk_offsets_s"].split()],
-                stage=int(row["stage"] or 0), scheduled_s=_opt(row["scheduled_s"]), error=row["error"])
+                stage=int(row["stage"] or 0),
+                scheduled_s=_opt(row["scheduled_s"]),
+                error=row["error"],
+            )
             out.append((record, row))
     return out
 

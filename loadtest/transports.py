@@ -83,8 +83,15 @@ class _Timing:
     def done(self, status: str = OK, error: str = "", tokens: int | None = None) -> tuple[Record, str]:
         e2e = time.perf_counter() - self.start
         output_tokens = self.tokens if tokens is None else tokens
-        record = Record(send_s=self.send_s, status=status, ttft_s=self.ttft_s, e2e_s=e2e if status == OK else None,
-                        output_tokens=output_tokens, chunk_offsets_s=self.offsets, error=error[:500])
+        record = Record(
+            send_s=self.send_s,
+            status=status,
+            ttft_s=self.ttft_s,
+            e2e_s=e2e if status == OK else None,
+            output_tokens=output_tokens,
+            chunk_offsets_s=self.offsets,
+            error=error[:500],
+        )
         return record, "".join(self.parts)
 
 
@@ -95,8 +102,9 @@ def grpc_stream(url: str, request: Request, options: Options, seed: int | None =
     timing = _Timing()
     client = grpcclient.InferenceServerClient(url)
     try:
-        client.start_stream(callback=lambda result, error: responses.put((result, error)),
-                            stream_timeout=options.timeout_s)
+        client.start_stream(
+            callback=lambda result, error: responses.put((result, error)), stream_timeout=options.timeout_s
+        )
         inputs = wire.grpc_inputs(grpcclient, ensemble_inputs(request, options, seed))
         timing = _Timing()  # the clock starts at the send, not at the stream set-up
         client.async_stream_infer(MODEL, inputs, enable_empty_final_response=True)
@@ -131,20 +139,29 @@ def _sse(url: str, path: str, body: dict, options: Options, on_event, end_ok: bo
 
     base = URL(url if url.startswith("http") else f"http://{url}")
     timing = _Timing()
-    client = HTTPClient.from_url(base, concurrency=1, connection_timeout=10, network_timeout=options.timeout_s)
+    client = HTTPClient.from_url(
+        base, concurrency=1, connection_timeout=10, network_timeout=options.timeout_s
+    )
     try:
-        with gevent.Timeout(options.timeout_s, TimeoutError(f"no final response within {options.timeout_s} s")):
+        with gevent.Timeout(
+            options.timeout_s, TimeoutError(f"no final response within {options.timeout_s} s")
+        ):
             payload = json.dumps(body).encode()
             timing = _Timing()
-            response = client.post(path, body=payload, headers={"Content-Type": "application/json",
-                                                                 "Accept": "text/event-stream"})
+            response = client.post(
+                path,
+                body=payload,
+                headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+            )
             if response.status_code != 200:
                 detail = response.read().decode("utf-8", "replace")
                 return timing.done(ERROR, f"HTTP {response.status_code}: {detail}")
             while True:
                 line = response.readline(b"\n")
                 if not line:
-                    return timing.done() if end_ok else timing.done(ERROR, "stream ended without data: [DONE]")
+                    return (
+                        timing.done() if end_ok else timing.done(ERROR, "stream ended without data: [DONE]")
+                    )
                 line = line.decode("utf-8").strip()
                 if not line.startswith("data:"):
                     continue
@@ -168,15 +185,24 @@ def http_stream(url: str, request: Request, options: Options, seed: int | None =
         event = json.loads(data)
         if "error" in event:
             return True, str(event["error"])
-        timing.chunk(event.get("text_output", ""), int(event["token_count"]) if "token_count" in event else None)
+        timing.chunk(
+            event.get("text_output", ""), int(event["token_count"]) if "token_count" in event else None
+        )
         return False, None
 
     return _sse(url, f"/v2/models/{MODEL}/generate_stream", body, options, on_event, end_ok=True)
 
 
-def openai_stream(url: str, request: Request, options: Options, seed: int | None = None) -> tuple[Record, str]:
-    body: dict = {"model": options.openai_model, "messages": list(request.prompt.messages),
-                  "max_tokens": request.max_tokens, "stream": True, "stream_options": {"include_usage": True}}
+def openai_stream(
+    url: str, request: Request, options: Options, seed: int | None = None
+) -> tuple[Record, str]:
+    body: dict = {
+        "model": options.openai_model,
+        "messages": list(request.prompt.messages),
+        "max_tokens": request.max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     if options.temperature is not None:
         body["temperature"] = options.temperature
         if seed is not None and options.temperature:
@@ -193,8 +219,11 @@ def openai_stream(url: str, request: Request, options: Options, seed: int | None
             return True, None
         event = json.loads(data)
         if "error" in event:
-            return True, str(event["error"].get("message", event["error"]) if isinstance(event["error"], dict)
-                             else event["error"])
+            return True, str(
+                event["error"].get("message", event["error"])
+                if isinstance(event["error"], dict)
+                else event["error"]
+            )
         for choice in event.get("choices") or []:
             timing.chunk((choice.get("delta") or {}).get("content") or "")
         usage = event.get("usage")

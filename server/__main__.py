@@ -18,23 +18,36 @@ from .tritonserver import ADMIN_HEADER, GrpcTls, ServerOptions, StartupInterrupt
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-repository", type=Path, default=Path("build/model_repository"))
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--metrics-port", type=int, default=8002)
-    parser.add_argument("--exit-timeout", type=int, default=30, help="seconds SIGTERM waits for in-flight requests")
+    parser.add_argument(
+        "--exit-timeout", type=int, default=30, help="seconds SIGTERM waits for in-flight requests"
+    )
     parser.add_argument("--log-file", type=Path, default=None)
-    parser.add_argument("--max-restarts", type=int, default=3,
-                        help="restarts after a crash within 10 minutes before exiting non-zero")
-    parser.add_argument("--admin-key-file", type=Path, default=None,
-                        help="file whose first line is the admin API key (else $TRITON_ADMIN_KEY, else a random "
-                             "key nobody is told: the admin APIs are then closed)")
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=3,
+        help="restarts after a crash within 10 minutes before exiting non-zero",
+    )
+    parser.add_argument(
+        "--admin-key-file",
+        type=Path,
+        default=None,
+        help="file whose first line is the admin API key (else $TRITON_ADMIN_KEY, else a random "
+        "key nobody is told: the admin APIs are then closed)",
+    )
     parser.add_argument("--grpc-tls-cert", type=Path, help="PEM certificate: serve gRPC over TLS")
     parser.add_argument("--grpc-tls-key", type=Path, help="PEM private key of --grpc-tls-cert")
-    parser.add_argument("--grpc-tls-client-ca", type=Path, help="PEM CA: require client certificates it signed")
+    parser.add_argument(
+        "--grpc-tls-client-ca", type=Path, help="PEM CA: require client certificates it signed"
+    )
     return parser.parse_args(argv)
 
 
@@ -47,14 +60,23 @@ def build_options(args: argparse.Namespace) -> ServerOptions:
     extra = {}
     if args.admin_key_file is not None:
         extra["admin_key"] = args.admin_key_file.read_text().strip()
-    return ServerOptions(args.model_repository, args.http_port, args.grpc_port, args.metrics_port, host=args.host,
-                         exit_timeout_s=args.exit_timeout, grpc_tls=tls, **extra)
+    return ServerOptions(
+        args.model_repository,
+        args.http_port,
+        args.grpc_port,
+        args.metrics_port,
+        host=args.host,
+        exit_timeout_s=args.exit_timeout,
+        grpc_tls=tls,
+        **extra,
+    )
 
 
 def banner(args: argparse.Namespace, options: ServerOptions, server: TritonServer) -> str:
     if args.admin_key_file or os.environ.get("TRITON_ADMIN_KEY"):
-        admin = f"header {ADMIN_HEADER} with your key" + ("" if server.admin_key_hidden else
-                                                          " (WARNING: still visible in `ps`)")
+        admin = f"header {ADMIN_HEADER} with your key" + (
+            "" if server.admin_key_hidden else " (WARNING: still visible in `ps`)"
+        )
     else:
         admin = "closed (give --admin-key-file or TRITON_ADMIN_KEY to open them)"
     scheme = "grpcs" if options.grpc_tls else "grpc"
@@ -82,15 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     server.stop_requested = signals.requested
     signals.force = server.kill
     supervisor = Supervisor(server, max_restarts=args.max_restarts)
-    print(f"starting tritonserver on {args.host} (HTTP {args.http_port}, gRPC {args.grpc_port}, "
-          f"metrics {args.metrics_port}) …", flush=True)
+    print(
+        f"starting tritonserver on {args.host} (HTTP {args.http_port}, gRPC {args.grpc_port}, "
+        f"metrics {args.metrics_port}) …",
+        flush=True,
+    )
     try:
         supervisor.start()
         print(banner(args, options, server), flush=True)
         while not signals.requested.wait(1.0):
             if not supervisor.check():
-                print("error: tritonserver keeps failing; exiting for the orchestrator to restart it",
-                      file=sys.stderr)
+                print(
+                    "error: tritonserver keeps failing; exiting for the orchestrator to restart it",
+                    file=sys.stderr,
+                )
                 return 1
     except StartupInterrupted:
         print(f"{signals.name} before tritonserver was ready: stopped it", flush=True)

@@ -53,8 +53,9 @@ class ServerOptions(Endpoints):
     exit_timeout_s: int = 30  # SIGTERM drains in-flight requests for at most this long
     # The header value the admin APIs (RESTRICTED_APIS) require. Triton 2.51 reads it only from its
     # command line; TritonServer blanks it there once Triton has parsed it (see argv_scrub.py).
-    admin_key: str = field(default_factory=lambda: os.environ.get("TRITON_ADMIN_KEY") or secrets.token_hex(16),
-                           repr=False)
+    admin_key: str = field(
+        default_factory=lambda: os.environ.get("TRITON_ADMIN_KEY") or secrets.token_hex(16), repr=False
+    )
     log_verbose: int = 0
     grpc_tls: GrpcTls | None = None
 
@@ -66,7 +67,9 @@ class ServerOptions(Endpoints):
             raise ValueError(f"{self.model_repository}: model repository does not exist (run `make repo`)")
         # Triton splits the restricted-API flag on ':' and '=': such a key would be cut short.
         if len(self.admin_key) < 16 or any(c in self.admin_key for c in ":=,\n\r\0 "):
-            raise ValueError("admin key: at least 16 characters, none of ':', '=', ',', spaces or line breaks")
+            raise ValueError(
+                "admin key: at least 16 characters, none of ':', '=', ',', spaces or line breaks"
+            )
 
     @property
     def ports(self) -> tuple[int, int, int]:
@@ -79,9 +82,12 @@ def command(options: ServerOptions, binary: Path, backend_dir: Path) -> list[str
         str(binary),
         f"--model-repository={Path(o.model_repository).resolve()}",
         f"--backend-directory={backend_dir}",
-        f"--http-address={o.host}", f"--http-port={o.http_port}",
-        f"--grpc-address={o.host}", f"--grpc-port={o.grpc_port}",
-        f"--metrics-address={o.host}", f"--metrics-port={o.metrics_port}",
+        f"--http-address={o.host}",
+        f"--http-port={o.http_port}",
+        f"--grpc-address={o.host}",
+        f"--grpc-port={o.grpc_port}",
+        f"--metrics-address={o.host}",
+        f"--metrics-port={o.metrics_port}",
         "--model-control-mode=none",
         "--strict-readiness=true",
         f"--exit-timeout-secs={o.exit_timeout_s}",
@@ -95,7 +101,10 @@ def command(options: ServerOptions, binary: Path, backend_dir: Path) -> list[str
     ]
     if o.grpc_tls is not None:
         tls = o.grpc_tls
-        args += [f"--grpc-server-cert={Path(tls.cert).resolve()}", f"--grpc-server-key={Path(tls.key).resolve()}"]
+        args += [
+            f"--grpc-server-cert={Path(tls.cert).resolve()}",
+            f"--grpc-server-key={Path(tls.key).resolve()}",
+        ]
         if tls.client_ca is not None:
             args += ["--grpc-use-ssl-mutual=true", f"--grpc-root-cert={Path(tls.client_ca).resolve()}"]
         else:

@@ -29,8 +29,16 @@ from pathlib import Path
 from . import argv_scrub, drain, stubs
 from .options import ADMIN_HEADER, RESTRICTED_APIS, GrpcTls, ServerOptions, command
 
-__all__ = ["ADMIN_HEADER", "RESTRICTED_APIS", "GrpcTls", "ServerOptions", "StartupInterrupted", "TritonServer",
-           "command", "port_in_use"]
+__all__ = [
+    "ADMIN_HEADER",
+    "RESTRICTED_APIS",
+    "GrpcTls",
+    "ServerOptions",
+    "StartupInterrupted",
+    "TritonServer",
+    "command",
+    "port_in_use",
+]
 
 
 class StartupInterrupted(RuntimeError):
@@ -50,10 +58,13 @@ def find_installation() -> Installation:
         system = shutil.which("tritonserver")
         if system:
             return Installation(Path(system), Path("/opt/tritonserver/backends"), None)
-        raise FileNotFoundError("tritonserver not found: install nvidia-pytriton (make venv) or use an NGC image")
+        raise FileNotFoundError(
+            "tritonserver not found: install nvidia-pytriton (make venv) or use an NGC image"
+        )
     root = Path(list(spec.submodule_search_locations)[0]) / "tritonserver"
-    installation = Installation(root / "bin" / "tritonserver", root / "backends",
-                                root.parent.parent / "nvidia_pytriton.libs")
+    installation = Installation(
+        root / "bin" / "tritonserver", root / "backends", root.parent.parent / "nvidia_pytriton.libs"
+    )
     _install_python_stub(root)
     return installation
 
@@ -136,17 +147,23 @@ class TritonServer:
         o = self.options
         busy = [p for p in o.ports if port_in_use(o.host, p)]
         if busy:
-            raise RuntimeError(f"port(s) {busy} on {o.host} already in use: is another server running? "
-                               "Stop it or choose other ports (HTTP_PORT=, GRPC_PORT=, METRICS_PORT=)")
+            raise RuntimeError(
+                f"port(s) {busy} on {o.host} already in use: is another server running? "
+                "Stop it or choose other ports (HTTP_PORT=, GRPC_PORT=, METRICS_PORT=)"
+            )
         installation = find_installation()
         self._interrupted()
         # Appended: a restart after a crash must not erase the log that shows the crash.
         self._log = open(self.log_path, "a") if self.log_path else None  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(command(o, installation.binary, installation.backend_dir),
-                                        env=environment(installation), stdout=self._log or None,
-                                        stderr=subprocess.STDOUT if self._log else None,
-                                        cwd=Path(o.model_repository).resolve(), start_new_session=True,
-                                        preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(
+            command(o, installation.binary, installation.backend_dir),
+            env=environment(installation),
+            stdout=self._log or None,
+            stderr=subprocess.STDOUT if self._log else None,
+            cwd=Path(o.model_repository).resolve(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         self._backend_dir, self.admin_key_hidden = installation.backend_dir, False
         try:
             self.wait_ready(ready_timeout_s)
@@ -185,13 +202,18 @@ class TritonServer:
             self._interrupted()
             if self.process is not None and self.process.poll() is not None:
                 code = self.process.returncode
-                raise RuntimeError(f"tritonserver exited with code {code} before becoming ready"
-                                   + (f"; see {self.log_path}" if self.log_path else ""))
+                raise RuntimeError(
+                    f"tritonserver exited with code {code} before becoming ready"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
             self._hide_admin_key()
             if self.is_ready():
                 return
             self.stop_requested.wait(0.5)
-        raise TimeoutError(f"tritonserver not ready after {timeout_s} s" + (f"; see {self.log_path}" if self.log_path else ""))
+        raise TimeoutError(
+            f"tritonserver not ready after {timeout_s} s"
+            + (f"; see {self.log_path}" if self.log_path else "")
+        )
 
     def stop(self, timeout_s: float | None = None, drain_first: bool = False) -> int | None:
         """SIGTERM (Triton drains in-flight requests up to exit_timeout_s), then SIGKILL if needed;
@@ -243,9 +265,13 @@ class TritonServer:
             elif stubs_gone_at is None:
                 stubs_gone_at = time.monotonic()
             elif time.monotonic() - stubs_gone_at >= grace_s:
-                print("tritonserver: every model with a process has unloaded, only the ensemble is left "
-                      "(Triton 2.51 keeps it referenced after a gRPC stream cancelled past its final "
-                      "response); ending it", file=sys.stderr, flush=True)
+                print(
+                    "tritonserver: every model with a process has unloaded, only the ensemble is left "
+                    "(Triton 2.51 keeps it referenced after a gRPC stream cancelled past its final "
+                    "response); ending it",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self.kill()
                 self.process.wait()
                 self.process.returncode = 0

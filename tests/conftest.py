@@ -58,8 +58,14 @@ def tokenizer(checkpoint_dir):
 def test_repository(checkpoint_dir, onnx_fp32) -> Path:
     from build_engines.onnx import repository
 
-    return repository.assemble_cpu(SCRATCH / "test_repository", checkpoint_dir, onnx_fp32,
-                                   max_context_len=512, max_num_seqs=8, max_queue_size=8)
+    return repository.assemble_cpu(
+        SCRATCH / "test_repository",
+        checkpoint_dir,
+        onnx_fp32,
+        max_context_len=512,
+        max_num_seqs=8,
+        max_queue_size=8,
+    )
 
 
 @pytest.fixture(scope="session")

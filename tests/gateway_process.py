@@ -12,14 +12,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_gateway(port, triton_grpc, tokenizer_dir=None, *extra_args, scheme="http", ca=None, client_cert=None):
+def start_gateway(
+    port, triton_grpc, tokenizer_dir=None, *extra_args, scheme="http", ca=None, client_cert=None
+):
     """Started and answering /v1/models (401 counts: the gateway is up, only the key is missing).
     `ca` / `client_cert` (cert, key): what it takes to reach it over HTTPS."""
-    command = [sys.executable, "-m", "client.openai_gateway", "--port", str(port), "--triton-grpc", triton_grpc,
-               "--log-level", "warning", *extra_args]
+    command = [
+        sys.executable,
+        "-m",
+        "client.openai_gateway",
+        "--port",
+        str(port),
+        "--triton-grpc",
+        triton_grpc,
+        "--log-level",
+        "warning",
+        *extra_args,
+    ]
     if tokenizer_dir:
         command += ["--tokenizer-dir", str(tokenizer_dir)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     context = ssl.create_default_context(cafile=str(ca)) if scheme == "https" else None
     if context is not None and client_cert:
         context.load_cert_chain(*map(str, client_cert))
@@ -28,7 +42,9 @@ def start_gateway(port, triton_grpc, tokenizer_dir=None, *extra_args, scheme="ht
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited: {process.stderr.read()}")
         try:
-            urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/v1/models", timeout=1, context=context).close()
+            urllib.request.urlopen(
+                f"{scheme}://127.0.0.1:{port}/v1/models", timeout=1, context=context
+            ).close()
             return process
         except urllib.error.HTTPError as exc:
             if exc.code == 401:

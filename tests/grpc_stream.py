@@ -14,8 +14,12 @@ def stream_responses(url: str, values: dict, timeout_s: float = 60, parameters: 
 
     responses, client = queue.Queue(), grpcclient.InferenceServerClient(url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
-    client.async_stream_infer("ensemble", wire.grpc_inputs(grpcclient, values), enable_empty_final_response=True,
-                              parameters=parameters)
+    client.async_stream_infer(
+        "ensemble",
+        wire.grpc_inputs(grpcclient, values),
+        enable_empty_final_response=True,
+        parameters=parameters,
+    )
     out = []
     try:
         while True:

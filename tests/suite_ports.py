@@ -10,8 +10,11 @@ import os
 from pathlib import Path
 
 PORT_BASE = int(os.environ.get("TEST_PORT_BASE", "18000"))
-SCRATCH = Path(__file__).resolve().parent.parent / "build" / (
-    "tests" if PORT_BASE == 18000 else f"tests-{PORT_BASE}")
+SCRATCH = (
+    Path(__file__).resolve().parent.parent
+    / "build"
+    / ("tests" if PORT_BASE == 18000 else f"tests-{PORT_BASE}")
+)
 
 
 def test_port(offset: int) -> int:

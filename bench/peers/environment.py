@@ -9,8 +9,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-PACKAGES = ("openvino==2026.4.1", "openvino-genai==2026.4.1.0", "openvino-tokenizers==2026.4.1.0",
-            "optimum-intel==2.2.0", "nncf==3.4.0", "sentencepiece==0.2.3")
+PACKAGES = (
+    "openvino==2026.4.1",
+    "openvino-genai==2026.4.1.0",
+    "openvino-tokenizers==2026.4.1.0",
+    "optimum-intel==2.2.0",
+    "nncf==3.4.0",
+    "sentencepiece==0.2.3",
+)
 
 
 def python(work: Path) -> Path:

@@ -27,9 +27,16 @@ from . import environment
 VERSION = "0.3.36"  # llama-cpp-python; pinned so the cached build matches the source
 PRECISIONS = {"fp32": "f32", "int8": "q8_0"}  # our variant → the GGUF type it is compared with
 # Off: tests, examples and the prebuilt web UI (fetched from a model hub, which is not reachable).
-CMAKE_FLAGS = ("-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_BUILD_TESTS=OFF",
-               "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF",
-               "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_OPENSSL=OFF")
+CMAKE_FLAGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DGGML_NATIVE=ON",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+)
 
 
 def source(work: Path) -> Path:
@@ -38,8 +45,21 @@ def source(work: Path) -> Path:
     tree = root / f"llama_cpp_python-{VERSION}" / "vendor" / "llama.cpp"
     if not (tree / "CMakeLists.txt").is_file():
         root.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                        f"llama-cpp-python=={VERSION}", "-d", str(root)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"llama-cpp-python=={VERSION}",
+                "-d",
+                str(root),
+            ],
+            check=True,
+        )
         with tarfile.open(root / f"llama_cpp_python-{VERSION}.tar.gz") as sdist:
             sdist.extractall(root, filter="data")
     return tree
@@ -52,8 +72,10 @@ def server_binary(work: Path) -> Path:
     binary = build / "bin" / "llama-server"
     if not binary.is_file():
         subprocess.run(["cmake", "-S", str(tree), "-B", str(build), *CMAKE_FLAGS], check=True)
-        subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count())],
-                       check=True)
+        subprocess.run(
+            ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count())],
+            check=True,
+        )
     return binary
 
 
@@ -66,8 +88,19 @@ def gguf(work: Path, checkpoint_dir: Path, precision: str) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_suffix(".partial")
         env = {**os.environ, "PYTHONPATH": str(tree / "gguf-py"), "HF_HUB_OFFLINE": "1"}
-        subprocess.run([str(environment.python(work)), str(tree / "convert_hf_to_gguf.py"), str(checkpoint_dir), "--outtype", kind,
-                        "--outfile", str(partial)], check=True, env=env)
+        subprocess.run(
+            [
+                str(environment.python(work)),
+                str(tree / "convert_hf_to_gguf.py"),
+                str(checkpoint_dir),
+                "--outtype",
+                kind,
+                "--outfile",
+                str(partial),
+            ],
+            check=True,
+            env=env,
+        )
         partial.rename(out)
     return out
 
@@ -77,9 +110,23 @@ class Server:
 
     def __init__(self, binary: Path, model: Path, port: int, slots: int, context: int, log_path: Path):
         self.port = port
-        self.command = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-                        "--parallel", str(slots), "--ctx-size", str(slots * context), "--cont-batching",
-                        "--threads", str(os.cpu_count()), "--no-webui"]
+        self.command = [
+            str(binary),
+            "-m",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--parallel",
+            str(slots),
+            "--ctx-size",
+            str(slots * context),
+            "--cont-batching",
+            "--threads",
+            str(os.cpu_count()),
+            "--no-webui",
+        ]
         self.log_path = log_path
 
     def __enter__(self) -> Server:
@@ -120,9 +167,16 @@ def _get(port: int, path: str) -> int:
 def stream_one(port: int, prompt: str, max_tokens: int) -> Sample:
     """One streamed chat completion: exactly max_tokens tokens (the end token ignored, as our rows'
     min_tokens = max_tokens), greedy; the token count is the server's own usage figure."""
-    body = json.dumps({"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                       "ignore_eos": True, "temperature": 0, "stream": True,
-                       "stream_options": {"include_usage": True}})
+    body = json.dumps(
+        {
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "ignore_eos": True,
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     sent = time.perf_counter()
     first, tokens = None, 0

@@ -29,20 +29,46 @@ def export(work: Path, checkpoint_dir: Path, precision: str) -> Path:
     if not (out / "openvino_model.xml").is_file():
         partial = out.with_name(out.name + ".partial")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        subprocess.run([str(python), "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model",
-                        str(checkpoint_dir), "--task", "text-generation-with-past", "--weight-format",
-                        WEIGHTS[precision], str(partial)], check=True, env=env)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "optimum.commands.optimum_cli",
+                "export",
+                "openvino",
+                "--model",
+                str(checkpoint_dir),
+                "--task",
+                "text-generation-with-past",
+                "--weight-format",
+                WEIGHTS[precision],
+                str(partial),
+            ],
+            check=True,
+            env=env,
+        )
         partial.rename(out)
     return out
 
 
-def streams(work: Path, model_dir: Path, prompt_ids: list[list[int]], max_tokens: int, concurrency: int,
-            compute: str) -> tuple[list[Sample], float]:
+def streams(
+    work: Path, model_dir: Path, prompt_ids: list[list[int]], max_tokens: int, concurrency: int, compute: str
+) -> tuple[list[Sample], float]:
     """The closed loop in the OpenVINO environment; (samples, wall seconds) as bench.runners return."""
-    job = {"model_dir": str(model_dir), "properties": COMPUTE[compute], "prompt_ids": prompt_ids,
-           "max_tokens": max_tokens, "concurrency": concurrency}
-    result = subprocess.run([str(environment.python(work)), str(PIPELINE)], input=json.dumps(job), capture_output=True,
-                            text=True, check=False)
+    job = {
+        "model_dir": str(model_dir),
+        "properties": COMPUTE[compute],
+        "prompt_ids": prompt_ids,
+        "max_tokens": max_tokens,
+        "concurrency": concurrency,
+    }
+    result = subprocess.run(
+        [str(environment.python(work)), str(PIPELINE)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"OpenVINO GenAI run failed:\n{result.stderr[-2000:]}")
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -55,11 +55,19 @@ def main() -> None:
                     state["first"] = now
                 state["tokens"] += new
             if handle.get_status() == genai.GenerationStatus.FINISHED:
-                samples.append({"ttft_s": (state["first"] or now) - state["sent"], "e2e_s": now - state["sent"],
-                                "tokens": state["tokens"]})
+                samples.append(
+                    {
+                        "ttft_s": (state["first"] or now) - state["sent"],
+                        "e2e_s": now - state["sent"],
+                        "tokens": state["tokens"],
+                    }
+                )
                 del running[index]
-    print(json.dumps({"samples": samples, "wall_s": time.perf_counter() - started,
-                      "openvino_genai": genai.__version__}))
+    print(
+        json.dumps(
+            {"samples": samples, "wall_s": time.perf_counter() - started, "openvino_genai": genai.__version__}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,13 @@ SPEEDS = ("prefill_tok_s", "decode_1_tok_s", "decode_16_tok_s")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.quant_lab", description=__doc__)
-    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES),
-                        help="variants to measure (fp32 is always included: ratios are to it)")
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=list(RECIPES),
+        default=list(RECIPES),
+        help="variants to measure (fp32 is always included: ratios are to it)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="speed rounds, interleaved across variants")
     parser.add_argument("--model", default=None)
     parser.add_argument("--work-dir", type=Path, default=ROOT / "artifacts")
@@ -48,11 +53,18 @@ def main() -> None:
         onnx_dir = export.export(ckpt, work, name)
         report_ = quality.measure_against(reference, onnx_dir, name)
         quality.record(onnx_dir, report_)
-        variants[name] = {"variant": name, "summary": RECIPES[name].summary, "recipe": RECIPES[name].as_dict(),
-                          "onnx_dir": str(onnx_dir), "quality": report_.as_dict(),
-                          "gate_problems": quality.problems(report_)}
+        variants[name] = {
+            "variant": name,
+            "summary": RECIPES[name].summary,
+            "recipe": RECIPES[name].as_dict(),
+            "onnx_dir": str(onnx_dir),
+            "quality": report_.as_dict(),
+            "gate_problems": quality.problems(report_),
+        }
 
-    text_ids = reference.tokenizer.encode((quality.DATA / "heldout.txt").read_text(), add_special_tokens=False)
+    text_ids = reference.tokenizer.encode(
+        (quality.DATA / "heldout.txt").read_text(), add_special_tokens=False
+    )
     rounds: dict[str, list[speed.Speed]] = {n: [] for n in names}
     for r in range(args.rounds):
         for name in names:
@@ -62,17 +74,25 @@ def main() -> None:
         v["speed"] = {k: statistics.median(getattr(s, k) for s in rounds[name]) for k in SPEEDS}
         v["speed_rounds"] = [asdict(s) for s in rounds[name]]
         # The ratio of each round (variants measured minutes apart) is steadier than a ratio of medians.
-        v["ratios"] = {k: statistics.median(getattr(s, k) / getattr(f, k) for s, f in zip(rounds[name], rounds["fp32"],
-                                                                                           strict=True))
-                       for k in SPEEDS}
+        v["ratios"] = {
+            k: statistics.median(
+                getattr(s, k) / getattr(f, k) for s, f in zip(rounds[name], rounds["fp32"], strict=True)
+            )
+            for k in SPEEDS
+        }
         v["disk_bytes"] = speed.disk_bytes(Path(v["onnx_dir"]))
         v["resident_bytes"] = speed.resident_bytes(Path(v["onnx_dir"]))
 
     run_name = time.strftime("%Y%m%d-%H%M%S")
-    run = {"run": run_name, "rounds": args.rounds, "checkpoint": str(ckpt),
-           "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                      f"load average {os.getloadavg()[0]:.1f} at the end",
-           "variants": list(variants.values()), "gpu": gpu.rows(ckpt)}
+    run = {
+        "run": run_name,
+        "rounds": args.rounds,
+        "checkpoint": str(ckpt),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at the end",
+        "variants": list(variants.values()),
+        "gpu": gpu.rows(ckpt),
+    }
     out = args.out / run_name
     report.write(run, out)
     print((out / "report.md").read_text(), flush=True)

@@ -26,24 +26,31 @@ def default_switch_blockers(v: dict) -> list[str]:
     decode at 1 and 16 sequences >= 1.25x FP32 and prefill no slower, from the same run."""
     blockers = list(v["gate_problems"])
     if v["quality"]["answers_kept"] < DEFAULT_SWITCH["min_answers_kept"] and not any(
-            b.startswith("answers") for b in blockers):
+        b.startswith("answers") for b in blockers
+    ):
         blockers.append(f"answers {v['quality']['correct_answers']}/{v['quality']['questions']}")
     for key in ("decode_1_tok_s", "decode_16_tok_s"):
         if v["ratios"][key] < DEFAULT_SWITCH["min_decode_ratio"]:
-            blockers.append(f"{key.removesuffix('_tok_s')} {v['ratios'][key]:.2f}× < {DEFAULT_SWITCH['min_decode_ratio']}×")
+            blockers.append(
+                f"{key.removesuffix('_tok_s')} {v['ratios'][key]:.2f}× < {DEFAULT_SWITCH['min_decode_ratio']}×"
+            )
     if v["ratios"]["prefill_tok_s"] < DEFAULT_SWITCH["min_prefill_ratio"]:
         blockers.append(f"prefill {v['ratios']['prefill_tok_s']:.2f}× < 1×")
     return blockers
 
 
 def markdown(run: dict) -> str:
-    lines = [f"# Quantization lab — {run['run']}", "",
-             f"Machine: {run['machine']}. One run, {run['rounds']} rounds of speed measurements interleaved across "
-             "variants; speeds are medians, ratios are the medians of each round's ratio to fp32 (the machine is "
-             "noisy, ±20 % between runs, so compare ratios).", "",
-             "| variant | recipe | top-1 | ppl Δ | answers | gate | prefill tok/s (×fp32) | decode@1 tok/s (×fp32) | "
-             "decode@16 tok/s (×fp32) | disk MiB | resident MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Quantization lab — {run['run']}",
+        "",
+        f"Machine: {run['machine']}. One run, {run['rounds']} rounds of speed measurements interleaved across "
+        "variants; speeds are medians, ratios are the medians of each round's ratio to fp32 (the machine is "
+        "noisy, ±20 % between runs, so compare ratios).",
+        "",
+        "| variant | recipe | top-1 | ppl Δ | answers | gate | prefill tok/s (×fp32) | decode@1 tok/s (×fp32) | "
+        "decode@16 tok/s (×fp32) | disk MiB | resident MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for v in run["variants"]:
         q, s, r = v["quality"], v["speed"], v["ratios"]
         gate = "pass" if not v["gate_problems"] else "FAIL: " + "; ".join(v["gate_problems"])
@@ -51,24 +58,42 @@ def markdown(run: dict) -> str:
             f"| `{v['variant']}` | {v['summary']} | {_pct(q['top1_agreement'])} | {q['perplexity_increase']:+.2%} | "
             f"{q['correct_answers']}/{q['questions']} | {gate} | {_num(s['prefill_tok_s'])} ({r['prefill_tok_s']:.2f}×) | "
             f"{_num(s['decode_1_tok_s'], '.1f')} ({r['decode_1_tok_s']:.2f}×) | {_num(s['decode_16_tok_s'])} "
-            f"({r['decode_16_tok_s']:.2f}×) | {v['disk_bytes'] / MiB:.0f} | {v['resident_bytes'] / MiB:.0f} |")
-    lines += ["", "## Switching the default (issue 16: gate, every answer, decode ≥ 1.25× and prefill ≥ 1× FP32)", ""]
+            f"({r['decode_16_tok_s']:.2f}×) | {v['disk_bytes'] / MiB:.0f} | {v['resident_bytes'] / MiB:.0f} |"
+        )
+    lines += [
+        "",
+        "## Switching the default (issue 16: gate, every answer, decode ≥ 1.25× and prefill ≥ 1× FP32)",
+        "",
+    ]
     for v in run["variants"]:
         if v["variant"] != "fp32":
             blockers = default_switch_blockers(v)
-            lines.append(f"- `{v['variant']}`: " + ("**eligible**" if not blockers else "not eligible: " + "; ".join(blockers)))
-    lines += ["", "## GPU recipes (TensorRT-LLM) — not measured here (no GPU)", "",
-              "Same layout; weights and KV per token from the capacity planner (`build_engines/trtllm/plan.py`, "
-              "float16 activations), commands from a dry run (`build_engines/trtllm/recipes.py`).", "",
-              "| variant | top-1 | ppl Δ | answers | prefill | decode@1 | decode@16 | weights MiB (planned) | "
-              "KV bytes/token (planned) | build |", "|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"- `{v['variant']}`: "
+                + ("**eligible**" if not blockers else "not eligible: " + "; ".join(blockers))
+            )
+    lines += [
+        "",
+        "## GPU recipes (TensorRT-LLM) — not measured here (no GPU)",
+        "",
+        "Same layout; weights and KV per token from the capacity planner (`build_engines/trtllm/plan.py`, "
+        "float16 activations), commands from a dry run (`build_engines/trtllm/recipes.py`).",
+        "",
+        "| variant | top-1 | ppl Δ | answers | prefill | decode@1 | decode@16 | weights MiB (planned) | "
+        "KV bytes/token (planned) | build |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for g in run["gpu"]:
         build = "<br>".join(f"`{c[:90]}…`" for c in g["dry_run_commands"]) or "no converter in recipes.py yet"
-        lines.append(f"| `{g['variant']}` | not measured | not measured | not measured | not measured | not measured | "
-                     f"not measured | {g['weights_bytes'] / MiB:.0f} | {g['kv_bytes_per_token']} | {build} |")
+        lines.append(
+            f"| `{g['variant']}` | not measured | not measured | not measured | not measured | not measured | "
+            f"not measured | {g['weights_bytes'] / MiB:.0f} | {g['kv_bytes_per_token']} | {build} |"
+        )
     lines += ["", "## Answers to the shipped questions (greedy, chat template)", ""]
     for v in run["variants"]:
-        lines.append(f"- `{v['variant']}`: " + " · ".join(a.replace("|", "/")[:60] for a in v["quality"]["answers"]))
+        lines.append(
+            f"- `{v['variant']}`: " + " · ".join(a.replace("|", "/")[:60] for a in v["quality"]["answers"])
+        )
     lines += ["", "## Plots", ""]
     lines += [f"![{p}]({p})" for p in run.get("plots", [])] or [run.get("plots_note", "")]
     return "\n".join(lines) + "\n"
@@ -121,7 +146,10 @@ def write(run: dict, out: Path) -> None:
     try:
         run["plots"] = plots(run, out)
     except ImportError:
-        run["plots"], run["plots_note"] = [], "No plots: matplotlib is not installed (pip install -e '.[dev]')."
+        run["plots"], run["plots_note"] = (
+            [],
+            "No plots: matplotlib is not installed (pip install -e '.[dev]').",
+        )
     (out / "report.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "report.md").write_text(markdown(run))
 

@@ -42,6 +42,7 @@ def _run(engine, prompts: list[list[int]], max_tokens: int) -> list[list[float]]
             times[i].extend(now for _ in out.new_token_ids)
             if out.finished:
                 done.release()
+
         return on_output
 
     for i, ids in enumerate(prompts):
@@ -64,7 +65,9 @@ def measure(onnx_dir: Path, text_ids: list[int]) -> Speed:
     from python_backend.engine.config import EngineConfig
     from python_backend.engine.llm_engine import LLMEngine
 
-    config = EngineConfig(max_num_seqs=16, max_num_batched_tokens=512, max_context_len=512, prefix_caching=False)
+    config = EngineConfig(
+        max_num_seqs=16, max_num_batched_tokens=512, max_context_len=512, prefix_caching=False
+    )
     engine = LLMEngine(config, onnx_dir).start()
     try:
         _run(engine, [text_ids[:32]], 4)  # warm-up: first calls allocate and pick kernels
@@ -72,7 +75,9 @@ def measure(onnx_dir: Path, text_ids: list[int]) -> Speed:
         (first,) = _run(engine, [text_ids[:PREFILL_TOKENS]], 1)
         prefill = PREFILL_TOKENS / (first[0] - start)
         one = _decode_rate(_run(engine, [text_ids[:32]], DECODE_TOKENS))
-        sixteen = _decode_rate(_run(engine, [text_ids[32 * i : 32 * i + 32] for i in range(16)], DECODE_TOKENS))
+        sixteen = _decode_rate(
+            _run(engine, [text_ids[32 * i : 32 * i + 32] for i in range(16)], DECODE_TOKENS)
+        )
     finally:
         engine.shutdown()
     return Speed(prefill, one, sixteen)
@@ -91,8 +96,13 @@ def _rss() -> int:
 
 def resident_bytes(onnx_dir: Path) -> int:
     """RSS growth of a fresh process that loads `onnx_dir` and runs one prefill (see module doc)."""
-    out = subprocess.run([sys.executable, "-m", "bench.quant_lab.speed", str(onnx_dir)], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.quant_lab.speed", str(onnx_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["resident_bytes"]
 
 

@@ -17,10 +17,17 @@ DEFAULT_WORK_DIR = Path("artifacts")
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None,
-                        help="HF checkpoint directory, or 'smollm2' (default: the bundled SmolLM2-135M-Instruct)")
-    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR,
-                        help="where checkpoints and exports are cached (default: artifacts/)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="HF checkpoint directory, or 'smollm2' (default: the bundled SmolLM2-135M-Instruct)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=DEFAULT_WORK_DIR,
+        help="where checkpoints and exports are cached (default: artifacts/)",
+    )
 
 
 def _work_dir(args, checkpoint_dir: Path) -> Path:
@@ -52,14 +59,23 @@ def cmd_export(args) -> None:
 
 def cmd_assemble(args) -> None:
     ckpt, onnx_dir = _export(args, args.precision)
-    out = repository.assemble_cpu(args.output, ckpt, onnx_dir, max_context_len=args.max_context_len,
-                                  max_num_seqs=args.max_num_seqs, max_queue_size=args.max_queue_size,
-                                  stream_interval=args.stream_interval, speculative_draft_len=args.speculative_draft_len)
+    out = repository.assemble_cpu(
+        args.output,
+        ckpt,
+        onnx_dir,
+        max_context_len=args.max_context_len,
+        max_num_seqs=args.max_num_seqs,
+        max_queue_size=args.max_queue_size,
+        stream_interval=args.stream_interval,
+        speculative_draft_len=args.speculative_draft_len,
+    )
     print(f"[assemble] model repository ready: {out}")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("checkpoint", help="resolve/convert the checkpoint to an HF directory and print its path")
+    p = sub.add_parser(
+        "checkpoint", help="resolve/convert the checkpoint to an HF directory and print its path"
+    )
     _model_args(p)
     p.set_defaults(func=cmd_checkpoint)
 
@@ -75,11 +91,23 @@ def register(sub) -> None:
     p.add_argument("--output", type=Path, default=Path("build/model_repository"))
     p.add_argument("--max-context-len", type=int, default=2048)
     p.add_argument("--max-num-seqs", type=int, default=16, help="sequences decoded together (KV slots)")
-    p.add_argument("--max-queue-size", type=int, default=256,
-                   help="requests waiting for a slot; past it requests are rejected with UNAVAILABLE")
-    p.add_argument("--stream-interval", type=int, default=1,
-                   help="streaming: tokens per response after the first (larger: less CPU per token, coarser streams)")
-    p.add_argument("--speculative-draft-len", type=int, default=0,
-                   help="prompt-lookup draft tokens per step for requests that do not set the speculative_draft_len "
-                        "request parameter (0: off; it turns itself off while more than one sequence decodes)")
+    p.add_argument(
+        "--max-queue-size",
+        type=int,
+        default=256,
+        help="requests waiting for a slot; past it requests are rejected with UNAVAILABLE",
+    )
+    p.add_argument(
+        "--stream-interval",
+        type=int,
+        default=1,
+        help="streaming: tokens per response after the first (larger: less CPU per token, coarser streams)",
+    )
+    p.add_argument(
+        "--speculative-draft-len",
+        type=int,
+        default=0,
+        help="prompt-lookup draft tokens per step for requests that do not set the speculative_draft_len "
+        "request parameter (0: off; it turns itself off while more than one sequence decodes)",
+    )
     p.set_defaults(func=cmd_assemble)

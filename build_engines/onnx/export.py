@@ -40,7 +40,11 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
     if not force and (out / "model.onnx").is_file():
         try:
             built = manifest.read(out)
-            if built.get("checkpoint_sha256") == digest and "quality" in built and built.get("recipe") == spec.as_dict():
+            if (
+                built.get("checkpoint_sha256") == digest
+                and "quality" in built
+                and built.get("recipe") == spec.as_dict()
+            ):
                 print(f"[export] {out} is up to date", flush=True)
                 return out
         except FileNotFoundError:
@@ -51,10 +55,23 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     num_layers = json.loads((checkpoint_dir / "config.json").read_text())["num_hidden_layers"]
-    command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint_dir),
-               "-o", str(staging), "-p", spec.builder_precision, "-e", "cpu",
-               "-c", str(work_dir / "builder-cache"),
-               "--extra_options", *spec.builder_options(num_layers)]
+    command = [
+        sys.executable,
+        "-m",
+        "onnxruntime_genai.models.builder",
+        "-i",
+        str(checkpoint_dir),
+        "-o",
+        str(staging),
+        "-p",
+        spec.builder_precision,
+        "-e",
+        "cpu",
+        "-c",
+        str(work_dir / "builder-cache"),
+        "--extra_options",
+        *spec.builder_options(num_layers),
+    ]
     print(f"[export] {precision}: {' '.join(command)[:400]}", flush=True)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not (staging / "model.onnx").is_file():
@@ -77,8 +94,11 @@ def export(checkpoint_dir: Path, work_dir: Path, precision: str, force: bool = F
         onnx_checker="passed",
         ort_contrib_ops_in_default_domain=contrib_ops,
         kv_cache="GroupQueryAttention, past/present share one buffer per layer",
-        lm_head=("pruned: logits for the last num_logits positions of each call (an input; prefill and decode: 1)"
-                 if spec.num_logits_input else "pruned: logits for the last position of each call"),
+        lm_head=(
+            "pruned: logits for the last num_logits positions of each call (an input; prefill and decode: 1)"
+            if spec.num_logits_input
+            else "pruned: logits for the last position of each call"
+        ),
         tools=manifest.tool_versions(("onnxruntime-genai", "onnxruntime", "onnx", "transformers", "torch")),
     )
     _swap_in(staging, out)
@@ -105,7 +125,9 @@ def check(model_path: Path):
 
     print(f"[export] onnx.checker {model_path}", flush=True)
     model = onnx.load(str(model_path), load_external_data=False)
-    contrib = sorted({n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx") and not defs.has(n.op_type)})
+    contrib = sorted(
+        {n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx") and not defs.has(n.op_type)}
+    )
     checked = onnx.ModelProto()
     checked.CopyFrom(model)
     for node in checked.graph.node:

@@ -14,7 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 INPUT = "num_logits"
-PRUNE_GATHER = "/lm_head/prune/Gather"  # the builder's nodes (onnxruntime_genai/models/builders/base.py, make_lm_head)
+PRUNE_GATHER = (
+    "/lm_head/prune/Gather"  # the builder's nodes (onnxruntime_genai/models/builders/base.py, make_lm_head)
+)
 PRUNE_UNSQUEEZE = "/lm_head/prune/Unsqueeze"
 
 
@@ -36,17 +38,30 @@ def keep_last_logits(model_path: Path) -> None:
     graph.node.remove(unsqueeze)
     prefix = "/lm_head/keep_last"
     graph.node.insert(at, helper.make_node("Neg", [INPUT], [f"{prefix}/starts"], name=f"{prefix}/Neg"))
-    graph.node.insert(at + 1, helper.make_node("Slice", [hidden, f"{prefix}/starts", f"{prefix}/ends", f"{prefix}/axes"],
-                                               [pruned], name=f"{prefix}/Slice"))
-    graph.initializer.extend([
-        numpy_helper.from_array(np.asarray([np.iinfo(np.int64).max], dtype=np.int64), f"{prefix}/ends"),
-        numpy_helper.from_array(np.asarray([1], dtype=np.int64), f"{prefix}/axes"),
-    ])
+    graph.node.insert(
+        at + 1,
+        helper.make_node(
+            "Slice",
+            [hidden, f"{prefix}/starts", f"{prefix}/ends", f"{prefix}/axes"],
+            [pruned],
+            name=f"{prefix}/Slice",
+        ),
+    )
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.asarray([np.iinfo(np.int64).max], dtype=np.int64), f"{prefix}/ends"),
+            numpy_helper.from_array(np.asarray([1], dtype=np.int64), f"{prefix}/axes"),
+        ]
+    )
     graph.input.append(helper.make_tensor_value_info(INPUT, TensorProto.INT64, [1]))
     index = gather.input[1]  # the builder's constant -1, now unused unless another node reads it
     if not any(index in n.input for n in graph.node):
         for container in (graph.initializer, graph.node):
-            for item in [i for i in container if (getattr(i, "name", None) == index or index in getattr(i, "output", []))]:
+            for item in [
+                i
+                for i in container
+                if (getattr(i, "name", None) == index or index in getattr(i, "output", []))
+            ]:
                 container.remove(item)
     logits = next(o for o in graph.output if o.name == "logits")
     logits.type.tensor_type.shape.dim[1].dim_param = INPUT

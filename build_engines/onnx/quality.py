@@ -54,7 +54,11 @@ class QualityReport:
         return self.correct_answers / self.questions if self.questions else 1.0
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "perplexity_increase": self.perplexity_increase, "answers_kept": self.answers_kept}
+        return {
+            **asdict(self),
+            "perplexity_increase": self.perplexity_increase,
+            "answers_kept": self.answers_kept,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> QualityReport:
@@ -78,6 +82,7 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 @dataclass
 class Reference:
     """What FP32 PyTorch computes on the shipped data; token ids are the tokenizer's."""
+
     prompts: list[list[int]]  # test prompts, tokenized
     greedy: list[list[int]]  # PyTorch's first GREEDY_TOKENS greedy tokens per prompt
     greedy_logits: list[np.ndarray]  # [GREEDY_TOKENS, V] logits along that greedy path
@@ -94,7 +99,9 @@ class Reference:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, local_files_only=True).eval()
+        model = AutoModelForCausalLM.from_pretrained(
+            checkpoint_dir, dtype=torch.float32, local_files_only=True
+        ).eval()
         prompts = [tokenizer.encode(p) for p in json.loads((DATA / "prompts.json").read_text())["prompts"]]
         text_ids = tokenizer.encode((DATA / "heldout.txt").read_text(), add_special_tokens=False)
         windows = [text_ids[s : s + WINDOW + 1] for s in range(0, len(text_ids) - 1, WINDOW)]
@@ -107,15 +114,31 @@ class Reference:
                 path = ids + tokens[:-1]
                 greedy_logits.append(model(torch.tensor([path])).logits[0, len(ids) - 1 :].numpy())
             window_logits = [model(torch.tensor([w[:-1]])).logits[0].numpy() for w in windows]
-        chats = [tokenizer.apply_chat_template([{"role": "user", "content": q["question"]}], add_generation_prompt=True,
-                                               tokenize=False) for q in questions()]
-        end_ids = tuple(i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
-                        if isinstance(i, int))
+        chats = [
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": q["question"]}], add_generation_prompt=True, tokenize=False
+            )
+            for q in questions()
+        ]
+        end_ids = tuple(
+            i
+            for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+            if isinstance(i, int)
+        )
         asked = [tokenizer.encode(c, add_special_tokens=False) for c in chats]
         with torch.no_grad():
-            answerable = [_correct(q, tokenizer.decode(_torch_greedy(model, ids, ANSWER_TOKENS, end_ids),
-                                                       skip_special_tokens=True)) for q, ids in zip(questions(), asked, strict=True)]
-        return cls(prompts, greedy, greedy_logits, windows, window_logits, asked, answerable, end_ids, tokenizer)
+            answerable = [
+                _correct(
+                    q,
+                    tokenizer.decode(
+                        _torch_greedy(model, ids, ANSWER_TOKENS, end_ids), skip_special_tokens=True
+                    ),
+                )
+                for q, ids in zip(questions(), asked, strict=True)
+            ]
+        return cls(
+            prompts, greedy, greedy_logits, windows, window_logits, asked, answerable, end_ids, tokenizer
+        )
 
 
 def _correct(question: dict, answer: str) -> bool:
@@ -154,13 +177,17 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
     identical, agreeing, max_diff = 0, 0, 0.0
     for i, (ids, expected) in enumerate(zip(reference.prompts, reference.greedy, strict=True)):
         ours = _onnx_greedy(runner, ids, GREEDY_TOKENS)
-        prefix = next((k for k, (a, b) in enumerate(zip(expected, ours, strict=True)) if a != b), GREEDY_TOKENS)
+        prefix = next(
+            (k for k, (a, b) in enumerate(zip(expected, ours, strict=True)) if a != b), GREEDY_TOKENS
+        )
         identical += prefix == GREEDY_TOKENS
         agreeing += prefix
         our_logits = runner.score(0, ids + expected[:-1])[len(ids) - 1 :]
         max_diff = max(max_diff, float(np.abs(reference.greedy_logits[i] - our_logits).max()))
-        print(f"[quality] {precision} prompt {i + 1}/{len(reference.prompts)}: greedy {prefix}/{GREEDY_TOKENS} identical",
-              flush=True)
+        print(
+            f"[quality] {precision} prompt {i + 1}/{len(reference.prompts)}: greedy {prefix}/{GREEDY_TOKENS} identical",
+            flush=True,
+        )
 
     agree, total, nll_ref, nll_ours = 0, 0, 0.0, 0.0
     for window, ref in zip(reference.windows, reference.window_logits, strict=True):
@@ -172,9 +199,15 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
         nll_ref -= float(_log_softmax(ref)[rows, targets].sum())
         nll_ours -= float(_log_softmax(ours)[rows, targets].sum())
 
-    answers = [reference.tokenizer.decode(_onnx_greedy(runner, ids, ANSWER_TOKENS, reference.end_ids),
-                                          skip_special_tokens=True).strip() for ids in reference.questions]
-    correct = sum(_correct(q, a) for q, a, ok in zip(questions(), answers, reference.answerable, strict=True) if ok)
+    answers = [
+        reference.tokenizer.decode(
+            _onnx_greedy(runner, ids, ANSWER_TOKENS, reference.end_ids), skip_special_tokens=True
+        ).strip()
+        for ids in reference.questions
+    ]
+    correct = sum(
+        _correct(q, a) for q, a, ok in zip(questions(), answers, reference.answerable, strict=True) if ok
+    )
     return QualityReport(
         precision=precision,
         greedy_prompts=len(reference.prompts),
@@ -196,15 +229,23 @@ def problems(report: QualityReport) -> list[str]:
     bars = recipe(report.precision).bars
     found = []
     if bars.greedy_identical and report.greedy_identical_prompts != report.greedy_prompts:
-        found.append(f"greedy tokens differ from PyTorch on {report.greedy_prompts - report.greedy_identical_prompts} "
-                     f"of {report.greedy_prompts} prompts (first {GREEDY_TOKENS} tokens)")
+        found.append(
+            f"greedy tokens differ from PyTorch on {report.greedy_prompts - report.greedy_identical_prompts} "
+            f"of {report.greedy_prompts} prompts (first {GREEDY_TOKENS} tokens)"
+        )
     if report.top1_agreement < bars.min_top1_agreement:
-        found.append(f"teacher-forced top-1 agreement {report.top1_agreement:.1%} < {bars.min_top1_agreement:.0%}")
+        found.append(
+            f"teacher-forced top-1 agreement {report.top1_agreement:.1%} < {bars.min_top1_agreement:.0%}"
+        )
     if report.perplexity_increase > bars.max_perplexity_increase:
-        found.append(f"perplexity +{report.perplexity_increase:.1%} > +{bars.max_perplexity_increase:.0%} "
-                     f"({report.reference_perplexity:.2f} → {report.perplexity:.2f})")
+        found.append(
+            f"perplexity +{report.perplexity_increase:.1%} > +{bars.max_perplexity_increase:.0%} "
+            f"({report.reference_perplexity:.2f} → {report.perplexity:.2f})"
+        )
     if report.answers_kept < bars.min_answers_kept:
-        found.append(f"answers {report.correct_answers}/{report.questions} correct < {bars.min_answers_kept:.0%}")
+        found.append(
+            f"answers {report.correct_answers}/{report.questions} correct < {bars.min_answers_kept:.0%}"
+        )
     return found
 
 
@@ -212,7 +253,9 @@ def check(report: QualityReport) -> None:
     """Fail the build when a variant is below its recipe's bars."""
     found = problems(report)
     if found:
-        raise QualityError(f"{report.precision} export fails its quality bar (over-quantized?): " + "; ".join(found))
+        raise QualityError(
+            f"{report.precision} export fails its quality bar (over-quantized?): " + "; ".join(found)
+        )
 
 
 def record(onnx_dir: Path, report: QualityReport) -> None:
@@ -228,7 +271,9 @@ def record(onnx_dir: Path, report: QualityReport) -> None:
     )
 
 
-def verify(checkpoint_dir: Path, onnx_dir: Path, precision: str, reference: Reference | None = None) -> QualityReport:
+def verify(
+    checkpoint_dir: Path, onnx_dir: Path, precision: str, reference: Reference | None = None
+) -> QualityReport:
     """Measure, record in the artifact's manifest, print, and fail below the bars."""
     report = measure_against(reference or Reference.compute(checkpoint_dir), onnx_dir, precision)
     record(onnx_dir, report)

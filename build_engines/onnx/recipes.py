@@ -21,13 +21,18 @@ BUILDER_PRECISIONS = ("fp32", "int8", "int4")
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 ALGOS = ("default", "rtn", "k_quant")
 # Builder node names of the MatMuls a recipe may keep in FP32 (`nodes_to_exclude`).
-KEEPABLE = {"lm_head": "/lm_head/MatMul", "qkv_proj": "/model/layers.{i}/attn/qkv_proj/MatMul",
-            "o_proj": "/model/layers.{i}/attn/o_proj/MatMul", "down_proj": "/model/layers.{i}/mlp/down_proj/MatMul"}
+KEEPABLE = {
+    "lm_head": "/lm_head/MatMul",
+    "qkv_proj": "/model/layers.{i}/attn/qkv_proj/MatMul",
+    "o_proj": "/model/layers.{i}/attn/o_proj/MatMul",
+    "down_proj": "/model/layers.{i}/mlp/down_proj/MatMul",
+}
 
 
 @dataclass(frozen=True)
 class Bars:
     """The quality gate (quality.check): all measured against FP32 PyTorch on the shipped data."""
+
     min_top1_agreement: float  # teacher-forced, held-out text
     max_perplexity_increase: float  # relative, held-out text
     min_answers_kept: float  # fraction of questions.json answered correctly (greedy)
@@ -60,15 +65,21 @@ class Recipe:
         if not self.name or any(c in self.name for c in "/ "):
             raise ValueError(f"recipe name must be a plain directory suffix, got {self.name!r}")
         if self.builder_precision not in BUILDER_PRECISIONS:
-            raise ValueError(f"builder_precision must be one of {BUILDER_PRECISIONS}, got {self.builder_precision!r}")
+            raise ValueError(
+                f"builder_precision must be one of {BUILDER_PRECISIONS}, got {self.builder_precision!r}"
+            )
         quantized = self.builder_precision != "fp32"
         if self.block_size is not None and (not quantized or self.block_size not in BLOCK_SIZES):
-            raise ValueError(f"{self.name}: block_size {self.block_size!r} needs int8/int4 and one of {BLOCK_SIZES}")
+            raise ValueError(
+                f"{self.name}: block_size {self.block_size!r} needs int8/int4 and one of {BLOCK_SIZES}"
+            )
         if self.algo not in ALGOS:
             raise ValueError(f"{self.name}: algo must be one of {ALGOS}, got {self.algo!r}")
         unknown = [g for g in self.keep_fp32 if g not in KEEPABLE]
         if unknown or (self.keep_fp32 and not quantized):
-            raise ValueError(f"{self.name}: keep_fp32 takes {sorted(KEEPABLE)} on a quantized recipe, got {self.keep_fp32}")
+            raise ValueError(
+                f"{self.name}: keep_fp32 takes {sorted(KEEPABLE)} on a quantized recipe, got {self.keep_fp32}"
+            )
         if self.int8_groups and self.builder_precision != "int4":
             raise ValueError(f"{self.name}: int8_groups is for int4 recipes only")
 
@@ -77,8 +88,11 @@ class Recipe:
         return {"fp32": 32, "int8": 8, "int4": 4}[self.builder_precision]
 
     def excluded_nodes(self, num_layers: int) -> list[str]:
-        return [KEEPABLE[g].format(i=i) for g in self.keep_fp32
-                for i in (range(num_layers) if "{i}" in KEEPABLE[g] else [0])]
+        return [
+            KEEPABLE[g].format(i=i)
+            for g in self.keep_fp32
+            for i in (range(num_layers) if "{i}" in KEEPABLE[g] else [0])
+        ]
 
     def builder_options(self, num_layers: int) -> list[str]:
         """`--extra_options` values. Prefill computes logits for the last position only (the rest
@@ -99,7 +113,9 @@ class Recipe:
         return json.loads(json.dumps(asdict(self)))
 
 
-FP32_BARS = Bars(min_top1_agreement=0.99, max_perplexity_increase=0.01, min_answers_kept=1.0, greedy_identical=True)
+FP32_BARS = Bars(
+    min_top1_agreement=0.99, max_perplexity_increase=0.01, min_answers_kept=1.0, greedy_identical=True
+)
 # Issue 16's quality bar for INT8: top-1 >= 97 %, perplexity within 1 %. Answers: 9 of 10 — "What is
 # the capital of France?" hangs on a 0.08-logit FP32 margin between "The" and "L'Étoile" at the first
 # token, which every 8-bit recipe tried (even weight-only with FP32 activations) flips. Becoming the
@@ -116,21 +132,54 @@ INT4_BARS = Bars(min_top1_agreement=0.75, max_perplexity_increase=0.20, min_answ
 DEFAULT_SWITCH = {"min_answers_kept": 1.0, "min_decode_ratio": 1.25, "min_prefill_ratio": 1.0}
 
 _INT8 = dict(builder_precision="int8", bars=INT8_BARS)
-SHIPPED: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("fp32", "fp32", FP32_BARS, summary="FP32 weights and activations"),
-    Recipe("int8", block_size=16, keep_fp32=("lm_head",), **_INT8,
-           summary="INT8 weights in blocks of 16 (MatMulNBits, int8 activations), LM head kept FP32"),
-    Recipe("int4", "int4", INT4_BARS, block_size=16, algo="k_quant", int8_groups="last_matmul:int8,mixed_layers:int8",
-           summary="INT4 k-quant in blocks of 16; LM head and the sensitive layers (first/last eighth, every "
-                   "third qkv/v/down) at INT8"),
-)}
-LAB: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("int8-b32", "int8", INT8_BASELINE_BARS, summary="the builder's default INT8 (blocks of 32, all MatMuls)"),
-    Recipe("int8-b16", block_size=16, **_INT8, summary="INT8 in blocks of 16, all MatMuls"),
-    Recipe("int8-b32-fp32qkv-lm", keep_fp32=("qkv_proj", "lm_head"), **_INT8,
-           summary="INT8 blocks of 32; qkv (the v_proj errors lead the per-matrix profile) and LM head FP32"),
-    Recipe("int4-rtn", "int4", INT4_BARS, algo="rtn", summary="INT4 round-to-nearest, blocks of 32, all MatMuls"),
-)}
+SHIPPED: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("fp32", "fp32", FP32_BARS, summary="FP32 weights and activations"),
+        Recipe(
+            "int8",
+            block_size=16,
+            keep_fp32=("lm_head",),
+            **_INT8,
+            summary="INT8 weights in blocks of 16 (MatMulNBits, int8 activations), LM head kept FP32",
+        ),
+        Recipe(
+            "int4",
+            "int4",
+            INT4_BARS,
+            block_size=16,
+            algo="k_quant",
+            int8_groups="last_matmul:int8,mixed_layers:int8",
+            summary="INT4 k-quant in blocks of 16; LM head and the sensitive layers (first/last eighth, every "
+            "third qkv/v/down) at INT8",
+        ),
+    )
+}
+LAB: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe(
+            "int8-b32",
+            "int8",
+            INT8_BASELINE_BARS,
+            summary="the builder's default INT8 (blocks of 32, all MatMuls)",
+        ),
+        Recipe("int8-b16", block_size=16, **_INT8, summary="INT8 in blocks of 16, all MatMuls"),
+        Recipe(
+            "int8-b32-fp32qkv-lm",
+            keep_fp32=("qkv_proj", "lm_head"),
+            **_INT8,
+            summary="INT8 blocks of 32; qkv (the v_proj errors lead the per-matrix profile) and LM head FP32",
+        ),
+        Recipe(
+            "int4-rtn",
+            "int4",
+            INT4_BARS,
+            algo="rtn",
+            summary="INT4 round-to-nearest, blocks of 32, all MatMuls",
+        ),
+    )
+}
 RECIPES: dict[str, Recipe] = {**SHIPPED, **LAB}
 
 

@@ -13,19 +13,37 @@ from ..shared_models import assemble_shared_models, link_tree, model_from_templa
 RUNTIME_PACKAGES = ("numpy", "transformers", "tokenizers", "onnxruntime", "jinja2", "xgrammar", "jsonschema")
 
 
-def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_context_len: int = 2048,
-                 max_num_seqs: int = 16, max_queue_size: int = 256, max_batch_size: int = 64,
-                 stream_interval: int = 1, speculative_draft_len: int = 0) -> Path:
+def assemble_cpu(
+    output_dir: Path,
+    checkpoint_dir: Path,
+    onnx_dir: Path,
+    *,
+    max_context_len: int = 2048,
+    max_num_seqs: int = 16,
+    max_queue_size: int = 256,
+    max_batch_size: int = 64,
+    stream_interval: int = 1,
+    speculative_draft_len: int = 0,
+) -> Path:
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir
     (stream_interval, speculative_draft_len: EngineConfig's)."""
-    EngineConfig(max_context_len=max_context_len, max_num_seqs=max_num_seqs, max_queue_size=max_queue_size,
-                 stream_interval=stream_interval,
-                 speculative_draft_len=speculative_draft_len)  # refuses bad values now, not when Triton loads the model
+    EngineConfig(
+        max_context_len=max_context_len,
+        max_num_seqs=max_num_seqs,
+        max_queue_size=max_queue_size,
+        stream_interval=stream_interval,
+        speculative_draft_len=speculative_draft_len,
+    )  # refuses bad values now, not when Triton loads the model
     onnx_manifest = manifest.read(onnx_dir)
-    assemble_shared_models(output_dir, checkpoint_dir, max_batch_size=max_batch_size,
-                           engine_max_seq_len=max_context_len, forward_cancellation="cancel_channel",
-                           kv_cache_tokens_per_block=1,  # our engine reuses prefixes token by token
-                           engine=CPU_ENGINE)
+    assemble_shared_models(
+        output_dir,
+        checkpoint_dir,
+        max_batch_size=max_batch_size,
+        engine_max_seq_len=max_context_len,
+        forward_cancellation="cancel_channel",
+        kv_cache_tokens_per_block=1,  # our engine reuses prefixes token by token
+        engine=CPU_ENGINE,
+    )
     config, target = model_from_template("engine", output_dir)
     config.max_batch_size = max_batch_size
     model_config.set_parameter(config, "onnx_dir", "onnx")
@@ -43,9 +61,15 @@ def assemble_cpu(output_dir: Path, checkpoint_dir: Path, onnx_dir: Path, *, max_
         artifact="triton-model-repository",
         path="cpu",
         models=["ensemble", "preprocessing", "engine", "postprocessing"],
-        engine={"backend": "python", "precision": onnx_manifest["precision"], "max_context_len": max_context_len,
-                "max_num_seqs": max_num_seqs, "max_queue_size": max_queue_size, "stream_interval": stream_interval,
-                "speculative_draft_len": speculative_draft_len},
+        engine={
+            "backend": "python",
+            "precision": onnx_manifest["precision"],
+            "max_context_len": max_context_len,
+            "max_num_seqs": max_num_seqs,
+            "max_queue_size": max_queue_size,
+            "stream_interval": stream_interval,
+            "speculative_draft_len": speculative_draft_len,
+        },
         onnx=onnx_manifest,
         checkpoint=str(checkpoint_dir),
         runtime_pip_packages=manifest.tool_versions(RUNTIME_PACKAGES),

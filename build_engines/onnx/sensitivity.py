@@ -35,12 +35,16 @@ def profile(checkpoint_dir: Path, block: int = 32) -> list[dict]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, local_files_only=True).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        checkpoint_dir, dtype=torch.float32, local_files_only=True
+    ).eval()
     ids = tokenizer.encode((DATA / "heldout.txt").read_text(), add_special_tokens=False)[:CALIBRATION_TOKENS]
     inputs: dict[str, np.ndarray] = {}
     linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    hooks = [m.register_forward_hook(lambda _m, args, _out, n=n: inputs.__setitem__(n, args[0][0].numpy()))
-             for n, m in linears.items()]
+    hooks = [
+        m.register_forward_hook(lambda _m, args, _out, n=n: inputs.__setitem__(n, args[0][0].numpy()))
+        for n, m in linears.items()
+    ]
     with torch.no_grad():
         model(torch.tensor([ids]))
     for h in hooks:
@@ -50,22 +54,31 @@ def profile(checkpoint_dir: Path, block: int = 32) -> list[dict]:
         w, x = module.weight.detach().numpy(), inputs[name]
         y, norm = x @ w.T, np.linalg.norm(x @ w.T)
         wq, xq = quantize_blocks(w, block), quantize_blocks(x, block)
-        rows.append({"name": name, "error": float(np.linalg.norm(xq @ wq.T - y) / norm),
-                     "weight_error": float(np.linalg.norm(x @ wq.T - y) / norm),
-                     "activation_error": float(np.linalg.norm(xq @ w.T - y) / norm)})
+        rows.append(
+            {
+                "name": name,
+                "error": float(np.linalg.norm(xq @ wq.T - y) / norm),
+                "weight_error": float(np.linalg.norm(x @ wq.T - y) / norm),
+                "activation_error": float(np.linalg.norm(xq @ w.T - y) / norm),
+            }
+        )
     return sorted(rows, key=lambda r: -r["error"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, default=Path("artifacts/checkpoints/smollm2-135m-instruct"))
+    parser.add_argument(
+        "--checkpoint", type=Path, default=Path("artifacts/checkpoints/smollm2-135m-instruct")
+    )
     parser.add_argument("--block-size", type=int, default=32)
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
     rows = profile(args.checkpoint, args.block_size)
     for r in rows[: args.top]:
-        print(f"{r['name']:44s} int8 w+a {r['error']:.4f}  weights {r['weight_error']:.4f}  "
-              f"activations {r['activation_error']:.4f}")
+        print(
+            f"{r['name']:44s} int8 w+a {r['error']:.4f}  weights {r['weight_error']:.4f}  "
+            f"activations {r['activation_error']:.4f}"
+        )
     print(f"median over {len(rows)} matrices: {np.median([r['error'] for r in rows]):.4f}")
 
 

@@ -32,16 +32,26 @@ def _handle(func):
         except (ValueError, FileNotFoundError, environment.GpuEnvironmentError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+
     wrapper.__name__ = func.__name__
     return wrapper
 
 
 @_handle
 def cmd_plan(args) -> int:
-    req = plan.PlanRequest(dtype=args.dtype, tp=args.tp, pp=args.pp, gpu_mem_gb=args.gpu_mem_gb,
-                           context=args.context, quant=args.quant, kv_dtype=args.kv_dtype,
-                           gather_logits=args.gather_logits, max_batch_size=args.max_batch_size,
-                           max_num_tokens=args.max_num_tokens, logits_dtype=args.logits_dtype)
+    req = plan.PlanRequest(
+        dtype=args.dtype,
+        tp=args.tp,
+        pp=args.pp,
+        gpu_mem_gb=args.gpu_mem_gb,
+        context=args.context,
+        quant=args.quant,
+        kv_dtype=args.kv_dtype,
+        gather_logits=args.gather_logits,
+        max_batch_size=args.max_batch_size,
+        max_num_tokens=args.max_num_tokens,
+        logits_dtype=args.logits_dtype,
+    )
     result = plan.plan_from_file(args.config, req)
     print(result.to_json() if args.json else plan.format_plan(result, req))
     return 0
@@ -50,10 +60,20 @@ def cmd_plan(args) -> int:
 @_handle
 def cmd_engine(args) -> int:
     cfg = recipes.EngineBuildConfig(
-        precision=args.precision, checkpoint=args.checkpoint, output=args.output, tp=args.tp, pp=args.pp,
-        max_batch_size=args.max_batch_size, max_input_len=args.max_input_len, max_seq_len=args.max_seq_len,
-        max_num_tokens=args.max_num_tokens, dtype=args.dtype, gather_logits=args.gather_logits,
-        lookahead=args.lookahead, **({"examples_dir": args.examples_dir} if args.examples_dir else {}))
+        precision=args.precision,
+        checkpoint=args.checkpoint,
+        output=args.output,
+        tp=args.tp,
+        pp=args.pp,
+        max_batch_size=args.max_batch_size,
+        max_input_len=args.max_input_len,
+        max_seq_len=args.max_seq_len,
+        max_num_tokens=args.max_num_tokens,
+        dtype=args.dtype,
+        gather_logits=args.gather_logits,
+        lookahead=args.lookahead,
+        **({"examples_dir": args.examples_dir} if args.examples_dir else {}),
+    )
     engine_dir = engine_build.run(cfg, dry_run=args.dry_run)
     if engine_dir is not None:
         print(f"[engine] {cfg.precision} engine ready: {engine_dir}", file=sys.stderr)
@@ -63,30 +83,53 @@ def cmd_engine(args) -> int:
 @_handle
 def cmd_gpu_repo(args) -> int:
     req = repository.GpuRepoRequest(
-        engine_dir=args.engine_dir, tokenizer_dir=args.tokenizer_dir, output=args.output,
-        triton_max_batch_size=args.triton_max_batch_size, max_queue_size=args.max_queue_size,
+        engine_dir=args.engine_dir,
+        tokenizer_dir=args.tokenizer_dir,
+        output=args.output,
+        triton_max_batch_size=args.triton_max_batch_size,
+        max_queue_size=args.max_queue_size,
         max_queue_delay_microseconds=args.max_queue_delay_us,
-        kv_cache_free_gpu_mem_fraction=None if args.kv_cache_free_gpu_mem_fraction == 0
+        kv_cache_free_gpu_mem_fraction=None
+        if args.kv_cache_free_gpu_mem_fraction == 0
         else args.kv_cache_free_gpu_mem_fraction,
         max_tokens_in_paged_kv_cache=args.max_tokens_in_paged_kv_cache,
-        enable_kv_cache_reuse=args.enable_kv_cache_reuse, enable_chunked_context=args.enable_chunked_context,
-        batch_scheduler_policy=args.batch_scheduler_policy, exclude_input_in_output=args.exclude_input_in_output,
-        max_beam_width=args.max_beam_width, decoupled=args.decoupled, streaming=args.streaming,
-        max_prompt_len=args.max_prompt_len, max_tokens=args.max_tokens,
+        enable_kv_cache_reuse=args.enable_kv_cache_reuse,
+        enable_chunked_context=args.enable_chunked_context,
+        batch_scheduler_policy=args.batch_scheduler_policy,
+        exclude_input_in_output=args.exclude_input_in_output,
+        max_beam_width=args.max_beam_width,
+        decoupled=args.decoupled,
+        streaming=args.streaming,
+        max_prompt_len=args.max_prompt_len,
+        max_tokens=args.max_tokens,
         cancellation_check_period_ms=args.cancellation_check_period_ms,
-        stats_check_period_ms=args.stats_check_period_ms, repo_mount_path=args.repo_mount_path,
-        target_sm=args.target_sm, target_trtllm_version=args.target_trtllm_version, lookahead=args.lookahead)
+        stats_check_period_ms=args.stats_check_period_ms,
+        repo_mount_path=args.repo_mount_path,
+        target_sm=args.target_sm,
+        target_trtllm_version=args.target_trtllm_version,
+        lookahead=args.lookahead,
+    )
     if args.dry_run:
         # An engine not built yet (e.g. `make gpu-repo DRY_RUN=1` after a dry-run build) is described
         # by the build settings it will have.
         planned = repository.EngineFacts(
-            args.max_batch_size, args.max_input_len, args.max_seq_len, args.max_num_tokens, 1,
-            recipes.uses_paged_context_fmha(args.precision), args.tp, args.pp,
+            args.max_batch_size,
+            args.max_input_len,
+            args.max_seq_len,
+            args.max_num_tokens,
+            1,
+            recipes.uses_paged_context_fmha(args.precision),
+            args.tp,
+            args.pp,
             f"the planned {args.precision} engine (not built yet; --precision, --max-batch-size etc.)",
             gather_logits=args.gather_logits,
             # --lookahead describes the planned engine too: built for exactly those sizes.
-            **({"speculative_decoding_mode": LOOKAHEAD, "max_draft_len": args.lookahead.max_draft_len}
-               if args.lookahead else {}))
+            **(
+                {"speculative_decoding_mode": LOOKAHEAD, "max_draft_len": args.lookahead.max_draft_len}
+                if args.lookahead
+                else {}
+            ),
+        )
         plan = repository.plan_repo(req, planned=planned)
         for note in plan.notes:
             repository.print_note(note)
@@ -99,26 +142,53 @@ def cmd_gpu_repo(args) -> int:
 
 @_handle
 def cmd_launch(args) -> int:
-    cfg = launcher.LaunchConfig(model_repo=args.model_repo, tp=args.tp, pp=args.pp, http_port=args.http_port,
-                                grpc_port=args.grpc_port, metrics_port=args.metrics_port,
-                                tritonserver=args.tritonserver, mpirun=args.mpirun)
+    cfg = launcher.LaunchConfig(
+        model_repo=args.model_repo,
+        tp=args.tp,
+        pp=args.pp,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        tritonserver=args.tritonserver,
+        mpirun=args.mpirun,
+    )
     return launcher.launch(cfg, dry_run=args.dry_run)
 
 
 def _engine_shape_args(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
-    p.add_argument("--max-batch-size", type=int, default=DEFAULTS.max_batch_size,
-                   help=f"requests the engine schedules together (default %(default)s){help_suffix}")
-    p.add_argument("--max-input-len", type=int, default=DEFAULTS.max_input_len,
-                   help=f"longest prompt in tokens (default %(default)s){help_suffix}")
-    p.add_argument("--max-seq-len", type=int, default=DEFAULTS.max_seq_len,
-                   help=f"prompt + generated tokens per request (default %(default)s){help_suffix}")
-    p.add_argument("--max-num-tokens", type=int, default=DEFAULTS.max_num_tokens,
-                   help=f"tokens per in-flight batch iteration (default %(default)s){help_suffix}")
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=DEFAULTS.max_batch_size,
+        help=f"requests the engine schedules together (default %(default)s){help_suffix}",
+    )
+    p.add_argument(
+        "--max-input-len",
+        type=int,
+        default=DEFAULTS.max_input_len,
+        help=f"longest prompt in tokens (default %(default)s){help_suffix}",
+    )
+    p.add_argument(
+        "--max-seq-len",
+        type=int,
+        default=DEFAULTS.max_seq_len,
+        help=f"prompt + generated tokens per request (default %(default)s){help_suffix}",
+    )
+    p.add_argument(
+        "--max-num-tokens",
+        type=int,
+        default=DEFAULTS.max_num_tokens,
+        help=f"tokens per in-flight batch iteration (default %(default)s){help_suffix}",
+    )
 
 
 def _gather_logits_arg(p: argparse.ArgumentParser, help_text: str) -> None:
-    p.add_argument("--gather-logits", choices=recipes.GATHER_LOGITS, default=DEFAULTS.gather_logits,
-                   help=f"{help_text} (default %(default)s)")
+    p.add_argument(
+        "--gather-logits",
+        choices=recipes.GATHER_LOGITS,
+        default=DEFAULTS.gather_logits,
+        help=f"{help_text} (default %(default)s)",
+    )
 
 
 def _lookahead_arg(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -134,68 +204,132 @@ def _lookahead(text: str) -> Lookahead:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "plan", help="GPU capacity: weight bytes, KV bytes per token, concurrent sequences",
-        description="Size weights and paged KV cache for a TP×PP layout from an HF config.json.")
+        "plan",
+        help="GPU capacity: weight bytes, KV bytes per token, concurrent sequences",
+        description="Size weights and paged KV cache for a TP×PP layout from an HF config.json.",
+    )
     p.add_argument("--config", type=Path, required=True, help="HF config.json (or its checkpoint directory)")
     p.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"))
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
-    p.add_argument("--gpu-mem-gb", type=float, default=80.0, help="memory per GPU in GiB (default %(default)s)")
+    p.add_argument(
+        "--gpu-mem-gb", type=float, default=80.0, help="memory per GPU in GiB (default %(default)s)"
+    )
     p.add_argument("--context", type=int, default=4096, help="tokens per sequence (prompt + output)")
-    p.add_argument("--quant", choices=sorted(plan.QUANT_WEIGHT_BYTES), default=None,
-                   help="weight quantization of the linear layers (default: none)")
-    p.add_argument("--kv-dtype", choices=sorted(plan.DTYPE_BYTES), default=None,
-                   help="KV cache dtype (default: --dtype; fp8 with --quant fp8)")
+    p.add_argument(
+        "--quant",
+        choices=sorted(plan.QUANT_WEIGHT_BYTES),
+        default=None,
+        help="weight quantization of the linear layers (default: none)",
+    )
+    p.add_argument(
+        "--kv-dtype",
+        choices=sorted(plan.DTYPE_BYTES),
+        default=None,
+        help="KV cache dtype (default: --dtype; fp8 with --quant fp8)",
+    )
     _gather_logits_arg(p, "logits the engine gathers (`engine --gather-logits`): their buffers are counted")
-    p.add_argument("--max-batch-size", type=int, default=DEFAULTS.max_batch_size,
-                   help="the engine's max batch size, for the logits buffers (default %(default)s)")
-    p.add_argument("--max-num-tokens", type=int, default=DEFAULTS.max_num_tokens,
-                   help="the engine's max tokens per iteration, for the context logits (default %(default)s)")
-    p.add_argument("--logits-dtype", choices=("float32", "float16"), default="float32",
-                   help="the engine's logits dtype (trtllm-build --logits_dtype; default %(default)s)")
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=DEFAULTS.max_batch_size,
+        help="the engine's max batch size, for the logits buffers (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-num-tokens",
+        type=int,
+        default=DEFAULTS.max_num_tokens,
+        help="the engine's max tokens per iteration, for the context logits (default %(default)s)",
+    )
+    p.add_argument(
+        "--logits-dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="the engine's logits dtype (trtllm-build --logits_dtype; default %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_plan)
 
     p = subparsers.add_parser(
-        "engine", help=f"build a TensorRT-LLM {pins.TRTLLM_SERIES}x engine (+ manifest) for one precision",
+        "engine",
+        help=f"build a TensorRT-LLM {pins.TRTLLM_SERIES}x engine (+ manifest) for one precision",
         description="HF checkpoint → TensorRT-LLM checkpoint (TP/PP, quantization) → trtllm-build engine. "
-                    "Writes OUTPUT/tllm_checkpoint and OUTPUT/engine (engine files, config.json, manifest.json).")
+        "Writes OUTPUT/tllm_checkpoint and OUTPUT/engine (engine files, config.json, manifest.json).",
+    )
     p.add_argument("--precision", required=True, choices=recipes.PRECISIONS)
     p.add_argument("--checkpoint", type=Path, required=True, help="HF checkpoint directory")
     p.add_argument("--output", type=Path, required=True, help="output directory")
     p.add_argument("--tp", type=int, default=1, help="tensor parallel size (fixed at conversion)")
     p.add_argument("--pp", type=int, default=1, help="pipeline parallel size (fixed at conversion)")
     _engine_shape_args(p)
-    p.add_argument("--dtype", choices=recipes.QUANTIZED_DTYPES, default=None,
-                   help="activation dtype for quantized precisions (default float16)")
-    _gather_logits_arg(p, "build the engine to return generation logits (--gather_generation_logits), "
-                          "context logits (--gather_context_logits) or both (all); they cost GPU memory, see `plan`")
-    _lookahead_arg(p, "lookahead decoding: build for the draft these sizes need (window, n-gram, verification "
-                      "set; e.g. 4,3,4 needs 15 draft tokens), recorded in the manifest for gpu-repo")
-    p.add_argument("--examples-dir", default=None,
-                   help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV} "
-                        f"or {pins.DEFAULT_EXAMPLES_DIR})")
+    p.add_argument(
+        "--dtype",
+        choices=recipes.QUANTIZED_DTYPES,
+        default=None,
+        help="activation dtype for quantized precisions (default float16)",
+    )
+    _gather_logits_arg(
+        p,
+        "build the engine to return generation logits (--gather_generation_logits), "
+        "context logits (--gather_context_logits) or both (all); they cost GPU memory, see `plan`",
+    )
+    _lookahead_arg(
+        p,
+        "lookahead decoding: build for the draft these sizes need (window, n-gram, verification "
+        "set; e.g. 4,3,4 needs 15 draft tokens), recorded in the manifest for gpu-repo",
+    )
+    p.add_argument(
+        "--examples-dir",
+        default=None,
+        help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV} "
+        f"or {pins.DEFAULT_EXAMPLES_DIR})",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the commands, one per line, and exit")
     p.set_defaults(func=cmd_engine)
 
     p = subparsers.add_parser(
-        "gpu-repo", help="assemble the GPU model repository (tensorrtllm engine + shared models)",
-        description="Shared ensemble/preprocessing/postprocessing + an in-flight-batching `engine` model.")
-    p.add_argument("--engine-dir", type=Path, required=True, help="`engine --output` dir or its engine/ subdir")
+        "gpu-repo",
+        help="assemble the GPU model repository (tensorrtllm engine + shared models)",
+        description="Shared ensemble/preprocessing/postprocessing + an in-flight-batching `engine` model.",
+    )
+    p.add_argument(
+        "--engine-dir", type=Path, required=True, help="`engine --output` dir or its engine/ subdir"
+    )
     p.add_argument("--tokenizer-dir", type=Path, required=True, help="HF checkpoint/tokenizer directory")
     p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--triton-max-batch-size", type=int, default=None, help="default: the engine's max batch size")
-    p.add_argument("--max-queue-size", type=int, default=256, help="requests queued before rejecting (default 256)")
+    p.add_argument(
+        "--triton-max-batch-size", type=int, default=None, help="default: the engine's max batch size"
+    )
+    p.add_argument(
+        "--max-queue-size", type=int, default=256, help="requests queued before rejecting (default 256)"
+    )
     p.add_argument("--max-queue-delay-us", type=int, default=0)
-    p.add_argument("--kv-cache-free-gpu-mem-fraction", type=float, default=0.9,
-                   help="share of free GPU memory for the KV cache (0: unset; see `plan`)")
+    p.add_argument(
+        "--kv-cache-free-gpu-mem-fraction",
+        type=float,
+        default=0.9,
+        help="share of free GPU memory for the KV cache (0: unset; see `plan`)",
+    )
     p.add_argument("--max-tokens-in-paged-kv-cache", type=int, default=None)
-    p.add_argument("--enable-kv-cache-reuse", type=_bool, default=None, metavar="BOOL",
-                   help="default: true when the engine has paged context FMHA (not int8_kv)")
-    p.add_argument("--enable-chunked-context", type=_bool, default=None, metavar="BOOL",
-                   help="default: true when the engine has paged context FMHA (not int8_kv)")
-    p.add_argument("--batch-scheduler-policy", default="guaranteed_no_evict",
-                   choices=("guaranteed_no_evict", "max_utilization"))
+    p.add_argument(
+        "--enable-kv-cache-reuse",
+        type=_bool,
+        default=None,
+        metavar="BOOL",
+        help="default: true when the engine has paged context FMHA (not int8_kv)",
+    )
+    p.add_argument(
+        "--enable-chunked-context",
+        type=_bool,
+        default=None,
+        metavar="BOOL",
+        help="default: true when the engine has paged context FMHA (not int8_kv)",
+    )
+    p.add_argument(
+        "--batch-scheduler-policy",
+        default="guaranteed_no_evict",
+        choices=("guaranteed_no_evict", "max_utilization"),
+    )
     p.add_argument("--exclude-input-in-output", type=_bool, default=True, metavar="BOOL")
     p.add_argument("--max-beam-width", type=int, default=1)
     p.add_argument("--decoupled", type=_bool, default=True, metavar="BOOL")
@@ -204,24 +338,36 @@ def register(subparsers) -> None:
     p.add_argument("--max-tokens", type=int, default=None, help="largest max_tokens served")
     p.add_argument("--cancellation-check-period-ms", type=int, default=100)
     p.add_argument("--stats-check-period-ms", type=int, default=100)
-    p.add_argument("--repo-mount-path", default=None,
-                   help="the output dir's path as tritonserver sees it (e.g. in the container)")
+    p.add_argument(
+        "--repo-mount-path",
+        default=None,
+        help="the output dir's path as tritonserver sees it (e.g. in the container)",
+    )
     p.add_argument("--target-sm", type=int, default=None, help="serving GPU's SM (default: this machine's)")
     p.add_argument("--target-trtllm-version", default=None, help="serving TensorRT-LLM (default: installed)")
-    p.add_argument("--precision", choices=recipes.PRECISIONS, default="fp16",
-                   help="with --dry-run and no engine yet: the planned precision")
+    p.add_argument(
+        "--precision",
+        choices=recipes.PRECISIONS,
+        default="fp16",
+        help="with --dry-run and no engine yet: the planned precision",
+    )
     p.add_argument("--tp", type=int, default=1, help="with --dry-run and no engine yet: the planned TP")
     p.add_argument("--pp", type=int, default=1, help="with --dry-run and no engine yet: the planned PP")
     _engine_shape_args(p, "; used with --dry-run when the engine is not built yet")
     _gather_logits_arg(p, "with --dry-run and no engine yet: the logits the planned engine gathers")
-    _lookahead_arg(p, "lookahead sizes to run (default: those the engine was built for, from its manifest); "
-                      "with --dry-run and no engine yet: the planned lookahead engine")
+    _lookahead_arg(
+        p,
+        "lookahead sizes to run (default: those the engine was built for, from its manifest); "
+        "with --dry-run and no engine yet: the planned lookahead engine",
+    )
     p.add_argument("--dry-run", action="store_true", help="check and print what would be written")
     p.set_defaults(func=cmd_gpu_repo)
 
     p = subparsers.add_parser(
-        "launch", help="start tritonserver on TP×PP GPUs under mpirun",
-        description="One tritonserver per rank under mpirun; rank 0 serves HTTP/gRPC/metrics.")
+        "launch",
+        help="start tritonserver on TP×PP GPUs under mpirun",
+        description="One tritonserver per rank under mpirun; rank 0 serves HTTP/gRPC/metrics.",
+    )
     p.add_argument("--model-repo", type=Path, required=True)
     p.add_argument("--tp", type=int, default=None, help="default: from the repository's manifest")
     p.add_argument("--pp", type=int, default=None, help="default: from the repository's manifest")

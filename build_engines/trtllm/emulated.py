@@ -50,7 +50,9 @@ class EmulatedLimits:
         if self.max_seq_len < 2:
             raise ValueError(f"max_seq_len must be >= 2, got {self.max_seq_len}")
         if not 1 <= self.input_len < self.max_seq_len:
-            raise ValueError(f"max_input_len must be in [1, max_seq_len={self.max_seq_len}), got {self.input_len}")
+            raise ValueError(
+                f"max_input_len must be in [1, max_seq_len={self.max_seq_len}), got {self.input_len}"
+            )
 
     @property
     def input_len(self) -> int:
@@ -62,24 +64,38 @@ def engine_config_json(onnx_dir: Path, limits: EmulatedLimits) -> dict:
     model = json.loads((onnx_dir / "genai_config.json").read_text())["model"]
     decoder = model["decoder"]
     if limits.max_seq_len > model["context_length"]:
-        raise ValueError(f"max_seq_len {limits.max_seq_len} is above the model's context length "
-                         f"{model['context_length']} ({onnx_dir / 'genai_config.json'})")
+        raise ValueError(
+            f"max_seq_len {limits.max_seq_len} is above the model's context length "
+            f"{model['context_length']} ({onnx_dir / 'genai_config.json'})"
+        )
     return {
         "version": "emulated (ONNX export, no TensorRT-LLM build)",
         "pretrained_config": {
-            "architecture": f"{model['type'].capitalize()}ForCausalLM", "dtype": "float32",
-            "vocab_size": model["vocab_size"], "hidden_size": decoder["hidden_size"],
-            "num_hidden_layers": decoder["num_hidden_layers"], "num_attention_heads": decoder["num_attention_heads"],
-            "num_key_value_heads": decoder["num_key_value_heads"], "head_size": decoder["head_size"],
+            "architecture": f"{model['type'].capitalize()}ForCausalLM",
+            "dtype": "float32",
+            "vocab_size": model["vocab_size"],
+            "hidden_size": decoder["hidden_size"],
+            "num_hidden_layers": decoder["num_hidden_layers"],
+            "num_attention_heads": decoder["num_attention_heads"],
+            "num_key_value_heads": decoder["num_key_value_heads"],
+            "head_size": decoder["head_size"],
             "max_position_embeddings": model["context_length"],
             "mapping": {"world_size": 1, "tp_size": 1, "pp_size": 1},
         },
         "build_config": {
-            "max_batch_size": limits.max_batch_size, "max_input_len": limits.input_len,
-            "max_seq_len": limits.max_seq_len, "max_num_tokens": limits.max_num_tokens, "max_beam_width": 1,
+            "max_batch_size": limits.max_batch_size,
+            "max_input_len": limits.input_len,
+            "max_seq_len": limits.max_seq_len,
+            "max_num_tokens": limits.max_num_tokens,
+            "max_beam_width": 1,
             "kv_cache_type": "PAGED",
-            "plugin_config": {"use_paged_context_fmha": True, "paged_kv_cache": True, "context_fmha": True,
-                              "remove_input_padding": True, "tokens_per_block": TOKENS_PER_BLOCK},
+            "plugin_config": {
+                "use_paged_context_fmha": True,
+                "paged_kv_cache": True,
+                "context_fmha": True,
+                "remove_input_padding": True,
+                "tokens_per_block": TOKENS_PER_BLOCK,
+            },
         },
     }
 
@@ -92,12 +108,25 @@ def standin_engine(onnx_dir: Path, target: Path, limits: EmulatedLimits) -> Path
     (target / "onnx_manifest.json").write_text(json.dumps(onnx_manifest, indent=2, sort_keys=True) + "\n")
     (target / "config.json").write_text(json.dumps(engine_config_json(onnx_dir, limits), indent=2) + "\n")
     EngineManifest(
-        precision=f"emulated-onnx-{onnx_manifest['precision']}", dtype="float32", tp=1, pp=1,
-        max_batch_size=limits.max_batch_size, max_input_len=limits.input_len, max_seq_len=limits.max_seq_len,
-        max_num_tokens=limits.max_num_tokens, use_paged_context_fmha=True, kv_cache_type="paged", build_flags={},
-        commands=[], checkpoint=str(onnx_manifest.get("checkpoint")),
-        checkpoint_sha256=str(onnx_manifest.get("checkpoint_sha256")), trtllm_version=None, tensorrt_version=None,
-        gpu_name=None, gpu_sm=None).save(target)
+        precision=f"emulated-onnx-{onnx_manifest['precision']}",
+        dtype="float32",
+        tp=1,
+        pp=1,
+        max_batch_size=limits.max_batch_size,
+        max_input_len=limits.input_len,
+        max_seq_len=limits.max_seq_len,
+        max_num_tokens=limits.max_num_tokens,
+        use_paged_context_fmha=True,
+        kv_cache_type="paged",
+        build_flags={},
+        commands=[],
+        checkpoint=str(onnx_manifest.get("checkpoint")),
+        checkpoint_sha256=str(onnx_manifest.get("checkpoint_sha256")),
+        trtllm_version=None,
+        tensorrt_version=None,
+        gpu_name=None,
+        gpu_sm=None,
+    ).save(target)
     return target
 
 
@@ -105,8 +134,18 @@ def run_gpu_repo(engine_dir: Path, tokenizer_dir: Path, output: Path, extra_args
     """`python -m build_engines gpu-repo` itself, with the arguments `make gpu-repo` passes."""
     parser = argparse.ArgumentParser(prog="gpu-repo")
     cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["gpu-repo", "--engine-dir", str(engine_dir), "--tokenizer-dir", str(tokenizer_dir),
-                              "--output", str(output), *extra_args])
+    args = parser.parse_args(
+        [
+            "gpu-repo",
+            "--engine-dir",
+            str(engine_dir),
+            "--tokenizer-dir",
+            str(tokenizer_dir),
+            "--output",
+            str(output),
+            *extra_args,
+        ]
+    )
     args.func(args)
 
 
@@ -135,14 +174,23 @@ def swap_engine_backend(repo: Path) -> None:
     record = manifest.read(repo)
     record.pop("created_unix", None)
     record["engine"] = {**record.get("engine", {}), "backend": "python"}
-    record["emulated"] = {"engine_backend": "python (TensorRT-LLM backend emulator)", "was": "tensorrtllm",
-                          "emulator": "python_backend/trtllm_emulator",
-                          "contract": "build_engines/trtllm/backend_contract.py"}
+    record["emulated"] = {
+        "engine_backend": "python (TensorRT-LLM backend emulator)",
+        "was": "tensorrtllm",
+        "emulator": "python_backend/trtllm_emulator",
+        "contract": "build_engines/trtllm/backend_contract.py",
+    }
     manifest.write(repo, **record)
 
 
-def assemble_emulated(onnx_dir: Path, tokenizer_dir: Path, output: Path, limits: EmulatedLimits,
-                      engine_dir: Path | None = None, gpu_repo_args: list[str] = ()) -> Path:
+def assemble_emulated(
+    onnx_dir: Path,
+    tokenizer_dir: Path,
+    output: Path,
+    limits: EmulatedLimits,
+    engine_dir: Path | None = None,
+    gpu_repo_args: list[str] = (),
+) -> Path:
     engine_dir = engine_dir or output.parent / f"{output.name}_engine"
     standin_engine(onnx_dir, engine_dir, limits)
     shutil.rmtree(output, ignore_errors=True)
@@ -166,17 +214,25 @@ def cmd_emulate_gpu_repo(args) -> None:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "emulate-gpu-repo", help="the GPU repository (gpu-repo) with its engine backend emulated on the CPU",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="HF checkpoint directory or 'smollm2' (default: the bundled model)")
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="ONNX export the emulator runs")
+        "emulate-gpu-repo",
+        help="the GPU repository (gpu-repo) with its engine backend emulated on the CPU",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model", default=None, help="HF checkpoint directory or 'smollm2' (default: the bundled model)"
+    )
+    p.add_argument(
+        "--precision", choices=("fp32", "int8"), default="fp32", help="ONNX export the emulator runs"
+    )
     p.add_argument("--work-dir", type=Path, default=Path("artifacts"), help="checkpoints and exports cache")
     p.add_argument("--output", type=Path, default=Path("build/emulated_gpu_repository"))
-    p.add_argument("--engine-dir", type=Path, default=None, help="stand-in engine dir (default: OUTPUT_engine)")
+    p.add_argument(
+        "--engine-dir", type=Path, default=None, help="stand-in engine dir (default: OUTPUT_engine)"
+    )
     defaults = EmulatedLimits()
     p.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
     p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len)
     p.add_argument("--max-input-len", type=int, default=None, help="default: --max-seq-len - 1")
     p.add_argument("--max-num-tokens", type=int, default=defaults.max_num_tokens)
     p.set_defaults(func=cmd_emulate_gpu_repo)
-

@@ -22,8 +22,10 @@ def check_fp8(cfg: EngineBuildConfig, env: environment.GpuEnvironment) -> None:
         return
     for gpu in env.gpus:
         if gpu.sm < pins.FP8_MIN_SM:
-            raise ValueError(f"precision fp8 needs a GPU with SM >= {pins.FP8_MIN_SM} (Ada, Hopper or newer); "
-                             f"GPU {gpu.index} ({gpu.name}) is SM {gpu.sm}. Use int8_sq or int8_wo on this GPU")
+            raise ValueError(
+                f"precision fp8 needs a GPU with SM >= {pins.FP8_MIN_SM} (Ada, Hopper or newer); "
+                f"GPU {gpu.index} ({gpu.name}) is SM {gpu.sm}. Use int8_sq or int8_wo on this GPU"
+            )
 
 
 def build_flags(cmd: list[str]) -> dict:
@@ -54,8 +56,14 @@ def engine_gather_logits(build_config: dict, asked: EngineBuildConfig) -> str:
     return recipes.gather_logits_name(bool(generation), bool(context))
 
 
-def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
-        env: environment.GpuEnvironment | None = None, runner=subprocess.run, out=print) -> Path | None:
+def run(
+    cfg: EngineBuildConfig,
+    *,
+    dry_run: bool = False,
+    env: environment.GpuEnvironment | None = None,
+    runner=subprocess.run,
+    out=print,
+) -> Path | None:
     cmds = recipes.commands(cfg)
     env = environment.detect() if env is None else env
     check_fp8(cfg, env)
@@ -63,9 +71,11 @@ def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
         if cfg.lookahead is not None:  # what trtllm-build will change (lookahead.py)
             draft = cfg.lookahead.max_draft_len
             tokens = cfg.max_batch_size * (draft + 1)
-            out(f"# lookahead (W, N, G) = {tuple(cfg.lookahead.as_list())}: --max_draft_len {draft}; trtllm-build "
+            out(
+                f"# lookahead (W, N, G) = {tuple(cfg.lookahead.as_list())}: --max_draft_len {draft}; trtllm-build "
                 f"raises max_seq_len to {cfg.max_seq_len + draft} for it (requests keep {cfg.max_seq_len})"
-                + (f" and max_num_tokens to {tokens}" if cfg.max_num_tokens < tokens else ""))
+                + (f" and max_num_tokens to {tokens}" if cfg.max_num_tokens < tokens else "")
+            )
         out(format_commands(cmds))
         return None
     env.require("build TensorRT-LLM engines")
@@ -76,13 +86,26 @@ def run(cfg: EngineBuildConfig, *, dry_run: bool = False,
     paged_fmha = built.get("plugin_config", {}).get("use_paged_context_fmha")
     gpu = env.gpus[0]
     manifest = EngineManifest(
-        precision=cfg.precision, dtype=cfg.dtype, tp=cfg.tp, pp=cfg.pp,
-        max_batch_size=cfg.max_batch_size, max_input_len=cfg.max_input_len, max_seq_len=cfg.max_seq_len,
-        max_num_tokens=cfg.max_num_tokens, use_paged_context_fmha=bool(paged_fmha), kv_cache_type="paged",
+        precision=cfg.precision,
+        dtype=cfg.dtype,
+        tp=cfg.tp,
+        pp=cfg.pp,
+        max_batch_size=cfg.max_batch_size,
+        max_input_len=cfg.max_input_len,
+        max_seq_len=cfg.max_seq_len,
+        max_num_tokens=cfg.max_num_tokens,
+        use_paged_context_fmha=bool(paged_fmha),
+        kv_cache_type="paged",
         build_flags={"convert": build_flags(cmds[0]), "trtllm-build": build_flags(cmds[1])},
-        commands=[shlex.join(c) for c in cmds], checkpoint=str(cfg.checkpoint.resolve()),
-        checkpoint_sha256=digest, trtllm_version=env.trtllm_version, tensorrt_version=env.tensorrt_version,
-        gpu_name=gpu.name, gpu_sm=gpu.sm, gather_logits=engine_gather_logits(built, cfg),
-        lookahead=cfg.lookahead.as_list() if cfg.lookahead is not None else None)
+        commands=[shlex.join(c) for c in cmds],
+        checkpoint=str(cfg.checkpoint.resolve()),
+        checkpoint_sha256=digest,
+        trtllm_version=env.trtllm_version,
+        tensorrt_version=env.tensorrt_version,
+        gpu_name=gpu.name,
+        gpu_sm=gpu.sm,
+        gather_logits=engine_gather_logits(built, cfg),
+        lookahead=cfg.lookahead.as_list() if cfg.lookahead is not None else None,
+    )
     manifest.save(cfg.engine_dir)
     return cfg.engine_dir

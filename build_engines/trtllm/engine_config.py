@@ -22,13 +22,38 @@ from .lookahead import Lookahead
 # What our shared ensemble sends the engine; each tensor's dtype, dims, reshape and ragged flag come
 # from the backend's own table (backend_contract.INPUTS). The first three it always sends, so they
 # are declared required (the template leaves input_ids optional for encoder-decoder models).
-ENGINE_INPUTS = ("input_ids", "input_lengths", "request_output_len", "end_id", "pad_id", "stop_words_list",
-                 "bad_words_list", "embedding_bias", "runtime_top_k", "runtime_top_p", "temperature", "repetition_penalty",
-                 "presence_penalty", "frequency_penalty", "min_tokens", "seed", "streaming",
-                 "exclude_input_in_output", "return_perf_metrics", "stop", "guided_decoding_guide_type",
-                 "guided_decoding_guide", "beam_width", "num_return_sequences", "len_penalty", "return_log_probs",
-                 "return_generation_logits", "return_context_logits", "return_num_input_tokens",
-                 "return_num_output_tokens")
+ENGINE_INPUTS = (
+    "input_ids",
+    "input_lengths",
+    "request_output_len",
+    "end_id",
+    "pad_id",
+    "stop_words_list",
+    "bad_words_list",
+    "embedding_bias",
+    "runtime_top_k",
+    "runtime_top_p",
+    "temperature",
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "min_tokens",
+    "seed",
+    "streaming",
+    "exclude_input_in_output",
+    "return_perf_metrics",
+    "stop",
+    "guided_decoding_guide_type",
+    "guided_decoding_guide",
+    "beam_width",
+    "num_return_sequences",
+    "len_penalty",
+    "return_log_probs",
+    "return_generation_logits",
+    "return_context_logits",
+    "return_num_input_tokens",
+    "return_num_output_tokens",
+)
 ALWAYS_SENT = {"input_ids", "input_lengths", "request_output_len"}
 # The GPU repository's preprocessing always sets return_perf_metrics (postprocessing keys streams by
 # arrival_time_ns; preprocess.EngineTraits.needs_perf_metrics), and
@@ -39,9 +64,19 @@ ALWAYS_SENT = {"input_ids", "input_lengths", "request_output_len"}
 # with gather_generation_logits / gather_context_logits; what the executor answers without was not read.)
 # num_return_sequences > 1 makes it write sequence_index, and a request with a batch of several
 # prompts batch_index; the ensemble maps both (sibling answers, batched prompts).
-ENGINE_OUTPUTS = ("output_ids", "sequence_length", "cum_log_probs", "output_log_probs", "generation_logits",
-                  "context_logits", "sequence_index", "batch_index", "num_input_tokens", "num_output_tokens",
-                  *PERF_METRICS)
+ENGINE_OUTPUTS = (
+    "output_ids",
+    "sequence_length",
+    "cum_log_probs",
+    "output_log_probs",
+    "generation_logits",
+    "context_logits",
+    "sequence_index",
+    "batch_index",
+    "num_input_tokens",
+    "num_output_tokens",
+    *PERF_METRICS,
+)
 SCHEDULER_POLICIES = ("max_utilization", "guaranteed_no_evict")
 
 
@@ -72,33 +107,51 @@ class TrtllmEngineModel:
     def __post_init__(self) -> None:
         if not self.engine_path:
             raise ValueError("engine_path must name the engine directory")
-        for field_name in ("max_batch_size", "max_beam_width", "cancellation_check_period_ms",
-                           "stats_check_period_ms"):
+        for field_name in (
+            "max_batch_size",
+            "max_beam_width",
+            "cancellation_check_period_ms",
+            "stats_check_period_ms",
+        ):
             value = getattr(self, field_name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field_name} must be a positive integer, got {value!r}")
         if self.max_queue_size < 0 or self.max_queue_delay_microseconds < 0:
-            raise ValueError(f"max_queue_size ({self.max_queue_size}) and max_queue_delay_microseconds "
-                             f"({self.max_queue_delay_microseconds}) must be >= 0")
+            raise ValueError(
+                f"max_queue_size ({self.max_queue_size}) and max_queue_delay_microseconds "
+                f"({self.max_queue_delay_microseconds}) must be >= 0"
+            )
         if self.batch_scheduler_policy not in SCHEDULER_POLICIES:
-            raise ValueError(f"batch_scheduler_policy must be one of {', '.join(SCHEDULER_POLICIES)}, "
-                             f"got {self.batch_scheduler_policy!r}")
+            raise ValueError(
+                f"batch_scheduler_policy must be one of {', '.join(SCHEDULER_POLICIES)}, "
+                f"got {self.batch_scheduler_policy!r}"
+            )
         if self.kv_cache_free_gpu_mem_fraction is None and self.max_tokens_in_paged_kv_cache is None:
             raise ValueError("set kv_cache_free_gpu_mem_fraction or max_tokens_in_paged_kv_cache (or both)")
         # The backend refuses 1.0 at load (see plan.KV_PERCENT_OF_FREE for the source).
-        if self.kv_cache_free_gpu_mem_fraction is not None and not 0 < self.kv_cache_free_gpu_mem_fraction < 1:
-            raise ValueError(f"kv_cache_free_gpu_mem_fraction must be in (0, 1), "
-                             f"got {self.kv_cache_free_gpu_mem_fraction}")
+        if (
+            self.kv_cache_free_gpu_mem_fraction is not None
+            and not 0 < self.kv_cache_free_gpu_mem_fraction < 1
+        ):
+            raise ValueError(
+                f"kv_cache_free_gpu_mem_fraction must be in (0, 1), got {self.kv_cache_free_gpu_mem_fraction}"
+            )
         if self.max_tokens_in_paged_kv_cache is not None and self.max_tokens_in_paged_kv_cache < 1:
-            raise ValueError(f"max_tokens_in_paged_kv_cache must be positive, got {self.max_tokens_in_paged_kv_cache}")
+            raise ValueError(
+                f"max_tokens_in_paged_kv_cache must be positive, got {self.max_tokens_in_paged_kv_cache}"
+            )
         if self.guided_decoding_backend and self.guided_decoding_backend not in GUIDED_DECODING_BACKENDS:
-            raise ValueError(f"guided_decoding_backend must be empty (off) or one of "
-                             f"{', '.join(GUIDED_DECODING_BACKENDS)}, got {self.guided_decoding_backend!r}")
+            raise ValueError(
+                f"guided_decoding_backend must be empty (off) or one of "
+                f"{', '.join(GUIDED_DECODING_BACKENDS)}, got {self.guided_decoding_backend!r}"
+            )
         if self.lookahead is not None and self.max_beam_width != 1:
             raise ValueError(f"max_beam_width {self.max_beam_width}: lookahead decoding needs beam width 1")
         if bool(self.guided_decoding_backend) != bool(self.xgrammar_tokenizer_info_path):
-            raise ValueError("guided decoding needs both guided_decoding_backend and xgrammar_tokenizer_info_path "
-                             "(the backend silently turns it off when either is empty)")
+            raise ValueError(
+                "guided decoding needs both guided_decoding_backend and xgrammar_tokenizer_info_path "
+                "(the backend silently turns it off when either is empty)"
+            )
 
     def parameters(self) -> dict[str, object]:
         params: dict[str, object] = {
@@ -139,7 +192,9 @@ class TrtllmEngineModel:
         batching.default_queue_policy.max_queue_size = self.max_queue_size
         for name in ENGINE_INPUTS:
             spec = INPUTS[name]
-            tensor = cfg.input.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))
+            tensor = cfg.input.add(
+                name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims)
+            )
             if spec.reshape is not None:
                 tensor.reshape.SetInParent()
                 tensor.reshape.shape.extend(spec.reshape)

@@ -31,16 +31,20 @@ class GpuEnvironment:
         if self.trtllm_version is None:
             problems.append("tensorrt_llm is not installed")
         elif not self.trtllm_version.startswith(pins.TRTLLM_SERIES):
-            problems.append(f"tensorrt_llm {self.trtllm_version} is installed, but engines here are built "
-                            f"and served with {pins.TRTLLM_SERIES}x")
+            problems.append(
+                f"tensorrt_llm {self.trtllm_version} is installed, but engines here are built "
+                f"and served with {pins.TRTLLM_SERIES}x"
+            )
         return problems
 
     def require(self, action: str) -> None:
         problems = self.missing()
         if problems:
-            raise GpuEnvironmentError(f"cannot {action} on this machine: {'; '.join(problems)}. "
-                                      f"To get them: {pins.HOW_TO_GET}. Nothing was run. "
-                                      f"Use --dry-run to print the commands instead.")
+            raise GpuEnvironmentError(
+                f"cannot {action} on this machine: {'; '.join(problems)}. "
+                f"To get them: {pins.HOW_TO_GET}. Nothing was run. "
+                f"Use --dry-run to print the commands instead."
+            )
 
 
 class GpuEnvironmentError(RuntimeError):
@@ -73,8 +77,13 @@ def list_gpus() -> tuple[Gpu, ...]:
     if smi is None:
         return ()
     try:
-        out = subprocess.run([smi, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return ()
     return _parse_smi(out)
@@ -84,5 +93,7 @@ def detect() -> GpuEnvironment:
     return GpuEnvironment(
         gpus=list_gpus(),
         trtllm_version=_version("tensorrt_llm", "tensorrt-llm"),
-        tensorrt_version=_version("tensorrt", "tensorrt_cu13", "tensorrt-cu13", "tensorrt_cu12", "tensorrt-cu12"),
+        tensorrt_version=_version(
+            "tensorrt", "tensorrt_cu13", "tensorrt-cu13", "tensorrt_cu12", "tensorrt-cu12"
+        ),
     )

@@ -30,8 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "gpu-check"
 EXIT_PASSED, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 # What the acceptance checks import, with the pins pyproject.toml gives them (docs/GPU.md lists them).
-CLIENT_SIDE = {"tritonclient": "'tritonclient[all]==2.73.0'", "locust": "locust==2.47.0",
-               "matplotlib": "matplotlib==3.11.2"}
+CLIENT_SIDE = {
+    "tritonclient": "'tritonclient[all]==2.73.0'",
+    "locust": "locust==2.47.0",
+    "matplotlib": "matplotlib==3.11.2",
+}
 
 
 class Refused(RuntimeError):
@@ -61,11 +64,15 @@ class GpuCheckConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in recipes.PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(recipes.PRECISIONS)}, got {self.precision!r}")
+            raise ValueError(
+                f"precision must be one of {', '.join(recipes.PRECISIONS)}, got {self.precision!r}"
+            )
         if self.tp < 1 or self.pp < 1:
             raise ValueError(f"tp and pp must be >= 1, got tp={self.tp} pp={self.pp}")
         self.checkpoint = Path(self.checkpoint)
-        self.engine_dir = Path(self.engine_dir or ROOT / "build" / "engines" / f"{self.precision}-tp{self.tp}-pp{self.pp}")
+        self.engine_dir = Path(
+            self.engine_dir or ROOT / "build" / "engines" / f"{self.precision}-tp{self.tp}-pp{self.pp}"
+        )
         self.name = self.name or time.strftime("%Y%m%d-%H%M%S") + f"-{self.precision}-tp{self.tp}-pp{self.pp}"
 
     @property
@@ -76,27 +83,65 @@ class GpuCheckConfig:
         """The `python -m build_engines` command of each step, as `make engines` / `gpu-repo` run them."""
         base = [python, "-m", "build_engines"]
         return {
-            "engine": [*base, "engine", "--precision", self.precision, "--checkpoint", str(self.checkpoint),
-                       "--output", str(self.engine_dir), "--tp", str(self.tp), "--pp", str(self.pp), *self.engine_args],
-            "gpu-repo": [*base, "gpu-repo", "--engine-dir", str(self.engine_dir), "--tokenizer-dir",
-                         str(self.checkpoint), "--output", str(self.repo), *self.gpu_repo_args],
-            "launch": [*base, "launch", "--model-repo", str(self.repo), "--http-port", str(self.http_port),
-                       "--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port)],
+            "engine": [
+                *base,
+                "engine",
+                "--precision",
+                self.precision,
+                "--checkpoint",
+                str(self.checkpoint),
+                "--output",
+                str(self.engine_dir),
+                "--tp",
+                str(self.tp),
+                "--pp",
+                str(self.pp),
+                *self.engine_args,
+            ],
+            "gpu-repo": [
+                *base,
+                "gpu-repo",
+                "--engine-dir",
+                str(self.engine_dir),
+                "--tokenizer-dir",
+                str(self.checkpoint),
+                "--output",
+                str(self.repo),
+                *self.gpu_repo_args,
+            ],
+            "launch": [
+                *base,
+                "launch",
+                "--model-repo",
+                str(self.repo),
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
         }
 
 
 def client_side_missing() -> list[str]:
     """The checks' own needs in this interpreter (the NGC image has none of them until installed)."""
-    return [f"no {module} importable by {sys.executable} (pip install {pin})"
-            for module, pin in CLIENT_SIDE.items() if importlib.util.find_spec(module) is None]
+    return [
+        f"no {module} importable by {sys.executable} (pip install {pin})"
+        for module, pin in CLIENT_SIDE.items()
+        if importlib.util.find_spec(module) is None
+    ]
 
 
 def busy_ports(cfg: GpuCheckConfig) -> list[str]:
     """Ports already taken. Checked before the build, not only by `launch` after it: a server already
     listening there would otherwise answer the readiness poll and be checked in place of ours."""
     ports = {"--http-port": cfg.http_port, "--grpc-port": cfg.grpc_port, "--metrics-port": cfg.metrics_port}
-    return [f"port {port} ({flag}) already in use on {cfg.host}" for flag, port in ports.items()
-            if launcher.port_in_use(cfg.host, port)]
+    return [
+        f"port {port} ({flag}) already in use on {cfg.host}"
+        for flag, port in ports.items()
+        if launcher.port_in_use(cfg.host, port)
+    ]
 
 
 def require_machine(cfg: GpuCheckConfig, machine: preflight.Machine | None = None) -> preflight.Machine:
@@ -113,7 +158,11 @@ def _step(name: str, cmd: list[str], runner) -> tuple[bool, dict]:
     print(f"[gpu-check] {name}: {shlex.join(cmd)}", flush=True)
     started = time.monotonic()
     code = runner(cmd).returncode
-    return code == 0, {"exit_status": code, "seconds": round(time.monotonic() - started, 1), "command": shlex.join(cmd)}
+    return code == 0, {
+        "exit_status": code,
+        "seconds": round(time.monotonic() - started, 1),
+        "command": shlex.join(cmd),
+    }
 
 
 def _engine_built(engine_dir: Path) -> bool:
@@ -123,8 +172,9 @@ def _engine_built(engine_dir: Path) -> bool:
 def start_server(cfg: GpuCheckConfig, log_path: Path) -> subprocess.Popen:
     """`launch` in its own session, output to log_path; its SIGTERM handler stops every rank."""
     with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(cfg.commands()["launch"], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cfg.commands()["launch"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def wait_ready(cfg: GpuCheckConfig, server: subprocess.Popen, poll_s: float = 2.0) -> tuple[bool, str]:
@@ -151,8 +201,14 @@ def stop_server(server: subprocess.Popen, grace_s: float = 120.0) -> tuple[bool,
         return False, f"still running {grace_s:.0f} s after SIGTERM; killed"
 
 
-def run(cfg: GpuCheckConfig, *, machine: preflight.Machine | None = None, runner=subprocess.run,
-        start=start_server, checks=None) -> int:
+def run(
+    cfg: GpuCheckConfig,
+    *,
+    machine: preflight.Machine | None = None,
+    runner=subprocess.run,
+    start=start_server,
+    checks=None,
+) -> int:
     """The whole check; returns the exit status. Raises Refused before doing anything on a machine
     that cannot run it. `runner`, `start` and `checks` are replaced in tests."""
     machine = require_machine(cfg, machine)
@@ -183,7 +239,10 @@ def run(cfg: GpuCheckConfig, *, machine: preflight.Machine | None = None, runner
         ok, figures = _step("model repository", cmds["gpu-repo"], runner)
         step("model repository", ok, f"`gpu-repo` exited with status {figures['exit_status']}", figures)
     if ok:
-        print(f"[gpu-check] starting Triton: {shlex.join(cmds['launch'])} (log: {out / 'tritonserver.log'})", flush=True)
+        print(
+            f"[gpu-check] starting Triton: {shlex.join(cmds['launch'])} (log: {out / 'tritonserver.log'})",
+            flush=True,
+        )
         server = start(cfg, out / "tritonserver.log")
         try:
             ready, details = wait_ready(cfg, server)
@@ -193,10 +252,20 @@ def run(cfg: GpuCheckConfig, *, machine: preflight.Machine | None = None, runner
         finally:
             stopped, details = stop_server(server)
             step("Triton stop", stopped, details)
-    context = {"checkpoint": str(cfg.checkpoint), "precision": cfg.precision, "tp": cfg.tp, "pp": cfg.pp,
-               "engine_dir": str(cfg.engine_dir), "repository": str(cfg.repo), "http": target.http_url,
-               "grpc": target.grpc_url, "metrics": target.metrics_url, "python": sys.executable,
-               "tensorrt_llm": machine.trtllm_version or "unknown", "ngc_release": machine.ngc_release}
+    context = {
+        "checkpoint": str(cfg.checkpoint),
+        "precision": cfg.precision,
+        "tp": cfg.tp,
+        "pp": cfg.pp,
+        "engine_dir": str(cfg.engine_dir),
+        "repository": str(cfg.repo),
+        "http": target.http_url,
+        "grpc": target.grpc_url,
+        "metrics": target.metrics_url,
+        "python": sys.executable,
+        "tensorrt_llm": machine.trtllm_version or "unknown",
+        "ngc_release": machine.ngc_release,
+    }
     gpus = tuple(report.GpuFact(g.index, g.name, g.sm) for g in machine.gpus)
     done = report.Report(f"gpu-check {cfg.name}", results, gpus, engine, context)
     json_path, md_path = report.write(done, out)
@@ -207,11 +276,24 @@ def run(cfg: GpuCheckConfig, *, machine: preflight.Machine | None = None, runner
 def cmd_gpu_check(args) -> int:
     try:
         cfg = GpuCheckConfig(
-            checkpoint=args.checkpoint, precision=args.precision, tp=args.tp, pp=args.pp, engine_dir=args.engine_dir,
-            repo=args.repo, results=args.results, name=args.name, host=args.host, http_port=args.http_port,
-            grpc_port=args.grpc_port, metrics_port=args.metrics_port, reuse_engine=args.reuse_engine,
-            engine_args=shlex.split(args.engine_args), gpu_repo_args=shlex.split(args.gpu_repo_args),
-            load_seconds=args.load_seconds, load_users=args.load_users)
+            checkpoint=args.checkpoint,
+            precision=args.precision,
+            tp=args.tp,
+            pp=args.pp,
+            engine_dir=args.engine_dir,
+            repo=args.repo,
+            results=args.results,
+            name=args.name,
+            host=args.host,
+            http_port=args.http_port,
+            grpc_port=args.grpc_port,
+            metrics_port=args.metrics_port,
+            reuse_engine=args.reuse_engine,
+            engine_args=shlex.split(args.engine_args),
+            gpu_repo_args=shlex.split(args.gpu_repo_args),
+            load_seconds=args.load_seconds,
+            load_users=args.load_users,
+        )
         code = run(cfg)
     except (Refused, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -223,13 +305,18 @@ def cmd_gpu_check(args) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "gpu-check", help="build, assemble, serve and accept a GPU deployment; report in results/gpu-check/",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "gpu-check",
+        help="build, assemble, serve and accept a GPU deployment; report in results/gpu-check/",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--checkpoint", type=Path, required=True, help="HF checkpoint directory")
     p.add_argument("--precision", choices=recipes.PRECISIONS, default="fp16")
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
-    p.add_argument("--engine-dir", type=Path, default=None, help="default: build/engines/<precision>-tp<tp>-pp<pp>")
+    p.add_argument(
+        "--engine-dir", type=Path, default=None, help="default: build/engines/<precision>-tp<tp>-pp<pp>"
+    )
     p.add_argument("--repo", type=Path, default=ROOT / "build" / "gpu_model_repository")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--name", default=None, help="the run's directory name (default: time-precision-layout)")
@@ -237,7 +324,9 @@ def register(subparsers) -> None:
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--grpc-port", type=int, default=8001)
     p.add_argument("--metrics-port", type=int, default=8002)
-    p.add_argument("--reuse-engine", action="store_true", help="skip the build when --engine-dir holds an engine")
+    p.add_argument(
+        "--reuse-engine", action="store_true", help="skip the build when --engine-dir holds an engine"
+    )
     p.add_argument("--engine-args", default="", help="further `engine` options, one string")
     p.add_argument("--gpu-repo-args", default="", help="further `gpu-repo` options, one string")
     p.add_argument("--load-seconds", type=float, default=20.0)

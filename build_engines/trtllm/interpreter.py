@@ -23,8 +23,9 @@ from . import pins  # no imports of its own: safe before any environment is chos
 # find_spec locates the package without importing it: importing tensorrt_llm takes seconds and
 # needs a CUDA driver.
 PROBE = "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorrt_llm') is None)"
-HOW_TO_GET = (f"run inside {pins.NGC_IMAGE}, or set GPU_PYTHON to a Python with tensorrt_llm "
-              f"{pins.TRTLLM_SERIES}x")
+HOW_TO_GET = (
+    f"run inside {pins.NGC_IMAGE}, or set GPU_PYTHON to a Python with tensorrt_llm {pins.TRTLLM_SERIES}x"
+)
 
 
 class NoInterpreterError(RuntimeError):
@@ -49,14 +50,19 @@ def choose(candidates: list[str], *, require: bool, env: dict | None = None) -> 
         if has_tensorrt_llm(python, env):
             return python
     if require:
-        raise NoInterpreterError(f"no Python here can import tensorrt_llm (tried {', '.join(candidates)}); "
-                                 f"a real engine build needs it: {HOW_TO_GET}")
+        raise NoInterpreterError(
+            f"no Python here can import tensorrt_llm (tried {', '.join(candidates)}); "
+            f"a real engine build needs it: {HOW_TO_GET}"
+        )
     return candidates[0]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m build_engines.trtllm.interpreter", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m build_engines.trtllm.interpreter",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--require", action="store_true", help="refuse when no candidate has tensorrt_llm")
     parser.add_argument("candidates", nargs="+", help="interpreters in order of preference")
     args = parser.parse_args(argv)

@@ -48,10 +48,16 @@ class LaunchConfig:
             elif value < 1:
                 raise ValueError(f"--{name} must be positive, got {value}")
             elif repo_value is not None and value != repo_value:
-                raise ValueError(f"--{name} {value} does not match the engine in {self.model_repo} "
-                                 f"(built for {name}={repo_value}); the world size is fixed when the checkpoint "
-                                 "is converted")
-        ports = {"--http-port": self.http_port, "--grpc-port": self.grpc_port, "--metrics-port": self.metrics_port}
+                raise ValueError(
+                    f"--{name} {value} does not match the engine in {self.model_repo} "
+                    f"(built for {name}={repo_value}); the world size is fixed when the checkpoint "
+                    "is converted"
+                )
+        ports = {
+            "--http-port": self.http_port,
+            "--grpc-port": self.grpc_port,
+            "--metrics-port": self.metrics_port,
+        }
         for flag, port in ports.items():
             if not 0 < port < 65536:
                 raise ValueError(f"{flag} must be a TCP port (1-65535), got {port}")
@@ -72,14 +78,27 @@ def _repo_parallelism(repo: Path) -> tuple[int | None, int | None]:
 
 
 def rank_command(cfg: LaunchConfig, rank: int) -> list[str]:
-    cmd = [cfg.tritonserver, f"--model-repository={cfg.model_repo}", "--disable-auto-complete-config",
-           f"--backend-config=python,shm-region-prefix-name=prefix{rank}_"]
+    cmd = [
+        cfg.tritonserver,
+        f"--model-repository={cfg.model_repo}",
+        "--disable-auto-complete-config",
+        f"--backend-config=python,shm-region-prefix-name=prefix{rank}_",
+    ]
     if rank == 0:
-        cmd += [f"--http-port={cfg.http_port}", f"--grpc-port={cfg.grpc_port}", f"--metrics-port={cfg.metrics_port}"]
+        cmd += [
+            f"--http-port={cfg.http_port}",
+            f"--grpc-port={cfg.grpc_port}",
+            f"--metrics-port={cfg.metrics_port}",
+        ]
     else:
         # Worker ranks: no endpoints (nothing to bind, nothing to collide with rank 0), engine only.
-        cmd += ["--allow-http=false", "--allow-grpc=false", "--allow-metrics=false",
-                "--model-control-mode=explicit", f"--load-model={ENGINE_MODEL}"]
+        cmd += [
+            "--allow-http=false",
+            "--allow-grpc=false",
+            "--allow-metrics=false",
+            "--model-control-mode=explicit",
+            f"--load-model={ENGINE_MODEL}",
+        ]
     return cmd
 
 
@@ -108,18 +127,29 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def check_ports(cfg: LaunchConfig) -> None:
-    busy = [f"{flag} {port}" for flag, port in (("--http-port", cfg.http_port), ("--grpc-port", cfg.grpc_port),
-                                                ("--metrics-port", cfg.metrics_port)) if port_in_use(cfg.host, port)]
+    busy = [
+        f"{flag} {port}"
+        for flag, port in (
+            ("--http-port", cfg.http_port),
+            ("--grpc-port", cfg.grpc_port),
+            ("--metrics-port", cfg.metrics_port),
+        )
+        if port_in_use(cfg.host, port)
+    ]
     if busy:
-        raise ValueError(f"port already in use on {cfg.host}: {', '.join(busy)}; stop what is listening there "
-                         "or choose other ports (--http-port/--grpc-port/--metrics-port)")
+        raise ValueError(
+            f"port already in use on {cfg.host}: {', '.join(busy)}; stop what is listening there "
+            "or choose other ports (--http-port/--grpc-port/--metrics-port)"
+        )
 
 
 def check_tools(cfg: LaunchConfig) -> None:
     missing = [tool for tool in (cfg.mpirun, cfg.tritonserver) if shutil.which(tool) is None]
     if missing:
-        raise ValueError(f"{' and '.join(missing)} not found on PATH; launch inside {pins.NGC_IMAGE} on a GPU "
-                         "machine (or use --dry-run to print the command)")
+        raise ValueError(
+            f"{' and '.join(missing)} not found on PATH; launch inside {pins.NGC_IMAGE} on a GPU "
+            "machine (or use --dry-run to print the command)"
+        )
 
 
 def server_ready(host: str, http_port: int) -> bool:
@@ -130,8 +160,15 @@ def server_ready(host: str, http_port: int) -> bool:
         return False
 
 
-def supervise(cmd: list[str], *, ready=lambda: False, ready_timeout_s: float = 1800.0,
-              grace_s: float = 30.0, out=print, poll_s: float = 1.0) -> int:
+def supervise(
+    cmd: list[str],
+    *,
+    ready=lambda: False,
+    ready_timeout_s: float = 1800.0,
+    grace_s: float = 30.0,
+    out=print,
+    poll_s: float = 1.0,
+) -> int:
     """Start cmd in its own process group, report readiness, and on SIGINT/SIGTERM stop every rank.
 
     mpirun forwards SIGTERM to all ranks; the whole group is killed if they are not gone after grace_s.
@@ -184,5 +221,6 @@ def launch(cfg: LaunchConfig, *, dry_run: bool = False, out=print) -> int:
     check_ports(cfg)
     check_tools(cfg)
     out(f"[launch] {cfg.world_size} rank(s): {shlex.join(cmd)}")
-    return supervise(cmd, ready=lambda: server_ready(cfg.host, cfg.http_port),
-                     ready_timeout_s=cfg.ready_timeout_s, out=out)
+    return supervise(
+        cmd, ready=lambda: server_ready(cfg.host, cfg.http_port), ready_timeout_s=cfg.ready_timeout_s, out=out
+    )

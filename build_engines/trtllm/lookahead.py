@@ -48,12 +48,14 @@ class Lookahead:
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (w, n, g)):
             raise ValueError(f"lookahead sizes must be integers, got {(w, n, g)}")
         if n < 1 or w < 1 or g < 0 or (n == 1 and (w != 1 or g != 0)):
-            raise ValueError(f"lookahead (W, N, G) = {(w, n, g)} is not legal for TensorRT-LLM: N >= 1, W >= 1, "
-                             "G >= 0, and N = 1 needs W = 1 and G = 0")
+            raise ValueError(
+                f"lookahead (W, N, G) = {(w, n, g)} is not legal for TensorRT-LLM: N >= 1, W >= 1, "
+                "G >= 0, and N = 1 needs W = 1 and G = 0"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Lookahead:
-        """"W,N,G" (the command line's form)."""
+        """ "W,N,G" (the command line's form)."""
         try:
             window, ngram, verification_set = (int(part) for part in text.split(","))
         except ValueError:
@@ -71,8 +73,12 @@ class Lookahead:
 
     def parameters(self) -> dict[str, object]:
         """The tensorrtllm model's parameters that run these sizes."""
-        return {"decoding_mode": DECODING_MODE, "lookahead_window_size": self.window,
-                "lookahead_ngram_size": self.ngram, "lookahead_verification_set_size": self.verification_set}
+        return {
+            "decoding_mode": DECODING_MODE,
+            "lookahead_window_size": self.window,
+            "lookahead_ngram_size": self.ngram,
+            "lookahead_verification_set_size": self.verification_set,
+        }
 
     def as_list(self) -> list[int]:
         return [self.window, self.ngram, self.verification_set]
@@ -81,16 +87,24 @@ class Lookahead:
 def check_serves(engine_mode: int, engine_max_draft_len: int, asked: Lookahead | None, source: str) -> None:
     """Refuse what the executor would refuse at load, or silently run differently from the config."""
     if engine_mode not in (NO_SPECULATION, LOOKAHEAD):
-        raise ValueError(f"{source}: speculative_decoding_mode {engine_mode} is not served by this project "
-                         f"(lookahead only, {LOOKAHEAD}); rebuild the engine")
+        raise ValueError(
+            f"{source}: speculative_decoding_mode {engine_mode} is not served by this project "
+            f"(lookahead only, {LOOKAHEAD}); rebuild the engine"
+        )
     if engine_mode == LOOKAHEAD and asked is None:
-        raise ValueError(f"{source} is a lookahead engine: give its sizes (--lookahead W,N,G); TensorRT-LLM "
-                         "refuses it without them (\"Lookahead decoding config must be provided\")")
+        raise ValueError(
+            f"{source} is a lookahead engine: give its sizes (--lookahead W,N,G); TensorRT-LLM "
+            'refuses it without them ("Lookahead decoding config must be provided")'
+        )
     if engine_mode == NO_SPECULATION and asked is not None:
-        raise ValueError(f"lookahead {asked.as_list()} asked, but {source} was built without speculative decoding "
-                         "(TensorRT-LLM would run it without lookahead, with a warning only); rebuild it with "
-                         f"--lookahead or drop the option")
+        raise ValueError(
+            f"lookahead {asked.as_list()} asked, but {source} was built without speculative decoding "
+            "(TensorRT-LLM would run it without lookahead, with a warning only); rebuild it with "
+            f"--lookahead or drop the option"
+        )
     if asked is not None and asked.max_draft_len > engine_max_draft_len:
-        raise ValueError(f"lookahead {asked.as_list()} needs {asked.max_draft_len} draft tokens per step, but "
-                         f"{source} was built with max_draft_len {engine_max_draft_len}; TensorRT-LLM refuses it "
-                         "at load")
+        raise ValueError(
+            f"lookahead {asked.as_list()} needs {asked.max_draft_len} draft tokens per step, but "
+            f"{source} was built with max_draft_len {engine_max_draft_len}; TensorRT-LLM refuses it "
+            "at load"
+        )

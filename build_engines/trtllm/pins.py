@@ -26,5 +26,7 @@ EXAMPLES_DIR_ENV = "TRTLLM_EXAMPLES_DIR"
 
 FP8_MIN_SM = 89  # FP8 tensor cores: Ada (8.9) and Hopper (9.0) onwards
 
-HOW_TO_GET = (f"run inside the NGC image {NGC_IMAGE} (TensorRT-LLM {TRTLLM_SERIES}x) on a GPU machine, "
-              f"or `pip install tensorrt-llm=={TRTLLM_VERSION}` on a machine with CUDA")
+HOW_TO_GET = (
+    f"run inside the NGC image {NGC_IMAGE} (TensorRT-LLM {TRTLLM_SERIES}x) on a GPU machine, "
+    f"or `pip install tensorrt-llm=={TRTLLM_VERSION}` on a machine with CUDA"
+)

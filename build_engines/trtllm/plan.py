@@ -53,13 +53,22 @@ class ModelShape:
     mlp_bias: bool
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads",
-                     "num_kv_heads", "head_dim"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_layers",
+            "num_heads",
+            "num_kv_heads",
+            "head_dim",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.num_heads % self.num_kv_heads:
-            raise ValueError(f"num_attention_heads ({self.num_heads}) is not a multiple of "
-                             f"num_key_value_heads ({self.num_kv_heads})")
+            raise ValueError(
+                f"num_attention_heads ({self.num_heads}) is not a multiple of "
+                f"num_key_value_heads ({self.num_kv_heads})"
+            )
 
     @classmethod
     def from_hf_config(cls, cfg: dict) -> ModelShape:
@@ -143,7 +152,9 @@ class PlanRequest:
         if self.kv_dtype not in DTYPE_BYTES:
             raise ValueError(f"kv_dtype must be one of {', '.join(DTYPE_BYTES)}, got {self.kv_dtype!r}")
         if self.gather_logits not in GATHER_LOGITS:
-            raise ValueError(f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}")
+            raise ValueError(
+                f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}"
+            )
         if self.logits_dtype not in ("float16", "float32"):
             raise ValueError(f"logits_dtype must be float16 or float32, got {self.logits_dtype!r}")
         for name in ("tp", "pp", "context", "max_batch_size", "max_num_tokens", "max_beam_width"):
@@ -225,7 +236,9 @@ def logits_bytes(shape: ModelShape, req: PlanRequest) -> tuple[int, int]:
     steps, beams = GENERATION_LOGITS_CACHE_STEPS, req.max_beam_width
     generation = req.pp * steps * (req.max_batch_size + 1) * beams * vocab * elem
     context = (req.max_num_tokens + req.max_batch_size * beams) * vocab * elem
-    return tuple(size if on else 0 for size, on in zip((generation, context), gathers(req.gather_logits), strict=True))
+    return tuple(
+        size if on else 0 for size, on in zip((generation, context), gathers(req.gather_logits), strict=True)
+    )
 
 
 def plan(shape: ModelShape, req: PlanRequest) -> Plan:
@@ -239,8 +252,10 @@ def plan(shape: ModelShape, req: PlanRequest) -> Plan:
 
     gpu_mem = int(req.gpu_mem_gb * GIB)
     reserve = max(RESERVE_MIN_BYTES, int(gpu_mem * RESERVE_FRACTION))
-    notes.append(f"reserve {reserve / GIB:.1f} GiB per GPU (max(2 GiB, 10% of GPU memory)) for the CUDA "
-                 "context, TensorRT activations, NCCL buffers and decoder state; not given to the KV cache")
+    notes.append(
+        f"reserve {reserve / GIB:.1f} GiB per GPU (max(2 GiB, 10% of GPU memory)) for the CUDA "
+        "context, TensorRT activations, NCCL buffers and decoder state; not given to the KV cache"
+    )
     # The backend sizes the KV cache last: the engine, its TensorRT execution contexts, runtime buffers,
     # the decoder and the TP all-reduce workspace are all allocated first, in the
     # TrtGptModelInflightBatching constructor before calculateFreeMemBytes
@@ -257,18 +272,49 @@ def plan(shape: ModelShape, req: PlanRequest) -> Plan:
     seq_tokens = math.ceil(req.context / TOKENS_PER_BLOCK) * TOKENS_PER_BLOCK
     if kv_cache <= 0:
         logits = " + gathered logits" if generation_logits or context_logits else ""
-        notes.append(f"weights ({weights_per_gpu / GIB:.1f} GiB per GPU) + reserve{logits} do not fit in "
-                     f"{req.gpu_mem_gb:g} GiB: raise --tp/--pp or quantize")
-        return Plan(shape.total_params(), weights, weights_per_gpu, kv_per_token, kv_per_token_gpu, gpu_mem,
-                    reserve, 0, 0, 0, 0.0, False, notes, generation_logits, context_logits)
+        notes.append(
+            f"weights ({weights_per_gpu / GIB:.1f} GiB per GPU) + reserve{logits} do not fit in "
+            f"{req.gpu_mem_gb:g} GiB: raise --tp/--pp or quantize"
+        )
+        return Plan(
+            shape.total_params(),
+            weights,
+            weights_per_gpu,
+            kv_per_token,
+            kv_per_token_gpu,
+            gpu_mem,
+            reserve,
+            0,
+            0,
+            0,
+            0.0,
+            False,
+            notes,
+            generation_logits,
+            context_logits,
+        )
     kv_tokens = kv_cache // kv_per_token_gpu // TOKENS_PER_BLOCK * TOKENS_PER_BLOCK
     max_seqs = kv_tokens // seq_tokens
     fraction = kv_percent / 100
     if max_seqs == 0:
         notes.append(f"not even one {req.context}-token sequence fits in the KV cache")
-    return Plan(shape.total_params(), weights, weights_per_gpu, kv_per_token, kv_per_token_gpu, gpu_mem,
-                reserve, kv_cache, kv_tokens, max_seqs, fraction, max_seqs > 0, notes,
-                generation_logits, context_logits)
+    return Plan(
+        shape.total_params(),
+        weights,
+        weights_per_gpu,
+        kv_per_token,
+        kv_per_token_gpu,
+        gpu_mem,
+        reserve,
+        kv_cache,
+        kv_tokens,
+        max_seqs,
+        fraction,
+        max_seqs > 0,
+        notes,
+        generation_logits,
+        context_logits,
+    )
 
 
 def plan_from_file(config_path: Path, req: PlanRequest) -> Plan:
@@ -291,9 +337,14 @@ def format_plan(p: Plan, req: PlanRequest) -> str:
         f"KV bytes per token:       {p.kv_bytes_per_token:,} (per GPU {p.kv_bytes_per_token_per_gpu:,}; KV dtype {req.kv_dtype})",
         f"KV cache per GPU:         {p.kv_cache_bytes_per_gpu / GIB:.2f} GiB = {p.max_tokens_in_paged_kv_cache:,} tokens",
         f"max concurrent sequences at {req.context} tokens: {p.max_concurrent_sequences}",
-        *([f"logits buffers per GPU:   generation {p.generation_logits_bytes_per_gpu / GIB:.2f} GiB, "
-           f"context {p.context_logits_bytes_per_gpu / GIB:.2f} GiB (gather_logits={req.gather_logits})"]
-          if req.gather_logits != "none" else []),
+        *(
+            [
+                f"logits buffers per GPU:   generation {p.generation_logits_bytes_per_gpu / GIB:.2f} GiB, "
+                f"context {p.context_logits_bytes_per_gpu / GIB:.2f} GiB (gather_logits={req.gather_logits})"
+            ]
+            if req.gather_logits != "none"
+            else []
+        ),
         f"suggested engine config:  kv_cache_free_gpu_mem_fraction={p.kv_cache_free_gpu_mem_fraction} "
         f"or max_tokens_in_paged_kv_cache={p.max_tokens_in_paged_kv_cache}",
     ]

@@ -52,24 +52,34 @@ def probe(candidates: list[str]) -> Machine:
     found = environment.detect()  # this interpreter's tensorrt_llm version, and the GPUs
     trtllm_python = next((py for py in candidates if interpreter.has_tensorrt_llm(py)), None)
     version = found.trtllm_version if trtllm_python and _same_interpreter(trtllm_python) else None
-    return Machine(nvidia_smi=shutil.which("nvidia-smi"), gpus=found.gpus, trtllm_python=trtllm_python,
-                   trtllm_version=version, ngc_release=os.environ.get(NGC_ENV) or None,
-                   tools={tool: shutil.which(tool) for tool in TOOLS}, tried=tuple(candidates))
+    return Machine(
+        nvidia_smi=shutil.which("nvidia-smi"),
+        gpus=found.gpus,
+        trtllm_python=trtllm_python,
+        trtllm_version=version,
+        ngc_release=os.environ.get(NGC_ENV) or None,
+        tools={tool: shutil.which(tool) for tool in TOOLS},
+        tried=tuple(candidates),
+    )
 
 
 def missing(machine: Machine, checkpoint: Path | None = None) -> list[str]:
     """Everything gpu-check needs and this machine lacks, one phrase each; [] when ready."""
     problems = []
     if machine.nvidia_smi is None:
-        problems.append("no nvidia-smi on PATH (no NVIDIA driver, or the container was started without --gpus)")
+        problems.append(
+            "no nvidia-smi on PATH (no NVIDIA driver, or the container was started without --gpus)"
+        )
     elif not machine.gpus:
         problems.append("no GPU visible (nvidia-smi lists none)")
     if machine.trtllm_python is None:
         tried = f" (tried {', '.join(machine.tried)})" if machine.tried else ""
         problems.append(f"no tensorrt_llm importable{tried}")
     elif machine.trtllm_version is not None and not machine.trtllm_version.startswith(pins.TRTLLM_SERIES):
-        problems.append(f"tensorrt_llm {machine.trtllm_version} is installed; engines here are built and "
-                        f"served with {pins.TRTLLM_SERIES}x")
+        problems.append(
+            f"tensorrt_llm {machine.trtllm_version} is installed; engines here are built and "
+            f"served with {pins.TRTLLM_SERIES}x"
+        )
     if machine.ngc_release is None:
         problems.append(f"not in the NGC image {pins.NGC_IMAGE} ({NGC_ENV} is unset)")
     problems += [f"no {tool} on PATH" for tool, path in machine.tools.items() if path is None]
@@ -79,13 +89,18 @@ def missing(machine: Machine, checkpoint: Path | None = None) -> list[str]:
 
 
 def refusal(problems: list[str]) -> str:
-    return (f"cannot run gpu-check on this machine: {'; '.join(problems)}. Nothing was built or started. "
-            f"To get them: {pins.HOW_TO_GET} (docs/GPU.md, step 0).")
+    return (
+        f"cannot run gpu-check on this machine: {'; '.join(problems)}. Nothing was built or started. "
+        f"To get them: {pins.HOW_TO_GET} (docs/GPU.md, step 0)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m build_engines.trtllm.preflight", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m build_engines.trtllm.preflight",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--checkpoint", type=Path, default=None, help="the HF checkpoint directory to check")
     parser.add_argument("candidates", nargs="+", help="interpreters in order of preference")
     args = parser.parse_args(argv)

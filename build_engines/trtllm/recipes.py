@@ -42,9 +42,12 @@ QUANTIZED_DTYPES = ("float16", "bfloat16")  # activation dtypes a quantized prec
 #     time can replace it ("Return context logit need to build engine with gather_context_logits":
 #     cpp/tensorrt_llm/executor/executorImpl.cpp at b35ac1b64368513d215c57d2ed01d62d910df8da).
 #   all: both flags (what build.py's --gather_all_token_logits sets; we emit the two named flags).
-GATHER_FLAGS = {"none": (), "generation": ("--gather_generation_logits",),
-                "context": ("--gather_context_logits",),
-                "all": ("--gather_generation_logits", "--gather_context_logits")}
+GATHER_FLAGS = {
+    "none": (),
+    "generation": ("--gather_generation_logits",),
+    "context": ("--gather_context_logits",),
+    "all": ("--gather_generation_logits", "--gather_context_logits"),
+}
 GATHER_LOGITS = tuple(GATHER_FLAGS)
 
 
@@ -90,21 +93,29 @@ class EngineBuildConfig(GathersLogits):
     dtype: str | None = None
     gather_logits: str = "none"  # one of GATHER_LOGITS
     lookahead: Lookahead | None = None  # lookahead decoding: the engine is built for these sizes' draft
-    examples_dir: str = field(default_factory=lambda: os.environ.get(pins.EXAMPLES_DIR_ENV, pins.DEFAULT_EXAMPLES_DIR))
+    examples_dir: str = field(
+        default_factory=lambda: os.environ.get(pins.EXAMPLES_DIR_ENV, pins.DEFAULT_EXAMPLES_DIR)
+    )
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.gather_logits not in GATHER_FLAGS:
-            raise ValueError(f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}")
+            raise ValueError(
+                f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}"
+            )
         for name in ("tp", "pp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens"):
             _positive(name, getattr(self, name))
         if self.lookahead is not None and self.gathers_context_logits:
-            raise ValueError(f"gather_logits {self.gather_logits} gathers context logits, which trtllm-build refuses "
-                             "with a draft (lookahead): \"Gather context logits is not support with draft len > 0\"")
+            raise ValueError(
+                f"gather_logits {self.gather_logits} gathers context logits, which trtllm-build refuses "
+                'with a draft (lookahead): "Gather context logits is not support with draft len > 0"'
+            )
         if self.max_input_len >= self.max_seq_len:
-            raise ValueError(f"max_input_len ({self.max_input_len}) must be below max_seq_len ({self.max_seq_len}): "
-                             "max_seq_len counts the prompt and the generated tokens")
+            raise ValueError(
+                f"max_input_len ({self.max_input_len}) must be below max_seq_len ({self.max_seq_len}): "
+                "max_seq_len counts the prompt and the generated tokens"
+            )
         fixed = DTYPE_NAMES.get(self.precision)
         if fixed is not None:
             if self.dtype not in (None, fixed):
@@ -113,8 +124,10 @@ class EngineBuildConfig(GathersLogits):
         else:
             self.dtype = self.dtype or "float16"
             if self.dtype not in QUANTIZED_DTYPES:
-                raise ValueError(f"dtype for {self.precision} must be one of {', '.join(QUANTIZED_DTYPES)}, "
-                                 f"got {self.dtype!r}")
+                raise ValueError(
+                    f"dtype for {self.precision} must be one of {', '.join(QUANTIZED_DTYPES)}, "
+                    f"got {self.dtype!r}"
+                )
         self.checkpoint = Path(self.checkpoint)
         self.output = Path(self.output)
 
@@ -128,9 +141,21 @@ class EngineBuildConfig(GathersLogits):
 
 
 def _convert(cfg: EngineBuildConfig, *extra: str) -> list[str]:
-    return [PYTHON, str(Path(cfg.examples_dir) / LLAMA_CONVERT),
-            "--model_dir", str(cfg.checkpoint), "--output_dir", str(cfg.tllm_checkpoint_dir),
-            "--dtype", cfg.dtype, "--tp_size", str(cfg.tp), "--pp_size", str(cfg.pp), *extra]
+    return [
+        PYTHON,
+        str(Path(cfg.examples_dir) / LLAMA_CONVERT),
+        "--model_dir",
+        str(cfg.checkpoint),
+        "--output_dir",
+        str(cfg.tllm_checkpoint_dir),
+        "--dtype",
+        cfg.dtype,
+        "--tp_size",
+        str(cfg.tp),
+        "--pp_size",
+        str(cfg.pp),
+        *extra,
+    ]
 
 
 def fp16(cfg: EngineBuildConfig) -> list[str]:
@@ -158,14 +183,33 @@ def int8_kv(cfg: EngineBuildConfig) -> list[str]:
 
 def fp8(cfg: EngineBuildConfig) -> list[str]:
     # FP8 goes through ModelOpt (quantize.py), which calibrates weights, activations and KV scales.
-    return [PYTHON, str(Path(cfg.examples_dir) / QUANTIZE),
-            "--model_dir", str(cfg.checkpoint), "--output_dir", str(cfg.tllm_checkpoint_dir),
-            "--dtype", cfg.dtype, "--qformat", "fp8", "--kv_cache_dtype", "fp8",
-            "--tp_size", str(cfg.tp), "--pp_size", str(cfg.pp)]
+    return [
+        PYTHON,
+        str(Path(cfg.examples_dir) / QUANTIZE),
+        "--model_dir",
+        str(cfg.checkpoint),
+        "--output_dir",
+        str(cfg.tllm_checkpoint_dir),
+        "--dtype",
+        cfg.dtype,
+        "--qformat",
+        "fp8",
+        "--kv_cache_dtype",
+        "fp8",
+        "--tp_size",
+        str(cfg.tp),
+        "--pp_size",
+        str(cfg.pp),
+    ]
 
 
 CONVERTERS: dict[str, Callable[[EngineBuildConfig], list[str]]] = {
-    "fp16": fp16, "bf16": bf16, "int8_wo": int8_wo, "int8_sq": int8_sq, "int8_kv": int8_kv, "fp8": fp8,
+    "fp16": fp16,
+    "bf16": bf16,
+    "int8_wo": int8_wo,
+    "int8_sq": int8_sq,
+    "int8_kv": int8_kv,
+    "fp8": fp8,
 }
 PRECISIONS = tuple(CONVERTERS)
 
@@ -187,24 +231,47 @@ def uses_paged_context_fmha(precision: str) -> bool:
 def build(cfg: EngineBuildConfig) -> list[str]:
     """`trtllm-build` for in-flight batching (quantization is in the checkpoint, not in these flags)."""
     paged_context_fmha = "enable" if uses_paged_context_fmha(cfg.precision) else "disable"
-    return ["trtllm-build",
-            "--checkpoint_dir", str(cfg.tllm_checkpoint_dir), "--output_dir", str(cfg.engine_dir),
-            # "auto": the plugins take the checkpoint's dtype.
-            "--gemm_plugin", "auto", "--gpt_attention_plugin", "auto",
-            # Packed (unpadded) inputs and paged KV cache: what in-flight batching schedules on.
-            "--remove_input_padding", "enable", "--kv_cache_type", "paged",
-            "--context_fmha", "enable",
-            "--use_paged_context_fmha", paged_context_fmha,
-            "--max_batch_size", str(cfg.max_batch_size), "--max_input_len", str(cfg.max_input_len),
-            "--max_seq_len", str(cfg.max_seq_len), "--max_num_tokens", str(cfg.max_num_tokens),
-            *GATHER_FLAGS[cfg.gather_logits],
-            *(cfg.lookahead.build_flags() if cfg.lookahead is not None else ())]
+    return [
+        "trtllm-build",
+        "--checkpoint_dir",
+        str(cfg.tllm_checkpoint_dir),
+        "--output_dir",
+        str(cfg.engine_dir),
+        # "auto": the plugins take the checkpoint's dtype.
+        "--gemm_plugin",
+        "auto",
+        "--gpt_attention_plugin",
+        "auto",
+        # Packed (unpadded) inputs and paged KV cache: what in-flight batching schedules on.
+        "--remove_input_padding",
+        "enable",
+        "--kv_cache_type",
+        "paged",
+        "--context_fmha",
+        "enable",
+        "--use_paged_context_fmha",
+        paged_context_fmha,
+        "--max_batch_size",
+        str(cfg.max_batch_size),
+        "--max_input_len",
+        str(cfg.max_input_len),
+        "--max_seq_len",
+        str(cfg.max_seq_len),
+        "--max_num_tokens",
+        str(cfg.max_num_tokens),
+        *GATHER_FLAGS[cfg.gather_logits],
+        *(cfg.lookahead.build_flags() if cfg.lookahead is not None else ()),
+    ]
 
 
 def gather_logits_name(generation: bool, context: bool) -> str:
     """The GATHER_LOGITS value of an engine that gathers these logits."""
-    return {(False, False): "none", (True, False): "generation", (False, True): "context",
-            (True, True): "all"}[(bool(generation), bool(context))]
+    return {
+        (False, False): "none",
+        (True, False): "generation",
+        (False, True): "context",
+        (True, True): "all",
+    }[(bool(generation), bool(context))]
 
 
 def commands(cfg: EngineBuildConfig) -> list[list[str]]:

@@ -34,6 +34,7 @@ MODELS = ("ensemble", "preprocessing", "engine", "postprocessing")
 @dataclass(frozen=True)
 class EngineFacts(GathersLogits):
     """What the engine was built for: these bound what the Triton config may ask of it."""
+
     max_batch_size: int
     max_input_len: int
     max_seq_len: int
@@ -74,21 +75,40 @@ class EngineFacts(GathersLogits):
             # trtllm-build adds max_draft_len to max_seq_len for a speculative engine; what requests
             # may use (prompt + generated tokens) is the length asked for at build.
             max_seq_len = int(build["max_seq_len"]) - (draft if mode != NO_SPECULATION else 0)
-            return cls(int(build["max_batch_size"]), int(build["max_input_len"]), max_seq_len,
-                       int(build["max_num_tokens"]), int(build.get("max_beam_width", 1)),
-                       bool(plugins.get("use_paged_context_fmha", False)),
-                       int(mapping.get("tp_size", 1)), int(mapping.get("pp_size", 1)), str(config_path),
-                       int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
-                       gather_logits_name(bool(generation), bool(context)), mode, draft,
-                       manifest.lookahead if manifest is not None else None)
+            return cls(
+                int(build["max_batch_size"]),
+                int(build["max_input_len"]),
+                max_seq_len,
+                int(build["max_num_tokens"]),
+                int(build.get("max_beam_width", 1)),
+                bool(plugins.get("use_paged_context_fmha", False)),
+                int(mapping.get("tp_size", 1)),
+                int(mapping.get("pp_size", 1)),
+                str(config_path),
+                int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
+                gather_logits_name(bool(generation), bool(context)),
+                mode,
+                draft,
+                manifest.lookahead if manifest is not None else None,
+            )
         if manifest is None:
             raise FileNotFoundError(f"{engine_dir}: neither config.json (trtllm-build) nor manifest.json")
         built = Lookahead(*manifest.lookahead) if manifest.lookahead else None
-        return cls(manifest.max_batch_size, manifest.max_input_len, manifest.max_seq_len, manifest.max_num_tokens,
-                   1, manifest.use_paged_context_fmha, manifest.tp, manifest.pp, str(engine_dir / "manifest.json"),
-                   gather_logits=manifest.gather_logits,
-                   speculative_decoding_mode=LOOKAHEAD if built else NO_SPECULATION,
-                   max_draft_len=built.max_draft_len if built else 0, lookahead=manifest.lookahead)
+        return cls(
+            manifest.max_batch_size,
+            manifest.max_input_len,
+            manifest.max_seq_len,
+            manifest.max_num_tokens,
+            1,
+            manifest.use_paged_context_fmha,
+            manifest.tp,
+            manifest.pp,
+            str(engine_dir / "manifest.json"),
+            gather_logits=manifest.gather_logits,
+            speculative_decoding_mode=LOOKAHEAD if built else NO_SPECULATION,
+            max_draft_len=built.max_draft_len if built else 0,
+            lookahead=manifest.lookahead,
+        )
 
     def lookahead_sizes(self, asked: Lookahead | None) -> Lookahead | None:
         """The sizes to run: those asked for, else those the engine was built for (its manifest)."""
@@ -131,7 +151,11 @@ class GpuRepoRequest:
 
 def resolve_engine_dir(path: Path) -> Path:
     """Accept the `engine --output` directory as well as its engine/ subdirectory."""
-    if not (path / "config.json").is_file() and not (path / "manifest.json").is_file() and (path / "engine").is_dir():
+    if (
+        not (path / "config.json").is_file()
+        and not (path / "manifest.json").is_file()
+        and (path / "engine").is_dir()
+    ):
         return path / "engine"
     return path
 
@@ -142,12 +166,16 @@ def engine_defaults(req: GpuRepoRequest, facts: EngineFacts) -> tuple[GpuRepoReq
     KV-cache reuse and chunked context both need paged context FMHA, which an int8_kv engine lacks
     (recipes.NO_PAGED_CONTEXT_FMHA): for such an engine both default to off instead of being refused.
     """
-    unset = [name for name in ("enable_kv_cache_reuse", "enable_chunked_context") if getattr(req, name) is None]
+    unset = [
+        name for name in ("enable_kv_cache_reuse", "enable_chunked_context") if getattr(req, name) is None
+    ]
     notes = []
     if unset and not facts.use_paged_context_fmha:
-        notes.append(f"{facts.source} has no paged context FMHA (TensorRT-LLM builds an INT8 KV cache without "
-                     f"it), so {' and '.join(unset)} default to false; without chunked context a prompt "
-                     f"must fit max_num_tokens ({facts.max_num_tokens}) in one iteration")
+        notes.append(
+            f"{facts.source} has no paged context FMHA (TensorRT-LLM builds an INT8 KV cache without "
+            f"it), so {' and '.join(unset)} default to false; without chunked context a prompt "
+            f"must fit max_num_tokens ({facts.max_num_tokens}) in one iteration"
+        )
     return replace(req, **{name: facts.use_paged_context_fmha for name in unset}), notes
 
 
@@ -155,11 +183,15 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
     """Refuse combinations that cannot work; return (triton max batch, max prompt, max tokens)."""
     batch = req.triton_max_batch_size or facts.max_batch_size
     if batch > facts.max_batch_size:
-        raise ValueError(f"Triton max_batch_size {batch} is above the engine's max_batch_size "
-                         f"{facts.max_batch_size} ({facts.source}); lower it or rebuild the engine")
+        raise ValueError(
+            f"Triton max_batch_size {batch} is above the engine's max_batch_size "
+            f"{facts.max_batch_size} ({facts.source}); lower it or rebuild the engine"
+        )
     if req.streaming and not req.decoupled:
-        raise ValueError("streaming needs decoupled mode (model_transaction_policy { decoupled: true }); "
-                         "got streaming=true with decoupled=false")
+        raise ValueError(
+            "streaming needs decoupled mode (model_transaction_policy { decoupled: true }); "
+            "got streaming=true with decoupled=false"
+        )
     # Without paged context FMHA the 1.2 executor refuses chunked context at model load (TLLM_CHECK "Chunked
     # context requires context FMHA, paged kv_cache and paged context FMHA") and turns KV reuse off with a
     # warning (fixExecutorConfig): both in the TrtGptModelInflightBatching constructor,
@@ -168,12 +200,15 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
     if not facts.use_paged_context_fmha:
         for name in ("enable_kv_cache_reuse", "enable_chunked_context"):
             if getattr(req, name):
-                raise ValueError(f"{name}=true needs an engine built with --use_paged_context_fmha enable, "
-                                 f"but {facts.source} has use_paged_context_fmha=false; rebuild the engine "
-                                 f"or set {name}=false")
+                raise ValueError(
+                    f"{name}=true needs an engine built with --use_paged_context_fmha enable, "
+                    f"but {facts.source} has use_paged_context_fmha=false; rebuild the engine "
+                    f"or set {name}=false"
+                )
     if req.max_beam_width > facts.max_beam_width:
-        raise ValueError(f"max_beam_width {req.max_beam_width} is above the engine's max_beam_width "
-                         f"{facts.max_beam_width}")
+        raise ValueError(
+            f"max_beam_width {req.max_beam_width} is above the engine's max_beam_width {facts.max_beam_width}"
+        )
     prompt = req.max_prompt_len or facts.max_input_len
     if prompt > facts.max_input_len:
         raise ValueError(f"max_prompt_len {prompt} is above the engine's max_input_len {facts.max_input_len}")
@@ -181,22 +216,27 @@ def cross_check(req: GpuRepoRequest, facts: EngineFacts) -> tuple[int, int, int]
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
     if prompt + max_tokens > facts.max_seq_len:
-        raise ValueError(f"max_tokens {max_tokens} + prompt {prompt} = {prompt + max_tokens} tokens is beyond "
-                         f"the engine's max_seq_len {facts.max_seq_len}")
+        raise ValueError(
+            f"max_tokens {max_tokens} + prompt {prompt} = {prompt + max_tokens} tokens is beyond "
+            f"the engine's max_seq_len {facts.max_seq_len}"
+        )
     # The executor's longest input is max_seq_len - 1 with chunked context and, without it (context FMHA
     # and packed input, which every recipe builds), min(max_seq_len - 1, max_num_tokens): TrtGptModel's
     # constructor, cpp/tensorrt_llm/batch_manager/trtGptModel.h of NVIDIA/TensorRT-LLM at
     # c8c6df08bd0ead54cd47f7973e1e425c28a174cd. prompt <= max_seq_len - 1 already holds (max_tokens >= 1),
     # so max_num_tokens is what is left to check; `prompt` is what preprocessing then enforces.
     if prompt > facts.max_num_tokens and not req.enable_chunked_context:
-        raise ValueError(f"a {prompt}-token prompt is above the engine's max_num_tokens {facts.max_num_tokens} "
-                         "per iteration; enable_chunked_context=true is needed to serve it")
+        raise ValueError(
+            f"a {prompt}-token prompt is above the engine's max_num_tokens {facts.max_num_tokens} "
+            "per iteration; enable_chunked_context=true is needed to serve it"
+        )
     return batch, prompt, max_tokens
 
 
 @dataclass(frozen=True)
 class RepoPlan:
     """What `gpu-repo` will write, validated; nothing is written yet."""
+
     model: TrtllmEngineModel  # the engine model's config
     facts: EngineFacts  # the engine it serves
     manifest: EngineManifest | None  # None: a planned engine (dry run before the build)
@@ -204,15 +244,18 @@ class RepoPlan:
     notes: tuple[str, ...]  # defaults derived from the engine, for the operator to read
 
 
-def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None,
-              planned: EngineFacts | None = None) -> RepoPlan:
+def plan_repo(
+    req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None, planned: EngineFacts | None = None
+) -> RepoPlan:
     """Validate everything and return what to write (nothing is written)."""
     try:
         manifest = EngineManifest.load(req.engine_dir)
     except FileNotFoundError:
         if planned is None:
-            raise FileNotFoundError(f"{req.engine_dir}: no manifest.json; build the engine with "
-                                    "`python -m build_engines engine` first") from None
+            raise FileNotFoundError(
+                f"{req.engine_dir}: no manifest.json; build the engine with "
+                "`python -m build_engines engine` first"
+            ) from None
         manifest = None
     facts = planned if manifest is None else EngineFacts.from_engine_dir(req.engine_dir, manifest)
     if manifest is not None:
@@ -230,15 +273,21 @@ def plan_repo(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = N
         guided_decoding_backend="xgrammar",
         xgrammar_tokenizer_info_path=f"{mount.rstrip('/')}/engine/1/{TOKENIZER_INFO}",
         engine_path=f"{mount.rstrip('/')}/engine/1/{ENGINE_SUBDIR}",
-        max_batch_size=batch, decoupled=req.decoupled, max_queue_size=req.max_queue_size,
-        max_queue_delay_microseconds=req.max_queue_delay_microseconds, max_beam_width=req.max_beam_width,
+        max_batch_size=batch,
+        decoupled=req.decoupled,
+        max_queue_size=req.max_queue_size,
+        max_queue_delay_microseconds=req.max_queue_delay_microseconds,
+        max_beam_width=req.max_beam_width,
         batch_scheduler_policy=req.batch_scheduler_policy,
         kv_cache_free_gpu_mem_fraction=req.kv_cache_free_gpu_mem_fraction,
         max_tokens_in_paged_kv_cache=req.max_tokens_in_paged_kv_cache,
-        enable_kv_cache_reuse=req.enable_kv_cache_reuse, enable_chunked_context=req.enable_chunked_context,
+        enable_kv_cache_reuse=req.enable_kv_cache_reuse,
+        enable_chunked_context=req.enable_chunked_context,
         exclude_input_in_output=req.exclude_input_in_output,
         cancellation_check_period_ms=req.cancellation_check_period_ms,
-        stats_check_period_ms=req.stats_check_period_ms, lookahead=lookahead)
+        stats_check_period_ms=req.stats_check_period_ms,
+        lookahead=lookahead,
+    )
     return RepoPlan(model, facts, manifest, max_input_len, tuple(notes))
 
 
@@ -246,7 +295,9 @@ def print_note(note: str) -> None:
     print(f"note: {note}", file=sys.stderr)
 
 
-def assemble_gpu(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None, out=print_note) -> Path:
+def assemble_gpu(
+    req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None, out=print_note
+) -> Path:
     """Validate, write the repository, and pass each derived default's note to `out`."""
     plan = plan_repo(req, env=env)
     for note in plan.notes:
@@ -254,11 +305,19 @@ def assemble_gpu(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None 
     model, facts, manifest = plan.model, plan.facts, plan.manifest
     if not req.tokenizer_dir.is_dir():
         raise FileNotFoundError(f"{req.tokenizer_dir}: tokenizer directory not found")
-    assemble_shared_models(req.output, req.tokenizer_dir, max_batch_size=model.max_batch_size,
-                           engine_max_seq_len=facts.max_seq_len, max_input_len=plan.max_input_len,
-                           kv_cache_tokens_per_block=facts.tokens_per_block,
-                           engine=replace(TENSORRT_LLM, generation_logits=facts.gathers_generation_logits,
-                                          context_logits=facts.gathers_context_logits))
+    assemble_shared_models(
+        req.output,
+        req.tokenizer_dir,
+        max_batch_size=model.max_batch_size,
+        engine_max_seq_len=facts.max_seq_len,
+        max_input_len=plan.max_input_len,
+        kv_cache_tokens_per_block=facts.tokens_per_block,
+        engine=replace(
+            TENSORRT_LLM,
+            generation_logits=facts.gathers_generation_logits,
+            context_logits=facts.gathers_context_logits,
+        ),
+    )
     engine_model_dir = req.output / "engine"
     (engine_model_dir / "1").mkdir(parents=True, exist_ok=True)
     config = model.to_model_config()
@@ -267,31 +326,45 @@ def assemble_gpu(req: GpuRepoRequest, *, env: environment.GpuEnvironment | None 
     link_tree(req.engine_dir, engine_model_dir / "1" / ENGINE_SUBDIR)
     write_tokenizer_info(req.tokenizer_dir, engine_model_dir / "1")
     shared_manifest.write(
-        req.output, artifact="triton-model-repository", path="gpu", models=list(MODELS),
-        tp=facts.tp, pp=facts.pp, world_size=facts.tp * facts.pp,
+        req.output,
+        artifact="triton-model-repository",
+        path="gpu",
+        models=list(MODELS),
+        tp=facts.tp,
+        pp=facts.pp,
+        world_size=facts.tp * facts.pp,
         engine={"backend": "tensorrtllm", **asdict(model)},
-        engine_facts=asdict(facts), engine_manifest=asdict(manifest) if manifest else None,
+        engine_facts=asdict(facts),
+        engine_manifest=asdict(manifest) if manifest else None,
         max_input_len=plan.max_input_len,
-        tokenizer=str(req.tokenizer_dir))
+        tokenizer=str(req.tokenizer_dir),
+    )
     return req.output
 
 
 def describe(req: GpuRepoRequest, plan: RepoPlan) -> str:
     """The dry-run report: what would be written, and the engine config itself."""
     model, facts = plan.model, plan.facts
-    lines = [f"# would write the shared models ensemble, preprocessing, postprocessing into {req.output} "
-             f"(max_batch_size={model.max_batch_size}, max_seq_len={facts.max_seq_len}, "
-             f"max_input_len={plan.max_input_len}, tokenizer {req.tokenizer_dir}; preprocessing "
-             f"gather_generation_logits={str(facts.gathers_generation_logits).lower()}, "
-             f"gather_context_logits={str(facts.gathers_context_logits).lower()}: the engine gathers "
-             f"{facts.gather_logits})",
-             *([f"# lookahead decoding (W, N, G) = {tuple(model.lookahead.as_list())}: "
-                f"{model.lookahead.max_draft_len} draft tokens per step of the engine's {facts.max_draft_len}"]
-               if model.lookahead is not None else []),
-             f"# would link {req.engine_dir} -> {req.output / 'engine' / '1' / ENGINE_SUBDIR}",
-             f"# would write {req.output / 'engine' / '1' / TOKENIZER_INFO} (xgrammar tokenizer info from "
-             f"{req.tokenizer_dir})",
-             f"# would write {req.output / 'engine' / 'config.pbtxt'}:",
-             model_config.dump(model.to_model_config()).rstrip(),
-             f"# would write {req.output / 'manifest.json'} (tp={facts.tp}, pp={facts.pp})"]
+    lines = [
+        f"# would write the shared models ensemble, preprocessing, postprocessing into {req.output} "
+        f"(max_batch_size={model.max_batch_size}, max_seq_len={facts.max_seq_len}, "
+        f"max_input_len={plan.max_input_len}, tokenizer {req.tokenizer_dir}; preprocessing "
+        f"gather_generation_logits={str(facts.gathers_generation_logits).lower()}, "
+        f"gather_context_logits={str(facts.gathers_context_logits).lower()}: the engine gathers "
+        f"{facts.gather_logits})",
+        *(
+            [
+                f"# lookahead decoding (W, N, G) = {tuple(model.lookahead.as_list())}: "
+                f"{model.lookahead.max_draft_len} draft tokens per step of the engine's {facts.max_draft_len}"
+            ]
+            if model.lookahead is not None
+            else []
+        ),
+        f"# would link {req.engine_dir} -> {req.output / 'engine' / '1' / ENGINE_SUBDIR}",
+        f"# would write {req.output / 'engine' / '1' / TOKENIZER_INFO} (xgrammar tokenizer info from "
+        f"{req.tokenizer_dir})",
+        f"# would write {req.output / 'engine' / 'config.pbtxt'}:",
+        model_config.dump(model.to_model_config()).rstrip(),
+        f"# would write {req.output / 'manifest.json'} (tp={facts.tp}, pp={facts.pp})",
+    ]
     return "\n".join(lines)

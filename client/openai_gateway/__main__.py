@@ -18,28 +18,48 @@ DEFAULT_TOKENIZER_DIR = Path("build/model_repository/preprocessing/1/tokenizer")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m client.openai_gateway", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m client.openai_gateway",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--triton-grpc", default="localhost:8001", help="Triton's gRPC endpoint")
-    parser.add_argument("--tokenizer-dir", type=Path, default=None,
-                        help=f"tokenizer for usage.prompt_tokens (default {DEFAULT_TOKENIZER_DIR} if it exists)")
-    parser.add_argument("--served-model-name", default=None,
-                        help="the model name /v1/models lists (default: the checkpoint's name from the model "
-                             "repository's manifest.json, else the Triton model's); the Triton model's name "
-                             "is accepted in requests too")
+    parser.add_argument(
+        "--tokenizer-dir",
+        type=Path,
+        default=None,
+        help=f"tokenizer for usage.prompt_tokens (default {DEFAULT_TOKENIZER_DIR} if it exists)",
+    )
+    parser.add_argument(
+        "--served-model-name",
+        default=None,
+        help="the model name /v1/models lists (default: the checkpoint's name from the model "
+        "repository's manifest.json, else the Triton model's); the Triton model's name "
+        "is accepted in requests too",
+    )
     parser.add_argument("--triton-model", default="ensemble")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request before 504")
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="larger bodies get 413")
     parser.add_argument("--log-level", default="info")
     access = parser.add_argument_group("access (see access.py)")
-    access.add_argument("--api-key", action="append", default=[],
-                        help=f"a key clients must send (repeatable; visible in `ps`: prefer ${KEYS_ENV}, "
-                             "comma-separated keys)")
-    access.add_argument("--rate-limit", type=float, default=None,
-                        help="requests/s per key (per client address without keys); past it 429 + Retry-After")
-    access.add_argument("--rate-burst", type=int, default=None, help="bucket size (default: 2 × rate, at least 1)")
+    access.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help=f"a key clients must send (repeatable; visible in `ps`: prefer ${KEYS_ENV}, "
+        "comma-separated keys)",
+    )
+    access.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="requests/s per key (per client address without keys); past it 429 + Retry-After",
+    )
+    access.add_argument(
+        "--rate-burst", type=int, default=None, help="bucket size (default: 2 × rate, at least 1)"
+    )
     tls = parser.add_argument_group("TLS")
     tls.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
     tls.add_argument("--tls-key", type=Path, help="PEM key of --tls-cert")
@@ -60,8 +80,11 @@ def checkpoint_name(tokenizer_dir: Path | None) -> str | None:
         manifest = json.loads((Path(tokenizer_dir).resolve().parents[2] / "manifest.json").read_text())
     except (OSError, IndexError, ValueError):
         return None
-    for path in (manifest.get("checkpoint"), (manifest.get("engine_manifest") or {}).get("checkpoint"),
-                 manifest.get("tokenizer")):
+    for path in (
+        manifest.get("checkpoint"),
+        (manifest.get("engine_manifest") or {}).get("checkpoint"),
+        manifest.get("tokenizer"),
+    ):
         if isinstance(path, str) and Path(path).name:
             return Path(path).name
     return None
@@ -80,27 +103,48 @@ def uvicorn_tls(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     tokenizer_dir = args.tokenizer_dir or (DEFAULT_TOKENIZER_DIR if DEFAULT_TOKENIZER_DIR.is_dir() else None)
     from .routes import AccessConfig, create_app
 
     try:
-        triton_tls = (TlsFiles(args.triton_ca, args.triton_cert, args.triton_key)
-                      if args.triton_ca or args.triton_cert or args.triton_key else None)
-        rate = (RateLimit(args.rate_limit, args.rate_burst or max(1, int(2 * args.rate_limit)))
-                if args.rate_limit is not None else None)
+        triton_tls = (
+            TlsFiles(args.triton_ca, args.triton_cert, args.triton_key)
+            if args.triton_ca or args.triton_cert or args.triton_key
+            else None
+        )
+        rate = (
+            RateLimit(args.rate_limit, args.rate_burst or max(1, int(2 * args.rate_limit)))
+            if args.rate_limit is not None
+            else None
+        )
         access = AccessConfig(tuple(keys_from(args.api_key)), rate)
         served = args.served_model_name or checkpoint_name(tokenizer_dir) or args.triton_model
-        app = create_app(GatewayConfig(args.triton_grpc, tokenizer_dir, served, args.triton_model,
-                                       args.timeout, args.max_body_bytes, triton_tls), access)
+        app = create_app(
+            GatewayConfig(
+                args.triton_grpc,
+                tokenizer_dir,
+                served,
+                args.triton_model,
+                args.timeout,
+                args.max_body_bytes,
+                triton_tls,
+            ),
+            access,
+        )
         tls = uvicorn_tls(args)
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("triton_llm.gateway").info("serving %s as %r", args.triton_model, served)
     logging.getLogger("triton_llm.gateway").info(
-        "API keys: %d; rate limit: %s; TLS: %s", len(access.api_keys),
-        f"{rate.rate:g}/s burst {rate.burst}" if rate else "none", "on" if tls else "off")
+        "API keys: %d; rate limit: %s; TLS: %s",
+        len(access.api_keys),
+        f"{rate.rate:g}/s burst {rate.burst}" if rate else "none",
+        "on" if tls else "off",
+    )
     import uvicorn
 
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, **tls)

@@ -26,8 +26,14 @@ def _logprobs(call: Call, tokens: Tokens | None, offset: int = 0) -> dict | None
     return logprobs.choice_logprobs(call.chat, texts, log_probs, offset, tops or None)
 
 
-def choice(call: Call, text: str, finish_reason: str | None,
-           tokens: Tokens | None = None, index: int = 0, prompt: Tokens | None = None) -> dict:
+def choice(
+    call: Call,
+    text: str,
+    finish_reason: str | None,
+    tokens: Tokens | None = None,
+    index: int = 0,
+    prompt: Tokens | None = None,
+) -> dict:
     """Choice `index` of a whole answer; tokens: its Tokens when logprobs was asked; prompt: the
     echoed prompt's Tokens (completions echo with logprobs), which come first.
     A chat answer that is tool calls has them as message.tool_calls, content null."""
@@ -37,23 +43,40 @@ def choice(call: Call, text: str, finish_reason: str | None,
         parser.feed(text)
         if parser.calls:
             message = {"role": "assistant", "content": None, "tool_calls": parser.calls}
-        return {"index": index, "message": message, "finish_reason": parser.finish_reason(finish_reason),
-                "logprobs": _logprobs(call, tokens)}
+        return {
+            "index": index,
+            "message": message,
+            "finish_reason": parser.finish_reason(finish_reason),
+            "logprobs": _logprobs(call, tokens),
+        }
     offset = len(call.prompt_text) if call.echo else 0
     if prompt is not None and tokens is not None:
         tokens, offset = tuple(p + t for p, t in zip(prompt, tokens, strict=True)), 0
-    return {"index": index, "text": text, "finish_reason": finish_reason, "logprobs": _logprobs(call, tokens, offset)}
+    return {
+        "index": index,
+        "text": text,
+        "finish_reason": finish_reason,
+        "logprobs": _logprobs(call, tokens, offset),
+    }
 
 
-def delta(call: Call, text: str | dict | None, finish_reason: str | None, first: bool = False,
-          tokens: Tokens | None = None, index: int = 0) -> dict:
+def delta(
+    call: Call,
+    text: str | dict | None,
+    finish_reason: str | None,
+    first: bool = False,
+    tokens: Tokens | None = None,
+    index: int = 0,
+) -> dict:
     """Choice `index` of a streamed chunk; the first chat chunk names the role. `text` is the new
     text, or a delta body of tool calls (tools.CallParser)."""
     logprobs_ = _logprobs(call, tokens)
     if isinstance(text, dict):
         return {"index": index, "delta": text, "finish_reason": finish_reason, "logprobs": logprobs_}
     if call.chat:
-        content = {"role": "assistant", "content": text or ""} if first else ({"content": text} if text else {})
+        content = (
+            {"role": "assistant", "content": text or ""} if first else ({"content": text} if text else {})
+        )
         return {"index": index, "delta": content, "finish_reason": finish_reason, "logprobs": logprobs_}
     return {"index": index, "text": text or "", "finish_reason": finish_reason, "logprobs": logprobs_}
 
@@ -70,8 +93,11 @@ def completion(call: Call, ident: str, created: int, choices: list, **extra) -> 
 def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict:
     """OpenAI's usage; prompt_tokens_details.cached_tokens only when the server reported it (the
     ensemble's cached_tokens: exact on CPU, whole KV blocks on TensorRT-LLM)."""
-    counts = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-              "total_tokens": prompt_tokens + completion_tokens}
+    counts = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
     if cached_tokens is not None:
         counts["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
     return counts
@@ -102,7 +128,7 @@ class StopTrimmer:
         if not self.hold:
             return text
         self.pending += text
-        ready, self.pending = self.pending[:-self.hold], self.pending[-self.hold:]
+        ready, self.pending = self.pending[: -self.hold], self.pending[-self.hold :]
         return ready
 
     def finish(self, stopped: bool) -> str:

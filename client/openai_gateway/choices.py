@@ -37,8 +37,15 @@ class ChoiceStream:
         """The last deltas: text the trimmer held, then the finish reason."""
         reason = finish_reason(self.tokens, self.call.request.max_tokens)
         out = self._deltas(self.trimmer.finish(reason == "stop"))
-        out.append(answers.delta(self.call, None, self.calls.finish_reason(reason),
-                                 tokens=self.held if self.held[1] else None, index=self.index))
+        out.append(
+            answers.delta(
+                self.call,
+                None,
+                self.calls.finish_reason(reason),
+                tokens=self.held if self.held[1] else None,
+                index=self.index,
+            )
+        )
         return out
 
     def _deltas(self, text: str) -> list[dict]:

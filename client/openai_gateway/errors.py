@@ -15,20 +15,35 @@ from ..errors import (
 RETRY_AFTER_S = 1
 # Triton's input names (as the models name them in errors) → the OpenAI parameter.
 SERVER_FIELD_TO_PARAM = {
-    "max_tokens": "max_tokens", "runtime_top_p": "top_p", "top_p": "top_p", "temperature": "temperature",
-    "runtime_top_k": "top_k", "stop_words": "stop", "seed": "seed", "min_tokens": "min_tokens",
-    "repetition_penalty": "repetition_penalty", "presence_penalty": "presence_penalty",
+    "max_tokens": "max_tokens",
+    "runtime_top_p": "top_p",
+    "top_p": "top_p",
+    "temperature": "temperature",
+    "runtime_top_k": "top_k",
+    "stop_words": "stop",
+    "seed": "seed",
+    "min_tokens": "min_tokens",
+    "repetition_penalty": "repetition_penalty",
+    "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
     # Only response_format sets a guide (a schema xgrammar cannot compile is found by the engine).
-    "guided_decoding_guide_type": "response_format", "guided_decoding_guide": "response_format",
+    "guided_decoding_guide_type": "response_format",
+    "guided_decoding_guide": "response_format",
 }
 
 
 class OpenAIError(Exception):
     """An error answer: `status` is the HTTP status, `body()` the OpenAI error object."""
 
-    def __init__(self, status: int, message: str, type_: str, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
         self.headers = headers or {}
@@ -61,11 +76,21 @@ def unavailable(message: str) -> OpenAIError:
 def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
     """Triton's error → the OpenAI error a client library knows how to handle."""
     if isinstance(exc, OverloadedError):
-        return OpenAIError(429, f"The engine is at capacity: {exc}", "rate_limit_error", None, "engine_overloaded",
-                           {"Retry-After": str(RETRY_AFTER_S)})
+        return OpenAIError(
+            429,
+            f"The engine is at capacity: {exc}",
+            "rate_limit_error",
+            None,
+            "engine_overloaded",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
     if isinstance(exc, InvalidRequestError):
         field = exc.field
-        param = prompt_param if field in ("text_input", "apply_chat_template") else SERVER_FIELD_TO_PARAM.get(field)
+        param = (
+            prompt_param
+            if field in ("text_input", "apply_chat_template")
+            else SERVER_FIELD_TO_PARAM.get(field)
+        )
         return invalid(str(exc), param)
     if isinstance(exc, RequestTimeoutError):
         return OpenAIError(504, str(exc), "timeout_error", None, "timeout")

@@ -46,11 +46,16 @@ class Gateway:
     def __init__(self, config: GatewayConfig):
         self.config = config
         self.counter = answers.PromptCounter(config.tokenizer_dir)
-        self.client = AsyncLLMClient(config.triton_grpc, "grpc", timeout_s=config.timeout_s, model=config.triton_model,
-                                     # Retry only what never reached the engine; an overload goes back to
-                                     # the caller as 429 + Retry-After (OpenAI clients back off on that).
-                                     retry=RetryPolicy(attempts=3, backoff_s=0.2, retry_overloaded=False),
-                                     tls=config.triton_tls)
+        self.client = AsyncLLMClient(
+            config.triton_grpc,
+            "grpc",
+            timeout_s=config.timeout_s,
+            model=config.triton_model,
+            # Retry only what never reached the engine; an overload goes back to
+            # the caller as 429 + Retry-After (OpenAI clients back off on that).
+            retry=RetryPolicy(attempts=3, backoff_s=0.2, retry_overloaded=False),
+            tls=config.triton_tls,
+        )
         self.created = int(time.time())
 
     async def close(self) -> None:
@@ -62,8 +67,11 @@ class Gateway:
         call = parse_call(parse_json(raw), chat, self.config.model_names)
         if (call.top_logprobs or call.request.prompt_logits) and self.counter.tokenizer is None:
             param = "top_logprobs" if chat else "logprobs"
-            raise invalid(f"{param}: alternatives and prompt log probs need the tokenizer; start the gateway with "
-                          "--tokenizer-dir", param)
+            raise invalid(
+                f"{param}: alternatives and prompt log probs need the tokenizer; start the gateway with "
+                "--tokenizer-dir",
+                param,
+            )
         return await (self._stream(request, call) if call.stream else self._whole(request, call))
 
     def _prompt_tokens_logprobs(self, call: Call, rows) -> answers.Tokens | None:
@@ -71,8 +79,14 @@ class Gateway:
             return None
         ids = self.counter.tokenizer.encode(call.prompt_text, add_special_tokens=True)  # as preprocessing
         if rows is None or len(rows) != len(ids):
-            raise OpenAIError(502, f"Triton returned {0 if rows is None else len(rows)} prompt logit rows for "
-                                   f"{len(ids)} prompt tokens", "server_error", "echo", None)
+            raise OpenAIError(
+                502,
+                f"Triton returned {0 if rows is None else len(rows)} prompt logit rows for "
+                f"{len(ids)} prompt tokens",
+                "server_error",
+                "echo",
+                None,
+            )
         return logprobs.prompt_tokens(ids, rows, call.top_logprobs, self._decode)
 
     def _decode(self, token_id: int) -> str:
@@ -98,14 +112,28 @@ class Gateway:
             answer = text.feed(sequence.text) + text.finish(sequence.finish_reason == "stop")
             if call.echo:
                 answer = call.prompt_text + answer
-            tops = logprobs.alternatives(sequence.logits, call.top_logprobs, self._decode) \
-                if call.top_logprobs else []
-            choices.append(answers.choice(call, answer, sequence.finish_reason,
-                                          (sequence.token_texts, sequence.log_probs, tops), index,
-                                          self._prompt_tokens_logprobs(call, result.prompt_logits)))
-        return answers.completion(call, answers.completion_id(call.chat), int(time.time()), choices,
-                                  usage=answers.usage(await self._prompt_tokens(call), result.output_tokens,
-                                                      result.cached_tokens))
+            tops = (
+                logprobs.alternatives(sequence.logits, call.top_logprobs, self._decode)
+                if call.top_logprobs
+                else []
+            )
+            choices.append(
+                answers.choice(
+                    call,
+                    answer,
+                    sequence.finish_reason,
+                    (sequence.token_texts, sequence.log_probs, tops),
+                    index,
+                    self._prompt_tokens_logprobs(call, result.prompt_logits),
+                )
+            )
+        return answers.completion(
+            call,
+            answers.completion_id(call.chat),
+            int(time.time()),
+            choices,
+            usage=answers.usage(await self._prompt_tokens(call), result.output_tokens, result.cached_tokens),
+        )
 
     async def _stream(self, request: Request, call: Call):
         chunks = self.client.events(call.request, stream=True)
@@ -124,7 +152,9 @@ class Gateway:
             return answers.sse(answers.completion(call, ident, created, choices, **extra))
 
         async def body():
-            choices = [ChoiceStream(call, index, self._decode) for index in range(call.request.num_return_sequences)]
+            choices = [
+                ChoiceStream(call, index, self._decode) for index in range(call.request.num_return_sequences)
+            ]
             try:
                 if call.chat:
                     yield event([answers.delta(call, "", None, first=True, index=c.index) for c in choices])
@@ -143,16 +173,23 @@ class Gateway:
                     for part in choice.finish():
                         yield event([part])
                 if call.include_usage:  # the prompt is computed once, by the first sequence: its cache hits
-                    yield event([], usage=answers.usage(await self._prompt_tokens(call), sum(c.tokens for c in choices),
-                                                        choices[0].cached))
+                    yield event(
+                        [],
+                        usage=answers.usage(
+                            await self._prompt_tokens(call), sum(c.tokens for c in choices), choices[0].cached
+                        ),
+                    )
             except ServerError as exc:  # after the 200 went out: report in-band, as OpenAI does
                 yield answers.sse(from_server_error(exc, call.prompt_param).body())
             finally:
                 await chunks.aclose()
             yield answers.sse("[DONE]")
 
-        return StreamingResponse(body(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
 
 async def read_bounded(request: Request, limit: int) -> bytes:
@@ -173,8 +210,13 @@ async def read_bounded(request: Request, limit: int) -> bytes:
             chunks.append(chunk)
     if oversized:
         shown = declared if declared.isdigit() else f"more than {limit}"
-        raise OpenAIError(413, f"the request body is {shown} bytes; the limit is {limit}", "invalid_request_error",
-                          None, "request_too_large")
+        raise OpenAIError(
+            413,
+            f"the request body is {shown} bytes; the limit is {limit}",
+            "invalid_request_error",
+            None,
+            "request_too_large",
+        )
     return b"".join(chunks)
 
 

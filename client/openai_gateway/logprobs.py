@@ -34,8 +34,10 @@ def wanted(body: dict, chat: bool) -> int | None:
         top = body.get("top_logprobs")
         if top is not None:
             if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
-                raise invalid(f"top_logprobs: must be an integer in [0, {MAX_TOP_LOGPROBS}], got {top!r}",
-                              "top_logprobs")
+                raise invalid(
+                    f"top_logprobs: must be an integer in [0, {MAX_TOP_LOGPROBS}], got {top!r}",
+                    "top_logprobs",
+                )
             if not value:
                 raise invalid("top_logprobs: requires logprobs: true", "top_logprobs")
         return (top or 0) if value else None
@@ -44,8 +46,9 @@ def wanted(body: dict, chat: bool) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
         raise invalid(f"logprobs: must be an integer in [0, 5], got {value!r}", "logprobs")
     if body.get("echo") and body.get("stream"):
-        raise invalid("echo: prompt log probs are served whole only; send stream: false with echo and logprobs",
-                      "echo")
+        raise invalid(
+            "echo: prompt log probs are served whole only; send stream: false with echo and logprobs", "echo"
+        )
     return value
 
 
@@ -91,11 +94,15 @@ def _entry(text: str, lp: float) -> dict:
 def chat_content(texts: list[str], log_probs: list[float], tops: list | None = None) -> list[dict]:
     """Chat's logprobs.content entries; tops: each token's alternatives (top_logprobs > 0)."""
     tops = tops or [[] for _ in texts]
-    return [{**_entry(text, lp), "top_logprobs": [_entry(t, v) for t, v in top]}
-            for text, lp, top in zip(texts, log_probs, tops, strict=True)]
+    return [
+        {**_entry(text, lp), "top_logprobs": [_entry(t, v) for t, v in top]}
+        for text, lp, top in zip(texts, log_probs, tops, strict=True)
+    ]
 
 
-def completion_logprobs(texts: list[str], log_probs: list[float], offset: int = 0, tops: list | None = None) -> dict:
+def completion_logprobs(
+    texts: list[str], log_probs: list[float], offset: int = 0, tops: list | None = None
+) -> dict:
     """Completions' logprobs object; text_offset counts characters from the start of the answer
     (plus `offset`, the echoed prompt's length); top_logprobs holds the chosen token and, with
     logprobs > 0, its alternatives."""
@@ -104,14 +111,20 @@ def completion_logprobs(texts: list[str], log_probs: list[float], offset: int = 
     for text in texts:
         offsets.append(at)
         at += len(text)
-    return {"tokens": list(texts), "token_logprobs": list(log_probs),
-            "top_logprobs": [None if lp is None else {text: lp, **dict(top)}
-                             for text, lp, top in zip(texts, log_probs, tops, strict=True)],
-            "text_offset": offsets}
+    return {
+        "tokens": list(texts),
+        "token_logprobs": list(log_probs),
+        "top_logprobs": [
+            None if lp is None else {text: lp, **dict(top)}
+            for text, lp, top in zip(texts, log_probs, tops, strict=True)
+        ],
+        "text_offset": offsets,
+    }
 
 
-def choice_logprobs(chat: bool, texts: list[str], log_probs: list[float], offset: int = 0,
-                    tops: list | None = None) -> dict:
+def choice_logprobs(
+    chat: bool, texts: list[str], log_probs: list[float], offset: int = 0, tops: list | None = None
+) -> dict:
     if chat:
         return {"content": chat_content(texts, log_probs, tops)}
     return completion_logprobs(texts, log_probs, offset, tops)

@@ -20,14 +20,43 @@ from .structured import response_format_guide
 
 # Every top-level parameter a request may carry; anything else is a 400 naming it (OpenAI does the
 # same: a misspelt "temprature" must not silently run with the default).
-COMMON_PARAMS = {"model", "max_tokens", "temperature", "top_p", "top_k", "n", "stream", "stream_options", "stop",
-                 "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "user", "response_format",
-                 # vLLM's extensions (benchmarks force output lengths with min_tokens / ignore_eos)
-                 "min_tokens", "ignore_eos", "stop_token_ids", "repetition_penalty", "skip_special_tokens",
-                 "include_stop_str_in_output", "speculative_draft_len"}  # the last: ours (engine/drafter.py)
+COMMON_PARAMS = {
+    "model",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "n",
+    "stream",
+    "stream_options",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "user",
+    "response_format",
+    # vLLM's extensions (benchmarks force output lengths with min_tokens / ignore_eos)
+    "min_tokens",
+    "ignore_eos",
+    "stop_token_ids",
+    "repetition_penalty",
+    "skip_special_tokens",
+    "include_stop_str_in_output",
+    "speculative_draft_len",
+}  # the last: ours (engine/drafter.py)
 COMPLETION_PARAMS = COMMON_PARAMS | {"prompt", "echo", "best_of", "suffix"}
-CHAT_PARAMS = COMMON_PARAMS | {"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
-                               "parallel_tool_calls", "metadata", "store"}
+CHAT_PARAMS = COMMON_PARAMS | {
+    "messages",
+    "max_completion_tokens",
+    "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "metadata",
+    "store",
+}
 # OpenAI's defaults are unbounded; these keep an answer that never stops short.
 DEFAULT_MAX_TOKENS = {"chat": 256, "completion": 16}
 
@@ -83,8 +112,11 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
     plan = tools.tool_plan(body) if chat else None
     if plan is not None and plan.calls:
         if params["guide_type"] is not None:
-            raise invalid('response_format: cannot be combined with tools unless tool_choice is "none" '
-                          "(the tool calls' grammar is the answer's format)", "response_format")
+            raise invalid(
+                'response_format: cannot be combined with tools unless tool_choice is "none" '
+                "(the tool calls' grammar is the answer's format)",
+                "response_format",
+            )
         params["guide_type"], params["guide"] = "ebnf_grammar", tools.grammar(plan)
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
@@ -96,17 +128,30 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
         prompt_text = completion_prompt(body)
         request = GenerateRequest(prompt_text, chat=False, **params)
         prompt_param = "prompt"
-    return Call(chat, name, request, prompt_text, bool(body.get("echo")) and not chat, bool(body.get("stream")),
-                bool(stream_options.get("include_usage")), prompt_param,
-                keep_stop=_flag(body, "include_stop_str_in_output", False), logprobs=params["log_probs"],
-                top_logprobs=top_logprobs or 0, tools=plan)
+    return Call(
+        chat,
+        name,
+        request,
+        prompt_text,
+        bool(body.get("echo")) and not chat,
+        bool(body.get("stream")),
+        bool(stream_options.get("include_usage")),
+        prompt_param,
+        keep_stop=_flag(body, "include_stop_str_in_output", False),
+        logprobs=params["log_probs"],
+        top_logprobs=top_logprobs or 0,
+        tools=plan,
+    )
 
 
 def sampling(body: dict, default_max_tokens: int) -> dict:
     """The ensemble's sampling inputs from an OpenAI body (validated; errors name the param)."""
     # Newer OpenAI clients send max_completion_tokens (chat); either name is accepted.
-    limit = "max_completion_tokens" if body.get("max_tokens") is None and "max_completion_tokens" in body \
+    limit = (
+        "max_completion_tokens"
+        if body.get("max_tokens") is None and "max_completion_tokens" in body
         else "max_tokens"
+    )
     max_tokens = _checked(body, "max_tokens", limit)
     max_tokens = default_max_tokens if max_tokens is None else max_tokens
     top_p = _checked(body, "top_p")
@@ -139,7 +184,11 @@ def sampling(body: dict, default_max_tokens: int) -> dict:
 def _draft_len(body: dict) -> int | None:
     value = body.get("speculative_draft_len")
     try:
-        return None if value is None else SAMPLING_LIMITS["speculative_draft_len"].check("speculative_draft_len", value)
+        return (
+            None
+            if value is None
+            else SAMPLING_LIMITS["speculative_draft_len"].check("speculative_draft_len", value)
+        )
     except InputError as exc:
         raise from_input_error(exc) from None
 
@@ -151,11 +200,15 @@ def _stop_token(body: dict) -> int | None:
     ids = body.get("stop_token_ids")
     if ids is None or ids == []:
         return None
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids
+    ):
         raise invalid("stop_token_ids: must be a list of token ids (non-negative integers)", "stop_token_ids")
     if len(ids) > 1:
-        raise invalid(f"stop_token_ids: at most 1 id is served (it becomes the ensemble's end_id), got {len(ids)}",
-                      "stop_token_ids")
+        raise invalid(
+            f"stop_token_ids: at most 1 id is served (it becomes the ensemble's end_id), got {len(ids)}",
+            "stop_token_ids",
+        )
     return ids[0]
 
 
@@ -212,8 +265,10 @@ def _refuse_unsupported(body: dict, chat: bool) -> None:
     if body.get("suffix"):
         raise invalid("suffix: not supported by this server", "suffix")
     if not _flag(body, "skip_special_tokens", True):
-        raise invalid("skip_special_tokens: only true is supported (the detokenizer always drops special tokens)",
-                      "skip_special_tokens")
+        raise invalid(
+            "skip_special_tokens: only true is supported (the detokenizer always drops special tokens)",
+            "skip_special_tokens",
+        )
 
 
 def chat_messages(body: dict, tools_text: str | None = None) -> list[dict[str, str]]:
@@ -249,8 +304,10 @@ def _content(content, field: str, none_ok: bool) -> str:
     if content is None and none_ok:  # an assistant message that only calls tools
         return ""
     if isinstance(content, list):
-        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-                   for p in content):
+        if not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            for p in content
+        ):
             raise invalid(f"{field}: only text parts are supported", "messages")
         content = "".join(p["text"] for p in content)
     if not isinstance(content, str):
@@ -265,10 +322,16 @@ def _assistant_calls(calls, where: str) -> tuple[str, list[str]]:
     blocks, ids = [], []
     for j, call in enumerate(calls):
         at = f"{where}[{j}]"
-        if not isinstance(call, dict) or call.get("type", "function") != "function" \
-                or not isinstance(call.get("id"), str) or not isinstance(call.get("function"), dict):
-            raise invalid(f'{at}: must be {{"id": str, "type": "function", "function": {{name, arguments}}}}',
-                          "messages")
+        if (
+            not isinstance(call, dict)
+            or call.get("type", "function") != "function"
+            or not isinstance(call.get("id"), str)
+            or not isinstance(call.get("function"), dict)
+        ):
+            raise invalid(
+                f'{at}: must be {{"id": str, "type": "function", "function": {{name, arguments}}}}',
+                "messages",
+            )
         name, arguments = call["function"].get("name"), call["function"].get("arguments")
         if not isinstance(name, str) or not isinstance(arguments, str):
             raise invalid(f"{at}.function: name and arguments must be strings", "messages")
@@ -284,10 +347,11 @@ def _assistant_calls(calls, where: str) -> tuple[str, list[str]]:
 def _tool_turn(content: str, call_id, known_ids: list[str], where: str) -> dict[str, str]:
     """A role "tool" message → the user turn that carries its result (tools.py)."""
     if call_id not in known_ids:
-        raise invalid(f"{where}.tool_call_id: must name a tool call of an earlier assistant message, "
-                      f"got {call_id!r}", "messages")
+        raise invalid(
+            f"{where}.tool_call_id: must name a tool call of an earlier assistant message, got {call_id!r}",
+            "messages",
+        )
     return {"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"}
-
 
 
 def completion_prompt(body: dict) -> str:

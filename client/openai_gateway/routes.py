@@ -36,18 +36,32 @@ class Access:
             presented = presented_key(request.headers.get("authorization"), request.headers.get("api-key"))
             caller = self.keys.match(presented)
             if caller is None:
-                message = ("Incorrect API key provided." if presented else
-                           "You didn't provide an API key: send it as 'Authorization: Bearer <key>'.")
-                raise OpenAIError(401, message, "invalid_request_error", None, "invalid_api_key",
-                                  {"WWW-Authenticate": "Bearer"})
+                message = (
+                    "Incorrect API key provided."
+                    if presented
+                    else "You didn't provide an API key: send it as 'Authorization: Bearer <key>'."
+                )
+                raise OpenAIError(
+                    401,
+                    message,
+                    "invalid_request_error",
+                    None,
+                    "invalid_api_key",
+                    {"WWW-Authenticate": "Bearer"},
+                )
         if self.buckets is not None:
             wait = self.buckets.take(caller)
             if wait > 0:
                 limit = self.buckets.limit
-                raise OpenAIError(429, f"Rate limit reached: {limit.rate:g} requests/s with bursts of {limit.burst}"
-                                  f" per {'key' if self.keys.enabled else 'client'}; retry in {wait:.2f} s",
-                                  "rate_limit_error", None, "rate_limit_exceeded",
-                                  {"Retry-After": str(max(1, math.ceil(wait)))})
+                raise OpenAIError(
+                    429,
+                    f"Rate limit reached: {limit.rate:g} requests/s with bursts of {limit.burst}"
+                    f" per {'key' if self.keys.enabled else 'client'}; retry in {wait:.2f} s",
+                    "rate_limit_error",
+                    None,
+                    "rate_limit_exceeded",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
 
 
 async def _allowed(request: Request) -> None:

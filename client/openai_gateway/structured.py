@@ -31,13 +31,16 @@ def response_format_guide(body: dict) -> tuple[str | None, str | None]:
         raise invalid('response_format: must be an object with a "type"', "response_format")
     kind = fmt["type"]
     if kind not in FORMAT_TYPES:
-        raise invalid(f"response_format.type: must be one of {', '.join(FORMAT_TYPES)}, got {kind!r}",
-                      "response_format.type")
+        raise invalid(
+            f"response_format.type: must be one of {', '.join(FORMAT_TYPES)}, got {kind!r}",
+            "response_format.type",
+        )
     unknown = sorted(set(fmt) - {"type", "json_schema"})
     if unknown or (kind != "json_schema" and "json_schema" in fmt):
         name = unknown[0] if unknown else "json_schema"
-        raise invalid(f"response_format.{name}: not a field of response_format type {kind}",
-                      f"response_format.{name}")
+        raise invalid(
+            f"response_format.{name}: not a field of response_format type {kind}", f"response_format.{name}"
+        )
     if kind == "text":
         return None, None
     if kind == "json_object":

@@ -111,12 +111,16 @@ def _tool(tool, where: str) -> dict:
     """One tool, normalized to {"type": "function", "function": {name, [description], parameters}}."""
     tool = _fields(tool, {"type", "function"}, where)
     if tool.get("type") != "function":
-        raise invalid(f'{where}.type: only "function" is supported, got {tool.get("type")!r}', f"{where}.type")
+        raise invalid(
+            f'{where}.type: only "function" is supported, got {tool.get("type")!r}', f"{where}.type"
+        )
     spec = _fields(tool.get("function"), {"name", "description", "parameters", "strict"}, f"{where}.function")
     name = spec.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise invalid(f"{where}.function.name: must be 1 to 64 letters, digits, _ or -, got {name!r}",
-                      f"{where}.function.name")
+        raise invalid(
+            f"{where}.function.name: must be 1 to 64 letters, digits, _ or -, got {name!r}",
+            f"{where}.function.name",
+        )
     function = {"name": name}
     if spec.get("description") is not None:
         if not isinstance(spec["description"], str):
@@ -152,8 +156,10 @@ def _choice(choice, functions: dict[str, dict]) -> tuple[str, dict[str, dict]]:
     _fields(choice, {"type", "function"}, "tool_choice")
     name = _fields(choice.get("function"), {"name"}, "tool_choice.function").get("name")
     if not isinstance(name, str) or name not in functions:
-        raise invalid(f"tool_choice.function.name: {name!r} is not one of the tools ({', '.join(functions)})",
-                      "tool_choice.function.name")
+        raise invalid(
+            f"tool_choice.function.name: {name!r} is not one of the tools ({', '.join(functions)})",
+            "tool_choice.function.name",
+        )
     return "required", {name: functions[name]}
 
 
@@ -177,7 +183,9 @@ def grammar(plan: ToolPlan) -> str | None:
     """The guide (guided_decoding_guide_type ebnf_grammar) the answer must match; None: free text."""
     if not plan.calls:
         return None
-    fields = {tool["function"]["name"]: f"tools[{i}].function.parameters" for i, tool in enumerate(plan.described)}
+    fields = {
+        tool["function"]["name"]: f"tools[{i}].function.parameters" for i, tool in enumerate(plan.described)
+    }
     for name, schema in plan.functions.items():
         try:
             _arguments(json.dumps(schema))
@@ -206,13 +214,18 @@ def _grammar(functions_json: str, auto: bool, parallel: bool) -> str:
     def literal(text: str):
         return xgr.Grammar.from_ebnf(f"root ::= {json.dumps(text)}")
 
-    calls = [xgr.Grammar.concat(literal(f'{{"name": "{name}", "arguments": '), _arguments(json.dumps(schema)),
-                                literal("}"))
-             for name, schema in json.loads(functions_json).items()]
+    calls = [
+        xgr.Grammar.concat(
+            literal(f'{{"name": "{name}", "arguments": '), _arguments(json.dumps(schema)), literal("}")
+        )
+        for name, schema in json.loads(functions_json).items()
+    ]
     # Rules prefixed tool_ cannot clash with xgrammar's (root_*, basic_*); `root` is one call object.
     blocks = 'tool_block ("\\n" tool_block)*' if parallel else "tool_block"
-    rules = (f"\ntool_block ::= {json.dumps(OPEN)} root {json.dumps(CLOSE)}\ntool_calls ::= {blocks}\n"
-             f"tool_answer ::= tool_calls{' | [^<] [^]*' if auto else ''}\n")
+    rules = (
+        f"\ntool_block ::= {json.dumps(OPEN)} root {json.dumps(CLOSE)}\ntool_calls ::= {blocks}\n"
+        f"tool_answer ::= tool_calls{' | [^<] [^]*' if auto else ''}\n"
+    )
     return str(xgr.Grammar.from_ebnf(str(xgr.Grammar.union(*calls)) + rules, root_rule_name="tool_answer"))
 
 
@@ -259,10 +272,13 @@ class CallParser:
             if len(self.buffer) - self.at < HEAD_MAX:
                 return []
             # Not the grammar's shape (only a server without the grammar could do this): text, not lost.
-            self.mode, rest = "text", self.buffer[self.at:]
+            self.mode, rest = "text", self.buffer[self.at :]
             return [rest]
-        call = {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                "function": {"name": match.group(1), "arguments": ""}}
+        call = {
+            "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": match.group(1), "arguments": ""},
+        }
         self.calls.append(call)
         self.at, self.state, self.depth = match.end(), "args", 0
         first = {"id": call["id"], "type": "function", "function": {"name": match.group(1), "arguments": ""}}
@@ -285,7 +301,7 @@ class CallParser:
             elif char in "}]":
                 self.depth -= 1
                 self.state = "tail" if self.depth == 0 else "args"
-        fragment = self.buffer[start:self.at]
+        fragment = self.buffer[start : self.at]
         if not fragment:
             return []
         self.calls[-1]["function"]["arguments"] += fragment
@@ -295,4 +311,3 @@ class CallParser:
         if self.buffer.startswith(TAIL, self.at):
             self.at, self.state = self.at + len(TAIL), "head"
         return []
-

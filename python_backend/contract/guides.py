@@ -36,15 +36,19 @@ def parse_guide(kind: str | None, guide: str | None) -> Guide | None:
     """The request's guide, or None when it asks for none; InputError names the field at fault."""
     if not kind:
         if guide:
-            raise InputError(f"{TYPE_FIELD}: required when {GUIDE_FIELD} is set (one of {', '.join(GUIDE_TYPES)})")
+            raise InputError(
+                f"{TYPE_FIELD}: required when {GUIDE_FIELD} is set (one of {', '.join(GUIDE_TYPES)})"
+            )
         return None
     if kind not in GUIDE_TYPES:
         raise InputError(f"{TYPE_FIELD}: must be one of {', '.join(GUIDE_TYPES)}, got {kind!r}")
     guide = guide or ""
     if kind == "json":
         if guide:
-            raise InputError(f"{GUIDE_FIELD}: must be empty for {TYPE_FIELD} json (any JSON); "
-                             "use json_schema to give a schema")
+            raise InputError(
+                f"{GUIDE_FIELD}: must be empty for {TYPE_FIELD} json (any JSON); "
+                "use json_schema to give a schema"
+            )
         return Guide(kind)
     if not guide.strip():
         raise InputError(f"{GUIDE_FIELD}: required for {TYPE_FIELD} {kind}")
@@ -68,7 +72,9 @@ def check_json_schema(text: str, field: str) -> dict:
     if not isinstance(schema, dict):
         raise InputError(f"{field}: a JSON schema must be a JSON object, got {type(schema).__name__}")
     try:
-        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
+        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(
+            schema
+        )
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "the top level"
         raise InputError(f"{field}: not a valid JSON schema at {where}: {exc.message}") from None

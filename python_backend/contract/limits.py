@@ -78,15 +78,20 @@ GENERATION_LOGITS_MAX_TOKENS = 256
 
 def check_generation_logits(wanted: bool, max_tokens: int, field: str = "request_output_len") -> None:
     if wanted and max_tokens > GENERATION_LOGITS_MAX_TOKENS:
-        raise InputError(f"return_generation_logits: at most {GENERATION_LOGITS_MAX_TOKENS} tokens of logits per "
-                         f"request; {field} is {max_tokens}")
+        raise InputError(
+            f"return_generation_logits: at most {GENERATION_LOGITS_MAX_TOKENS} tokens of logits per "
+            f"request; {field} is {max_tokens}"
+        )
 
 
 def check_context_logits(wanted: bool, prompt_tokens: int) -> None:
     """return_context_logits: the same bound on the prompt's rows."""
     if wanted and prompt_tokens > GENERATION_LOGITS_MAX_TOKENS:
-        raise InputError(f"return_context_logits: at most {GENERATION_LOGITS_MAX_TOKENS} prompt tokens of logits; "
-                         f"the prompt has {prompt_tokens}")
+        raise InputError(
+            f"return_context_logits: at most {GENERATION_LOGITS_MAX_TOKENS} prompt tokens of logits; "
+            f"the prompt has {prompt_tokens}"
+        )
+
 
 SAMPLING_LIMITS: dict[str, Range] = {
     "max_tokens": MAX_TOKENS,
@@ -107,7 +112,9 @@ def check_min_tokens(min_tokens: int, max_tokens: int, field: str = "min_tokens"
         raise InputError(f"{field}: must be <= max_tokens ({max_tokens}), got {min_tokens}")
 
 
-def check_prompt_length(prompt_tokens: int, max_input_len: int, max_seq_len: int, field: str = "text_input") -> None:
+def check_prompt_length(
+    prompt_tokens: int, max_input_len: int, max_seq_len: int, field: str = "text_input"
+) -> None:
     """A prompt needs at least one token, and room for at least one new token within the context.
 
     max_input_len is the longest prompt the engine takes: max_seq_len − 1 on the CPU engine; on a
@@ -115,12 +122,17 @@ def check_prompt_length(prompt_tokens: int, max_input_len: int, max_seq_len: int
     if prompt_tokens < 1:
         raise InputError(f"{field}: prompt must contain at least one token")
     if prompt_tokens > max_input_len:
-        why = (f"max_seq_len {max_seq_len} leaves room for at least one new token"
-               if max_input_len == max_seq_len - 1 else f"the engine's longest input; max_seq_len {max_seq_len}")
+        why = (
+            f"max_seq_len {max_seq_len} leaves room for at least one new token"
+            if max_input_len == max_seq_len - 1
+            else f"the engine's longest input; max_seq_len {max_seq_len}"
+        )
         raise InputError(f"{field}: prompt is {prompt_tokens} tokens; the limit is {max_input_len} ({why})")
 
 
-def check_fits_context(prompt_tokens: int, max_tokens: int, max_seq_len: int, field: str = "max_tokens") -> None:
+def check_fits_context(
+    prompt_tokens: int, max_tokens: int, max_seq_len: int, field: str = "max_tokens"
+) -> None:
     """prompt + max_tokens must fit the engine's context (max_seq_len tokens in all)."""
     room = max_seq_len - prompt_tokens
     if max_tokens > room:

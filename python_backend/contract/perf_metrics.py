@@ -19,7 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DTYPES = (np.int32, np.int32, np.int32, np.int64, np.int64, np.int64, np.int64, np.float32, np.int32, np.int32)
+DTYPES = (
+    np.int32,
+    np.int32,
+    np.int32,
+    np.int64,
+    np.int64,
+    np.int64,
+    np.int64,
+    np.float32,
+    np.int32,
+    np.int32,
+)
 
 
 @dataclass(frozen=True)
@@ -36,18 +47,41 @@ class PerfMetrics:
     total_draft_tokens: int = 0
 
     @classmethod
-    def of(cls, *, held_tokens: int, cached_tokens: int, tokens_per_block: int, arrival_ns: int,
-           first_scheduled_ns: int, first_token_ns: int, last_token_ns: int, draft_tokens: int = 0,
-           accepted_draft_tokens: int = 0) -> PerfMetrics:
+    def of(
+        cls,
+        *,
+        held_tokens: int,
+        cached_tokens: int,
+        tokens_per_block: int,
+        arrival_ns: int,
+        first_scheduled_ns: int,
+        first_token_ns: int,
+        last_token_ns: int,
+        draft_tokens: int = 0,
+        accepted_draft_tokens: int = 0,
+    ) -> PerfMetrics:
         total = -(-held_tokens // tokens_per_block)
         reused = min(cached_tokens // tokens_per_block, total)
         rate = accepted_draft_tokens / draft_tokens if draft_tokens else 0.0
-        return cls(total - reused, reused, total, arrival_ns, first_scheduled_ns, first_token_ns, last_token_ns,
-                   rate, accepted_draft_tokens, draft_tokens)
+        return cls(
+            total - reused,
+            reused,
+            total,
+            arrival_ns,
+            first_scheduled_ns,
+            first_token_ns,
+            last_token_ns,
+            rate,
+            accepted_draft_tokens,
+            draft_tokens,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Each output as its [1, 1] response tensor, in the backend's order and dtypes."""
-        return {name: np.asarray([[getattr(self, name)]], dtype=dtype) for name, dtype in zip(NAMES, DTYPES, strict=True)}
+        return {
+            name: np.asarray([[getattr(self, name)]], dtype=dtype)
+            for name, dtype in zip(NAMES, DTYPES, strict=True)
+        }
 
 
 NAMES = tuple(PerfMetrics.__dataclass_fields__)

@@ -27,18 +27,27 @@ def from_tokenizer(tokenizer, stop_token_ids: list[int] | None = None) -> dict:
     sequence on each, so the grammar must accept each as its end)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise ValueError(f"{type(tokenizer).__name__}: guided decoding needs a fast tokenizer (tokenizer.json)")
+        raise ValueError(
+            f"{type(tokenizer).__name__}: guided decoding needs a fast tokenizer (tokenizer.json)"
+        )
     vocab = tokenizer.get_vocab()
     if sorted(vocab.values()) != list(range(len(vocab))):
-        raise ValueError("the tokenizer's vocabulary ids are not 0..n-1; encoded_vocab (a list) cannot hold them")
+        raise ValueError(
+            "the tokenizer's vocabulary ids are not 0..n-1; encoded_vocab (a list) cannot hold them"
+        )
     stops = list(stop_token_ids) if stop_token_ids else [tokenizer.eos_token_id]
-    return {"encoded_vocab": [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])],
-            "tokenizer_str": backend.to_str(), "stop_token_ids": stops}
+    return {
+        "encoded_vocab": [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])],
+        "tokenizer_str": backend.to_str(),
+        "stop_token_ids": stops,
+    }
 
 
 def write(directory: Path, tokenizer, stop_token_ids: list[int] | None = None) -> Path:
     path = Path(directory) / FILE_NAME
-    path.write_text(json.dumps(from_tokenizer(tokenizer, stop_token_ids), ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(from_tokenizer(tokenizer, stop_token_ids), ensure_ascii=False), encoding="utf-8"
+    )
     return path
 
 

@@ -45,7 +45,13 @@ class EngineConfig:
     speculative_ngram: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("max_num_seqs", "max_num_batched_tokens", "max_context_len", "max_queue_size", "stream_interval"):
+        for name in (
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "max_context_len",
+            "max_queue_size",
+            "stream_interval",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -57,7 +63,9 @@ class EngineConfig:
         if self.min_prefix_reuse < 1:
             raise ValueError(f"min_prefix_reuse must be >= 1, got {self.min_prefix_reuse}")
         if not 0 <= self.speculative_draft_len <= MAX_DRAFT_LEN:
-            raise ValueError(f"speculative_draft_len must be in [0, {MAX_DRAFT_LEN}], got {self.speculative_draft_len!r}")
+            raise ValueError(
+                f"speculative_draft_len must be in [0, {MAX_DRAFT_LEN}], got {self.speculative_draft_len!r}"
+            )
         for name in ("speculative_max_batch", "speculative_ngram"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")

@@ -21,11 +21,11 @@ def propose(tokens: list[int], max_ngram: int, max_len: int) -> list[int]:
         return []
     n_tokens = len(tokens)
     for n in range(min(max_ngram, n_tokens - 1), MIN_NGRAM - 1, -1):
-        suffix = tokens[n_tokens - n:]
+        suffix = tokens[n_tokens - n :]
         first = suffix[0]
         # Latest occurrence first: in a summary or a quote, the most recent match is the passage
         # being copied. The occurrence must end before the suffix itself starts being matched.
         for i in range(n_tokens - n - 1, -1, -1):
-            if tokens[i] == first and tokens[i:i + n] == suffix:
-                return tokens[i + n:i + n + max_len]
+            if tokens[i] == first and tokens[i : i + n] == suffix:
+                return tokens[i + n : i + n + max_len]
     return []

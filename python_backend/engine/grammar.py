@@ -34,12 +34,17 @@ class GrammarCompiler:
         # TensorRT-LLM's C++ reader derives the vocabulary type from tokenizer_str the same way
         # (xgrammar's DetectMetadataFromHF); the model's logits may be wider than the vocabulary.
         meta = xgr.TokenizerInfo._detect_metadata_from_hf(info["tokenizer_str"])
-        self.tokenizer_info = xgr.TokenizerInfo(info["encoded_vocab"], meta["vocab_type"], vocab_size=vocab_size,
-                                                stop_token_ids=info["stop_token_ids"],
-                                                add_prefix_space=meta["add_prefix_space"])
+        self.tokenizer_info = xgr.TokenizerInfo(
+            info["encoded_vocab"],
+            meta["vocab_type"],
+            vocab_size=vocab_size,
+            stop_token_ids=info["stop_token_ids"],
+            add_prefix_space=meta["add_prefix_space"],
+        )
         self.vocab_size = vocab_size
-        self._compiler = xgr.GrammarCompiler(self.tokenizer_info, max_threads=threads,
-                                             cache_limit_bytes=CACHE_LIMIT_BYTES)
+        self._compiler = xgr.GrammarCompiler(
+            self.tokenizer_info, max_threads=threads, cache_limit_bytes=CACHE_LIMIT_BYTES
+        )
         self._xgr = xgr
 
     def compile(self, guide: Guide):
@@ -55,19 +60,25 @@ class GrammarCompiler:
             return self._compiler.compile_grammar(guide.guide)
         except RuntimeError as exc:  # xgrammar's parse errors: "[time] file:line: message"
             message = str(exc).strip().rpartition(": ")[2] if "] " in str(exc) else str(exc)
-            what = {"json_schema": "JSON schema", "regex": "regex", "ebnf_grammar": "EBNF grammar"}[guide.kind]
+            what = {"json_schema": "JSON schema", "regex": "regex", "ebnf_grammar": "EBNF grammar"}[
+                guide.kind
+            ]
             raise InputError(f"{GUIDE_FIELD}: this {what} does not compile: {message}") from None
 
-    def matcher(self, guide: Guide, end_ids: tuple[int, ...],
-                stop_sequences: tuple[tuple[int, ...], ...] = ()) -> GrammarState:
+    def matcher(
+        self, guide: Guide, end_ids: tuple[int, ...], stop_sequences: tuple[tuple[int, ...], ...] = ()
+    ) -> GrammarState:
         """A fresh state for one sequence. Its stop tokens: end_id, plus the model's other end ids
         when they come as one-token stop sequences (preprocessing sends them so). Other stop words
         stay ordinary tokens to the grammar: a stop word "}" must still close an object."""
         model_ends = set(self.tokenizer_info.stop_token_ids)
-        stops = list(dict.fromkeys([*end_ids, *(s[0] for s in stop_sequences if len(s) == 1 and s[0] in model_ends)]))
+        stops = list(
+            dict.fromkeys([*end_ids, *(s[0] for s in stop_sequences if len(s) == 1 and s[0] in model_ends)])
+        )
         if not stops:
-            raise InputError(f"{GUIDE_FIELD}: guided decoding needs an end_id (the token that ends a "
-                             "complete answer)")
+            raise InputError(
+                f"{GUIDE_FIELD}: guided decoding needs an end_id (the token that ends a complete answer)"
+            )
         return GrammarState(self._xgr, self.compile(guide), stops, self.vocab_size)
 
 

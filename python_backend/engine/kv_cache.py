@@ -69,7 +69,9 @@ class SlotAllocator:
             for slot in range(self.num_slots):
                 n = min(common_prefix_len(self._held[slot][: self._held_len[slot]], prompt), limit)
                 # Prefer a free slot on ties: reuse in place costs no copy.
-                if n > best_len or (n == best_len and n > 0 and slot in self._free and best_slot not in self._free):
+                if n > best_len or (
+                    n == best_len and n > 0 and slot in self._free and best_slot not in self._free
+                ):
                     best_slot, best_len = slot, n
         self.queried_tokens += len(prompt)
         if best_slot is None or best_len < self.min_prefix_reuse:
@@ -114,8 +116,15 @@ class SlotAllocator:
 class KVBuffers:
     """The memory itself: one key and one value array per layer, allocated once."""
 
-    def __init__(self, num_layers: int, num_slots: int, kv_heads: int, max_context_len: int, head_dim: int,
-                 dtype=np.float32):
+    def __init__(
+        self,
+        num_layers: int,
+        num_slots: int,
+        kv_heads: int,
+        max_context_len: int,
+        head_dim: int,
+        dtype=np.float32,
+    ):
         shape = (num_slots, kv_heads, max_context_len + 1, head_dim)  # +1: the scratch position
         self.keys = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
         self.values = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]

@@ -74,14 +74,25 @@ class LLMEngine:
     callback. tokenizer_info_path (contract/tokenizer_info.py) turns guided decoding on; without
     it a request with a guide is refused."""
 
-    def __init__(self, config: EngineConfig, onnx_dir: str | Path, step_observer: StepObserver | None = None,
-                 on_fatal: FatalHandler | None = None, tokenizer_info_path: str | Path | None = None):
+    def __init__(
+        self,
+        config: EngineConfig,
+        onnx_dir: str | Path,
+        step_observer: StepObserver | None = None,
+        on_fatal: FatalHandler | None = None,
+        tokenizer_info_path: str | Path | None = None,
+    ):
         self.config = config
-        self.runner = ModelRunner(onnx_dir, config.max_num_seqs, config.max_context_len, config.intra_op_threads)
+        self.runner = ModelRunner(
+            onnx_dir, config.max_num_seqs, config.max_context_len, config.intra_op_threads
+        )
         if config.speculative_draft_len and not self.runner.can_verify:
             raise ValueError(f"speculative_draft_len {config.speculative_draft_len}: {VERIFY_UNAVAILABLE}")
-        self.grammars = (GrammarCompiler(Path(tokenizer_info_path), self.runner.shape.vocab_size)
-                         if tokenizer_info_path else None)
+        self.grammars = (
+            GrammarCompiler(Path(tokenizer_info_path), self.runner.shape.vocab_size)
+            if tokenizer_info_path
+            else None
+        )
         self.scheduler = Scheduler(config)
         self._active: dict[str, _Active] = {}
         self._lock = threading.Condition()
@@ -132,16 +143,20 @@ class LLMEngine:
         check_context_logits(params.return_context_logits, len(prompt_ids))
         if params.speculative_draft_len and not self.runner.can_verify:
             raise InputError(f"speculative_draft_len: this engine cannot verify drafts: {VERIFY_UNAVAILABLE}")
-        for field, ids in (("input_ids", prompt_ids), ("bad_words_list", [t for s in params.bad_sequences for t in s]),
-                           ("stop_words_list", [t for s in params.stop_sequences for t in s]),
-                           ("end_id", list(params.end_ids)),
-                           ("embedding_bias", [t for t, _ in params.logit_bias])):
+        for field, ids in (
+            ("input_ids", prompt_ids),
+            ("bad_words_list", [t for s in params.bad_sequences for t in s]),
+            ("stop_words_list", [t for s in params.stop_sequences for t in s]),
+            ("end_id", list(params.end_ids)),
+            ("embedding_bias", [t for t, _ in params.logit_bias]),
+        ):
             bad = [t for t in ids if not 0 <= t < vocab]
             if bad:
                 raise ValueError(f"{field}: token id {bad[0]} out of range [0, {vocab})")
 
-    def submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams,
-               callback: OutputCallback) -> None:
+    def submit(
+        self, request_id: str, prompt_ids: list[int], params: SamplingParams, callback: OutputCallback
+    ) -> None:
         """Queue a request. Raises ValueError (bad request), QueueFullError (overloaded) or
         RuntimeError (engine stopped); otherwise `callback` will see it finish exactly once."""
         self.submit_batch([(prompt_ids, [(request_id, params, callback)])])
@@ -152,8 +167,10 @@ class LLMEngine:
         the prompt; the others copy its KV (scheduler.schedule)."""
         total = sum(len(members) for _, members in prompts)
         if total > self.config.max_queue_size:  # could never be admitted, even by an idle engine
-            raise ValueError(f"num_return_sequences: {total} sequences in one request (batch × num_return_sequences); "
-                             f"this engine queues at most {self.config.max_queue_size}")
+            raise ValueError(
+                f"num_return_sequences: {total} sequences in one request (batch × num_return_sequences); "
+                f"this engine queues at most {self.config.max_queue_size}"
+            )
         seqs, callbacks = [], []
         for prompt_ids, members in prompts:
             leader = None
@@ -163,8 +180,10 @@ class LLMEngine:
                 leader = leader or seq
                 if params.guide is not None:
                     if self.grammars is None:
-                        raise InputError("guided_decoding_guide_type: guided decoding is not enabled on this engine "
-                                         "(no xgrammar_tokenizer_info_path)")
+                        raise InputError(
+                            "guided_decoding_guide_type: guided decoding is not enabled on this engine "
+                            "(no xgrammar_tokenizer_info_path)"
+                        )
                     # Compiled here, on the caller's thread, so a new schema never stalls the engine loop.
                     seq.grammar = self.grammars.matcher(params.guide, params.end_ids, params.stop_sequences)
                 seqs.append(seq)
@@ -193,8 +212,13 @@ class LLMEngine:
             self._lock.notify_all()
             return True
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None,
-                 timeout: float = 600.0) -> tuple[list[int], FinishReason]:
+    def generate(
+        self,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        request_id: str | None = None,
+        timeout: float = 600.0,
+    ) -> tuple[list[int], FinishReason]:
         """Blocking convenience: submit, wait, return (generated ids, finish reason)."""
         done = threading.Event()
         tokens: list[int] = []
@@ -285,14 +309,26 @@ class LLMEngine:
         if finished:
             with self._lock:
                 self._active.pop(seq.request_id, None)
-        log_probs = tuple(seq.log_probs[len(seq.log_probs) - len(tokens):]) if seq.log_probs else ()
+        log_probs = tuple(seq.log_probs[len(seq.log_probs) - len(tokens) :]) if seq.log_probs else ()
         logits = tuple(seq.generation_logits)  # handed over: a long stream must not keep every row
         seq.generation_logits.clear()
         context = np.stack(seq.context_logits) if seq.context_logits else None
         seq.context_logits.clear()
-        out = TokenOutput(seq.request_id, tokens, finished, seq.finish_reason, seq.num_prompt, seq.num_cached,
-                          log_probs, float(sum(seq.log_probs)), logits, context, seq.scheduled_ns,
-                          seq.draft_tokens, seq.accepted_draft_tokens)
+        out = TokenOutput(
+            seq.request_id,
+            tokens,
+            finished,
+            seq.finish_reason,
+            seq.num_prompt,
+            seq.num_cached,
+            log_probs,
+            float(sum(seq.log_probs)),
+            logits,
+            context,
+            seq.scheduled_ns,
+            seq.draft_tokens,
+            seq.accepted_draft_tokens,
+        )
         try:
             return active.callback(out) is not False
         except Exception:

@@ -71,8 +71,9 @@ class ModelRunner:
         self.session = ort.InferenceSession(
             str(onnx_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        self.kv = KVBuffers(self.shape.num_layers, num_slots, self.shape.kv_heads, max_context_len,
-                            self.shape.head_dim)
+        self.kv = KVBuffers(
+            self.shape.num_layers, num_slots, self.shape.kv_heads, max_context_len, self.shape.head_dim
+        )
         self.max_context_len = max_context_len
         self._slot_stride = self.kv.keys[0][0].nbytes
         # What verify needs: exports built before lm_head.py have no num_logits input.
@@ -92,8 +93,10 @@ class ModelRunner:
             if chunk.completes_prompt:
                 sampled[chunk.seq] = [next_token(chunk.seq, logits)]
         if plan.decodes:
-            rows = {slot: (0, min(position, self.kv.scratch_position))
-                    for slot, position in plan.idle_positions.items()}
+            rows = {
+                slot: (0, min(position, self.kv.scratch_position))
+                for slot, position in plan.idle_positions.items()
+            }
             for seq in plan.decodes:
                 rows[seq.slot] = (seq.tokens[-1], seq.num_computed)
             logits = self.decode([rows[slot] for slot in range(len(rows))])
@@ -114,8 +117,9 @@ class ModelRunner:
                 binding.bind_input(f"past_key_values.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
                 binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
 
-    def _run(self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray,
-             num_logits: int = 1) -> np.ndarray:
+    def _run(
+        self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray, num_logits: int = 1
+    ) -> np.ndarray:
         binding = self.session.io_binding()
         binding.bind_cpu_input("input_ids", input_ids)
         binding.bind_cpu_input("attention_mask", attention_mask)
@@ -148,8 +152,12 @@ class ModelRunner:
             raise ValueError(f"verify past max_context_len: {end} > {self.max_context_len}")
         if not self.can_verify:
             raise RuntimeError(VERIFY_UNAVAILABLE)
-        logits = self._run(slot, np.asarray([tokens], dtype=np.int64), np.ones((1, end), dtype=np.int64),
-                           num_logits=len(tokens))
+        logits = self._run(
+            slot,
+            np.asarray([tokens], dtype=np.int64),
+            np.ones((1, end), dtype=np.int64),
+            num_logits=len(tokens),
+        )
         return logits[0]
 
     def score(self, slot: int, tokens: list[int]) -> np.ndarray:

@@ -82,8 +82,13 @@ def add_bias(logits: np.ndarray, bias: tuple[tuple[int, float], ...]) -> np.ndar
     return logits
 
 
-def select_token(logits: np.ndarray, generated: list[int], params: SamplingParams, rng: np.random.Generator,
-                 forbid: tuple[int, ...] = ()) -> int:
+def select_token(
+    logits: np.ndarray,
+    generated: list[int],
+    params: SamplingParams,
+    rng: np.random.Generator,
+    forbid: tuple[int, ...] = (),
+) -> int:
     logits = mask_tokens(apply_penalties(add_bias(logits, params.logit_bias), generated, params), forbid)
     if params.greedy:
         return int(np.argmax(logits))
@@ -142,8 +147,9 @@ def accept_draft(seq: Sequence, logits: np.ndarray, draft: list[int]) -> list[in
 
 def _choose(seq: Sequence, logits: np.ndarray) -> int:
     params = seq.params
-    forbid = (params.end_ids if seq.num_generated < params.min_tokens else ()) + \
-        banned_tokens(seq.tokens, params.bad_sequences)
+    forbid = (params.end_ids if seq.num_generated < params.min_tokens else ()) + banned_tokens(
+        seq.tokens, params.bad_sequences
+    )
     if seq.grammar is None:
         return select_token(logits, seq.generated_ids, params, seq.rng, forbid)
     allowed = seq.grammar.allowed()

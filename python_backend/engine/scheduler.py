@@ -70,8 +70,11 @@ class StepPlan:
 
     @property
     def num_tokens(self) -> int:
-        return (len(self.decodes) + sum(len(c.tokens) for c in self.prefills)
-                + sum(1 + len(v.draft) for v in self.verifies))
+        return (
+            len(self.decodes)
+            + sum(len(c.tokens) for c in self.prefills)
+            + sum(1 + len(v.draft) for v in self.verifies)
+        )
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,9 @@ class Scheduler:
                 continue
             # return_context_logits: one position per chunk, the only one whose logits a prefill returns.
             n = 1 if seq.params.return_context_logits else min(seq.prompt_remaining, budget)
-            plan.prefills.append(PrefillChunk(seq, seq.num_computed, seq.prompt_ids[seq.num_computed:seq.num_computed + n]))
+            plan.prefills.append(
+                PrefillChunk(seq, seq.num_computed, seq.prompt_ids[seq.num_computed : seq.num_computed + n])
+            )
             budget -= n
         if plan.decodes:
             plan.idle_positions = self._idle_positions(plan)
@@ -148,7 +153,9 @@ class Scheduler:
         token could be kept: room for one more token after them, within max_tokens and the slot."""
         wanted = seq.params.speculative_draft_len
         length = self.config.speculative_draft_len if wanted is None else wanted
-        room = min(seq.params.max_tokens - seq.num_generated, self.config.max_context_len - len(seq.tokens)) - 1
+        room = (
+            min(seq.params.max_tokens - seq.num_generated, self.config.max_context_len - len(seq.tokens)) - 1
+        )
         draft = propose(seq.tokens, self.config.speculative_ngram, min(length, room))
         return Verify(seq, draft) if draft else None
 
@@ -219,7 +226,9 @@ class Scheduler:
         if params.return_generation_logits:
             seq.generation_logits.append(seq.sampled_logits[index])
         reason = None
-        if any(seq.tokens[-len(s):] == list(s) for s in params.stop_sequences if len(s) <= seq.num_generated):
+        if any(
+            seq.tokens[-len(s) :] == list(s) for s in params.stop_sequences if len(s) <= seq.num_generated
+        ):
             reason = FinishReason.STOP
         elif seq.num_generated >= params.max_tokens:
             reason = FinishReason.LENGTH

@@ -68,9 +68,7 @@ class SamplingParams:
 
     @property
     def penalized(self) -> bool:
-        return (
-            self.repetition_penalty != 1.0 or self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
-        )
+        return self.repetition_penalty != 1.0 or self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
 
 
 class Status(enum.Enum):
@@ -110,7 +108,9 @@ class Sequence:
     # num_return_sequences > 1: the sibling whose prompt KV the others copy instead of computing it
     # (None for the first sibling and for single-sequence requests).
     leader: Sequence | None = None
-    scheduled_ns: int = 0  # time.monotonic_ns() when it first got a slot (TensorRT-LLM's first_scheduled_time_ns)
+    scheduled_ns: int = (
+        0  # time.monotonic_ns() when it first got a slot (TensorRT-LLM's first_scheduled_time_ns)
+    )
     # return_log_probs: the log prob of each generated token (same order as generated_ids), and the
     # sampler's values for the tokens drawn this step (several when a draft was verified), kept by
     # update() for the tokens it appends.

@@ -56,7 +56,9 @@ class IncrementalDetokenizer:
         # byte tokens), emitting everything before them.
         end = len(self.tokens)
         full_text = self._decode(self.tokens[self.prefix_offset : end])
-        while full_text.endswith(REPLACEMENT) and end > self.read_offset and len(self.tokens) - end < MAX_HELD:
+        while (
+            full_text.endswith(REPLACEMENT) and end > self.read_offset and len(self.tokens) - end < MAX_HELD
+        ):
             end -= 1
             full_text = self._decode(self.tokens[self.prefix_offset : end])
         if full_text.endswith(REPLACEMENT) or end <= self.read_offset or len(full_text) <= len(prefix_text):

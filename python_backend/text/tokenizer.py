@@ -40,16 +40,27 @@ def generation_end_ids(tokenizer_dir: str | Path, tokenizer) -> list[int]:
 
 
 class Preprocessor:
-    def __init__(self, tokenizer_dir: str | Path, max_context_len: int, max_stop_words: int = 32,
-                 max_stop_word_tokens: int = 32, max_text_bytes: int = 65536, trust_remote_code: bool = False,
-                 max_input_len: int | None = None):
+    def __init__(
+        self,
+        tokenizer_dir: str | Path,
+        max_context_len: int,
+        max_stop_words: int = 32,
+        max_stop_word_tokens: int = 32,
+        max_text_bytes: int = 65536,
+        trust_remote_code: bool = False,
+        max_input_len: int | None = None,
+    ):
         """max_context_len is the engine's max_seq_len; max_input_len its longest prompt (default
         max_context_len − 1; a TensorRT-LLM engine without chunked context takes fewer)."""
         self.tokenizer = load_tokenizer(tokenizer_dir, trust_remote_code)
         self.end_ids = generation_end_ids(tokenizer_dir, self.tokenizer)
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
+        self.pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
+        )
         self.max_context_len = max_context_len
-        self.max_input_len = max_context_len - 1 if max_input_len is None else min(max_input_len, max_context_len - 1)
+        self.max_input_len = (
+            max_context_len - 1 if max_input_len is None else min(max_input_len, max_context_len - 1)
+        )
         self.max_stop_words = max_stop_words
         self.max_stop_word_tokens = max_stop_word_tokens
         self.max_text_bytes = max_text_bytes
@@ -107,8 +118,10 @@ class Preprocessor:
         both its running-text forms (as word_sequences: "Paris" and " Paris"; upstream tokenizes the
         word alone, which misses the form that follows a space)."""
         if len(words) != len(weights):
-            raise InputError(f"embedding_bias_weights: {len(weights)} values for {len(words)} embedding_bias_words; "
-                             "give one weight per word")
+            raise InputError(
+                f"embedding_bias_weights: {len(weights)} values for {len(words)} embedding_bias_words; "
+                "give one weight per word"
+            )
         if not words:
             return np.zeros(0, dtype=np.float32)
         if not np.isfinite(np.asarray(weights, dtype=np.float64)).all():

@@ -35,11 +35,15 @@ class EngineStopper:
         one = np.ones((1, 1), dtype=np.int32)
         # The backend reads `stop` before anything else; the three inputs its config requires ride
         # along so that Triton accepts the request at all.
-        inputs = [self.pb_utils.Tensor("input_ids", one), self.pb_utils.Tensor("input_lengths", one),
-                  self.pb_utils.Tensor("request_output_len", one),
-                  self.pb_utils.Tensor("stop", np.ones((1, 1), dtype=np.bool_))]
-        request = self.pb_utils.InferenceRequest(model_name=self.engine_model, inputs=inputs,
-                                                 requested_output_names=[], request_id=request_id)
+        inputs = [
+            self.pb_utils.Tensor("input_ids", one),
+            self.pb_utils.Tensor("input_lengths", one),
+            self.pb_utils.Tensor("request_output_len", one),
+            self.pb_utils.Tensor("stop", np.ones((1, 1), dtype=np.bool_)),
+        ]
+        request = self.pb_utils.InferenceRequest(
+            model_name=self.engine_model, inputs=inputs, requested_output_names=[], request_id=request_id
+        )
         for response in request.exec(decoupled=True):
             if response.has_error():
                 log.warning("stopping engine request %r failed: %s", request_id, response.error().message())

@@ -26,8 +26,10 @@ class _Histogram:
         else:
             self._metric = None
             counter = pb_utils.MetricFamily.COUNTER
-            self._families = [pb_utils.MetricFamily(name=name + suffix, description=description, kind=counter)
-                              for suffix in ("_sum", "_count")]
+            self._families = [
+                pb_utils.MetricFamily(name=name + suffix, description=description, kind=counter)
+                for suffix in ("_sum", "_count")
+            ]
             self._sum, self._count = (f.Metric(labels=labels) for f in self._families)
 
     def observe(self, value: float) -> None:
@@ -49,20 +51,46 @@ class EngineMetrics:
             self._families.append(pb_utils.MetricFamily(name=name, description=description, kind=kind))
             return self._families[-1].Metric(labels=labels)
 
-        self.ttft = _Histogram(pb_utils, "triton_llm_time_to_first_token_seconds",
-                               "Time from engine arrival to the first generated token", TTFT_BUCKETS, labels)
-        self.itl = _Histogram(pb_utils, "triton_llm_inter_token_latency_seconds",
-                              "Time between consecutive generated tokens of a request", ITL_BUCKETS, labels)
+        self.ttft = _Histogram(
+            pb_utils,
+            "triton_llm_time_to_first_token_seconds",
+            "Time from engine arrival to the first generated token",
+            TTFT_BUCKETS,
+            labels,
+        )
+        self.itl = _Histogram(
+            pb_utils,
+            "triton_llm_inter_token_latency_seconds",
+            "Time between consecutive generated tokens of a request",
+            ITL_BUCKETS,
+            labels,
+        )
         self.waiting = family("triton_llm_waiting_requests", "Requests queued for a KV slot", gauge)
         self.running = family("triton_llm_running_sequences", "Sequences holding a KV slot", gauge)
-        self.kv_utilization = family("triton_llm_kv_cache_utilization_ratio", "Fraction of KV slots in use", gauge)
-        self.active = family("triton_llm_active_requests", "Requests inside the engine (leak check: 0 when idle)", gauge)
-        self.prefix_queried = family("triton_llm_prefix_cache_queried_tokens_total", "Prompt tokens looked up in the prefix cache", counter)
-        self.prefix_hit = family("triton_llm_prefix_cache_hit_tokens_total", "Prompt tokens served from the prefix cache", counter)
-        self.prompt_tokens = family("triton_llm_prompt_tokens_total", "Prompt tokens computed (prefix hits excluded)", counter)
+        self.kv_utilization = family(
+            "triton_llm_kv_cache_utilization_ratio", "Fraction of KV slots in use", gauge
+        )
+        self.active = family(
+            "triton_llm_active_requests", "Requests inside the engine (leak check: 0 when idle)", gauge
+        )
+        self.prefix_queried = family(
+            "triton_llm_prefix_cache_queried_tokens_total",
+            "Prompt tokens looked up in the prefix cache",
+            counter,
+        )
+        self.prefix_hit = family(
+            "triton_llm_prefix_cache_hit_tokens_total", "Prompt tokens served from the prefix cache", counter
+        )
+        self.prompt_tokens = family(
+            "triton_llm_prompt_tokens_total", "Prompt tokens computed (prefix hits excluded)", counter
+        )
         self.generation_tokens = family("triton_llm_generation_tokens_total", "Tokens generated", counter)
-        self.rejected = family("triton_llm_requests_rejected_total", "Requests rejected because the queue was full", counter)
-        self.cancelled = family("triton_llm_requests_cancelled_total", "Requests cancelled before finishing", counter)
+        self.rejected = family(
+            "triton_llm_requests_rejected_total", "Requests rejected because the queue was full", counter
+        )
+        self.cancelled = family(
+            "triton_llm_requests_cancelled_total", "Requests cancelled before finishing", counter
+        )
         self._last: dict[str, float] = {}
 
     def update(self, stats: dict[str, float]) -> None:

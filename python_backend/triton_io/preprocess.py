@@ -45,10 +45,12 @@ class EngineTraits:
     prompt_lookup: bool = True
 
     # field -> (config parameter, its default in config.pbtxt)
-    PARAMETERS = {"needs_perf_metrics": ("always_return_perf_metrics", "true"),
-                  "generation_logits": ("gather_generation_logits", "true"),
-                  "context_logits": ("gather_context_logits", "true"),
-                  "prompt_lookup": ("prompt_lookup_speculation", "true")}
+    PARAMETERS = {
+        "needs_perf_metrics": ("always_return_perf_metrics", "true"),
+        "generation_logits": ("gather_generation_logits", "true"),
+        "context_logits": ("gather_context_logits", "true"),
+        "prompt_lookup": ("prompt_lookup_speculation", "true"),
+    }
 
     @classmethod
     def from_parameters(cls, params: dict[str, str]) -> EngineTraits:
@@ -56,7 +58,7 @@ class EngineTraits:
         for field, (name, default) in cls.PARAMETERS.items():
             value = params.get(name, default)
             if value not in ("true", "false"):
-                raise ValueError(f"preprocessing parameter {name} must be \"true\" or \"false\", got {value!r}")
+                raise ValueError(f'preprocessing parameter {name} must be "true" or "false", got {value!r}')
             values[field] = value == "true"
         return cls(**values)
 
@@ -67,20 +69,28 @@ class EngineTraits:
     def check_request_parameters(self, parameters_json: str) -> None:
         """Triton request parameters: speculative_draft_len where served and in range, no other."""
         if not self.prompt_lookup and req.SPECULATIVE_PARAMETER in json.loads(parameters_json or "{}"):
-            raise InputError(f"{req.SPECULATIVE_PARAMETER}: per-request speculation is not served by a TensorRT-LLM "
-                             "engine (its speculative decoding is chosen when the engine is built)")
+            raise InputError(
+                f"{req.SPECULATIVE_PARAMETER}: per-request speculation is not served by a TensorRT-LLM "
+                "engine (its speculative decoding is chosen when the engine is built)"
+            )
         req.refuse_request_parameters(parameters_json, served=(req.SPECULATIVE_PARAMETER,))
         req.speculative_draft_len(parameters_json)
 
 
 CPU_ENGINE = EngineTraits()
-TENSORRT_LLM = EngineTraits(needs_perf_metrics=True, prompt_lookup=False)  # and the logits its build gathered (gpu-repo)
+TENSORRT_LLM = EngineTraits(
+    needs_perf_metrics=True, prompt_lookup=False
+)  # and the logits its build gathered (gpu-repo)
 # request flag -> (the `make engines GATHER_LOGITS=` value that adds it, the output)
-_LOGITS_FLAGS = {"return_generation_logits": ("generation", "generation_logits"),
-                 "return_context_logits": ("context", "context_logits")}
+_LOGITS_FLAGS = {
+    "return_generation_logits": ("generation", "generation_logits"),
+    "return_context_logits": ("context", "context_logits"),
+}
 
 
-def engine_inputs(pre: Preprocessor, get: req.Getter, traits: EngineTraits = CPU_ENGINE) -> dict[str, np.ndarray]:
+def engine_inputs(
+    pre: Preprocessor, get: req.Getter, traits: EngineTraits = CPU_ENGINE
+) -> dict[str, np.ndarray]:
     """Every engine input preprocessing computes, batch dim first. InputError names the field."""
     return stack(req.each_row(req.batch_rows(get, "text_input"), lambda row: _one_row(pre, row, traits)))
 
@@ -90,9 +100,11 @@ def refuse_unserved_logits(get: req.Getter, traits: EngineTraits) -> None:
     the rebuild (TensorRT-LLM's executor would fail the request at enqueue, after the ensemble started)."""
     for field, (kind, output) in _LOGITS_FLAGS.items():
         if req.scalar(get, field, bool, False) and not getattr(traits, output):
-            raise InputError(f"{field}: this repository's engine was built without --gather_{output}, so it cannot "
-                             f"return {output}; rebuild it with `make engines GATHER_LOGITS={kind}` (or "
-                             "GATHER_LOGITS=all) and reassemble with `make gpu-repo`")
+            raise InputError(
+                f"{field}: this repository's engine was built without --gather_{output}, so it cannot "
+                f"return {output}; rebuild it with `make engines GATHER_LOGITS={kind}` (or "
+                "GATHER_LOGITS=all) and reassemble with `make gpu-repo`"
+            )
 
 
 def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[str, np.ndarray]:
@@ -104,7 +116,9 @@ def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[s
     pad_id = req.scalar(get, "pad_id", int, pre.pad_id)
     stop = pre.stop_sequences(req.strings(get, "stop_words"), end_id)
     bad = pre.word_sequences(req.strings(get, "bad_words"), "bad_words")
-    bias = pre.embedding_bias(req.strings(get, "embedding_bias_words"), req.floats(get, "embedding_bias_weights"))
+    bias = pre.embedding_bias(
+        req.strings(get, "embedding_bias_words"), req.floats(get, "embedding_bias_weights")
+    )
     # Checked here only: the ensemble hands these to the engine itself.
     req.guide(get)
     req.refuse_beam_search(get, penalty_input="length_penalty")
@@ -112,9 +126,11 @@ def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[s
     refuse_unserved_logits(get, traits)
     perf_metrics = req.scalar(get, "return_perf_metrics", bool, None)
     if traits.needs_perf_metrics and perf_metrics is False:
-        raise InputError("return_perf_metrics: false is not served by this repository: its engine returns "
-                         "arrival_time_ns, which postprocessing needs, only with return_perf_metrics, so every "
-                         "response carries the perf outputs")
+        raise InputError(
+            "return_perf_metrics: false is not served by this repository: its engine returns "
+            "arrival_time_ns, which postprocessing needs, only with return_perf_metrics, so every "
+            "response carries the perf outputs"
+        )
     return {
         "input_ids": np.asarray([ids], dtype=np.int32),
         "input_lengths": np.asarray([[len(ids)]], dtype=np.int32),
@@ -123,7 +139,9 @@ def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[s
         "bad_words_list": to_word_list(bad)[None],
         "out_end_id": np.asarray([[end_id]], dtype=np.int32),
         "out_pad_id": np.asarray([[pad_id]], dtype=np.int32),
-        "out_return_perf_metrics": np.asarray([[traits.needs_perf_metrics or bool(perf_metrics)]], dtype=np.bool_),
+        "out_return_perf_metrics": np.asarray(
+            [[traits.needs_perf_metrics or bool(perf_metrics)]], dtype=np.bool_
+        ),
         "embedding_bias": bias[None],
     }
 

@@ -59,7 +59,7 @@ def row_getter(get: Getter, index: int) -> Getter:
 
     def get_row(name: str):
         array = get(name)
-        return None if array is None else array[index:index + 1]
+        return None if array is None else array[index : index + 1]
 
     return get_row
 
@@ -70,7 +70,9 @@ def model_parameters(args: dict) -> dict[str, str]:
     return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
 
 
-def refuse_request_parameters(parameters_json: str, model: str = "ensemble", served: tuple[str, ...] = ()) -> None:
+def refuse_request_parameters(
+    parameters_json: str, model: str = "ensemble", served: tuple[str, ...] = ()
+) -> None:
     """Triton's HTTP generate endpoint turns every JSON key that is not an input into a request
     parameter and passes it on silently, so a misspelt "temprature" would run with the default.
     The ensemble takes only the request parameters in `served`: name the first other one."""
@@ -149,12 +151,17 @@ def sampling_params(get: Getter, max_tokens: int, end_id: int | None) -> Samplin
         kwargs[field] = value
     if kwargs["top_p"] == 0.0:  # TensorRT-LLM treats top_p 0 as "not set"; accept the same
         kwargs["top_p"] = 1.0
-    return SamplingParams(**kwargs, end_ids=(end_id,) if end_id is not None and end_id >= 0 else (),
-                          stop_sequences=_word_list(get, "stop_words_list"),
-                          bad_sequences=_word_list(get, "bad_words_list"), logit_bias=logit_bias(get), guide=guide(get),
-                          return_log_probs=scalar(get, "return_log_probs", bool, False),
-                          return_generation_logits=scalar(get, "return_generation_logits", bool, False),
-                          return_context_logits=scalar(get, "return_context_logits", bool, False))
+    return SamplingParams(
+        **kwargs,
+        end_ids=(end_id,) if end_id is not None and end_id >= 0 else (),
+        stop_sequences=_word_list(get, "stop_words_list"),
+        bad_sequences=_word_list(get, "bad_words_list"),
+        logit_bias=logit_bias(get),
+        guide=guide(get),
+        return_log_probs=scalar(get, "return_log_probs", bool, False),
+        return_generation_logits=scalar(get, "return_generation_logits", bool, False),
+        return_context_logits=scalar(get, "return_context_logits", bool, False),
+    )
 
 
 def _word_list(get: Getter, name: str) -> tuple[tuple[int, ...], ...]:
@@ -184,7 +191,9 @@ def speculative_draft_len(parameters_json: str) -> int | None:
     parameters = json.loads(parameters_json or "{}")
     if SPECULATIVE_PARAMETER not in parameters:
         return None
-    return SAMPLING_LIMITS["speculative_draft_len"].check(SPECULATIVE_PARAMETER, parameters[SPECULATIVE_PARAMETER])
+    return SAMPLING_LIMITS["speculative_draft_len"].check(
+        SPECULATIVE_PARAMETER, parameters[SPECULATIVE_PARAMETER]
+    )
 
 
 def refuse_beam_search(get: Getter, penalty_input: str = "len_penalty") -> None:
@@ -194,7 +203,9 @@ def refuse_beam_search(get: Getter, penalty_input: str = "len_penalty") -> None:
     at the engine, `length_penalty` at the ensemble."""
     width = scalar(get, "beam_width", int, 1)
     if width != 1:
-        raise InputError(f"beam_width: must be 1 (beam search is not served: one beam is decoded), got {width}")
+        raise InputError(
+            f"beam_width: must be 1 (beam search is not served: one beam is decoded), got {width}"
+        )
     penalty = scalar(get, penalty_input, float, 1.0)
     if penalty != 1.0:
         raise InputError(f"{penalty_input}: applies to beam search only, which is not served; got {penalty}")

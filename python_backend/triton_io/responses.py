@@ -58,7 +58,9 @@ class Asked:
     context_logits: bool = False  # return_context_logits
     num_input_tokens: bool = False  # return_num_input_tokens
     num_output_tokens: bool = False  # return_num_output_tokens
-    perf_metrics: bool = False  # return_perf_metrics: the eight beside arrival_time_ns / kv_cache_reused_blocks
+    perf_metrics: bool = (
+        False  # return_perf_metrics: the eight beside arrival_time_ns / kv_cache_reused_blocks
+    )
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,21 @@ class ResponseStream:
     siblings: shared by every sequence of one request (a fresh one for a single sequence);
     stream_interval: streaming, tokens held back until this many are ready (EngineConfig)."""
 
-    def __init__(self, sender: ResponseSender, responses: ResponseFactory, metrics: LatencyHistograms,
-                 streaming: bool, prefix_ids: list[int], arrival_ns: int,
-                 on_finished: Callable[[int], None], asked: Asked = Asked(),
-                 sequence_index: int | None = None, batch_index: int | None = None,
-                 siblings: Siblings | None = None, stream_interval: int = 1):
+    def __init__(
+        self,
+        sender: ResponseSender,
+        responses: ResponseFactory,
+        metrics: LatencyHistograms,
+        streaming: bool,
+        prefix_ids: list[int],
+        arrival_ns: int,
+        on_finished: Callable[[int], None],
+        asked: Asked = Asked(),
+        sequence_index: int | None = None,
+        batch_index: int | None = None,
+        siblings: Siblings | None = None,
+        stream_interval: int = 1,
+    ):
         self.sender, self.responses, self.metrics = sender, responses, metrics
         self.stream_interval = stream_interval
         self.streaming, self.arrival_ns, self.on_finished = streaming, arrival_ns, on_finished
@@ -166,8 +178,10 @@ class ResponseStream:
                 self.on_finished(self.arrival_ns)
             self._log_finished(out, at)
             if out.finish_reason is FinishReason.ERROR:
-                self.sender.send(self.responses.internal_error("engine failed while generating; see server log"),
-                                 flags=final)
+                self.sender.send(
+                    self.responses.internal_error("engine failed while generating; see server log"),
+                    flags=final,
+                )
                 return
         self.collected.extend(out.new_token_ids)
         if self.log_probs is not None:
@@ -178,7 +192,9 @@ class ResponseStream:
             self.context_logits = out.context_logits
         if not (out.finished or self.streaming and self._stream_due()):
             return
-        self.sender.send(self.responses.tokens(self.collected, self.arrival_ns, self._extras(out)), flags=final)
+        self.sender.send(
+            self.responses.tokens(self.collected, self.arrival_ns, self._extras(out)), flags=final
+        )
         if self.streaming:
             self._clear()
         if not out.finished and not self.cancelled:
@@ -195,35 +211,53 @@ class ResponseStream:
 
     def _stream_due(self) -> bool:
         """Streaming: the first token goes out at once, the rest `stream_interval` at a time."""
-        return bool(self.collected) and (len(self.collected) == self.generated
-                                         or len(self.collected) >= self.stream_interval)
+        return bool(self.collected) and (
+            len(self.collected) == self.generated or len(self.collected) >= self.stream_interval
+        )
 
     def _extras(self, out: TokenOutput) -> Extras:
         """The optional outputs of the response that carries `collected`."""
         asked = self.asked
-        return Extras(out.num_cached_tokens,
-                      LogProbs(self.log_probs, out.cum_log_prob) if asked.log_probs else None, self.logits,
-                      self.context_logits if asked.context_logits else None,
-                      self.sequence_index, self.batch_index,
-                      out.num_prompt_tokens if asked.num_input_tokens else None,
-                      len(self.collected) if asked.num_output_tokens else None,
-                      self._perf(out) if asked.perf_metrics else None)
+        return Extras(
+            out.num_cached_tokens,
+            LogProbs(self.log_probs, out.cum_log_prob) if asked.log_probs else None,
+            self.logits,
+            self.context_logits if asked.context_logits else None,
+            self.sequence_index,
+            self.batch_index,
+            out.num_prompt_tokens if asked.num_input_tokens else None,
+            len(self.collected) if asked.num_output_tokens else None,
+            self._perf(out) if asked.perf_metrics else None,
+        )
 
     def _perf(self, out: TokenOutput) -> PerfMetrics:
         def ns(at: float | None) -> int:  # time.monotonic() is CLOCK_MONOTONIC, as monotonic_ns
             return round(at * 1e9) if at is not None else 0
 
-        return PerfMetrics.of(held_tokens=out.num_prompt_tokens + self.generated, cached_tokens=out.num_cached_tokens,
-                              tokens_per_block=1, arrival_ns=self.arrival_ns, first_scheduled_ns=out.scheduled_ns,
-                              first_token_ns=ns(self.first), last_token_ns=ns(self.last) if out.finished else 0,
-                              draft_tokens=out.draft_tokens, accepted_draft_tokens=out.accepted_draft_tokens)
+        return PerfMetrics.of(
+            held_tokens=out.num_prompt_tokens + self.generated,
+            cached_tokens=out.num_cached_tokens,
+            tokens_per_block=1,
+            arrival_ns=self.arrival_ns,
+            first_scheduled_ns=out.scheduled_ns,
+            first_token_ns=ns(self.first),
+            last_token_ns=ns(self.last) if out.finished else 0,
+            draft_tokens=out.draft_tokens,
+            accepted_draft_tokens=out.accepted_draft_tokens,
+        )
 
     def _log_finished(self, out: TokenOutput, at: float) -> None:
-        logs.event(log, "request_finished", request_id=out.request_id,
-                   prompt_tokens=out.num_prompt_tokens, cached_prompt_tokens=out.num_cached_tokens,
-                   reason=out.finish_reason.value if out.finish_reason else None,
-                   ttft_s=round(self.first - self.arrival, 4) if self.first else None,
-                   e2e_s=round(at - self.arrival, 4), streaming=self.streaming)
+        logs.event(
+            log,
+            "request_finished",
+            request_id=out.request_id,
+            prompt_tokens=out.num_prompt_tokens,
+            cached_prompt_tokens=out.num_cached_tokens,
+            reason=out.finish_reason.value if out.finish_reason else None,
+            ttft_s=round(self.first - self.arrival, 4) if self.first else None,
+            e2e_s=round(at - self.arrival, 4),
+            streaming=self.streaming,
+        )
 
     def engine_callback(self, writer: ResponseWriter) -> Callable[[TokenOutput], bool]:
         """The engine-thread callback: note the time, queue the output for the writer, and return

@@ -40,13 +40,19 @@ from .settings import EmulatorSettings
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
 STOP_WITHOUT_ID = "Trying to stop a request but request ID is not provided"  # handleStopRequest
-QUEUE_FULL = "Maximum queue size of {size} has been reached, please try again later"  # Executor::Impl::enqueueRequests
-EXECUTOR_FAILED = "Executor failed process requestId {id} due to the following error: {error}"  # fillTritonResponse
+QUEUE_FULL = (
+    "Maximum queue size of {size} has been reached, please try again later"  # Executor::Impl::enqueueRequests
+)
+EXECUTOR_FAILED = (
+    "Executor failed process requestId {id} due to the following error: {error}"  # fillTritonResponse
+)
 FETCH_FAILED = "Encountered an error when fetching new request: {error}"  # Executor::Impl::fetchNewRequests
 # LlmRequest::validate (NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/llmRequest.cpp, stored copy at 89fd9b74):
 # a prompt over the executor's max input length fails; prompt + output over max_seq_len shortens the output.
-PROMPT_TOO_LONG = ("Prompt length ({length}) exceeds maximum input length ({limit}). Set log level to info and check "
-                   "TRTGptModel logs for how maximum input length is set")
+PROMPT_TOO_LONG = (
+    "Prompt length ({length}) exceeds maximum input length ({limit}). Set log level to info and check "
+    "TRTGptModel logs for how maximum input length is set"
+)
 
 
 class RequestView(Protocol):
@@ -93,13 +99,22 @@ class _Item:
 
 
 class EmulatedBackend:
-    def __init__(self, settings: EmulatorSettings, declared_outputs: set[str], model_name: str,
-                 responses: ResponseFactory, *, metrics=None, on_fatal: Callable[[BaseException], None] | None = None):
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        declared_outputs: set[str],
+        model_name: str,
+        responses: ResponseFactory,
+        *,
+        metrics=None,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ):
         self.settings, self.declared, self.model_name = settings, set(declared_outputs), model_name
         self.responses, self.metrics = responses, metrics
         guided = {"tokenizer_info_path": settings.tokenizer_info_path} if settings.tokenizer_info_path else {}
-        self.engine = LLMEngine(settings.engine, settings.engine_dir, step_observer=self._end_of_step,
-                                on_fatal=on_fatal, **guided)
+        self.engine = LLMEngine(
+            settings.engine, settings.engine_dir, step_observer=self._end_of_step, on_fatal=on_fatal, **guided
+        )
         self.writer = ResponseWriter()
         self._lock = threading.Lock()
         self._items: dict[str, _Item] = {}
@@ -108,7 +123,9 @@ class EmulatedBackend:
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll_cancellation, name="cancel-poll", daemon=True)
         self.cancellations_seen = 0  # senders that reported is_cancelled(): what the poll thread saw
-        self._step_started_ns = 0  # the previous step's end: when the next one starts, unless the engine idles
+        self._step_started_ns = (
+            0  # the previous step's end: when the next one starts, unless the engine idles
+        )
         self._metrics_due = 0.0
 
     def start(self) -> EmulatedBackend:
@@ -127,20 +144,28 @@ class EmulatedBackend:
         for request in batch:
             triton_id = request.request_id() or ""
             try:
-                parsed = requests.parse(request.get, exclude_input_default=self.settings.exclude_input_in_output,
-                                        static_batching=self.settings.batching_type == "static")
+                parsed = requests.parse(
+                    request.get,
+                    exclude_input_default=self.settings.exclude_input_in_output,
+                    static_batching=self.settings.batching_type == "static",
+                )
                 if parsed.stop:
                     self._stop(request.sender, triton_id)
                     continue
                 self._submit(request, triton_id, parsed)
             except (requests.EnqueueError, QueueFullError, RuntimeError) as exc:
-                message = QUEUE_FULL.format(size=self.settings.engine.max_queue_size) \
-                    if isinstance(exc, QueueFullError) else str(exc)
+                message = (
+                    QUEUE_FULL.format(size=self.settings.engine.max_queue_size)
+                    if isinstance(exc, QueueFullError)
+                    else str(exc)
+                )
                 logs.event(log, "request_refused", logging.WARNING, request_id=triton_id, reason=message)
                 request.sender.send(self.responses.error(message), flags=self.responses.final_flag)
 
     def _submit(self, request: RequestView, triton_id: str, parsed: requests.ParsedRequest) -> None:
-        plan = outputs.plan_outputs(parsed.flags, request.requested_output_names(), self.declared, self.model_name)
+        plan = outputs.plan_outputs(
+            parsed.flags, request.requested_output_names(), self.declared, self.model_name
+        )
         pending = _Pending(request.sender, plan, triton_id)
         created = []
         count = parsed.flags["num_return_sequences"]
@@ -150,9 +175,12 @@ class EmulatedBackend:
             for sibling, params in enumerate(triton_requests.sibling_params(row.params, count)):
                 item = dataclasses.replace(row, params=params)
                 engine_id = f"{triton_id or 'req'}#{next(self._ids)}"
-                framing = ItemFraming(item.prompt, streaming=parsed.streaming,
-                                      exclude_input_in_output=item.exclude_input_in_output,
-                                      tokens_per_block=self.settings.tokens_per_block)
+                framing = ItemFraming(
+                    item.prompt,
+                    streaming=parsed.streaming,
+                    exclude_input_in_output=item.exclude_input_in_output,
+                    tokens_per_block=self.settings.tokens_per_block,
+                )
                 executor_id = int(engine_id.rsplit("#", 1)[1])
                 entry = _Item(engine_id, pending, framing, index, sibling if count > 1 else None, executor_id)
                 created.append((engine_id, entry, item))
@@ -168,7 +196,9 @@ class EmulatedBackend:
                 self.engine.validate(item.prompt, params)
                 self.engine.submit(engine_id, item.prompt, params, self._callback(engine_id))
             except ValueError as exc:  # the executor refuses it when fetching it: an error response
-                self._finish(engine_id, Emission([], True, entry.framing.perf(), FETCH_FAILED.format(error=exc)))
+                self._finish(
+                    engine_id, Emission([], True, entry.framing.perf(), FETCH_FAILED.format(error=exc))
+                )
             except (QueueFullError, RuntimeError) as exc:
                 if position > 0:  # other rows already run: this one ends in error
                     self._finish(engine_id, Emission([], True, entry.framing.perf(), str(exc)))
@@ -215,7 +245,9 @@ class EmulatedBackend:
 
     def _end_of_step(self, plan: StepPlan, seconds: float) -> None:
         started = time.monotonic_ns() - int(seconds * 1e9)
-        scheduled = {chunk.seq.request_id for chunk in plan.prefills} | {seq.request_id for seq in plan.decodes}
+        scheduled = {chunk.seq.request_id for chunk in plan.prefills} | {
+            seq.request_id for seq in plan.decodes
+        }
         for engine_id in scheduled:
             item = self._items.get(engine_id)
             emission = item.framing.end_of_step(started) if item is not None else None
@@ -239,8 +271,9 @@ class EmulatedBackend:
                 if not triton_ids:
                     del self._by_triton_id[item.pending.triton_id]
         if emission.error is not None:
-            emission = Emission([], True, emission.perf, EXECUTOR_FAILED.format(id=item.executor_id,
-                                                                                error=emission.error))
+            emission = Emission(
+                [], True, emission.perf, EXECUTOR_FAILED.format(id=item.executor_id, error=emission.error)
+            )
         self.writer.put(_Send(self, item), emission, time.monotonic())
 
     # -- writer thread ---------------------------------------------------------------------------------------
@@ -259,8 +292,11 @@ class EmulatedBackend:
         if error is not None:
             response = self.responses.error(error)
         else:
-            response = self.responses.data(outputs.tensors(pending.plan, emission, item.batch_index,
-                                                                 item.sequence_index, len(item.framing.prompt)))
+            response = self.responses.data(
+                outputs.tensors(
+                    pending.plan, emission, item.batch_index, item.sequence_index, len(item.framing.prompt)
+                )
+            )
         if not last:
             pending.sender.send(response, flags=0)
             return
@@ -273,7 +309,9 @@ class EmulatedBackend:
         period = self.settings.cancellation_check_period_ms / 1000
         while not self._stopping.wait(period):
             with self._lock:
-                pendings = {id(i.pending): i.pending for i in self._items.values() if not i.pending.cancel_sent}
+                pendings = {
+                    id(i.pending): i.pending for i in self._items.values() if not i.pending.cancel_sent
+                }
             for pending in pendings.values():
                 with pending.lock:
                     cancelled = not pending.closed and pending.sender.is_cancelled()

@@ -47,8 +47,15 @@ class Emission:
 class ItemFraming:
     """The response framing of one executor request (beam width 1)."""
 
-    def __init__(self, prompt: list[int], *, streaming: bool, exclude_input_in_output: bool,
-                 tokens_per_block: int, clock: Clock = time.monotonic_ns):
+    def __init__(
+        self,
+        prompt: list[int],
+        *,
+        streaming: bool,
+        exclude_input_in_output: bool,
+        tokens_per_block: int,
+        clock: Clock = time.monotonic_ns,
+    ):
         self.prompt = list(prompt)
         self.streaming = streaming
         self.exclude_input_in_output = exclude_input_in_output
@@ -82,20 +89,30 @@ class ItemFraming:
         self.last_token_ns = self.clock()
         if reason is FinishReason.CANCELLED:
             # clearGeneratedTokens(): this step's tokens (streaming) or all of them (not streaming) go.
-            del self.generated[self.sent if self.streaming else 0:]
+            del self.generated[self.sent if self.streaming else 0 :]
         if reason is FinishReason.ERROR:
             return Emission([], True, self.perf(), error or "engine failed while generating")
         return self._emit(final=True)
 
     # -- responses -----------------------------------------------------------------------------------
     def _emit(self, *, final: bool) -> Emission:
-        row = bc.response_tokens(self.prompt, self.generated, streaming=self.streaming,
-                                 exclude_input_in_output=self.exclude_input_in_output, already_sent=self.sent)
+        row = bc.response_tokens(
+            self.prompt,
+            self.generated,
+            streaming=self.streaming,
+            exclude_input_in_output=self.exclude_input_in_output,
+            already_sent=self.sent,
+        )
         self.sent = len(self.generated)
         return Emission(row, final, self.perf())
 
     def perf(self) -> PerfMetrics:
-        return PerfMetrics.of(held_tokens=len(self.prompt) + len(self.generated), cached_tokens=self.cached_tokens,
-                              tokens_per_block=self.tokens_per_block, arrival_ns=self.arrival_ns,
-                              first_scheduled_ns=self.first_scheduled_ns, first_token_ns=self.first_token_ns,
-                              last_token_ns=self.last_token_ns)
+        return PerfMetrics.of(
+            held_tokens=len(self.prompt) + len(self.generated),
+            cached_tokens=self.cached_tokens,
+            tokens_per_block=self.tokens_per_block,
+            arrival_ns=self.arrival_ns,
+            first_scheduled_ns=self.first_scheduled_ns,
+            first_token_ns=self.first_token_ns,
+            last_token_ns=self.last_token_ns,
+        )

@@ -31,8 +31,15 @@ from build_engines.trtllm import backend_contract as bc
 
 from .framing import Emission
 
-EMULATED = {"output_ids", "sequence_length", "batch_index", "sequence_index", "num_input_tokens", "num_output_tokens",
-            *bc.PERF_METRICS}
+EMULATED = {
+    "output_ids",
+    "sequence_length",
+    "batch_index",
+    "sequence_index",
+    "num_input_tokens",
+    "num_output_tokens",
+    *bc.PERF_METRICS,
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,9 @@ class OutputPlan:
     error: str | None = None
 
 
-def plan_outputs(flags: dict, requested: Collection[str], declared: Collection[str], model: str) -> OutputPlan:
+def plan_outputs(
+    flags: dict, requested: Collection[str], declared: Collection[str], model: str
+) -> OutputPlan:
     try:
         written = bc.outputs_written(flags, set(requested))
     except ValueError as exc:  # output_ids / sequence_length not requested
@@ -52,13 +61,20 @@ def plan_outputs(flags: dict, requested: Collection[str], declared: Collection[s
             return OutputPlan(error=bc.UNDECLARED_OUTPUT_ERROR.format(name=name, model=model))
     unsupported = [name for name in ordered if name not in EMULATED]
     if unsupported:
-        return OutputPlan(error=f"the TensorRT-LLM emulator cannot produce {', '.join(unsupported)} "
-                                "(the emulator returns neither log probs nor logits)")
+        return OutputPlan(
+            error=f"the TensorRT-LLM emulator cannot produce {', '.join(unsupported)} "
+            "(the emulator returns neither log probs nor logits)"
+        )
     return OutputPlan(tuple(ordered))
 
 
-def tensors(plan: OutputPlan, emission: Emission, batch_index: int, sequence_index: int | None = None,
-            prompt_len: int = 0) -> dict[str, np.ndarray]:
+def tensors(
+    plan: OutputPlan,
+    emission: Emission,
+    batch_index: int,
+    sequence_index: int | None = None,
+    prompt_len: int = 0,
+) -> dict[str, np.ndarray]:
     """One response's arrays. num_input_tokens is the prompt's length and num_output_tokens the
     tokens in this response's output_ids (fillTritonResponse: inputTokensSize, outputTokensSize)."""
     out: dict[str, np.ndarray] = {}

@@ -79,7 +79,8 @@ def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = F
             length = triton_requests.scalar(row, "input_lengths", int, ids.shape[1])
             end_id = triton_requests.scalar(row, "end_id", int, None)
             params = triton_requests.sampling_params(
-                row, triton_requests.scalar(row, "request_output_len", int, required=True), end_id)
+                row, triton_requests.scalar(row, "request_output_len", int, required=True), end_id
+            )
             exclude = triton_requests.scalar(row, "exclude_input_in_output", bool, exclude_input_default)
         except ValueError as exc:
             raise EnqueueError(str(exc)) from None

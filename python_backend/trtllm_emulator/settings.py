@@ -47,7 +47,9 @@ def _load_failure(error: str) -> BackendLoadError:
 @dataclass(frozen=True)
 class EmulatorSettings:
     engine_dir: Path
-    tokenizer_info_path: Path | None  # guided decoding on: the xgrammar tokenizer info the CPU engine reads too
+    tokenizer_info_path: (
+        Path | None
+    )  # guided decoding on: the xgrammar tokenizer info the CPU engine reads too
     engine: EngineConfig  # the CPU engine's limits, from the engine's build_config
     max_input_len: int  # the executor's longest prompt (not build_config.max_input_len, see load_settings)
     exclude_input_in_output: bool  # the parameter; a request's own input wins
@@ -65,7 +67,9 @@ def _flag(params: dict[str, str], name: str) -> bool:
         return True
     if value in bc.BOOL_FALSE:
         return False
-    log.warning("parameter %s=%r is not a boolean the backend reads; using its default %s", name, value, default)
+    log.warning(
+        "parameter %s=%r is not a boolean the backend reads; using its default %s", name, value, default
+    )
     return bool(default)
 
 
@@ -94,14 +98,17 @@ def guided_decoding(params: dict[str, str]) -> Path | None:
     decides (tensorrtllm_backend c2e65b8 model_instance_state.cc L410-L452): off when the backend or the
     path is empty or the template's placeholder; else the file must exist, then the backend must be xgrammar."""
     backend, path = params["guided_decoding_backend"], params["xgrammar_tokenizer_info_path"]
-    if bc.guided_decoding_off(backend, "guided_decoding_backend") or \
-            bc.guided_decoding_off(path, "xgrammar_tokenizer_info_path"):
+    if bc.guided_decoding_off(backend, "guided_decoding_backend") or bc.guided_decoding_off(
+        path, "xgrammar_tokenizer_info_path"
+    ):
         return None
     if not Path(path).is_file():
         raise _load_failure(f"Xgrammar's tokenizer info path at {path} does not exist.")
     if backend not in bc.GUIDED_DECODING_BACKENDS:
-        raise _load_failure("Guided decoding is currently supported with 'xgrammar' backend. Invalid "
-                            "guided_decoding_backend parameter provided.")
+        raise _load_failure(
+            "Guided decoding is currently supported with 'xgrammar' backend. Invalid "
+            "guided_decoding_backend parameter provided."
+        )
     return Path(path)
 
 
@@ -126,8 +133,10 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
         raise _load_failure(bc.NO_ENGINE_PATH)
     beam_width = _integer(params, "max_beam_width")
     if beam_width != 1:
-        raise BackendLoadError(f"max_beam_width={beam_width}: the emulator decodes one beam (the CPU engine has no "
-                               "beam search); use max_beam_width 1")
+        raise BackendLoadError(
+            f"max_beam_width={beam_width}: the emulator decodes one beam (the CPU engine has no "
+            "beam search); use max_beam_width 1"
+        )
     engine_dir = Path(engine_path)
     build = read_engine_config(engine_dir).get("build_config", {})
     try:
@@ -135,9 +144,13 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
         input_len, num_tokens = int(build["max_input_len"]), int(build["max_num_tokens"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendLoadError(f"{engine_dir / 'config.json'}: build_config lacks {exc}") from None
-    engine = EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(num_tokens, batch),
-                          max_context_len=seq_len, max_queue_size=queue_bound,
-                          prefix_caching=_flag(params, "enable_kv_cache_reuse"))
+    engine = EngineConfig(
+        max_num_seqs=batch,
+        max_num_batched_tokens=max(num_tokens, batch),
+        max_context_len=seq_len,
+        max_queue_size=queue_bound,
+        prefix_caching=_flag(params, "enable_kv_cache_reuse"),
+    )
     plugins = build.get("plugin_config", {})
     # The executor's longest input: max_seq_len - 1 with chunked context, else min(max_seq_len - 1,
     # max_num_tokens) (TrtGptModel's constructor, cpp/tensorrt_llm/batch_manager/trtGptModel.h of
@@ -146,10 +159,16 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
     chunked = _flag(params, "enable_chunked_context") and bool(plugins.get("use_paged_context_fmha", False))
     max_input = seq_len - 1 if chunked else min(seq_len - 1, num_tokens)
     if input_len < 1:
-        raise BackendLoadError(f"{engine_dir / 'config.json'}: max_input_len must be positive, got {input_len}")
+        raise BackendLoadError(
+            f"{engine_dir / 'config.json'}: max_input_len must be positive, got {input_len}"
+        )
     return EmulatorSettings(
-        engine_dir=engine_dir, tokenizer_info_path=tokenizer_info, engine=engine, max_input_len=max_input,
+        engine_dir=engine_dir,
+        tokenizer_info_path=tokenizer_info,
+        engine=engine,
+        max_input_len=max_input,
         exclude_input_in_output=_flag(params, "exclude_input_in_output"),
         cancellation_check_period_ms=max(1, _integer(params, "cancellation_check_period_ms")),
         tokens_per_block=int(plugins.get("tokens_per_block", DEFAULT_TOKENS_PER_BLOCK)),
-        batching_type=batching_type)
+        batching_type=batching_type,
+    )

@@ -60,8 +60,9 @@ def test_the_checks_measured_what_they_claim(results):
 def test_the_report_holds_every_check_and_says_which_machine(results, target):
     out, done = results
     gpus = tuple(report.GpuFact(g.index, g.name, g.sm) for g in list_gpus())
-    json_path, md_path = report.write(report.Report("Acceptance checks", done, gpus,
-                                                    engine_metrics.engine_kind(target)), out)
+    json_path, md_path = report.write(
+        report.Report("Acceptance checks", done, gpus, engine_metrics.engine_kind(target)), out
+    )
     data = json.loads(json_path.read_text())
     assert [r["name"] for r in data["results"]] == list(suite.CHECKS) and data["passed"] is True
     # What nvidia-smi showed decides the machine line, never what was meant to be checked.

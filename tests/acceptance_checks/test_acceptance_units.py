@@ -62,7 +62,9 @@ def test_grpc_message_is_the_rows_unless_triton_answers_itself():
 def test_judge_http_wants_the_status_and_the_message():
     row = rows(TEST_LIMITS)["empty prompt"]
     assert bad_input.judge(row, "http", (400, "in ensemble: text_input: must not be empty")) is None
-    assert bad_input.judge(row, "http", (500, "text_input: must not be empty")).startswith("HTTP 500, expected 400")
+    assert bad_input.judge(row, "http", (500, "text_input: must not be empty")).startswith(
+        "HTTP 500, expected 400"
+    )
     assert "lacks 'text_input: must not be empty'" in bad_input.judge(row, "http", (400, "something else"))
 
 
@@ -109,7 +111,9 @@ def test_active_requests_names_its_metric_and_refuses_a_server_without_one(monke
 
     monkeypatch.setattr(engine_metrics, "scrape", lambda target: TRTLLM_METRICS)
     assert engine_metrics.active_requests(Target()) == (
-        3.0, 'nv_trt_llm_request_metrics{model="engine",request_type="active"}')
+        3.0,
+        'nv_trt_llm_request_metrics{model="engine",request_type="active"}',
+    )
     assert engine_metrics.engine_kind(Target()).startswith("TensorRT-LLM tensorrtllm backend")
     monkeypatch.setattr(engine_metrics, "scrape", lambda target: "nv_inference_count 1\n")
     with pytest.raises(ValueError, match="no active-request gauge"):
@@ -150,7 +154,10 @@ def test_the_report_names_the_gpus_and_fails_when_one_check_failed(tmp_path):
     json_path, md_path = report.write(make_report(gpus, passed=(True, False)), tmp_path)
     data = json.loads(json_path.read_text())
     assert data["passed"] is False and data["machine"]["ran_on"] == "GPU: NVIDIA H100 80GB HBM3 (SM 90)"
-    assert "**FAILED** — 1 of 2 passed" in md_path.read_text() and "| check 1 | **FAIL** |" in md_path.read_text()
+    assert (
+        "**FAILED** — 1 of 2 passed" in md_path.read_text()
+        and "| check 1 | **FAIL** |" in md_path.read_text()
+    )
 
 
 def test_an_empty_report_has_not_passed():

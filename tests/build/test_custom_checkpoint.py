@@ -22,9 +22,19 @@ def custom_checkpoint(tmp_path_factory, checkpoint_dir):
     path = tmp_path_factory.mktemp("my-model")
     torch.manual_seed(0)
     # Large initializer range: random logits far apart, so greedy choices are not near-ties.
-    config = LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         initializer_range=0.5, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2)
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        initializer_range=0.5,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     LlamaForCausalLM(config).save_pretrained(path)
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"):
         if (checkpoint_dir / name).is_file():
@@ -56,7 +66,19 @@ def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "build_engines", "assemble", "--model", str(tmp_path / "nope"),
-                             "--work-dir", str(tmp_path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build_engines",
+            "assemble",
+            "--model",
+            str(tmp_path / "nope"),
+            "--work-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: checkpoint directory does not exist"

@@ -29,14 +29,23 @@ def test_cpu_repository_leaves_max_input_len_to_preprocessing(tmp_path, tokenize
 
 
 def test_max_input_len_is_written_as_a_string(tmp_path, tokenizer_dir):
-    assemble_shared_models(tmp_path / "repo", tokenizer_dir, max_batch_size=8, engine_max_seq_len=512,
-                           max_input_len=300)
+    assemble_shared_models(
+        tmp_path / "repo", tokenizer_dir, max_batch_size=8, engine_max_seq_len=512, max_input_len=300
+    )
     assert model_config.get_parameter(_preprocessing(tmp_path / "repo"), "max_input_len") == "300"
 
 
 @pytest.mark.parametrize("max_input_len", [0, 512])
 def test_max_input_len_must_leave_room_for_a_token(tmp_path, tokenizer_dir, max_input_len):
-    with pytest.raises(ValueError, match=rf"max_input_len must be in \[1, engine_max_seq_len 512\), "
-                                         rf"got {max_input_len}"):
-        assemble_shared_models(tmp_path / "repo", tokenizer_dir, max_batch_size=8, engine_max_seq_len=512,
-                               max_input_len=max_input_len)
+    with pytest.raises(
+        ValueError,
+        match=rf"max_input_len must be in \[1, engine_max_seq_len 512\), "
+        rf"got {max_input_len}",
+    ):
+        assemble_shared_models(
+            tmp_path / "repo",
+            tokenizer_dir,
+            max_batch_size=8,
+            engine_max_seq_len=512,
+            max_input_len=max_input_len,
+        )

@@ -34,6 +34,8 @@ def prompt_counter(tokenizer_dir):
 
 @pytest.fixture(scope="session")
 def gateway(server, tokenizer_dir):
-    process = start_gateway(GATEWAY_PORT, server.options.grpc_url, tokenizer_dir, "--max-body-bytes", "200000")
+    process = start_gateway(
+        GATEWAY_PORT, server.options.grpc_url, tokenizer_dir, "--max-body-bytes", "200000"
+    )
     yield f"http://127.0.0.1:{GATEWAY_PORT}"
     stop_gateway(process)

@@ -44,8 +44,9 @@ def _target(server) -> Target:
 def _openai(gateway, bad: Bad):
     body = bad.openai_body if bad.openai_body is not None else _openai_from_inputs(bad.inputs)
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(f"{gateway}/v1/completions", data=data,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{gateway}/v1/completions", data=data, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -61,8 +62,9 @@ def stream_in_flight(server):
 
     def run():
         try:
-            chunks.extend(LLMClient(server.options.grpc_url, timeout_s=300).stream(prompt, max_tokens=300,
-                                                                                    chat=True))
+            chunks.extend(
+                LLMClient(server.options.grpc_url, timeout_s=300).stream(prompt, max_tokens=300, chat=True)
+            )
         finally:
             done.set()
 
@@ -72,7 +74,9 @@ def stream_in_flight(server):
 
 @pytest.mark.parametrize("protocol", ["http", "grpc", "openai"])
 @pytest.mark.parametrize("bad", TABLE, ids=[b.name for b in TABLE])
-def test_bad_input_gets_a_clear_error_and_the_server_stays_ready(server, gateway, stream_in_flight, bad, protocol):
+def test_bad_input_gets_a_clear_error_and_the_server_stays_ready(
+    server, gateway, stream_in_flight, bad, protocol
+):
     if protocol == "http":
         status, error = send_http(_target(server), bad)
         assert status == bad.http_status, error

@@ -13,8 +13,9 @@ PROMPT = "The capital of France is"
 
 def generate(server, **inputs) -> str:
     body = {"text_input": PROMPT, "max_tokens": 8, **inputs}
-    request = urllib.request.Request(f"{server.options.http_url}/v2/models/ensemble/generate",
-                                     data=json.dumps(body).encode())
+    request = urllib.request.Request(
+        f"{server.options.http_url}/v2/models/ensemble/generate", data=json.dumps(body).encode()
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())["text_output"]
 
@@ -31,9 +32,15 @@ def test_embedding_bias_moves_the_answer(server):
 
 
 def test_mismatched_bias_lists_are_refused_by_name(server):
-    body = {"text_input": PROMPT, "max_tokens": 4, "embedding_bias_words": ["a", "b"], "embedding_bias_weights": [1.0]}
-    request = urllib.request.Request(f"{server.options.http_url}/v2/models/ensemble/generate",
-                                     data=json.dumps(body).encode())
+    body = {
+        "text_input": PROMPT,
+        "max_tokens": 4,
+        "embedding_bias_words": ["a", "b"],
+        "embedding_bias_weights": [1.0],
+    }
+    request = urllib.request.Request(
+        f"{server.options.http_url}/v2/models/ensemble/generate", data=json.dumps(body).encode()
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=60)
     assert caught.value.code == 400

@@ -50,9 +50,14 @@ def column(values, dtype) -> np.ndarray:
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_each_prompt_of_a_batch_gets_its_own_answer(server, stream):
-    results, error = batched_request(server.options.grpc_url, {
-        "text_input": column(PROMPTS, np.object_), "max_tokens": column(MAX_TOKENS, np.int32),
-        "stream": column([stream] * 3, np.bool_)})
+    results, error = batched_request(
+        server.options.grpc_url,
+        {
+            "text_input": column(PROMPTS, np.object_),
+            "max_tokens": column(MAX_TOKENS, np.int32),
+            "stream": column([stream] * 3, np.bool_),
+        },
+    )
     assert error is None, error
     texts, counts = ["", "", ""], [0, 0, 0]
     for result in results:
@@ -66,7 +71,9 @@ def test_each_prompt_of_a_batch_gets_its_own_answer(server, stream):
         counts[i] = int(result.as_numpy("token_count").reshape(-1)[0])
     assert [is_final(r) for r in results].count(True) == 1
     client = LLMClient(server.options.grpc_url, timeout_s=120)
-    alone = [client.generate(GenerateRequest(p, max_tokens=m)) for p, m in zip(PROMPTS, MAX_TOKENS, strict=True)]
+    alone = [
+        client.generate(GenerateRequest(p, max_tokens=m)) for p, m in zip(PROMPTS, MAX_TOKENS, strict=True)
+    ]
     assert all(texts) and texts == [a.text for a in alone]  # greedy: the batch changes nothing
     assert counts == [a.output_tokens for a in alone]
 
@@ -74,21 +81,39 @@ def test_each_prompt_of_a_batch_gets_its_own_answer(server, stream):
 def test_rows_keep_their_own_stop_words(server):
     # Ragged per-row inputs: the client pads a row's list with empty strings, which stop nothing.
     prompt = "List the days of the week, separated by commas."
-    results, error = batched_request(server.options.grpc_url, {
-        "text_input": column([prompt, prompt], np.object_), "max_tokens": column([24, 24], np.int32),
-        "apply_chat_template": column([True, True], np.bool_),
-        "stop_words": np.asarray([[b" Thursday", b""], [b" Tuesday", b" Wednesday"]], dtype=np.object_)})
+    results, error = batched_request(
+        server.options.grpc_url,
+        {
+            "text_input": column([prompt, prompt], np.object_),
+            "max_tokens": column([24, 24], np.int32),
+            "apply_chat_template": column([True, True], np.bool_),
+            "stop_words": np.asarray([[b" Thursday", b""], [b" Tuesday", b" Wednesday"]], dtype=np.object_),
+        },
+    )
     assert error is None, error
-    texts = {int(r.as_numpy("batch_index").reshape(-1)[0]): r.as_numpy("text_output").reshape(-1)[0].decode()
-             for r in results if r.as_numpy("batch_index") is not None}
+    texts = {
+        int(r.as_numpy("batch_index").reshape(-1)[0]): r.as_numpy("text_output").reshape(-1)[0].decode()
+        for r in results
+        if r.as_numpy("batch_index") is not None
+    }
     client = LLMClient(server.options.grpc_url, timeout_s=120)
-    assert texts[0] == client.generate(GenerateRequest(prompt, max_tokens=24, stop=(" Thursday",), chat=True)).text
-    assert texts[1] == client.generate(GenerateRequest(prompt, max_tokens=24, stop=(" Tuesday", " Wednesday"), chat=True)).text
+    assert (
+        texts[0]
+        == client.generate(GenerateRequest(prompt, max_tokens=24, stop=(" Thursday",), chat=True)).text
+    )
+    assert (
+        texts[1]
+        == client.generate(
+            GenerateRequest(prompt, max_tokens=24, stop=(" Tuesday", " Wednesday"), chat=True)
+        ).text
+    )
     assert texts[0] != texts[1]
 
 
 def test_a_bad_row_refuses_the_request_naming_the_item(server):
-    results, error = batched_request(server.options.grpc_url, {
-        "text_input": column(PROMPTS[:2], np.object_), "max_tokens": column([8, 0], np.int32)})
+    results, error = batched_request(
+        server.options.grpc_url,
+        {"text_input": column(PROMPTS[:2], np.object_), "max_tokens": column([8, 0], np.int32)},
+    )
     assert error is not None and not results
     assert "batch item 1: max_tokens" in str(error)

@@ -41,13 +41,24 @@ def test_a_repeated_prompt_reports_its_cached_prefix(openai_client, tokens_per_b
     warm = openai_client.completions.create(model="ensemble", prompt=prompt, max_tokens=4)
     assert cold.usage.prompt_tokens == warm.usage.prompt_tokens > 2 * 32  # more than two GPU blocks
     assert cold.usage.prompt_tokens_details.cached_tokens == 0
-    assert warm.usage.prompt_tokens_details.cached_tokens == reusable(warm.usage.prompt_tokens, tokens_per_block) > 0
+    assert (
+        warm.usage.prompt_tokens_details.cached_tokens
+        == reusable(warm.usage.prompt_tokens, tokens_per_block)
+        > 0
+    )
 
 
 def test_a_streamed_answer_reports_cached_tokens_with_its_usage(openai_client, tokens_per_block):
     messages = [{"role": "user", "content": f"Summarize note {uuid.uuid4().hex}:{FILLER}"}]
     openai_client.chat.completions.create(model="ensemble", messages=messages, max_tokens=4)
-    chunks = list(openai_client.chat.completions.create(model="ensemble", messages=messages, max_tokens=4,
-                                                        stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        openai_client.chat.completions.create(
+            model="ensemble",
+            messages=messages,
+            max_tokens=4,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     usage = chunks[-1].usage
     assert usage.prompt_tokens_details.cached_tokens == reusable(usage.prompt_tokens, tokens_per_block) > 0

@@ -61,7 +61,9 @@ async def aio_generate(url, protocol, stream, **kwargs):
 def test_every_client_protocol_and_mode_gives_the_reference_answer(server, reference, kind, protocol, stream):
     url = url_of(server, protocol)
     if kind == "sync":
-        result = LLMClient(url, protocol, timeout_s=60).generate(PROMPT, stream=stream, max_tokens=16, chat=True)
+        result = LLMClient(url, protocol, timeout_s=60).generate(
+            PROMPT, stream=stream, max_tokens=16, chat=True
+        )
     else:
         result = run(aio_generate(url, protocol, stream))
     assert result.text == reference.text and result.text.strip()
@@ -74,8 +76,9 @@ def test_every_client_protocol_and_mode_gives_the_reference_answer(server, refer
 
 
 def test_finish_reason_is_stop_when_the_model_stops_before_max_tokens(server):
-    result = LLMClient(server.options.grpc_url).generate("What is the capital of France?", max_tokens=32, chat=True,
-                                                        stop=("Paris",))
+    result = LLMClient(server.options.grpc_url).generate(
+        "What is the capital of France?", max_tokens=32, chat=True, stop=("Paris",)
+    )
     assert result.finish_reason == "stop" and result.output_tokens < 32
 
 
@@ -85,8 +88,10 @@ def test_async_streams_concatenate_and_run_concurrently_from_one_process(server,
             return "".join([chunk.text async for chunk in chunks])
 
     async def main():
-        async with AsyncLLMClient(server.options.grpc_url) as grpc, \
-                AsyncLLMClient(server.options.http_url, "http") as http:
+        async with (
+            AsyncLLMClient(server.options.grpc_url) as grpc,
+            AsyncLLMClient(server.options.http_url, "http") as http,
+        ):
             return await asyncio.gather(*(one(grpc if i % 2 else http) for i in range(6)))
 
     assert run(main()) == [reference.text] * 6
@@ -94,7 +99,9 @@ def test_async_streams_concatenate_and_run_concurrently_from_one_process(server,
 
 @pytest.mark.parametrize("kind", ["sync", "aio"])
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_speculative_draft_len_reaches_the_server_from_every_client_and_protocol(server, reference, kind, protocol):
+def test_speculative_draft_len_reaches_the_server_from_every_client_and_protocol(
+    server, reference, kind, protocol
+):
     # A Triton request parameter, not an input: gRPC `parameters`, HTTP a top-level key of the body.
     url = url_of(server, protocol)
 
@@ -106,7 +113,9 @@ def test_speculative_draft_len_reaches_the_server_from_every_client_and_protocol
 
     if "emulated" not in str(server.options.model_repository):
         assert generate(4).text == reference.text
-    with pytest.raises(InvalidRequestError) as caught:  # out of range here; on a TensorRT-LLM repository refused
+    with pytest.raises(
+        InvalidRequestError
+    ) as caught:  # out of range here; on a TensorRT-LLM repository refused
         generate(9)
     assert caught.value.field == "speculative_draft_len", str(caught.value)
 
@@ -133,7 +142,11 @@ def test_a_request_past_its_deadline_raises_request_timeout(server, kind, protoc
         if kind == "sync":
             LLMClient(url_of(server, protocol), protocol).generate(request, stream=True, timeout_s=0.2)
         else:
-            run(AsyncLLMClient(url_of(server, protocol), protocol).generate(request, stream=True, timeout_s=0.2))
+            run(
+                AsyncLLMClient(url_of(server, protocol), protocol).generate(
+                    request, stream=True, timeout_s=0.2
+                )
+            )
     assert isinstance(caught.value, TimeoutError) and time.monotonic() - started < 5
     _wait_engine_idle(server)
 
@@ -150,9 +163,13 @@ def test_connection_refused_is_retried_with_backoff_then_raised_typed(kind, prot
         if kind == "sync":
             list(LLMClient(url, protocol, retry=policy).events(request, on_attempt=attempts.append))
         else:
+
             async def consume():
-                async for _ in AsyncLLMClient(url, protocol, retry=policy).events(request, on_attempt=attempts.append):
+                async for _ in AsyncLLMClient(url, protocol, retry=policy).events(
+                    request, on_attempt=attempts.append
+                ):
                     pass
+
             run(consume())
     assert attempts == [1, 2, 3] and time.monotonic() - started >= 0.05 + 0.1  # two backoffs (with jitter)
 
@@ -192,7 +209,9 @@ def _wait_for(predicate, timeout_s=10.0):
 
 
 # Long enough to stop mid-stream, and never shorter (min_tokens holds the end id back).
-LONG = GenerateRequest("Write a story about a dragon who learns to sail.", max_tokens=300, min_tokens=300, chat=True)
+LONG = GenerateRequest(
+    "Write a story about a dragon who learns to sail.", max_tokens=300, min_tokens=300, chat=True
+)
 
 
 def _sync_break(server, protocol):
@@ -254,8 +273,14 @@ def test_a_cancelled_stream_stops_generation_in_the_engine(server, how, request)
 
 # -- CLI -----------------------------------------------------------------------------------------
 def _cli(*args, stdin=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "client", *args], cwd=ROOT, input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "client", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("command", ["generate", "chat", "health", "models", "batch"])
@@ -330,15 +355,26 @@ def test_openai_models_and_readiness(openai_client, gateway, tokenizer_dir):
 def test_openai_chat_completions(openai_client, reference, prompt_counter, stream):
     messages = [{"role": "user", "content": PROMPT}]
     if stream:
-        chunks = list(openai_client.chat.completions.create(model="ensemble", messages=messages, max_tokens=16,
-                                                            stream=True, stream_options={"include_usage": True}))
+        chunks = list(
+            openai_client.chat.completions.create(
+                model="ensemble",
+                messages=messages,
+                max_tokens=16,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
         usage = chunks[-1].usage
         assert chunks[0].choices[0].delta.role == "assistant" and len(chunks) > 10
     else:
         answer = openai_client.chat.completions.create(model="ensemble", messages=messages, max_tokens=16)
-        text, finish, usage = answer.choices[0].message.content, [answer.choices[0].finish_reason], answer.usage
+        text, finish, usage = (
+            answer.choices[0].message.content,
+            [answer.choices[0].finish_reason],
+            answer.usage,
+        )
     expected_prompt = prompt_counter.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     expected_prompt = expected_prompt["input_ids"] if hasattr(expected_prompt, "keys") else expected_prompt
     assert text == reference.text and finish == ["length"]
@@ -363,7 +399,9 @@ def test_openai_completions_with_echo_and_stop(openai_client, server, prompt_cou
     assert text == prompt + expected
     # A stop string ends the answer and is not part of it (OpenAI semantics).
     stop_word = expected.split()[1]
-    stopped = openai_client.completions.create(model="ensemble", prompt=prompt, max_tokens=12, stop=[stop_word])
+    stopped = openai_client.completions.create(
+        model="ensemble", prompt=prompt, max_tokens=12, stop=[stop_word]
+    )
     assert stopped.choices[0].finish_reason == "stop" and stop_word not in stopped.choices[0].text
     assert expected.startswith(stopped.choices[0].text)
 
@@ -375,8 +413,9 @@ def test_openai_errors_name_the_param(openai_client):
         openai_client.completions.create(model="ensemble", prompt="hi", n=17)
     assert caught.value.body["param"] == "n" and "must be in [1, 16]" in caught.value.body["message"]
     with pytest.raises(openai.BadRequestError) as caught:  # found by Triton, mapped to the param
-        openai_client.chat.completions.create(model="ensemble", messages=[{"role": "user", "content": "hi"}],
-                                              max_tokens=100_000)
+        openai_client.chat.completions.create(
+            model="ensemble", messages=[{"role": "user", "content": "hi"}], max_tokens=100_000
+        )
     assert caught.value.body["param"] == "max_tokens" and "max_seq_len" in caught.value.body["message"]
     with pytest.raises(openai.NotFoundError):
         openai_client.completions.create(model="gpt-4", prompt="hi")
@@ -389,16 +428,21 @@ def test_gateway_answers_429_with_retry_after_when_the_engine_queue_is_full(gate
 
     async def flood():  # the test repository admits 8 running + 8 queued requests
         async with httpx.AsyncClient(timeout=120) as client:
-            return await asyncio.gather(*(client.post(f"{gateway}/v1/chat/completions", json=body)
-                                          for _ in range(28)))
+            return await asyncio.gather(
+                *(client.post(f"{gateway}/v1/chat/completions", json=body) for _ in range(28))
+            )
 
     responses = run(flood())
     refused = [r for r in responses if r.status_code == 429]
     assert refused and all(r.status_code in (200, 429) for r in responses)
     # The CPU engine's message; on the GPU path TensorRT-LLM's executor's ("Maximum queue size of 8 has
     # been reached") or Triton's own queue's ("Exceeds maximum queue size"), both bound by the queue policy.
-    assert all(r.headers["retry-after"] == "1" and r.json()["error"]["code"] == "engine_overloaded"
-               and re.search("(?i)queue is full|maximum queue size", r.json()["error"]["message"]) for r in refused)
+    assert all(
+        r.headers["retry-after"] == "1"
+        and r.json()["error"]["code"] == "engine_overloaded"
+        and re.search("(?i)queue is full|maximum queue size", r.json()["error"]["message"])
+        for r in refused
+    )
     _wait_engine_idle(server)
 
 
@@ -409,7 +453,9 @@ def test_gateway_answers_503_when_triton_is_down():
     try:
         base = f"http://127.0.0.1:{DEAD_GATEWAY_PORT}"
         assert httpx.get(f"{base}/health/ready", timeout=10).status_code == 503
-        response = httpx.post(f"{base}/v1/completions", json={"model": "ensemble", "prompt": "hi"}, timeout=30)
+        response = httpx.post(
+            f"{base}/v1/completions", json={"model": "ensemble", "prompt": "hi"}, timeout=30
+        )
         assert response.status_code == 503 and response.json()["error"]["code"] == "triton_unavailable"
     finally:
         stop_gateway(process)
@@ -420,8 +466,13 @@ def test_gateway_client_disconnect_mid_stream_cancels_the_triton_request(gateway
 
     _wait_engine_idle(server)
     before = _engine_cancelled(server)
-    body = {"model": "ensemble", "messages": [{"role": "user", "content": LONG.prompt}], "max_tokens": 300,
-            "min_tokens": 300, "stream": True}
+    body = {
+        "model": "ensemble",
+        "messages": [{"role": "user", "content": LONG.prompt}],
+        "max_tokens": 300,
+        "min_tokens": 300,
+        "stream": True,
+    }
     with httpx.stream("POST", f"{gateway}/v1/chat/completions", json=body, timeout=30) as response:
         for i, _line in enumerate(response.iter_lines()):
             if i >= 6:
@@ -442,21 +493,41 @@ def _batch_input(path):
 
 
 def _batch(server, source, target, concurrency):
-    return [sys.executable, "-m", "client", "batch", str(source), str(target), "--url", server.options.grpc_url,
-            "--concurrency", str(concurrency), "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "client",
+        "batch",
+        str(source),
+        str(target),
+        "--url",
+        server.options.grpc_url,
+        "--concurrency",
+        str(concurrency),
+        "--no-progress",
+    ]
 
 
 def test_batch_resumes_after_a_kill_with_identical_output(server, tmp_path):
     records = _batch_input(tmp_path / "in.jsonl")
     reference_out, resumed_out = tmp_path / "reference.jsonl", tmp_path / "resumed.jsonl"
-    done = subprocess.run(_batch(server, tmp_path / "in.jsonl", reference_out, 3), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        _batch(server, tmp_path / "in.jsonl", reference_out, 3),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stderr  # one invalid record → exit 1, job complete
     assert "11 records done" in done.stderr and "1 failed" in done.stderr
 
     journal = tmp_path / "resumed.jsonl.journal"
-    first = subprocess.Popen(_batch(server, tmp_path / "in.jsonl", resumed_out, 1), cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        _batch(server, tmp_path / "in.jsonl", resumed_out, 1),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert _wait_for(lambda: journal.exists() and journal.read_text().count("\n") >= 3, timeout_s=60)
     finally:
@@ -465,8 +536,13 @@ def test_batch_resumes_after_a_kill_with_identical_output(server, tmp_path):
     partial = journal.read_text().count("\n")
     assert not resumed_out.exists() and 3 <= partial < len(records)
 
-    again = subprocess.run(_batch(server, tmp_path / "in.jsonl", resumed_out, 2), cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+    again = subprocess.run(
+        _batch(server, tmp_path / "in.jsonl", resumed_out, 2),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 1 and f"{partial} already done" in again.stderr
     assert resumed_out.read_bytes() == reference_out.read_bytes()
     answers = [json.loads(line) for line in resumed_out.read_text().splitlines()]
@@ -474,7 +550,12 @@ def test_batch_resumes_after_a_kill_with_identical_output(server, tmp_path):
     assert "error" in answers[6] and all("text" in a for i, a in enumerate(answers) if i != 6)
     assert not journal.exists()
 
-    third = subprocess.run(_batch(server, tmp_path / "in.jsonl", resumed_out, 2), cwd=ROOT, capture_output=True,
-                           text=True, timeout=60)
+    third = subprocess.run(
+        _batch(server, tmp_path / "in.jsonl", resumed_out, 2),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "11 already done" in third.stderr and resumed_out.read_bytes() == reference_out.read_bytes()
     os.remove(resumed_out)

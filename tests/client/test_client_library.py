@@ -30,15 +30,29 @@ class FakeGrpc:
 
 
 def test_a_request_becomes_the_ensembles_tensors():
-    values = GenerateRequest("héllo", max_tokens=8, top_p=0.5, seed=7, stop=("a", "bc"), chat=True).inputs(True)
+    values = GenerateRequest("héllo", max_tokens=8, top_p=0.5, seed=7, stop=("a", "bc"), chat=True).inputs(
+        True
+    )
     tensors = {t.name: t for t in wire.grpc_inputs(FakeGrpc, values)}
     # None values (temperature, top_k) are not sent: the ensemble's defaults apply.
-    assert sorted(tensors) == ["apply_chat_template", "exclude_input_in_output", "max_tokens", "seed", "stop_words",
-                               "stream", "text_input", "top_p"]
-    assert tensors["text_input"].datatype == "BYTES" and tensors["text_input"].array.tolist() == [["héllo".encode()]]
+    assert sorted(tensors) == [
+        "apply_chat_template",
+        "exclude_input_in_output",
+        "max_tokens",
+        "seed",
+        "stop_words",
+        "stream",
+        "text_input",
+        "top_p",
+    ]
+    assert tensors["text_input"].datatype == "BYTES" and tensors["text_input"].array.tolist() == [
+        ["héllo".encode()]
+    ]
     assert tensors["stop_words"].shape == [1, 2]  # one request, two stop words
     assert tensors["max_tokens"].array.dtype == np.int32 and tensors["seed"].array.dtype == np.uint64
-    assert wire.json_inputs(values)["stop_words"] == ["a", "bc"] and "temperature" not in wire.json_inputs(values)
+    assert wire.json_inputs(values)["stop_words"] == ["a", "bc"] and "temperature" not in wire.json_inputs(
+        values
+    )
 
 
 def test_request_parameters_go_beside_the_inputs():
@@ -49,7 +63,9 @@ def test_request_parameters_go_beside_the_inputs():
 
 
 def test_an_integer_that_does_not_fit_its_datatype_is_refused_not_wrapped():
-    with pytest.raises(InputError, match=r"^max_tokens: must be in \[-2147483648, 2147483647\], got 2147483648"):
+    with pytest.raises(
+        InputError, match=r"^max_tokens: must be in \[-2147483648, 2147483647\], got 2147483648"
+    ):
         wire.grpc_inputs(FakeGrpc, {"text_input": "hi", "max_tokens": 2**31})
     with pytest.raises(ValueError, match="not an ensemble input: temprature"):
         wire.json_inputs({"temprature": 0.5})
@@ -97,11 +113,17 @@ def test_the_asyncio_client_runs_the_same_loop():
             client._attempt = attempt
             return await client.generate("hi", max_tokens=4), calls
 
-    result, calls = asyncio.run(run([ServerUnavailableError("refused")], RetryPolicy(attempts=2, backoff_s=0)))
+    result, calls = asyncio.run(
+        run([ServerUnavailableError("refused")], RetryPolicy(attempts=2, backoff_s=0))
+    )
     assert (result.text, result.attempts, result.finish_reason) == ("Hello", 2, "stop")  # 2 of 4 tokens
     with pytest.raises(ServerUnavailableError):  # attempts used up: the last error stands
-        asyncio.run(run([ServerUnavailableError("a"), ServerUnavailableError("b")], RetryPolicy(attempts=2,
-                                                                                                 backoff_s=0)))
+        asyncio.run(
+            run(
+                [ServerUnavailableError("a"), ServerUnavailableError("b")],
+                RetryPolicy(attempts=2, backoff_s=0),
+            )
+        )
 
 
 def test_no_retry_once_a_response_arrived():

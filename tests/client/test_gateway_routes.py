@@ -61,37 +61,61 @@ def test_models_and_health(gateway):
 
 def test_a_whole_completion_maps_the_parameters_and_the_finish_reason(gateway):
     http, fake = gateway
-    answer = http.post("/v1/completions", json={"model": "smol", "prompt": "Capital?", "max_tokens": 6,
-                                                "stop": "."}).json()
+    answer = http.post(
+        "/v1/completions", json={"model": "smol", "prompt": "Capital?", "max_tokens": 6, "stop": "."}
+    ).json()
     assert fake.requests[-1].max_tokens == 6 and fake.requests[-1].stop == (".",)
     # 6 tokens of max_tokens 6: "length", so the trailing stop text is kept (it was not what stopped it).
     assert answer["object"] == "text_completion" and answer["choices"][0]["finish_reason"] == "length"
     assert answer["choices"][0]["text"] == "The capital is Paris."
-    assert answer["usage"] == {"prompt_tokens": 0, "completion_tokens": 6, "total_tokens": 6}  # no tokenizer: 0
+    assert answer["usage"] == {
+        "prompt_tokens": 0,
+        "completion_tokens": 6,
+        "total_tokens": 6,
+    }  # no tokenizer: 0
 
 
 def test_a_streamed_chat_ends_with_the_reason_usage_and_done(gateway):
     http, _ = gateway
-    body = {"model": "smol", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 50, "stream": True,
-            "stream_options": {"include_usage": True}}
+    body = {
+        "model": "smol",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 50,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     lines = [line[6:] for line in http.post("/v1/chat/completions", json=body).text.splitlines() if line]
     assert lines[-1] == "[DONE]"
     events = [json.loads(line) for line in lines[:-1]]
     assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]) == \
-        "The capital is Paris."
+    assert (
+        "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
+        == "The capital is Paris."
+    )
     assert events[-2]["choices"][0]["finish_reason"] == "stop"  # 6 tokens of 50
     assert events[-1]["usage"]["completion_tokens"] == 6
 
 
-@pytest.mark.parametrize("body, status, param, message", [
-    ({"model": "smol", "prompt": "hi", "temperature": 3}, 400, "temperature", "temperature: must be in [0, 2]"),
-    ({"model": "smol", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0}, 400,
-     "max_completion_tokens", "max_completion_tokens: must be >= 1"),
-    ({"model": "smol", "prompt": "hi", "max_tokens": 2**31}, 400, "max_tokens", "max_tokens: must be in"),
-    ({"model": "other", "prompt": "hi"}, 404, "model", "this server serves 'smol'"),
-    ({"model": "smol", "prompt": "x" * 2000}, 413, None, "the limit is 1000"),
-])
+@pytest.mark.parametrize(
+    "body, status, param, message",
+    [
+        (
+            {"model": "smol", "prompt": "hi", "temperature": 3},
+            400,
+            "temperature",
+            "temperature: must be in [0, 2]",
+        ),
+        (
+            {"model": "smol", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0},
+            400,
+            "max_completion_tokens",
+            "max_completion_tokens: must be >= 1",
+        ),
+        ({"model": "smol", "prompt": "hi", "max_tokens": 2**31}, 400, "max_tokens", "max_tokens: must be in"),
+        ({"model": "other", "prompt": "hi"}, 404, "model", "this server serves 'smol'"),
+        ({"model": "smol", "prompt": "x" * 2000}, 413, None, "the limit is 1000"),
+    ],
+)
 def test_bad_requests_are_openai_errors(gateway, body, status, param, message):
     http, _ = gateway
     path = "/v1/chat/completions" if "messages" in body else "/v1/completions"

@@ -138,8 +138,17 @@ def _get(url, context=None, headers=None):
 def test_https_with_an_api_key_from_the_environment(certs, monkeypatch):
     monkeypatch.setenv(access.KEYS_ENV, KEY_A)
     port = test_port(11020)
-    process = start_gateway(port, "127.0.0.1:1", None, "--tls-cert", str(certs.server_cert), "--tls-key",
-                            str(certs.server_key), scheme="https", ca=certs.ca)
+    process = start_gateway(
+        port,
+        "127.0.0.1:1",
+        None,
+        "--tls-cert",
+        str(certs.server_cert),
+        "--tls-key",
+        str(certs.server_key),
+        scheme="https",
+        ca=certs.ca,
+    )
     try:
         context = ssl.create_default_context(cafile=str(certs.ca))
         url = f"https://127.0.0.1:{port}/v1/models"
@@ -156,9 +165,20 @@ def test_https_with_an_api_key_from_the_environment(certs, monkeypatch):
 
 def test_mutual_tls_refuses_a_client_without_a_certificate(certs):
     port = test_port(11021)
-    process = start_gateway(port, "127.0.0.1:1", None, "--tls-cert", str(certs.server_cert), "--tls-key",
-                            str(certs.server_key), "--tls-client-ca", str(certs.ca), scheme="https", ca=certs.ca,
-                            client_cert=(certs.client_cert, certs.client_key))
+    process = start_gateway(
+        port,
+        "127.0.0.1:1",
+        None,
+        "--tls-cert",
+        str(certs.server_cert),
+        "--tls-key",
+        str(certs.server_key),
+        "--tls-client-ca",
+        str(certs.ca),
+        scheme="https",
+        ca=certs.ca,
+        client_cert=(certs.client_cert, certs.client_key),
+    )
     try:
         url = f"https://127.0.0.1:{port}/v1/models"
         with_cert = ssl.create_default_context(cafile=str(certs.ca))

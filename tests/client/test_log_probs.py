@@ -22,10 +22,21 @@ def emulated(request) -> bool:
 
 def cum_log_probs_over_grpc(server, max_tokens):
     """Every response's (output_log_probs, cum_log_probs) from a raw tritonclient stream."""
-    values = {"text_input": PROMPT, "max_tokens": max_tokens, "stream": True, "return_log_probs": True,
-              "apply_chat_template": True}
-    return [(r.as_numpy("output_log_probs").reshape(-1).tolist(), float(r.as_numpy("cum_log_probs").reshape(-1)[0]))
-            for r in stream_responses(server.options.grpc_url, values) if r.as_numpy("cum_log_probs") is not None]
+    values = {
+        "text_input": PROMPT,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "return_log_probs": True,
+        "apply_chat_template": True,
+    }
+    return [
+        (
+            r.as_numpy("output_log_probs").reshape(-1).tolist(),
+            float(r.as_numpy("cum_log_probs").reshape(-1)[0]),
+        )
+        for r in stream_responses(server.options.grpc_url, values)
+        if r.as_numpy("cum_log_probs") is not None
+    ]
 
 
 def test_log_probs_agree_over_every_protocol_and_mode_and_sum_to_the_cumulative(server, request):
@@ -34,9 +45,11 @@ def test_log_probs_agree_over_every_protocol_and_mode_and_sum_to_the_cumulative(
         with pytest.raises(ServerError, match="output_log_probs"):
             LLMClient(server.options.grpc_url).generate(ask)
         return
-    results = [LLMClient(url, protocol, timeout_s=60).generate(ask, stream=stream)
-               for url, protocol in ((server.options.grpc_url, "grpc"), (server.options.http_url, "http"))
-               for stream in (False, True)]
+    results = [
+        LLMClient(url, protocol, timeout_s=60).generate(ask, stream=stream)
+        for url, protocol in ((server.options.grpc_url, "grpc"), (server.options.http_url, "http"))
+        for stream in (False, True)
+    ]
 
     async def aio():
         async with AsyncLLMClient(server.options.grpc_url) as client:
@@ -72,7 +85,9 @@ def openai_client(gateway):
 def test_openai_chat_logprobs(openai_client, request, stream):
     import openai
 
-    kwargs = dict(model="ensemble", messages=[{"role": "user", "content": PROMPT}], max_tokens=8, logprobs=True)
+    kwargs = dict(
+        model="ensemble", messages=[{"role": "user", "content": PROMPT}], max_tokens=8, logprobs=True
+    )
     if emulated(request):
         with pytest.raises(openai.APIError):
             openai_client.chat.completions.create(**kwargs)
@@ -94,7 +109,9 @@ def test_openai_completions_logprobs_and_what_is_refused(openai_client, request)
     import openai
 
     if not emulated(request):
-        answer = openai_client.completions.create(model="ensemble", prompt="The sea is", max_tokens=6, logprobs=0)
+        answer = openai_client.completions.create(
+            model="ensemble", prompt="The sea is", max_tokens=6, logprobs=0
+        )
         logprobs = answer.choices[0].logprobs
         assert "".join(logprobs.tokens) == answer.choices[0].text and len(logprobs.token_logprobs) == 6
         assert logprobs.text_offset == [sum(len(t) for t in logprobs.tokens[:i]) for i in range(6)]
@@ -103,8 +120,13 @@ def test_openai_completions_logprobs_and_what_is_refused(openai_client, request)
             openai_client.completions.create(model="ensemble", prompt="hi", max_tokens=2, **kwargs)
         assert caught.value.body["param"] == param, caught.value.body
     with pytest.raises(openai.BadRequestError) as caught:
-        openai_client.chat.completions.create(model="ensemble", messages=[{"role": "user", "content": "hi"}],
-                                              max_tokens=2, logprobs=True, top_logprobs=21)
+        openai_client.chat.completions.create(
+            model="ensemble",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=2,
+            logprobs=True,
+            top_logprobs=21,
+        )
     assert caught.value.body["param"] == "top_logprobs", caught.value.body
 
 
@@ -130,8 +152,13 @@ def test_generation_logits_are_the_logits_the_tokens_were_chosen_from(server, re
 def test_openai_top_logprobs(openai_client, request, stream):
     import openai
 
-    kwargs = dict(model="ensemble", messages=[{"role": "user", "content": PROMPT}], max_tokens=6, logprobs=True,
-                  top_logprobs=3)
+    kwargs = dict(
+        model="ensemble",
+        messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=6,
+        logprobs=True,
+        top_logprobs=3,
+    )
     if emulated(request):
         with pytest.raises(openai.APIError):
             openai_client.chat.completions.create(**kwargs)

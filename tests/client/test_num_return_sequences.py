@@ -2,7 +2,6 @@
 one prompt, each response naming its sequence (sequence_index), over gRPC and HTTP, on the CPU
 repository and the emulated GPU one. Sibling i of a seeded request samples with seed + i."""
 
-
 import pytest
 from grpc_stream import is_final, stream_responses
 
@@ -40,7 +39,9 @@ def test_greedy_answers_equal_the_single_answer(server):
 
 def test_responses_name_their_sequence_and_only_the_last_is_final(server):
     values = GenerateRequest(PROMPT, max_tokens=4, num_return_sequences=2).inputs(stream=True)
-    seen = [(wire.grpc_sequence_index(r), is_final(r)) for r in stream_responses(server.options.grpc_url, values)]
+    seen = [
+        (wire.grpc_sequence_index(r), is_final(r)) for r in stream_responses(server.options.grpc_url, values)
+    ]
     assert {index for index, _ in seen} == {0, 1}
     assert [final for _, final in seen].count(True) == 1
 
@@ -48,7 +49,9 @@ def test_responses_name_their_sequence_and_only_the_last_is_final(server):
 @pytest.mark.parametrize("count", [0, 17])
 def test_out_of_range_counts_are_refused_by_name(server, count):
     client = LLMClient(server.options.grpc_url, timeout_s=60)
-    with pytest.raises(InvalidRequestError, match=rf"num_return_sequences: must be in \[1, 16\], got {count}"):
+    with pytest.raises(
+        InvalidRequestError, match=rf"num_return_sequences: must be in \[1, 16\], got {count}"
+    ):
         client.generate(GenerateRequest(PROMPT, max_tokens=4, num_return_sequences=count))
 
 
@@ -56,9 +59,18 @@ def test_out_of_range_counts_are_refused_by_name(server, count):
 def test_token_counts_come_back_when_asked(server, stream):
     # TensorRT-LLM 1.2's return_num_input_tokens / return_num_output_tokens: the prompt's length and
     # the tokens of each response (fillTritonResponse), on both repositories.
-    values = {**GenerateRequest(PROMPT, max_tokens=5).inputs(stream), "return_num_input_tokens": True,
-              "return_num_output_tokens": True}
-    counts = [(int(r.as_numpy("num_input_tokens").reshape(-1)[0]), int(r.as_numpy("num_output_tokens").reshape(-1)[0]))
-              for r in stream_responses(server.options.grpc_url, values) if r.as_numpy("num_output_tokens") is not None]
+    values = {
+        **GenerateRequest(PROMPT, max_tokens=5).inputs(stream),
+        "return_num_input_tokens": True,
+        "return_num_output_tokens": True,
+    }
+    counts = [
+        (
+            int(r.as_numpy("num_input_tokens").reshape(-1)[0]),
+            int(r.as_numpy("num_output_tokens").reshape(-1)[0]),
+        )
+        for r in stream_responses(server.options.grpc_url, values)
+        if r.as_numpy("num_output_tokens") is not None
+    ]
     assert len({prompt for prompt, _ in counts}) == 1 and counts[0][0] > 5
     assert sum(out for _, out in counts) == 5 and (len(counts) == 1) is (not stream)

@@ -8,9 +8,12 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-CITY = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30},
-                                         "population_millions": {"type": "number"}},
-        "required": ["city", "population_millions"], "additionalProperties": False}
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 30}, "population_millions": {"type": "number"}},
+    "required": ["city", "population_millions"],
+    "additionalProperties": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,33 +24,50 @@ def openai_client(gateway):
 
 
 def chat(client, content, **kwargs):
-    return client.chat.completions.create(model="ensemble", messages=[{"role": "user", "content": content}],
-                                          **kwargs)
+    return client.chat.completions.create(
+        model="ensemble", messages=[{"role": "user", "content": content}], **kwargs
+    )
 
 
 @pytest.mark.parametrize("strict", [True, False])
 def test_json_schema_response_format_validates(openai_client, strict):
-    answer = chat(openai_client, "Name the largest city of Japan and its population.", max_tokens=64,
-                  response_format={"type": "json_schema",
-                                   "json_schema": {"name": "city", "schema": CITY, "strict": strict}})
+    answer = chat(
+        openai_client,
+        "Name the largest city of Japan and its population.",
+        max_tokens=64,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "city", "schema": CITY, "strict": strict},
+        },
+    )
     choice = answer.choices[0]
     assert choice.finish_reason == "stop", choice.message.content
     jsonschema.validate(json.loads(choice.message.content), CITY)
 
 
 def test_json_object_response_format_streams_json(openai_client):
-    chunks = chat(openai_client, "What is the capital of Italy? Answer in JSON.", max_tokens=64, stream=True,
-                  response_format={"type": "json_object"})
+    chunks = chat(
+        openai_client,
+        "What is the capital of Italy? Answer in JSON.",
+        max_tokens=64,
+        stream=True,
+        response_format={"type": "json_object"},
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert isinstance(json.loads(text), (dict, list)), text
 
 
-@pytest.mark.parametrize("response_format,param", [
-    ({"type": "xml"}, "response_format.type"),
-    ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "objec"}}},
-     "response_format.json_schema.schema"),
-    ({"type": "json_schema", "json_schema": {"name": "x"}}, "response_format.json_schema.schema"),
-])
+@pytest.mark.parametrize(
+    "response_format,param",
+    [
+        ({"type": "xml"}, "response_format.type"),
+        (
+            {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "objec"}}},
+            "response_format.json_schema.schema",
+        ),
+        ({"type": "json_schema", "json_schema": {"name": "x"}}, "response_format.json_schema.schema"),
+    ],
+)
 def test_a_bad_response_format_is_a_400_naming_it(openai_client, response_format, param):
     import openai
 
@@ -69,16 +89,31 @@ def test_ignore_eos_and_min_tokens_give_exact_lengths(openai_client):
 def test_vllm_sampling_extensions_are_enforced_or_refused(openai_client):
     import openai
 
-    answer = openai_client.completions.create(model="ensemble", prompt="The sky is", max_tokens=8, seed=3,
-                                              temperature=0.8, extra_body={"top_k": 5, "repetition_penalty": 1.2},
-                                              presence_penalty=0.5, frequency_penalty=0.5)
+    answer = openai_client.completions.create(
+        model="ensemble",
+        prompt="The sky is",
+        max_tokens=8,
+        seed=3,
+        temperature=0.8,
+        extra_body={"top_k": 5, "repetition_penalty": 1.2},
+        presence_penalty=0.5,
+        frequency_penalty=0.5,
+    )
     assert answer.usage.completion_tokens > 0
-    kept = openai_client.completions.create(model="ensemble", prompt="1, 2, 3, 4,", max_tokens=16, stop=[" 6"],
-                                            extra_body={"include_stop_str_in_output": True})
+    kept = openai_client.completions.create(
+        model="ensemble",
+        prompt="1, 2, 3, 4,",
+        max_tokens=16,
+        stop=[" 6"],
+        extra_body={"include_stop_str_in_output": True},
+    )
     assert kept.choices[0].text.endswith(" 6"), kept.choices[0].text
-    for extra, param in (({"stop_token_ids": [2, 3]}, "stop_token_ids"), ({"skip_special_tokens": False},
-                                                                         "skip_special_tokens"),
-                         ({"repetition_penalty": 0}, "repetition_penalty"), ({"min_tokens": 9}, "min_tokens")):
+    for extra, param in (
+        ({"stop_token_ids": [2, 3]}, "stop_token_ids"),
+        ({"skip_special_tokens": False}, "skip_special_tokens"),
+        ({"repetition_penalty": 0}, "repetition_penalty"),
+        ({"min_tokens": 9}, "min_tokens"),
+    ):
         with pytest.raises(openai.BadRequestError) as caught:
             openai_client.completions.create(model="ensemble", prompt="hi", max_tokens=8, extra_body=extra)
         assert caught.value.body["param"] == param, caught.value.body
@@ -88,18 +123,23 @@ def test_a_stop_token_id_ends_the_answer_before_it(openai_client, prompt_counter
     prompt = "1, 2, 3, 4, 5,"
     free = openai_client.completions.create(model="ensemble", prompt=prompt, max_tokens=8)
     ids = prompt_counter.encode(free.choices[0].text, add_special_tokens=False)
-    stopped = openai_client.completions.create(model="ensemble", prompt=prompt, max_tokens=8,
-                                               extra_body={"stop_token_ids": [ids[2]]})
+    stopped = openai_client.completions.create(
+        model="ensemble", prompt=prompt, max_tokens=8, extra_body={"stop_token_ids": [ids[2]]}
+    )
     assert stopped.choices[0].finish_reason == "stop"
-    assert stopped.choices[0].text == prompt_counter.decode(ids[:2]), (free.choices[0].text, stopped.choices[0].text)
+    assert stopped.choices[0].text == prompt_counter.decode(ids[:2]), (
+        free.choices[0].text,
+        stopped.choices[0].text,
+    )
 
 
 # -- n: several answers, one Triton request (num_return_sequences) -------------------------------
 def _n_answers(openai_client, chat_api, stream, **kwargs):
     common = dict(model="ensemble", max_tokens=10, n=4, temperature=1.0, seed=11, **kwargs)
     if chat_api:
-        made = openai_client.chat.completions.create(messages=[{"role": "user", "content": "Say something."}],
-                                                     stream=stream, **common)
+        made = openai_client.chat.completions.create(
+            messages=[{"role": "user", "content": "Say something."}], stream=stream, **common
+        )
     else:
         made = openai_client.completions.create(prompt="Once upon a time", stream=stream, **common)
     if not stream:

@@ -11,14 +11,32 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-WEATHER_ARGS = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20},
-                                                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-                "required": ["city", "unit"]}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather in a city",
-                                            "parameters": WEATHER_ARGS}}
-ADD_ARGS = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"], "additionalProperties": False}
-ADD = {"type": "function", "function": {"name": "add", "description": "Add two integers", "parameters": ADD_ARGS}}
+WEATHER_ARGS = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 20},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    },
+    "required": ["city", "unit"],
+}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": WEATHER_ARGS,
+    },
+}
+ADD_ARGS = {
+    "type": "object",
+    "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+    "required": ["a", "b"],
+    "additionalProperties": False,
+}
+ADD = {
+    "type": "function",
+    "function": {"name": "add", "description": "Add two integers", "parameters": ADD_ARGS},
+}
 SCHEMAS = {"get_weather": WEATHER_ARGS, "add": ADD_ARGS}
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 
@@ -31,8 +49,13 @@ def openai_client(gateway):
 
 
 def ask(client, messages=QUESTION, **kwargs):
-    return client.chat.completions.create(model="ensemble", messages=messages, tools=[WEATHER, ADD],
-                                          max_tokens=kwargs.pop("max_tokens", 64), **kwargs)
+    return client.chat.completions.create(
+        model="ensemble",
+        messages=messages,
+        tools=[WEATHER, ADD],
+        max_tokens=kwargs.pop("max_tokens", 64),
+        **kwargs,
+    )
 
 
 def assert_valid(calls, names):
@@ -43,11 +66,14 @@ def assert_valid(calls, names):
         jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
 
 
-@pytest.mark.parametrize("tool_choice,names", [
-    ("required", {"get_weather", "add"}),
-    ({"type": "function", "function": {"name": "get_weather"}}, {"get_weather"}),
-    ({"type": "function", "function": {"name": "add"}}, {"add"}),
-])
+@pytest.mark.parametrize(
+    "tool_choice,names",
+    [
+        ("required", {"get_weather", "add"}),
+        ({"type": "function", "function": {"name": "get_weather"}}, {"get_weather"}),
+        ({"type": "function", "function": {"name": "add"}}, {"add"}),
+    ],
+)
 def test_a_forced_call_has_arguments_valid_for_its_schema(openai_client, tool_choice, names):
     choice = ask(openai_client, tool_choice=tool_choice, parallel_tool_calls=False).choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None, choice
@@ -64,7 +90,9 @@ def test_with_parallel_calls_every_complete_call_is_valid(openai_client):
     assert_valid(calls if choice.finish_reason == "tool_calls" else calls[:-1], {"get_weather", "add"})
 
 
-@pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
+@pytest.mark.parametrize(
+    "tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}]
+)
 def test_a_streamed_forced_call_arrives_as_tool_call_deltas(openai_client, tool_choice):
     calls, reasons = {}, []
     for chunk in ask(openai_client, tool_choice=tool_choice, parallel_tool_calls=False, stream=True):
@@ -105,11 +133,17 @@ def test_auto_answers_text_or_a_valid_call(openai_client):
 
 
 def test_a_multi_turn_tool_conversation_is_answered(openai_client):
-    first = ask(openai_client, tool_choice={"type": "function", "function": {"name": "get_weather"}},
-                parallel_tool_calls=False)
+    first = ask(
+        openai_client,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        parallel_tool_calls=False,
+    )
     call = first.choices[0].message.tool_calls[0]
-    messages = [*QUESTION, first.choices[0].message.model_dump(exclude_none=True),
-                {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 18, "sky": "clear"}'}]
+    messages = [
+        *QUESTION,
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 18, "sky": "clear"}'},
+    ]
     answer = ask(openai_client, messages, tool_choice="none", max_tokens=24).choices[0]
     assert answer.message.content and not answer.message.tool_calls
     # The rendered conversation (tools described, the call, its result) is what the prompt counts.
@@ -117,17 +151,24 @@ def test_a_multi_turn_tool_conversation_is_answered(openai_client):
     assert longer.usage.prompt_tokens > first.usage.prompt_tokens
 
 
-@pytest.mark.parametrize("kwargs,param", [
-    ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
-    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "objec"}}}]},
-     "tools[0].function.parameters"),
-    ({"tools": [WEATHER], "tool_choice": "sometimes"}, "tool_choice"),
-    ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "add"}}},
-     "tool_choice.function.name"),
-    ({"tool_choice": "required"}, "tool_choice"),
-    ({"tools": [WEATHER], "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
-    ({"tools": [WEATHER], "response_format": {"type": "json_object"}}, "response_format"),
-])
+@pytest.mark.parametrize(
+    "kwargs,param",
+    [
+        ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "objec"}}}]},
+            "tools[0].function.parameters",
+        ),
+        ({"tools": [WEATHER], "tool_choice": "sometimes"}, "tool_choice"),
+        (
+            {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "add"}}},
+            "tool_choice.function.name",
+        ),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": [WEATHER], "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
+        ({"tools": [WEATHER], "response_format": {"type": "json_object"}}, "response_format"),
+    ],
+)
 def test_bad_tools_are_a_400_naming_the_field(openai_client, kwargs, param):
     import openai
 

@@ -22,7 +22,9 @@ def client_for(base):
 
 
 def ask(client, model):
-    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+    return client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+    )
 
 
 def test_the_default_name_is_the_checkpoints(gateway, tokenizer_dir):
@@ -38,7 +40,9 @@ def test_the_default_name_is_the_checkpoints(gateway, tokenizer_dir):
 
 @pytest.fixture(scope="module")
 def named_gateway(server, tokenizer_dir):
-    process = start_gateway(NAMED_PORT, server.options.grpc_url, tokenizer_dir, "--served-model-name", "smol-chat")
+    process = start_gateway(
+        NAMED_PORT, server.options.grpc_url, tokenizer_dir, "--served-model-name", "smol-chat"
+    )
     yield f"http://127.0.0.1:{NAMED_PORT}"
     stop_gateway(process)
 

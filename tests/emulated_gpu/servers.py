@@ -26,13 +26,15 @@ GPU_REPO_ARGS = ["--max-queue-size", "8"]
 TEST_LIMITS = EmulatedLimits(max_batch_size=8, max_seq_len=512, max_num_tokens=512)
 
 
-def emulated_repository(checkpoint_dir: Path, onnx_dir: Path, output: Path,
-                        limits: EmulatedLimits = TEST_LIMITS) -> Path:
+def emulated_repository(
+    checkpoint_dir: Path, onnx_dir: Path, output: Path, limits: EmulatedLimits = TEST_LIMITS
+) -> Path:
     return assemble_emulated(onnx_dir, checkpoint_dir, output, limits, gpu_repo_args=GPU_REPO_ARGS)
 
 
-def start_server(repository: Path, ports: tuple[int, int, int] = EMULATED_PORTS, *, log_name: str,
-                 exit_timeout_s: int = 10) -> TritonServer:
+def start_server(
+    repository: Path, ports: tuple[int, int, int] = EMULATED_PORTS, *, log_name: str, exit_timeout_s: int = 10
+) -> TritonServer:
     http, grpc, metrics = ports
     log_path = SCRATCH / log_name
     log_path.unlink(missing_ok=True)
@@ -40,20 +42,37 @@ def start_server(repository: Path, ports: tuple[int, int, int] = EMULATED_PORTS,
     return TritonServer(options, log_path).start()
 
 
-def start_emulated_gpu_server(checkpoint_dir: Path, onnx_dir: Path, ports: tuple[int, int, int] = EMULATED_PORTS,
-                              output: Path | None = None, exit_timeout_s: int = 5) -> TritonServer:
-    repository = emulated_repository(checkpoint_dir, onnx_dir, output or SCRATCH / "test_emulated_gpu_repository")
-    return start_server(repository, ports, log_name="test_emulated_gpu_tritonserver.log", exit_timeout_s=exit_timeout_s)
+def start_emulated_gpu_server(
+    checkpoint_dir: Path,
+    onnx_dir: Path,
+    ports: tuple[int, int, int] = EMULATED_PORTS,
+    output: Path | None = None,
+    exit_timeout_s: int = 5,
+) -> TritonServer:
+    repository = emulated_repository(
+        checkpoint_dir, onnx_dir, output or SCRATCH / "test_emulated_gpu_repository"
+    )
+    return start_server(
+        repository, ports, log_name="test_emulated_gpu_tritonserver.log", exit_timeout_s=exit_timeout_s
+    )
 
 
 # -- variants: the engine config as it was before the defect fixes ------------------------------------------
-def edit_engine(repository: Path, name: str = "engine", *, drop_parameters: tuple[str, ...] = (),
-                keep_outputs: tuple[str, ...] | None = None) -> None:
+def edit_engine(
+    repository: Path,
+    name: str = "engine",
+    *,
+    drop_parameters: tuple[str, ...] = (),
+    keep_outputs: tuple[str, ...] | None = None,
+) -> None:
     """Edit `engine`'s config in place, or make model `name` a copy of it (the engine files stay where
     gpt_model_path points): parameters removed and/or only some outputs declared."""
     if name != "engine":
-        shutil.copytree(repository / "engine", repository / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "trtllm_engine"))
+        shutil.copytree(
+            repository / "engine",
+            repository / name,
+            ignore=shutil.ignore_patterns("__pycache__", "trtllm_engine"),
+        )
     config = model_config.load(repository / name / "config.pbtxt")
     config.name = name
     for key in drop_parameters:
@@ -65,7 +84,9 @@ def edit_engine(repository: Path, name: str = "engine", *, drop_parameters: tupl
     model_config.save(config, repository / name / "config.pbtxt")
 
 
-def add_ensemble_variant(repository: Path, name: str, engine: str, engine_outputs: tuple[str, ...] | None = None) -> None:
+def add_ensemble_variant(
+    repository: Path, name: str, engine: str, engine_outputs: tuple[str, ...] | None = None
+) -> None:
     """A second ensemble whose engine step runs `engine` instead. engine_outputs: the outputs that
     engine declares, when fewer than the real one's: the tensors the others fed leave the variant
     (Triton refuses an ensemble that maps an output its model lacks)."""
@@ -105,4 +126,3 @@ def stop_and_read_log(server: TritonServer) -> tuple[str, float]:
     took = time.monotonic() - started
     log = server.log_path.read_text(errors="replace") if server.log_path else ""
     return log, took
-

@@ -41,26 +41,42 @@ GUIDED = ("tokenizer_dir", "xgrammar_tokenizer_info_path", "guided_decoding_back
 # Before the fix: of the ten perf outputs only arrival_time_ns was declared (the rest as today). Today's
 # ensemble also feeds kv_cache_reused_blocks to postprocessing (cached_tokens), so it stays declared:
 # the eight others are still undeclared, which is the defect.
-OLD_OUTPUTS = tuple(o for o in ENGINE_OUTPUTS
-                    if o not in bc.PERF_METRICS or o in ("arrival_time_ns", "kv_cache_reused_blocks"))
+OLD_OUTPUTS = tuple(
+    o
+    for o in ENGINE_OUTPUTS
+    if o not in bc.PERF_METRICS or o in ("arrival_time_ns", "kv_cache_reused_blocks")
+)
 SMALL = EmulatedLimits(max_batch_size=4, max_seq_len=256, max_num_tokens=256)
 
 
 @pytest.fixture(scope="module")
 def defects_server(checkpoint_dir, onnx_fp32):
-    repo = emulated_repository(checkpoint_dir, onnx_fp32, SCRATCH / "test_emulated_gpu_defects_repository", SMALL)
+    repo = emulated_repository(
+        checkpoint_dir, onnx_fp32, SCRATCH / "test_emulated_gpu_defects_repository", SMALL
+    )
     edit_engine(repo, "engine_before_fix_2", keep_outputs=OLD_OUTPUTS)
-    add_ensemble_variant(repo, "ensemble_before_fix_2", engine="engine_before_fix_2", engine_outputs=OLD_OUTPUTS)
-    server = start_server(repo, PORTS, log_name="test_emulated_gpu_defects_tritonserver.log",
-                          exit_timeout_s=EXIT_TIMEOUT_S)
+    add_ensemble_variant(
+        repo, "ensemble_before_fix_2", engine="engine_before_fix_2", engine_outputs=OLD_OUTPUTS
+    )
+    server = start_server(
+        repo, PORTS, log_name="test_emulated_gpu_defects_tritonserver.log", exit_timeout_s=EXIT_TIMEOUT_S
+    )
     yield server
     server.stop()
 
 
-def test_defect_1_without_the_guided_decoding_parameters_the_gpu_repository_does_not_load(checkpoint_dir, onnx_fp32):
-    repo = emulated_repository(checkpoint_dir, onnx_fp32, SCRATCH / "test_emulated_gpu_before_fix_1_repository", SMALL)
+def test_defect_1_without_the_guided_decoding_parameters_the_gpu_repository_does_not_load(
+    checkpoint_dir, onnx_fp32
+):
+    repo = emulated_repository(
+        checkpoint_dir, onnx_fp32, SCRATCH / "test_emulated_gpu_before_fix_1_repository", SMALL
+    )
     edit_engine(repo, drop_parameters=GUIDED)  # the engine config gpu-repo wrote before the fix
-    for name in ("ensemble", "preprocessing", "postprocessing"):  # the engine alone is enough to fail (and quicker)
+    for name in (
+        "ensemble",
+        "preprocessing",
+        "postprocessing",
+    ):  # the engine alone is enough to fail (and quicker)
         shutil.rmtree(repo / name)
     with pytest.raises(RuntimeError, match="before becoming ready"):
         start_server(repo, BEFORE_FIX_1_PORTS, log_name="test_emulated_gpu_before_fix_1.log").stop()
@@ -76,10 +92,14 @@ def test_defect_2_with_undeclared_perf_outputs_every_response_is_the_backends_er
     client = LLMClient(url, protocol, timeout_s=60, model="ensemble_before_fix_2")
     with pytest.raises(ServerError) as failure:
         client.generate("Hi", stream=protocol == "grpc", max_tokens=4, chat=True)
-    expected = bc.UNDECLARED_OUTPUT_ERROR.format(name="kv_cache_alloc_new_blocks", model="engine_before_fix_2")
+    expected = bc.UNDECLARED_OUTPUT_ERROR.format(
+        name="kv_cache_alloc_new_blocks", model="engine_before_fix_2"
+    )
     assert expected in str(failure.value)
     # The fixed configuration, same server, same request: an answer.
-    fixed = LLMClient(url, protocol, timeout_s=60).generate("Hi", stream=protocol == "grpc", max_tokens=4, chat=True)
+    fixed = LLMClient(url, protocol, timeout_s=60).generate(
+        "Hi", stream=protocol == "grpc", max_tokens=4, chat=True
+    )
     assert fixed.output_tokens > 0
 
 
@@ -89,10 +109,12 @@ def _ensemble_stream(server, request_id: str, max_tokens: int):
     responses: queue.Queue = queue.Queue()
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
     inputs = []
-    for name, value, dtype in (("text_input", np.array([[b"Tell me a long story about a ship."]], dtype=object), "BYTES"),
-                               ("max_tokens", np.array([[max_tokens]], np.int32), "INT32"),
-                               ("stream", np.array([[True]]), "BOOL"),
-                               ("apply_chat_template", np.array([[True]]), "BOOL")):
+    for name, value, dtype in (
+        ("text_input", np.array([[b"Tell me a long story about a ship."]], dtype=object), "BYTES"),
+        ("max_tokens", np.array([[max_tokens]], np.int32), "INT32"),
+        ("stream", np.array([[True]]), "BOOL"),
+        ("apply_chat_template", np.array([[True]]), "BOOL"),
+    ):
         tensor = grpcclient.InferInput(name, list(value.shape), dtype)
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
@@ -124,8 +146,12 @@ def test_a_stop_request_with_the_ensembles_request_id_ends_its_engine_sequence(d
     answers: queue.Queue = queue.Queue()
     stopper.start_stream(callback=lambda result, error: answers.put((result, error)))
     inputs = []
-    for name, value in (("input_ids", np.array([[0]], np.int32)), ("input_lengths", np.array([[1]], np.int32)),
-                        ("request_output_len", np.array([[1]], np.int32)), ("stop", np.array([[True]]))):
+    for name, value in (
+        ("input_ids", np.array([[0]], np.int32)),
+        ("input_lengths", np.array([[1]], np.int32)),
+        ("request_output_len", np.array([[1]], np.int32)),
+        ("stop", np.array([[True]])),
+    ):
         tensor = grpcclient.InferInput(name, list(value.shape), "BOOL" if value.dtype == bool else "INT32")
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
@@ -133,7 +159,12 @@ def test_a_stop_request_with_the_ensembles_request_id_ends_its_engine_sequence(d
     result, error = answers.get(timeout=10)
     assert error is None and result.get_response().outputs == []  # one output-less final response
     # The ensemble stream now ends early: its last response is final.
-    while not (item := responses.get(timeout=30))[0].get_response().parameters["triton_final_response"].bool_param:
+    while (
+        not (item := responses.get(timeout=30))[0]
+        .get_response()
+        .parameters["triton_final_response"]
+        .bool_param
+    ):
         assert item[1] is None
     _wait_engine_idle(defects_server, timeout_s=60)  # a wait, not a timing: the count below is the check
     assert _engine(defects_server, "triton_llm_generation_tokens_total") - tokens_before < 150

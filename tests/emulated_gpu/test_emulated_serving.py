@@ -27,11 +27,17 @@ from .servers import GPU_REPO_ARGS, metric
 
 pytestmark = pytest.mark.integration
 
-PROMPTS = ("Write one sentence about the sea.", "Name three colours.", "¿Qué es un volcán? Responde en una frase.")
+PROMPTS = (
+    "Write one sentence about the sea.",
+    "Name three colours.",
+    "¿Qué es un volcán? Responde en una frase.",
+)
 
 
 # -- the repository is gpu-repo's ----------------------------------------------------------------------------
-def test_only_the_engine_backend_differs_from_what_gpu_repo_writes(emulated_gpu_server, checkpoint_dir, tmp_path):
+def test_only_the_engine_backend_differs_from_what_gpu_repo_writes(
+    emulated_gpu_server, checkpoint_dir, tmp_path
+):
     repo = emulated_gpu_server.options.model_repository
     run_gpu_repo(repo.parent / f"{repo.name}_engine", checkpoint_dir, tmp_path / "gpu", GPU_REPO_ARGS)
     for name in ("ensemble", "preprocessing", "engine", "postprocessing"):
@@ -42,7 +48,10 @@ def test_only_the_engine_backend_differs_from_what_gpu_repo_writes(emulated_gpu_
             written.backend = "python"
             # Paths (gpt_model_path, the tokenizer-info file) name files inside each repository.
             for config, root in ((written, tmp_path / "gpu"), (emulated, repo)):
-                assert config.parameters["gpt_model_path"].string_value == f"{root.resolve()}/engine/1/trtllm_engine"
+                assert (
+                    config.parameters["gpt_model_path"].string_value
+                    == f"{root.resolve()}/engine/1/trtllm_engine"
+                )
                 for value in config.parameters.values():
                     value.string_value = value.string_value.replace(str(root.resolve()), "REPO")
         assert model_config.dump(emulated) == model_config.dump(written), name
@@ -70,7 +79,9 @@ def test_concurrent_streams_keep_their_own_text(emulated_gpu_server):
     prompts = [f"Count from {i} to {i + 5}." for i in range(6)]
     alone = [client.generate(p, max_tokens=10, chat=True).text for p in prompts]
     with ThreadPoolExecutor(len(prompts)) as pool:
-        together = list(pool.map(lambda p: client.generate(p, stream=True, max_tokens=10, chat=True).text, prompts))
+        together = list(
+            pool.map(lambda p: client.generate(p, stream=True, max_tokens=10, chat=True).text, prompts)
+        )
     assert together == alone
 
 
@@ -87,24 +98,33 @@ class EngineStream:
     def _on_response(self, result, error):
         with self.lock:
             # An error carries no request id: every waiting request sees it (none is expected).
-            targets = [self.responses[result.get_response().id]] if error is None else list(self.responses.values())
+            targets = (
+                [self.responses[result.get_response().id]] if error is None else list(self.responses.values())
+            )
         for target in targets:
             target.put((result, error))
 
     def send(self, request_id: str, prompts: list[list[int]], max_tokens: int, **inputs) -> None:
         width = max(len(p) for p in prompts)
-        tensors = {"input_ids": np.array([p + [0] * (width - len(p)) for p in prompts], np.int32),
-                   "input_lengths": np.array([[len(p)] for p in prompts], np.int32),
-                   "request_output_len": np.array([[max_tokens]] * len(prompts), np.int32),
-                   "return_perf_metrics": np.array([[True]] * len(prompts)), **inputs}
+        tensors = {
+            "input_ids": np.array([p + [0] * (width - len(p)) for p in prompts], np.int32),
+            "input_lengths": np.array([[len(p)] for p in prompts], np.int32),
+            "request_output_len": np.array([[max_tokens]] * len(prompts), np.int32),
+            "return_perf_metrics": np.array([[True]] * len(prompts)),
+            **inputs,
+        }
         infer_inputs = []
         for name, value in tensors.items():
-            tensor = grpcclient.InferInput(name, list(value.shape), "BOOL" if value.dtype == bool else "INT32")
+            tensor = grpcclient.InferInput(
+                name, list(value.shape), "BOOL" if value.dtype == bool else "INT32"
+            )
             tensor.set_data_from_numpy(value)
             infer_inputs.append(tensor)
         with self.lock:
             self.responses.setdefault(request_id, queue.Queue())
-        self.client.async_stream_infer("engine", infer_inputs, request_id=request_id, enable_empty_final_response=True)
+        self.client.async_stream_infer(
+            "engine", infer_inputs, request_id=request_id, enable_empty_final_response=True
+        )
 
     def collect(self, request_id: str, timeout_s: float = 60) -> list:
         """Every response of one request up to the FINAL one: (output_ids row, outputs dict, final)."""
@@ -132,7 +152,18 @@ def engine(emulated_gpu_server):
     stream.close()
 
 
-PROMPT_IDS = [1, 4093, 198, 26843, 2, 198, 1, 520, 9531, 198]  # "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+PROMPT_IDS = [
+    1,
+    4093,
+    198,
+    26843,
+    2,
+    198,
+    1,
+    520,
+    9531,
+    198,
+]  # "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_streaming_engine_responses_carry_only_new_tokens_and_final_on_the_last_one(engine):
@@ -149,12 +180,12 @@ def test_streaming_engine_responses_carry_only_new_tokens_and_final_on_the_last_
 
 def test_a_non_streaming_engine_response_is_one_response_with_the_prompt_unless_excluded(engine):
     engine.send("n1", [PROMPT_IDS], 5, exclude_input_in_output=np.array([[False]]))
-    (row, outputs, final), = engine.collect("n1")
-    assert final and row[:len(PROMPT_IDS)] == PROMPT_IDS and len(row) == len(PROMPT_IDS) + 5
+    ((row, outputs, final),) = engine.collect("n1")
+    assert final and row[: len(PROMPT_IDS)] == PROMPT_IDS and len(row) == len(PROMPT_IDS) + 5
     assert outputs["sequence_length"].tolist() == [[len(PROMPT_IDS) + 5]]
     engine.send("n2", [PROMPT_IDS], 5)  # the repository's parameter: exclude_input_in_output=true
-    (row2, _, _), = engine.collect("n2")
-    assert row2 == row[len(PROMPT_IDS):]
+    ((row2, _, _),) = engine.collect("n2")
+    assert row2 == row[len(PROMPT_IDS) :]
 
 
 def test_a_batched_request_gets_responses_per_row_told_apart_by_arrival_time_and_one_final(engine):
@@ -202,10 +233,15 @@ def test_a_client_cancelling_the_engine_stream_directly_is_seen_within_the_check
 def test_a_guide_reaches_the_cpu_engine_under_tensorrt_llms_input_names(emulated_gpu_server):
     # gpu-repo turns guided decoding on (xgrammar tokenizer info); the emulator hands the same file to
     # the CPU engine, and the ensemble's guided_decoding_* inputs reach it through the engine config.
-    body = {"text_input": "Is the sea salty? Answer yes or no.", "max_tokens": 8,
-            "guided_decoding_guide_type": "regex", "guided_decoding_guide": "(yes|no)"}
-    request = urllib.request.Request(f"{emulated_gpu_server.options.http_url}/v2/models/ensemble/generate",
-                                     data=json.dumps(body).encode())
+    body = {
+        "text_input": "Is the sea salty? Answer yes or no.",
+        "max_tokens": 8,
+        "guided_decoding_guide_type": "regex",
+        "guided_decoding_guide": "(yes|no)",
+    }
+    request = urllib.request.Request(
+        f"{emulated_gpu_server.options.http_url}/v2/models/ensemble/generate", data=json.dumps(body).encode()
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         assert json.load(response)["text_output"] in ("yes", "no")
 
@@ -220,12 +256,17 @@ def test_cancelled_streams_reach_the_engine_and_leave_nothing_in_flight(emulated
 
     from .servers import start_server
 
-    own = start_server(Path(emulated_gpu_server.options.model_repository),
-                       (test_port(130), test_port(131), test_port(132)), log_name="emulated_cancel_tritonserver.log")
+    own = start_server(
+        Path(emulated_gpu_server.options.model_repository),
+        (test_port(130), test_port(131), test_port(132)),
+        log_name="emulated_cancel_tritonserver.log",
+    )
     try:
         before = metric(own, "triton_llm_requests_cancelled_total", 'model="engine"')
         for i in range(5):
-            stream = LLMClient(own.options.grpc_url).stream(f"Tell story {i} about a fox.", max_tokens=200, chat=True)
+            stream = LLMClient(own.options.grpc_url).stream(
+                f"Tell story {i} about a fox.", max_tokens=200, chat=True
+            )
             for _ in stream:
                 break
             stream.close()

@@ -9,14 +9,28 @@ from python_backend.engine.config import EngineConfig
 from python_backend.engine.llm_engine import LLMEngine, QueueFullError
 from python_backend.engine.sequence import FinishReason, SamplingParams
 
-PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a land far away, there lived",
-           "List three colors:", "Water boils at", "The quick brown fox"]
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time, in a land far away, there lived",
+    "List three colors:",
+    "Water boils at",
+    "The quick brown fox",
+]
 
 
 @pytest.fixture(scope="module")
 def engine(onnx_fp32):
-    eng = LLMEngine(EngineConfig(max_num_seqs=4, max_num_batched_tokens=16, max_context_len=256,
-                                 max_queue_size=32, min_prefix_reuse=4), onnx_fp32).start()
+    eng = LLMEngine(
+        EngineConfig(
+            max_num_seqs=4,
+            max_num_batched_tokens=16,
+            max_context_len=256,
+            max_queue_size=32,
+            min_prefix_reuse=4,
+        ),
+        onnx_fp32,
+    ).start()
     yield eng
     eng.shutdown()
 
@@ -38,6 +52,7 @@ def run_concurrently(engine, requests):
                 results[rid] = (tokens, out.finish_reason)
                 if len(results) == len(requests):
                     done.set()
+
         return cb
 
     for rid, ids, params in requests:
@@ -61,7 +76,9 @@ def test_in_flight_batching_does_not_change_greedy_results(engine, tokenizer):
     # long prompts are prefilled in chunks; each result must equal the request run alone.
     params = SamplingParams(max_tokens=24, end_ids=(2,))
     alone = {str(i): engine.generate(encode(tokenizer, p), params)[0] for i, p in enumerate(PROMPTS)}
-    together = run_concurrently(engine, [(str(i), encode(tokenizer, p), params) for i, p in enumerate(PROMPTS)])
+    together = run_concurrently(
+        engine, [(str(i), encode(tokenizer, p), params) for i, p in enumerate(PROMPTS)]
+    )
     assert {rid: tokens for rid, (tokens, _) in together.items()} == alone
     assert engine.stats()["slots_used"] == 0 and engine.stats()["active_requests"] == 0
 
@@ -125,8 +142,10 @@ def _cancel_batch(engine, ids, params, batch, n):
 
 
 def test_queue_full_rejects_and_bad_requests_raise(onnx_fp32, tokenizer):
-    eng = LLMEngine(EngineConfig(max_num_seqs=1, max_num_batched_tokens=8, max_context_len=32, max_queue_size=1),
-                    onnx_fp32)  # not started: nothing drains the queue
+    eng = LLMEngine(
+        EngineConfig(max_num_seqs=1, max_num_batched_tokens=8, max_context_len=32, max_queue_size=1),
+        onnx_fp32,
+    )  # not started: nothing drains the queue
     eng._thread = threading.current_thread()  # lets submit() treat it as running
     ids = encode(tokenizer, "hello")
     eng.submit("a", ids, SamplingParams(max_tokens=4), lambda out: None)
@@ -150,6 +169,7 @@ def _run_siblings(engine, rid, ids, params_list):
                 results[sid] = (tokens, out.num_cached_tokens)
                 if len(results) == len(params_list):
                     done.set()
+
         return cb
 
     engine.submit_batch([(ids, [(f"{rid}/{i}", p, collector(i)) for i, p in enumerate(params_list)])])
@@ -175,8 +195,10 @@ def test_sibling_sequences_share_the_prompt_and_match_single_requests(engine, to
 def test_a_request_with_more_sequences_than_the_queue_holds_is_refused_as_invalid(engine, tokenizer):
     # Not "queue full, retry later": even an idle engine could never admit it, all or none.
     ids = encode(tokenizer, "Hello")
-    prompts = [(ids, [(f"big[{b}]/{i}", SamplingParams(max_tokens=2), lambda out: None) for i in range(11)])
-               for b in range(3)]
+    prompts = [
+        (ids, [(f"big[{b}]/{i}", SamplingParams(max_tokens=2), lambda out: None) for i in range(11)])
+        for b in range(3)
+    ]
     with pytest.raises(ValueError, match=r"33 sequences in one request .* at most 32"):
         engine.submit_batch(prompts)
     assert engine.idle
@@ -215,10 +237,15 @@ def test_stream_interval_changes_the_framing_not_the_tokens(engine, tokenizer):
     framings = {}
     for interval in (1, 4):
         sender = Sender()
-        stream = ResponseStream(sender, Responses(), Responses(), True, [], interval, lambda _: None,
-                                stream_interval=interval)
-        engine.submit(f"interval-{interval}", ids, SamplingParams(max_tokens=21, min_tokens=21),
-                      stream.engine_callback(writer))
+        stream = ResponseStream(
+            sender, Responses(), Responses(), True, [], interval, lambda _: None, stream_interval=interval
+        )
+        engine.submit(
+            f"interval-{interval}",
+            ids,
+            SamplingParams(max_tokens=21, min_tokens=21),
+            stream.engine_callback(writer),
+        )
         assert sender.done.wait(120)
         framings[interval] = sender.responses
     writer.close()

@@ -14,8 +14,10 @@ from python_backend.engine.sequence import SamplingParams
 
 @pytest.fixture(scope="module")
 def engine(onnx_fp32):
-    eng = LLMEngine(EngineConfig(max_num_seqs=2, max_num_batched_tokens=16, max_context_len=128,
-                                 max_queue_size=4), onnx_fp32).start()
+    eng = LLMEngine(
+        EngineConfig(max_num_seqs=2, max_num_batched_tokens=16, max_context_len=128, max_queue_size=4),
+        onnx_fp32,
+    ).start()
     yield eng
     eng.shutdown()
 
@@ -46,7 +48,7 @@ def test_greedy_log_probs_match_a_direct_run_and_sum_to_the_cumulative(engine, o
         running += sum(out.log_probs)
         assert out.cum_log_prob == pytest.approx(running, abs=1e-9)
     # Teacher-forced, one position at a time: the model's own distribution after each token.
-    logits = ModelRunner(onnx_fp32, 1, 128).score(0, prompt + tokens)[len(prompt) - 1:-1]
+    logits = ModelRunner(onnx_fp32, 1, 128).score(0, prompt + tokens)[len(prompt) - 1 : -1]
     direct = [token_log_prob(row, t) for row, t in zip(logits, tokens, strict=True)]
     assert np.allclose(log_probs, direct, atol=1e-3)
     # Greedy: each chosen token is the most likely one, so no other token has a higher log prob.

@@ -16,7 +16,9 @@ from python_backend.engine.sequence import FinishReason, SamplingParams
 
 @pytest.fixture(scope="module")
 def engine(onnx_fp32):
-    eng = LLMEngine(EngineConfig(max_num_seqs=4, max_context_len=1024, speculative_draft_len=4), onnx_fp32).start()
+    eng = LLMEngine(
+        EngineConfig(max_num_seqs=4, max_context_len=1024, speculative_draft_len=4), onnx_fp32
+    ).start()
     yield eng
     eng.shutdown()
 
@@ -26,15 +28,26 @@ def prompts(tokenizer):
     """Two of the bench's summarization prompts (they quote their text: drafts get accepted) and
     two short questions, chat-formatted as the bench sends them."""
     texts = workload.prompts(4)
-    return [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True,
-                                          return_dict=False) for t in texts]
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        for t in texts
+    ]
 
 
 def generate_one_at_a_time(engine, prompts, **params):
     """Each prompt alone (one decoding sequence: speculation is on), with and without speculation."""
     drafts, accepted = engine.draft_tokens_total, engine.accepted_draft_tokens_total
-    outs = {draft: [engine.generate(p, SamplingParams(max_tokens=64, end_ids=(2,), speculative_draft_len=draft,
-                                                      **params)) for p in prompts] for draft in (0, 4)}
+    outs = {
+        draft: [
+            engine.generate(
+                p, SamplingParams(max_tokens=64, end_ids=(2,), speculative_draft_len=draft, **params)
+            )
+            for p in prompts
+        ]
+        for draft in (0, 4)
+    }
     return outs[0], outs[4], engine.draft_tokens_total - drafts, engine.accepted_draft_tokens_total - accepted
 
 
@@ -45,7 +58,9 @@ def test_greedy_speculative_output_equals_plain_decoding(engine, prompts):
 
 
 def test_seeded_sampling_draws_the_same_tokens_with_speculation(engine, prompts):
-    plain, speculative, _, accepted = generate_one_at_a_time(engine, prompts, temperature=0.8, top_p=0.95, seed=5)
+    plain, speculative, _, accepted = generate_one_at_a_time(
+        engine, prompts, temperature=0.8, top_p=0.95, seed=5
+    )
     assert speculative == plain and accepted > 0
 
 

@@ -33,14 +33,26 @@ GRPC_OUTCOMES: collections.Counter = collections.Counter()  # final / error / re
 # cannot: a value of the wrong JSON type (test_bad_input.py), and — found by this fuzz — a body that
 # is not a JSON document, or a JSON document that is not an object. Nothing of ours runs before
 # those; every other 5xx fails the test.
-TRITON_PARSER_500 = ("Unable to parse", "failed to parse the request JSON buffer",
-                     "attempt to get members for non-object")
+TRITON_PARSER_500 = (
+    "Unable to parse",
+    "failed to parse the request JSON buffer",
+    "attempt to get members for non-object",
+)
 
 
 def fuzz_settings(edge: str):
-    return settings(max_examples=BUDGET[edge], deadline=None, database=None, derandomize=True, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large])
+    return settings(
+        max_examples=BUDGET[edge],
+        deadline=None,
+        database=None,
+        derandomize=True,
+        print_blob=True,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.data_too_large,
+        ],
+    )
 
 
 class Bystander:
@@ -113,7 +125,10 @@ def test_openai_gateway(server, bystander, fuzz_gateway):
             assert '"error"' in text  # an OpenAI error object, whatever went wrong
 
     one()
-    assert _post(fuzz_gateway + "/v1/completions", b'{"model": "ensemble", "prompt": "Hi", "max_tokens": 2}')[0] == 200
+    assert (
+        _post(fuzz_gateway + "/v1/completions", b'{"model": "ensemble", "prompt": "Hi", "max_tokens": 2}')[0]
+        == 200
+    )
 
 
 class GrpcStream:
@@ -131,7 +146,9 @@ class GrpcStream:
             tensor = grpcclient.InferInput(name, list(array.shape), dtype)
             tensor.set_data_from_numpy(array)
             tensors.append(tensor)
-        self.client.async_stream_infer("ensemble", tensors, request_id=request_id, enable_empty_final_response=True)
+        self.client.async_stream_infer(
+            "ensemble", tensors, request_id=request_id, enable_empty_final_response=True
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             result, error = self.responses.get(timeout=max(deadline - time.monotonic(), 0.01))

@@ -32,8 +32,12 @@ def generated(**kwargs) -> pb.ModelConfig:
 
 def test_engine_config_has_every_parameter_the_backend_reads_unconditionally():
     params = {k: v.string_value for k, v in generated().parameters.items()}
-    assert {p.name for p in bc.REQUIRED_PARAMETERS} == {"gpt_model_type", "tokenizer_dir",
-                                                       "xgrammar_tokenizer_info_path", "guided_decoding_backend"}
+    assert {p.name for p in bc.REQUIRED_PARAMETERS} == {
+        "gpt_model_type",
+        "tokenizer_dir",
+        "xgrammar_tokenizer_info_path",
+        "guided_decoding_backend",
+    }
     for p in bc.REQUIRED_PARAMETERS:
         assert p.name in params, p.name
     assert params["gpt_model_type"] in bc.GPT_MODEL_TYPES
@@ -49,23 +53,32 @@ def test_a_missing_required_parameter_is_the_backends_load_failure(param):
     del cfg.parameters[param.name]
     assert check_engine_config(cfg) == [
         f'parameter {param.name} is missing: the model load fails with "unexpected error when creating '
-        f'modelInstanceState: Cannot find parameter with name: {param.name}" ({param.sources[0]})']
+        f'modelInstanceState: Cannot find parameter with name: {param.name}" ({param.sources[0]})'
+    ]
 
 
 def test_guided_decoding_is_off_unless_both_values_are_set():
     cfg = generated(guided_decoding_backend="xgrammar", xgrammar_tokenizer_info_path="/models/xgrammar.json")
     assert model_config.get_parameter(cfg, "guided_decoding_backend") == "xgrammar"
     assert check_engine_config(cfg) == []
-    for kwargs, message in [(dict(guided_decoding_backend="outlines", xgrammar_tokenizer_info_path="/x"),
-                             "guided_decoding_backend must be empty (off) or one of xgrammar, got 'outlines'"),
-                            (dict(guided_decoding_backend="xgrammar"), "guided decoding needs both")]:
+    for kwargs, message in [
+        (
+            dict(guided_decoding_backend="outlines", xgrammar_tokenizer_info_path="/x"),
+            "guided_decoding_backend must be empty (off) or one of xgrammar, got 'outlines'",
+        ),
+        (dict(guided_decoding_backend="xgrammar"), "guided decoding needs both"),
+    ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             TrtllmEngineModel(engine_path="/e", **kwargs)
     bad = generated()
     bad.parameters["guided_decoding_backend"].string_value = "outlines"
     bad.parameters["xgrammar_tokenizer_info_path"].string_value = "/x.json"
-    assert any("Guided decoding is currently supported with 'xgrammar'" in p for p in check_engine_config(bad))
-    bad.parameters["guided_decoding_backend"].string_value = "${guided_decoding_backend}"  # the template's "off"
+    assert any(
+        "Guided decoding is currently supported with 'xgrammar'" in p for p in check_engine_config(bad)
+    )
+    bad.parameters[
+        "guided_decoding_backend"
+    ].string_value = "${guided_decoding_backend}"  # the template's "off"
     assert check_engine_config(bad) == []
 
 
@@ -77,7 +90,10 @@ def test_engine_config_declares_the_ten_perf_outputs():
     assert len(bc.PERF_METRICS) == 10
     for name in bc.PERF_METRICS:
         assert outputs[name] == (bc.OUTPUTS[name].dtypes[0], [1]), name
-    assert outputs["arrival_time_ns"] == ("TYPE_INT64", [1]) and outputs["acceptance_rate"] == ("TYPE_FP32", [1])
+    assert outputs["arrival_time_ns"] == ("TYPE_INT64", [1]) and outputs["acceptance_rate"] == (
+        "TYPE_FP32",
+        [1],
+    )
     assert check_engine_config(generated()) == []
 
 
@@ -87,12 +103,16 @@ def test_an_undeclared_perf_output_is_every_responses_error():
     del cfg.output[:]
     cfg.output.extend(keep)
     [problem] = check_engine_config(cfg)
-    assert problem.startswith("output first_token_time_ns is not declared but the backend writes it on every "
-                              "response (declared flag inputs: return_context_logits, return_generation_logits, "
-                              "return_log_probs, return_num_input_tokens, return_num_output_tokens, "
-                              "return_perf_metrics)")
-    assert ("Could not get response output for output tensor first_token_time_ns: unexpected inference output "
-            "'first_token_time_ns' for model 'engine'") in problem
+    assert problem.startswith(
+        "output first_token_time_ns is not declared but the backend writes it on every "
+        "response (declared flag inputs: return_context_logits, return_generation_logits, "
+        "return_log_probs, return_num_input_tokens, return_num_output_tokens, "
+        "return_perf_metrics)"
+    )
+    assert (
+        "Could not get response output for output tensor first_token_time_ns: unexpected inference output "
+        "'first_token_time_ns' for model 'engine'"
+    ) in problem
 
 
 def test_the_config_before_the_fix_is_refused():
@@ -123,13 +143,18 @@ def test_every_fact_names_its_source():
 
 def test_outputs_written_per_request_flags():
     ours = {"output_ids", "sequence_length", "arrival_time_ns"}  # what the ensemble's engine step requests
-    assert bc.outputs_written({"return_perf_metrics": True}, ours) == {"output_ids", "sequence_length",
-                                                                      *bc.PERF_METRICS}
+    assert bc.outputs_written({"return_perf_metrics": True}, ours) == {
+        "output_ids",
+        "sequence_length",
+        *bc.PERF_METRICS,
+    }
     assert bc.outputs_written({}, ours) == {"output_ids", "sequence_length"}
     everything = set(bc.OUTPUTS)
     assert bc.outputs_written({}) == {"output_ids", "sequence_length"}
     assert bc.outputs_written({"return_log_probs": True}) >= {"cum_log_probs", "output_log_probs"}
-    assert "cum_log_probs" not in bc.outputs_written({"return_log_probs": True}, ours)  # needs the request too
+    assert "cum_log_probs" not in bc.outputs_written(
+        {"return_log_probs": True}, ours
+    )  # needs the request too
     assert "batch_index" in bc.outputs_written({"batch_size": 2}, everything)
     assert "batch_index" not in bc.outputs_written({"batch_size": 1}, everything)
     assert "sequence_index" in bc.outputs_written({"num_return_sequences": 3}, everything)
@@ -144,14 +169,29 @@ def test_outputs_written_per_request_flags():
 
 def test_response_tokens():
     prompt, generated_tokens = [1, 2, 3], [7, 8, 9]
-    assert bc.response_tokens(prompt, generated_tokens, streaming=False, exclude_input_in_output=False) == \
-        [1, 2, 3, 7, 8, 9]
-    assert bc.response_tokens(prompt, generated_tokens, streaming=False, exclude_input_in_output=True) == [7, 8, 9]
+    assert bc.response_tokens(prompt, generated_tokens, streaming=False, exclude_input_in_output=False) == [
+        1,
+        2,
+        3,
+        7,
+        8,
+        9,
+    ]
+    assert bc.response_tokens(prompt, generated_tokens, streaming=False, exclude_input_in_output=True) == [
+        7,
+        8,
+        9,
+    ]
     # Streaming never repeats the prompt, and a final response after end_id may carry nothing new.
-    assert bc.response_tokens(prompt, generated_tokens, streaming=True, exclude_input_in_output=False,
-                              already_sent=2) == [9]
-    assert bc.response_tokens(prompt, generated_tokens, streaming=True, exclude_input_in_output=True,
-                              already_sent=3) == []
+    assert bc.response_tokens(
+        prompt, generated_tokens, streaming=True, exclude_input_in_output=False, already_sent=2
+    ) == [9]
+    assert (
+        bc.response_tokens(
+            prompt, generated_tokens, streaming=True, exclude_input_in_output=True, already_sent=3
+        )
+        == []
+    )
 
 
 def test_checks_catch_a_wrong_dtype_at_both_ends(tmp_path, tokenizer_dir, h100):
@@ -159,9 +199,15 @@ def test_checks_catch_a_wrong_dtype_at_both_ends(tmp_path, tokenizer_dir, h100):
     configs = load(out)
     arrival = next(o for o in configs["engine"].output if o.name == "arrival_time_ns")
     arrival.data_type = pb.TYPE_INT32
-    assert any(p.startswith("output arrival_time_ns: declared TYPE_INT32") for p in check_engine_config(configs["engine"]))
-    assert any("engine output arrival_time_ns is TYPE_INT32 [1] but postprocessing arrival_time_ns is TYPE_INT64"
-               in p for p in check_ensemble_wiring(configs))
+    assert any(
+        p.startswith("output arrival_time_ns: declared TYPE_INT32")
+        for p in check_engine_config(configs["engine"])
+    )
+    assert any(
+        "engine output arrival_time_ns is TYPE_INT32 [1] but postprocessing arrival_time_ns is TYPE_INT64"
+        in p
+        for p in check_ensemble_wiring(configs)
+    )
 
 
 # --- every repository gpu-repo can write -----------------------------------------------------------------
@@ -190,9 +236,13 @@ OPTIONS = [
 def assemble(tmp_path, tokenizer_dir, env, precision, tp, pp, options):
     paged = recipes.uses_paged_context_fmha(precision)
     name = f"{precision}-tp{tp}-pp{pp}-" + "-".join(f"{k}={v}" for k, v in options.items())
-    engine = write_engine_dir(tmp_path / name / "build" / "engine", tp=tp, pp=pp, paged_context_fmha=paged,
-                              manifest=engine_manifest(precision=precision, tp=tp, pp=pp,
-                                                       use_paged_context_fmha=paged))
+    engine = write_engine_dir(
+        tmp_path / name / "build" / "engine",
+        tp=tp,
+        pp=pp,
+        paged_context_fmha=paged,
+        manifest=engine_manifest(precision=precision, tp=tp, pp=pp, use_paged_context_fmha=paged),
+    )
     if options.get("max_beam_width", 1) > 1:  # an engine built for beam search
         config = json.loads((engine / "config.json").read_text())
         config["build_config"]["max_beam_width"] = options["max_beam_width"]
@@ -200,8 +250,9 @@ def assemble(tmp_path, tokenizer_dir, env, precision, tp, pp, options):
     # Without paged context FMHA (int8_kv) KV reuse and chunked context cannot be on: on only where possible.
     req = dict(enable_kv_cache_reuse=paged, enable_chunked_context=paged)
     req.update({k: (v and paged) if k.startswith("enable_") else v for k, v in options.items()})
-    request = GpuRepoRequest(engine_dir=engine.parent, tokenizer_dir=tokenizer_dir, output=tmp_path / name / "repo",
-                             **req)
+    request = GpuRepoRequest(
+        engine_dir=engine.parent, tokenizer_dir=tokenizer_dir, output=tmp_path / name / "repo", **req
+    )
     return repository.assemble_gpu(request, env=env)
 
 

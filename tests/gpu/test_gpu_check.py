@@ -28,8 +28,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # -- the refusal, end to end ----------------------------------------------------------------------------
 def test_make_gpu_check_here_refuses_at_once_naming_what_is_missing():
     started = time.monotonic()
-    result = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "gpu-check", "CHECKPOINT=/some/dir"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "gpu-check", "CHECKPOINT=/some/dir"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     elapsed = time.monotonic() - started
     assert result.returncode != 0 and elapsed < 30, (elapsed, result.stderr)
     assert "error: cannot run gpu-check on this machine: " in result.stderr
@@ -38,17 +42,32 @@ def test_make_gpu_check_here_refuses_at_once_naming_what_is_missing():
         assert "no nvidia-smi on PATH" in result.stderr
     assert "no tensorrt_llm importable (tried .venv/bin/python, python3)" in result.stderr
     if not os.environ.get(preflight.NGC_ENV):
-        assert "not in the NGC image nvcr.io/nvidia/tritonserver:26.04-trtllm-python-py3 " \
-               "(NVIDIA_TRITON_SERVER_VERSION is unset)" in result.stderr
+        assert (
+            "not in the NGC image nvcr.io/nvidia/tritonserver:26.04-trtllm-python-py3 "
+            "(NVIDIA_TRITON_SERVER_VERSION is unset)" in result.stderr
+        )
     assert "CHECKPOINT /some/dir is not a directory" in result.stderr
     assert "Nothing was built or started." in result.stderr
     assert "-m build_engines gpu-check" not in result.stderr  # the orchestration never ran
 
 
 def test_the_subcommand_refuses_the_same_way_in_its_own_interpreter(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "build_engines", "gpu-check", "--checkpoint", "/some/dir",
-                             "--results", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build_engines",
+            "gpu-check",
+            "--checkpoint",
+            "/some/dir",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: cannot run gpu-check on this machine: ")
     assert f"no tensorrt_llm importable (tried {sys.executable})" in result.stderr
@@ -58,10 +77,15 @@ def test_the_subcommand_refuses_the_same_way_in_its_own_interpreter(tmp_path):
 # -- the refusal logic ----------------------------------------------------------------------------------
 def machine(**overrides) -> preflight.Machine:
     """A machine that has everything gpu-check needs; each test takes one thing away."""
-    fields = dict(nvidia_smi="/usr/bin/nvidia-smi", gpus=(Gpu(0, "NVIDIA H100 80GB HBM3", 90),),
-                  trtllm_python="python3", trtllm_version="1.2.1", ngc_release="26.04",
-                  tools={"tritonserver": "/opt/tritonserver/bin/tritonserver", "mpirun": "/usr/local/mpi/bin/mpirun"},
-                  tried=("python3",))
+    fields = dict(
+        nvidia_smi="/usr/bin/nvidia-smi",
+        gpus=(Gpu(0, "NVIDIA H100 80GB HBM3", 90),),
+        trtllm_python="python3",
+        trtllm_version="1.2.1",
+        ngc_release="26.04",
+        tools={"tritonserver": "/opt/tritonserver/bin/tritonserver", "mpirun": "/usr/local/mpi/bin/mpirun"},
+        tried=("python3",),
+    )
     fields.update(overrides)
     return preflight.Machine(**fields)
 
@@ -70,17 +94,30 @@ def test_a_complete_machine_is_not_refused(tmp_path):
     assert preflight.missing(machine(), tmp_path) == []
 
 
-@pytest.mark.parametrize(("overrides", "problem"), [
-    ({"nvidia_smi": None, "gpus": ()}, "no nvidia-smi on PATH (no NVIDIA driver, or the container was started "
-                                       "without --gpus)"),
-    ({"gpus": ()}, "no GPU visible (nvidia-smi lists none)"),
-    ({"trtllm_python": None, "tried": (".venv/bin/python", "python3")},
-     "no tensorrt_llm importable (tried .venv/bin/python, python3)"),
-    ({"trtllm_version": "1.1.0"}, "tensorrt_llm 1.1.0 is installed; engines here are built and served with 1.2.x"),
-    ({"ngc_release": None}, "not in the NGC image nvcr.io/nvidia/tritonserver:26.04-trtllm-python-py3 "
-                            "(NVIDIA_TRITON_SERVER_VERSION is unset)"),
-    ({"tools": {"tritonserver": None, "mpirun": "/usr/bin/mpirun"}}, "no tritonserver on PATH"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        (
+            {"nvidia_smi": None, "gpus": ()},
+            "no nvidia-smi on PATH (no NVIDIA driver, or the container was started without --gpus)",
+        ),
+        ({"gpus": ()}, "no GPU visible (nvidia-smi lists none)"),
+        (
+            {"trtllm_python": None, "tried": (".venv/bin/python", "python3")},
+            "no tensorrt_llm importable (tried .venv/bin/python, python3)",
+        ),
+        (
+            {"trtllm_version": "1.1.0"},
+            "tensorrt_llm 1.1.0 is installed; engines here are built and served with 1.2.x",
+        ),
+        (
+            {"ngc_release": None},
+            "not in the NGC image nvcr.io/nvidia/tritonserver:26.04-trtllm-python-py3 "
+            "(NVIDIA_TRITON_SERVER_VERSION is unset)",
+        ),
+        ({"tools": {"tritonserver": None, "mpirun": "/usr/bin/mpirun"}}, "no tritonserver on PATH"),
+    ],
+)
 def test_each_missing_thing_is_named(tmp_path, overrides, problem):
     assert preflight.missing(machine(**overrides), tmp_path) == [problem]
 
@@ -97,7 +134,10 @@ def test_everything_missing_is_named_in_one_message():
     assert len(problems) == 6 and problems[-1] == "CHECKPOINT /some/dir is not a directory"
     message = preflight.refusal(problems)
     assert message.startswith("cannot run gpu-check on this machine: no nvidia-smi on PATH")
-    assert "; no tritonserver on PATH; no mpirun on PATH; " in message and "Nothing was built or started." in message
+    assert (
+        "; no tritonserver on PATH; no mpirun on PATH; " in message
+        and "Nothing was built or started." in message
+    )
 
 
 def test_probe_finds_the_interpreter_with_tensorrt_llm_and_nothing_else_here(tmp_path, monkeypatch):
@@ -162,9 +202,17 @@ def world(tmp_path, monkeypatch):
     checkpoint = tmp_path / "llama"
     checkpoint.mkdir()
     http, grpc, metrics = free_ports(3)  # not 8000-8002: `make serve` may be running on this machine
-    cfg = gpu_check.GpuCheckConfig(checkpoint=checkpoint, engine_dir=tmp_path / "engine", repo=tmp_path / "repo",
-                                   results=tmp_path / "results", name="run", gpu_repo_args=["--max-queue-size", "64"],
-                                   http_port=http, grpc_port=grpc, metrics_port=metrics)
+    cfg = gpu_check.GpuCheckConfig(
+        checkpoint=checkpoint,
+        engine_dir=tmp_path / "engine",
+        repo=tmp_path / "repo",
+        results=tmp_path / "results",
+        name="run",
+        gpu_repo_args=["--max-queue-size", "64"],
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+    )
     return cfg, calls, {"machine": machine(), "runner": runner, "start": start, "checks": checks}
 
 
@@ -187,8 +235,13 @@ def test_every_step_runs_in_order_and_the_report_holds_steps_and_checks(world):
     assert calls["commands"][1][-2:] == ["--max-queue-size", "64"]  # GPU_REPO_ARGS reach gpu-repo
     assert calls["checks"] == 1 and calls["servers"][0].signals  # Triton was stopped after the checks
     data = report_of(cfg)
-    assert [r["name"] for r in data["results"]] == ["engine build", "model repository", "Triton start",
-                                                    "streaming equality", "Triton stop"]
+    assert [r["name"] for r in data["results"]] == [
+        "engine build",
+        "model repository",
+        "Triton start",
+        "streaming equality",
+        "Triton stop",
+    ]
     assert data["passed"] and data["engine"] == "TensorRT-LLM (fake)"
     assert data["machine"]["ran_on"] == "GPU: NVIDIA H100 80GB HBM3 (SM 90)"  # the (fake) machine's own GPU
     assert data["context"]["precision"] == "fp16" and data["context"]["tensorrt_llm"] == "1.2.1"
@@ -201,8 +254,14 @@ def test_a_failed_build_stops_there_and_is_reported(world):
     assert [cmd[3] for cmd in calls["commands"]] == ["engine"] and calls["servers"] == []
     data = report_of(cfg)
     assert not data["passed"]
-    assert data["results"] == [{"name": "engine build", "passed": False, "details": "`engine` exited with status 1",
-                                "figures": data["results"][0]["figures"]}]
+    assert data["results"] == [
+        {
+            "name": "engine build",
+            "passed": False,
+            "details": "`engine` exited with status 1",
+            "figures": data["results"][0]["figures"],
+        }
+    ]
 
 
 def test_reuse_engine_skips_a_built_engine(world):
@@ -226,26 +285,49 @@ def test_a_server_that_never_gets_ready_fails_without_running_the_checks(world, 
     assert gpu_check.run(cfg, **{**fakes, "start": start}) == gpu_check.EXIT_FAILED
     assert calls["checks"] == 0
     results = {r["name"]: r for r in report_of(cfg)["results"]}
-    assert results["Triton start"]["details"].startswith("the launcher exited with status 1 before the server was ready")
+    assert results["Triton start"]["details"].startswith(
+        "the launcher exited with status 1 before the server was ready"
+    )
     assert not results["Triton stop"]["passed"]
 
 
 def test_make_passes_the_gpu_variables_through():
-    result = subprocess.run(["make", "--no-print-directory", "-n", "-C", str(ROOT), "gpu-check", "CHECKPOINT=/ckpt",
-                             "PRECISION=int8_kv", "TP=2", "REUSE_ENGINE=1", "ENGINE_ARGS=--max-seq-len 8192"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "-C",
+            str(ROOT),
+            "gpu-check",
+            "CHECKPOINT=/ckpt",
+            "PRECISION=int8_kv",
+            "TP=2",
+            "REUSE_ENGINE=1",
+            "ENGINE_ARGS=--max-seq-len 8192",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     command = result.stdout.replace("\\\n", " ")
     assert "-m build_engines.trtllm.preflight --checkpoint /ckpt .venv/bin/python python3" in command
-    for part in ("gpu-check --checkpoint /ckpt --precision int8_kv --tp 2 --pp 1",
-                 "--engine-dir build/engines/int8_kv-tp2-pp1", "--reuse-engine", "--engine-args '--max-seq-len 8192'"):
+    for part in (
+        "gpu-check --checkpoint /ckpt --precision int8_kv --tp 2 --pp 1",
+        "--engine-dir build/engines/int8_kv-tp2-pp1",
+        "--reuse-engine",
+        "--engine-args '--max-seq-len 8192'",
+    ):
         assert part in " ".join(command.split()), part
 
 
 def test_the_checks_client_side_is_required_too(world, monkeypatch):
     cfg, calls, fakes = world
     real = gpu_check.importlib.util.find_spec
-    monkeypatch.setattr(gpu_check.importlib.util, "find_spec", lambda name: None if name == "locust" else real(name))
+    monkeypatch.setattr(
+        gpu_check.importlib.util, "find_spec", lambda name: None if name == "locust" else real(name)
+    )
     with pytest.raises(gpu_check.Refused, match=r"no locust importable by .* \(pip install locust==2.47.0\)"):
         gpu_check.run(cfg, **fakes)
     assert calls["commands"] == []

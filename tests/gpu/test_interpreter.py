@@ -25,8 +25,10 @@ def env_with_tensorrt_llm(tmp_path) -> dict:
 
 def test_the_first_candidate_with_tensorrt_llm_wins(tmp_path, env_with_tensorrt_llm):
     missing_venv = str(tmp_path / "no-venv" / "bin" / "python")  # the NGC image has no .venv
-    assert interpreter.choose([missing_venv, sys.executable], require=True, env=env_with_tensorrt_llm) \
+    assert (
+        interpreter.choose([missing_venv, sys.executable], require=True, env=env_with_tensorrt_llm)
         == sys.executable
+    )
 
 
 def test_without_tensorrt_llm_the_first_candidate_runs_dry_runs(tmp_path):
@@ -41,7 +43,8 @@ def test_a_real_build_without_tensorrt_llm_is_refused_naming_what_was_tried(tmp_
     assert str(err.value) == (
         f"no Python here can import tensorrt_llm (tried {venv}, {sys.executable}); a real engine build needs "
         "it: run inside nvcr.io/nvidia/tritonserver:26.04-trtllm-python-py3, or set GPU_PYTHON to a Python "
-        "with tensorrt_llm 1.2.x")
+        "with tensorrt_llm 1.2.x"
+    )
 
 
 def test_cli_prints_the_choice_or_exits_2(capsys):

@@ -22,19 +22,47 @@ def test_dry_run_single_rank(capsys, tmp_path):
     assert capsys.readouterr().out.strip() == (
         "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
         "--backend-config=python,shm-region-prefix-name=prefix0_ --http-port=8000 --grpc-port=8001 "
-        "--metrics-port=8002")
+        "--metrics-port=8002"
+    )
 
 
 def test_dry_run_tp2_pp2(capsys):
-    assert main(["launch", "--model-repo", "/models", "--tp", "2", "--pp", "2", "--http-port", "9000",
-                 "--grpc-port", "9001", "--metrics-port", "9002", "--dry-run"]) == 0
-    worker = ("-n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
-              "--backend-config=python,shm-region-prefix-name=prefix{}_ --allow-http=false --allow-grpc=false "
-              "--allow-metrics=false --model-control-mode=explicit --load-model=engine")
-    assert capsys.readouterr().out.strip() == " : ".join([
-        "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
-        "--backend-config=python,shm-region-prefix-name=prefix0_ --http-port=9000 --grpc-port=9001 "
-        "--metrics-port=9002", worker.format(1), worker.format(2), worker.format(3)])
+    assert (
+        main(
+            [
+                "launch",
+                "--model-repo",
+                "/models",
+                "--tp",
+                "2",
+                "--pp",
+                "2",
+                "--http-port",
+                "9000",
+                "--grpc-port",
+                "9001",
+                "--metrics-port",
+                "9002",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    worker = (
+        "-n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
+        "--backend-config=python,shm-region-prefix-name=prefix{}_ --allow-http=false --allow-grpc=false "
+        "--allow-metrics=false --model-control-mode=explicit --load-model=engine"
+    )
+    assert capsys.readouterr().out.strip() == " : ".join(
+        [
+            "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
+            "--backend-config=python,shm-region-prefix-name=prefix0_ --http-port=9000 --grpc-port=9001 "
+            "--metrics-port=9002",
+            worker.format(1),
+            worker.format(2),
+            worker.format(3),
+        ]
+    )
 
 
 def test_world_size_defaults_to_the_repository(tmp_path):
@@ -44,11 +72,14 @@ def test_world_size_defaults_to_the_repository(tmp_path):
         LaunchConfig(model_repo=tmp_path, tp=2)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(http_port=8000, grpc_port=8000), "ports must differ"),
-    (dict(http_port=70000), "--http-port must be a TCP port (1-65535), got 70000"),
-    (dict(tp=0), "--tp must be positive, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(http_port=8000, grpc_port=8000), "ports must differ"),
+        (dict(http_port=70000), "--http-port must be a TCP port (1-65535), got 70000"),
+        (dict(tp=0), "--tp must be positive, got 0"),
+    ],
+)
 def test_bad_launch_configs(tmp_path, kwargs, message):
     with pytest.raises(ValueError) as err:
         LaunchConfig(model_repo=tmp_path, **kwargs)
@@ -60,17 +91,30 @@ def test_refuses_ports_in_use(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        cfg = LaunchConfig(model_repo=tmp_path, http_port=port, grpc_port=port + 1 if port < 65535 else port - 1,
-                           metrics_port=port - 2)
+        cfg = LaunchConfig(
+            model_repo=tmp_path,
+            http_port=port,
+            grpc_port=port + 1 if port < 65535 else port - 1,
+            metrics_port=port - 2,
+        )
         # Only the http port is known busy: the two next to it may be taken by someone else too.
-        with pytest.raises(ValueError, match=rf"port already in use on 127.0.0.1: (.*, )?--http-port {port}[,;]"):
+        with pytest.raises(
+            ValueError, match=rf"port already in use on 127.0.0.1: (.*, )?--http-port {port}[,;]"
+        ):
             launcher.launch(cfg)
 
 
 def test_refuses_without_tritonserver(tmp_path):
-    cfg = LaunchConfig(model_repo=tmp_path, http_port=18950, grpc_port=18951, metrics_port=18952,
-                       tritonserver="no-such-tritonserver-binary")
-    with pytest.raises(ValueError, match="no-such-tritonserver-binary not found on PATH; launch inside nvcr.io"):
+    cfg = LaunchConfig(
+        model_repo=tmp_path,
+        http_port=18950,
+        grpc_port=18951,
+        metrics_port=18952,
+        tritonserver="no-such-tritonserver-binary",
+    )
+    with pytest.raises(
+        ValueError, match="no-such-tritonserver-binary not found on PATH; launch inside nvcr.io"
+    ):
         launcher.launch(cfg)
 
 

@@ -12,8 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_dry(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "-n", "-C", str(ROOT), *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        ["make", "--no-print-directory", "-n", "-C", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def build_engines_command(stdout: str) -> list[str]:
@@ -25,24 +30,61 @@ def build_engines_command(stdout: str) -> list[str]:
 
 
 def test_gpu_repo_passes_precision_and_extra_options():
-    result = make_dry("gpu-repo", "PRECISION=int8_kv", "CHECKPOINT=/ckpt", "DRY_RUN=1",
-                      "GPU_REPO_ARGS=--enable-kv-cache-reuse false --max-queue-size 64")
+    result = make_dry(
+        "gpu-repo",
+        "PRECISION=int8_kv",
+        "CHECKPOINT=/ckpt",
+        "DRY_RUN=1",
+        "GPU_REPO_ARGS=--enable-kv-cache-reuse false --max-queue-size 64",
+    )
     assert result.returncode == 0, result.stderr
     argv = build_engines_command(result.stdout)
-    assert argv[argv.index("gpu-repo"):] == [
-        "gpu-repo", "--engine-dir", "build/engines/int8_kv-tp1-pp1", "--tokenizer-dir", "/ckpt",
-        "--output", "build/gpu_model_repository", "--precision", "int8_kv", "--tp", "1", "--pp", "1",
-        "--dry-run", "--enable-kv-cache-reuse", "false", "--max-queue-size", "64"]
+    assert argv[argv.index("gpu-repo") :] == [
+        "gpu-repo",
+        "--engine-dir",
+        "build/engines/int8_kv-tp1-pp1",
+        "--tokenizer-dir",
+        "/ckpt",
+        "--output",
+        "build/gpu_model_repository",
+        "--precision",
+        "int8_kv",
+        "--tp",
+        "1",
+        "--pp",
+        "1",
+        "--dry-run",
+        "--enable-kv-cache-reuse",
+        "false",
+        "--max-queue-size",
+        "64",
+    ]
 
 
 def test_engines_passes_extra_options():
-    result = make_dry("engines", "PRECISION=int8_kv", "CHECKPOINT=/ckpt", "DRY_RUN=1",
-                      "ENGINE_ARGS=--max-seq-len 8192")
+    result = make_dry(
+        "engines", "PRECISION=int8_kv", "CHECKPOINT=/ckpt", "DRY_RUN=1", "ENGINE_ARGS=--max-seq-len 8192"
+    )
     assert result.returncode == 0, result.stderr
     argv = build_engines_command(result.stdout)
-    assert argv[argv.index("engine"):] == [
-        "engine", "--precision", "int8_kv", "--checkpoint", "/ckpt", "--output", "build/engines/int8_kv-tp1-pp1",
-        "--tp", "1", "--pp", "1", "--gather-logits", "none", "--dry-run", "--max-seq-len", "8192"]
+    assert argv[argv.index("engine") :] == [
+        "engine",
+        "--precision",
+        "int8_kv",
+        "--checkpoint",
+        "/ckpt",
+        "--output",
+        "build/engines/int8_kv-tp1-pp1",
+        "--tp",
+        "1",
+        "--pp",
+        "1",
+        "--gather-logits",
+        "none",
+        "--dry-run",
+        "--max-seq-len",
+        "8192",
+    ]
 
 
 def test_engines_passes_gather_logits():
@@ -56,20 +98,49 @@ def test_engines_gather_logits_reach_trtllm_build():
     # The dry run itself, not only the command line make prints: the engine command turns the
     # variable into trtllm-build's flags (and an unknown value is refused by argparse, exit 2).
     env = {**os.environ, "GPU_PYTHON": sys.executable}
-    run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "engines", "CHECKPOINT=/ckpt", "DRY_RUN=1",
-                          "GATHER_LOGITS=context"], capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "engines",
+            "CHECKPOINT=/ckpt",
+            "DRY_RUN=1",
+            "GATHER_LOGITS=context",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     build = [line for line in run.stdout.splitlines() if line.startswith("trtllm-build ")]
     assert len(build) == 1 and shlex.split(build[0])[-1] == "--gather_context_logits"
     assert "--gather_generation_logits" not in build[0]
-    bad = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "engines", "CHECKPOINT=/ckpt", "DRY_RUN=1",
-                          "GATHER_LOGITS=some"], capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "engines",
+            "CHECKPOINT=/ckpt",
+            "DRY_RUN=1",
+            "GATHER_LOGITS=some",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "--gather-logits: invalid choice: 'some'" in bad.stderr
 
 
 # The GPU targets' Python (build_engines/trtllm/interpreter.py). On this machine no Python has
 # tensorrt_llm; the NGC image is imitated by a missing .venv and a python3 that finds a package named
 # tensorrt_llm (see test_interpreter.py for why that is what the probe checks).
+
 
 def test_dry_run_here_uses_the_venv():
     result = make_dry("engines", "CHECKPOINT=/ckpt", "DRY_RUN=1")

@@ -19,12 +19,19 @@ def test_round_trip(tmp_path):
 
 
 def test_gathered_logits_round_trip_and_read_as_two_facts(tmp_path):
-    for gather, generation, context in (("none", False, False), ("generation", True, False),
-                                        ("context", False, True), ("all", True, True)):
+    for gather, generation, context in (
+        ("none", False, False),
+        ("generation", True, False),
+        ("context", False, True),
+        ("all", True, True),
+    ):
         engine_manifest(gather_logits=gather).save(tmp_path)
         loaded = EngineManifest.load(tmp_path)
         assert (loaded.gather_logits, loaded.gathers_generation_logits, loaded.gathers_context_logits) == (
-            gather, generation, context)
+            gather,
+            generation,
+            context,
+        )
 
 
 def test_a_manifest_from_before_gather_logits_means_none(tmp_path):
@@ -38,7 +45,9 @@ def test_a_manifest_from_before_gather_logits_means_none(tmp_path):
 
 def test_load_refuses_an_unknown_gather_logits(tmp_path):
     engine_manifest(gather_logits="some").save(tmp_path)
-    with pytest.raises(ValueError, match=r"gather_logits='some'; expected one of none, generation, context, all"):
+    with pytest.raises(
+        ValueError, match=r"gather_logits='some'; expected one of none, generation, context, all"
+    ):
         EngineManifest.load(tmp_path)
 
 
@@ -90,12 +99,16 @@ def test_checkpoint_hash_refuses_non_checkpoints(tmp_path):
 
 
 def test_runtime_check_gpu_arch():
-    with pytest.raises(ValueError, match=r"built for SM 90 \(NVIDIA H100 80GB HBM3\) but the serving GPU is SM 80"):
+    with pytest.raises(
+        ValueError, match=r"built for SM 90 \(NVIDIA H100 80GB HBM3\) but the serving GPU is SM 80"
+    ):
         engine_manifest().check_runtime(gpu_sm=80, trtllm_version=None)
 
 
 def test_runtime_check_versions():
-    with pytest.raises(ValueError, match=r"built with TensorRT-LLM 1\.2\.1 but the serving TensorRT-LLM is 1\.2\.0"):
+    with pytest.raises(
+        ValueError, match=r"built with TensorRT-LLM 1\.2\.1 but the serving TensorRT-LLM is 1\.2\.0"
+    ):
         engine_manifest().check_runtime(gpu_sm=None, trtllm_version="1.2.0")
     with pytest.raises(ValueError, match=r"built with TensorRT-LLM 1\.0\.0; this project serves 1\.2\.x"):
         engine_manifest(trtllm_version="1.0.0").check_runtime(gpu_sm=None, trtllm_version=None)

@@ -15,8 +15,13 @@ from build_engines.trtllm.lookahead import Lookahead
 from build_engines.trtllm.recipes import EngineBuildConfig
 
 PINNED = json.loads((Path(engine_build.__file__).parent / "pinned_flags_1_2.json").read_text())
-TOOLS = {"convert_checkpoint.py": "convert_checkpoint", "quantize.py": "quantize", "trtllm-build": "trtllm-build",
-         "tritonserver": "tritonserver", "mpirun": "mpirun"}
+TOOLS = {
+    "convert_checkpoint.py": "convert_checkpoint",
+    "quantize.py": "quantize",
+    "trtllm-build": "trtllm-build",
+    "tritonserver": "tritonserver",
+    "mpirun": "mpirun",
+}
 
 
 def _tool(argv0: str, argv1: str) -> str:
@@ -31,10 +36,16 @@ def _flags(argv: list[str]) -> set[str]:
 def dry_run_lines() -> list[str]:
     """The commands of every precision × parallelism × logits choice, and of each precision with lookahead
     (comment lines left out)."""
-    configs = [EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), tp=tp, pp=pp, gather_logits=gather)
-               for precision in recipes.PRECISIONS for tp, pp in ((1, 1), (2, 2)) for gather in recipes.GATHER_LOGITS]
-    configs += [EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), lookahead=Lookahead(4, 3, 4))
-                for precision in recipes.PRECISIONS]
+    configs = [
+        EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), tp=tp, pp=pp, gather_logits=gather)
+        for precision in recipes.PRECISIONS
+        for tp, pp in ((1, 1), (2, 2))
+        for gather in recipes.GATHER_LOGITS
+    ]
+    configs += [
+        EngineBuildConfig(precision, Path("/ckpt"), Path("/out"), lookahead=Lookahead(4, 3, 4))
+        for precision in recipes.PRECISIONS
+    ]
     lines: list[str] = []
     for cfg in configs:
         printed: list[str] = []
@@ -69,14 +80,20 @@ def test_every_launcher_flag_is_pinned(tmp_path):
     segments.append(current)
     assert _flags(["--allow-run-as-root", "-n"]) <= set(PINNED["tools"]["mpirun"]["flags"])
     for segment in segments:
-        server = segment[segment.index("tritonserver"):]
-        mpi = segment[:segment.index("tritonserver")]
+        server = segment[segment.index("tritonserver") :]
+        mpi = segment[: segment.index("tritonserver")]
         assert _flags(mpi) <= set(PINNED["tools"]["mpirun"]["flags"])
         assert _flags(server) <= set(PINNED["tools"]["tritonserver"]["flags"]), _flags(server)
 
 
-@pytest.mark.parametrize("kwargs", [{}, dict(kv_cache_free_gpu_mem_fraction=None, max_tokens_in_paged_kv_cache=8),
-                                    dict(lookahead=Lookahead(4, 3, 4))])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        dict(kv_cache_free_gpu_mem_fraction=None, max_tokens_in_paged_kv_cache=8),
+        dict(lookahead=Lookahead(4, 3, 4)),
+    ],
+)
 def test_every_backend_parameter_key_is_pinned(kwargs):
     cfg = TrtllmEngineModel(engine_path="/e", **kwargs).to_model_config()
     assert set(cfg.parameters) <= set(PINNED["backend_parameters"]["keys"])

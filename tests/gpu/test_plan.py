@@ -47,15 +47,41 @@ import pytest
 from build_engines.trtllm import plan as P
 from build_engines.trtllm.__main__ import main
 
-LLAMA2_70B = {"model_type": "llama", "vocab_size": 32000, "hidden_size": 8192, "intermediate_size": 28672,
-              "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
-              "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
-LLAMA2_7B = {"model_type": "llama", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
-             "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_act": "silu",
-             "rms_norm_eps": 1e-5}
-SMOLLM2_135M = {"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
-                "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "hidden_act": "silu",
-                "rms_norm_eps": 1e-5, "tie_word_embeddings": True}
+LLAMA2_70B = {
+    "model_type": "llama",
+    "vocab_size": 32000,
+    "hidden_size": 8192,
+    "intermediate_size": 28672,
+    "num_hidden_layers": 80,
+    "num_attention_heads": 64,
+    "num_key_value_heads": 8,
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
+LLAMA2_7B = {
+    "model_type": "llama",
+    "vocab_size": 32000,
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-5,
+}
+SMOLLM2_135M = {
+    "model_type": "llama",
+    "vocab_size": 49152,
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": True,
+}
 
 
 def run(cfg, **req):
@@ -146,8 +172,25 @@ def test_pipeline_parallel_puts_half_the_layers_per_gpu():
 def test_cli_json_has_the_required_keys(tmp_path, capsys):
     config = tmp_path / "config.json"
     config.write_text(json.dumps(LLAMA2_70B))
-    assert main(["plan", "--config", str(config), "--dtype", "float16", "--tp", "8", "--gpu-mem-gb", "80",
-                 "--context", "4096", "--json"]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--config",
+                str(config),
+                "--dtype",
+                "float16",
+                "--tp",
+                "8",
+                "--gpu-mem-gb",
+                "80",
+                "--context",
+                "4096",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["weight_bytes"] == 137_953_296_384
     assert data["kv_bytes_per_token"] == 327_680
@@ -208,35 +251,52 @@ def test_logits_scale_with_the_engine_limits_dtype_pp_and_padded_vocab():
     assert p.generation_logits_bytes_per_gpu == (8 * 8 + 8) * 32_002 * 2
     assert p.context_logits_bytes_per_gpu == (1024 + 8) * 32_002 * 2
     # one RuntimeBuffers per micro batch, and PP=2 runs two micro batches
-    assert run(cfg, tp=1, pp=2, gather_logits="generation", max_batch_size=8).generation_logits_bytes_per_gpu == \
-        2 * (8 * 8 + 8) * 32_002 * 4
+    assert (
+        run(cfg, tp=1, pp=2, gather_logits="generation", max_batch_size=8).generation_logits_bytes_per_gpu
+        == 2 * (8 * 8 + 8) * 32_002 * 4
+    )
 
 
 def test_cli_plan_counts_gathered_logits(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps(LLAMA2_7B))
-    assert main(["plan", "--config", str(tmp_path), "--gpu-mem-gb", "24", "--gather-logits", "all", "--json"]) == 0
+    assert (
+        main(["plan", "--config", str(tmp_path), "--gpu-mem-gb", "24", "--gather-logits", "all", "--json"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
-    assert (data["generation_logits_bytes_per_gpu"], data["context_logits_bytes_per_gpu"]) == (66_560_000,
-                                                                                              1_056_768_000)
+    assert (data["generation_logits_bytes_per_gpu"], data["context_logits_bytes_per_gpu"]) == (
+        66_560_000,
+        1_056_768_000,
+    )
     assert data["kv_cache_free_gpu_mem_fraction"] == 0.89
     assert main(["plan", "--config", str(tmp_path), "--gpu-mem-gb", "24", "--gather-logits", "context"]) == 0
-    assert "logits buffers per GPU:   generation 0.00 GiB, context 0.98 GiB (gather_logits=context)" in \
-        capsys.readouterr().out
+    assert (
+        "logits buffers per GPU:   generation 0.00 GiB, context 0.98 GiB (gather_logits=context)"
+        in capsys.readouterr().out
+    )
 
 
-@pytest.mark.parametrize("req,message", [
-    (dict(gather_logits="both"), "gather_logits must be one of none, generation, context, all, got 'both'"),
-    (dict(logits_dtype="bfloat16"), "logits_dtype must be float16 or float32, got 'bfloat16'"),
-    (dict(max_num_tokens=0), "max_num_tokens must be positive, got 0"),
-    (dict(quant="int3"), "quant must be one of"),
-    (dict(tp=0), "tp must be positive, got 0"),
-    (dict(kv_dtype="int4"), "kv_dtype must be one of"),
-])
+@pytest.mark.parametrize(
+    "req,message",
+    [
+        (
+            dict(gather_logits="both"),
+            "gather_logits must be one of none, generation, context, all, got 'both'",
+        ),
+        (dict(logits_dtype="bfloat16"), "logits_dtype must be float16 or float32, got 'bfloat16'"),
+        (dict(max_num_tokens=0), "max_num_tokens must be positive, got 0"),
+        (dict(quant="int3"), "quant must be one of"),
+        (dict(tp=0), "tp must be positive, got 0"),
+        (dict(kv_dtype="int4"), "kv_dtype must be one of"),
+    ],
+)
 def test_bad_requests(req, message):
     with pytest.raises(ValueError, match=message):
         P.PlanRequest(**req)
 
 
 def test_heads_not_divisible_by_kv_heads():
-    with pytest.raises(ValueError, match=r"num_attention_heads \(9\) is not a multiple of num_key_value_heads \(4\)"):
+    with pytest.raises(
+        ValueError, match=r"num_attention_heads \(9\) is not a multiple of num_key_value_heads \(4\)"
+    ):
         P.ModelShape.from_hf_config({**SMOLLM2_135M, "num_key_value_heads": 4})

@@ -107,10 +107,12 @@ def selects(selector: dict, labels: dict) -> bool:
         return False
     for expression in selector.get("matchExpressions", []):
         key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
-        matched = {"In": key in labels and labels[key] in values,
-                   "NotIn": key not in labels or labels[key] not in values,
-                   "Exists": key in labels,
-                   "DoesNotExist": key not in labels}[operator]
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
         if not matched:
             return False
     return True

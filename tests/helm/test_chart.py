@@ -62,8 +62,11 @@ def test_every_value_has_a_comment():
     commented value (e.g. the fields of a default `resources` block). Uncommented group keys are fine as long
     as every leaf below them is documented."""
     lines = (CHART_DIR / "values.yaml").read_text().splitlines()
-    keys = [(i, len(line) - len(line.lstrip()), line.strip()) for i, line in enumerate(lines)
-            if re.match(r"^\s*[A-Za-z_][\w./-]*:", line)]
+    keys = [
+        (i, len(line) - len(line.lstrip()), line.strip())
+        for i, line in enumerate(lines)
+        if re.match(r"^\s*[A-Za-z_][\w./-]*:", line)
+    ]
     stack: list[tuple[int, bool]] = []  # (indent, documented) of the enclosing keys
     missing = []
     for position, (index, indent, text) in enumerate(keys):
@@ -79,7 +82,9 @@ def test_every_value_has_a_comment():
     assert not missing, "values without a comment:\n" + "\n".join(missing)
 
 
-@pytest.mark.parametrize("profile", [None, *PROFILES], ids=lambda p: "defaults" if p is None else profile_id(p))
+@pytest.mark.parametrize(
+    "profile", [None, *PROFILES], ids=lambda p: "defaults" if p is None else profile_id(p)
+)
 def test_lint_strict_is_clean(profile):
     values = load_values(profile) if profile else {}
     report = helm_python.lint(CHART_DIR, values, strict=True, kube_version=f"v{KUBE_VERSION}")
@@ -87,7 +92,9 @@ def test_lint_strict_is_clean(profile):
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
-@pytest.mark.parametrize("profile", [None, *PROFILES], ids=lambda p: "defaults" if p is None else profile_id(p))
+@pytest.mark.parametrize(
+    "profile", [None, *PROFILES], ids=lambda p: "defaults" if p is None else profile_id(p)
+)
 def test_rendered_objects_are_valid(profile):
     docs = render_profile(profile) if profile else render()
     assert docs
@@ -99,9 +106,12 @@ def test_rendered_objects_are_valid(profile):
                 group = doc["spec"]["leaderWorkerTemplate"]
                 for role in ("leaderTemplate", "workerTemplate"):
                     template = group[role]
-                    pod = {"apiVersion": "v1", "kind": "Pod",
-                           "metadata": {"name": f"{FULLNAME}-{role}", **template.get("metadata", {})},
-                           "spec": template["spec"]}
+                    pod = {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {"name": f"{FULLNAME}-{role}", **template.get("metadata", {})},
+                        "spec": template["spec"],
+                    }
                     kubernetes_validate.validate(pod, KUBE_VERSION, strict=True)
                 for claim in group.get("volumeClaimTemplates", []):
                     pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", **claim}
@@ -125,15 +135,25 @@ def test_serving_rank_flags(profile):
     spec = serving_pod_spec(docs)
     triton = container(spec)
     args = triton["args"]
-    for flag in ("--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", "--model-control-mode=none",
-                 "--strict-readiness=true", "--metrics-config=histogram_latencies=true", "--log-verbose=0"):
+    for flag in (
+        "--http-port=8000",
+        "--grpc-port=8001",
+        "--metrics-port=8002",
+        "--model-control-mode=none",
+        "--strict-readiness=true",
+        "--metrics-config=histogram_latencies=true",
+        "--log-verbose=0",
+    ):
         assert args.count(flag) == 1, flag
     restricted = "model-repository,shared-memory,trace,logging:triton-admin-key=$(TRITON_ADMIN_KEY)"
     assert f"--http-restricted-api={restricted}" in args
     assert f"--grpc-restricted-protocol={restricted}" in args
     key_env = next(e for e in triton["env"] if e["name"] == "TRITON_ADMIN_KEY")
-    assert key_env["valueFrom"]["secretKeyRef"] == {"name": f"{RELEASE}-admin-key", "key": "admin-key",
-                                                    "optional": False}
+    assert key_env["valueFrom"]["secretKeyRef"] == {
+        "name": f"{RELEASE}-admin-key",
+        "key": "admin-key",
+        "optional": False,
+    }
 
 
 @profiles
@@ -146,7 +166,10 @@ def test_exit_timeout_leaves_time_before_sigkill(profile):
     assert 0 < exit_timeout < grace
     defaults = load_values(CHART_DIR / "values.yaml")
     # The grace period pays for the preStop sleep first, then Triton's drain, then the margin before SIGKILL.
-    assert exit_timeout == grace - defaults["preStopSleepSeconds"] - defaults["server"]["exitTimeoutMarginSeconds"]
+    assert (
+        exit_timeout
+        == grace - defaults["preStopSleepSeconds"] - defaults["server"]["exitTimeoutMarginSeconds"]
+    )
 
 
 def test_exit_timeout_follows_grace_period():
@@ -189,7 +212,7 @@ def test_mpirun_ranks_mirror_the_launcher(tensor, pipeline):
     ranks = _ranks(args)
     assert len(ranks) == tensor * pipeline == args.count("-n")
     cfg = LaunchConfig(model_repo=Path("/models/repository"), tp=tensor, pp=pipeline)
-    assert ranks[0][:len(rank_command(cfg, 0))] == rank_command(cfg, 0)
+    assert ranks[0][: len(rank_command(cfg, 0))] == rank_command(cfg, 0)
     for rank in range(1, tensor * pipeline):
         assert ranks[rank] == rank_command(cfg, rank)
     assert container(serving_pod_spec(docs))["resources"]["limits"]["nvidia.com/gpu"] == tensor * pipeline
@@ -220,7 +243,11 @@ def test_gpu_requests_match_world_size(profile):
         assert not any(t.get("key") == "nvidia.com/gpu" for t in tolerations)
         assert "runtimeClassName" not in spec
         return
-    expected = values["multiNode"]["gpusPerNode"] if values.get("multiNode", {}).get("enabled") else world_size(values)
+    expected = (
+        values["multiNode"]["gpusPerNode"]
+        if values.get("multiNode", {}).get("enabled")
+        else world_size(values)
+    )
     assert limits["nvidia.com/gpu"] == expected
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
 
@@ -371,8 +398,9 @@ def test_worker_command_is_overridable():
     values = load_values(CHART_DIR / "ci/multinode-values.yaml")
     values["multiNode"]["workerCommand"] = ["sleep", "infinity"]
     lws = workload(render(values))
-    assert container(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"], "mpi-worker")["command"] == [
-        "sleep", "infinity"]
+    assert container(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"], "mpi-worker")[
+        "command"
+    ] == ["sleep", "infinity"]
 
 
 # ---------- services and routing ----------
@@ -453,8 +481,10 @@ def test_recording_rule_and_adapter_rule():
     adapter = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-adapter-rule"))
     (adapter_rule,) = yaml.safe_load(adapter["data"]["rules.yaml"])["rules"]
     assert adapter_rule["seriesQuery"].startswith("triton_queue_compute_ratio{")
-    assert adapter_rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"},
-                                                      "pod": {"resource": "pod"}}
+    assert adapter_rule["resources"]["overrides"] == {
+        "namespace": {"resource": "namespace"},
+        "pod": {"resource": "pod"},
+    }
     assert adapter_rule["name"]["as"] == "triton_queue_compute_ratio"
     assert "<<.LabelMatchers>>" in adapter_rule["metricsQuery"]
 
@@ -487,15 +517,24 @@ def test_grafana_dashboard():
     dashboard = json.loads(config_map["data"]["triton-llm.json"])
     assert dashboard == json.loads((CHART_DIR / "dashboards/triton-llm.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
-    for needle in ("histogram_quantile(0.5, sum by (le) (rate(triton_llm_time_to_first_token_seconds_bucket",
-                   "histogram_quantile(0.99, sum by (le) (rate(triton_llm_time_to_first_token_seconds_bucket",
-                   "histogram_quantile(0.99, sum by (le) (rate(triton_llm_inter_token_latency_seconds_bucket",
-                   "triton_llm_generation_tokens_total", "triton_llm_running_sequences",
-                   "triton_llm_waiting_requests", "triton_llm_kv_cache_utilization_ratio",
-                   "triton_llm_prefix_cache_hit_tokens_total", "triton_llm_requests_rejected_total",
-                   "triton_llm_requests_cancelled_total", "triton_queue_compute_ratio",
-                   "nv_inference_request_success", "nv_inference_request_failure", "nv_gpu_utilization",
-                   "nv_trt_llm_request_metrics", "nv_trt_llm_kv_cache_block_metrics"):
+    for needle in (
+        "histogram_quantile(0.5, sum by (le) (rate(triton_llm_time_to_first_token_seconds_bucket",
+        "histogram_quantile(0.99, sum by (le) (rate(triton_llm_time_to_first_token_seconds_bucket",
+        "histogram_quantile(0.99, sum by (le) (rate(triton_llm_inter_token_latency_seconds_bucket",
+        "triton_llm_generation_tokens_total",
+        "triton_llm_running_sequences",
+        "triton_llm_waiting_requests",
+        "triton_llm_kv_cache_utilization_ratio",
+        "triton_llm_prefix_cache_hit_tokens_total",
+        "triton_llm_requests_rejected_total",
+        "triton_llm_requests_cancelled_total",
+        "triton_queue_compute_ratio",
+        "nv_inference_request_success",
+        "nv_inference_request_failure",
+        "nv_gpu_utilization",
+        "nv_trt_llm_request_metrics",
+        "nv_trt_llm_kv_cache_block_metrics",
+    ):
         assert needle in exprs, needle
 
 
@@ -523,7 +562,9 @@ def test_network_policy_ports_and_peers():
     assert {p["port"] for p in clients["ports"]} == {8000, 8001, 9000}
     assert clients["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "apps"}
     assert [p["port"] for p in metrics["ports"]] == [8002]
-    assert metrics["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    assert metrics["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
 
 
 def _checksum(values: dict) -> str:
@@ -557,13 +598,16 @@ def test_helm_test_pods():
 # ---------- failures with clear messages ----------
 
 
-@pytest.mark.parametrize(("values", "field"), [
-    ({"modelRepository": {"source": "ftp"}}, "/modelRepository/source"),
-    ({"replicaCount": -1}, "/replicaCount"),
-    ({"replicaCunt": 2}, "replicaCunt"),
-    ({"parallelism": {"tensor": 0}}, "/parallelism/tensor"),
-    ({"shm": {"sizeLimit": "lots"}}, "/shm/sizeLimit"),
-])
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"modelRepository": {"source": "ftp"}}, "/modelRepository/source"),
+        ({"replicaCount": -1}, "/replicaCount"),
+        ({"replicaCunt": 2}, "replicaCunt"),
+        ({"parallelism": {"tensor": 0}}, "/parallelism/tensor"),
+        ({"shm": {"sizeLimit": "lots"}}, "/shm/sizeLimit"),
+    ],
+)
 def test_schema_violations_fail_naming_the_field(values, field):
     with pytest.raises(helm_python.HelmError, match=re.escape(field)):
         chart().validate_schema(values)
@@ -571,24 +615,52 @@ def test_schema_violations_fail_naming_the_field(values, field):
         chart().render(values, name=RELEASE, namespace=NAMESPACE)
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"autoscaling": {"enabled": True}, "keda": {"enabled": True}}, "autoscaling.enabled and keda.enabled"),
-    ({"parallelism": {"tensor": 12}, "multiNode": {"enabled": True, "gpusPerNode": 8}},
-     "world size 12 .* not divisible by multiNode.gpusPerNode 8"),
-    ({"persistence": {"perPod": {"enabled": True}}}, "persistence.perPod.enabled"),
-    ({"modelRepository": {"source": "s3"}}, "modelRepository.s3.uri"),
-    ({"terminationGracePeriodSeconds": 10}, "terminationGracePeriodSeconds"),
-    ({"terminationGracePeriodSeconds": 30, "preStopSleepSeconds": 15}, r"exceed preStopSleepSeconds \(15\)"),
-    ({"gpu": {"enabled": False}, "parallelism": {"tensor": 2}}, "needs gpu.enabled"),
-    ({"keda": {"enabled": True, "minReplicaCount": 0}}, "keda.minReplicaCount 0 needs keda.scaleFromZero.query"),
-    ({"inferenceExtension": {"enabled": True}}, "inferenceExtension.enabled needs openaiGateway.enabled"),
-    ({"inferenceExtension": {"enabled": True}, "openaiGateway": {"enabled": True}},
-     "inferenceExtension.enabled sends the HTTPRoute's /v1"),
-    ({"inferenceExtension": {"enabled": True}, "openaiGateway": {"enabled": True}, "gpu": {"enabled": False}},
-     "inferenceExtension.enabled needs gpu.enabled"),
-    ({"rollout": {"progressDeadlineSeconds": 600}}, r"rollout.progressDeadlineSeconds \(600\) must exceed .* 1800 s"),
-    ({"rollout": {"maxSurge": 0, "maxUnavailable": 0}}, "rollout.maxSurge and rollout.maxUnavailable are both 0"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"autoscaling": {"enabled": True}, "keda": {"enabled": True}},
+            "autoscaling.enabled and keda.enabled",
+        ),
+        (
+            {"parallelism": {"tensor": 12}, "multiNode": {"enabled": True, "gpusPerNode": 8}},
+            "world size 12 .* not divisible by multiNode.gpusPerNode 8",
+        ),
+        ({"persistence": {"perPod": {"enabled": True}}}, "persistence.perPod.enabled"),
+        ({"modelRepository": {"source": "s3"}}, "modelRepository.s3.uri"),
+        ({"terminationGracePeriodSeconds": 10}, "terminationGracePeriodSeconds"),
+        (
+            {"terminationGracePeriodSeconds": 30, "preStopSleepSeconds": 15},
+            r"exceed preStopSleepSeconds \(15\)",
+        ),
+        ({"gpu": {"enabled": False}, "parallelism": {"tensor": 2}}, "needs gpu.enabled"),
+        (
+            {"keda": {"enabled": True, "minReplicaCount": 0}},
+            "keda.minReplicaCount 0 needs keda.scaleFromZero.query",
+        ),
+        ({"inferenceExtension": {"enabled": True}}, "inferenceExtension.enabled needs openaiGateway.enabled"),
+        (
+            {"inferenceExtension": {"enabled": True}, "openaiGateway": {"enabled": True}},
+            "inferenceExtension.enabled sends the HTTPRoute's /v1",
+        ),
+        (
+            {
+                "inferenceExtension": {"enabled": True},
+                "openaiGateway": {"enabled": True},
+                "gpu": {"enabled": False},
+            },
+            "inferenceExtension.enabled needs gpu.enabled",
+        ),
+        (
+            {"rollout": {"progressDeadlineSeconds": 600}},
+            r"rollout.progressDeadlineSeconds \(600\) must exceed .* 1800 s",
+        ),
+        (
+            {"rollout": {"maxSurge": 0, "maxUnavailable": 0}},
+            "rollout.maxSurge and rollout.maxUnavailable are both 0",
+        ),
+    ],
+)
 def test_invalid_combinations_fail_clearly(values, message):
     with pytest.raises(helm_python.HelmError, match=message):
         chart().render(values, name=RELEASE, namespace=NAMESPACE)

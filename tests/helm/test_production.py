@@ -39,12 +39,22 @@ def test_renders_as_a_subchart_with_global_values(tmp_path: Path):
     """A parent chart always hands its subcharts `global`; the strict schema must accept it."""
     parent = tmp_path / "parent"
     shutil.copytree(CHART_DIR, parent / "charts" / "triton-llm")
-    meta = {"apiVersion": "v2", "name": "parent", "version": "0.1.0",
-            "dependencies": [{"name": "triton-llm", "version": load_values(CHART_DIR / "Chart.yaml")["version"]}]}
+    meta = {
+        "apiVersion": "v2",
+        "name": "parent",
+        "version": "0.1.0",
+        "dependencies": [{"name": "triton-llm", "version": load_values(CHART_DIR / "Chart.yaml")["version"]}],
+    }
     (parent / "Chart.yaml").write_text(yaml.safe_dump(meta))
     values = {"global": {"imageRegistry": "registry.example.com"}, "triton-llm": {"replicaCount": 2}}
     rendered = helm_python.Chart.load(parent).render(values, name=RELEASE, namespace=NAMESPACE)
-    docs = [doc for name, text in rendered.items() if name.endswith(".yaml") for doc in yaml.safe_load_all(text) if doc]
+    docs = [
+        doc
+        for name, text in rendered.items()
+        if name.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
     assert workload(docs)["spec"]["replicas"] == 2
 
 
@@ -55,9 +65,13 @@ def test_service_monitor_scrapes_each_pod_once():
     """ci/default-values.yaml renders the headless Service beside the ClusterIP one; the ServiceMonitor must pick
     exactly one of them, or every pod is scraped (and every series recorded) twice. The StatefulSet profile always
     has the headless Service."""
-    for values in (load_values(CHART_DIR / "ci/default-values.yaml"),
-                   {**load_values(CHART_DIR / "ci/persistence-values.yaml"),
-                    "metrics": {"serviceMonitor": {"enabled": True}}}):
+    for values in (
+        load_values(CHART_DIR / "ci/default-values.yaml"),
+        {
+            **load_values(CHART_DIR / "ci/persistence-values.yaml"),
+            "metrics": {"serviceMonitor": {"enabled": True}},
+        },
+    ):
         docs = render(values)
         services = of_kind(docs, "Service")
         assert len(services) == 2
@@ -82,13 +96,18 @@ def test_progress_deadline_outlasts_engine_loading():
 
 def test_update_strategy_is_a_value():
     deployment = workload(render(load_values(CHART_DIR / "ci/default-values.yaml")))
-    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
-                                              "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
     surge = workload(render({"rollout": {"maxSurge": "25%", "maxUnavailable": 0}}))
     assert surge["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": 0}
     values = load_values(CHART_DIR / "ci/persistence-values.yaml")
     statefulset = workload(render({**values, "rollout": {"partition": 1}}))
-    assert statefulset["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}
+    assert statefulset["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"partition": 1},
+    }
 
 
 # ---------- shutdown ----------
@@ -148,7 +167,8 @@ def test_keda_query_selects_the_release():
     assert one(docs, "PodMonitor")["spec"]["podTargetLabels"] == ["app.kubernetes.io/instance"]
     (trigger, *_) = one(docs, "ScaledObject")["spec"]["triggers"]
     assert trigger["metadata"]["query"] == (
-        f'sum(triton_queue_compute_ratio{{namespace="{NAMESPACE}",app_kubernetes_io_instance="{RELEASE}"}})')
+        f'sum(triton_queue_compute_ratio{{namespace="{NAMESPACE}",app_kubernetes_io_instance="{RELEASE}"}})'
+    )
 
 
 # ---------- KEDA ----------
@@ -158,7 +178,11 @@ def test_keda_falls_back_when_the_metric_is_missing():
     """ci/multinode-values.yaml: a Prometheus outage or lost series fails the query (ignoreNullValues false); the
     fallback then holds max(current, 1) replicas instead of leaving the HPA without a metric."""
     scaled = one(render(load_values(CHART_DIR / "ci/multinode-values.yaml")), "ScaledObject")
-    assert scaled["spec"]["fallback"] == {"failureThreshold": 3, "replicas": 1, "behavior": "currentReplicasIfHigher"}
+    assert scaled["spec"]["fallback"] == {
+        "failureThreshold": 3,
+        "replicas": 1,
+        "behavior": "currentReplicasIfHigher",
+    }
     (trigger,) = scaled["spec"]["triggers"]
     assert (trigger["metricType"], trigger["metadata"]["ignoreNullValues"]) == ("AverageValue", "false")
 
@@ -218,16 +242,26 @@ def test_leader_fails_when_workers_never_come(tmp_path: Path):
     a message naming the worker, and never exec mpirun (here `echo started`)."""
     script = tmp_path / "mpi-leader.sh"
     script.write_text(_scripts(render(load_values(CHART_DIR / "ci/multinode-values.yaml")))["mpi-leader.sh"])
-    env = {"PATH": os.environ["PATH"], "LWS_LEADER_ADDRESS": "llm-0.llm.invalid", "LWS_GROUP_SIZE": "2",
-           "GPUS_PER_POD": "8", "SSH_PORT": "2222", "WORKER_WAIT_SECONDS": "0",
-           "MPI_HOSTFILE": str(tmp_path / "hostfile")}
-    result = subprocess.run(["bash", str(script), "echo", "started"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "LWS_LEADER_ADDRESS": "llm-0.llm.invalid",
+        "LWS_GROUP_SIZE": "2",
+        "GPUS_PER_POD": "8",
+        "SSH_PORT": "2222",
+        "WORKER_WAIT_SECONDS": "0",
+        "MPI_HOSTFILE": str(tmp_path / "hostfile"),
+    }
+    result = subprocess.run(
+        ["bash", str(script), "echo", "started"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "worker llm-0-1.llm.invalid:2222 not reachable after 0s" in result.stderr
     assert "started" not in result.stdout
     # The hostfile lists the leader by its own name (local ranks) and the worker by its LWS DNS name.
-    assert (tmp_path / "hostfile").read_text().splitlines() == ["llm-0 slots=8", "llm-0-1.llm.invalid slots=8"]
+    assert (tmp_path / "hostfile").read_text().splitlines() == [
+        "llm-0 slots=8",
+        "llm-0-1.llm.invalid slots=8",
+    ]
 
 
 # ---------- LeaderWorkerSet API ----------
@@ -254,10 +288,15 @@ def test_leaderworkerset_rollout_strategy_follows_rollout_values():
     values = load_values(CHART_DIR / "ci/multinode-values.yaml")
     lws = workload(render(values))
     assert lws["spec"]["rolloutStrategy"] == {
-        "type": "RollingUpdate", "rollingUpdateConfiguration": {"maxSurge": 0, "maxUnavailable": 1, "partition": 0}}
+        "type": "RollingUpdate",
+        "rollingUpdateConfiguration": {"maxSurge": 0, "maxUnavailable": 1, "partition": 0},
+    }
     canary = workload(render({**values, "rollout": {"maxSurge": 1, "maxUnavailable": 0, "partition": 1}}))
     assert canary["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {
-        "maxSurge": 1, "maxUnavailable": 0, "partition": 1}
+        "maxSurge": 1,
+        "maxUnavailable": 0,
+        "partition": 1,
+    }
 
 
 # ---------- engine build hook ----------
@@ -277,12 +316,22 @@ class _BuildVolume:
         self.live = root / "repository"
 
     def run(self, key: str) -> subprocess.CompletedProcess:
-        fake_build = ["bash", "-c", 'mkdir -p "$MODEL_REPOSITORY_PATH/ensemble" && echo "$BUILD_KEY" > '
-                      '"$MODEL_REPOSITORY_PATH/ensemble/config.pbtxt" && echo "$BUILD_KEY" >> "$MODEL_VOLUME/log"']
-        env = {"PATH": os.environ["PATH"], "MODEL_VOLUME": str(self.root), "MODEL_REPOSITORY_PATH": str(self.live),
-               "BUILD_KEY": key, "KEEP_BUILDS": "2"}
-        result = subprocess.run([*self.container["command"], *fake_build], env=env, capture_output=True, text=True,
-                                timeout=60)
+        fake_build = [
+            "bash",
+            "-c",
+            'mkdir -p "$MODEL_REPOSITORY_PATH/ensemble" && echo "$BUILD_KEY" > '
+            '"$MODEL_REPOSITORY_PATH/ensemble/config.pbtxt" && echo "$BUILD_KEY" >> "$MODEL_VOLUME/log"',
+        ]
+        env = {
+            "PATH": os.environ["PATH"],
+            "MODEL_VOLUME": str(self.root),
+            "MODEL_REPOSITORY_PATH": str(self.live),
+            "BUILD_KEY": key,
+            "KEEP_BUILDS": "2",
+        }
+        result = subprocess.run(
+            [*self.container["command"], *fake_build], env=env, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         return result
 
@@ -327,15 +376,21 @@ def test_engine_build_keeps_a_hand_made_repository(tmp_path: Path):
     (volume.live / "ensemble" / "config.pbtxt").write_text("by hand")
     volume.run("a")
     (previous,) = volume.builds - {"a"}
-    assert (tmp_path / "builds" / previous / "repository" / "ensemble" / "config.pbtxt").read_text() == "by hand"
+    assert (
+        tmp_path / "builds" / previous / "repository" / "ensemble" / "config.pbtxt"
+    ).read_text() == "by hand"
     assert volume.served == "a"
 
 
 def test_engine_build_key_rolls_the_pods_and_the_toleration_is_a_value():
     values = load_values(CHART_DIR / "ci/default-values.yaml")
     build = {e["name"]: e.get("value") for e in _build_job(values)["env"]}
-    rebuilt = {e["name"]: e.get("value") for e in _build_job(
-        {**values, "engineBuild": {**values["engineBuild"], "buildKey": "checkpoint-rev-2"}})["env"]}
+    rebuilt = {
+        e["name"]: e.get("value")
+        for e in _build_job(
+            {**values, "engineBuild": {**values["engineBuild"], "buildKey": "checkpoint-rev-2"}}
+        )["env"]
+    }
     assert build["BUILD_KEY"] != rebuilt["BUILD_KEY"]
 
     def checksum(v: dict) -> str:
@@ -358,9 +413,14 @@ def test_hpa_policies_are_values():
     behavior = one(render(values), "HorizontalPodAutoscaler")["spec"]["behavior"]
     assert behavior["scaleUp"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 60}]
     assert behavior["scaleDown"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 120}]
-    faster = {**values, "autoscaling": {**values["autoscaling"],
-                                        "scaleUpPolicies": [{"type": "Percent", "value": 100, "periodSeconds": 30}],
-                                        "scaleDownPolicies": []}}
+    faster = {
+        **values,
+        "autoscaling": {
+            **values["autoscaling"],
+            "scaleUpPolicies": [{"type": "Percent", "value": 100, "periodSeconds": 30}],
+            "scaleDownPolicies": [],
+        },
+    }
     behavior = one(render(faster), "HorizontalPodAutoscaler")["spec"]["behavior"]
     assert behavior["scaleUp"]["policies"] == [{"type": "Percent", "value": 100, "periodSeconds": 30}]
     assert "policies" not in behavior["scaleDown"]
@@ -374,21 +434,35 @@ def test_gateway_probe_and_served_model_name():
     served model name is a value."""
     values = load_values(CHART_DIR / "ci/cpu-values.yaml")
     gateway = container(serving_pod_spec(render(values)), "openai-gateway")
-    assert gateway["readinessProbe"] == {"httpGet": {"path": "/health/ready", "port": "openai"},
-                                         "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5}
+    assert gateway["readinessProbe"] == {
+        "httpGet": {"path": "/health/ready", "port": "openai"},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+        "timeoutSeconds": 5,
+    }
     # By default the gateway names the model after the checkpoint (the repository's manifest).
     assert not any(a.startswith("--served-model-name") for a in gateway["args"])
     renamed = {**values, "openaiGateway": {**values["openaiGateway"], "servedModelName": "llama-3.1-8b"}}
-    assert "--served-model-name=llama-3.1-8b" in container(serving_pod_spec(render(renamed)), "openai-gateway")["args"]
+    assert (
+        "--served-model-name=llama-3.1-8b"
+        in container(serving_pod_spec(render(renamed)), "openai-gateway")["args"]
+    )
 
 
 def test_gateway_accepts_every_flag_the_chart_passes():
     """The chart and client.openai_gateway live in one repository but change separately: every flag the sidecar
     gets must be one `python -m client.openai_gateway --help` lists."""
-    gateway = container(serving_pod_spec(render(load_values(CHART_DIR / "ci/cpu-values.yaml"))), "openai-gateway")
+    gateway = container(
+        serving_pod_spec(render(load_values(CHART_DIR / "ci/cpu-values.yaml"))), "openai-gateway"
+    )
     assert gateway["command"] == ["python", "-m", "client.openai_gateway"]
-    usage = subprocess.run([sys.executable, "-m", "client.openai_gateway", "--help"], capture_output=True, text=True,
-                           check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    usage = subprocess.run(
+        [sys.executable, "-m", "client.openai_gateway", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     for arg in gateway["args"]:
         flag = arg.split("=", 1)[0]
         assert re.search(rf"(^|\s){re.escape(flag)}[\s=]", usage), flag
@@ -402,12 +476,19 @@ def test_test_pods_security_context_is_a_value():
     pods = of_kind(render(), "Pod")
     assert len(pods) == 2
     for pod in pods:
-        assert pod["spec"]["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000,
-                                                  "seccompProfile": {"type": "RuntimeDefault"}}
+        assert pod["spec"]["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
         assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     # Helm merges maps with the defaults; null removes a key.
-    custom = {"tests": {"podSecurityContext": {"runAsUser": 1000680000, "seccompProfile": None},
-                        "containerSecurityContext": {"readOnlyRootFilesystem": None}}}
+    custom = {
+        "tests": {
+            "podSecurityContext": {"runAsUser": 1000680000, "seccompProfile": None},
+            "containerSecurityContext": {"readOnlyRootFilesystem": None},
+        }
+    }
     for pod in of_kind(render(custom), "Pod"):
         assert pod["spec"]["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000680000}
         assert "readOnlyRootFilesystem" not in pod["spec"]["containers"][0]["securityContext"]
@@ -434,8 +515,14 @@ def test_extension_points_reach_the_serving_pods():
 
 def test_extension_points_reach_multinode_workers():
     """With multiNode the workers run Triton ranks too: they get the same volumes, mounts, env and containers."""
-    values = {**load_values(CHART_DIR / "ci/multinode-values.yaml"),
-              **{k: v for k, v in load_values(CHART_DIR / "ci/default-values.yaml").items() if k.startswith("extra")}}
+    values = {
+        **load_values(CHART_DIR / "ci/multinode-values.yaml"),
+        **{
+            k: v
+            for k, v in load_values(CHART_DIR / "ci/default-values.yaml").items()
+            if k.startswith("extra")
+        },
+    }
     worker = workload(render(values))["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
     assert any(v["name"] == "ca-bundle" for v in worker["volumes"])
     assert container(worker, "mpi-worker")["envFrom"] == [{"configMapRef": {"name": "llm-tuning"}}]
@@ -449,14 +536,24 @@ def test_extension_points_reach_multinode_workers():
 
 def _alerts(values: dict) -> dict[str, dict]:
     groups = one(render(values), "PrometheusRule")["spec"]["groups"]
-    return {rule["alert"]: rule for group in groups if group["name"] == "triton-llm.alerts" for rule in group["rules"]}
+    return {
+        rule["alert"]: rule
+        for group in groups
+        if group["name"] == "triton-llm.alerts"
+        for rule in group["rules"]
+    }
 
 
 def test_alerting_rules_cover_latency_queue_kv_cache_errors_and_restarts():
     """ci/autoscaling-values.yaml enables the PrometheusRule; the alerts come with it, each selecting this release."""
     alerts = _alerts(load_values(CHART_DIR / "ci/autoscaling-values.yaml"))
-    assert set(alerts) == {"TritonLLMHighTimeToFirstToken", "TritonLLMQueueGrowing", "TritonLLMKVCacheNearlyFull",
-                           "TritonLLMHighErrorRate", "TritonLLMPodRestarting"}
+    assert set(alerts) == {
+        "TritonLLMHighTimeToFirstToken",
+        "TritonLLMQueueGrowing",
+        "TritonLLMKVCacheNearlyFull",
+        "TritonLLMHighErrorRate",
+        "TritonLLMPodRestarting",
+    }
     release = f'namespace="{NAMESPACE}",app_kubernetes_io_instance="{RELEASE}"'
     ttft = alerts["TritonLLMHighTimeToFirstToken"]["expr"]
     # CPU engine histogram, or Triton's first-response histogram of the engine model (milliseconds) on GPU.
@@ -479,8 +576,10 @@ def test_alerting_rules_cover_latency_queue_kv_cache_errors_and_restarts():
 
 def test_alert_thresholds_are_values():
     values = load_values(CHART_DIR / "ci/autoscaling-values.yaml")
-    values["metrics"]["prometheusRule"]["alerts"] = {"labels": {"team": "ml-platform"},
-                                                     "kvCache": {"utilization": 0.9, "for": "5m"}}
+    values["metrics"]["prometheusRule"]["alerts"] = {
+        "labels": {"team": "ml-platform"},
+        "kvCache": {"utilization": 0.9, "for": "5m"},
+    }
     kv = _alerts(values)["TritonLLMKVCacheNearlyFull"]
     assert kv["expr"].rstrip().endswith("> 0.9")
     assert (kv["for"], kv["labels"]) == ("5m", {"severity": "warning", "team": "ml-platform"})
@@ -504,8 +603,12 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 def test_gateway_image_pins_the_project_versions():
     """Every package the image installs is pinned to the version pyproject.toml pins (runtime or gateway extra)."""
     # Every "name==version" string in pyproject.toml, extras stripped from the name.
-    pins = dict(re.findall(r'"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^"]+)"', (REPO / "pyproject.toml").read_text()))
-    (pip,) = [args for op, args in _dockerfile_instructions() if op == "RUN" and args.startswith("pip install")]
+    pins = dict(
+        re.findall(r'"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^"]+)"', (REPO / "pyproject.toml").read_text())
+    )
+    (pip,) = [
+        args for op, args in _dockerfile_instructions() if op == "RUN" and args.startswith("pip install")
+    ]
     installed = dict(re.sub(r"\[.*\]", "", word).split("==") for word in pip.split()[2:])
     assert installed == {name: pins[name] for name in installed}
     assert {"fastapi", "uvicorn", "tritonclient"} <= set(installed)
@@ -537,8 +640,13 @@ def test_gateway_image_holds_everything_the_gateway_imports(tmp_path: Path):
         sys.argv = ["gateway", "--help"]
         runpy.run_module("client.openai_gateway", run_name="__main__")
     """
-    result = subprocess.run([sys.executable, "-c", probe, str(REPO), str(tmp_path)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(REPO), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "--served-model-name" in result.stdout
 
@@ -557,8 +665,12 @@ def test_openai_route_goes_through_the_inference_pool():
     """ci/inference-pool-values.yaml: the HTTPRoute's /v1 points at the InferencePool (no port: the pool's
     targetPorts), /v2 stays on the Service, and the endpoint picker may scrape the metrics port."""
     docs = render(load_values(CHART_DIR / "ci/inference-pool-values.yaml"))
-    rules = {r["matches"][0]["path"]["value"]: r["backendRefs"] for r in one(docs, "HTTPRoute")["spec"]["rules"]}
-    assert rules["/v1"] == [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "llm-pool"}]
+    rules = {
+        r["matches"][0]["path"]["value"]: r["backendRefs"] for r in one(docs, "HTTPRoute")["spec"]["rules"]
+    }
+    assert rules["/v1"] == [
+        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "llm-pool"}
+    ]
     assert rules["/v2"] == [{"name": FULLNAME, "port": 8000}]
     _clients, metrics = one(docs, "NetworkPolicy")["spec"]["ingress"]
     assert {"podSelector": {"matchLabels": {"llm-d-router-gateway": "llm-pool-epp"}}} in metrics["from"]
@@ -572,9 +684,14 @@ def test_router_values_describe_this_release():
     values = load_values(CHART_DIR / "ci/inference-pool-values.yaml")
     router = _router_values(values)["router"]
     docs = render(values)
-    assert selects({"matchLabels": router["modelServers"]["matchLabels"]}, serving_pod_template(docs)["metadata"]["labels"])
+    assert selects(
+        {"matchLabels": router["modelServers"]["matchLabels"]},
+        serving_pod_template(docs)["metadata"]["labels"],
+    )
     assert router["modelServers"]["type"] == "triton-tensorrt-llm"
-    assert router["modelServers"]["targetPorts"] == [{"number": values.get("openaiGateway", {}).get("port", 9000)}]
+    assert router["modelServers"]["targetPorts"] == [
+        {"number": values.get("openaiGateway", {}).get("port", 9000)}
+    ]
     picker = yaml.safe_load(router["epp"]["pluginsCustomConfig"][router["epp"]["pluginsConfigFile"]])
     plugins = {p["type"]: p.get("parameters", {}) for p in picker["plugins"]}
     assert plugins["metrics-data-source"] == {"port": 8002}

@@ -30,15 +30,32 @@ class ServerProcess:
     """`python -m server` with the given ports; every line it prints is kept, and every process of
     its tree that was ever seen is remembered (they must all be gone at the end)."""
 
-    def __init__(self, repository: Path, ports: tuple[int, int, int], log: Path, *extra: str,
-                 exit_timeout_s: int = 10):
+    def __init__(
+        self, repository: Path, ports: tuple[int, int, int], log: Path, *extra: str, exit_timeout_s: int = 10
+    ):
         self.ports = ports
         http, grpc, metrics = ports
-        command = [sys.executable, "-m", "server", "--model-repository", str(repository),
-                   "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
-                   "--exit-timeout", str(exit_timeout_s), "--log-file", str(log), *extra]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
+        command = [
+            sys.executable,
+            "-m",
+            "server",
+            "--model-repository",
+            str(repository),
+            "--http-port",
+            str(http),
+            "--grpc-port",
+            str(grpc),
+            "--metrics-port",
+            str(metrics),
+            "--exit-timeout",
+            str(exit_timeout_s),
+            "--log-file",
+            str(log),
+            *extra,
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.seen: set[int] = set()

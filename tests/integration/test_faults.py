@@ -20,8 +20,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def own_server(test_repository, tmp_path):
-    server = TritonServer(ServerOptions(test_repository, test_port(1000), test_port(1001), test_port(1002), exit_timeout_s=20),
-                          log_path=tmp_path / "tritonserver.log")
+    server = TritonServer(
+        ServerOptions(test_repository, test_port(1000), test_port(1001), test_port(1002), exit_timeout_s=20),
+        log_path=tmp_path / "tritonserver.log",
+    )
     yield server
     server.stop(timeout_s=20)
 
@@ -31,7 +33,9 @@ def test_a_killed_engine_stub_is_detected_and_the_server_recovers(own_server):
     supervisor.start()
     client = LLMClient(own_server.options.grpc_url, timeout_s=60)
     before = client.generate("Say hello.", max_tokens=8, chat=True).text
-    engine_pid = next(pid for pid, name in stub_processes(own_server.process.pid).items() if name.startswith("engine"))
+    engine_pid = next(
+        pid for pid, name in stub_processes(own_server.process.pid).items() if name.startswith("engine")
+    )
     os.kill(engine_pid, signal.SIGKILL)
     # Triton itself only notices on the next request and keeps reporting ready; the supervisor sees it.
     with pytest.raises(ServerError, match="not healthy"):
@@ -80,8 +84,9 @@ def test_cancelled_streams_do_not_hold_up_shutdown(own_server, tmp_path):
     # exits non-zero. Postprocessing answers those steps normally; this checks that it stays so.
     own_server.start()
     for i in range(20):
-        stream = LLMClient(own_server.options.grpc_url).stream(f"Tell story {i} about a fox.", max_tokens=64,
-                                                               chat=True)
+        stream = LLMClient(own_server.options.grpc_url).stream(
+            f"Tell story {i} about a fox.", max_tokens=64, chat=True
+        )
         for _ in stream:
             break
         stream.close()
@@ -101,8 +106,12 @@ CHAOS_SECONDS, CHAOS_CLIENTS = 8, 4
 def chaos_server(test_repository, tmp_path_factory):
     from bench.processes import Server
 
-    server = Server(test_repository, (test_port(1400), test_port(1401), test_port(1402)),
-                    tmp_path_factory.mktemp("chaos"), max_restarts=5)
+    server = Server(
+        test_repository,
+        (test_port(1400), test_port(1401), test_port(1402)),
+        tmp_path_factory.mktemp("chaos"),
+        max_restarts=5,
+    )
     server.wait_ready()
     yield server
     server.stop()
@@ -132,7 +141,9 @@ def test_slow_consumers_leave_memory_bounded_and_other_streams_alone(chaos_serve
     # The stalled streams cost the others nothing.
     assert report.counts["completed"] > 0 and report.counts["error"] == 0
     # What the stalled streams hold does not grow with the traffic around them.
-    assert report.notes["rss_after_second_round_mb"] - report.notes["rss_after_first_round_mb"] < 32, report.notes
+    assert report.notes["rss_after_second_round_mb"] - report.notes["rss_after_first_round_mb"] < 32, (
+        report.notes
+    )
 
 
 @pytest.mark.parametrize("model", ["preprocessing", "engine", "postprocessing"])

@@ -18,8 +18,9 @@ def test_overload_is_rejected_at_once_and_nothing_accepted_is_lost(server):
     # The test repository holds 8 running + 8 queued requests; 40 at once must overflow it.
     def one(i):
         try:
-            result = LLMClient(server.options.grpc_url).generate(f"Count to {i % 5 + 3}.", stream=True,
-                                                                 max_tokens=24, chat=True)
+            result = LLMClient(server.options.grpc_url).generate(
+                f"Count to {i % 5 + 3}.", stream=True, max_tokens=24, chat=True
+            )
             return ("ok", result)
         except ServerError as exc:
             return ("rejected", str(exc))
@@ -50,8 +51,9 @@ def test_http_overload_is_refused_at_once_with_a_retry_hint(server):
     def flood(i):  # keeps the engine over capacity until an HTTP probe has been refused
         while not stop.is_set():
             try:
-                LLMClient(server.options.grpc_url).generate(f"Tell a story number {i}.", stream=True,
-                                                            max_tokens=48)
+                LLMClient(server.options.grpc_url).generate(
+                    f"Tell a story number {i}.", stream=True, max_tokens=48
+                )
             except ServerError:
                 pass
 
@@ -64,15 +66,17 @@ def test_http_overload_is_refused_at_once_with_a_retry_hint(server):
             statuses.append(_status(server, "Say hi"))
         stop.set()
     refused = [(code, message) for code, message in statuses if code != 200]
-    assert refused and all(code == 400 and "queue is full" in message and "retry later" in message
-                           for code, message in refused)
+    assert refused and all(
+        code == 400 and "queue is full" in message and "retry later" in message for code, message in refused
+    )
     assert server.is_ready()
 
 
 def _status(server, prompt):
     request = urllib.request.Request(
         f"{server.options.http_url}/v2/models/ensemble/generate",
-        data=json.dumps({"text_input": prompt, "max_tokens": 24, "apply_chat_template": True}).encode())
+        data=json.dumps({"text_input": prompt, "max_tokens": 24, "apply_chat_template": True}).encode(),
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, ""
@@ -104,8 +108,9 @@ def test_1000_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server)
     cancelled_before = _engine_metric(server, "triton_llm_requests_cancelled_total")
 
     def walk_away(i):
-        stream = LLMClient(server.options.grpc_url).stream(f"Tell story number {i} about a lighthouse.",
-                                                           max_tokens=64, chat=True)
+        stream = LLMClient(server.options.grpc_url).stream(
+            f"Tell story number {i} about a lighthouse.", max_tokens=64, chat=True
+        )
         for _ in stream:  # leave after the first token: the engine still owes 63
             break
         stream.close()
@@ -122,6 +127,7 @@ def test_1000_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server)
     # finish in the moment between their first token and the stop).
     assert _engine_metric(server, "triton_llm_requests_cancelled_total") - cancelled_before >= 900
     assert server.is_ready()
-    result = LLMClient(server.options.grpc_url).generate("What is the capital of France?", max_tokens=12,
-                                                         chat=True)
+    result = LLMClient(server.options.grpc_url).generate(
+        "What is the capital of France?", max_tokens=12, chat=True
+    )
     assert "Paris" in result.text

@@ -35,18 +35,22 @@ def test_chat_answer_streams_over_grpc(grpc):
 def test_every_protocol_and_mode_gives_the_same_greedy_text(server, protocol, stream):
     client = LLMClient(server.options.grpc_url if protocol == "grpc" else server.options.http_url, protocol)
     result = client.generate("Write one sentence about the sea.", stream=stream, max_tokens=24, chat=True)
-    reference = LLMClient(server.options.grpc_url).generate("Write one sentence about the sea.", max_tokens=24,
-                                                             chat=True)
+    reference = LLMClient(server.options.grpc_url).generate(
+        "Write one sentence about the sea.", max_tokens=24, chat=True
+    )
     assert result.text == reference.text and result.text.strip()
     assert result.output_tokens == reference.output_tokens > 0
 
 
-@pytest.mark.parametrize("prompt", [
-    "Translate to Japanese: Good morning, how are you?",
-    "Reply with three emoji that describe a birthday party.",
-    "Écris une phrase en français avec des accents: é, è, à, ç.",
-    "Write a line of Chinese poetry about the moon.",
-])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Translate to Japanese: Good morning, how are you?",
+        "Reply with three emoji that describe a birthday party.",
+        "Écris une phrase en français avec des accents: é, è, à, ç.",
+        "Write a line of Chinese poetry about the moon.",
+    ],
+)
 def test_streamed_text_equals_non_streamed_byte_for_byte(grpc, prompt):
     streamed = grpc.generate(prompt, stream=True, max_tokens=40, chat=True)
     whole = grpc.generate(prompt, stream=False, max_tokens=40, chat=True)
@@ -57,10 +61,13 @@ def test_streamed_text_equals_non_streamed_byte_for_byte(grpc, prompt):
 def test_greedy_output_through_triton_equals_the_engine_called_directly(grpc, test_repository, tokenizer):
     prompt = "Name the largest planet in the solar system."
     served = grpc.generate(prompt, max_tokens=32, chat=True)
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                        tokenize=True)
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+    )
     ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-    engine = LLMEngine(EngineConfig(max_num_seqs=1, max_context_len=512), test_repository / "engine" / "1" / "onnx")
+    engine = LLMEngine(
+        EngineConfig(max_num_seqs=1, max_context_len=512), test_repository / "engine" / "1" / "onnx"
+    )
     try:
         tokens, _ = engine.start().generate(ids, SamplingParams(max_tokens=32, end_ids=(2,)))
     finally:
@@ -73,7 +80,9 @@ def test_eight_concurrent_streams_of_different_lengths(server):
 
     def one(prompt_and_len):
         prompt, max_tokens = prompt_and_len
-        return LLMClient(server.options.grpc_url).generate(prompt, stream=True, max_tokens=max_tokens, chat=True)
+        return LLMClient(server.options.grpc_url).generate(
+            prompt, stream=True, max_tokens=max_tokens, chat=True
+        )
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, prompts))
@@ -91,17 +100,24 @@ def test_engine_metrics_are_exported(server, grpc):
     grpc.generate("Hello", max_tokens=4)
     with urllib.request.urlopen(f"http://127.0.0.1:{server.options.metrics_port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    for family in ("triton_llm_time_to_first_token_seconds", "triton_llm_kv_cache_utilization_ratio",
-                   "triton_llm_generation_tokens_total", "triton_llm_tokenize_duration_seconds",
-                   "nv_inference_request_success"):
+    for family in (
+        "triton_llm_time_to_first_token_seconds",
+        "triton_llm_kv_cache_utilization_ratio",
+        "triton_llm_generation_tokens_total",
+        "triton_llm_tokenize_duration_seconds",
+        "nv_inference_request_success",
+    ):
         assert family in text
 
 
 def test_each_request_leaves_one_structured_log_line(server, grpc):
     grpc.generate("Say OK.", max_tokens=4, chat=True)
     log_path = server.log_path
-    lines = [json.loads(line) for line in log_path.read_text().splitlines()
-             if line.startswith("{") and '"event": "request_finished"' in line]
+    lines = [
+        json.loads(line)
+        for line in log_path.read_text().splitlines()
+        if line.startswith("{") and '"event": "request_finished"' in line
+    ]
     assert lines, f"no request_finished line in {log_path}"
     last = lines[-1]
     assert last["request_id"] and last["reason"] in ("stop", "length") and last["e2e_s"] >= last["ttft_s"] > 0
@@ -121,12 +137,14 @@ def test_the_engine_stop_input_stops_a_running_request(server):
         return t
 
     def request(stop=False):
-        return [tensor("input_ids", np.array([[1, 2, 3, 4]], np.int32)),
-                tensor("input_lengths", np.array([[4]], np.int32)),
-                tensor("request_output_len", np.array([[400]], np.int32)),
-                tensor("min_tokens", np.array([[400]], np.int32)),
-                tensor("streaming", np.array([[True]])),
-                *([tensor("stop", np.array([[True]]))] if stop else [])]
+        return [
+            tensor("input_ids", np.array([[1, 2, 3, 4]], np.int32)),
+            tensor("input_lengths", np.array([[4]], np.int32)),
+            tensor("request_output_len", np.array([[400]], np.int32)),
+            tensor("min_tokens", np.array([[400]], np.int32)),
+            tensor("streaming", np.array([[True]])),
+            *([tensor("stop", np.array([[True]]))] if stop else []),
+        ]
 
     responses = queue.Queue()
     generating = grpcclient.InferenceServerClient(server.options.grpc_url)

@@ -25,8 +25,15 @@ def certs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tls_server(test_repository, certs, tmp_path_factory):
-    options = ServerOptions(test_repository, test_port(1300), test_port(1301), test_port(1302), exit_timeout_s=10,
-                            admin_key=ADMIN_KEY, grpc_tls=GrpcTls(certs.server_cert, certs.server_key, certs.ca))
+    options = ServerOptions(
+        test_repository,
+        test_port(1300),
+        test_port(1301),
+        test_port(1302),
+        exit_timeout_s=10,
+        admin_key=ADMIN_KEY,
+        grpc_tls=GrpcTls(certs.server_cert, certs.server_key, certs.ca),
+    )
     with TritonServer(options, log_path=tmp_path_factory.mktemp("log") / "tritonserver.log") as server:
         yield server
 
@@ -55,12 +62,26 @@ def test_grpc_over_mutual_tls_needs_the_ca_and_a_client_certificate(tls_server, 
 
 def test_the_gateway_reaches_triton_over_mutual_tls(tls_server, certs):
     port = test_port(11030)
-    gateway = start_gateway(port, tls_server.options.grpc_url, None, "--triton-ca", str(certs.ca),
-                            "--triton-cert", str(certs.client_cert), "--triton-key", str(certs.client_key))
+    gateway = start_gateway(
+        port,
+        tls_server.options.grpc_url,
+        None,
+        "--triton-ca",
+        str(certs.ca),
+        "--triton-cert",
+        str(certs.client_cert),
+        "--triton-key",
+        str(certs.client_key),
+    )
     try:
-        body = json.dumps({"model": "ensemble", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {"model": "ensemble", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             assert json.load(response)["usage"]["completion_tokens"] == 4
     finally:

@@ -37,9 +37,15 @@ CHAT = b'{"model": "ensemble", "messages": [{"role": "user", "content": "Tell me
 
 
 def _chat(max_tokens: int, stream: bool = False, timeout_s: float = 60, ignore_eos: bool = False) -> bytes:
-    body = CHAT % (max_tokens, (b', "stream": true' if stream else b"") + (b', "ignore_eos": true' if ignore_eos else b""))
-    request = urllib.request.Request(f"http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+    body = CHAT % (
+        max_tokens,
+        (b', "stream": true' if stream else b"") + (b', "ignore_eos": true' if ignore_eos else b""),
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return response.read()
 

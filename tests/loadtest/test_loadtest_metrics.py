@@ -9,8 +9,15 @@ from loadtest.metrics import ERROR, OK, TIMEOUT, Record
 
 
 def make_record(send=0.0, ttft=0.1, e2e=1.0, tokens=10, status=OK, offsets=None, **kw) -> Record:
-    return Record(send_s=send, status=status, ttft_s=ttft, e2e_s=e2e if status == OK else None,
-                  output_tokens=tokens, chunk_offsets_s=offsets or [], **kw)
+    return Record(
+        send_s=send,
+        status=status,
+        ttft_s=ttft,
+        e2e_s=e2e if status == OK else None,
+        output_tokens=tokens,
+        chunk_offsets_s=offsets or [],
+        **kw,
+    )
 
 
 # -- percentiles ------------------------------------------------------------------------------------
@@ -47,8 +54,16 @@ def test_percentile_single_value_and_errors():
 
 
 def test_distribution_skips_undefined_values():
-    assert metrics.distribution([None, 2.0, None]) == {"count": 1, "mean": 2.0, "min": 2.0, "max": 2.0,
-                                                        "p50": 2.0, "p90": 2.0, "p95": 2.0, "p99": 2.0}
+    assert metrics.distribution([None, 2.0, None]) == {
+        "count": 1,
+        "mean": 2.0,
+        "min": 2.0,
+        "max": 2.0,
+        "p50": 2.0,
+        "p90": 2.0,
+        "p95": 2.0,
+        "p99": 2.0,
+    }
     assert metrics.distribution([None]) == {"count": 0}
 
 
@@ -67,7 +82,11 @@ def test_chunk_gaps():
 
 # -- SLOs -------------------------------------------------------------------------------------------
 def test_parse_slos():
-    assert metrics.parse_slos(["ttft=0.5", "tpot=50ms", "e2e=10s"]) == {"ttft": 0.5, "tpot": 0.05, "e2e": 10.0}
+    assert metrics.parse_slos(["ttft=0.5", "tpot=50ms", "e2e=10s"]) == {
+        "ttft": 0.5,
+        "tpot": 0.05,
+        "e2e": 10.0,
+    }
     assert metrics.parse_slos(["ttft=0.5,tpot=0.05"]) == {"ttft": 0.5, "tpot": 0.05}
     for bad in (["latency=1"], ["ttft"], ["ttft=abc"], ["ttft=0"]):
         with pytest.raises(ValueError):
@@ -109,8 +128,14 @@ def test_summary_throughput_and_rates():
     assert s["output_tokens"] == 23  # 11 + 6 + 6, successful requests only
     assert s["output_token_throughput"] == 23 / 4
     assert s["request_throughput"] == 3 / 4
-    assert s["requests"] == {"attempted": 5, "succeeded": 3, "errors": 1, "timeouts": 1,
-                             "error_rate": 0.2, "timeout_rate": 0.2}
+    assert s["requests"] == {
+        "attempted": 5,
+        "succeeded": 3,
+        "errors": 1,
+        "timeouts": 1,
+        "error_rate": 0.2,
+        "timeout_rate": 0.2,
+    }
     assert s["ttft_s"]["p50"] == 0.3 and s["ttft_s"]["max"] == 0.4
     assert s["e2e_s"]["p50"] == 1.2
     # TPOT samples 0.1, 0.52, 0.1 → sorted 0.1, 0.1, 0.52; p50 = 0.1, p90: rank 1.8 → 0.1 + 0.8·0.42
@@ -140,7 +165,9 @@ def test_cost():
 
 
 def test_arrival_rate_achieved_vs_target():
-    records = [make_record(send=t, scheduled_s=t - late) for t, late in ((10.0, 0.0), (10.5, 0.1), (12.0, 0.2))]
+    records = [
+        make_record(send=t, scheduled_s=t - late) for t, late in ((10.0, 0.0), (10.5, 0.1), (12.0, 0.2))
+    ]
     a = metrics.arrival_rate(records, target_rate=2.0)
     assert a["achieved"] == 1.0  # 2 intervals in 2 s
     assert a["achieved_over_target"] == 0.5
@@ -155,13 +182,23 @@ def test_empty_and_failed_runs_do_not_divide_by_zero():
 
 def test_ramp_stages_and_max_rate():
     slos = {"ttft": 0.5}
-    records = ([make_record(send=i, ttft=0.1, stage=0) for i in range(4)]
-               + [make_record(send=10 + i, ttft=0.2, stage=1) for i in range(4)]
-               + [make_record(send=20 + i, ttft=0.9 if i else 0.1, stage=2) for i in range(4)])
+    records = (
+        [make_record(send=i, ttft=0.1, stage=0) for i in range(4)]
+        + [make_record(send=10 + i, ttft=0.2, stage=1) for i in range(4)]
+        + [make_record(send=20 + i, ttft=0.9 if i else 0.1, stage=2) for i in range(4)]
+    )
     stages = metrics.stage_results(records, [1.0, 2.0, 3.0], slos, attainment=0.9)
     assert [s["passed"] for s in stages] == [True, True, False]  # stage 2: 1 of 4 met
     assert metrics.max_rate_meeting_slos(stages) == 2.0
     # a pass after a failure does not count
-    assert metrics.max_rate_meeting_slos([{"passed": True, "target_rate": 1}, {"passed": False, "target_rate": 2},
-                                          {"passed": True, "target_rate": 3}]) == 1
+    assert (
+        metrics.max_rate_meeting_slos(
+            [
+                {"passed": True, "target_rate": 1},
+                {"passed": False, "target_rate": 2},
+                {"passed": True, "target_rate": 3},
+            ]
+        )
+        == 1
+    )
     assert metrics.max_rate_meeting_slos([{"passed": False, "target_rate": 1}]) is None

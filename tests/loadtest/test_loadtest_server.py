@@ -60,8 +60,17 @@ def check_run(out: Path, result: dict, tokenizer) -> list:
 
 
 def test_grpc_closed_loop(server, repo_tokenizer, tmp_path):
-    config = RunConfig(protocol="grpc", host=server.options.grpc_url, users=3, duration_s=10, max_tokens=24,
-                       output_len="uniform:8:24", price_per_hour=1.0, name="grpc", results_dir=tmp_path)
+    config = RunConfig(
+        protocol="grpc",
+        host=server.options.grpc_url,
+        users=3,
+        duration_s=10,
+        max_tokens=24,
+        output_len="uniform:8:24",
+        price_per_hour=1.0,
+        name="grpc",
+        results_dir=tmp_path,
+    )
     result = run(config, log=lambda *_: None)
     rows = check_run(tmp_path / "grpc", result, repo_tokenizer)
     assert len(rows) >= 3
@@ -71,9 +80,19 @@ def test_grpc_closed_loop(server, repo_tokenizer, tmp_path):
 
 def test_http_open_loop_with_slo(server, repo_tokenizer, tmp_path):
     # An E2E limit nobody can meet: the run must report the miss with exit status 1.
-    config = RunConfig(protocol="http", host=server.options.http_url, rate=1.5, users=8, duration_s=6,
-                       max_tokens=16, output_len="fixed:16", slos={"e2e": 0.001}, name="http", results_dir=tmp_path,
-                       seed=1)
+    config = RunConfig(
+        protocol="http",
+        host=server.options.http_url,
+        rate=1.5,
+        users=8,
+        duration_s=6,
+        max_tokens=16,
+        output_len="fixed:16",
+        slos={"e2e": 0.001},
+        name="http",
+        results_dir=tmp_path,
+        seed=1,
+    )
     result = run(config, log=lambda *_: None)
     check_run(tmp_path / "http", result, repo_tokenizer)
     arrival = result["summary"]["arrival_rate"]
@@ -88,12 +107,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("client.openai_gateway") is None,
-                    reason="client.openai_gateway not present")
+@pytest.mark.skipif(
+    importlib.util.find_spec("client.openai_gateway") is None, reason="client.openai_gateway not present"
+)
 def test_openai_gateway(server, repo_tokenizer, tmp_path):
     port = _free_port()
-    gateway = subprocess.Popen([sys.executable, "-m", "client.openai_gateway", "--port", str(port),
-                                "--triton-grpc", server.options.grpc_url], cwd=ROOT)
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "client.openai_gateway",
+            "--port",
+            str(port),
+            "--triton-grpc",
+            server.options.grpc_url,
+        ],
+        cwd=ROOT,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -101,9 +131,17 @@ def test_openai_gateway(server, repo_tokenizer, tmp_path):
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.3)
-        config = RunConfig(protocol="openai", host=f"http://127.0.0.1:{port}", users=2, duration_s=6,
-                           max_tokens=16, output_len="fixed:16", ignore_eos=False, name="openai",
-                           results_dir=tmp_path)
+        config = RunConfig(
+            protocol="openai",
+            host=f"http://127.0.0.1:{port}",
+            users=2,
+            duration_s=6,
+            max_tokens=16,
+            output_len="fixed:16",
+            ignore_eos=False,
+            name="openai",
+            results_dir=tmp_path,
+        )
         result = run(config, log=lambda *_: None)
         rows = samples.read(tmp_path / "openai" / "samples.csv")
         assert rows and all(r.ok for r, _ in rows), [row["error"] for _, row in rows]

@@ -22,8 +22,11 @@ OPENAI_EVENTS = [
     {"choices": [{"index": 0, "delta": {"content": "!"}, "finish_reason": "length"}]},
     {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}},
 ]
-TRITON_EVENTS = [{"text_output": "Hi", "token_count": 1}, {"text_output": " there", "token_count": 2},
-                 {"text_output": "", "token_count": 2}]
+TRITON_EVENTS = [
+    {"text_output": "Hi", "token_count": 1},
+    {"text_output": " there", "token_count": 2},
+    {"text_output": "", "token_count": 2},
+]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -105,4 +108,6 @@ def test_triton_generate_stream(fake_server):
     path, body = Handler.bodies[-1]
     assert path == "/v2/models/ensemble/generate_stream"
     assert body["exclude_input_in_output"] is True and body["apply_chat_template"] is True
-    assert body["min_tokens"] == body["max_tokens"] == 2 and json.loads(body["text_input"])[-1]["role"] == "user"
+    assert (
+        body["min_tokens"] == body["max_tokens"] == 2 and json.loads(body["text_input"])[-1]["role"] == "user"
+    )

@@ -22,8 +22,9 @@ def test_shipped_prompts_mix_short_long_and_multi_turn():
     assert all(p.messages[-1]["role"] == "user" for p in prompts)
     assert all(sum(m["role"] == "user" for m in p.messages) >= 2 for p in prompts if p.kind == "chat")
     # long prompts are documents, short ones questions (lengths after the chat template)
-    assert min(p.input_tokens for p in prompts if p.kind == "long") > max(p.input_tokens for p in prompts
-                                                                          if p.kind == "short")
+    assert min(p.input_tokens for p in prompts if p.kind == "long") > max(
+        p.input_tokens for p in prompts if p.kind == "short"
+    )
     # text_input is the JSON message list the ensemble's apply_chat_template expects
     assert json.loads(prompts[-1].text_input) == list(prompts[-1].messages)
 
@@ -49,7 +50,9 @@ def test_workload_follows_the_input_mix_and_is_seeded():
     assert {r.prompt.kind for r in drawn} == {"short", "chat"}
     again = dataset.Workload(prompts, mix, dataset.OutputLength.parse("fixed:8"), 64, seed=3)
     assert [again.next().prompt.id for _ in range(300)] == [r.prompt.id for r in drawn]
-    capped = dataset.Workload(prompts, {"long": 1}, dataset.OutputLength.parse("fixed:8"), 64, max_input_tokens=200)
+    capped = dataset.Workload(
+        prompts, {"long": 1}, dataset.OutputLength.parse("fixed:8"), 64, max_input_tokens=200
+    )
     assert all(capped.next().prompt.input_tokens <= 200 for _ in range(50))
     with pytest.raises(ValueError):
         dataset.Workload(prompts, {"long": 1}, dataset.OutputLength.parse("fixed:8"), 64, max_input_tokens=10)
@@ -117,13 +120,21 @@ def test_timeline_and_concurrency():
     assert report.concurrency_at_send([r1, r2]) == [1, 2]
 
 
-def _variant(precision: str, tpot_s: float, ttft_s: float, top1: float = 1.0, ppl_increase: float = 0.0) -> dict:
+def _variant(
+    precision: str, tpot_s: float, ttft_s: float, top1: float = 1.0, ppl_increase: float = 0.0
+) -> dict:
     from loadtest import metrics
 
     # 10 requests, one per second, 11 tokens each: E2E = TTFT + 10·TPOT
-    records = [Record(send_s=float(i), ttft_s=ttft_s, e2e_s=ttft_s + 10 * tpot_s, output_tokens=11) for i in range(10)]
-    return {"precision": precision, "result": {"summary": metrics.summarize(records, {"ttft": 1.0})},
-            "quality": {"top1_agreement": top1, "perplexity_increase": ppl_increase}}
+    records = [
+        Record(send_s=float(i), ttft_s=ttft_s, e2e_s=ttft_s + 10 * tpot_s, output_tokens=11)
+        for i in range(10)
+    ]
+    return {
+        "precision": precision,
+        "result": {"summary": metrics.summarize(records, {"ttft": 1.0})},
+        "quality": {"top1_agreement": top1, "perplexity_increase": ppl_increase},
+    }
 
 
 def test_recommendation_and_rollback_triggers():
@@ -131,17 +142,26 @@ def test_recommendation_and_rollback_triggers():
 
     agreement = {"prompts": 60, "identical_prompts": 30, "token_agreement": 0.6}
     a = _variant("fp32", tpot_s=0.10, ttft_s=0.2)
-    text, triggers = recommend(a, _variant("int8", tpot_s=0.08, ttft_s=0.2, top1=0.98, ppl_increase=0.01),
-                               agreement, {"ttft": 1.0})
+    text, triggers = recommend(
+        a, _variant("int8", tpot_s=0.08, ttft_s=0.2, top1=0.98, ppl_increase=0.01), agreement, {"ttft": 1.0}
+    )
     assert text.startswith("**Deploy int8.**")
     # no TPOT SLO: 1.25 × int8's p99 TPOT (0.08 s); TTFT: the SLO; quality: 10 points under the agreement
-    assert "**0.1000 s**" in triggers[0] and "**1.000 s** (the ttft SLO)" in triggers[1] and "50%" in triggers[-1]
+    assert (
+        "**0.1000 s**" in triggers[0]
+        and "**1.000 s** (the ttft SLO)" in triggers[1]
+        and "50%" in triggers[-1]
+    )
     # faster but below the build's top-1 bar (97 % for int8, build_engines/onnx/recipes.py) → keep the baseline
     text, _ = recommend(a, _variant("int8", tpot_s=0.08, ttft_s=0.2, top1=0.90), agreement, {"ttft": 1.0})
     assert text.startswith("**Keep fp32.**") and "quality" in text
     # faster, good quality, but TTFT tail 3× worse and beyond the SLO → keep the baseline
-    text, _ = recommend(_variant("fp32", tpot_s=0.10, ttft_s=0.5),
-                        _variant("int8", tpot_s=0.08, ttft_s=1.5, top1=0.98), agreement, {})
+    text, _ = recommend(
+        _variant("fp32", tpot_s=0.10, ttft_s=0.5),
+        _variant("int8", tpot_s=0.08, ttft_s=1.5, top1=0.98),
+        agreement,
+        {},
+    )
     assert text.startswith("**Keep fp32.**") and "p95 TTFT" in text
     # not faster → keep the baseline
     text, _ = recommend(a, _variant("int8", tpot_s=0.10, ttft_s=0.2, top1=0.98), agreement, {})

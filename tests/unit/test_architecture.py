@@ -60,7 +60,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node], _ = 1, path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         state[node], _ = 2, path.pop()
@@ -75,15 +75,21 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_cycle():
     modules = _modules()
     # A package's __init__ importing its own submodules is how a package exposes its API, not a cycle.
-    graph = {name: {t for t in _imports(name, path, modules) if not t.startswith(name + ".")}
-             for name, path in modules.items()}
+    graph = {
+        name: {t for t in _imports(name, path, modules) if not t.startswith(name + ".")}
+        for name, path in modules.items()
+    }
     assert _cycle(graph) is None, " → ".join(_cycle(graph))
 
 
 def test_no_code_file_over_the_line_limit():
     files = list(_modules().values()) + sorted(ROOT.glob("model_repository/*/1/model.py"))
-    long = {name: n for p in files if (name := str(p.relative_to(ROOT))) not in DATA_MODULES
-            and (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        name: n
+        for p in files
+        if (name := str(p.relative_to(ROOT))) not in DATA_MODULES
+        and (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 

@@ -26,7 +26,9 @@ def test_a_process_that_is_gone_has_not_parsed_anything():
 
 def test_the_secret_is_blanked_in_a_child_command_line_and_nothing_else():
     secret = "s3cret-key-0123456789"
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", f"--key={secret}", "--other=1"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", f"--key={secret}", "--other=1"]
+    )
     try:
         assert argv_scrub.scrub(child.pid, secret)
         command_line = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")

@@ -17,7 +17,9 @@ def test_keys_reach_the_listener_of_the_same_server_only():
         assert CancelSender(channel).send(1795352064844401907)
         assert arrived.wait(2)
         assert got == [1795352064844401907]
-        assert not CancelSender(address(server_pid=os.getpid() + 10**6)).send(5)  # another server: nobody there
+        assert not CancelSender(address(server_pid=os.getpid() + 10**6)).send(
+            5
+        )  # another server: nobody there
     finally:
         listener.close()
 

@@ -10,9 +10,13 @@ def getter(**tensors):
 
 
 def test_sampling_params_from_trtllm_inputs():
-    get = getter(temperature=np.array([[0.7]], np.float32), runtime_top_k=np.array([[40]], np.int32),
-                 runtime_top_p=np.array([[0.0]], np.float32), seed=np.array([[5]], np.uint64),
-                 stop_words_list=np.array([[[9, 8, 7], [2, 3, -1]]], np.int32))
+    get = getter(
+        temperature=np.array([[0.7]], np.float32),
+        runtime_top_k=np.array([[40]], np.int32),
+        runtime_top_p=np.array([[0.0]], np.float32),
+        seed=np.array([[5]], np.uint64),
+        stop_words_list=np.array([[[9, 8, 7], [2, 3, -1]]], np.int32),
+    )
     params = req.sampling_params(get, max_tokens=10, end_id=2)
     assert params.temperature == pytest.approx(0.7) and params.top_k == 40
     assert params.top_p == 1.0  # TensorRT-LLM's "0 = unset"

@@ -41,15 +41,23 @@ def test_seeded_sampling_is_reproducible():
     draws = [[select_token(logits, [], params, np.random.default_rng(7)) for _ in range(1)] for _ in range(3)]
     assert draws[0] == draws[1] == draws[2]
     rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
-    assert [select_token(logits, [], params, rng_a) for _ in range(20)] == \
-           [select_token(logits, [], params, rng_b) for _ in range(20)]
+    assert [select_token(logits, [], params, rng_a) for _ in range(20)] == [
+        select_token(logits, [], params, rng_b) for _ in range(20)
+    ]
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(max_tokens=0), "max_tokens"), (dict(temperature=-1.0), "temperature"), (dict(top_p=0.0), "top_p"),
-    (dict(top_k=-1), "top_k"), (dict(repetition_penalty=0.0), "repetition_penalty"),
-    (dict(presence_penalty=3.0), "presence_penalty"), (dict(min_tokens=9, max_tokens=4), "min_tokens"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(max_tokens=0), "max_tokens"),
+        (dict(temperature=-1.0), "temperature"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_k=-1), "top_k"),
+        (dict(repetition_penalty=0.0), "repetition_penalty"),
+        (dict(presence_penalty=3.0), "presence_penalty"),
+        (dict(min_tokens=9, max_tokens=4), "min_tokens"),
+    ],
+)
 def test_sampling_params_validation_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SamplingParams(**kwargs)

@@ -10,8 +10,9 @@ def make_seq(rid: str, n_prompt: int = 4, first: int = 100) -> Sequence:
 
 
 def make_scheduler(**kw) -> Scheduler:
-    defaults = dict(max_num_seqs=2, max_num_batched_tokens=8, max_context_len=64, max_queue_size=3,
-                    min_prefix_reuse=4)
+    defaults = dict(
+        max_num_seqs=2, max_num_batched_tokens=8, max_context_len=64, max_queue_size=3, min_prefix_reuse=4
+    )
     return Scheduler(EngineConfig(**{**defaults, **kw}))
 
 
@@ -91,11 +92,14 @@ def test_queue_bound_rejects_at_once():
         s.add(make_seq("3"))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(max_num_seqs=0), "max_num_seqs"),
-    (dict(max_num_seqs=8, max_num_batched_tokens=4), "max_num_batched_tokens"),
-    (dict(min_prefix_reuse=0), "min_prefix_reuse"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_num_seqs=0), "max_num_seqs"),
+        (dict(max_num_seqs=8, max_num_batched_tokens=4), "max_num_batched_tokens"),
+        (dict(min_prefix_reuse=0), "min_prefix_reuse"),
+    ],
+)
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EngineConfig(**kwargs)
@@ -113,14 +117,22 @@ def run_to_decode(s: Scheduler, seq: Sequence, first_token: int = 1) -> None:
     s.update(s.schedule(), {seq: [first_token]})
 
 
-@pytest.mark.parametrize("params, tokens, outputs, reason", [
-    # An end id finishes the sequence and is not output.
-    (SamplingParams(max_tokens=8, end_ids=(2,)), [5, 2], [([5], False), ([], True)], FinishReason.STOP),
-    # A stop sequence is output (the detokenizer trims it), then finishes the sequence.
-    (SamplingParams(max_tokens=8, stop_sequences=((5, 6),)), [5, 6], [([5], False), ([6], True)], FinishReason.STOP),
-    # max_tokens=2: the second token is the last.
-    (SamplingParams(max_tokens=2), [5, 6], [([5], False), ([6], True)], FinishReason.LENGTH),
-])
+@pytest.mark.parametrize(
+    "params, tokens, outputs, reason",
+    [
+        # An end id finishes the sequence and is not output.
+        (SamplingParams(max_tokens=8, end_ids=(2,)), [5, 2], [([5], False), ([], True)], FinishReason.STOP),
+        # A stop sequence is output (the detokenizer trims it), then finishes the sequence.
+        (
+            SamplingParams(max_tokens=8, stop_sequences=((5, 6),)),
+            [5, 6],
+            [([5], False), ([6], True)],
+            FinishReason.STOP,
+        ),
+        # max_tokens=2: the second token is the last.
+        (SamplingParams(max_tokens=2), [5, 6], [([5], False), ([6], True)], FinishReason.LENGTH),
+    ],
+)
 def test_update_applies_the_finish_rules(params, tokens, outputs, reason):
     s = make_scheduler()
     seq = Sequence("a", [10, 11, 12], params)

@@ -11,14 +11,21 @@ from python_backend.engine.scheduler import Scheduler
 from python_backend.engine.sequence import SamplingParams, Sequence, Status
 
 
-@pytest.mark.parametrize("tokens, max_len, draft", [
-    ([1, 2, 3, 4, 9, 1, 2], 4, [3, 4, 9, 1]),  # the 2-gram (1, 2) recurs: what followed it
-    ([1, 2, 3, 1, 2, 7, 1, 2], 2, [7, 1]),  # the latest earlier occurrence wins
-    ([1, 2, 3, 4], 4, []),  # nothing recurs
-    ([5, 9, 5], 4, []),  # a lone repeated token is not evidence enough (MIN_NGRAM = 2)
-    ([1, 2, 3, 1, 2, 3], 8, [1, 2, 3]),  # the longest suffix (3 tokens) matched; the draft stops at the end
-    ([1, 2, 3, 1, 2], 0, []),
-])
+@pytest.mark.parametrize(
+    "tokens, max_len, draft",
+    [
+        ([1, 2, 3, 4, 9, 1, 2], 4, [3, 4, 9, 1]),  # the 2-gram (1, 2) recurs: what followed it
+        ([1, 2, 3, 1, 2, 7, 1, 2], 2, [7, 1]),  # the latest earlier occurrence wins
+        ([1, 2, 3, 4], 4, []),  # nothing recurs
+        ([5, 9, 5], 4, []),  # a lone repeated token is not evidence enough (MIN_NGRAM = 2)
+        (
+            [1, 2, 3, 1, 2, 3],
+            8,
+            [1, 2, 3],
+        ),  # the longest suffix (3 tokens) matched; the draft stops at the end
+        ([1, 2, 3, 1, 2], 0, []),
+    ],
+)
 def test_drafter_proposes_what_followed_the_longest_recurring_suffix(tokens, max_len, draft):
     assert propose(tokens, 3, max_len) == draft
 
@@ -77,14 +84,24 @@ def test_the_acceptance_rule_keeps_the_target_distribution():
     # Token 0 has p = 0.7 and is the draft: it must be kept 70 % of the time, and a rejection must
     # be token 1 or 2 in their 2:1 ratio (p without the draft, renormalised).
     logits = np.log(np.array([[0.7, 0.2, 0.1]], dtype=np.float32))
-    firsts = [accept_draft(seq(temperature=1.0, seed=i), np.vstack([logits, logits]), [0])[0] for i in range(4000)]
+    firsts = [
+        accept_draft(seq(temperature=1.0, seed=i), np.vstack([logits, logits]), [0])[0] for i in range(4000)
+    ]
     counts = np.bincount(firsts, minlength=3) / len(firsts)
     assert counts == pytest.approx([0.7, 0.2, 0.1], abs=0.03)
 
 
 def make_scheduler(**kw):
-    return Scheduler(EngineConfig(**{**dict(max_num_seqs=2, max_num_batched_tokens=16, max_context_len=32,
-                                            speculative_draft_len=4), **kw}))
+    return Scheduler(
+        EngineConfig(
+            **{
+                **dict(
+                    max_num_seqs=2, max_num_batched_tokens=16, max_context_len=32, speculative_draft_len=4
+                ),
+                **kw,
+            }
+        )
+    )
 
 
 def decoding(s: Scheduler, rid: str, prompt: list[int], first: int, **params) -> Sequence:
@@ -94,8 +111,10 @@ def decoding(s: Scheduler, rid: str, prompt: list[int], first: int, **params) ->
 
 def all_decoding(s: Scheduler, requests, **params) -> list[Sequence]:
     """Prefill every (request id, prompt, first token) in one step; all then decode."""
-    seqs = [Sequence(rid, prompt, SamplingParams(max_tokens=params.pop("max_tokens", 16), **params))
-            for rid, prompt, _ in requests]
+    seqs = [
+        Sequence(rid, prompt, SamplingParams(max_tokens=params.pop("max_tokens", 16), **params))
+        for rid, prompt, _ in requests
+    ]
     s.add(*seqs)
     s.update(s.schedule(), {q: [first] for q, (_, _, first) in zip(seqs, requests, strict=True)})
     return seqs
@@ -118,12 +137,15 @@ def test_speculation_turns_off_when_more_sequences_decode_than_speculative_max_b
     assert plan.verifies == [] and len(plan.decodes) == 2
 
 
-@pytest.mark.parametrize("params, config, longest", [
-    ({"speculative_draft_len": 0}, {}, None),  # the request turned it off
-    ({}, {"speculative_draft_len": 0}, None),  # off by default on this engine
-    ({"speculative_draft_len": 2}, {"speculative_draft_len": 0}, 2),  # a request may turn it on
-    ({"max_tokens": 3}, {}, 1),  # 1 generated, 2 to go: one draft token and the model's own
-])
+@pytest.mark.parametrize(
+    "params, config, longest",
+    [
+        ({"speculative_draft_len": 0}, {}, None),  # the request turned it off
+        ({}, {"speculative_draft_len": 0}, None),  # off by default on this engine
+        ({"speculative_draft_len": 2}, {"speculative_draft_len": 0}, 2),  # a request may turn it on
+        ({"max_tokens": 3}, {}, 1),  # 1 generated, 2 to go: one draft token and the model's own
+    ],
+)
 def test_the_draft_length_follows_the_request_the_engine_and_the_room_left(params, config, longest):
     s = make_scheduler(**config)
     decoding(s, "a", [7, 8, 9, 7, 8, 9, 7, 8], 9, **params)

@@ -87,18 +87,27 @@ def test_stop_words_cover_the_in_context_form(pre):
     assert encode("Paris") in sequences and encode(" Paris") in sequences
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda p: p.encode("   "), "text_input: must not be empty"),
-    (lambda p: p.encode("word " * 100), "text_input: prompt is"),
-    (lambda p: p.check_max_tokens(0, 5), "max_tokens: must be >= 1"),
-    (lambda p: p.check_max_tokens(60, 5), "at most 59 fit"),
-    (lambda p: p.word_sequences(["a", "b", "c", "d"], "stop_words"), "stop_words: 4 entries; the limit is 3"),
-    (lambda p: p.encode("[{]", apply_chat_template=True), "does not parse"),
-    (lambda p: p.encode("x" * 70000), "text_input: 70000 bytes; the limit is 65536"),
-    (lambda p: p.embedding_bias(["a", "b"], [1.0]), "embedding_bias_weights: 1 values for 2 embedding_bias_words"),
-    (lambda p: p.embedding_bias(["a"], [float("nan")]), "embedding_bias_weights: values must be finite"),
-    (lambda p: p.embedding_bias([""], [1.0]), "embedding_bias_words: entries must not be empty"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: p.encode("   "), "text_input: must not be empty"),
+        (lambda p: p.encode("word " * 100), "text_input: prompt is"),
+        (lambda p: p.check_max_tokens(0, 5), "max_tokens: must be >= 1"),
+        (lambda p: p.check_max_tokens(60, 5), "at most 59 fit"),
+        (
+            lambda p: p.word_sequences(["a", "b", "c", "d"], "stop_words"),
+            "stop_words: 4 entries; the limit is 3",
+        ),
+        (lambda p: p.encode("[{]", apply_chat_template=True), "does not parse"),
+        (lambda p: p.encode("x" * 70000), "text_input: 70000 bytes; the limit is 65536"),
+        (
+            lambda p: p.embedding_bias(["a", "b"], [1.0]),
+            "embedding_bias_weights: 1 values for 2 embedding_bias_words",
+        ),
+        (lambda p: p.embedding_bias(["a"], [float("nan")]), "embedding_bias_weights: values must be finite"),
+        (lambda p: p.embedding_bias([""], [1.0]), "embedding_bias_words: entries must not be empty"),
+    ],
+)
 def test_bad_input_names_the_field(pre, call, message):
     with pytest.raises(InputError, match=message):
         call(pre)

@@ -89,26 +89,39 @@ class TritonResponses:
         if extras.perf is not None:  # return_perf_metrics: all ten, in the backend's order
             tensors += [pb_utils.Tensor(name, array) for name, array in extras.perf.arrays().items()]
         else:  # always: postprocessing's key, and the prefix-cache hits (one-token blocks: exact)
-            tensors += [pb_utils.Tensor("arrival_time_ns", np.asarray([[arrival_ns]], dtype=np.int64)),
-                        pb_utils.Tensor("kv_cache_reused_blocks", np.asarray([[extras.cached_tokens]], dtype=np.int32))]
+            tensors += [
+                pb_utils.Tensor("arrival_time_ns", np.asarray([[arrival_ns]], dtype=np.int64)),
+                pb_utils.Tensor(
+                    "kv_cache_reused_blocks", np.asarray([[extras.cached_tokens]], dtype=np.int32)
+                ),
+            ]
         # The rest only when asked (sequence_index: num_return_sequences > 1; batch_index: a batch of
         # several prompts), as the backend does.
-        for name, value in (("sequence_index", extras.sequence_index), ("batch_index", extras.batch_index),
-                            ("num_input_tokens", extras.num_input_tokens),
-                            ("num_output_tokens", extras.num_output_tokens)):
+        for name, value in (
+            ("sequence_index", extras.sequence_index),
+            ("batch_index", extras.batch_index),
+            ("num_input_tokens", extras.num_input_tokens),
+            ("num_output_tokens", extras.num_output_tokens),
+        ):
             if value is not None:
                 tensors.append(pb_utils.Tensor(name, np.asarray([[value]], dtype=np.int32)))
         if extras.logits is not None:  # [1, beam=1, tokens, vocab]
             logits = extras.logits
             rows = np.stack(logits) if logits else np.zeros((0, self.vocab_size), dtype=np.float32)
-            tensors.append(pb_utils.Tensor("generation_logits", rows.reshape(1, 1, len(logits), self.vocab_size)))
+            tensors.append(
+                pb_utils.Tensor("generation_logits", rows.reshape(1, 1, len(logits), self.vocab_size))
+            )
         if extras.context_logits is not None:  # [1, prompt, vocab], with a sequence's first response
             tensors.append(pb_utils.Tensor("context_logits", extras.context_logits[None].astype(np.float32)))
         if extras.log_probs is not None:
             tensors += [
-                pb_utils.Tensor("output_log_probs",
-                                np.asarray(extras.log_probs.tokens, dtype=np.float32).reshape(1, 1, -1)),
-                pb_utils.Tensor("cum_log_probs", np.asarray([[extras.log_probs.cumulative]], dtype=np.float32)),
+                pb_utils.Tensor(
+                    "output_log_probs",
+                    np.asarray(extras.log_probs.tokens, dtype=np.float32).reshape(1, 1, -1),
+                ),
+                pb_utils.Tensor(
+                    "cum_log_probs", np.asarray([[extras.log_probs.cumulative]], dtype=np.float32)
+                ),
             ]
         return pb_utils.InferenceResponse(tensors)
 
@@ -142,9 +155,13 @@ class TritonPythonModel:
         self.metrics = EngineMetrics(pb_utils, args["model_name"])
         self._metrics_due = 0.0
         info = params.get("xgrammar_tokenizer_info_path", "")
-        self.engine = LLMEngine(EngineConfig.from_parameters(params), version_dir / params.get("onnx_dir", "onnx"),
-                                step_observer=self._observe_step, on_fatal=self._exit_stub,
-                                tokenizer_info_path=version_dir / info if info else None)
+        self.engine = LLMEngine(
+            EngineConfig.from_parameters(params),
+            version_dir / params.get("onnx_dir", "onnx"),
+            step_observer=self._observe_step,
+            on_fatal=self._exit_stub,
+            tokenizer_info_path=version_dir / info if info else None,
+        )
         self.exclude_input_default = params.get("exclude_input_in_output", "true") == "true"
         self.responses = TritonResponses(self.engine.runner.shape.vocab_size)
         self.writer = ResponseWriter()
@@ -155,7 +172,9 @@ class TritonPythonModel:
         try:
             self.cancel_listener = cancel_channel.CancelListener(self._stop_stream, cancel_channel.address())
         except OSError as exc:  # a second engine instance in this server: the channel is taken
-            log.warning("postprocessing cannot stop this instance's streams (%s); run one engine instance", exc)
+            log.warning(
+                "postprocessing cannot stop this instance's streams (%s); run one engine instance", exc
+            )
             self.cancel_listener = None
 
     def _observe_step(self, plan, seconds):
@@ -190,8 +209,12 @@ class TritonPythonModel:
             items = req.each_row(rows, self._read_row)
             draft_len = req.speculative_draft_len(request.parameters())
             if draft_len is not None:
-                items = [item._replace(sequences=[replace(p, speculative_draft_len=draft_len) for p in item.sequences])
-                         for item in items]
+                items = [
+                    item._replace(
+                        sequences=[replace(p, speculative_draft_len=draft_len) for p in item.sequences]
+                    )
+                    for item in items
+                ]
             streaming = req.scalar(rows[0], "streaming", bool, False)
             request_id = f"{request.request_id() or 'req'}#{next(self.ids)}"
             # Every sequence of every batch item shares the request's sender: the last to end sends FINAL.
@@ -202,14 +225,27 @@ class TritonPythonModel:
                 arrival_ns = self.arrivals.next()
                 members = []
                 for index, params in enumerate(item.sequences):
-                    stream = ResponseStream(sender, self.responses, self.metrics, streaming,
-                                            [] if item.exclude_input else item.prompt_ids, arrival_ns,
-                                            lambda _arrival: self._forget(running), item.asked,
-                                            sequence_index=index if len(item.sequences) > 1 else None,
-                                            batch_index=batch_index if len(items) > 1 else None, siblings=siblings,
-                                            stream_interval=self.engine.config.stream_interval)
-                    members.append((_sequence_id(request_id, batch_index, len(items), index, len(item.sequences)),
-                                    params, stream.engine_callback(self.writer)))
+                    stream = ResponseStream(
+                        sender,
+                        self.responses,
+                        self.metrics,
+                        streaming,
+                        [] if item.exclude_input else item.prompt_ids,
+                        arrival_ns,
+                        lambda _arrival: self._forget(running),
+                        item.asked,
+                        sequence_index=index if len(item.sequences) > 1 else None,
+                        batch_index=batch_index if len(items) > 1 else None,
+                        siblings=siblings,
+                        stream_interval=self.engine.config.stream_interval,
+                    )
+                    members.append(
+                        (
+                            _sequence_id(request_id, batch_index, len(items), index, len(item.sequences)),
+                            params,
+                            stream.engine_callback(self.writer),
+                        )
+                    )
                 running[arrival_ns] = [member[0] for member in members]
                 prompts.append((item.prompt_ids, members))
             self.running.update(running)
@@ -221,7 +257,9 @@ class TritonPythonModel:
         except ValueError as exc:  # InputError, or a limit the engine checks
             self._fail(sender, str(exc), pb_utils.TritonError.INVALID_ARG)
         except QueueFullError as exc:
-            logs.event(log, "request_rejected", logging.WARNING, request_id=request.request_id(), reason=str(exc))
+            logs.event(
+                log, "request_rejected", logging.WARNING, request_id=request.request_id(), reason=str(exc)
+            )
             self._fail(sender, str(exc), pb_utils.TritonError.UNAVAILABLE)
         except RuntimeError as exc:
             logs.event(log, "request_failed", logging.ERROR, request_id=request.request_id(), reason=str(exc))
@@ -232,14 +270,25 @@ class TritonPythonModel:
         prompt = get("input_ids").reshape(-1)
         length = req.scalar(get, "input_lengths", int, prompt.size)
         req.refuse_beam_search(get)
-        params = req.sampling_params(get, req.scalar(get, "request_output_len", int, required=True),
-                                     req.scalar(get, "end_id", int, None))
-        asked = Asked(params.return_log_probs, params.return_generation_logits, params.return_context_logits,
-                      req.scalar(get, "return_num_input_tokens", bool, False),
-                      req.scalar(get, "return_num_output_tokens", bool, False),
-                      req.scalar(get, "return_perf_metrics", bool, False))
-        return _Item(prompt[:length].tolist(), req.sibling_params(params, req.num_return_sequences(get)),
-                     req.scalar(get, "exclude_input_in_output", bool, self.exclude_input_default), asked)
+        params = req.sampling_params(
+            get,
+            req.scalar(get, "request_output_len", int, required=True),
+            req.scalar(get, "end_id", int, None),
+        )
+        asked = Asked(
+            params.return_log_probs,
+            params.return_generation_logits,
+            params.return_context_logits,
+            req.scalar(get, "return_num_input_tokens", bool, False),
+            req.scalar(get, "return_num_output_tokens", bool, False),
+            req.scalar(get, "return_perf_metrics", bool, False),
+        )
+        return _Item(
+            prompt[:length].tolist(),
+            req.sibling_params(params, req.num_return_sequences(get)),
+            req.scalar(get, "exclude_input_in_output", bool, self.exclude_input_default),
+            asked,
+        )
 
     def _forget(self, running):
         for key in running:
@@ -249,16 +298,23 @@ class TritonPythonModel:
         try:
             key = int(request.request_id())
         except ValueError:
-            raise InputError(f"stop: the request id must be the arrival_time_ns of the request to stop, "
-                             f"got {request.request_id()!r}") from None
+            raise InputError(
+                f"stop: the request id must be the arrival_time_ns of the request to stop, "
+                f"got {request.request_id()!r}"
+            ) from None
         self._stop_stream(key)
         sender.send(self.responses.tokens([], key), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def _stop_stream(self, key):
         targets = self.running.get(key, [])
         stopped = [self.engine.cancel(target) for target in targets]
-        logs.event(log, "stop_requested", request_id=targets[0] if targets else None, arrival_time_ns=key,
-                   running=any(stopped))
+        logs.event(
+            log,
+            "stop_requested",
+            request_id=targets[0] if targets else None,
+            arrival_time_ns=key,
+            running=any(stopped),
+        )
 
     def _fail(self, sender, message, code):
         sender.send(self.responses.error(message, code), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)

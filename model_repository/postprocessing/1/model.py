@@ -44,15 +44,18 @@ class TritonPythonModel:
     def initialize(self, args):
         params = req.model_parameters(args)
         version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.tokenizer = load_tokenizer(version_dir / params.get("tokenizer_dir", "tokenizer"),
-                                        trust_remote_code=params.get("trust_remote_code", "false") == "true")
+        self.tokenizer = load_tokenizer(
+            version_dir / params.get("tokenizer_dir", "tokenizer"),
+            trust_remote_code=params.get("trust_remote_code", "false") == "true",
+        )
         self.streams = DetokenizerStore(self.tokenizer, capacity=int(params.get("max_streams", "65536")))
         self.forward = _forwarder(params.get("forward_cancellation", "none"))  # None: nobody to tell
         self.tokens_per_block = int(params.get("kv_cache_tokens_per_block", "1"))
         if self.tokens_per_block < 1:
             raise ValueError(f"kv_cache_tokens_per_block: must be >= 1, got {self.tokens_per_block}")
-        self.metrics = CodecMetrics(pb_utils, "triton_llm_detokenize_duration_seconds",
-                                    "Time to detokenize one engine response")
+        self.metrics = CodecMetrics(
+            pb_utils, "triton_llm_detokenize_duration_seconds", "Time to detokenize one engine response"
+        )
 
     def execute(self, requests):
         return [self._one(request) for request in requests]
@@ -88,8 +91,10 @@ class TritonPythonModel:
             pb_utils.Tensor("cached_tokens", np.asarray([[cached]], dtype=np.int32)),
         ]
         if get("kv_cache_alloc_total_blocks") is not None:  # the request asked for the perf outputs
-            outputs += [pb_utils.Tensor("out_arrival_time_ns", arrival_ns),
-                        pb_utils.Tensor("out_kv_cache_reused_blocks", reused_blocks)]
+            outputs += [
+                pb_utils.Tensor("out_arrival_time_ns", arrival_ns),
+                pb_utils.Tensor("out_kv_cache_reused_blocks", reused_blocks),
+            ]
         self.metrics.duration.observe(time.perf_counter() - started)
         return pb_utils.InferenceResponse(outputs)
 

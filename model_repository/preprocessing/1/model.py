@@ -44,7 +44,9 @@ class TritonPythonModel:
             max_input_len=int(params["max_input_len"]) if "max_input_len" in params else None,
         )
         self.traits = EngineTraits.from_parameters(params)
-        self.metrics = CodecMetrics(pb_utils, "triton_llm_tokenize_duration_seconds", "Time to tokenize one request")
+        self.metrics = CodecMetrics(
+            pb_utils, "triton_llm_tokenize_duration_seconds", "Time to tokenize one request"
+        )
 
     def execute(self, requests):
         return [self._one(request) for request in requests]
@@ -55,6 +57,8 @@ class TritonPythonModel:
             self.traits.check_request_parameters(request.parameters())
             outputs = engine_inputs(self.pre, req.input_getter(pb_utils, request), self.traits)
         except InputError as exc:
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
+            return pb_utils.InferenceResponse(
+                error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
+            )
         self.metrics.duration.observe(time.perf_counter() - started)
         return pb_utils.InferenceResponse([pb_utils.Tensor(k, v) for k, v in outputs.items()])

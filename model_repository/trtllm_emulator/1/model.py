@@ -69,16 +69,23 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])  # as Triton loaded it: what it will accept in a response
         logs.configure("INFO")
         if not config.get("model_transaction_policy", {}).get("decoupled", False):
-            raise pb_utils.TritonModelException("the TensorRT-LLM emulator runs decoupled only "
-                                                "(model_transaction_policy { decoupled: true })")
+            raise pb_utils.TritonModelException(
+                "the TensorRT-LLM emulator runs decoupled only (model_transaction_policy { decoupled: true })"
+            )
         params = req.model_parameters(args)
         try:
             settings = load_settings(params, executor_queue_bound(config))
         except BackendLoadError as exc:
             raise pb_utils.TritonModelException(str(exc)) from None
         declared = {output["name"] for output in config.get("output", [])}
-        self.backend = EmulatedBackend(settings, declared, args["model_name"], TritonResponses(),
-                                       metrics=EngineMetrics(pb_utils, args["model_name"]), on_fatal=self._exit_stub)
+        self.backend = EmulatedBackend(
+            settings,
+            declared,
+            args["model_name"],
+            TritonResponses(),
+            metrics=EngineMetrics(pb_utils, args["model_name"]),
+            on_fatal=self._exit_stub,
+        )
         self.backend.start()
 
     @staticmethod
