@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import engine_build, environment, gpu_check, launcher, pins, plan, recipes, repository
+from . import engine_build, engine_facts, environment, gpu_check, launcher, pins, plan, recipes, repository
 from .lookahead import LOOKAHEAD, Lookahead
 
 DEFAULTS = recipes.EngineBuildConfig  # build defaults live on the dataclass
@@ -112,16 +112,16 @@ def cmd_gpu_repo(args) -> int:
     if args.dry_run:
         # An engine not built yet (e.g. `make gpu-repo DRY_RUN=1` after a dry-run build) is described
         # by the build settings it will have.
-        planned = repository.EngineFacts(
-            args.max_batch_size,
-            args.max_input_len,
-            args.max_seq_len,
-            args.max_num_tokens,
-            1,
-            recipes.uses_paged_context_fmha(args.precision),
-            args.tp,
-            args.pp,
-            f"the planned {args.precision} engine (not built yet; --precision, --max-batch-size etc.)",
+        planned = engine_facts.EngineFacts(
+            max_batch_size=args.max_batch_size,
+            max_input_len=args.max_input_len,
+            max_seq_len=args.max_seq_len,
+            max_num_tokens=args.max_num_tokens,
+            max_beam_width=1,
+            use_paged_context_fmha=recipes.uses_paged_context_fmha(args.precision),
+            tp=args.tp,
+            pp=args.pp,
+            source=f"the planned {args.precision} engine (not built yet; --precision, --max-batch-size etc.)",
             gather_logits=args.gather_logits,
             # --lookahead describes the planned engine too: built for exactly those sizes.
             **(

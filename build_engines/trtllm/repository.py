@@ -1,13 +1,12 @@
 """`gpu-repo`: the shared ensemble/preprocessing/postprocessing + a `tensorrtllm` `engine` model.
 
-Before anything is written, the request is checked against the engine it will serve (its
-config.json from trtllm-build, and our manifest.json) and against the GPU/TensorRT-LLM it will
-run on; every refusal names the values that disagree.
+Before anything is written, the request is checked against the engine it will serve (its facts as
+engine_facts.py reads them) and against the GPU/TensorRT-LLM it will run on; every refusal names
+the values that disagree.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,100 +20,13 @@ from ..manifest import EngineManifest
 from ..shared_models import assemble_shared_models, link_tree, write_tokenizer_info
 from . import environment
 from .engine_config import TrtllmEngineModel
-from .lookahead import LOOKAHEAD, NO_SPECULATION, Lookahead, check_serves
-from .plan import TOKENS_PER_BLOCK
-from .recipes import GathersLogits, gather_logits_name, gathers
+from .engine_facts import EngineFacts, resolve_engine_dir
+from .lookahead import Lookahead, check_serves
 
 ENGINE_SUBDIR = "trtllm_engine"  # engine files inside engine/1/
 # Guided decoding: the backend's xgrammar reads this file (python_backend/contract/tokenizer_info.py)
 TOKENIZER_INFO = tokenizer_info.FILE_NAME  # inside engine/1/
 MODELS = ("ensemble", "preprocessing", "engine", "postprocessing")
-
-
-@dataclass(frozen=True)
-class EngineFacts(GathersLogits):
-    """What the engine was built for: these bound what the Triton config may ask of it."""
-
-    max_batch_size: int
-    max_input_len: int
-    max_seq_len: int
-    max_num_tokens: int
-    max_beam_width: int
-    use_paged_context_fmha: bool
-    tp: int
-    pp: int
-    source: str
-    # KV-cache block size: the backend reports prefix reuse in blocks (kv_cache_reused_blocks).
-    tokens_per_block: int = TOKENS_PER_BLOCK
-    # Logits the engine computes (recipes.GATHER_FLAGS): the backend returns generation_logits /
-    # context_logits only for an engine built to gather them, so preprocessing refuses the others.
-    gather_logits: str = "none"
-    # Speculative decoding the engine was built for (lookahead.py): config.json's mode and draft
-    # length, and from our manifest the lookahead sizes it was built for (None: not recorded).
-    speculative_decoding_mode: int = NO_SPECULATION
-    max_draft_len: int = 0
-    lookahead: list | None = None
-
-    @classmethod
-    def from_engine_dir(cls, engine_dir: Path, manifest: EngineManifest | None) -> EngineFacts:
-        config_path = engine_dir / "config.json"
-        if config_path.is_file():
-            # trtllm-build's own record of the engine wins over what we asked for.
-            config = json.loads(config_path.read_text())
-            build = config.get("build_config", {})
-            mapping = config.get("pretrained_config", {}).get("mapping", {})
-            plugins = build.get("plugin_config", {})
-            # BuildConfig's gather_*_logits, the keys the C++ runtime reads into ModelConfig
-            # (computeContextLogits / computeGenerationLogits); our manifest where they are absent.
-            recorded = manifest.gather_logits if manifest is not None else "none"
-            recorded_generation, recorded_context = gathers(recorded)
-            generation = build.get("gather_generation_logits", recorded_generation)
-            context = build.get("gather_context_logits", recorded_context)
-            draft = int(build.get("max_draft_len", 0))
-            mode = int(build.get("speculative_decoding_mode", NO_SPECULATION))
-            # trtllm-build adds max_draft_len to max_seq_len for a speculative engine; what requests
-            # may use (prompt + generated tokens) is the length asked for at build.
-            max_seq_len = int(build["max_seq_len"]) - (draft if mode != NO_SPECULATION else 0)
-            return cls(
-                int(build["max_batch_size"]),
-                int(build["max_input_len"]),
-                max_seq_len,
-                int(build["max_num_tokens"]),
-                int(build.get("max_beam_width", 1)),
-                bool(plugins.get("use_paged_context_fmha", False)),
-                int(mapping.get("tp_size", 1)),
-                int(mapping.get("pp_size", 1)),
-                str(config_path),
-                int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
-                gather_logits_name(bool(generation), bool(context)),
-                mode,
-                draft,
-                manifest.lookahead if manifest is not None else None,
-            )
-        if manifest is None:
-            raise FileNotFoundError(f"{engine_dir}: neither config.json (trtllm-build) nor manifest.json")
-        built = Lookahead(*manifest.lookahead) if manifest.lookahead else None
-        return cls(
-            manifest.max_batch_size,
-            manifest.max_input_len,
-            manifest.max_seq_len,
-            manifest.max_num_tokens,
-            1,
-            manifest.use_paged_context_fmha,
-            manifest.tp,
-            manifest.pp,
-            str(engine_dir / "manifest.json"),
-            gather_logits=manifest.gather_logits,
-            speculative_decoding_mode=LOOKAHEAD if built else NO_SPECULATION,
-            max_draft_len=built.max_draft_len if built else 0,
-            lookahead=manifest.lookahead,
-        )
-
-    def lookahead_sizes(self, asked: Lookahead | None) -> Lookahead | None:
-        """The sizes to run: those asked for, else those the engine was built for (its manifest)."""
-        if asked is not None or not self.lookahead:
-            return asked
-        return Lookahead(*self.lookahead)
 
 
 @dataclass
@@ -147,17 +59,6 @@ class GpuRepoRequest:
         self.engine_dir = resolve_engine_dir(Path(self.engine_dir))
         self.tokenizer_dir = Path(self.tokenizer_dir)
         self.output = Path(self.output)
-
-
-def resolve_engine_dir(path: Path) -> Path:
-    """Accept the `engine --output` directory as well as its engine/ subdirectory."""
-    if (
-        not (path / "config.json").is_file()
-        and not (path / "manifest.json").is_file()
-        and (path / "engine").is_dir()
-    ):
-        return path / "engine"
-    return path
 
 
 def engine_defaults(req: GpuRepoRequest, facts: EngineFacts) -> tuple[GpuRepoRequest, list[str]]:
@@ -288,7 +189,9 @@ def plan_repo(
         stats_check_period_ms=req.stats_check_period_ms,
         lookahead=lookahead,
     )
-    return RepoPlan(model, facts, manifest, max_input_len, tuple(notes))
+    return RepoPlan(
+        model=model, facts=facts, manifest=manifest, max_input_len=max_input_len, notes=tuple(notes)
+    )
 
 
 def print_note(note: str) -> None:
@@ -302,7 +205,9 @@ def assemble_gpu(
     plan = plan_repo(req, env=env)
     for note in plan.notes:
         out(note)
-    model, facts, manifest = plan.model, plan.facts, plan.manifest
+    model = plan.model
+    facts = plan.facts
+    manifest = plan.manifest
     if not req.tokenizer_dir.is_dir():
         raise FileNotFoundError(f"{req.tokenizer_dir}: tokenizer directory not found")
     assemble_shared_models(
@@ -344,7 +249,8 @@ def assemble_gpu(
 
 def describe(req: GpuRepoRequest, plan: RepoPlan) -> str:
     """The dry-run report: what would be written, and the engine config itself."""
-    model, facts = plan.model, plan.facts
+    model = plan.model
+    facts = plan.facts
     lines = [
         f"# would write the shared models ensemble, preprocessing, postprocessing into {req.output} "
         f"(max_batch_size={model.max_batch_size}, max_seq_len={facts.max_seq_len}, "

@@ -11,6 +11,7 @@ from build_engines import model_config
 from build_engines.manifest import EngineManifest
 from build_engines.trtllm import repository
 from build_engines.trtllm.__main__ import main
+from build_engines.trtllm.engine_facts import EngineFacts
 from build_engines.trtllm.repository import GpuRepoRequest
 
 from .conftest import engine_manifest, write_engine_dir
@@ -86,8 +87,8 @@ def test_engine_without_config_json_uses_the_manifest(tmp_path, tokenizer_dir, h
         (
             {},
             dict(streaming=True, decoupled=False),
-            "streaming needs decoupled mode (model_transaction_policy { decoupled: true }); got streaming=true with "
-            "decoupled=false",
+            "streaming needs decoupled mode (model_transaction_policy { decoupled: true }); "
+            "got streaming=true with decoupled=false",
         ),
         (
             dict(paged_context_fmha=False),
@@ -194,7 +195,7 @@ def test_cli_error_exit(tmp_path, tokenizer_dir, capsys, h100, monkeypatch):
 
 def test_engine_config_json_wins_over_manifest(tmp_path):
     engine = write_engine_dir(tmp_path / "engine", max_batch_size=8)
-    facts = repository.EngineFacts.from_engine_dir(engine, engine_manifest(max_batch_size=64))
+    facts = EngineFacts.from_engine_dir(engine, engine_manifest(max_batch_size=64))
     assert facts.max_batch_size == 8 and facts.source.endswith("config.json")
     assert json.loads((engine / "config.json").read_text())["build_config"]["max_batch_size"] == 8
 
@@ -371,10 +372,10 @@ def test_engine_config_json_wins_over_the_manifest_on_logits(tmp_path):
         build_extra={"gather_generation_logits": True},
         manifest=engine_manifest(gather_logits="context"),
     )
-    facts = repository.EngineFacts.from_engine_dir(engine, engine_manifest(gather_logits="context"))
+    facts = EngineFacts.from_engine_dir(engine, engine_manifest(gather_logits="context"))
     # generation from config.json; context: config.json says nothing, the manifest says context
     assert facts.gather_logits == "all"
-    facts = repository.EngineFacts.from_engine_dir(engine, None)
+    facts = EngineFacts.from_engine_dir(engine, None)
     assert facts.gather_logits == "generation"
 
 
@@ -382,7 +383,7 @@ def test_engine_without_config_json_takes_logits_from_the_manifest(tmp_path):
     engine = write_engine_dir(
         tmp_path / "engine", with_config=False, manifest=engine_manifest(gather_logits="all")
     )
-    facts = repository.EngineFacts.from_engine_dir(engine, EngineManifest.load(engine))
+    facts = EngineFacts.from_engine_dir(engine, EngineManifest.load(engine))
     assert (facts.gathers_generation_logits, facts.gathers_context_logits) == (True, True)
 
 
