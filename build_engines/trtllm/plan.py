@@ -13,15 +13,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .checkpoint_shape import CheckpointShape
 from .recipes import GATHER_LOGITS, gathers
 
 GIB = 1 << 30
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "int8": 1}
 # Bytes per weight of quantized linear layers; int4_awq adds one fp16 scale per 128-weight group.
 QUANT_WEIGHT_BYTES = {"int8_wo": 1.0, "int8_sq": 1.0, "fp8": 1.0, "int4_awq": 0.5 + 2 / 128}
-# HF's PretrainedConfig ties embeddings unless told otherwise; these model classes default to untied.
-UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen3"}
-GATED_ACTS = {"silu", "swiglu", "swish"}
 TOKENS_PER_BLOCK = 32  # trtllm-build's default paged-KV block size: a sequence holds whole blocks
 # Kept free of the KV cache: CUDA context, TensorRT activation buffers, NCCL, decoder state.
 RESERVE_FRACTION = 0.10
@@ -35,94 +33,6 @@ KV_PERCENT_OF_FREE = 95
 # (GenerationLogitsCache::kCACHE_LENGTH, cpp/include/tensorrt_llm/batch_manager/runtimeBuffers.h of
 # NVIDIA/TensorRT-LLM at 95ca1eaeaf08708fb25d2906ac1bd7a795292646).
 GENERATION_LOGITS_CACHE_STEPS = 8
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    tied_embeddings: bool
-    gated_mlp: bool
-    rms_norm: bool  # RMSNorm has a weight; LayerNorm a weight and a bias
-    attention_bias: bool
-    mlp_bias: bool
-
-    def __post_init__(self) -> None:
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "intermediate_size",
-            "num_layers",
-            "num_heads",
-            "num_kv_heads",
-            "head_dim",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.num_heads % self.num_kv_heads:
-            raise ValueError(
-                f"num_attention_heads ({self.num_heads}) is not a multiple of "
-                f"num_key_value_heads ({self.num_kv_heads})"
-            )
-
-    @classmethod
-    def from_hf_config(cls, cfg: dict) -> ModelShape:
-        def get(*names, default=None):
-            for name in names:
-                if cfg.get(name) is not None:
-                    return cfg[name]
-            if default is None:
-                raise ValueError(f"config.json has none of {names}")
-            return default
-
-        model_type = cfg.get("model_type", "")
-        hidden = int(get("hidden_size", "n_embd"))
-        heads = int(get("num_attention_heads", "n_head"))
-        act = str(get("hidden_act", "activation_function", default="gelu"))
-        gated = act in GATED_ACTS or model_type in UNTIED_BY_DEFAULT
-        return cls(
-            vocab_size=int(get("vocab_size")),
-            hidden_size=hidden,
-            intermediate_size=int(get("intermediate_size", "n_inner", default=4 * hidden)),
-            num_layers=int(get("num_hidden_layers", "n_layer")),
-            num_heads=heads,
-            num_kv_heads=int(get("num_key_value_heads", default=heads)),
-            head_dim=int(get("head_dim", default=hidden // heads)),
-            tied_embeddings=bool(cfg.get("tie_word_embeddings", model_type not in UNTIED_BY_DEFAULT)),
-            gated_mlp=gated,
-            rms_norm="rms_norm_eps" in cfg,
-            attention_bias=bool(cfg.get("attention_bias", model_type in ("qwen2", "gpt2"))),
-            mlp_bias=bool(cfg.get("mlp_bias", model_type == "gpt2")),
-        )
-
-    # --- parameter counts (per layer unless said otherwise) ---
-    def attention_params(self) -> int:
-        q_out = self.num_heads * self.head_dim
-        kv_out = self.num_kv_heads * self.head_dim
-        weights = self.hidden_size * (q_out + 2 * kv_out) + q_out * self.hidden_size  # q, k, v, o
-        bias = (q_out + 2 * kv_out + self.hidden_size) if self.attention_bias else 0
-        return weights + bias
-
-    def mlp_params(self) -> int:
-        matrices = 3 if self.gated_mlp else 2  # gate+up+down vs fc+proj
-        bias = ((matrices - 1) * self.intermediate_size + self.hidden_size) if self.mlp_bias else 0
-        return matrices * self.hidden_size * self.intermediate_size + bias
-
-    def norm_params(self) -> int:
-        return self.hidden_size * (1 if self.rms_norm else 2)
-
-    def embedding_params(self) -> int:
-        return self.vocab_size * self.hidden_size
-
-    def total_params(self) -> int:
-        per_layer = self.attention_params() + self.mlp_params() + 2 * self.norm_params()
-        lm_head = 0 if self.tied_embeddings else self.embedding_params()
-        return self.num_layers * per_layer + self.embedding_params() + lm_head + self.norm_params()
 
 
 @dataclass
@@ -164,7 +74,7 @@ class PlanRequest:
             raise ValueError(f"gpu_mem_gb must be positive, got {self.gpu_mem_gb}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Plan:
     total_params: int
     weight_bytes: int  # whole model, all ranks
@@ -188,7 +98,7 @@ class Plan:
         return json.dumps(asdict(self), indent=2)
 
 
-def _weight_bytes(shape: ModelShape, req: PlanRequest) -> tuple[int, int]:
+def _weight_bytes(shape: CheckpointShape, req: PlanRequest) -> tuple[int, int]:
     """(whole model, most loaded rank). Linear layers are split over TP and layers over PP stages;
     norms are replicated; the input embedding is not TP-split (TensorRT-LLM's default) and sits on
     the first stage, lm_head is split over TP on the last stage.
@@ -220,7 +130,7 @@ def _weight_bytes(shape: ModelShape, req: PlanRequest) -> tuple[int, int]:
     return total, per_gpu
 
 
-def logits_bytes(shape: ModelShape, req: PlanRequest) -> tuple[int, int]:
+def logits_bytes(shape: CheckpointShape, req: PlanRequest) -> tuple[int, int]:
     """(generation, context) logits buffer bytes on a GPU of the last PP stage, as TensorRT-LLM 1.2 allocates
     them (RuntimeBuffers, cpp/tensorrt_llm/batch_manager/runtimeBuffers.cpp of NVIDIA/TensorRT-LLM at
     2a9abd9536aa62ad3e4b9314be9286b1b1be523b); 0 for logits the engine does not gather. Generation: create()
@@ -233,15 +143,15 @@ def logits_bytes(shape: ModelShape, req: PlanRequest) -> tuple[int, int]:
     world = req.tp * req.pp
     vocab = math.ceil(shape.vocab_size / world) * world
     elem = DTYPE_BYTES[req.logits_dtype]
-    steps, beams = GENERATION_LOGITS_CACHE_STEPS, req.max_beam_width
-    generation = req.pp * steps * (req.max_batch_size + 1) * beams * vocab * elem
+    beams = req.max_beam_width
+    generation = req.pp * GENERATION_LOGITS_CACHE_STEPS * (req.max_batch_size + 1) * beams * vocab * elem
     context = (req.max_num_tokens + req.max_batch_size * beams) * vocab * elem
     return tuple(
         size if on else 0 for size, on in zip((generation, context), gathers(req.gather_logits), strict=True)
     )
 
 
-def plan(shape: ModelShape, req: PlanRequest) -> Plan:
+def plan(shape: CheckpointShape, req: PlanRequest) -> Plan:
     notes = []
     weights, weights_per_gpu = _weight_bytes(shape, req)
     generation_logits, context_logits = logits_bytes(shape, req)
@@ -277,21 +187,21 @@ def plan(shape: ModelShape, req: PlanRequest) -> Plan:
             f"{req.gpu_mem_gb:g} GiB: raise --tp/--pp or quantize"
         )
         return Plan(
-            shape.total_params(),
-            weights,
-            weights_per_gpu,
-            kv_per_token,
-            kv_per_token_gpu,
-            gpu_mem,
-            reserve,
-            0,
-            0,
-            0,
-            0.0,
-            False,
-            notes,
-            generation_logits,
-            context_logits,
+            total_params=shape.total_params(),
+            weight_bytes=weights,
+            weight_bytes_per_gpu=weights_per_gpu,
+            kv_bytes_per_token=kv_per_token,
+            kv_bytes_per_token_per_gpu=kv_per_token_gpu,
+            gpu_mem_bytes=gpu_mem,
+            reserve_bytes=reserve,
+            kv_cache_bytes_per_gpu=0,
+            max_tokens_in_paged_kv_cache=0,
+            max_concurrent_sequences=0,
+            kv_cache_free_gpu_mem_fraction=0.0,
+            fits=False,
+            notes=notes,
+            generation_logits_bytes_per_gpu=generation_logits,
+            context_logits_bytes_per_gpu=context_logits,
         )
     kv_tokens = kv_cache // kv_per_token_gpu // TOKENS_PER_BLOCK * TOKENS_PER_BLOCK
     max_seqs = kv_tokens // seq_tokens
@@ -299,21 +209,21 @@ def plan(shape: ModelShape, req: PlanRequest) -> Plan:
     if max_seqs == 0:
         notes.append(f"not even one {req.context}-token sequence fits in the KV cache")
     return Plan(
-        shape.total_params(),
-        weights,
-        weights_per_gpu,
-        kv_per_token,
-        kv_per_token_gpu,
-        gpu_mem,
-        reserve,
-        kv_cache,
-        kv_tokens,
-        max_seqs,
-        fraction,
-        max_seqs > 0,
-        notes,
-        generation_logits,
-        context_logits,
+        total_params=shape.total_params(),
+        weight_bytes=weights,
+        weight_bytes_per_gpu=weights_per_gpu,
+        kv_bytes_per_token=kv_per_token,
+        kv_bytes_per_token_per_gpu=kv_per_token_gpu,
+        gpu_mem_bytes=gpu_mem,
+        reserve_bytes=reserve,
+        kv_cache_bytes_per_gpu=kv_cache,
+        max_tokens_in_paged_kv_cache=kv_tokens,
+        max_concurrent_sequences=max_seqs,
+        kv_cache_free_gpu_mem_fraction=fraction,
+        fits=max_seqs > 0,
+        notes=notes,
+        generation_logits_bytes_per_gpu=generation_logits,
+        context_logits_bytes_per_gpu=context_logits,
     )
 
 
@@ -325,7 +235,7 @@ def plan_from_file(config_path: Path, req: PlanRequest) -> Plan:
         cfg = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON: {exc}") from exc
-    return plan(ModelShape.from_hf_config(cfg), req)
+    return plan(CheckpointShape.from_hf_config(cfg), req)
 
 
 def format_plan(p: Plan, req: PlanRequest) -> str:
@@ -333,9 +243,12 @@ def format_plan(p: Plan, req: PlanRequest) -> str:
     lines = [
         f"parameters:               {p.total_params:,}",
         f"weights (all GPUs):       {p.weight_bytes:,} B = {p.weight_bytes / gb:.2f} GB",
-        f"weights per GPU (TP={req.tp}, PP={req.pp}): {p.weight_bytes_per_gpu:,} B = {p.weight_bytes_per_gpu / GIB:.2f} GiB",
-        f"KV bytes per token:       {p.kv_bytes_per_token:,} (per GPU {p.kv_bytes_per_token_per_gpu:,}; KV dtype {req.kv_dtype})",
-        f"KV cache per GPU:         {p.kv_cache_bytes_per_gpu / GIB:.2f} GiB = {p.max_tokens_in_paged_kv_cache:,} tokens",
+        f"weights per GPU (TP={req.tp}, PP={req.pp}): {p.weight_bytes_per_gpu:,} B = "
+        f"{p.weight_bytes_per_gpu / GIB:.2f} GiB",
+        f"KV bytes per token:       {p.kv_bytes_per_token:,} (per GPU {p.kv_bytes_per_token_per_gpu:,}; "
+        f"KV dtype {req.kv_dtype})",
+        f"KV cache per GPU:         {p.kv_cache_bytes_per_gpu / GIB:.2f} GiB = "
+        f"{p.max_tokens_in_paged_kv_cache:,} tokens",
         f"max concurrent sequences at {req.context} tokens: {p.max_concurrent_sequences}",
         *(
             [

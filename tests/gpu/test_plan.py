@@ -46,6 +46,7 @@ import pytest
 
 from build_engines.trtllm import plan as P
 from build_engines.trtllm.__main__ import main
+from build_engines.trtllm.checkpoint_shape import CheckpointShape
 
 LLAMA2_70B = {
     "model_type": "llama",
@@ -85,7 +86,7 @@ SMOLLM2_135M = {
 
 
 def run(cfg, **req):
-    return P.plan(P.ModelShape.from_hf_config(cfg), P.PlanRequest(**req))
+    return P.plan(CheckpointShape.from_hf_config(cfg), P.PlanRequest(**req))
 
 
 def test_llama2_70b_fp16_weights_are_138_gb():
@@ -146,7 +147,7 @@ def test_untying_adds_the_lm_head():
 
 
 def test_llama_config_without_tie_key_is_untied():
-    assert P.ModelShape.from_hf_config(LLAMA2_7B).tied_embeddings is False
+    assert CheckpointShape.from_hf_config(LLAMA2_7B).tied_embeddings is False
 
 
 def test_int8_weight_only_halves_linear_layers_only():
@@ -216,7 +217,8 @@ def test_cli_text_output(tmp_path, capsys):
 #   24 GiB GPU (25,769,803,776 B, reserve 10 % = 2,576,980,377 B), gather all:
 #     free at sizing 25,769,803,776 - 13,476,831,232 - 2,576,980,377 - 66,560,000 = 9,649,432,167 B
 #     KV share floor((9,649,432,167 - 1,056,768,000) * 100 / 9,649,432,167) = 89 % (not 95 %)
-#     KV cache 9,649,432,167 * 89 // 100 = 8,587,994,628 B -> 8,587,994,628 // 524,288 = 16,380 -> 16,352 tokens
+#     KV cache 9,649,432,167 * 89 // 100 = 8,587,994,628 B
+#       -> 8,587,994,628 // 524,288 = 16,380 -> 16,352 tokens
 def test_generation_logits_are_taken_off_before_the_kv_cache_is_sized():
     p = run(LLAMA2_7B, gpu_mem_gb=80, gather_logits="generation")
     assert (p.generation_logits_bytes_per_gpu, p.context_logits_bytes_per_gpu) == (66_560_000, 0)
@@ -299,4 +301,4 @@ def test_heads_not_divisible_by_kv_heads():
     with pytest.raises(
         ValueError, match=r"num_attention_heads \(9\) is not a multiple of num_key_value_heads \(4\)"
     ):
-        P.ModelShape.from_hf_config({**SMOLLM2_135M, "num_key_value_heads": 4})
+        CheckpointShape.from_hf_config({**SMOLLM2_135M, "num_key_value_heads": 4})
