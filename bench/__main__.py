@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         samples, wall = runners.engine_direct(onnx_dir, prompt_ids, p["max_tokens"], 16)
         report(row("engine_direct", precision, 16, samples, wall))
         repo = repository.assemble_cpu(
-            ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_context_len=1024, max_num_seqs=16
+            ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_seq_len=1024, max_num_seqs=16
         )
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}.log"):
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
             ROOT / "build" / f"bench-{precision}-interval",
             ckpt,
             onnx_dir,
-            max_context_len=1024,
+            max_seq_len=1024,
             max_num_seqs=16,
             stream_interval=STREAM_INTERVAL,
         )

@@ -148,7 +148,7 @@ def _measure(export: Path, runtime: str, rounds: int) -> dict:
     """Median ms of each call for one runtime, in this process alone (ONNX Runtime's and PyTorch's
     thread pools spin after a call: in one process each would slow the other)."""
     torch.set_num_threads(2)
-    runner = ModelRunner(export, num_slots=16, max_context_len=1024, intra_op_threads=2)
+    runner = ModelRunner(export, num_slots=16, max_seq_len=1024, intra_op_threads=2)
     prompt = [int(t) for t in np.random.default_rng(0).integers(100, 40000, 300)]
     for slot in range(16):  # slot s holds 280 + s positions, computed by ONNX Runtime in FP32
         runner.prefill(slot, prompt[: 280 + slot], 0)

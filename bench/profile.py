@@ -39,7 +39,7 @@ def op_breakdown(onnx_dir: Path, repeats: int = 5) -> dict:
 
     from python_backend.engine.runner import ModelRunner
 
-    runner = ModelRunner(onnx_dir, num_slots=ROWS, max_context_len=1024)
+    runner = ModelRunner(onnx_dir, num_slots=ROWS, max_seq_len=1024)
     OUT.mkdir(parents=True, exist_ok=True)
     options = ort.SessionOptions()
     options.enable_profiling = True
@@ -92,7 +92,7 @@ def engine_steps(onnx_dir: Path, max_tokens: int = 64) -> dict:
         steps.append((len(plan.decodes), sum(len(c.tokens) for c in plan.prefills), seconds, model_s[0]))
         model_s[0] = 0.0
 
-    engine = LLMEngine(EngineConfig(max_num_seqs=ROWS, max_context_len=1024), onnx_dir, step_observer=observe)
+    engine = LLMEngine(EngineConfig(max_num_seqs=ROWS, max_seq_len=1024), onnx_dir, step_observer=observe)
     inner = engine.runner._run
 
     def timed_run(*args):  # measurement only: the same call, timed
@@ -159,7 +159,7 @@ def attention_scaling(onnx_dir: Path, repeats: int = 4) -> dict:
     from python_backend.engine.runner import ModelRunner
 
     runners = {
-        capacity: ModelRunner(onnx_dir, num_slots=ROWS, max_context_len=capacity) for capacity in (1024, 2048)
+        capacity: ModelRunner(onnx_dir, num_slots=ROWS, max_seq_len=capacity) for capacity in (1024, 2048)
     }
     times: dict[str, list[float]] = defaultdict(list)
     for _ in range(repeats + 1):
@@ -213,7 +213,7 @@ def server_cpu(
             ROOT / "build" / f"profile-interval{interval}",
             ckpt,
             onnx_dir,
-            max_context_len=1024,
+            max_seq_len=1024,
             max_num_seqs=ROWS,
             stream_interval=interval,
         )

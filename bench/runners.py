@@ -73,7 +73,7 @@ def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, 
     from python_backend.engine.llm_engine import LLMEngine
     from python_backend.engine.sequence import SamplingParams
 
-    engine = LLMEngine(EngineConfig(max_num_seqs=max_num_seqs, max_context_len=1024), onnx_dir).start()
+    engine = LLMEngine(EngineConfig(max_num_seqs=max_num_seqs, max_seq_len=1024), onnx_dir).start()
     engine.generate(prompt_ids[0], SamplingParams(max_tokens=2))  # warm-up: first-call allocations
     params = SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens)
     samples: list[Sample] = []

@@ -168,7 +168,7 @@ def soak_repository(root: Path) -> Path:
         root / "build" / "soak-repository",
         ckpt,
         onnx_dir,
-        max_context_len=512,
+        max_seq_len=512,
         max_num_seqs=8,
         max_queue_size=8,
     )

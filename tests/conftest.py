@@ -62,7 +62,7 @@ def test_repository(checkpoint_dir, onnx_fp32) -> Path:
         SCRATCH / "test_repository",
         checkpoint_dir,
         onnx_fp32,
-        max_context_len=512,
+        max_seq_len=512,
         max_num_seqs=8,
         max_queue_size=8,
     )

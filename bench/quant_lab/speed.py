@@ -65,9 +65,7 @@ def measure(onnx_dir: Path, text_ids: list[int]) -> Speed:
     from python_backend.engine.config import EngineConfig
     from python_backend.engine.llm_engine import LLMEngine
 
-    config = EngineConfig(
-        max_num_seqs=16, max_num_batched_tokens=512, max_context_len=512, prefix_caching=False
-    )
+    config = EngineConfig(max_num_seqs=16, max_num_batched_tokens=512, max_seq_len=512, prefix_caching=False)
     engine = LLMEngine(config, onnx_dir).start()
     try:
         _run(engine, [text_ids[:32]], 4)  # warm-up: first calls allocate and pick kernels
@@ -112,6 +110,6 @@ if __name__ == "__main__":
     from python_backend.engine.runner import ModelRunner
 
     before = _rss()
-    runner = ModelRunner(sys.argv[1], num_slots=1, max_context_len=256)
+    runner = ModelRunner(sys.argv[1], num_slots=1, max_seq_len=256)
     runner.prefill(0, list(range(100, 164)), 0)
     print(json.dumps({"resident_bytes": _rss() - before}))

@@ -63,7 +63,7 @@ def cmd_assemble(args) -> None:
         args.output,
         ckpt,
         onnx_dir,
-        max_context_len=args.max_context_len,
+        max_seq_len=args.max_seq_len,
         max_num_seqs=args.max_num_seqs,
         max_queue_size=args.max_queue_size,
         stream_interval=args.stream_interval,
@@ -89,7 +89,14 @@ def register(sub) -> None:
     _model_args(p)
     p.add_argument("--precision", choices=sorted(export.PRECISIONS), default="int8")
     p.add_argument("--output", type=Path, default=Path("build/model_repository"))
-    p.add_argument("--max-context-len", type=int, default=2048)
+    p.add_argument(
+        "--max-seq-len",
+        "--max-context-len",  # the flag's earlier name, still accepted
+        dest="max_seq_len",
+        type=int,
+        default=2048,
+        help="prompt + generated tokens of one sequence (the engine's max_seq_len)",
+    )
     p.add_argument("--max-num-seqs", type=int, default=16, help="sequences decoded together (KV slots)")
     p.add_argument(
         "--max-queue-size",

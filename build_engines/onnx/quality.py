@@ -173,7 +173,7 @@ def _onnx_greedy(runner, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) 
 def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> QualityReport:
     from python_backend.engine.runner import ModelRunner
 
-    runner = ModelRunner(onnx_dir, num_slots=1, max_context_len=WINDOW + GREEDY_TOKENS + 64)
+    runner = ModelRunner(onnx_dir, num_slots=1, max_seq_len=WINDOW + GREEDY_TOKENS + 64)
     identical, agreeing, max_diff = 0, 0, 0.0
     for i, (ids, expected) in enumerate(zip(reference.prompts, reference.greedy, strict=True)):
         ours = _onnx_greedy(runner, ids, GREEDY_TOKENS)

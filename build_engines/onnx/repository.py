@@ -18,7 +18,7 @@ def assemble_cpu(
     checkpoint_dir: Path,
     onnx_dir: Path,
     *,
-    max_context_len: int = 2048,
+    max_seq_len: int = 2048,
     max_num_seqs: int = 16,
     max_queue_size: int = 256,
     max_batch_size: int = 64,
@@ -28,7 +28,7 @@ def assemble_cpu(
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir
     (stream_interval, speculative_draft_len: EngineConfig's)."""
     EngineConfig(
-        max_context_len=max_context_len,
+        max_seq_len=max_seq_len,
         max_num_seqs=max_num_seqs,
         max_queue_size=max_queue_size,
         stream_interval=stream_interval,
@@ -39,7 +39,7 @@ def assemble_cpu(
         output_dir,
         checkpoint_dir,
         max_batch_size=max_batch_size,
-        engine_max_seq_len=max_context_len,
+        engine_max_seq_len=max_seq_len,
         forward_cancellation="cancel_channel",
         kv_cache_tokens_per_block=1,  # our engine reuses prefixes token by token
         engine=CPU_ENGINE,
@@ -47,7 +47,7 @@ def assemble_cpu(
     config, target = model_from_template("engine", output_dir)
     config.max_batch_size = max_batch_size
     model_config.set_parameter(config, "onnx_dir", "onnx")
-    model_config.set_parameter(config, "max_context_len", max_context_len)
+    model_config.set_parameter(config, "max_seq_len", max_seq_len)
     model_config.set_parameter(config, "max_num_seqs", max_num_seqs)
     model_config.set_parameter(config, "max_queue_size", max_queue_size)
     model_config.set_parameter(config, "stream_interval", stream_interval)
@@ -64,7 +64,7 @@ def assemble_cpu(
         engine={
             "backend": "python",
             "precision": onnx_manifest["precision"],
-            "max_context_len": max_context_len,
+            "max_seq_len": max_seq_len,
             "max_num_seqs": max_num_seqs,
             "max_queue_size": max_queue_size,
             "stream_interval": stream_interval,

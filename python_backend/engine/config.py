@@ -14,7 +14,7 @@ class EngineConfig:
     max_num_seqs            sequences decoded together (= KV slots; memory is preallocated for all)
     max_num_batched_tokens  tokens one step may compute (decode tokens + prefill chunks); bounds the
                             time of a step, so a long prompt is prefilled in chunks between decodes
-    max_context_len         prompt + generated tokens of one sequence (= positions per KV slot)
+    max_seq_len             prompt + generated tokens of one sequence (= positions per KV slot)
     max_queue_size          requests waiting for a slot; past it, new requests are rejected at once
     prefix_caching          reuse KV of a shared prompt prefix found in another (or a finished) slot
     min_prefix_reuse        shortest prefix worth reusing (copying a few tokens costs more than it saves)
@@ -34,7 +34,7 @@ class EngineConfig:
 
     max_num_seqs: int = 16
     max_num_batched_tokens: int = 512
-    max_context_len: int = 2048
+    max_seq_len: int = 2048
     max_queue_size: int = 256
     prefix_caching: bool = True
     min_prefix_reuse: int = 8
@@ -48,7 +48,7 @@ class EngineConfig:
         for name in (
             "max_num_seqs",
             "max_num_batched_tokens",
-            "max_context_len",
+            "max_seq_len",
             "max_queue_size",
             "stream_interval",
         ):

@@ -1,9 +1,9 @@
 """Preallocated KV memory in fixed slots, with prefix reuse.
 
-Layout (per layer, keys and values alike): `[num_slots, kv_heads, max_context_len + 1, head_dim]`.
+Layout (per layer, keys and values alike): `[num_slots, kv_heads, max_seq_len + 1, head_dim]`.
 A sequence owns one slot for its whole life, so its cache never moves and never grows: the model
 writes each new position in place (GroupQueryAttention with a shared past/present buffer, bound
-through ONNX Runtime I/O binding). Position `max_context_len` of every slot is scratch: rows of a
+through ONNX Runtime I/O binding). Position `max_seq_len` of every slot is scratch: rows of a
 decode batch that have nothing to decode write there, so they never touch real entries.
 
 Prefix reuse: a slot remembers which tokens its entries hold, also after its sequence finished.
@@ -121,15 +121,15 @@ class KVBuffers:
         num_layers: int,
         num_slots: int,
         kv_heads: int,
-        max_context_len: int,
+        max_seq_len: int,
         head_dim: int,
         dtype=np.float32,
     ):
-        shape = (num_slots, kv_heads, max_context_len + 1, head_dim)  # +1: the scratch position
+        shape = (num_slots, kv_heads, max_seq_len + 1, head_dim)  # +1: the scratch position
         self.keys = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
         self.values = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
         self.shape = shape
-        self.scratch_position = max_context_len
+        self.scratch_position = max_seq_len
 
     def copy_prefix(self, src: int, dst: int, length: int) -> None:
         for arrays in (self.keys, self.values):

@@ -1,5 +1,5 @@
 """The CPU engine: a thread that runs `scheduler.schedule()` → `runner.run(plan)` →
-`scheduler.update(plan, sampled)` until stopped, and hands each step's outputs to the requests.
+`scheduler.update(plan, result)` until stopped, and hands each step's outputs to the requests.
 
 Callers (the Triton `engine` model, tests, the benchmark) submit requests with a callback; the
 loop calls it from the engine thread with each step's new tokens, and exactly once with
@@ -17,47 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..contract.errors import InputError
-from ..contract.limits import check_context_logits, check_fits_context, check_prompt_length
+from .admission import Admission, Member
 from .config import EngineConfig
-from .grammar import GrammarCompiler
+from .outputs import OutputCallback, TokenOutput, final_output, token_output
 from .runner import VERIFY_UNAVAILABLE, ModelRunner
-from .scheduler import QueueFullError, Scheduler, SequenceOutput, StepPlan
+from .scheduler import QueueFullError, Scheduler, StepPlan
 from .sequence import FinishReason, SamplingParams, Sequence
+from .stats import EngineCounters, snapshot
+from .step import SequenceOutput
 
 log = logging.getLogger("triton_llm.engine")
 
-__all__ = ["LLMEngine", "TokenOutput", "QueueFullError"]
+__all__ = ["LLMEngine", "TokenOutput", "QueueFullError", "OutputCallback", "Member"]
 
-
-@dataclass(frozen=True)
-class TokenOutput:
-    request_id: str
-    new_token_ids: list[int]
-    finished: bool
-    finish_reason: FinishReason | None
-    num_prompt_tokens: int
-    num_cached_tokens: int
-    # return_log_probs: the log prob of each of new_token_ids, and the sum over every token
-    # generated so far (TensorRT-LLM's output_log_probs / cum_log_probs); empty and 0 otherwise.
-    log_probs: tuple[float, ...] = ()
-    cum_log_prob: float = 0.0
-    # return_generation_logits: the logits row [vocab] of each of new_token_ids (TensorRT-LLM's
-    # generation_logits); empty otherwise.
-    generation_logits: tuple[np.ndarray, ...] = ()
-    # return_context_logits: the logits at each prompt position [prompt, vocab], on the first output
-    # (TensorRT-LLM's context_logits); None otherwise.
-    context_logits: np.ndarray | None = None
-    scheduled_ns: int = 0  # time.monotonic_ns() when the sequence was first scheduled (0: not yet)
-    # speculative decoding so far: draft tokens verified, and how many of them were kept
-    draft_tokens: int = 0
-    accepted_draft_tokens: int = 0
-
-
-OutputCallback = Callable[[TokenOutput], "bool | None"]
-Member = tuple[str, SamplingParams, OutputCallback]  # one sequence of a request: id, params, callback
 StepObserver = Callable[[StepPlan, float], None]
 FatalHandler = Callable[[BaseException], None]
 
@@ -83,29 +55,19 @@ class LLMEngine:
         tokenizer_info_path: str | Path | None = None,
     ):
         self.config = config
-        self.runner = ModelRunner(
-            onnx_dir, config.max_num_seqs, config.max_context_len, config.intra_op_threads
-        )
+        self.runner = ModelRunner(onnx_dir, config.max_num_seqs, config.max_seq_len, config.intra_op_threads)
         if config.speculative_draft_len and not self.runner.can_verify:
             raise ValueError(f"speculative_draft_len {config.speculative_draft_len}: {VERIFY_UNAVAILABLE}")
-        self.grammars = (
-            GrammarCompiler(Path(tokenizer_info_path), self.runner.shape.vocab_size)
-            if tokenizer_info_path
-            else None
+        self.admission = Admission(
+            config, self.runner.shape.vocab_size, self.runner.can_verify, tokenizer_info_path
         )
         self.scheduler = Scheduler(config)
+        self.counters = EngineCounters()
         self._active: dict[str, _Active] = {}
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.error: BaseException | None = None
-        # Observability: read by metrics exporters from other threads (ints/floats; GIL-atomic).
-        self.steps = 0
-        self.prompt_tokens_total = 0
-        self.generation_tokens_total = 0
-        self.cancelled_total = 0
-        self.rejected_total = 0
-        self.draft_tokens_total = self.accepted_draft_tokens_total = 0  # speculative decoding
         self.step_observer = step_observer
         self.on_fatal = on_fatal
 
@@ -136,23 +98,7 @@ class LLMEngine:
     # -- requests ------------------------------------------------------------------------------
     def validate(self, prompt_ids: list[int], params: SamplingParams) -> None:
         """Raise ValueError naming the limit when a request can never fit this engine."""
-        limit = self.config.max_context_len
-        check_prompt_length(len(prompt_ids), limit - 1, limit, field="input_ids")
-        check_fits_context(len(prompt_ids), params.max_tokens, limit, field="request_output_len")
-        vocab = self.runner.shape.vocab_size
-        check_context_logits(params.return_context_logits, len(prompt_ids))
-        if params.speculative_draft_len and not self.runner.can_verify:
-            raise InputError(f"speculative_draft_len: this engine cannot verify drafts: {VERIFY_UNAVAILABLE}")
-        for field, ids in (
-            ("input_ids", prompt_ids),
-            ("bad_words_list", [t for s in params.bad_sequences for t in s]),
-            ("stop_words_list", [t for s in params.stop_sequences for t in s]),
-            ("end_id", list(params.end_ids)),
-            ("embedding_bias", [t for t, _ in params.logit_bias]),
-        ):
-            bad = [t for t in ids if not 0 <= t < vocab]
-            if bad:
-                raise ValueError(f"{field}: token id {bad[0]} out of range [0, {vocab})")
+        self.admission.validate(prompt_ids, params)
 
     def submit(
         self, request_id: str, prompt_ids: list[int], params: SamplingParams, callback: OutputCallback
@@ -165,41 +111,19 @@ class LLMEngine:
         """Queue every sequence of one Triton request, all or none, as submit() does one: for each
         prompt of its batch, its sequences (num_return_sequences). A prompt's first sequence computes
         the prompt; the others copy its KV (scheduler.schedule)."""
-        total = sum(len(members) for _, members in prompts)
-        if total > self.config.max_queue_size:  # could never be admitted, even by an idle engine
-            raise ValueError(
-                f"num_return_sequences: {total} sequences in one request (batch × num_return_sequences); "
-                f"this engine queues at most {self.config.max_queue_size}"
-            )
-        seqs, callbacks = [], []
-        for prompt_ids, members in prompts:
-            leader = None
-            for request_id, params, callback in members:
-                self.validate(prompt_ids, params)
-                seq = Sequence(request_id, list(prompt_ids), params, leader=leader)
-                leader = leader or seq
-                if params.guide is not None:
-                    if self.grammars is None:
-                        raise InputError(
-                            "guided_decoding_guide_type: guided decoding is not enabled on this engine "
-                            "(no xgrammar_tokenizer_info_path)"
-                        )
-                    # Compiled here, on the caller's thread, so a new schema never stalls the engine loop.
-                    seq.grammar = self.grammars.matcher(params.guide, params.end_ids, params.stop_sequences)
-                seqs.append(seq)
-                callbacks.append(callback)
+        admitted = self.admission.sequences(prompts)
         with self._lock:
             if self._stopping or not self.alive:
                 raise RuntimeError("engine is not running" + (f": {self.error}" if self.error else ""))
-            for seq in seqs:
+            for seq, _ in admitted:
                 if seq.request_id in self._active:
                     raise ValueError(f"request id {seq.request_id!r} is already in flight")
             try:
-                self.scheduler.add(*seqs)
+                self.scheduler.add(*(seq for seq, _ in admitted))
             except QueueFullError:
-                self.rejected_total += 1
+                self.counters.rejected_total += 1
                 raise
-            for seq, callback in zip(seqs, callbacks, strict=True):
+            for seq, callback in admitted:
                 self._active[seq.request_id] = _Active(seq, callback)
             self._lock.notify_all()
 
@@ -236,25 +160,7 @@ class LLMEngine:
         return tokens, result["reason"]
 
     def stats(self) -> dict[str, float]:
-        slots = self.scheduler.slots
-        return {
-            "waiting": self.scheduler.num_waiting,
-            "running": len(self.scheduler.running),
-            "active_requests": len(self._active),
-            "slots_used": slots.num_used,
-            "slots_total": slots.num_slots,
-            "kv_cache_utilization": slots.num_used / slots.num_slots,
-            "prefix_cache_queried_tokens": slots.queried_tokens,
-            "prefix_cache_hit_tokens": slots.hit_tokens,
-            "prefix_cache_hit_rate": slots.hit_rate,
-            "prompt_tokens_total": self.prompt_tokens_total,
-            "generation_tokens_total": self.generation_tokens_total,
-            "cancelled_total": self.cancelled_total,
-            "rejected_total": self.rejected_total,
-            "draft_tokens_total": self.draft_tokens_total,
-            "accepted_draft_tokens_total": self.accepted_draft_tokens_total,
-            "steps": self.steps,
-        }
+        return snapshot(self.scheduler, len(self._active), self.counters)
 
     # -- the loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -267,11 +173,11 @@ class LLMEngine:
                         return
                     plan = self.scheduler.schedule()
                 started = time.monotonic()
-                sampled = self.runner.run(plan)
-                outputs = self.scheduler.update(plan, sampled)
-                self._count(plan, sampled, outputs)
+                result = self.runner.run(plan)
+                outputs = self.scheduler.update(plan, result)
+                self.counters.count_step(plan, result, outputs)
                 self._deliver(outputs)
-                self.steps += 1
+                self.counters.steps += 1
                 if self.step_observer is not None:
                     self.step_observer(plan, time.monotonic() - started)
         except BaseException as exc:  # the engine is dead: fail every request, report not alive
@@ -279,58 +185,30 @@ class LLMEngine:
             self.error = exc
             with self._lock:
                 for active in list(self._active.values()):
-                    self._finish(active, FinishReason.ERROR)
+                    self.scheduler.finish(active.seq, FinishReason.ERROR)
+                    self._emit(active, final_output(active.seq))
             if self.on_fatal is not None:
                 self.on_fatal(exc)
 
-    def _count(self, plan: StepPlan, sampled: dict, outputs: list[SequenceOutput]) -> None:
-        self.cancelled_total += len(plan.finished)
-        self.prompt_tokens_total += sum(len(c.tokens) for c in plan.prefills)
-        self.generation_tokens_total += sum(len(o.new_token_ids) for o in outputs)
-        self.draft_tokens_total += sum(len(v.draft) for v in plan.verifies)
-        self.accepted_draft_tokens_total += sum(len(sampled[v.seq]) - 1 for v in plan.verifies)
-
     def _deliver(self, outputs: list[SequenceOutput]) -> None:
-        """A new token goes out on its own, then a finish as an empty final output: the same
-        framing for every way a request ends. A callback that returns False cancels its request."""
+        """A step's new tokens go out on their own, then a finish as an empty final output (the
+        framing of outputs.py). A callback that returns False cancels its request."""
         for out in outputs:
             active = self._active[out.seq.request_id]
-            if out.new_token_ids and not self._emit(active, out.new_token_ids, False) and not out.finished:
-                active.seq.cancel_requested = True
-            if out.finished:
-                self._emit(active, [], True)
+            if out.new_token_ids:
+                if not self._emit(active, token_output(out)) and not out.finished:
+                    active.seq.cancel_requested = True
+                if out.finished:
+                    self._emit(active, final_output(out.seq))
+            elif out.finished:
+                self._emit(active, final_output(out.seq, out.context_logits))
 
-    def _finish(self, active: _Active, reason: FinishReason) -> None:
-        self.scheduler.finish(active.seq, reason)
-        self._emit(active, [], True)
-
-    def _emit(self, active: _Active, tokens: list[int], finished: bool) -> bool:
-        seq = active.seq
-        if finished:
+    def _emit(self, active: _Active, out: TokenOutput) -> bool:
+        if out.finished:
             with self._lock:
-                self._active.pop(seq.request_id, None)
-        log_probs = tuple(seq.log_probs[len(seq.log_probs) - len(tokens) :]) if seq.log_probs else ()
-        logits = tuple(seq.generation_logits)  # handed over: a long stream must not keep every row
-        seq.generation_logits.clear()
-        context = np.stack(seq.context_logits) if seq.context_logits else None
-        seq.context_logits.clear()
-        out = TokenOutput(
-            seq.request_id,
-            tokens,
-            finished,
-            seq.finish_reason,
-            seq.num_prompt,
-            seq.num_cached,
-            log_probs,
-            float(sum(seq.log_probs)),
-            logits,
-            context,
-            seq.scheduled_ns,
-            seq.draft_tokens,
-            seq.accepted_draft_tokens,
-        )
+                self._active.pop(out.request_id, None)
         try:
             return active.callback(out) is not False
         except Exception:
-            log.exception("output callback of request %s failed; cancelling it", seq.request_id)
+            log.exception("output callback of request %s failed; cancelling it", out.request_id)
             return False

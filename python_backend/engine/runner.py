@@ -24,9 +24,10 @@ import numpy as np
 import onnxruntime as ort
 
 from .kv_cache import KVBuffers
-from .sampler import accept_draft, next_token
+from .sampler import accept_draft, next_token, token_log_prob
 from .scheduler import StepPlan
 from .sequence import Sequence
+from .step import StepResult
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,12 @@ VERIFY_UNAVAILABLE = "this export has no num_logits input (built before speculat
 
 
 class ModelRunner:
-    def __init__(self, onnx_dir: str | Path, num_slots: int, max_context_len: int, intra_op_threads: int = 0):
+    def __init__(self, onnx_dir: str | Path, num_slots: int, max_seq_len: int, intra_op_threads: int = 0):
         onnx_dir = Path(onnx_dir)
         self.shape = ModelShape.from_genai_config(onnx_dir)
-        if max_context_len > self.shape.context_length:
+        if max_seq_len > self.shape.context_length:
             raise ValueError(
-                f"max_context_len {max_context_len} exceeds the model's context length {self.shape.context_length}"
+                f"max_seq_len {max_seq_len} exceeds the model's context length {self.shape.context_length}"
             )
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -72,26 +73,26 @@ class ModelRunner:
             str(onnx_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.kv = KVBuffers(
-            self.shape.num_layers, num_slots, self.shape.kv_heads, max_context_len, self.shape.head_dim
+            self.shape.num_layers, num_slots, self.shape.kv_heads, max_seq_len, self.shape.head_dim
         )
-        self.max_context_len = max_context_len
+        self.max_seq_len = max_seq_len
         self._slot_stride = self.kv.keys[0][0].nbytes
         # What verify needs: exports built before lm_head.py have no num_logits input.
         self.can_verify = "num_logits" in {i.name for i in self.session.get_inputs()}
 
-    def run(self, plan: StepPlan) -> dict[Sequence, list[int]]:
-        """Compute `plan`; return the tokens sampled for each sequence that completed its prompt,
-        decoded or verified a draft (one, or several when draft tokens were accepted), in plan
-        order (prefills, decodes, verifies)."""
+    def run(self, plan: StepPlan) -> StepResult:
+        """Compute `plan`; return what was drawn for each sequence that completed its prompt,
+        decoded or verified a draft (one token, or several when draft tokens were accepted), in
+        plan order (prefills, decodes, verifies), with the extras its request asked for."""
         for src, dst, length in plan.copies:
             self.kv.copy_prefix(src, dst, length)
-        sampled: dict[Sequence, list[int]] = {}
+        result = StepResult()
         for chunk in plan.prefills:
             logits = self.prefill(chunk.seq.slot, chunk.tokens, chunk.start)
             if chunk.seq.params.return_context_logits:  # one-token chunks: this position's logits
-                chunk.seq.context_logits.append(np.array(logits, dtype=np.float32, copy=True))
+                result.context_logits[chunk.seq] = np.array(logits, dtype=np.float32, copy=True)
             if chunk.completes_prompt:
-                sampled[chunk.seq] = [next_token(chunk.seq, logits)]
+                _keep(result, chunk.seq, logits[None], [next_token(chunk.seq, logits)])
         if plan.decodes:
             rows = {
                 slot: (0, min(position, self.kv.scratch_position))
@@ -101,12 +102,13 @@ class ModelRunner:
                 rows[seq.slot] = (seq.tokens[-1], seq.num_computed)
             logits = self.decode([rows[slot] for slot in range(len(rows))])
             for seq in plan.decodes:
-                sampled[seq] = [next_token(seq, logits[seq.slot])]
+                row = logits[seq.slot]
+                _keep(result, seq, logits[seq.slot : seq.slot + 1], [next_token(seq, row)])
         for item in plan.verifies:
             seq = item.seq
             logits = self.verify(seq.slot, [seq.tokens[-1], *item.draft], seq.num_computed)
-            sampled[seq] = accept_draft(seq, logits, item.draft)
-        return sampled
+            _keep(result, seq, logits, accept_draft(seq, logits, item.draft))
+        return result
 
     def _bind_cache(self, binding: ort.IOBinding, first_slot: int, count: int) -> None:
         shape = [count, *self.kv.shape[1:]]
@@ -135,8 +137,8 @@ class ModelRunner:
         logits [V]. (Exports are built with a pruned LM head: a prefill computes logits for its
         last position only, which saves ~20 % of prefill time.)"""
         end = start + len(tokens)
-        if end > self.max_context_len:
-            raise ValueError(f"prefill past max_context_len: {end} > {self.max_context_len}")
+        if end > self.max_seq_len:
+            raise ValueError(f"prefill past max_seq_len: {end} > {self.max_seq_len}")
         input_ids = np.asarray([tokens], dtype=np.int64)
         mask = np.ones((1, end), dtype=np.int64)
         logits = self._run(slot, input_ids, mask)
@@ -148,8 +150,8 @@ class ModelRunner:
         caller keeps need no rollback: they lie past the sequence's length, where the next call
         overwrites them."""
         end = start + len(tokens)
-        if end > self.max_context_len:
-            raise ValueError(f"verify past max_context_len: {end} > {self.max_context_len}")
+        if end > self.max_seq_len:
+            raise ValueError(f"verify past max_seq_len: {end} > {self.max_seq_len}")
         if not self.can_verify:
             raise RuntimeError(VERIFY_UNAVAILABLE)
         logits = self._run(
@@ -185,3 +187,14 @@ class ModelRunner:
             mask[i, : position + 1] = 1
         logits = self._run(0, input_ids, mask)
         return logits[:, -1]
+
+
+def _keep(result: StepResult, seq: Sequence, rows: np.ndarray, tokens: list[int]) -> None:
+    """Record the tokens drawn for `seq` from `rows` (row i gave tokens[i]), with the log probs
+    and logits rows its request asked for. The rows are copied: the next call reuses the buffer."""
+    result.tokens[seq] = tokens
+    params = seq.params
+    if params.return_log_probs:
+        result.log_probs[seq] = [token_log_prob(row, token) for row, token in zip(rows, tokens, strict=False)]
+    if params.return_generation_logits:
+        result.logits[seq] = [np.array(row, dtype=np.float32, copy=True) for row in rows[: len(tokens)]]

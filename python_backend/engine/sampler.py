@@ -103,16 +103,25 @@ def token_log_prob(logits: np.ndarray, token: int) -> float:
     return float(row[token] - top - np.log(np.exp(row - top).sum()))
 
 
-def next_token(seq: Sequence, logits: np.ndarray) -> int:
+def next_token(seq: Sequence, logits: np.ndarray, accepted: list[int] | None = None) -> int:
     """The sequence's next token; its end ids are forbidden until it has min_tokens, and a guided
     sequence picks only tokens its grammar allows (the mask comes last, so nothing undoes it).
-    With return_log_probs, the token's log prob is appended to seq.sampled_log_probs for update();
-    with return_generation_logits, a copy of the raw logits (the runner reuses its output buffer)."""
-    token = _choose(seq, logits)
-    if seq.params.return_log_probs:
-        seq.sampled_log_probs.append(token_log_prob(logits, token))
-    if seq.params.return_generation_logits:
-        seq.sampled_logits.append(np.array(logits, dtype=np.float32, copy=True))
+    `accepted`: tokens drawn earlier in this step and not appended yet (a verify's accepted draft),
+    seen as context after seq.tokens. Returns the token; what else the caller keeps of the draw
+    (log prob, logits row) it takes from the same logits."""
+    tokens = seq.tokens + accepted if accepted else seq.tokens
+    params = seq.params
+    generated = tokens[seq.num_prompt :]
+    forbid = (params.end_ids if len(generated) < params.min_tokens else ()) + banned_tokens(
+        tokens, params.bad_sequences
+    )
+    if seq.grammar is None:
+        return select_token(logits, generated, params, seq.rng, forbid)
+    allowed = seq.grammar.allowed()
+    if forbid and allowed[list(forbid)].any() and allowed.sum() > np.count_nonzero(allowed[list(forbid)]):
+        allowed[list(forbid)] = False  # min_tokens holds the end back while the grammar can go on
+    token = select_token(np.where(allowed, logits, -np.inf), generated, params, seq.rng)
+    seq.grammar.accept(token)
     return token
 
 
@@ -127,34 +136,12 @@ def accept_draft(seq: Sequence, logits: np.ndarray, draft: list[int]) -> list[in
     rejection the token comes from p without d, i.e. normalised max(0, p - q). Drawing it this way
     also spends the generator exactly as plain decoding does, so a seeded request, and a greedy
     one, produce the same tokens with speculation on or off. The draws see the accepted tokens
-    as context (penalties, bad words, min_tokens, grammar): they are appended while drawing and
-    removed before returning; the scheduler appends them for real, applying the finish rules."""
-    start = len(seq.tokens)
+    as context (penalties, bad words, min_tokens, grammar); the sequence itself is left as it was:
+    the scheduler appends what it keeps, applying the finish rules."""
     out: list[int] = []
-    try:
-        for i, row in enumerate(logits):
-            token = next_token(seq, row)
-            out.append(token)
-            if i == len(draft) or token != draft[i] or token in seq.params.end_ids:
-                break
-            seq.tokens.append(token)
-    finally:
-        del seq.tokens[start:]
-    seq.draft_tokens += len(draft)
-    seq.accepted_draft_tokens += len(out) - 1
+    for i, row in enumerate(logits):
+        token = next_token(seq, row, out)
+        out.append(token)
+        if i == len(draft) or token != draft[i] or token in seq.params.end_ids:
+            break
     return out
-
-
-def _choose(seq: Sequence, logits: np.ndarray) -> int:
-    params = seq.params
-    forbid = (params.end_ids if seq.num_generated < params.min_tokens else ()) + banned_tokens(
-        seq.tokens, params.bad_sequences
-    )
-    if seq.grammar is None:
-        return select_token(logits, seq.generated_ids, params, seq.rng, forbid)
-    allowed = seq.grammar.allowed()
-    if forbid and allowed[list(forbid)].any() and allowed.sum() > np.count_nonzero(allowed[list(forbid)]):
-        allowed[list(forbid)] = False  # min_tokens holds the end back while the grammar can go on
-    token = select_token(np.where(allowed, logits, -np.inf), seq.generated_ids, params, seq.rng)
-    seq.grammar.accept(token)
-    return token

@@ -13,7 +13,7 @@ Scheduling rule, once per step:
 A slot holds a sequence's whole context, so a running sequence never runs out of cache: nothing is
 ever preempted; when the slots are full, new requests wait.
 
-After the runner computed the plan, `update(plan, sampled)` records what was computed and applies
+After the runner computed the plan, `update(plan, result)` records what was computed and applies
 the finish rules, in this order: an end id stops the sequence (it is a control token, not output);
 otherwise the token is appended, then a stop sequence, max_tokens or the context limit finishes it.
 """
@@ -24,10 +24,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .config import EngineConfig
 from .drafter import propose
 from .kv_cache import SlotAllocator
 from .sequence import FinishReason, Sequence, Status
+from .step import SequenceOutput, StepResult
 
 
 @dataclass
@@ -77,22 +80,15 @@ class StepPlan:
         )
 
 
-@dataclass(frozen=True)
-class SequenceOutput:
-    """What one step did for one sequence: its new tokens (several after an accepted draft), and
-    whether it finished."""
-
-    seq: Sequence
-    new_token_ids: list[int]
-    finished: bool
-
-
 class Scheduler:
     def __init__(self, config: EngineConfig):
         self.config = config
         self.slots = SlotAllocator(config.max_num_seqs, config.min_prefix_reuse, config.prefix_caching)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []  # admission order
+        # return_context_logits: the rows of each prompt position computed so far (one per step:
+        # such prompts prefill one position per chunk), handed over when the prompt completes.
+        self._context_logits: dict[Sequence, list[np.ndarray]] = {}
 
     @property
     def num_waiting(self) -> int:
@@ -153,9 +149,7 @@ class Scheduler:
         token could be kept: room for one more token after them, within max_tokens and the slot."""
         wanted = seq.params.speculative_draft_len
         length = self.config.speculative_draft_len if wanted is None else wanted
-        room = (
-            min(seq.params.max_tokens - seq.num_generated, self.config.max_context_len - len(seq.tokens)) - 1
-        )
+        room = min(seq.params.max_tokens - seq.num_generated, self.config.max_seq_len - len(seq.tokens)) - 1
         draft = propose(seq.tokens, self.config.speculative_ngram, min(length, room))
         return Verify(seq, draft) if draft else None
 
@@ -183,60 +177,86 @@ class Scheduler:
             self.finish(seq, FinishReason.CANCELLED)
             plan.finished.append(seq)
 
-    def update(self, plan: StepPlan, sampled: dict[Sequence, list[int]]) -> list[SequenceOutput]:
-        """Record what the runner computed for `plan` and apply the finish rules to each sampled
-        token (a prefill that completes its prompt samples the first one; a verify samples the
+    def update(self, plan: StepPlan, result: StepResult) -> list[SequenceOutput]:
+        """Record what the runner computed for `plan` and apply the finish rules to each drawn
+        token (a prefill that completes its prompt draws the first one; a verify draws the
         accepted draft tokens and one more). Returns the step's outputs: first the cancelled
-        sequences, then one per sequence that sampled, in plan order."""
-        outputs = [SequenceOutput(seq, [], True) for seq in plan.finished]
+        sequences, then one per sequence that drew tokens, in plan order, each with the extras of
+        the tokens it kept."""
+        outputs = [
+            SequenceOutput(
+                seq=seq, new_token_ids=[], finished=True, context_logits=self._take_context_logits(seq)
+            )
+            for seq in plan.finished
+        ]
         for chunk in plan.prefills:
             seq = chunk.seq
             seq.num_computed += len(chunk.tokens)
             self.slots.record(seq.slot, seq.tokens, seq.num_computed)
             if seq.num_computed == seq.num_prompt:
                 seq.status = Status.DECODE
+            if seq in result.context_logits:
+                self._context_logits.setdefault(seq, []).append(result.context_logits[seq])
         for seq in plan.decodes:  # the KV of the token fed this step is now written
             seq.num_computed += 1
             self.slots.record(seq.slot, seq.tokens, seq.num_computed)
         for item in plan.verifies:  # valid KV: the token fed and the accepted draft tokens
-            item.seq.num_computed += len(sampled[item.seq])
-            self.slots.record(item.seq.slot, item.seq.tokens, item.seq.num_computed)
-        for seq, tokens in sampled.items():
-            new: list[int] = []
-            for i, token in enumerate(tokens):
-                appended, finished = self._append(seq, token, i)
-                new += appended
-                if finished:
-                    break
-            seq.sampled_log_probs.clear()
-            seq.sampled_logits.clear()
-            outputs.append(SequenceOutput(seq, new, seq.status is Status.FINISHED))
+            seq, drawn = item.seq, len(result.tokens[item.seq])
+            seq.num_computed += drawn
+            self.slots.record(seq.slot, seq.tokens, seq.num_computed)
+            seq.draft_tokens += len(item.draft)
+            seq.accepted_draft_tokens += drawn - 1
+        for seq, tokens in result.tokens.items():
+            outputs.append(self._output(seq, tokens, result))
         return outputs
 
-    def _append(self, seq: Sequence, token: int, index: int) -> tuple[list[int], bool]:
-        """Apply the finish rules to the step's token `index`: ([token] or [], finished)."""
+    def _output(self, seq: Sequence, tokens: list[int], result: StepResult) -> SequenceOutput:
+        kept = self._keep(seq, tokens)
+        new = tokens if kept == len(tokens) else tokens[:kept]
         params = seq.params
-        if token in params.end_ids:
-            # End ids are control tokens: they finish the sequence and are not part of the output.
-            self.finish(seq, FinishReason.STOP)
-            return [], True
-        seq.tokens.append(token)
+        log_probs: tuple[float, ...] = ()
         if params.return_log_probs:
-            seq.log_probs.append(seq.sampled_log_probs[index])
-        if params.return_generation_logits:
-            seq.generation_logits.append(seq.sampled_logits[index])
-        reason = None
-        if any(
-            seq.tokens[-len(s) :] == list(s) for s in params.stop_sequences if len(s) <= seq.num_generated
-        ):
-            reason = FinishReason.STOP
-        elif seq.num_generated >= params.max_tokens:
-            reason = FinishReason.LENGTH
-        elif len(seq.tokens) >= self.config.max_context_len:
-            reason = FinishReason.CONTEXT
-        if reason is not None:
-            self.finish(seq, reason)
-        return [token], reason is not None
+            log_probs = tuple(result.log_probs[seq][:kept])
+            for value in log_probs:  # one at a time: the same float sum as adding them all in order
+                seq.cum_log_prob += value
+        return SequenceOutput(
+            seq=seq,
+            new_token_ids=new,
+            finished=seq.status is Status.FINISHED,
+            log_probs=log_probs,
+            logits=tuple(result.logits[seq][:kept]) if params.return_generation_logits else (),
+            context_logits=self._take_context_logits(seq) if params.return_context_logits else None,
+        )
+
+    def _keep(self, seq: Sequence, tokens: list[int]) -> int:
+        """Append `tokens` to the sequence while it runs, applying the finish rules to each; returns
+        how many were kept (an end id finishes the sequence without being kept)."""
+        params = seq.params
+        for index, token in enumerate(tokens):
+            if token in params.end_ids:
+                # End ids are control tokens: they finish the sequence and are not part of the output.
+                self.finish(seq, FinishReason.STOP)
+                return index
+            seq.tokens.append(token)
+            reason = None
+            if any(
+                seq.tokens[-len(s) :] == list(s) for s in params.stop_sequences if len(s) <= seq.num_generated
+            ):
+                reason = FinishReason.STOP
+            elif seq.num_generated >= params.max_tokens:
+                reason = FinishReason.LENGTH
+            elif len(seq.tokens) >= self.config.max_seq_len:
+                reason = FinishReason.CONTEXT
+            if reason is not None:
+                self.finish(seq, reason)
+                return index + 1
+        return len(tokens)
+
+    def _take_context_logits(self, seq: Sequence):
+        """The context logits gathered so far for `seq` as one [positions, vocab] array (None when
+        it asked for none), handed over once."""
+        rows = self._context_logits.pop(seq, None)
+        return np.stack(rows) if rows else None
 
     def finish(self, seq: Sequence, reason: FinishReason) -> None:
         seq.status, seq.finish_reason = Status.FINISHED, reason

@@ -71,6 +71,11 @@ class SamplingParams:
         return self.repetition_penalty != 1.0 or self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
 
 
+# Every sampling default, stated once: request parsers read a field's default here (e.g.
+# DEFAULT_SAMPLING.top_p) rather than restating it.
+DEFAULT_SAMPLING = SamplingParams()
+
+
 class Status(enum.Enum):
     WAITING = "waiting"  # queued, no KV slot yet
     PREFILL = "prefill"  # has a slot; prompt not fully computed
@@ -81,7 +86,7 @@ class Status(enum.Enum):
 class FinishReason(str, enum.Enum):
     LENGTH = "length"  # max_tokens reached
     STOP = "stop"  # an end id or a stop sequence
-    CONTEXT = "context"  # max_context_len reached
+    CONTEXT = "context"  # max_seq_len reached
     CANCELLED = "cancelled"
     ERROR = "error"
 
@@ -111,19 +116,12 @@ class Sequence:
     scheduled_ns: int = (
         0  # time.monotonic_ns() when it first got a slot (TensorRT-LLM's first_scheduled_time_ns)
     )
-    # return_log_probs: the log prob of each generated token (same order as generated_ids), and the
-    # sampler's values for the tokens drawn this step (several when a draft was verified), kept by
-    # update() for the tokens it appends.
-    log_probs: list[float] = field(default_factory=list)
-    sampled_log_probs: list[float] = field(default_factory=list)
-    # return_generation_logits: the same, with each generated token's logits row [vocab] (float32).
-    generation_logits: list[np.ndarray] = field(default_factory=list)
-    sampled_logits: list[np.ndarray] = field(default_factory=list)
+    # return_log_probs: the sum of every kept token's log prob (TensorRT-LLM's cum_log_probs)
+    cum_log_prob: float = 0.0
     # speculative decoding: draft tokens proposed and accepted over the sequence's life
     # (TensorRT-LLM's total_draft_tokens, total_accepted_draft_tokens)
     draft_tokens: int = 0
     accepted_draft_tokens: int = 0
-    context_logits: list[np.ndarray] = field(default_factory=list)  # return_context_logits: [vocab] rows
     # Seeded per request, so a seeded request draws the same tokens whatever shares its batch.
     rng: np.random.Generator = field(init=False)
 

@@ -31,7 +31,7 @@ def results(target, tmp_path_factory):
 
 
 def test_the_limits_are_read_from_the_served_preprocessing_config(target):
-    # tests/conftest.py assembles the test repository with max_context_len=512; the other two are
+    # tests/conftest.py assembles the test repository with max_seq_len=512; the other two are
     # model_repository/preprocessing/config.pbtxt's.
     assert Limits.of_server(target) == Limits(max_text_bytes=65536, max_stop_words=32, max_seq_len=512)
 

@@ -50,8 +50,8 @@ def test_a_user_checkpoint_is_exported_verified_and_assembled(custom_checkpoint,
     assert report.greedy_identical_prompts == report.greedy_prompts
     info = manifest.read(onnx_dir)
     assert info["checkpoint_sha256"] == checkpoint.checkpoint_hash(resolved) and info["precision"] == "fp32"
-    repo = repository.assemble_cpu(tmp_path / "repo", resolved, onnx_dir, max_context_len=256)
-    assert json.loads((repo / "manifest.json").read_text())["engine"]["max_context_len"] == 256
+    repo = repository.assemble_cpu(tmp_path / "repo", resolved, onnx_dir, max_seq_len=256)
+    assert json.loads((repo / "manifest.json").read_text())["engine"]["max_seq_len"] == 256
     assert (repo / "preprocessing" / "1" / "tokenizer" / "tokenizer.json").is_file()
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 # The table lives in the product (acceptance/bad_input_table.py), where `make gpu-check` sends it to
 # a GPU server; here it is written against the test repository's limits (tests/conftest.py assembles
-# it with max_context_len=512) and the body limit tests/client/conftest.py starts the gateway with.
+# it with max_seq_len=512) and the body limit tests/client/conftest.py starts the gateway with.
 TABLE = table(Limits(max_text_bytes=65536, max_stop_words=32, max_seq_len=512, gateway_body_limit=200_000))
 
 

@@ -17,7 +17,7 @@ PROMPT = "The quick brown fox jumps over the lazy dog. Then the dog wakes up and
 
 def test_the_bf16_decoder_computes_the_exports_model(onnx_fp32, tokenizer):
     ids = tokenizer(PROMPT)["input_ids"]
-    runner = ModelRunner(onnx_fp32, num_slots=3, max_context_len=128)
+    runner = ModelRunner(onnx_fp32, num_slots=3, max_seq_len=128)
     bf16 = TorchBf16Decoder(onnx_fp32, num_slots=3, max_len=129)
 
     reference = runner.verify(0, ids, 0)  # logits after every prompt position, FP32

@@ -25,7 +25,7 @@ def engine(onnx_fp32):
         EngineConfig(
             max_num_seqs=4,
             max_num_batched_tokens=16,
-            max_context_len=256,
+            max_seq_len=256,
             max_queue_size=32,
             min_prefix_reuse=4,
         ),
@@ -64,7 +64,8 @@ def run_concurrently(engine, requests):
 def test_exports_carry_quality_reports(onnx_fp32, onnx_int8):
     fp32, int8 = manifest.read(onnx_fp32), manifest.read(onnx_int8)
     assert fp32["quality"]["greedy_identical_prompts"] == fp32["quality"]["greedy_prompts"]
-    # Issue 16's INT8 bar (recipes.INT8_BARS): the export gate already refuses less; this checks it was measured.
+    # Issue 16's INT8 bar (recipes.INT8_BARS): the export gate already refuses less; this checks it
+    # was measured.
     assert int8["quality"]["top1_agreement"] >= 0.97 and int8["quality"]["perplexity_increase"] <= 0.01
     assert int8["quality"]["correct_answers"] >= 0.9 * int8["quality"]["questions"] > 0
     assert int8["recipe"]["block_size"] == 16 and int8["recipe"]["keep_fp32"] == ["lm_head"]
@@ -143,7 +144,7 @@ def _cancel_batch(engine, ids, params, batch, n):
 
 def test_queue_full_rejects_and_bad_requests_raise(onnx_fp32, tokenizer):
     eng = LLMEngine(
-        EngineConfig(max_num_seqs=1, max_num_batched_tokens=8, max_context_len=32, max_queue_size=1),
+        EngineConfig(max_num_seqs=1, max_num_batched_tokens=8, max_seq_len=32, max_queue_size=1),
         onnx_fp32,
     )  # not started: nothing drains the queue
     eng._thread = threading.current_thread()  # lets submit() treat it as running

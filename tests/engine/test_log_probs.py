@@ -15,7 +15,7 @@ from python_backend.engine.sequence import SamplingParams
 @pytest.fixture(scope="module")
 def engine(onnx_fp32):
     eng = LLMEngine(
-        EngineConfig(max_num_seqs=2, max_num_batched_tokens=16, max_context_len=128, max_queue_size=4),
+        EngineConfig(max_num_seqs=2, max_num_batched_tokens=16, max_seq_len=128, max_queue_size=4),
         onnx_fp32,
     ).start()
     yield eng

@@ -17,7 +17,7 @@ from python_backend.engine.sequence import FinishReason, SamplingParams
 @pytest.fixture(scope="module")
 def engine(onnx_fp32):
     eng = LLMEngine(
-        EngineConfig(max_num_seqs=4, max_context_len=1024, speculative_draft_len=4), onnx_fp32
+        EngineConfig(max_num_seqs=4, max_seq_len=1024, speculative_draft_len=4), onnx_fp32
     ).start()
     yield eng
     eng.shutdown()
@@ -38,7 +38,7 @@ def prompts(tokenizer):
 
 def generate_one_at_a_time(engine, prompts, **params):
     """Each prompt alone (one decoding sequence: speculation is on), with and without speculation."""
-    drafts, accepted = engine.draft_tokens_total, engine.accepted_draft_tokens_total
+    drafts, accepted = engine.stats()["draft_tokens_total"], engine.stats()["accepted_draft_tokens_total"]
     outs = {
         draft: [
             engine.generate(
@@ -48,7 +48,12 @@ def generate_one_at_a_time(engine, prompts, **params):
         ]
         for draft in (0, 4)
     }
-    return outs[0], outs[4], engine.draft_tokens_total - drafts, engine.accepted_draft_tokens_total - accepted
+    return (
+        outs[0],
+        outs[4],
+        engine.stats()["draft_tokens_total"] - drafts,
+        engine.stats()["accepted_draft_tokens_total"] - accepted,
+    )
 
 
 def test_greedy_speculative_output_equals_plain_decoding(engine, prompts):

@@ -66,7 +66,7 @@ def test_greedy_output_through_triton_equals_the_engine_called_directly(grpc, te
     )
     ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
     engine = LLMEngine(
-        EngineConfig(max_num_seqs=1, max_context_len=512), test_repository / "engine" / "1" / "onnx"
+        EngineConfig(max_num_seqs=1, max_seq_len=512), test_repository / "engine" / "1" / "onnx"
     )
     try:
         tokens, _ = engine.start().generate(ids, SamplingParams(max_tokens=32, end_ids=(2,)))

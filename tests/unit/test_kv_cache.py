@@ -59,7 +59,7 @@ def test_double_free_is_an_error():
 
 
 def test_buffers_have_a_scratch_position_and_copy_prefixes():
-    kv = KVBuffers(num_layers=2, num_slots=3, kv_heads=1, max_context_len=4, head_dim=2)
+    kv = KVBuffers(num_layers=2, num_slots=3, kv_heads=1, max_seq_len=4, head_dim=2)
     assert kv.keys[0].shape == (3, 1, 5, 2) and kv.scratch_position == 4
     kv.keys[1][0, :, :3] = 7.0
     kv.copy_prefix(0, 2, 3)

@@ -40,7 +40,14 @@ class Sender:
 
 
 def _out(request_id, ids, finished):
-    return TokenOutput(request_id, ids, finished, FinishReason.LENGTH if finished else None, 3, 0)
+    return TokenOutput(
+        request_id=request_id,
+        new_token_ids=ids,
+        finished=finished,
+        finish_reason=FinishReason.LENGTH if finished else None,
+        num_prompt_tokens=3,
+        num_cached_tokens=0,
+    )
 
 
 def test_only_the_sequence_that_ends_last_sends_final():
@@ -127,8 +134,11 @@ def test_perf_outputs_count_held_tokens_and_time_the_first_and_last_token():
     stream = ResponseStream(
         Sender(), Recording(), Metrics(), True, [], 1_000, lambda _: None, Asked(perf_metrics=True)
     )
-    stream.write(TokenOutput("r", [5], False, None, 3, 2, scheduled_ns=1_500), 2e-6)
-    stream.write(TokenOutput("r", [6], True, FinishReason.LENGTH, 3, 2, scheduled_ns=1_500), 3e-6)
+    common = dict(request_id="r", num_prompt_tokens=3, num_cached_tokens=2, scheduled_ns=1_500)
+    stream.write(TokenOutput(new_token_ids=[5], finished=False, finish_reason=None, **common), 2e-6)
+    stream.write(
+        TokenOutput(new_token_ids=[6], finished=True, finish_reason=FinishReason.LENGTH, **common), 3e-6
+    )
     first, last = perfs
     # Blocks of one token: prompt 3 + generated so far; 2 prompt tokens came from the prefix cache.
     assert (
@@ -196,7 +206,14 @@ def test_a_held_back_response_carries_the_log_probs_and_logits_of_its_tokens():
     for token in (5, 6, 7):
         stream.write(
             TokenOutput(
-                "r", [token], False, None, 3, 0, log_probs=[-token / 10], generation_logits=[f"row{token}"]
+                request_id="r",
+                new_token_ids=[token],
+                finished=False,
+                finish_reason=None,
+                num_prompt_tokens=3,
+                num_cached_tokens=0,
+                log_probs=[-token / 10],
+                generation_logits=[f"row{token}"],
             ),
             0.0,
         )

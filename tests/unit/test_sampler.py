@@ -73,11 +73,11 @@ def test_bad_sequences_ban_the_token_that_would_complete_them():
     # Greedy would pick 4 after 3; the bad word makes it take the next best.
     params = SamplingParams(bad_sequences=((3, 4),))
     logits = np.array([0.0, 0.0, 0.0, 0.0, 5.0, 1.0])
-    from python_backend.engine.sampler import _choose
+    from python_backend.engine.sampler import next_token
     from python_backend.engine.sequence import Sequence
 
     seq = Sequence("r", [1, 3], params)
-    assert _choose(seq, logits) == 5
+    assert next_token(seq, logits) == 5
 
 
 def test_logit_bias_is_added_before_choosing():

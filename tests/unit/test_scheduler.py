@@ -1,8 +1,15 @@
+import numpy as np
 import pytest
 
 from python_backend.engine.config import EngineConfig
 from python_backend.engine.scheduler import QueueFullError, Scheduler
 from python_backend.engine.sequence import FinishReason, SamplingParams, Sequence, Status
+from python_backend.engine.step import StepResult
+
+
+def drawn(tokens: dict[Sequence, list[int]], **extras) -> StepResult:
+    """The runner's result for a step in which each sequence drew `tokens[seq]`."""
+    return StepResult(tokens=tokens, **extras)
 
 
 def make_seq(rid: str, n_prompt: int = 4, first: int = 100) -> Sequence:
@@ -11,7 +18,7 @@ def make_seq(rid: str, n_prompt: int = 4, first: int = 100) -> Sequence:
 
 def make_scheduler(**kw) -> Scheduler:
     defaults = dict(
-        max_num_seqs=2, max_num_batched_tokens=8, max_context_len=64, max_queue_size=3, min_prefix_reuse=4
+        max_num_seqs=2, max_num_batched_tokens=8, max_seq_len=64, max_queue_size=3, min_prefix_reuse=4
     )
     return Scheduler(EngineConfig(**{**defaults, **kw}))
 
@@ -32,13 +39,13 @@ def test_chunked_prefill_respects_the_token_budget_and_decodes_keep_running():
     s = make_scheduler(max_num_batched_tokens=8)
     short, long = make_seq("short", 3), make_seq("long", 20, first=500)
     s.add(short)
-    s.update(s.schedule(), {short: [1]})  # the prompt's last logits give the first token
+    s.update(s.schedule(), drawn({short: [1]}))  # the prompt's last logits give the first token
     s.add(long)
     plan = s.schedule()
     # 1 decode token + 7 prefill tokens = the budget of 8.
     assert [q.request_id for q in plan.decodes] == ["short"]
     assert [(c.seq.request_id, c.start, len(c.tokens)) for c in plan.prefills] == [("long", 0, 7)]
-    s.update(plan, {short: [2]})  # long's prompt is not complete: nothing sampled for it
+    s.update(plan, drawn({short: [2]}))  # long's prompt is not complete: nothing sampled for it
     plan = s.schedule()
     assert [(c.start, len(c.tokens)) for c in plan.prefills] == [(7, 7)]
     assert plan.num_tokens == 8
@@ -74,7 +81,7 @@ def test_prefix_hit_skips_computed_tokens():
     s = make_scheduler(max_num_batched_tokens=64)
     first = Sequence("a", list(range(16)), SamplingParams(max_tokens=4))
     s.add(first)
-    s.update(s.schedule(), {first: [1]})
+    s.update(s.schedule(), drawn({first: [1]}))
     second = Sequence("b", list(range(12)) + [77, 78], SamplingParams(max_tokens=4))
     s.add(second)
     plan = s.schedule()
@@ -108,13 +115,13 @@ def test_config_validation(kwargs, message):
 def test_config_from_triton_parameters():
     config = EngineConfig.from_parameters({"max_num_seqs": "4", "prefix_caching": "false", "unknown": "x"})
     assert config.max_num_seqs == 4 and config.prefix_caching is False
-    with pytest.raises(ValueError, match="max_context_len"):
-        EngineConfig.from_parameters({"max_context_len": "lots"})
+    with pytest.raises(ValueError, match="max_seq_len"):
+        EngineConfig.from_parameters({"max_seq_len": "lots"})
 
 
 def run_to_decode(s: Scheduler, seq: Sequence, first_token: int = 1) -> None:
     s.add(seq)
-    s.update(s.schedule(), {seq: [first_token]})
+    s.update(s.schedule(), drawn({seq: [first_token]}))
 
 
 @pytest.mark.parametrize(
@@ -137,17 +144,17 @@ def test_update_applies_the_finish_rules(params, tokens, outputs, reason):
     s = make_scheduler()
     seq = Sequence("a", [10, 11, 12], params)
     s.add(seq)
-    got = [s.update(s.schedule(), {seq: [t]}) for t in tokens]
+    got = [s.update(s.schedule(), drawn({seq: [t]})) for t in tokens]
     assert [(o[0].new_token_ids, o[0].finished) for o in got] == outputs
     assert seq.finish_reason is reason and s.slots.num_free == 2
 
 
 def test_context_limit_finishes_a_sequence():
-    s = make_scheduler(max_context_len=5)
+    s = make_scheduler(max_seq_len=5)
     seq = Sequence("a", [10, 11, 12], SamplingParams(max_tokens=8))
     s.add(seq)
-    s.update(s.schedule(), {seq: [5]})
-    [out] = s.update(s.schedule(), {seq: [6]})
+    s.update(s.schedule(), drawn({seq: [5]}))
+    [out] = s.update(s.schedule(), drawn({seq: [6]}))
     # 3 prompt + 2 generated tokens fill the 5 positions of the context.
     assert out.finished and seq.finish_reason is FinishReason.CONTEXT
 
@@ -157,7 +164,7 @@ def test_idle_decode_rows_write_past_this_steps_prefill():
     a, b = make_seq("a", 3), make_seq("b", 3, first=200)
     s.add(a)
     s.add(b)
-    s.update(s.schedule(), {a: [1], b: [1]})  # a in slot 0, b in slot 1, both decoding
+    s.update(s.schedule(), drawn({a: [1], b: [1]}))  # a in slot 0, b in slot 1, both decoding
     s.finish(a, FinishReason.LENGTH)
     long = make_seq("long", 20, first=500)
     s.add(long)
@@ -174,7 +181,7 @@ def test_idle_positions_cover_exactly_the_slots_below_the_highest_decode():
     a, b = make_seq("a", 3), make_seq("b", 3, first=200)
     s.add(a)
     s.add(b)
-    s.update(s.schedule(), {a: [1], b: [1]})
+    s.update(s.schedule(), drawn({a: [1], b: [1]}))
     s.finish(b, FinishReason.LENGTH)  # slot 1 free, holding b's 3 prompt tokens + nothing computed after
     long = make_seq("long", 20, first=500)
     s.add(long)
@@ -200,9 +207,42 @@ def test_siblings_copy_their_leader_s_prompt_instead_of_computing_it():
     plan = s.schedule()
     assert [c.seq for c in plan.prefills] == [leader]  # the siblings wait for the leader's prompt
     assert all(sib.status is Status.WAITING for sib in siblings)
-    s.update(plan, {leader: [7]})
+    s.update(plan, drawn({leader: [7]}))
     plan = s.schedule()
     # All but the last prompt token come from the leader's slot (its logits give the first token).
     assert plan.copies == [(leader.slot, sib.slot, 11) for sib in siblings]
     assert [(c.seq, c.start, len(c.tokens)) for c in plan.prefills] == [(sib, 11, 1) for sib in siblings]
     assert [sib.num_cached for sib in siblings] == [11, 11]
+
+
+def test_update_hands_over_the_extras_of_the_kept_tokens_only():
+    s = make_scheduler()
+    params = SamplingParams(max_tokens=8, end_ids=(2,), return_log_probs=True, return_generation_logits=True)
+    seq = Sequence("a", [10, 11, 12], params)
+    s.add(seq)
+    rows = [np.full(4, float(i)) for i in range(3)]
+    [first] = s.update(s.schedule(), drawn({seq: [5]}, log_probs={seq: [-0.5]}, logits={seq: rows[:1]}))
+    assert first.log_probs == (-0.5,) and seq.cum_log_prob == -0.5
+    # Three tokens drawn at once (a verify), the second an end id: only the first is kept, and so
+    # only its log prob and logits row go out; the sum counts kept tokens only.
+    result = drawn({seq: [6, 2, 7]}, log_probs={seq: [-0.25, -1.0, -2.0]}, logits={seq: rows})
+    [out] = s.update(s.schedule(), result)
+    assert (out.new_token_ids, out.finished, out.log_probs) == ([6], True, (-0.25,))
+    assert [row[0] for row in out.logits] == [0.0] and seq.cum_log_prob == -0.75
+    assert seq.tokens == [10, 11, 12, 5, 6]
+
+
+def test_context_logits_gather_over_the_prompt_and_go_out_with_the_first_token():
+    s = make_scheduler()
+    seq = Sequence("a", [10, 11, 12], SamplingParams(max_tokens=4, return_context_logits=True))
+    s.add(seq)
+    outputs = []
+    for position in range(3):  # one prompt position per step, each with its own logits row
+        plan = s.schedule()
+        assert [(c.start, len(c.tokens)) for c in plan.prefills] == [(position, 1)]
+        tokens = {seq: [7]} if position == 2 else {}
+        outputs += s.update(plan, drawn(tokens, context_logits={seq: np.full(4, float(position))}))
+    [out] = outputs  # nothing goes out until the prompt is complete
+    assert out.new_token_ids == [7] and out.context_logits[:, 0].tolist() == [0.0, 1.0, 2.0]
+    [later] = s.update(s.schedule(), drawn({seq: [8]}))
+    assert later.context_logits is None  # handed over once

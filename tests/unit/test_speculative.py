@@ -9,6 +9,12 @@ from python_backend.engine.drafter import propose
 from python_backend.engine.sampler import accept_draft, next_token
 from python_backend.engine.scheduler import Scheduler
 from python_backend.engine.sequence import SamplingParams, Sequence, Status
+from python_backend.engine.step import StepResult
+
+
+def drawn(tokens: dict[Sequence, list[int]]) -> StepResult:
+    """The runner's result for a step in which each sequence drew `tokens[seq]`."""
+    return StepResult(tokens=tokens)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +53,6 @@ def seq(**params):
 def test_greedy_acceptance_keeps_the_matching_prefix_and_the_models_next_token():
     s = seq()
     assert accept_draft(s, rows(4, 5, 1, 7), [4, 5, 6]) == [4, 5, 1]  # 6 rejected: the model says 1
-    assert (s.draft_tokens, s.accepted_draft_tokens) == (3, 2)
     assert s.tokens == [1, 2, 3]  # the scheduler appends, not the sampler
     assert accept_draft(seq(), rows(4, 5, 6, 7), [4, 5, 6]) == [4, 5, 6, 7]  # all kept, plus one more
 
@@ -95,9 +100,7 @@ def make_scheduler(**kw):
     return Scheduler(
         EngineConfig(
             **{
-                **dict(
-                    max_num_seqs=2, max_num_batched_tokens=16, max_context_len=32, speculative_draft_len=4
-                ),
+                **dict(max_num_seqs=2, max_num_batched_tokens=16, max_seq_len=32, speculative_draft_len=4),
                 **kw,
             }
         )
@@ -116,7 +119,7 @@ def all_decoding(s: Scheduler, requests, **params) -> list[Sequence]:
         for rid, prompt, _ in requests
     ]
     s.add(*seqs)
-    s.update(s.schedule(), {q: [first] for q, (_, _, first) in zip(seqs, requests, strict=True)})
+    s.update(s.schedule(), drawn({q: [first] for q, (_, _, first) in zip(seqs, requests, strict=True)}))
     return seqs
 
 
@@ -125,8 +128,9 @@ def test_a_lone_decoding_sequence_verifies_its_draft_and_keeps_the_accepted_cach
     q = decoding(s, "a", [7, 8, 9, 7, 8], 9)  # tokens ... 7 8 9: (8, 9) recurs, followed by 7 8 9
     plan = s.schedule()
     assert plan.decodes == [] and [(v.seq, v.draft) for v in plan.verifies] == [(q, [7, 8, 9])]
-    outputs = s.update(plan, {q: [7, 8, 1]})  # 7, 8 accepted, 1 the model's own
+    outputs = s.update(plan, drawn({q: [7, 8, 1]}))  # 7, 8 accepted, 1 the model's own
     assert outputs[0].new_token_ids == [7, 8, 1]
+    assert (q.draft_tokens, q.accepted_draft_tokens) == (3, 2)  # counted by update, from the plan
     assert q.num_computed == 5 + 3 and len(q.tokens) == q.num_computed + 1  # fed 9, 7, 8; 1 not yet
 
 
