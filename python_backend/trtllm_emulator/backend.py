@@ -5,14 +5,8 @@
 reports tokens; framing.py turns them into the responses the backend would send, and one writer
 thread sends them (python_backend.triton_io.responses.ResponseWriter: FIFO, so each request's
 responses keep their order). The FINAL flag goes on the response that finishes the Triton request's
-last pending item, as in WaitForResponse.
-
-Control, as the backend does it (backend_contract.STOP_INPUT, CANCELLATION):
-  - a request with stop=true cancels the running requests that arrived with the same Triton
-    request id and is itself answered with one output-less final response;
-  - every cancellation_check_period_ms a thread asks each pending request's response sender
-    is_cancelled() (TRITONBACKEND_ResponseFactoryIsCancelled) and cancels its engine sequences.
-    Inside a Triton 2.51 ensemble this never fires: the ensemble does not cancel a running step.
+last pending item, as in WaitForResponse. Stop requests and the cancellation poll thread are
+control.py's.
 
 Nothing here imports Triton: the model.py adapter passes requests as RequestView and builds
 responses through a ResponseFactory.
@@ -26,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..engine.llm_engine import LLMEngine, QueueFullError, TokenOutput
@@ -35,11 +28,12 @@ from ..triton_io import logs
 from ..triton_io import requests as triton_requests
 from ..triton_io.responses import ResponseSender, ResponseWriter
 from . import outputs, requests
+from .control import Control
 from .framing import Emission, ItemFraming
 from .settings import EmulatorSettings
+from .tracking import PendingItem, PendingRequest
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
-STOP_WITHOUT_ID = "Trying to stop a request but request ID is not provided"  # handleStopRequest
 QUEUE_FULL = (
     "Maximum queue size of {size} has been reached, please try again later"  # Executor::Impl::enqueueRequests
 )
@@ -47,8 +41,9 @@ EXECUTOR_FAILED = (
     "Executor failed process requestId {id} due to the following error: {error}"  # fillTritonResponse
 )
 FETCH_FAILED = "Encountered an error when fetching new request: {error}"  # Executor::Impl::fetchNewRequests
-# LlmRequest::validate (NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/llmRequest.cpp, stored copy at 89fd9b74):
-# a prompt over the executor's max input length fails; prompt + output over max_seq_len shortens the output.
+# LlmRequest::validate (NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/llmRequest.cpp, stored copy
+# at 89fd9b74): a prompt over the executor's max input length fails; prompt + output over max_seq_len
+# shortens the output.
 PROMPT_TOO_LONG = (
     "Prompt length ({length}) exceeds maximum input length ({limit}). Set log level to info and check "
     "TRTGptModel logs for how maximum input length is set"
@@ -71,33 +66,6 @@ class ResponseFactory(Protocol):
     def empty(self): ...  # a response with no outputs
 
 
-@dataclass(eq=False)
-class _Pending:
-    """One Triton request: its sender, output plan and the items (executor requests) still running."""
-
-    sender: ResponseSender
-    plan: outputs.OutputPlan
-    triton_id: str
-    live: set[str] = field(default_factory=set)
-    cancel_sent: bool = False
-    # The FINAL send frees Triton's response factory; asking is_cancelled() after it crashes
-    # tritonserver 2.51 (SIGSEGV in TRITONBACKEND_ResponseFactoryIsCancelled, seen here). The lock
-    # orders the two; `closed` is set with the FINAL send.
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    closed: bool = False
-
-
-@dataclass(eq=False)
-class _Item:
-    engine_id: str
-    pending: _Pending
-    framing: ItemFraming
-    batch_index: int
-    sequence_index: int | None  # num_return_sequences > 1: which sibling (TensorRT-LLM's child request)
-    executor_id: int
-    dead: bool = False  # its first response was an error: the backend forgot it, later ones are dropped
-
-
 class EmulatedBackend:
     def __init__(
         self,
@@ -109,33 +77,32 @@ class EmulatedBackend:
         metrics=None,
         on_fatal: Callable[[BaseException], None] | None = None,
     ):
-        self.settings, self.declared, self.model_name = settings, set(declared_outputs), model_name
-        self.responses, self.metrics = responses, metrics
+        self.settings = settings
+        self.declared = set(declared_outputs)
+        self.model_name = model_name
+        self.responses = responses
+        self.metrics = metrics
         guided = {"tokenizer_info_path": settings.tokenizer_info_path} if settings.tokenizer_info_path else {}
         self.engine = LLMEngine(
             settings.engine, settings.engine_dir, step_observer=self._end_of_step, on_fatal=on_fatal, **guided
         )
         self.writer = ResponseWriter()
         self._lock = threading.Lock()
-        self._items: dict[str, _Item] = {}
+        self._items: dict[str, PendingItem] = {}
         self._by_triton_id: dict[str, set[str]] = {}
         self._ids = itertools.count(1)  # the executor's request ids
-        self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll_cancellation, name="cancel-poll", daemon=True)
-        self.cancellations_seen = 0  # senders that reported is_cancelled(): what the poll thread saw
-        self._step_started_ns = (
-            0  # the previous step's end: when the next one starts, unless the engine idles
-        )
+        self.control = Control(self, settings.cancellation_check_period_ms)
+        # The previous step's end: when the next one starts, unless the engine idles.
+        self._step_started_ns = 0
         self._metrics_due = 0.0
 
     def start(self) -> EmulatedBackend:
         self.engine.start()
-        self._poller.start()
+        self.control.start()
         return self
 
     def shutdown(self) -> None:
-        self._stopping.set()
-        self._poller.join(2.0)
+        self.control.shutdown()
         self.engine.shutdown()
         self.writer.close()
 
@@ -150,7 +117,7 @@ class EmulatedBackend:
                     static_batching=self.settings.batching_type == "static",
                 )
                 if parsed.stop:
-                    self._stop(request.sender, triton_id)
+                    self.control.stop(request.sender, triton_id)
                     continue
                 self._submit(request, triton_id, parsed)
             except (requests.EnqueueError, QueueFullError, RuntimeError) as exc:
@@ -166,7 +133,7 @@ class EmulatedBackend:
         plan = outputs.plan_outputs(
             parsed.flags, request.requested_output_names(), self.declared, self.model_name
         )
-        pending = _Pending(request.sender, plan, triton_id)
+        pending = PendingRequest(request.sender, plan, triton_id)
         created = []
         count = parsed.flags["num_return_sequences"]
         for index, row in enumerate(parsed.items):
@@ -182,7 +149,14 @@ class EmulatedBackend:
                     tokens_per_block=self.settings.tokens_per_block,
                 )
                 executor_id = int(engine_id.rsplit("#", 1)[1])
-                entry = _Item(engine_id, pending, framing, index, sibling if count > 1 else None, executor_id)
+                entry = PendingItem(
+                    engine_id=engine_id,
+                    pending=pending,
+                    framing=framing,
+                    batch_index=index,
+                    sequence_index=sibling if count > 1 else None,
+                    executor_id=executor_id,
+                )
                 created.append((engine_id, entry, item))
         with self._lock:
             for engine_id, entry, _ in created:
@@ -210,24 +184,14 @@ class EmulatedBackend:
                 raise
 
     def _executor_validate(self, item: requests.ItemInput):
-        limit, room = self.settings.max_input_len, self.settings.engine.max_context_len - len(item.prompt)
+        limit = self.settings.max_input_len
+        room = self.settings.engine.max_seq_len - len(item.prompt)
         if len(item.prompt) > limit:
             raise ValueError(PROMPT_TOO_LONG.format(length=len(item.prompt), limit=limit))
         if item.params.max_tokens <= room:
             return item.params
         logs.event(log, "output_len_shortened", logging.WARNING, requested=item.params.max_tokens, to=room)
         return dataclasses.replace(item.params, max_tokens=room, min_tokens=min(item.params.min_tokens, room))
-
-    def _stop(self, sender: ResponseSender, triton_id: str) -> None:
-        if not triton_id:
-            sender.send(self.responses.error(STOP_WITHOUT_ID), flags=self.responses.final_flag)
-            return
-        with self._lock:
-            targets = set(self._by_triton_id.get(triton_id, ()))
-        for engine_id in targets:
-            self.engine.cancel(engine_id)
-        logs.event(log, "stop_requested", request_id=triton_id, running=len(targets))
-        sender.send(self.responses.empty(), flags=self.responses.final_flag)
 
     # -- engine thread --------------------------------------------------------------------------------------
     def _callback(self, engine_id: str) -> Callable[[TokenOutput], bool]:
@@ -277,7 +241,7 @@ class EmulatedBackend:
         self.writer.put(_Send(self, item), emission, time.monotonic())
 
     # -- writer thread ---------------------------------------------------------------------------------------
-    def send(self, item: _Item, emission: Emission) -> None:
+    def send(self, item: PendingItem, emission: Emission) -> None:
         pending = item.pending
         error = emission.error or pending.plan.error
         final = emission.final or error is not None  # an error response ends its item
@@ -304,25 +268,22 @@ class EmulatedBackend:
             pending.closed = True
             pending.sender.send(response, flags=self.responses.final_flag)
 
-    # -- cancellation -----------------------------------------------------------------------------------------
-    def _poll_cancellation(self) -> None:
-        period = self.settings.cancellation_check_period_ms / 1000
-        while not self._stopping.wait(period):
-            with self._lock:
-                pendings = {
-                    id(i.pending): i.pending for i in self._items.values() if not i.pending.cancel_sent
-                }
-            for pending in pendings.values():
-                with pending.lock:
-                    cancelled = not pending.closed and pending.sender.is_cancelled()
-                if cancelled:
-                    pending.cancel_sent = True
-                    self.cancellations_seen += 1
-                    with self._lock:
-                        targets = [k for k, i in self._items.items() if i.pending is pending]
-                    for engine_id in targets:
-                        self.engine.cancel(engine_id)
-                    logs.event(log, "cancellation_seen", request_id=pending.triton_id, items=len(targets))
+    # -- asked by the control thread (control.py) ------------------------------------------------------
+    def running(self, triton_id: str) -> set[str]:
+        """The engine ids still running for a Triton request id."""
+        with self._lock:
+            return set(self._by_triton_id.get(triton_id, ()))
+
+    def uncancelled(self) -> list[PendingRequest]:
+        """The Triton requests with items running whose cancellation was not seen yet."""
+        with self._lock:
+            pendings = {id(i.pending): i.pending for i in self._items.values() if not i.pending.cancel_sent}
+        return list(pendings.values())
+
+    def items_of(self, pending: PendingRequest) -> list[str]:
+        """The engine ids of a Triton request's items still running."""
+        with self._lock:
+            return [engine_id for engine_id, item in self._items.items() if item.pending is pending]
 
 
 class _Send:
@@ -330,7 +291,7 @@ class _Send:
 
     cancelled = False
 
-    def __init__(self, backend: EmulatedBackend, item: _Item):
+    def __init__(self, backend: EmulatedBackend, item: PendingItem):
         self.backend, self.item = backend, item
 
     def write(self, emission: Emission, at: float) -> None:
