@@ -1,8 +1,11 @@
-"""The Makefile's GPU targets, read through `make -n` (prints the commands, runs none of them)."""
+"""The Makefile, read through `make -n` (prints the commands, runs none of them): `make help` lists
+every target, every target parses, renamed variables keep their old names, and the GPU targets pass
+their options through."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -171,3 +174,102 @@ def test_gpu_python_chooses_explicitly():
     result = make_dry("gpu-repo", "CHECKPOINT=/ckpt", "DRY_RUN=1", f"GPU_PYTHON={sys.executable}")
     assert result.returncode == 0, result.stderr
     assert build_engines_command(result.stdout)[0] == sys.executable
+
+
+# Every target: listed by `make help`, and `make -n` of it exits 0.
+
+# A rule's line: `name:` or `name: prerequisites ## help`, not `NAME := value` and not a target-specific
+# variable (`openai: export VAR := ...`, which has an `=` before any `## `).
+RULE = re.compile(r"^([A-Za-z0-9_-]+)\s*:(?!=)(.*)$")
+
+
+def makefile_targets() -> set[str]:
+    """Every target a user can run: the .PHONY ones and every other named rule (not $(VENV)/... files)."""
+    targets = set()
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith(".PHONY:"):
+            targets.update(line.split(":", 1)[1].split())
+            continue
+        rule = RULE.match(line)
+        if rule and "=" not in rule.group(2).split("## ", 1)[0]:
+            targets.add(rule.group(1))
+    return targets
+
+
+def help_targets() -> list[str]:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Each line is `make <target>  <what it does>`: a target without its `## ` text would be a bare name.
+    assert all(line.startswith("make ") and len(line.split(None, 2)) == 3 for line in lines), lines
+    return [line.split()[1] for line in lines]
+
+
+def test_makefile_targets_reads_rules_not_variables():
+    # Read from the real Makefile: these are among its rules, these among its variables.
+    targets = makefile_targets()
+    assert {"serve", "test", "help", "quant-lab", "gpu-check", "openai"} <= targets
+    assert not {"SHELL", "MAX_SEQ_LEN", "select_gpu_python", "$(VENV)/.installed"} & targets
+
+
+def test_help_lists_every_target_once():
+    listed = help_targets()
+    assert len(listed) == len(set(listed)), listed
+    assert set(listed) == makefile_targets()
+    # help is the first rule, so a bare `make` prints this list.
+    assert listed[0] == "help"
+
+
+def test_every_target_dry_runs_and_builds_nothing(tmp_path):
+    # make -n still runs $(shell ...), $(call ...) and recursive $(MAKE) lines (the GPU targets' venv
+    # step): with every output pointed into an empty directory, none of them may write there.
+    outputs = [
+        f"VENV={tmp_path}/venv",
+        f"REPO={tmp_path}/repo",
+        f"GPU_REPO={tmp_path}/gpu-repo",
+        f"EMULATED_REPO={tmp_path}/emulated",
+        f"ENGINE_DIR={tmp_path}/engine",
+    ]
+    failed = []
+    for target in help_targets():
+        result = make_dry(target, "DRY_RUN=1", "CHECKPOINT=/ckpt", *outputs)
+        if result.returncode != 0 or not result.stdout.strip():
+            failed.append(f"{target}: exit {result.returncode}\n{result.stdout}{result.stderr}")
+    assert not failed, "\n".join(failed)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
+    result = make_dry("test", f"VENV={tmp_path}/venv", "PYTEST_ARGS=-k nothing")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # The venv, then the exports, then pytest: printed in order, none of them run (tmp_path stays empty).
+    assert lines[-1].split() == [f"{tmp_path}/venv/bin/python", "-m", "pytest", "-k", "nothing"]
+    assert any("-m build_engines export" in line for line in lines)
+    assert list(tmp_path.iterdir()) == []
+
+
+SEQ_LEN_FLAG = re.compile(r"--max-(?:seq|context)-len (\d+)")
+
+
+def test_max_seq_len_and_its_old_name_max_context_len():
+    # MAX_SEQ_LEN is TensorRT-LLM's name; MAX_CONTEXT_LEN, the old one, keeps working; the new name
+    # wins when both are given. 2048 is the default the engine was built around.
+    cases = [((), "2048"), (("MAX_SEQ_LEN=1024",), "1024"), (("MAX_CONTEXT_LEN=4096",), "4096")]
+    cases.append((("MAX_SEQ_LEN=1024", "MAX_CONTEXT_LEN=4096"), "1024"))
+    for variables, expected in cases:
+        for target in ("repo", "emulate-gpu"):
+            result = make_dry(target, *variables)
+            assert result.returncode == 0, result.stderr
+            assert SEQ_LEN_FLAG.findall(result.stdout) == [expected], (target, variables, result.stdout)
+
+
+def test_lint_runs_the_formatter_check_and_the_linter():
+    result = make_dry("lint")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == [".venv/bin/ruff format --check .", ".venv/bin/ruff check ."]
