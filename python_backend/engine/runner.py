@@ -31,7 +31,9 @@ from .step import StepResult
 
 
 @dataclass(frozen=True)
-class ModelShape:
+class ExportShape:
+    """The decoder sizes of an ONNX export (its genai_config.json) that lay out the KV cache."""
+
     num_layers: int
     kv_heads: int
     head_dim: int
@@ -39,7 +41,7 @@ class ModelShape:
     context_length: int
 
     @classmethod
-    def from_genai_config(cls, onnx_dir: Path) -> ModelShape:
+    def from_genai_config(cls, onnx_dir: Path) -> ExportShape:
         path = onnx_dir / "genai_config.json"
         if not path.is_file():
             raise FileNotFoundError(f"{onnx_dir}: missing genai_config.json (not an ONNX decoder export?)")
@@ -60,7 +62,7 @@ VERIFY_UNAVAILABLE = "this export has no num_logits input (built before speculat
 class ModelRunner:
     def __init__(self, onnx_dir: str | Path, num_slots: int, max_seq_len: int, intra_op_threads: int = 0):
         onnx_dir = Path(onnx_dir)
-        self.shape = ModelShape.from_genai_config(onnx_dir)
+        self.shape = ExportShape.from_genai_config(onnx_dir)
         if max_seq_len > self.shape.context_length:
             raise ValueError(
                 f"max_seq_len {max_seq_len} exceeds the model's context length {self.shape.context_length}"
