@@ -8,7 +8,7 @@ Two engines, two gauges; whichever the server exports is used:
   (`request_labels_` and `CustomMetricsReporter::InitializeReporter`; "active" is the executor's
   "Active Request Count"), read at commits 89fd9b74ab7ae753b4c6b3db25a400dca7ea54a0 and
   0d5352f5fc5f39ee2eaed948e67236e64ff68e2a, identical in these names. Neither commit could be
-  tied to the v1.2.1 tag here (see build_engines/trtllm/backend_contract.py on why).
+  tied to the v1.2.1 tag here (see python_backend/contract/trtllm_backend/ on why).
   The backend copies iteration statistics into it every `stats_check_period_ms`; whether it reads
   0 once the engine runs no more iterations was not seen on a GPU.
 - CPU, our engine: `triton_llm_active_requests{model="engine"}`
@@ -90,5 +90,8 @@ def engine_kind(target: Target) -> str:
     if find(samples, *TRTLLM_ACTIVE) is not None:
         return "TensorRT-LLM tensorrtllm backend (exports nv_trt_llm_request_metrics)"
     if find(samples, *CPU_ACTIVE) is not None:
-        return "Python-backend engine: the CPU ONNX engine or the tensorrtllm emulator (exports triton_llm_active_requests)"
+        return (
+            "Python-backend engine: the CPU ONNX engine or the tensorrtllm emulator "
+            "(exports triton_llm_active_requests)"
+        )
     return "unknown (the metrics endpoint exports no active-request gauge for `engine`)"

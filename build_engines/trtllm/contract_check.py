@@ -1,4 +1,4 @@
-"""Check Triton configs against the `tensorrtllm` backend contract (backend_contract.py).
+"""Check Triton configs against the `tensorrtllm` backend contract (python_backend/contract/trtllm_backend/).
 
 check_engine_config: one `engine` ModelConfig, alone. check_ensemble_wiring: the ensemble,
 preprocessing and postprocessing configs around it. Both return problems as sentences (empty: none).
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from tritonclient.grpc import model_config_pb2 as pb
 
-from . import backend_contract as bc
+from python_backend.contract import trtllm_backend as bc
 
 FLAG_INPUTS = sorted({o.flag for o in bc.OUTPUTS.values() if o.flag})
 
@@ -36,7 +36,8 @@ _NUMBER_PREFIX = {
 
 
 def _parses(kind: str, value: str) -> bool:
-    """Whether GetParameter<T> parses value: std::stoi/stof need a numeric prefix, bools one of BOOL_TRUE/FALSE."""
+    """Whether GetParameter<T> parses value: std::stoi/stof need a numeric prefix, bools one of
+    BOOL_TRUE/FALSE."""
     if kind == "bool":
         return value in bc.BOOL_TRUE + bc.BOOL_FALSE
     pattern = _NUMBER_PREFIX.get(kind)

@@ -1,4 +1,5 @@
-"""`emulate-gpu-repo`: the GPU repository exactly as `gpu-repo` writes it, its engine swapped for the emulator.
+"""`emulate-gpu-repo`: the GPU repository exactly as `gpu-repo` writes it, its engine swapped for the
+emulator.
 
 No GPU here, so no TensorRT-LLM engine and no `tensorrtllm` backend. Three steps:
 1. `standin_engine`: an engine directory describing the bundled model as trtllm-build would
@@ -9,9 +10,9 @@ No GPU here, so no TensorRT-LLM engine and no `tensorrtllm` backend. Three steps
    --tokenizer-dir and --output, as `make gpu-repo` runs it: same ensemble, preprocessing and
    postprocessing configs, dynamic batchers, engine config and parameters.
 3. `swap_engine_backend`: `engine/config.pbtxt` gets backend "python" and nothing else changes;
-   `engine/1/` gets the emulator (model_repository/trtllm_emulator/1/model.py), python_backend/
-   and the backend contract (build_engines/trtllm/backend_contract.py, stdlib only) it reads its
-   rules from. The engine files gpu-repo linked into engine/1/trtllm_engine are the ONNX files.
+   `engine/1/` gets the emulator (model_repository/trtllm_emulator/1/model.py) and python_backend/,
+   which holds the backend contract it reads its rules from (python_backend/contract/
+   trtllm_backend/). The engine files gpu-repo linked into engine/1/trtllm_engine are the ONNX files.
 The repository's manifest.json records the swap under "emulated".
 """
 
@@ -26,12 +27,10 @@ from pathlib import Path
 from .. import manifest, model_config
 from ..manifest import EngineManifest
 from ..shared_models import PROJECT_ROOT, PYTHON_BACKEND, link_tree
-from . import backend_contract, cli
+from . import cli
 
 EMULATOR_MODEL = PROJECT_ROOT / "model_repository" / "trtllm_emulator" / "1" / "model.py"
-CONTRACT_PACKAGE = ("build_engines", "trtllm")  # where the emulator imports backend_contract from
 TOKENS_PER_BLOCK = 32  # trtllm-build's plugin_config default
-_EMPTY_PACKAGE = '"""Only backend_contract.py, for the TensorRT-LLM emulator in this model directory."""\n'
 
 
 @dataclass(frozen=True)
@@ -154,12 +153,6 @@ def _copy_emulator(version_dir: Path) -> None:
     code = version_dir / "python_backend"
     shutil.rmtree(code, ignore_errors=True)
     shutil.copytree(PYTHON_BACKEND, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    package = version_dir.joinpath(*CONTRACT_PACKAGE)
-    shutil.rmtree(version_dir / CONTRACT_PACKAGE[0], ignore_errors=True)
-    package.mkdir(parents=True)
-    for level in range(1, len(CONTRACT_PACKAGE) + 1):
-        version_dir.joinpath(*CONTRACT_PACKAGE[:level], "__init__.py").write_text(_EMPTY_PACKAGE)
-    shutil.copy2(backend_contract.__file__, package / "backend_contract.py")
 
 
 def swap_engine_backend(repo: Path) -> None:
@@ -178,7 +171,7 @@ def swap_engine_backend(repo: Path) -> None:
         "engine_backend": "python (TensorRT-LLM backend emulator)",
         "was": "tensorrtllm",
         "emulator": "python_backend/trtllm_emulator",
-        "contract": "build_engines/trtllm/backend_contract.py",
+        "contract": "python_backend/contract/trtllm_backend",
     }
     manifest.write(repo, **record)
 

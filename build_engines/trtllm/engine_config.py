@@ -4,8 +4,8 @@ Tensor names, dtypes, dims, reshape, optional and ragged flags are those of Tens
 `tensorrt_llm` model (triton_backend/all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt),
 restricted to what our shared ensemble sends, plus every output the backend writes for those
 requests; every `parameters` key is one that template defines (see pinned_flags_1_2.json,
-"backend_parameters"). backend_contract.py states the backend's rules with their sources;
-contract_check.check_engine_config() finds no problem with what to_model_config() returns.
+"backend_parameters"). python_backend/contract/trtllm_backend/ states the backend's rules with
+their sources; contract_check.check_engine_config() finds no problem with what to_model_config() returns.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from tritonclient.grpc import model_config_pb2 as pb
 
+from python_backend.contract.trtllm_backend import GUIDED_DECODING_BACKENDS, INPUTS, OUTPUTS, PERF_METRICS
+
 from .. import model_config
 from ..model_config import ModelConfig
-from .backend_contract import GUIDED_DECODING_BACKENDS, INPUTS, OUTPUTS, PERF_METRICS
 from .lookahead import Lookahead
 
 # What our shared ensemble sends the engine; each tensor's dtype, dims, reshape and ragged flag come
-# from the backend's own table (backend_contract.INPUTS). The first three it always sends, so they
+# from the backend's own table (trtllm_backend.INPUTS). The first three it always sends, so they
 # are declared required (the template leaves input_ids optional for encoder-decoder models).
 ENGINE_INPUTS = (
     "input_ids",
@@ -58,7 +59,7 @@ ALWAYS_SENT = {"input_ids", "input_lengths", "request_output_len"}
 # The GPU repository's preprocessing always sets return_perf_metrics (postprocessing keys streams by
 # arrival_time_ns; preprocess.EngineTraits.needs_perf_metrics), and
 # with it the backend writes all ten perf outputs on every response, requested or not; an undeclared
-# one turns the response into an error (backend_contract.OUTPUTS, fillTritonResponse/processStats).
+# one turns the response into an error (trtllm_backend.OUTPUTS, fillTritonResponse/processStats).
 # The ensemble maps return_log_probs and return_*_logits, so cum_log_probs / output_log_probs /
 # generation_logits must be declared too, and so context_logits. (Real logits also need an engine built
 # with gather_generation_logits / gather_context_logits; what the executor answers without was not read.)
@@ -96,8 +97,9 @@ class TrtllmEngineModel:
     exclude_input_in_output: bool = True
     cancellation_check_period_ms: int = 100
     stats_check_period_ms: int = 100
-    # Read unconditionally by the backend (getGuidedDecodingConfigFromParams): they must exist. Empty means
-    # "guided decoding off" (as do the template's ${...} placeholders); tokenizer_dir is ignored by the C++ path.
+    # Read unconditionally by the backend (getGuidedDecodingConfigFromParams): they must exist. Empty
+    # means "guided decoding off" (as do the template's ${...} placeholders); tokenizer_dir is ignored
+    # by the C++ path.
     guided_decoding_backend: str = ""
     xgrammar_tokenizer_info_path: str = ""
     tokenizer_dir: str = ""

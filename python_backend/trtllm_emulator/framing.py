@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from build_engines.trtllm import backend_contract as bc
+from ..contract import trtllm_backend as bc
 
 from ..contract.perf_metrics import PerfMetrics
 from ..engine.sequence import FinishReason

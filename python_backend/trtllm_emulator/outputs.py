@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from build_engines.trtllm import backend_contract as bc
+from ..contract import trtllm_backend as bc
 
 from .framing import Emission
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from build_engines.trtllm import backend_contract as bc
+from ..contract import trtllm_backend as bc
 
 from ..engine.sequence import SamplingParams
 from ..triton_io import requests as triton_requests

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_engines.trtllm import backend_contract as bc
+from ..contract import trtllm_backend as bc
 
 from ..engine.config import EngineConfig
 

@@ -19,7 +19,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from suite_ports import SCRATCH, test_port
 
-from build_engines.trtllm import backend_contract as bc
+from python_backend.contract import trtllm_backend as bc
 from build_engines.trtllm.emulated import EmulatedLimits
 from build_engines.trtllm.engine_config import ENGINE_OUTPUTS
 from client import LLMClient, ServerError

@@ -19,7 +19,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from build_engines import model_config
-from build_engines.trtllm import backend_contract as bc
+from python_backend.contract import trtllm_backend as bc
 from build_engines.trtllm.emulated import run_gpu_repo
 from client import LLMClient
 

@@ -8,7 +8,7 @@ from itertools import count
 import numpy as np
 import pytest
 
-from build_engines.trtllm import backend_contract as bc
+from python_backend.contract import trtllm_backend as bc
 from python_backend.engine.sequence import FinishReason
 from python_backend.trtllm_emulator import outputs, requests
 from python_backend.trtllm_emulator.framing import ItemFraming

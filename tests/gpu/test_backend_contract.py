@@ -10,11 +10,11 @@ import pytest
 from tritonclient.grpc import model_config_pb2 as pb
 
 from build_engines import model_config
-from build_engines.trtllm import backend_contract as bc
 from build_engines.trtllm import recipes, repository
 from build_engines.trtllm.contract_check import check_engine_config, check_ensemble_wiring
 from build_engines.trtllm.engine_config import TrtllmEngineModel
 from build_engines.trtllm.repository import GpuRepoRequest
+from python_backend.contract import trtllm_backend as bc
 
 from .conftest import engine_manifest, write_engine_dir
 
@@ -270,5 +270,6 @@ def test_every_generated_repository_satisfies_the_contract(tmp_path, tokenizer_d
         problems = check_engine_config(configs["engine"]) + check_ensemble_wiring(configs)
         assert problems == [], (precision, tp, pp, options, problems)
         seen.add(model_config.dump(configs["engine"]).replace(str(out.resolve()), "<repo>"))
-    # Each option really changed the engine config (int8_kv: the three enable_* variants equal the default: off).
+    # Each option really changed the engine config (int8_kv: the three enable_* variants equal the
+    # default: off).
     assert len(seen) == len(OPTIONS) - (0 if recipes.uses_paged_context_fmha(precision) else 3)

@@ -1,4 +1,5 @@
-"""Every flag and backend key we emit is one verified in the TensorRT-LLM 1.2.x sources (pinned_flags_1_2.json)."""
+"""Every flag and backend key we emit is one verified in the TensorRT-LLM 1.2.x sources
+(pinned_flags_1_2.json)."""
 
 from __future__ import annotations
 

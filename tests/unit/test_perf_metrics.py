@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from build_engines.trtllm import backend_contract as bc
+from python_backend.contract import trtllm_backend as bc
 from python_backend.contract.perf_metrics import DTYPES, NAMES, PerfMetrics
 
 CONTRACT_DTYPES = {"TYPE_INT32": np.int32, "TYPE_INT64": np.int64, "TYPE_FP32": np.float32}
