@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..contract import trtllm_backend as bc
-
 from ..contract.perf_metrics import PerfMetrics
 from ..engine.sequence import FinishReason
 

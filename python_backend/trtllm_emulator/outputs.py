@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..contract import trtllm_backend as bc
-
 from .framing import Emission
 
 EMULATED = {

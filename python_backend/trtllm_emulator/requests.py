@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..contract import trtllm_backend as bc
-
 from ..engine.sequence import SamplingParams
 from ..triton_io import requests as triton_requests
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import trtllm_backend as bc
-
 from ..engine.config import EngineConfig
 
 log = logging.getLogger("triton_llm.trtllm_emulator")

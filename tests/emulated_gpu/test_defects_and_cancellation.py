@@ -19,10 +19,10 @@ import pytest
 import tritonclient.grpc as grpcclient
 from suite_ports import SCRATCH, test_port
 
-from python_backend.contract import trtllm_backend as bc
 from build_engines.trtllm.emulated import EmulatedLimits
 from build_engines.trtllm.engine_config import ENGINE_OUTPUTS
 from client import LLMClient, ServerError
+from python_backend.contract import trtllm_backend as bc
 
 from .servers import (
     add_ensemble_variant,

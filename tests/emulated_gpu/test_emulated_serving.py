@@ -19,9 +19,9 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from build_engines import model_config
-from python_backend.contract import trtllm_backend as bc
 from build_engines.trtllm.emulated import run_gpu_repo
 from client import LLMClient
+from python_backend.contract import trtllm_backend as bc
 
 from .servers import GPU_REPO_ARGS, metric
 
