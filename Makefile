@@ -46,7 +46,7 @@ export: venv ## build and verify both ONNX variants (fp32, int8) with their qual
 
 repo: venv ## only assemble the model repository [PRECISION=fp32|int8|int4] [MODEL=smollm2|/path/to/hf] [MAX_SEQ_LEN=2048]
 	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
-		--max-context-len $(MAX_SEQ_LEN) --stream-interval $(STREAM_INTERVAL) \
+		--max-seq-len $(MAX_SEQ_LEN) --stream-interval $(STREAM_INTERVAL) \
 		--speculative-draft-len $(SPECULATIVE_DRAFT_LEN) --output $(REPO)
 
 serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREAM_INTERVAL=4] [SPECULATIVE_DRAFT_LEN=4]

@@ -254,7 +254,7 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-SEQ_LEN_FLAG = re.compile(r"--max-(?:seq|context)-len (\d+)")
+SEQ_LEN_FLAG = re.compile(r"--max-seq-len (\d+)")
 
 
 def test_max_seq_len_and_its_old_name_max_context_len():
