@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# TensorRT-LLM's KV block size when trtllm-build is given none (plugin_config.tokens_per_block): a
+# sequence holds whole blocks. The GPU build plan, the emulated engine and the emulator read it here.
+TOKENS_PER_BLOCK = 32
+
 DTYPES = (
     np.int32,
     np.int32,
