@@ -27,7 +27,8 @@ from ..engine.scheduler import StepPlan
 from ..triton_io import logs
 from ..triton_io import requests as triton_requests
 from ..triton_io.responses import ResponseSender, ResponseWriter
-from . import outputs, requests
+from . import executor_requests as requests
+from . import outputs
 from .control import Control
 from .framing import Emission, ItemFraming
 from .settings import EmulatorSettings

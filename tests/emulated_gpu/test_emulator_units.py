@@ -10,7 +10,8 @@ import pytest
 
 from python_backend.contract import trtllm_backend as bc
 from python_backend.engine.sequence import FinishReason
-from python_backend.trtllm_emulator import outputs, requests
+from python_backend.trtllm_emulator import executor_requests as requests
+from python_backend.trtllm_emulator import outputs
 from python_backend.trtllm_emulator.framing import ItemFraming
 from python_backend.trtllm_emulator.settings import BackendLoadError, load_settings
 
