@@ -211,13 +211,15 @@ def main(argv=None) -> int:
         fp32 = np.median([r[call] for r in results["fp32"]])
         bf16 = np.median([r[call] for r in results["bf16"]])
         print(
-            f"{label}: ONNX Runtime FP32 {fp32:.1f} ms, PyTorch BF16 {bf16:.1f} ms, BF16 speed-up {fp32 / bf16:.2f}x"
+            f"{label}: ONNX Runtime FP32 {fp32:.1f} ms, PyTorch BF16 {bf16:.1f} ms, "
+            f"BF16 speed-up {fp32 / bf16:.2f}x"
         )
     a, b = results["fp32"][0], results["bf16"][0]
     diff = np.abs(np.asarray(a["logits_row0"]) - np.asarray(b["logits_row0"])).max()
     agree = np.mean(np.asarray(a["argmax"]) == np.asarray(b["argmax"]))
     print(
-        f"decode logits: max |BF16 - FP32| {diff:.3f} (first 2,048 of row 0), top-1 agreement {agree:.0%} of 16 rows"
+        f"decode logits: max |BF16 - FP32| {diff:.3f} (first 2,048 of row 0), "
+        f"top-1 agreement {agree:.0%} of 16 rows"
     )
     return 0
 

@@ -126,16 +126,18 @@ def engine_steps(onnx_dir: Path, max_tokens: int = 64) -> dict:
     engine.shutdown()
     full = [s for s in steps if s[0] == ROWS and s[1] == 0]  # pure decode steps of all 16
     mixed = [s for s in steps if s[1] > 0]
-    summary = lambda rows: (
-        {
-            "steps": len(rows),
-            "step_ms": 1000 * float(np.median([r[2] for r in rows])),  # noqa: E731
-            "model_ms": 1000 * float(np.median([r[3] for r in rows])),
-        }
-        if rows
-        else {}
-    )
-    return {"decode_16": summary(full), "with_prefill": summary(mixed)}
+    return {"decode_16": _step_summary(full), "with_prefill": _step_summary(mixed)}
+
+
+def _step_summary(rows: list) -> dict:
+    """Median step and model-call time of (sequences, prefill tokens, step s, model s) rows."""
+    if not rows:
+        return {}
+    return {
+        "steps": len(rows),
+        "step_ms": 1000 * float(np.median([r[2] for r in rows])),
+        "model_ms": 1000 * float(np.median([r[3] for r in rows])),
+    }
 
 
 def machine_peaks() -> dict:

@@ -83,7 +83,8 @@ def banner(args: argparse.Namespace, options: ServerOptions, server: TritonServe
     return f"""
 Triton is ready.
   stream an answer:  .venv/bin/python -m client generate "What is the capital of France?" --stream
-  HTTP:              curl -s {options.http_url}/v2/models/ensemble/generate -d '{{"text_input": "Hello", "max_tokens": 32}}'
+  HTTP:              curl -s {options.http_url}/v2/models/ensemble/generate -d '{{"text_input": "Hello",
+  "max_tokens": 32}}'
   gRPC:              {scheme}://{options.grpc_url}
   metrics:           curl -s http://{args.host}:{args.metrics_port}/metrics
   admin APIs:        {admin}

@@ -200,7 +200,8 @@ def stream_one(port: int, prompt: str, max_tokens: int) -> Sample:
 
 
 def streams(port: int, prompts: list[str], max_tokens: int, concurrency: int):
-    """`concurrency` clients, each streaming its requests one after another (bench.runners.triton_streams' pattern)."""
+    """`concurrency` clients, each streaming its requests one after another (bench.runners.triton_streams'
+    pattern)."""
     stream_one(port, prompts[0], 2)  # warm-up
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:

@@ -110,7 +110,8 @@ def add_ensemble_variant(
     model_config.save(config, repository / name / "config.pbtxt")
 
 
-# -- observing the server ---------------------------------------------------------------------------------------
+# -- observing the server
+# ---------------------------------------------------------------------------------------
 def metric(server: TritonServer, name: str, labels: str) -> float:
     """One sample of the metrics endpoint (0 when absent)."""
     url = f"http://{server.options.host}:{server.options.metrics_port}/metrics"

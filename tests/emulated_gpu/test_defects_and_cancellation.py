@@ -103,7 +103,8 @@ def test_defect_2_with_undeclared_perf_outputs_every_response_is_the_backends_er
     assert fixed.output_tokens > 0
 
 
-# -- cancellation --------------------------------------------------------------------------------------------------
+# -- cancellation
+# --------------------------------------------------------------------------------------------------
 def _ensemble_stream(server, request_id: str, max_tokens: int):
     client = grpcclient.InferenceServerClient(server.options.grpc_url)
     responses: queue.Queue = queue.Queue()

@@ -59,7 +59,8 @@ def test_only_the_engine_backend_differs_from_what_gpu_repo_writes(
         assert {o["name"] for o in json.load(response)["outputs"]} >= set(bc.PERF_METRICS)
 
 
-# -- the ensemble ----------------------------------------------------------------------------------------------------
+# -- the ensemble
+# ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_streamed_text_equals_non_streamed_text_byte_for_byte(emulated_gpu_server, protocol):
     url = emulated_gpu_server.options.grpc_url if protocol == "grpc" else emulated_gpu_server.options.http_url
@@ -85,7 +86,8 @@ def test_concurrent_streams_keep_their_own_text(emulated_gpu_server):
     assert together == alone
 
 
-# -- the engine model itself, as a client of the tensorrtllm backend sees it ----------------------------------------
+# -- the engine model itself, as a client of the tensorrtllm backend sees it
+# ----------------------------------------
 class EngineStream:
     """Requests straight to the decoupled `engine` model over one gRPC stream, responses by request id."""
 

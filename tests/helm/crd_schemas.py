@@ -4,7 +4,8 @@ These are PARTIAL: they capture the fields this chart sets (and the ones each AP
 from the upstream API references — prometheus-operator (monitoring.coreos.com/v1), KEDA (keda.sh/v1alpha1),
 LeaderWorkerSet (leaderworkerset.x-k8s.io/v1) and Gateway API (gateway.networking.k8s.io/v1). Unknown fields
 are rejected where the chart controls the whole object, so a typo in a template fails here instead of in a
-cluster. They are not a substitute for the CRDs' OpenAPI schemas (e.g. pod templates are only shallowly checked;
+cluster. They are not a substitute for the CRDs' OpenAPI schemas (e.g. pod templates are only shallowly
+checked;
 the tests validate those separately as core PodSpecs).
 """
 
@@ -144,7 +145,8 @@ SCALED_OBJECT = _resource(
             "maxReplicaCount": {"type": "integer", "minimum": 1},
             "pollingInterval": {"type": "integer", "minimum": 1},
             "cooldownPeriod": {"type": "integer", "minimum": 0},
-            # kedacore/keda apis/keda/v1alpha1/scaledobject_types.go (Fallback), commit 8b4f083ca8c8c2baf8477e322bd4d16ac4dfa09a;
+            # kedacore/keda apis/keda/v1alpha1/scaledobject_types.go (Fallback), commit
+            # 8b4f083ca8c8c2baf8477e322bd4d16ac4dfa09a;
             # behavior since v2.17.0.
             "fallback": {
                 "type": "object",
@@ -213,7 +215,8 @@ _RETENTION = {"enum": ["Retain", "Delete"]}
 
 # kubernetes-sigs/lws api/leaderworkerset/v1/leaderworkerset_types.go, commit
 # 060ab4da17eea1f0865fcbd3236bb1075e2cea32: LeaderWorkerSetSpec, LeaderWorkerTemplate, RolloutStrategy,
-# RollingUpdateConfiguration and the RestartPolicyType enum. Claim templates are checked as core PVCs by the tests.
+# RollingUpdateConfiguration and the RestartPolicyType enum. Claim templates are checked as core PVCs by the
+# tests.
 LEADER_WORKER_SET = _resource(
     "leaderworkerset.x-k8s.io/v1",
     "LeaderWorkerSet",
@@ -284,7 +287,8 @@ _PARENT_REFS = {
         },
     },
 }
-# A Service needs a port; an InferencePool (inference.networking.k8s.io) is referenced without one, its targetPorts
+# A Service needs a port; an InferencePool (inference.networking.k8s.io) is referenced without one, its
+# targetPorts
 # apply (kubernetes-sigs/gateway-api-inference-extension conformance/tests/*.yaml, commit
 # 84436a96b9e6ce2b59ddacd3d04c31b4fbd442de).
 _BACKEND_REFS = {

@@ -1,4 +1,5 @@
-"""The chart's production behaviour (issue 17): scraping, rollout, shutdown, autoscaling, multi-node, the build
+"""The chart's production behaviour (issue 17): scraping, rollout, shutdown, autoscaling, multi-node, the
+build
 hook, extension points, alerts and routing. Each test renders the scenario the behaviour affects, usually a
 ci/*-values.yaml profile, and asserts on the rendered objects.
 """
@@ -62,8 +63,10 @@ def test_renders_as_a_subchart_with_global_values(tmp_path: Path):
 
 
 def test_service_monitor_scrapes_each_pod_once():
-    """ci/default-values.yaml renders the headless Service beside the ClusterIP one; the ServiceMonitor must pick
-    exactly one of them, or every pod is scraped (and every series recorded) twice. The StatefulSet profile always
+    """ci/default-values.yaml renders the headless Service beside the ClusterIP one; the ServiceMonitor must
+    pick
+    exactly one of them, or every pod is scraped (and every series recorded) twice. The StatefulSet profile
+    always
     has the headless Service."""
     for values in (
         load_values(CHART_DIR / "ci/default-values.yaml"),
@@ -86,7 +89,8 @@ def test_service_monitor_scrapes_each_pod_once():
 def test_progress_deadline_outlasts_engine_loading():
     """The default 600 s would mark a rollout failed long before the 30-minute startup budget runs out."""
     deployment = workload(render(load_values(CHART_DIR / "ci/default-values.yaml")))
-    # Default startup budget: periodSeconds 10 x failureThreshold 180 = 1800 s, plus 600 s for pull and download.
+    # Default startup budget: periodSeconds 10 x failureThreshold 180 = 1800 s, plus 600 s for pull and
+    # download.
     assert deployment["spec"]["progressDeadlineSeconds"] == 1800 + 600
     longer = workload(render({"probes": {"startup": {"failureThreshold": 360}}}))
     assert longer["spec"]["progressDeadlineSeconds"] == 3600 + 600
@@ -114,7 +118,8 @@ def test_update_strategy_is_a_value():
 
 
 def test_serving_containers_sleep_before_sigterm():
-    """Triton refuses new connections on SIGTERM; the preStop sleep keeps the pod serving while its endpoint is
+    """Triton refuses new connections on SIGTERM; the preStop sleep keeps the pod serving while its endpoint
+    is
     removed everywhere. ci/cpu-values.yaml runs the gateway sidecar, which gets the same hook."""
     spec = serving_pod_spec(render(load_values(CHART_DIR / "ci/cpu-values.yaml")))
     for name in ("triton", "openai-gateway"):
@@ -162,7 +167,8 @@ def test_rule_interval_and_window_are_values():
 
 
 def test_keda_query_selects_the_release():
-    """ci/multinode-values.yaml: KEDA sums the recorded ratio of this release's leaders only (PodMonitor labels)."""
+    """ci/multinode-values.yaml: KEDA sums the recorded ratio of this release's leaders only (PodMonitor
+    labels)."""
     docs = render(load_values(CHART_DIR / "ci/multinode-values.yaml"))
     assert one(docs, "PodMonitor")["spec"]["podTargetLabels"] == ["app.kubernetes.io/instance"]
     (trigger, *_) = one(docs, "ScaledObject")["spec"]["triggers"]
@@ -175,7 +181,8 @@ def test_keda_query_selects_the_release():
 
 
 def test_keda_falls_back_when_the_metric_is_missing():
-    """ci/multinode-values.yaml: a Prometheus outage or lost series fails the query (ignoreNullValues false); the
+    """ci/multinode-values.yaml: a Prometheus outage or lost series fails the query (ignoreNullValues false);
+    the
     fallback then holds max(current, 1) replicas instead of leaving the HPA without a metric."""
     scaled = one(render(load_values(CHART_DIR / "ci/multinode-values.yaml")), "ScaledObject")
     assert scaled["spec"]["fallback"] == {
@@ -188,7 +195,8 @@ def test_keda_falls_back_when_the_metric_is_missing():
 
 
 def test_keda_scales_from_zero_on_demand_outside_the_pods():
-    """ci/scale-to-zero-values.yaml: at zero replicas the ratio has no series, so a second trigger on requests at
+    """ci/scale-to-zero-values.yaml: at zero replicas the ratio has no series, so a second trigger on requests
+    at
     the ingress activates the workload; the ratio's empty result is then expected, not an error."""
     values = load_values(CHART_DIR / "ci/scale-to-zero-values.yaml")
     scaled = one(render(values), "ScaledObject")
@@ -207,7 +215,8 @@ def test_keda_scales_from_zero_on_demand_outside_the_pods():
 
 
 def test_disruption_budget_covers_multinode_workers():
-    """ci/multinode-values.yaml: evicting a worker restarts its group, so the budget must count workers too. One
+    """ci/multinode-values.yaml: evicting a worker restarts its group, so the budget must count workers too.
+    One
     budget over leaders and workers lets one pod (hence one group) go at a time."""
     docs = render(load_values(CHART_DIR / "ci/multinode-values.yaml"))
     selector = one(docs, "PodDisruptionBudget")["spec"]["selector"]
@@ -228,7 +237,8 @@ def _scripts(docs: list[dict]) -> dict:
 
 
 def test_mpirun_prefix_reaches_the_remote_orted():
-    """ci/multinode-values.yaml: -x PATH only reaches the ranks; the orted that ssh starts first needs --prefix."""
+    """ci/multinode-values.yaml: -x PATH only reaches the ranks; the orted that ssh starts first needs
+    --prefix."""
     leader = container(serving_pod_spec(render(load_values(CHART_DIR / "ci/multinode-values.yaml"))))
     args = leader["args"]
     assert args[args.index("--prefix") + 1] == "/opt/hpcx/ompi"
@@ -238,7 +248,8 @@ def test_mpirun_prefix_reaches_the_remote_orted():
 
 
 def test_leader_fails_when_workers_never_come(tmp_path: Path):
-    """Run the rendered mpi-leader.sh with a worker that cannot be reached and no wait budget: it must exit 1 with
+    """Run the rendered mpi-leader.sh with a worker that cannot be reached and no wait budget: it must exit 1
+    with
     a message naming the worker, and never exec mpirun (here `echo started`)."""
     script = tmp_path / "mpi-leader.sh"
     script.write_text(_scripts(render(load_values(CHART_DIR / "ci/multinode-values.yaml")))["mpi-leader.sh"])
@@ -268,8 +279,9 @@ def test_leader_fails_when_workers_never_come(tmp_path: Path):
 
 
 def test_leaderworkerset_caches_the_repository_per_pod():
-    """ci/multinode-values.yaml: persistence.perPod gives every pod of a group (leader and workers both load the
-    engine) its own claim through the LWS volumeClaimTemplates; the pods then have no "model" volume of their own."""
+    """ci/multinode-values.yaml: persistence.perPod gives every pod of a group (leader and workers both
+    load the engine) its own claim through the LWS volumeClaimTemplates; the pods then have no "model"
+    volume of their own."""
     lws = workload(render(load_values(CHART_DIR / "ci/multinode-values.yaml")))
     group = lws["spec"]["leaderWorkerTemplate"]
     (claim,) = group["volumeClaimTemplates"]
@@ -407,7 +419,8 @@ def test_engine_build_key_rolls_the_pods_and_the_toleration_is_a_value():
 
 
 def test_hpa_policies_are_values():
-    """ci/autoscaling-values.yaml: the defaults keep one GPU pod per minute up and one per two minutes down; both
+    """ci/autoscaling-values.yaml: the defaults keep one GPU pod per minute up and one per two minutes down;
+    both
     lists can be replaced (or emptied for Kubernetes' defaults)."""
     values = load_values(CHART_DIR / "ci/autoscaling-values.yaml")
     behavior = one(render(values), "HorizontalPodAutoscaler")["spec"]["behavior"]
@@ -430,7 +443,8 @@ def test_hpa_policies_are_values():
 
 
 def test_gateway_probe_and_served_model_name():
-    """ci/cpu-values.yaml runs the sidecar: readiness asks GET /health/ready (ready only with Triton ready), and the
+    """ci/cpu-values.yaml runs the sidecar: readiness asks GET /health/ready (ready only with Triton ready),
+    and the
     served model name is a value."""
     values = load_values(CHART_DIR / "ci/cpu-values.yaml")
     gateway = container(serving_pod_spec(render(values)), "openai-gateway")
@@ -450,7 +464,8 @@ def test_gateway_probe_and_served_model_name():
 
 
 def test_gateway_accepts_every_flag_the_chart_passes():
-    """The chart and client.openai_gateway live in one repository but change separately: every flag the sidecar
+    """The chart and client.openai_gateway live in one repository but change separately: every flag the
+    sidecar
     gets must be one `python -m client.openai_gateway --help` lists."""
     gateway = container(
         serving_pod_spec(render(load_values(CHART_DIR / "ci/cpu-values.yaml"))), "openai-gateway"
@@ -472,7 +487,8 @@ def test_gateway_accepts_every_flag_the_chart_passes():
 
 
 def test_test_pods_security_context_is_a_value():
-    """Clusters with stricter admission (a fixed uid range, say) must be able to set the test pods' contexts."""
+    """Clusters with stricter admission (a fixed uid range, say) must be able to set the test pods'
+    contexts."""
     pods = of_kind(render(), "Pod")
     assert len(pods) == 2
     for pod in pods:
@@ -514,7 +530,8 @@ def test_extension_points_reach_the_serving_pods():
 
 
 def test_extension_points_reach_multinode_workers():
-    """With multiNode the workers run Triton ranks too: they get the same volumes, mounts, env and containers."""
+    """With multiNode the workers run Triton ranks too: they get the same volumes, mounts, env and
+    containers."""
     values = {
         **load_values(CHART_DIR / "ci/multinode-values.yaml"),
         **{
@@ -545,7 +562,8 @@ def _alerts(values: dict) -> dict[str, dict]:
 
 
 def test_alerting_rules_cover_latency_queue_kv_cache_errors_and_restarts():
-    """ci/autoscaling-values.yaml enables the PrometheusRule; the alerts come with it, each selecting this release."""
+    """ci/autoscaling-values.yaml enables the PrometheusRule; the alerts come with it, each selecting this
+    release."""
     alerts = _alerts(load_values(CHART_DIR / "ci/autoscaling-values.yaml"))
     assert set(alerts) == {
         "TritonLLMHighTimeToFirstToken",
@@ -601,7 +619,8 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def test_gateway_image_pins_the_project_versions():
-    """Every package the image installs is pinned to the version pyproject.toml pins (runtime or gateway extra)."""
+    """Every package the image installs is pinned to the version pyproject.toml pins (runtime or gateway
+    extra)."""
     # Every "name==version" string in pyproject.toml, extras stripped from the name.
     pins = dict(
         re.findall(r'"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^"]+)"', (REPO / "pyproject.toml").read_text())
@@ -615,7 +634,8 @@ def test_gateway_image_pins_the_project_versions():
 
 
 def test_gateway_image_holds_everything_the_gateway_imports(tmp_path: Path):
-    """Lay out the files the Dockerfile copies, hide this checkout from the import system, and run the gateway's
+    """Lay out the files the Dockerfile copies, hide this checkout from the import system, and run the
+    gateway's
     command line from there: an import of a file the image lacks fails here instead of in the pod."""
     for op, args in _dockerfile_instructions():
         if op == "COPY":
@@ -677,8 +697,10 @@ def test_openai_route_goes_through_the_inference_pool():
 
 
 def test_router_values_describe_this_release():
-    """The values NOTES.txt prints for the llm-d-router-gateway chart must select exactly the serving pods, target
-    the gateway port (the picker parses OpenAI bodies) and scrape Triton's metrics port with TensorRT-LLM's names.
+    """The values NOTES.txt prints for the llm-d-router-gateway chart must select exactly the serving pods,
+    target
+    the gateway port (the picker parses OpenAI bodies) and scrape Triton's metrics port with TensorRT-LLM's
+    names.
     (That chart was rendered with these values once, from llm-d/llm-d-router commit
     ebab687927f5331c1b39defcb579a07951bce56c; its InferencePool validated against the v1 CRD.)"""
     values = load_values(CHART_DIR / "ci/inference-pool-values.yaml")

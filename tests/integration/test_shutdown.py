@@ -33,7 +33,10 @@ from .server_process import ServerProcess
 pytestmark = pytest.mark.integration
 PORTS = (test_port(1200), test_port(1201), test_port(1202))
 GATEWAY_PORT = test_port(11010)
-CHAT = b'{"model": "ensemble", "messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": %d%s}'
+CHAT = (
+    b'{"model": "ensemble", "messages": [{"role": "user", "content": "Tell me a long story."}], '
+    b'"max_tokens": %d%s}'
+)
 
 
 def _chat(max_tokens: int, stream: bool = False, timeout_s: float = 60, ignore_eos: bool = False) -> bytes:
