@@ -72,8 +72,9 @@ def run(
             draft = cfg.lookahead.max_draft_len
             tokens = cfg.max_batch_size * (draft + 1)
             out(
-                f"# lookahead (W, N, G) = {tuple(cfg.lookahead.as_list())}: --max_draft_len {draft}; trtllm-build "
-                f"raises max_seq_len to {cfg.max_seq_len + draft} for it (requests keep {cfg.max_seq_len})"
+                f"# lookahead (W, N, G) = {tuple(cfg.lookahead.as_list())}: --max_draft_len {draft}; "
+                f"trtllm-build raises max_seq_len to {cfg.max_seq_len + draft} for it "
+                f"(requests keep {cfg.max_seq_len})"
                 + (f" and max_num_tokens to {tokens}" if cfg.max_num_tokens < tokens else "")
             )
         out(format_commands(cmds))

@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from python_backend.contract.perf_metrics import TOKENS_PER_BLOCK
+
 from ..manifest import EngineManifest
 from .lookahead import LOOKAHEAD, NO_SPECULATION, Lookahead
-from .plan import TOKENS_PER_BLOCK
 from .recipes import GathersLogits, gather_logits_name, gathers
 
 

@@ -1,4 +1,7 @@
-"""What GPU software and hardware this machine has, found without importing tensorrt_llm (slow, needs CUDA)."""
+"""What GPU software and hardware this machine has.
+
+Found without importing tensorrt_llm, which is slow and needs CUDA.
+"""
 
 from __future__ import annotations
 

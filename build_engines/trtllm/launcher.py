@@ -181,7 +181,8 @@ def supervise(
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        started, announced = time.monotonic(), False
+        started = time.monotonic()
+        announced = False
         while proc.poll() is None and stopping["signal"] is None:
             if not announced and ready():
                 out(f"[launch] ready after {time.monotonic() - started:.0f}s")

@@ -33,7 +33,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BUILD_MODE = "lookahead_decoding"  # trtllm-build --speculative_decoding_mode
-NO_SPECULATION, LOOKAHEAD = 1, 8  # SpeculativeDecodingMode in config.json's build_config
+# SpeculativeDecodingMode in config.json's build_config
+NO_SPECULATION = 1
+LOOKAHEAD = 8
 DECODING_MODE = "lookahead"  # the tensorrtllm model's decoding_mode parameter
 
 
@@ -44,7 +46,9 @@ class Lookahead:
     verification_set: int  # G: n-grams verified per step
 
     def __post_init__(self) -> None:
-        w, n, g = self.window, self.ngram, self.verification_set
+        w = self.window
+        n = self.ngram
+        g = self.verification_set
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (w, n, g)):
             raise ValueError(f"lookahead sizes must be integers, got {(w, n, g)}")
         if n < 1 or w < 1 or g < 0 or (n == 1 and (w != 1 or g != 0)):

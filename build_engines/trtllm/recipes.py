@@ -33,9 +33,10 @@ QUANTIZED_DTYPES = ("float16", "bfloat16")  # activation dtypes a quantized prec
 # return_context_logits). Off by default: they cost GPU memory (plan.logits_bytes) and time.
 #   generation: --gather_generation_logits. The 1.2 executor serves generation logits when the engine
 #     was built so OR ExecutorConfig.gather_generation_logits is set (getGatherGenerationLogits,
-#     cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.h at 83ab45a50d169b08e29e9bf2f46fc66b3838cc37);
-#     the Triton backend never sets the latter (getExecutorConfigFromParams,
-#     triton_backend/inflight_batcher_llm/src/model_instance_state.cc at c8c6df08bd0ead54cd47f7973e1e425c28a174cd),
+#     cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.h
+#     at 83ab45a50d169b08e29e9bf2f46fc66b3838cc37); the Triton backend never sets the latter
+#     (getExecutorConfigFromParams, triton_backend/inflight_batcher_llm/src/model_instance_state.cc
+#     at c8c6df08bd0ead54cd47f7973e1e425c28a174cd),
 #     so behind Triton the build flag is what makes them available, whatever trtllm-build's deprecation
 #     warning says (tensorrt_llm/commands/build.py main() at 008b2b8d23af95e4e19fa6f354f9c5f6349b2bfc).
 #   context: --gather_context_logits (the engine's LM head runs on every prompt token); nothing at run

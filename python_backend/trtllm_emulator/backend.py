@@ -293,7 +293,8 @@ class _Send:
     cancelled = False
 
     def __init__(self, backend: EmulatedBackend, item: PendingItem):
-        self.backend, self.item = backend, item
+        self.backend = backend
+        self.item = item
 
     def write(self, emission: Emission, at: float) -> None:
         self.backend.send(self.item, emission)

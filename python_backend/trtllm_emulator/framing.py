@@ -64,7 +64,9 @@ class ItemFraming:
         self.sent = 0  # generated tokens already carried by earlier streaming responses
         self.cached_tokens = 0
         self.arrival_ns = clock()
-        self.first_scheduled_ns = self.first_token_ns = self.last_token_ns = 0
+        self.first_scheduled_ns = 0
+        self.first_token_ns = 0
+        self.last_token_ns = 0
         self.finished = False
 
     # -- engine events -----------------------------------------------------------------------------

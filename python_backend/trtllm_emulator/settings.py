@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import trtllm_backend as bc
+from ..contract.perf_metrics import TOKENS_PER_BLOCK
 from ..engine.config import EngineConfig
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
@@ -31,7 +32,6 @@ log = logging.getLogger("triton_llm.trtllm_emulator")
 # The executor's queue bound comes from the config's default_queue_policy (bc.EXECUTOR_QUEUE); without
 # one the executor has none, and the CPU engine needs some.
 ENGINE_QUEUE_BOUND = 4096
-DEFAULT_TOKENS_PER_BLOCK = 32  # trtllm-build's plugin_config default, for the kv-block perf outputs
 _INT = re.compile(r"\s*[+-]?\d+")
 
 
@@ -95,8 +95,10 @@ def check_required(params: dict[str, str]) -> str:
 def guided_decoding(params: dict[str, str]) -> Path | None:
     """The xgrammar tokenizer-info file when guided decoding is on, as getGuidedDecodingConfigFromParams
     decides (tensorrtllm_backend c2e65b8 model_instance_state.cc L410-L452): off when the backend or the
-    path is empty or the template's placeholder; else the file must exist, then the backend must be xgrammar."""
-    backend, path = params["guided_decoding_backend"], params["xgrammar_tokenizer_info_path"]
+    path is empty or the template's placeholder; else the file must exist, then the backend must be
+    xgrammar."""
+    backend = params["guided_decoding_backend"]
+    path = params["xgrammar_tokenizer_info_path"]
     if bc.guided_decoding_off(backend, "guided_decoding_backend") or bc.guided_decoding_off(
         path, "xgrammar_tokenizer_info_path"
     ):
@@ -139,14 +141,16 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
     engine_dir = Path(engine_path)
     build = read_engine_config(engine_dir).get("build_config", {})
     try:
-        batch, seq_len = int(build["max_batch_size"]), int(build["max_seq_len"])
-        input_len, num_tokens = int(build["max_input_len"]), int(build["max_num_tokens"])
+        batch = int(build["max_batch_size"])
+        seq_len = int(build["max_seq_len"])
+        input_len = int(build["max_input_len"])
+        num_tokens = int(build["max_num_tokens"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendLoadError(f"{engine_dir / 'config.json'}: build_config lacks {exc}") from None
     engine = EngineConfig(
         max_num_seqs=batch,
         max_num_batched_tokens=max(num_tokens, batch),
-        max_context_len=seq_len,
+        max_seq_len=seq_len,
         max_queue_size=queue_bound,
         prefix_caching=_flag(params, "enable_kv_cache_reuse"),
     )
@@ -168,6 +172,6 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
         max_input_len=max_input,
         exclude_input_in_output=_flag(params, "exclude_input_in_output"),
         cancellation_check_period_ms=max(1, _integer(params, "cancellation_check_period_ms")),
-        tokens_per_block=int(plugins.get("tokens_per_block", DEFAULT_TOKENS_PER_BLOCK)),
+        tokens_per_block=int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
         batching_type=batching_type,
     )
