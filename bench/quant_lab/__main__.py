@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from build_engines import checkpoint
-from build_engines.onnx import export, quality
+from build_engines.onnx import export, quality, reference
 from build_engines.onnx.recipes import RECIPES
 
 from . import gpu, report, speed
@@ -47,11 +47,11 @@ def main() -> None:
     ckpt = checkpoint.resolve(args.model, args.work_dir)
     work = args.work_dir / "exports" / ckpt.name
     print(f"[quant-lab] PyTorch FP32 reference on the shipped data ({ckpt})", flush=True)
-    reference = quality.Reference.compute(ckpt)
+    pytorch = reference.Reference.compute(ckpt)
     variants = {}
     for name in names:
         onnx_dir = export.export(ckpt, work, name)
-        report_ = quality.measure_against(reference, onnx_dir, name)
+        report_ = quality.measure_against(pytorch, onnx_dir, name)
         quality.record(onnx_dir, report_)
         variants[name] = {
             "variant": name,
@@ -62,8 +62,8 @@ def main() -> None:
             "gate_problems": quality.problems(report_),
         }
 
-    text_ids = reference.tokenizer.encode(
-        (quality.DATA / "heldout.txt").read_text(), add_special_tokens=False
+    text_ids = pytorch.tokenizer.encode(
+        (reference.DATA / "heldout.txt").read_text(), add_special_tokens=False
     )
     rounds: dict[str, list[speed.Speed]] = {n: [] for n in names}
     for r in range(args.rounds):

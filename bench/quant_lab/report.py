@@ -31,9 +31,8 @@ def default_switch_blockers(v: dict) -> list[str]:
         blockers.append(f"answers {v['quality']['correct_answers']}/{v['quality']['questions']}")
     for key in ("decode_1_tok_s", "decode_16_tok_s"):
         if v["ratios"][key] < DEFAULT_SWITCH["min_decode_ratio"]:
-            blockers.append(
-                f"{key.removesuffix('_tok_s')} {v['ratios'][key]:.2f}× < {DEFAULT_SWITCH['min_decode_ratio']}×"
-            )
+            floor = DEFAULT_SWITCH["min_decode_ratio"]
+            blockers.append(f"{key.removesuffix('_tok_s')} {v['ratios'][key]:.2f}× < {floor}×")
     if v["ratios"]["prefill_tok_s"] < DEFAULT_SWITCH["min_prefill_ratio"]:
         blockers.append(f"prefill {v['ratios']['prefill_tok_s']:.2f}× < 1×")
     return blockers
@@ -43,20 +42,23 @@ def markdown(run: dict) -> str:
     lines = [
         f"# Quantization lab — {run['run']}",
         "",
-        f"Machine: {run['machine']}. One run, {run['rounds']} rounds of speed measurements interleaved across "
-        "variants; speeds are medians, ratios are the medians of each round's ratio to fp32 (the machine is "
-        "noisy, ±20 % between runs, so compare ratios).",
+        f"Machine: {run['machine']}. One run, {run['rounds']} rounds of speed measurements interleaved "
+        "across variants; speeds are medians, ratios are the medians of each round's ratio to fp32 (the "
+        "machine is noisy, ±20 % between runs, so compare ratios).",
         "",
-        "| variant | recipe | top-1 | ppl Δ | answers | gate | prefill tok/s (×fp32) | decode@1 tok/s (×fp32) | "
-        "decode@16 tok/s (×fp32) | disk MiB | resident MiB |",
+        "| variant | recipe | top-1 | ppl Δ | answers | gate | prefill tok/s (×fp32) | "
+        "decode@1 tok/s (×fp32) | decode@16 tok/s (×fp32) | disk MiB | resident MiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in run["variants"]:
-        q, s, r = v["quality"], v["speed"], v["ratios"]
+        q = v["quality"]
+        s = v["speed"]
+        r = v["ratios"]
         gate = "pass" if not v["gate_problems"] else "FAIL: " + "; ".join(v["gate_problems"])
         lines.append(
-            f"| `{v['variant']}` | {v['summary']} | {_pct(q['top1_agreement'])} | {q['perplexity_increase']:+.2%} | "
-            f"{q['correct_answers']}/{q['questions']} | {gate} | {_num(s['prefill_tok_s'])} ({r['prefill_tok_s']:.2f}×) | "
+            f"| `{v['variant']}` | {v['summary']} | {_pct(q['top1_agreement'])} | "
+            f"{q['perplexity_increase']:+.2%} | {q['correct_answers']}/{q['questions']} | {gate} | "
+            f"{_num(s['prefill_tok_s'])} ({r['prefill_tok_s']:.2f}×) | "
             f"{_num(s['decode_1_tok_s'], '.1f')} ({r['decode_1_tok_s']:.2f}×) | {_num(s['decode_16_tok_s'])} "
             f"({r['decode_16_tok_s']:.2f}×) | {v['disk_bytes'] / MiB:.0f} | {v['resident_bytes'] / MiB:.0f} |"
         )
@@ -86,8 +88,9 @@ def markdown(run: dict) -> str:
     for g in run["gpu"]:
         build = "<br>".join(f"`{c[:90]}…`" for c in g["dry_run_commands"]) or "no converter in recipes.py yet"
         lines.append(
-            f"| `{g['variant']}` | not measured | not measured | not measured | not measured | not measured | "
-            f"not measured | {g['weights_bytes'] / MiB:.0f} | {g['kv_bytes_per_token']} | {build} |"
+            f"| `{g['variant']}` | not measured | not measured | not measured | not measured | "
+            f"not measured | not measured | {g['weights_bytes'] / MiB:.0f} | {g['kv_bytes_per_token']} | "
+            f"{build} |"
         )
     lines += ["", "## Answers to the shipped questions (greedy, chat template)", ""]
     for v in run["variants"]:
@@ -107,7 +110,8 @@ def plots(run: dict, out: Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for v in run["variants"]:
-        x, y = v["ratios"]["decode_16_tok_s"], v["quality"]["top1_agreement"]
+        x = v["ratios"]["decode_16_tok_s"]
+        y = v["quality"]["top1_agreement"]
         ax.scatter(x, y, color="tab:green" if not v["gate_problems"] else "tab:red")
         ax.annotate(v["variant"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.axhline(0.97, linestyle="--", color="grey", linewidth=0.8)
@@ -146,10 +150,8 @@ def write(run: dict, out: Path) -> None:
     try:
         run["plots"] = plots(run, out)
     except ImportError:
-        run["plots"], run["plots_note"] = (
-            [],
-            "No plots: matplotlib is not installed (pip install -e '.[dev]').",
-        )
+        run["plots"] = []
+        run["plots_note"] = "No plots: matplotlib is not installed (pip install -e '.[dev]')."
     (out / "report.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "report.md").write_text(markdown(run))
 

@@ -31,8 +31,10 @@ def keep_last_logits(model_path: Path) -> None:
     nodes = {n.name: n for n in graph.node}
     if PRUNE_GATHER not in nodes or PRUNE_UNSQUEEZE not in nodes:
         raise ValueError(f"{model_path}: no pruned LM head ({PRUNE_GATHER}) to edit")
-    gather, unsqueeze = nodes[PRUNE_GATHER], nodes[PRUNE_UNSQUEEZE]
-    hidden, pruned = gather.input[0], unsqueeze.output[0]
+    gather = nodes[PRUNE_GATHER]
+    unsqueeze = nodes[PRUNE_UNSQUEEZE]
+    hidden = gather.input[0]
+    pruned = unsqueeze.output[0]
     at = list(graph.node).index(gather)
     graph.node.remove(gather)
     graph.node.remove(unsqueeze)

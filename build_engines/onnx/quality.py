@@ -8,13 +8,12 @@
 - answers: the short questions of data/questions.json through the chat template, greedy; an answer
   is correct when it contains the expected word. Counted over the questions PyTorch FP32 answers
   correctly (all ten for SmolLM2; none for a random test checkpoint, where the bar is moot).
-A variant below its recipe's Bars (recipes.py) fails the build. `Reference` holds what PyTorch
-computed, so the lab measures many variants against one reference.
+A variant below its recipe's Bars (recipes.py) fails the build. What PyTorch computed is
+reference.py's `Reference`, so the lab measures many variants against one reference.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,11 +22,7 @@ import numpy as np
 
 from .. import manifest
 from .recipes import recipe
-
-DATA = Path(__file__).resolve().parent.parent / "data"  # shared with bench/
-GREEDY_TOKENS = 32
-ANSWER_TOKENS = 32
-WINDOW = 256  # tokens per held-out window
+from .reference import ANSWER_TOKENS, GREEDY_TOKENS, WINDOW, Reference, answer_is_correct, questions
 
 
 @dataclass
@@ -69,95 +64,10 @@ class QualityError(RuntimeError):
     pass
 
 
-def questions() -> list[dict]:
-    return json.loads((DATA / "questions.json").read_text())["questions"]
-
-
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-
-
-@dataclass
-class Reference:
-    """What FP32 PyTorch computes on the shipped data; token ids are the tokenizer's."""
-
-    prompts: list[list[int]]  # test prompts, tokenized
-    greedy: list[list[int]]  # PyTorch's first GREEDY_TOKENS greedy tokens per prompt
-    greedy_logits: list[np.ndarray]  # [GREEDY_TOKENS, V] logits along that greedy path
-    windows: list[list[int]]  # held-out windows of WINDOW + 1 tokens (inputs + the next token)
-    window_logits: list[np.ndarray]  # [len(window) - 1, V]
-    questions: list[list[int]]  # chat-templated question prompts
-    answerable: list[bool]  # PyTorch's greedy answer to each question is correct
-    end_ids: tuple[int, ...]
-    tokenizer: object
-
-    @classmethod
-    def compute(cls, checkpoint_dir: Path) -> Reference:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            checkpoint_dir, dtype=torch.float32, local_files_only=True
-        ).eval()
-        prompts = [tokenizer.encode(p) for p in json.loads((DATA / "prompts.json").read_text())["prompts"]]
-        text_ids = tokenizer.encode((DATA / "heldout.txt").read_text(), add_special_tokens=False)
-        windows = [text_ids[s : s + WINDOW + 1] for s in range(0, len(text_ids) - 1, WINDOW)]
-        windows = [w for w in windows if len(w) >= 2]
-        greedy, greedy_logits = [], []
-        with torch.no_grad():
-            for ids in prompts:
-                tokens = _torch_greedy(model, ids, GREEDY_TOKENS)
-                greedy.append(tokens)
-                path = ids + tokens[:-1]
-                greedy_logits.append(model(torch.tensor([path])).logits[0, len(ids) - 1 :].numpy())
-            window_logits = [model(torch.tensor([w[:-1]])).logits[0].numpy() for w in windows]
-        chats = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": q["question"]}], add_generation_prompt=True, tokenize=False
-            )
-            for q in questions()
-        ]
-        end_ids = tuple(
-            i
-            for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
-            if isinstance(i, int)
-        )
-        asked = [tokenizer.encode(c, add_special_tokens=False) for c in chats]
-        with torch.no_grad():
-            answerable = [
-                _correct(
-                    q,
-                    tokenizer.decode(
-                        _torch_greedy(model, ids, ANSWER_TOKENS, end_ids), skip_special_tokens=True
-                    ),
-                )
-                for q, ids in zip(questions(), asked, strict=True)
-            ]
-        return cls(
-            prompts, greedy, greedy_logits, windows, window_logits, asked, answerable, end_ids, tokenizer
-        )
-
-
-def _correct(question: dict, answer: str) -> bool:
-    return question["answer"].lower() in answer.lower()
-
-
-def _torch_greedy(model, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) -> list[int]:
-    """Plain argmax with the KV cache (generate() would apply generation_config and stop at ends)."""
-    import torch
-
-    out = model(torch.tensor([ids]), use_cache=True)
-    past, generated = out.past_key_values, []
-    for _ in range(n):
-        generated.append(int(out.logits[0, -1].argmax()))
-        if generated[-1] in end_ids:
-            break
-        out = model(torch.tensor([[generated[-1]]]), past_key_values=past, use_cache=True)
-        past = out.past_key_values
-    return generated
 
 
 def _onnx_greedy(runner, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) -> list[int]:
@@ -174,7 +84,9 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
     from python_backend.engine.runner import ModelRunner
 
     runner = ModelRunner(onnx_dir, num_slots=1, max_seq_len=WINDOW + GREEDY_TOKENS + 64)
-    identical, agreeing, max_diff = 0, 0, 0.0
+    identical = 0  # prompts whose greedy tokens all match
+    agreeing = 0  # matching tokens before the first divergence, summed over prompts
+    max_diff = 0.0
     for i, (ids, expected) in enumerate(zip(reference.prompts, reference.greedy, strict=True)):
         ours = _onnx_greedy(runner, ids, GREEDY_TOKENS)
         prefix = next(
@@ -185,11 +97,15 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
         our_logits = runner.score(0, ids + expected[:-1])[len(ids) - 1 :]
         max_diff = max(max_diff, float(np.abs(reference.greedy_logits[i] - our_logits).max()))
         print(
-            f"[quality] {precision} prompt {i + 1}/{len(reference.prompts)}: greedy {prefix}/{GREEDY_TOKENS} identical",
+            f"[quality] {precision} prompt {i + 1}/{len(reference.prompts)}: "
+            f"greedy {prefix}/{GREEDY_TOKENS} identical",
             flush=True,
         )
 
-    agree, total, nll_ref, nll_ours = 0, 0, 0.0, 0.0
+    agree = 0  # teacher-forced positions where both argmaxes match
+    total = 0
+    nll_ref = 0.0
+    nll_ours = 0.0
     for window, ref in zip(reference.windows, reference.window_logits, strict=True):
         targets = np.asarray(window[1:])
         ours = runner.score(0, window[:-1])
@@ -206,7 +122,9 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
         for ids in reference.questions
     ]
     correct = sum(
-        _correct(q, a) for q, a, ok in zip(questions(), answers, reference.answerable, strict=True) if ok
+        answer_is_correct(q, a)
+        for q, a, ok in zip(questions(), answers, reference.answerable, strict=True)
+        if ok
     )
     return QualityReport(
         precision=precision,
@@ -263,10 +181,11 @@ def record(onnx_dir: Path, report: QualityReport) -> None:
     data["quality"] = report.as_dict()
     manifest.write(onnx_dir, **{k: v for k, v in data.items() if k != "created_unix"})
     print(
-        f"[quality] {report.precision}: greedy identical {report.greedy_identical_prompts}/{report.greedy_prompts} "
-        f"prompts, max |logit diff| {report.max_abs_logit_diff:.2e}, top-1 agreement {report.top1_agreement:.1%}, "
-        f"perplexity {report.perplexity:.3f} vs {report.reference_perplexity:.3f} (+{report.perplexity_increase:.2%}), "
-        f"answers {report.correct_answers}/{report.questions}",
+        f"[quality] {report.precision}: greedy identical "
+        f"{report.greedy_identical_prompts}/{report.greedy_prompts} prompts, "
+        f"max |logit diff| {report.max_abs_logit_diff:.2e}, top-1 agreement {report.top1_agreement:.1%}, "
+        f"perplexity {report.perplexity:.3f} vs {report.reference_perplexity:.3f} "
+        f"(+{report.perplexity_increase:.2%}), answers {report.correct_answers}/{report.questions}",
         flush=True,
     )
 

@@ -150,8 +150,8 @@ SHIPPED: dict[str, Recipe] = {
             block_size=16,
             algo="k_quant",
             int8_groups="last_matmul:int8,mixed_layers:int8",
-            summary="INT4 k-quant in blocks of 16; LM head and the sensitive layers (first/last eighth, every "
-            "third qkv/v/down) at INT8",
+            summary="INT4 k-quant in blocks of 16; LM head and the sensitive layers (first/last eighth, "
+            "every third qkv/v/down) at INT8",
         ),
     )
 }

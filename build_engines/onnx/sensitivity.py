@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .quality import DATA
+from .reference import DATA
 
 CALIBRATION_TOKENS = 256
 
@@ -39,21 +39,28 @@ def profile(checkpoint_dir: Path, block: int = 32) -> list[dict]:
         checkpoint_dir, dtype=torch.float32, local_files_only=True
     ).eval()
     ids = tokenizer.encode((DATA / "heldout.txt").read_text(), add_special_tokens=False)[:CALIBRATION_TOKENS]
-    inputs: dict[str, np.ndarray] = {}
+    inputs: dict[str, np.ndarray] = {}  # each Linear's input on the calibration text
+
+    def recorder(name: str):
+        def record(_module, args, _output) -> None:
+            inputs[name] = args[0][0].numpy()
+
+        return record
+
     linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    hooks = [
-        m.register_forward_hook(lambda _m, args, _out, n=n: inputs.__setitem__(n, args[0][0].numpy()))
-        for n, m in linears.items()
-    ]
+    hooks = [m.register_forward_hook(recorder(n)) for n, m in linears.items()]
     with torch.no_grad():
         model(torch.tensor([ids]))
     for h in hooks:
         h.remove()
     rows = []
     for name, module in linears.items():
-        w, x = module.weight.detach().numpy(), inputs[name]
-        y, norm = x @ w.T, np.linalg.norm(x @ w.T)
-        wq, xq = quantize_blocks(w, block), quantize_blocks(x, block)
+        w = module.weight.detach().numpy()
+        x = inputs[name]
+        y = x @ w.T
+        norm = np.linalg.norm(y)
+        wq = quantize_blocks(w, block)
+        xq = quantize_blocks(x, block)
         rows.append(
             {
                 "name": name,
