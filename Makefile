@@ -158,9 +158,9 @@ gpu-repo: ## the GPU model repository from ENGINE_DIR [CHECKPOINT=] [DRY_RUN=1]
 REUSE_ENGINE ?=
 .PHONY: gpu-check
 gpu-check: ## on a GPU, in the NGC image: build, assemble, serve, accept, report [CHECKPOINT=]
-	py=$$($(PYTHON) -m build_engines.trtllm.preflight --checkpoint $(CHECKPOINT) \
+	py=$$($(PYTHON) -m acceptance.gpu_check.preflight --checkpoint $(CHECKPOINT) \
 		$(or $(GPU_PYTHON),$(BIN)/python $(PYTHON))) && \
-	$$py -m build_engines gpu-check --checkpoint $(CHECKPOINT) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) \
+	$$py -m acceptance gpu-check --checkpoint $(CHECKPOINT) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) \
 		--engine-dir $(ENGINE_DIR) --repo $(GPU_REPO) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) \
 		--metrics-port $(METRICS_PORT) $(if $(REUSE_ENGINE),--reuse-engine,) \
 		--engine-args '$(ENGINE_ARGS)' --gpu-repo-args '$(GPU_REPO_ARGS)'

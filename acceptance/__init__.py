@@ -7,5 +7,6 @@ One check per file, each returning a `CheckResult` (result.py):
 - load.py: a short bounded Locust run (loadtest/) completes every request.
 suite.py runs them in order against a `Target` (target.py: host, ports, and the limits the server
 reports); report.py writes report.json and report.md. `python -m acceptance` runs them from the
-shell; `make gpu-check` (build_engines/trtllm/gpu_check.py) runs them on a freshly built GPU server.
+shell; `make gpu-check` (gpu_check/, `python -m acceptance gpu-check`) runs them on a freshly
+built GPU server.
 """

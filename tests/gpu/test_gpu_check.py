@@ -7,6 +7,7 @@ missing in one message; after the preflight a report is always written, whatever
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -18,8 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from acceptance.gpu_check import preflight
+from acceptance.gpu_check import run as gpu_check
+from acceptance.gpu_check.config import GpuCheckConfig
+from acceptance.gpu_check.machine import Refused
 from acceptance.result import CheckResult
-from build_engines.trtllm import gpu_check, preflight
+from build_engines.trtllm import launcher
 from build_engines.trtllm.environment import Gpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +53,7 @@ def test_make_gpu_check_here_refuses_at_once_naming_what_is_missing():
         )
     assert "CHECKPOINT /some/dir is not a directory" in result.stderr
     assert "Nothing was built or started." in result.stderr
-    assert "-m build_engines gpu-check" not in result.stderr  # the orchestration never ran
+    assert "-m acceptance gpu-check" not in result.stderr  # the orchestration never ran
 
 
 def test_the_subcommand_refuses_the_same_way_in_its_own_interpreter(tmp_path):
@@ -56,7 +61,7 @@ def test_the_subcommand_refuses_the_same_way_in_its_own_interpreter(tmp_path):
         [
             sys.executable,
             "-m",
-            "build_engines",
+            "acceptance",
             "gpu-check",
             "--checkpoint",
             "/some/dir",
@@ -197,12 +202,12 @@ def world(tmp_path, monkeypatch):
         calls["checks"] += 1
         return [CheckResult("streaming equality", True, "equal", {"comparisons": 9})]
 
-    monkeypatch.setattr(gpu_check.launcher, "server_ready", lambda host, port: True)
+    monkeypatch.setattr(launcher, "server_ready", lambda host, port: True)
     monkeypatch.setattr("acceptance.engine_metrics.engine_kind", lambda target: "TensorRT-LLM (fake)")
     checkpoint = tmp_path / "llama"
     checkpoint.mkdir()
     http, grpc, metrics = free_ports(3)  # not 8000-8002: `make serve` may be running on this machine
-    cfg = gpu_check.GpuCheckConfig(
+    cfg = GpuCheckConfig(
         checkpoint=checkpoint,
         engine_dir=tmp_path / "engine",
         repo=tmp_path / "repo",
@@ -223,7 +228,7 @@ def report_of(cfg) -> dict:
 
 def test_a_machine_missing_something_is_refused_before_any_step(world):
     cfg, calls, fakes = world
-    with pytest.raises(gpu_check.Refused, match="no GPU visible"):
+    with pytest.raises(Refused, match="no GPU visible"):
         gpu_check.run(cfg, **{**fakes, "machine": machine(gpus=())})
     assert calls["commands"] == [] and calls["servers"] == [] and not cfg.results.exists()
 
@@ -312,9 +317,9 @@ def test_make_passes_the_gpu_variables_through():
     )
     assert result.returncode == 0, result.stderr
     command = result.stdout.replace("\\\n", " ")
-    assert "-m build_engines.trtllm.preflight --checkpoint /ckpt .venv/bin/python python3" in command
+    assert "-m acceptance.gpu_check.preflight --checkpoint /ckpt .venv/bin/python python3" in command
     for part in (
-        "gpu-check --checkpoint /ckpt --precision int8_kv --tp 2 --pp 1",
+        "-m acceptance gpu-check --checkpoint /ckpt --precision int8_kv --tp 2 --pp 1",
         "--engine-dir build/engines/int8_kv-tp2-pp1",
         "--reuse-engine",
         "--engine-args '--max-seq-len 8192'",
@@ -324,11 +329,9 @@ def test_make_passes_the_gpu_variables_through():
 
 def test_the_checks_client_side_is_required_too(world, monkeypatch):
     cfg, calls, fakes = world
-    real = gpu_check.importlib.util.find_spec
-    monkeypatch.setattr(
-        gpu_check.importlib.util, "find_spec", lambda name: None if name == "locust" else real(name)
-    )
-    with pytest.raises(gpu_check.Refused, match=r"no locust importable by .* \(pip install locust==2.47.0\)"):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "locust" else real(name))
+    with pytest.raises(Refused, match=r"no locust importable by .* \(pip install locust==2.47.0\)"):
         gpu_check.run(cfg, **fakes)
     assert calls["commands"] == []
 
@@ -339,6 +342,6 @@ def test_a_port_already_taken_is_refused_before_the_build(world):
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         cfg.http_port = listening.getsockname()[1]
-        with pytest.raises(gpu_check.Refused, match=f"port {cfg.http_port} \\(--http-port\\) already in use"):
+        with pytest.raises(Refused, match=f"port {cfg.http_port} \\(--http-port\\) already in use"):
             gpu_check.run(cfg, **fakes)
     assert calls["commands"] == []

@@ -5,10 +5,11 @@ person's time; one that refuses at once and names *everything* missing lets them
 It needs: nvidia-smi, a GPU it lists, a Python that imports tensorrt_llm 1.2.x, the NGC Triton
 image, `tritonserver` and `mpirun`, and the checkpoint directory.
 
-`python3 -m build_engines.trtllm.preflight [--checkpoint DIR] CANDIDATE...` prints the first
+`python3 -m acceptance.gpu_check.preflight [--checkpoint DIR] CANDIDATE...` prints the first
 candidate interpreter that has tensorrt_llm when nothing is missing; otherwise it prints one
-`error:` line naming what is and exits 2. Standard library only (like interpreter.py): the Makefile
-runs it with the system python3 before any environment is chosen.
+`error:` line naming what is and exits 2. Standard library only (like
+build_engines/trtllm/interpreter.py): the Makefile runs it with the system python3 before any
+environment is chosen.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import environment, interpreter, pins
+from build_engines.trtllm import environment, interpreter, pins
 
 # Every NGC Triton image sets it to its release, e.g. "26.04": triton-inference-server/server
 # build.py, dockerfile_prepare_container_linux (commit 35dc045fc7780765695102e9a9d6e379267dcb92):
 # `ENV NVIDIA_TRITON_SERVER_VERSION ${TRITON_CONTAINER_VERSION}`.
 NGC_ENV = "NVIDIA_TRITON_SERVER_VERSION"
-TOOLS = ("tritonserver", "mpirun")  # what `launch` runs (launcher.py)
+TOOLS = ("tritonserver", "mpirun")  # what `launch` runs (build_engines/trtllm/launcher.py)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def refusal(problems: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m build_engines.trtllm.preflight",
+        prog="python -m acceptance.gpu_check.preflight",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

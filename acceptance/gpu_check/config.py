@@ -1,0 +1,97 @@
+"""One gpu-check run's settings, validated, and the `python -m build_engines` command of each step."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from build_engines.trtllm import recipes
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "results" / "gpu-check"
+GPU_REPO = ROOT / "build" / "gpu_model_repository"
+
+
+@dataclass
+class GpuCheckConfig:
+    checkpoint: Path
+    precision: str = "fp16"
+    tp: int = 1
+    pp: int = 1
+    engine_dir: Path | None = None  # default: build/engines/<precision>-tp<tp>-pp<pp>, as `make engines`
+    repo: Path = GPU_REPO
+    results: Path = RESULTS
+    name: str | None = None  # the run's directory; default: time, precision and layout
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    reuse_engine: bool = False
+    engine_args: list[str] = field(default_factory=list)  # further `engine` options (ENGINE_ARGS)
+    gpu_repo_args: list[str] = field(default_factory=list)  # further `gpu-repo` options (GPU_REPO_ARGS)
+    load_seconds: float = 20.0
+    load_users: int = 4
+    ready_timeout_s: float = 1800.0  # loading a large engine over TP ranks takes minutes
+
+    def __post_init__(self) -> None:
+        if self.precision not in recipes.PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(recipes.PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.tp < 1 or self.pp < 1:
+            raise ValueError(f"tp and pp must be >= 1, got tp={self.tp} pp={self.pp}")
+        self.checkpoint = Path(self.checkpoint)
+        self.engine_dir = Path(
+            self.engine_dir or ROOT / "build" / "engines" / f"{self.precision}-tp{self.tp}-pp{self.pp}"
+        )
+        self.name = self.name or time.strftime("%Y%m%d-%H%M%S") + f"-{self.precision}-tp{self.tp}-pp{self.pp}"
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.results) / self.name
+
+    def commands(self, python: str = sys.executable) -> dict[str, list[str]]:
+        """The `python -m build_engines` command of each step, as `make engines` / `gpu-repo` run them."""
+        base = [python, "-m", "build_engines"]
+        return {
+            "engine": [
+                *base,
+                "engine",
+                "--precision",
+                self.precision,
+                "--checkpoint",
+                str(self.checkpoint),
+                "--output",
+                str(self.engine_dir),
+                "--tp",
+                str(self.tp),
+                "--pp",
+                str(self.pp),
+                *self.engine_args,
+            ],
+            "gpu-repo": [
+                *base,
+                "gpu-repo",
+                "--engine-dir",
+                str(self.engine_dir),
+                "--tokenizer-dir",
+                str(self.checkpoint),
+                "--output",
+                str(self.repo),
+                *self.gpu_repo_args,
+            ],
+            "launch": [
+                *base,
+                "launch",
+                "--model-repo",
+                str(self.repo),
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
+        }
