@@ -24,13 +24,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from python_backend.contract.perf_metrics import TOKENS_PER_BLOCK
+
 from .. import manifest, model_config
 from ..manifest import EngineManifest
 from ..shared_models import PROJECT_ROOT, PYTHON_BACKEND, link_tree
 from . import cli
 
 EMULATOR_MODEL = PROJECT_ROOT / "model_repository" / "trtllm_emulator" / "1" / "model.py"
-TOKENS_PER_BLOCK = 32  # trtllm-build's plugin_config default
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class EmulatedLimits:
     """The stand-in engine's build_config: what the GPU repository is assembled against."""
 
     max_batch_size: int = 16  # = the CPU engine's KV slots (make serve's max_num_seqs)
-    max_seq_len: int = 2048  # = the CPU engine's max_context_len
+    max_seq_len: int = 2048  # = the CPU engine's max_seq_len
     max_input_len: int | None = None  # default max_seq_len - 1: the CPU engine's longest prompt
     max_num_tokens: int = 512  # tokens per engine step (the CPU engine's max_num_batched_tokens)
 

@@ -13,6 +13,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from python_backend.contract.perf_metrics import TOKENS_PER_BLOCK
+
 from .checkpoint_shape import CheckpointShape
 from .recipes import GATHER_LOGITS, gathers
 
@@ -20,7 +22,6 @@ GIB = 1 << 30
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "int8": 1}
 # Bytes per weight of quantized linear layers; int4_awq adds one fp16 scale per 128-weight group.
 QUANT_WEIGHT_BYTES = {"int8_wo": 1.0, "int8_sq": 1.0, "fp8": 1.0, "int4_awq": 0.5 + 2 / 128}
-TOKENS_PER_BLOCK = 32  # trtllm-build's default paged-KV block size: a sequence holds whole blocks
 # Kept free of the KV cache: CUDA context, TensorRT activation buffers, NCCL, decoder state.
 RESERVE_FRACTION = 0.10
 RESERVE_MIN_BYTES = 2 * GIB
