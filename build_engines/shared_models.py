@@ -13,6 +13,7 @@ import functools
 import shutil
 from pathlib import Path
 
+from python_backend.triton_io.model_configs import PostprocessingConfig, PreprocessingConfig
 from python_backend.triton_io.preprocess import TENSORRT_LLM, EngineTraits
 
 from . import model_config
@@ -20,7 +21,6 @@ from . import model_config
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT_ROOT / "model_repository"
 PYTHON_BACKEND = PROJECT_ROOT / "python_backend"
-CANCELLATION_FORWARDING = ("cancel_channel", "engine_stop", "none")  # postprocessing/1/model.py
 SHARED_MODELS = ("ensemble", "preprocessing", "postprocessing")
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -100,35 +100,31 @@ def assemble_shared_models(
     """
     if max_batch_size < 1:
         raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
-    if forward_cancellation not in CANCELLATION_FORWARDING:
-        raise ValueError(
-            f"forward_cancellation must be one of {', '.join(CANCELLATION_FORWARDING)}, "
-            f"got {forward_cancellation!r}"
-        )
-    if kv_cache_tokens_per_block < 1:
-        raise ValueError(f"kv_cache_tokens_per_block must be >= 1, got {kv_cache_tokens_per_block}")
     if engine_max_seq_len < 2:
         raise ValueError(f"engine_max_seq_len must be >= 2, got {engine_max_seq_len}")
     if max_input_len is not None and not 1 <= max_input_len < engine_max_seq_len:
         raise ValueError(
             f"max_input_len must be in [1, engine_max_seq_len {engine_max_seq_len}), got {max_input_len}"
         )
+    # Every parameter of the two, the limits at their defaults (contract/limits.py); built before
+    # anything is written, so a bad value (forward_cancellation, a block size < 1) refuses the build.
+    codecs = {
+        "preprocessing": PreprocessingConfig(
+            max_seq_len=engine_max_seq_len, max_input_len=max_input_len, engine=engine
+        ),
+        "postprocessing": PostprocessingConfig(
+            kv_cache_tokens_per_block=kv_cache_tokens_per_block, forward_cancellation=forward_cancellation
+        ),
+    }
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in SHARED_MODELS:
         config, target = model_from_template(name, output_dir)
         config.max_batch_size = max_batch_size
-        if name == "preprocessing":
-            model_config.set_parameter(config, "max_seq_len", engine_max_seq_len)
-            for key, value in engine.parameters().items():
+        codec = codecs.get(name)
+        if codec is not None:
+            for key, value in codec.parameters().items():
                 model_config.set_parameter(config, key, value)
-            if max_input_len is not None:
-                model_config.set_parameter(config, "max_input_len", max_input_len)
-        if name == "postprocessing":
-            model_config.set_parameter(config, "forward_cancellation", forward_cancellation)
-            model_config.set_parameter(config, "kv_cache_tokens_per_block", kv_cache_tokens_per_block)
-        if name in ("preprocessing", "postprocessing"):
-            _copy_tokenizer(tokenizer_dir, target / "1" / "tokenizer")
-            model_config.set_parameter(config, "tokenizer_dir", "tokenizer")
+            _copy_tokenizer(tokenizer_dir, target / "1" / codec.tokenizer_dir)
         model_config.save(config, target / "config.pbtxt")
 
 

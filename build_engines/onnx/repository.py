@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from python_backend.engine.config import EngineConfig
+from python_backend.triton_io.model_configs import EngineModelConfig
 from python_backend.triton_io.preprocess import CPU_ENGINE
 
 from .. import manifest, model_config
@@ -25,15 +26,17 @@ def assemble_cpu(
     stream_interval: int = 1,
     speculative_draft_len: int = 0,
 ) -> Path:
-    """The CPU repository: shared models + the Python-backend `engine` over onnx_dir
-    (stream_interval, speculative_draft_len: EngineConfig's)."""
-    EngineConfig(
+    """The CPU repository: shared models + the Python-backend `engine` over onnx_dir.
+    max_seq_len: prompt + generated tokens of one sequence (the engine's and preprocessing's);
+    stream_interval and the engine's settings are EngineModelConfig's (triton_io/model_configs.py),
+    which refuses bad values now, not when Triton loads the model."""
+    engine_config = EngineConfig(
         max_seq_len=max_seq_len,
         max_num_seqs=max_num_seqs,
         max_queue_size=max_queue_size,
-        stream_interval=stream_interval,
         speculative_draft_len=speculative_draft_len,
-    )  # refuses bad values now, not when Triton loads the model
+    )
+    EngineModelConfig(engine=engine_config, stream_interval=stream_interval)
     onnx_manifest = manifest.read(onnx_dir)
     assemble_shared_models(
         output_dir,
@@ -46,16 +49,14 @@ def assemble_cpu(
     )
     config, target = model_from_template("engine", output_dir)
     config.max_batch_size = max_batch_size
-    model_config.set_parameter(config, "onnx_dir", "onnx")
-    model_config.set_parameter(config, "max_seq_len", max_seq_len)
-    model_config.set_parameter(config, "max_num_seqs", max_num_seqs)
-    model_config.set_parameter(config, "max_queue_size", max_queue_size)
-    model_config.set_parameter(config, "stream_interval", stream_interval)
-    model_config.set_parameter(config, "speculative_draft_len", speculative_draft_len)
     info = write_tokenizer_info(checkpoint_dir, target / "1")
-    model_config.set_parameter(config, "xgrammar_tokenizer_info_path", info.name)
+    parameters = EngineModelConfig(
+        engine=engine_config, stream_interval=stream_interval, xgrammar_tokenizer_info_path=info.name
+    ).parameters()
+    for key, value in parameters.items():
+        model_config.set_parameter(config, key, value)
     model_config.save(config, target / "config.pbtxt")
-    link_tree(onnx_dir, target / "1" / "onnx")
+    link_tree(onnx_dir, target / "1" / parameters["onnx_dir"])
     manifest.write(
         output_dir,
         artifact="triton-model-repository",

@@ -71,6 +71,13 @@ NUM_RETURN_SEQUENCES = Range(1, 16, integer=True)
 # many positions; past a few, drafts are rarely all accepted and the call only costs more.
 MAX_DRAFT_LEN = 8
 SPECULATIVE_DRAFT_LEN = Range(0, MAX_DRAFT_LEN, integer=True)
+# Text limits of preprocessing and postprocessing. The assembly writes them into those models'
+# configs (python_backend/triton_io/model_configs.py), so a served repository states its own.
+MAX_TEXT_BYTES = 65536  # a prompt's UTF-8 bytes, refused before tokenizing (tokenizing is the cost)
+MAX_STOP_WORDS = 32  # entries of one request's stop_words, and of its bad_words
+MAX_STOP_WORD_TOKENS = 32  # tokens of one stop or bad word
+# Streaming detokenizers postprocessing holds at once; past it the least recently used is evicted.
+MAX_STREAMS = 65536
 # return_generation_logits sends a vocabulary-sized float32 row per token (196 KB for SmolLM2), all of
 # them in one response when not streaming: this many is about 50 MB.
 GENERATION_LOGITS_MAX_TOKENS = 256

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from ..contract.limits import MAX_STREAMS
+
 REPLACEMENT = "\ufffd"
 CONTEXT_TOKENS = 4  # tokens kept before the pending ones so a window decodes as it would in full text
 MAX_HELD = 4  # a UTF-8 character has at most 4 bytes, so at most 4 byte-level tokens are held back
@@ -90,7 +92,7 @@ class DetokenizerStore:
     engine always does when streaming); other entries (non-streamed requests, TensorRT-LLM
     streams) are evicted least recently used first past `capacity`. An entry is a few token ids."""
 
-    def __init__(self, tokenizer, capacity: int = 65536):
+    def __init__(self, tokenizer, capacity: int = MAX_STREAMS):
         self.tokenizer = tokenizer
         self.capacity = capacity
         self._states: OrderedDict[Hashable, IncrementalDetokenizer] = OrderedDict()

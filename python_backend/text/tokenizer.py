@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from ..contract.errors import InputError
-from ..contract.limits import MAX_TOKENS, check_fits_context, check_prompt_length
+from ..contract.limits import (
+    MAX_STOP_WORD_TOKENS,
+    MAX_STOP_WORDS,
+    MAX_TEXT_BYTES,
+    MAX_TOKENS,
+    check_fits_context,
+    check_prompt_length,
+)
 
 
 def load_tokenizer(tokenizer_dir: str | Path, trust_remote_code: bool = False):
@@ -44,9 +51,9 @@ class Preprocessor:
         self,
         tokenizer_dir: str | Path,
         max_context_len: int,
-        max_stop_words: int = 32,
-        max_stop_word_tokens: int = 32,
-        max_text_bytes: int = 65536,
+        max_stop_words: int = MAX_STOP_WORDS,
+        max_stop_word_tokens: int = MAX_STOP_WORD_TOKENS,
+        max_text_bytes: int = MAX_TEXT_BYTES,
         trust_remote_code: bool = False,
         max_input_len: int | None = None,
     ):

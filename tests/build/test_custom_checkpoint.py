@@ -9,9 +9,10 @@ import shutil
 
 import pytest
 
-from build_engines import checkpoint, manifest
+from build_engines import checkpoint, manifest, model_config
 from build_engines.onnx import export as onnx_export
 from build_engines.onnx import quality, repository
+from python_backend.triton_io.model_configs import EngineModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,13 @@ def test_a_user_checkpoint_is_exported_verified_and_assembled(custom_checkpoint,
     assert info["checkpoint_sha256"] == checkpoint.checkpoint_hash(resolved) and info["precision"] == "fp32"
     repo = repository.assemble_cpu(tmp_path / "repo", resolved, onnx_dir, max_seq_len=256)
     assert json.loads((repo / "manifest.json").read_text())["engine"]["max_seq_len"] == 256
+    # The engine model reads back what the assembly wrote: its limit, and the tokenizer-info file
+    # written beside it (guided decoding on).
+    served = model_config.load(repo / "engine" / "config.pbtxt").parameters
+    engine = EngineModelConfig.from_parameters({key: value.string_value for key, value in served.items()})
+    assert (engine.engine.max_seq_len, engine.stream_interval) == (256, 1)
+    assert (repo / "engine" / "1" / engine.xgrammar_tokenizer_info_path).is_file()
+    assert (repo / "engine" / "1" / engine.onnx_dir / "model.onnx").is_file()
     assert (repo / "preprocessing" / "1" / "tokenizer" / "tokenizer.json").is_file()
 
 

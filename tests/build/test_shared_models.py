@@ -6,6 +6,8 @@ import pytest
 
 from build_engines import model_config
 from build_engines.shared_models import assemble_shared_models
+from python_backend.triton_io.model_configs import PostprocessingConfig, PreprocessingConfig
+from python_backend.triton_io.preprocess import TENSORRT_LLM
 
 
 @pytest.fixture
@@ -49,3 +51,43 @@ def test_max_input_len_must_leave_room_for_a_token(tmp_path, tokenizer_dir, max_
             engine_max_seq_len=512,
             max_input_len=max_input_len,
         )
+
+
+def _parameters(out, model):
+    config = model_config.load(out / model / "config.pbtxt")
+    return {key: value.string_value for key, value in config.parameters.items()}
+
+
+def test_every_parameter_is_written_from_the_typed_configs(tmp_path, tokenizer_dir):
+    out = tmp_path / "repo"
+    assemble_shared_models(
+        out, tokenizer_dir, max_batch_size=8, engine_max_seq_len=512, forward_cancellation="cancel_channel"
+    )
+    # What the models will read back is what the assembly meant, with the text limits at
+    # contract/limits.py's defaults (acceptance/target.py reads them from the served config).
+    assert PreprocessingConfig.from_parameters(_parameters(out, "preprocessing")) == PreprocessingConfig(
+        max_seq_len=512, engine=TENSORRT_LLM
+    )
+    assert (
+        _parameters(out, "preprocessing")["max_stop_words"],
+        _parameters(out, "preprocessing")["max_text_bytes"],
+    ) == (
+        "32",
+        "65536",
+    )
+    assert PostprocessingConfig.from_parameters(_parameters(out, "postprocessing")) == PostprocessingConfig(
+        forward_cancellation="cancel_channel"
+    )
+    assert (out / "postprocessing" / "1" / "tokenizer" / "tokenizer.json").is_file()
+
+
+def test_a_bad_postprocessing_value_refuses_the_build_before_writing(tmp_path, tokenizer_dir):
+    with pytest.raises(ValueError, match="forward_cancellation: 'tell' is not one of"):
+        assemble_shared_models(
+            tmp_path / "repo",
+            tokenizer_dir,
+            max_batch_size=8,
+            engine_max_seq_len=512,
+            forward_cancellation="tell",
+        )
+    assert not (tmp_path / "repo").exists()

@@ -14,6 +14,9 @@ for TensorRT-LLM, which reuses full blocks) and, when the request asked for the 
 out_arrival_time_ns / out_kv_cache_reused_blocks (the two inputs, passed on to the client). One
 response per request; only beam 0 is decoded.
 
+Parameters: python_backend/triton_io/model_configs.py PostprocessingConfig (names and defaults;
+the assembly writes them).
+
 Cancellation (parameter forward_cancellation, set by each repository's assembly): Triton's ensemble
 does not cancel a running step; it marks the *next* steps' requests cancelled, i.e. the
 postprocessing requests for the engine's following responses. So when a cancelled request arrives
@@ -38,21 +41,19 @@ from python_backend.triton_io import cancel_channel
 from python_backend.triton_io import requests as req
 from python_backend.triton_io.engine_stop import EngineStopper
 from python_backend.triton_io.metrics import CodecMetrics
+from python_backend.triton_io.model_configs import PostprocessingConfig
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = req.model_parameters(args)
+        config = PostprocessingConfig.from_parameters(req.model_parameters(args))
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.tokenizer = load_tokenizer(
-            version_dir / params.get("tokenizer_dir", "tokenizer"),
-            trust_remote_code=params.get("trust_remote_code", "false") == "true",
+            version_dir / config.tokenizer_dir, trust_remote_code=config.trust_remote_code
         )
-        self.streams = DetokenizerStore(self.tokenizer, capacity=int(params.get("max_streams", "65536")))
-        self.forward = _forwarder(params.get("forward_cancellation", "none"))  # None: nobody to tell
-        self.tokens_per_block = int(params.get("kv_cache_tokens_per_block", "1"))
-        if self.tokens_per_block < 1:
-            raise ValueError(f"kv_cache_tokens_per_block: must be >= 1, got {self.tokens_per_block}")
+        self.streams = DetokenizerStore(self.tokenizer, capacity=config.max_streams)
+        self.forward = _forwarder(config.forward_cancellation)  # None: nobody to tell
+        self.tokens_per_block = config.kv_cache_tokens_per_block
         self.metrics = CodecMetrics(
             pb_utils, "triton_llm_detokenize_duration_seconds", "Time to detokenize one engine response"
         )
@@ -107,6 +108,4 @@ def _forwarder(how):
     if how == "engine_stop":  # a TensorRT-LLM engine takes its own stop request, by request id
         stopper = EngineStopper(pb_utils)
         return lambda arrival, request_id: stopper.stop(request_id)
-    if how != "none":
-        raise ValueError(f"forward_cancellation: {how!r} is not one of cancel_channel, engine_stop, none")
-    return None
+    return None  # "none" (PostprocessingConfig refuses any other value)

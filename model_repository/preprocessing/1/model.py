@@ -16,7 +16,8 @@ stop_words_list / bad_words_list INT32[2,-1] (TensorRT-LLM word-list format), ou
 out_pad_id INT32[1], out_return_perf_metrics BOOL[1], embedding_bias FP32[-1] (vocab-sized, or
 empty without bias words: tensorrtllm_backend's preprocessing sends it the same way).
 One response per request, one row per prompt; a bad request gets an INVALID_ARG error naming the
-field and limit (and the batch item, in a batch).
+field and limit (and the batch item, in a batch). Parameters: python_backend/triton_io/model_configs.py
+PreprocessingConfig (names and defaults; the assembly writes them).
 """
 
 import time
@@ -28,22 +29,23 @@ from python_backend.contract.errors import InputError
 from python_backend.text.tokenizer import Preprocessor
 from python_backend.triton_io import requests as req
 from python_backend.triton_io.metrics import CodecMetrics
-from python_backend.triton_io.preprocess import EngineTraits, engine_inputs
+from python_backend.triton_io.model_configs import PreprocessingConfig
+from python_backend.triton_io.preprocess import engine_inputs
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = req.model_parameters(args)
+        config = PreprocessingConfig.from_parameters(req.model_parameters(args))
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.pre = Preprocessor(
-            version_dir / params.get("tokenizer_dir", "tokenizer"),
-            max_context_len=int(params["max_seq_len"]),
-            max_stop_words=int(params.get("max_stop_words", "32")),
-            max_text_bytes=int(params.get("max_text_bytes", "65536")),
-            trust_remote_code=params.get("trust_remote_code", "false") == "true",
-            max_input_len=int(params["max_input_len"]) if "max_input_len" in params else None,
+            version_dir / config.tokenizer_dir,
+            max_context_len=config.max_seq_len,
+            max_stop_words=config.max_stop_words,
+            max_text_bytes=config.max_text_bytes,
+            trust_remote_code=config.trust_remote_code,
+            max_input_len=config.max_input_len,
         )
-        self.traits = EngineTraits.from_parameters(params)
+        self.traits = config.engine
         self.metrics = CodecMetrics(
             pb_utils, "triton_llm_tokenize_duration_seconds", "Time to tokenize one request"
         )

@@ -1,0 +1,163 @@
+"""The config.pbtxt `parameters` of the Python-backend models, typed: each name and default once.
+
+A model.py reads its parameters with `<Config>.from_parameters(params)`; the assembly
+(build_engines/shared_models.py, build_engines/onnx/repository.py) writes them with
+`.parameters()`. So the template configs under model_repository/ carry none of them, and an
+assembled repository states every value it runs with (acceptance/target.py reads preprocessing's
+limits from the served config). Parameters are strings in a model config: a bool is "true" or
+"false" (also "1" / "0" when read), an int its decimal digits; None is not written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..contract.limits import MAX_STOP_WORDS, MAX_STREAMS, MAX_TEXT_BYTES
+from ..engine.config import EngineConfig
+from .preprocess import EngineTraits
+
+# How postprocessing tells the engine that a stream's client left: over cancel_channel.py (our CPU
+# engine), with a `stop` request (engine_stop.py, TensorRT-LLM), or not at all.
+FORWARD_CANCELLATION = ("cancel_channel", "engine_stop", "none")
+
+
+def _parse(model: str, name: str, kind: str, raw: str):
+    """One parameter's string as the field's type; ValueError names the model and parameter."""
+    if kind == "bool":
+        if raw.lower() in ("true", "1"):
+            return True
+        if raw.lower() in ("false", "0"):
+            return False
+    elif kind.startswith("int"):  # int, or int | None
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    else:
+        return raw
+    raise ValueError(f"{model} parameter {name}: cannot parse {raw!r} as {kind}")
+
+
+def _text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _scalar_fields(cls) -> list:
+    """The fields read from and written to one parameter each (the nested configs are not)."""
+    return [f for f in fields(cls) if f.type in ("int", "int | None", "bool", "str")]
+
+
+def _read(cls, model: str, params: dict[str, str]) -> dict:
+    return {
+        f.name: _parse(model, f.name, f.type, params[f.name]) for f in _scalar_fields(cls) if f.name in params
+    }
+
+
+def _written(config) -> dict[str, str]:
+    values = {f.name: getattr(config, f.name) for f in _scalar_fields(type(config))}
+    return {name: _text(value) for name, value in values.items() if value is not None}
+
+
+def _positive(model: str, config, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < 1:
+            raise ValueError(f"{model} parameter {name}: must be >= 1, got {value}")
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig:
+    """preprocessing's parameters.
+
+    max_seq_len       the engine's context: a prompt plus its max_tokens must fit (contract/limits.py)
+    max_input_len     the engine's longest prompt; None: max_seq_len - 1 (our CPU engine's)
+    max_stop_words    entries of stop_words, and of bad_words
+    max_text_bytes    a prompt's UTF-8 bytes, refused before tokenizing
+    tokenizer_dir     relative to the version directory 1/
+    trust_remote_code passed to transformers when loading the tokenizer
+    engine            what the engine needs and can return (preprocess.EngineTraits, four parameters)
+    """
+
+    max_seq_len: int = 2048
+    max_input_len: int | None = None
+    max_stop_words: int = MAX_STOP_WORDS
+    max_text_bytes: int = MAX_TEXT_BYTES
+    tokenizer_dir: str = "tokenizer"
+    trust_remote_code: bool = False
+    engine: EngineTraits = field(default_factory=lambda: EngineTraits.from_parameters({}))
+
+    def __post_init__(self) -> None:
+        _positive("preprocessing", self, "max_seq_len", "max_stop_words", "max_text_bytes")
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, str]) -> PreprocessingConfig:
+        return cls(**_read(cls, "preprocessing", params), engine=EngineTraits.from_parameters(params))
+
+    def parameters(self) -> dict[str, str]:
+        return {**_written(self), **self.engine.parameters()}
+
+
+@dataclass(frozen=True)
+class PostprocessingConfig:
+    """postprocessing's parameters.
+
+    max_streams                streaming detokenizers held at once (contract/limits.py MAX_STREAMS)
+    kv_cache_tokens_per_block  the engine's KV block size: cached_tokens = kv_cache_reused_blocks × this
+                               (1 for our CPU engine, which reuses prefixes token by token)
+    forward_cancellation       how to tell the engine a stream's client left (FORWARD_CANCELLATION)
+    tokenizer_dir, trust_remote_code  as preprocessing's
+    """
+
+    max_streams: int = MAX_STREAMS
+    kv_cache_tokens_per_block: int = 1
+    forward_cancellation: str = "none"
+    tokenizer_dir: str = "tokenizer"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("postprocessing", self, "max_streams", "kv_cache_tokens_per_block")
+        if self.forward_cancellation not in FORWARD_CANCELLATION:
+            raise ValueError(
+                f"postprocessing parameter forward_cancellation: {self.forward_cancellation!r} is not one "
+                f"of {', '.join(FORWARD_CANCELLATION)}"
+            )
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, str]) -> PostprocessingConfig:
+        return cls(**_read(cls, "postprocessing", params))
+
+    def parameters(self) -> dict[str, str]:
+        return _written(self)
+
+
+@dataclass(frozen=True)
+class EngineModelConfig:
+    """The CPU engine model's parameters: EngineConfig's (one parameter per field) and the adapter's.
+
+    stream_interval               streaming: tokens per response after the first, which goes out at
+                                  once (every response costs IPC and a postprocessing step, so larger
+                                  ones leave more CPU to the model); read by the response side
+    exclude_input_in_output       the default when a request does not say
+    onnx_dir                      the ONNX export, relative to the version directory 1/
+    xgrammar_tokenizer_info_path  the tokenizer-info file (contract/tokenizer_info.py), relative to
+                                  1/; empty: guided decoding is off and a request with a guide refused
+    log_level                     INFO: one JSON line per request (logs.py)
+    """
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    stream_interval: int = 1
+    exclude_input_in_output: bool = True
+    onnx_dir: str = "onnx"
+    xgrammar_tokenizer_info_path: str = ""
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        _positive("engine", self, "stream_interval")
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, str]) -> EngineModelConfig:
+        return cls(engine=EngineConfig.from_parameters(params), **_read(cls, "engine", params))
+
+    def parameters(self) -> dict[str, str]:
+        engine = {f.name: _text(getattr(self.engine, f.name)) for f in fields(self.engine)}
+        return {**engine, **_written(self)}
