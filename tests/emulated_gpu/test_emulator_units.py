@@ -1,4 +1,5 @@
-"""The emulator's pure parts against backend_contract.py, without Triton: load checks, framing, outputs, inputs."""
+"""The emulator's pure parts against the backend contract (python_backend/contract/trtllm_backend/),
+without Triton: load checks, framing, outputs, inputs."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_template_placeholders_mean_guided_decoding_off_and_the_engine_limits_co
         "exclude_input_in_output": "maybe",
     }
     settings = load_settings(params)
-    assert (settings.engine.max_num_seqs, settings.engine.max_context_len) == (4, 128)
+    assert (settings.engine.max_num_seqs, settings.engine.max_seq_len) == (4, 128)
     assert settings.cancellation_check_period_ms == 25 and settings.tokens_per_block == 16
     assert settings.exclude_input_in_output is False  # unparsable: the backend's default (false)
 
@@ -126,7 +127,8 @@ def step(item, ids):
 
 def test_streaming_sends_each_steps_new_tokens_and_final_on_the_last_data_response():
     item = framing(streaming=True)
-    first, second = step(item, [1]), step(item, [2])
+    first = step(item, [1])
+    second = step(item, [2])
     item.on_tokens([3])
     last = item.on_finish(FinishReason.LENGTH)  # request_output_len: the last token comes with the final flag
     assert [(e.tokens, e.final) for e in (first, second, last)] == [([1], False), ([2], False), ([3], True)]
@@ -173,7 +175,7 @@ def test_perf_metrics_count_blocks_and_keep_the_timeline_in_order():
     assert tuple(vars(perf)) == bc.PERF_METRICS
 
 
-# -- outputs --------------------------------------------------------------------------------------------------
+# -- outputs ----------------------------------------------------------------------------------------------
 ENSEMBLE_ASKS = {"output_ids", "sequence_length", "arrival_time_ns"}
 FIXED = {"output_ids", "sequence_length", *bc.PERF_METRICS}
 
@@ -211,7 +213,7 @@ def test_output_ids_not_requested_is_the_backends_error():
     )
 
 
-# -- inputs ---------------------------------------------------------------------------------------------------
+# -- inputs -----------------------------------------------------------------------------------------------
 def getter(**tensors):
     return lambda name: tensors.get(name)
 

@@ -13,7 +13,10 @@ from build_engines.trtllm.environment import Gpu, GpuEnvironment, GpuEnvironment
 from build_engines.trtllm.recipes import EngineBuildConfig
 
 EX = "/opt/trtllm/examples"
-CONVERT = f"python3 {EX}/models/core/llama/convert_checkpoint.py --model_dir /ckpt/llama --output_dir out/tllm_checkpoint"
+CONVERT = (
+    f"python3 {EX}/models/core/llama/convert_checkpoint.py --model_dir /ckpt/llama "
+    "--output_dir out/tllm_checkpoint"
+)
 QUANTIZE = f"python3 {EX}/quantization/quantize.py --model_dir /ckpt/llama --output_dir out/tllm_checkpoint"
 BUILD = (
     "trtllm-build --checkpoint_dir out/tllm_checkpoint --output_dir out/engine --gemm_plugin auto "
@@ -79,10 +82,11 @@ def test_dry_run_literal_lines_and_shape_flags(capsys):
     assert code == 0
     assert lines == [
         "python3 /opt/trtllm/examples/models/core/llama/convert_checkpoint.py --model_dir /ckpt/llama "
-        "--output_dir out/tllm_checkpoint --dtype float16 --tp_size 2 --pp_size 1 --smoothquant 0.5 --per_token "
-        "--per_channel",
+        "--output_dir out/tllm_checkpoint --dtype float16 --tp_size 2 --pp_size 1 --smoothquant 0.5 "
+        "--per_token --per_channel",
         "trtllm-build --checkpoint_dir out/tllm_checkpoint --output_dir out/engine --gemm_plugin auto "
-        "--gpt_attention_plugin auto --remove_input_padding enable --kv_cache_type paged --context_fmha enable "
+        "--gpt_attention_plugin auto --remove_input_padding enable --kv_cache_type paged "
+        "--context_fmha enable "
         "--use_paged_context_fmha enable --max_batch_size 8 --max_input_len 1024 --max_seq_len 2048 "
         "--max_num_tokens 4096",
     ]

@@ -20,7 +20,8 @@ from build_engines.trtllm.launcher import LaunchConfig
 def test_dry_run_single_rank(capsys, tmp_path):
     assert main(["launch", "--model-repo", "/models", "--dry-run"]) == 0
     assert capsys.readouterr().out.strip() == (
-        "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
+        "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models "
+        "--disable-auto-complete-config "
         "--backend-config=python,shm-region-prefix-name=prefix0_ --http-port=8000 --grpc-port=8001 "
         "--metrics-port=8002"
     )
@@ -55,7 +56,8 @@ def test_dry_run_tp2_pp2(capsys):
     )
     assert capsys.readouterr().out.strip() == " : ".join(
         [
-            "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models --disable-auto-complete-config "
+            "mpirun --allow-run-as-root -n 1 tritonserver --model-repository=/models "
+            "--disable-auto-complete-config "
             "--backend-config=python,shm-region-prefix-name=prefix0_ --http-port=9000 --grpc-port=9001 "
             "--metrics-port=9002",
             worker.format(1),

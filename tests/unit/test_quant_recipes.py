@@ -1,4 +1,5 @@
-"""Quantization recipes (build_engines/onnx/recipes.py), their gate (quality.problems) and the lab's report."""
+"""Quantization recipes (build_engines/onnx/recipes.py), their gate (quality.problems) and the lab's
+report."""
 
 from pathlib import Path
 
@@ -143,8 +144,8 @@ def test_lab_report_has_every_variant_and_the_gpu_rows_marked_unmeasured(tmp_pat
     report.write(run, tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert (
-        "| `int8` | s | 98.0% | +1.11% | 10/10 | pass | 300 (1.00×) | 40.0 (1.30×) | 200 (1.10×) | 200 | 250 |"
-        in text
+        "| `int8` | s | 98.0% | +1.11% | 10/10 | pass | 300 (1.00×) | 40.0 (1.30×) | 200 (1.10×) | "
+        "200 | 250 |" in text
     )
     assert "| `gpu:fp8` | not measured |" in text and "| 150 | 11520 |" in text
     assert (tmp_path / "report.json").is_file()
