@@ -7,6 +7,9 @@ as `pb_utils`, so this module imports without Triton). Names carry their unit.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 # Seconds. TTFT on CPU spans ~10 ms (short prompt, idle) to tens of seconds (overload).
 TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
 ITL_BUCKETS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0]
@@ -111,6 +114,33 @@ class EngineMetrics:
             if delta > 0:
                 metric.increment(delta)
             self._last[key] = stats[key]
+
+
+class MetricsThrottle:
+    """When an engine model copies engine.stats() into its EngineMetrics. Each update is an IPC round
+    trip to Triton: four a second is plenty for a scrape interval of seconds and keeps the per-step
+    cost off the engine loop. The step that leaves the engine idle always updates, so the gauges of
+    an idle engine are exact."""
+
+    PERIOD_S = 0.25
+
+    def __init__(self, metrics: EngineMetrics, clock: Callable[[], float] = time.monotonic):
+        self.metrics = metrics
+        self._clock = clock
+        self._due = 0.0
+
+    def due(self, idle: bool) -> bool:
+        """True when this step updates (and the next update is then PERIOD_S away)."""
+        now = self._clock()
+        if now < self._due and not idle:
+            return False
+        self._due = now + self.PERIOD_S
+        return True
+
+    def after_step(self, engine) -> None:
+        """Run on the engine thread after a step (an LLMEngine: its `idle` and `stats()`)."""
+        if self.due(engine.idle):
+            self.metrics.update(engine.stats())
 
 
 class CodecMetrics:

@@ -28,25 +28,15 @@ from ..contract.perf_metrics import PerfMetrics
 from ..engine.llm_engine import TokenOutput
 from ..engine.sequence import FinishReason
 from . import logs
+from .engine_outputs import Extras, LogProbs, output_tensors
+from .triton_api import ResponseBuilder, ResponseSender, Status
 
 log = logging.getLogger("triton_llm.engine")
 
 
-class ResponseSender(Protocol):
-    """Triton's per-request response sender."""
-
-    def send(self, response=None, flags: int = 0) -> None: ...
-    def is_cancelled(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class LogProbs:
-    """One response's TensorRT-LLM log-prob outputs: output_log_probs [1, 1, len] holds this
-    response's tokens (the new ones when streaming, all generated ones otherwise), cum_log_probs
-    [1, 1] the sum over every token generated so far."""
-
-    tokens: list[float]
-    cumulative: float
+class LatencyHistograms(Protocol):
+    ttft: object  # .observe(seconds)
+    itl: object
 
 
 @dataclass(frozen=True)
@@ -58,43 +48,17 @@ class Asked:
     context_logits: bool = False  # return_context_logits
     num_input_tokens: bool = False  # return_num_input_tokens
     num_output_tokens: bool = False  # return_num_output_tokens
-    perf_metrics: bool = (
-        False  # return_perf_metrics: the eight beside arrival_time_ns / kv_cache_reused_blocks
-    )
+    perf_metrics: bool = False  # return_perf_metrics: the eight beside the two always written
 
 
 @dataclass(frozen=True)
-class Extras:
-    """One response's outputs beside output_ids / sequence_length / arrival_time_ns; None: not
-    written (the backend writes each only when asked, sequence_index only for several sequences,
-    batch_index only for a batch of several prompts)."""
+class StreamSettings:
+    """What every stream of one engine model instance shares."""
 
-    cached_tokens: int = 0  # kv_cache_reused_blocks: always written (postprocessing's cached_tokens)
-    log_probs: LogProbs | None = None
-    logits: list | None = None  # generation_logits rows
-    context_logits: object = None  # numpy [prompt, vocab]: the first response of a sequence that asked
-    sequence_index: int | None = None
-    batch_index: int | None = None  # the row of a batched Triton request
-    num_input_tokens: int | None = None  # the prompt's length
-    num_output_tokens: int | None = None  # tokens in this response's output_ids
-    perf: PerfMetrics | None = None  # return_perf_metrics: all ten perf outputs
-
-
-NO_EXTRAS = Extras()
-
-
-class ResponseFactory(Protocol):
-    """Builds Triton responses: the model.py adapter implements it over pb_utils."""
-
-    final_flag: int
-
-    def tokens(self, token_ids: list[int], arrival_ns: int, extras: Extras = NO_EXTRAS): ...
-    def internal_error(self, message: str): ...
-
-
-class LatencyHistograms(Protocol):
-    ttft: object  # .observe(seconds)
-    itl: object
+    responses: ResponseBuilder
+    metrics: LatencyHistograms
+    vocab_size: int  # generation_logits' last dim
+    stream_interval: int = 1  # streaming: tokens per response after the first (EngineModelConfig)
 
 
 class ArrivalClock:
@@ -129,16 +93,17 @@ class Siblings:
 class ResponseStream:
     """One sequence's responses: latency metrics, the structured log line, sends, cancellation.
 
+    prefix_ids: the prompt when not streaming and not excluded (output_ids starts with it);
+    on_finished(arrival_ns): called once, when the last sequence of the request ends;
     sequence_index: None for a single-sequence request (no sequence_index output, as TensorRT-LLM);
     batch_index: None for a request of one prompt (no batch_index output, likewise);
-    siblings: shared by every sequence of one request (a fresh one for a single sequence);
-    stream_interval: streaming, tokens held back until this many are ready (EngineConfig)."""
+    siblings: shared by every sequence of one request (a fresh one for a single sequence)."""
 
     def __init__(
         self,
         sender: ResponseSender,
-        responses: ResponseFactory,
-        metrics: LatencyHistograms,
+        settings: StreamSettings,
+        *,
         streaming: bool,
         prefix_ids: list[int],
         arrival_ns: int,
@@ -147,18 +112,24 @@ class ResponseStream:
         sequence_index: int | None = None,
         batch_index: int | None = None,
         siblings: Siblings | None = None,
-        stream_interval: int = 1,
     ):
-        self.sender, self.responses, self.metrics = sender, responses, metrics
-        self.stream_interval = stream_interval
-        self.streaming, self.arrival_ns, self.on_finished = streaming, arrival_ns, on_finished
-        self.sequence_index, self.batch_index = sequence_index, batch_index
-        self.siblings, self.asked = siblings or Siblings(1), asked
+        self.sender = sender
+        self.settings = settings
+        self.responses = settings.responses
+        self.metrics = settings.metrics
+        self.streaming = streaming
+        self.arrival_ns = arrival_ns
+        self.on_finished = on_finished
+        self.sequence_index = sequence_index
+        self.batch_index = batch_index
+        self.siblings = siblings or Siblings(1)
+        self.asked = asked
         self._clear()
         if not streaming:
             self.collected = list(prefix_ids)
         self.arrival = time.monotonic()
-        self.first = self.last = None
+        self.first: float | None = None
+        self.last: float | None = None
         self.generated = 0  # tokens generated so far, for the KV blocks of the perf outputs
         self.cancelled = False
 
@@ -178,10 +149,10 @@ class ResponseStream:
                 self.on_finished(self.arrival_ns)
             self._log_finished(out, at)
             if out.finish_reason is FinishReason.ERROR:
-                self.sender.send(
-                    self.responses.internal_error("engine failed while generating; see server log"),
-                    flags=final,
+                error = self.responses.error(
+                    "engine failed while generating; see server log", Status.INTERNAL
                 )
+                self.sender.send(error, flags=final)
                 return
         self.collected.extend(out.new_token_ids)
         if self.log_probs is not None:
@@ -192,9 +163,8 @@ class ResponseStream:
             self.context_logits = out.context_logits
         if not (out.finished or self.streaming and self._stream_due()):
             return
-        self.sender.send(
-            self.responses.tokens(self.collected, self.arrival_ns, self._extras(out)), flags=final
-        )
+        tensors = output_tensors(self.collected, self.arrival_ns, self._extras(out), self.settings.vocab_size)
+        self.sender.send(self.responses.data(tensors), flags=final)
         if self.streaming:
             self._clear()
         if not out.finished and not self.cancelled:
@@ -212,22 +182,22 @@ class ResponseStream:
     def _stream_due(self) -> bool:
         """Streaming: the first token goes out at once, the rest `stream_interval` at a time."""
         return bool(self.collected) and (
-            len(self.collected) == self.generated or len(self.collected) >= self.stream_interval
+            len(self.collected) == self.generated or len(self.collected) >= self.settings.stream_interval
         )
 
     def _extras(self, out: TokenOutput) -> Extras:
         """The optional outputs of the response that carries `collected`."""
         asked = self.asked
         return Extras(
-            out.num_cached_tokens,
-            LogProbs(self.log_probs, out.cum_log_prob) if asked.log_probs else None,
-            self.logits,
-            self.context_logits if asked.context_logits else None,
-            self.sequence_index,
-            self.batch_index,
-            out.num_prompt_tokens if asked.num_input_tokens else None,
-            len(self.collected) if asked.num_output_tokens else None,
-            self._perf(out) if asked.perf_metrics else None,
+            cached_tokens=out.num_cached_tokens,
+            log_probs=LogProbs(self.log_probs, out.cum_log_prob) if asked.log_probs else None,
+            logits=self.logits,
+            context_logits=self.context_logits if asked.context_logits else None,
+            sequence_index=self.sequence_index,
+            batch_index=self.batch_index,
+            num_input_tokens=out.num_prompt_tokens if asked.num_input_tokens else None,
+            num_output_tokens=len(self.collected) if asked.num_output_tokens else None,
+            perf=self._perf(out) if asked.perf_metrics else None,
         )
 
     def _perf(self, out: TokenOutput) -> PerfMetrics:

@@ -208,7 +208,7 @@ def test_a_request_with_more_sequences_than_the_queue_holds_is_refused_as_invali
 def test_stream_interval_changes_the_framing_not_the_tokens(engine, tokenizer):
     """The real engine streaming through the Triton adapter's response side, with a stand-in for
     Triton's response sender: larger responses, the same tokens."""
-    from python_backend.triton_io.responses import NO_EXTRAS, ResponseStream, ResponseWriter
+    from python_backend.triton_io.responses import ResponseStream, ResponseWriter, StreamSettings
 
     class Histogram:
         def observe(self, value):
@@ -219,8 +219,8 @@ def test_stream_interval_changes_the_framing_not_the_tokens(engine, tokenizer):
         ttft = itl = Histogram()  # doubles as the latency metrics
 
         @staticmethod
-        def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
-            return list(token_ids)
+        def data(tensors):
+            return tensors["output_ids"].reshape(-1).tolist()
 
     class Sender:
         def __init__(self):
@@ -239,7 +239,12 @@ def test_stream_interval_changes_the_framing_not_the_tokens(engine, tokenizer):
     for interval in (1, 4):
         sender = Sender()
         stream = ResponseStream(
-            sender, Responses(), Responses(), True, [], interval, lambda _: None, stream_interval=interval
+            sender,
+            StreamSettings(Responses(), Responses(), vocab_size=0, stream_interval=interval),
+            streaming=True,
+            prefix_ids=[],
+            arrival_ns=interval,
+            on_finished=lambda _: None,
         )
         engine.submit(
             f"interval-{interval}",

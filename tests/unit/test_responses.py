@@ -1,10 +1,14 @@
 """python_backend/triton_io/responses.py: framing of one request's responses, without Triton."""
 
+import numpy as np
+
 from python_backend.engine.llm_engine import TokenOutput
 from python_backend.engine.sequence import FinishReason
-from python_backend.triton_io.responses import NO_EXTRAS, Asked, ResponseStream, Siblings
+from python_backend.triton_io.responses import Asked, ResponseStream, Siblings, StreamSettings
+from python_backend.triton_io.triton_api import Status
 
 FINAL = 1
+VOCAB = 4
 
 
 class Histogram:
@@ -16,16 +20,18 @@ class Metrics:
     ttft = itl = Histogram()
 
 
-class Factory:
+class Builder:
+    """A ResponseBuilder that keeps a response's tensors as they are, to look at."""
+
     final_flag = FINAL
 
     @staticmethod
-    def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
-        return {"ids": list(token_ids), "sequence_index": extras.sequence_index}
+    def data(tensors):
+        return tensors
 
     @staticmethod
-    def internal_error(message):
-        return {"error": message}
+    def error(message, status=Status.INTERNAL):
+        return {"error": message, "status": status}
 
 
 class Sender:
@@ -39,7 +45,26 @@ class Sender:
         return False
 
 
-def _out(request_id, ids, finished):
+def settings(stream_interval=1):
+    return StreamSettings(
+        responses=Builder(), metrics=Metrics(), vocab_size=VOCAB, stream_interval=stream_interval
+    )
+
+
+def stream(sender, *, streaming=True, prefix_ids=(), asked=None, stream_interval=1, on_finished=None, **kw):
+    return ResponseStream(
+        sender,
+        settings(stream_interval),
+        streaming=streaming,
+        prefix_ids=list(prefix_ids),
+        arrival_ns=7,
+        on_finished=on_finished or (lambda _: None),
+        asked=asked or Asked(),
+        **kw,
+    )
+
+
+def _out(request_id, ids, finished, **extras):
     return TokenOutput(
         request_id=request_id,
         new_token_ids=ids,
@@ -47,27 +72,34 @@ def _out(request_id, ids, finished):
         finish_reason=FinishReason.LENGTH if finished else None,
         num_prompt_tokens=3,
         num_cached_tokens=0,
+        **extras,
     )
+
+
+def ids(response):
+    return response["output_ids"].reshape(-1).tolist()
+
+
+def index(response):
+    array = response.get("sequence_index")
+    return None if array is None else int(array[0, 0])
 
 
 def test_only_the_sequence_that_ends_last_sends_final():
     sender, finished = Sender(), []
     siblings = Siblings(2)
     streams = [
-        ResponseStream(
-            sender, Factory(), Metrics(), True, [], 7, finished.append, sequence_index=i, siblings=siblings
-        )
-        for i in range(2)
+        stream(sender, on_finished=finished.append, sequence_index=i, siblings=siblings) for i in range(2)
     ]
     streams[0].write(_out("r/0", [5], False), 0.0)
     streams[1].write(_out("r/1", [6], False), 0.0)
     streams[1].write(_out("r/1", [], True), 0.0)
     streams[0].write(_out("r/0", [], True), 0.0)
-    assert sender.sent == [
-        ({"ids": [5], "sequence_index": 0}, 0),
-        ({"ids": [6], "sequence_index": 1}, 0),
-        ({"ids": [], "sequence_index": 1}, 0),
-        ({"ids": [], "sequence_index": 0}, FINAL),
+    assert [(ids(response), index(response), flags) for response, flags in sender.sent] == [
+        ([5], 0, 0),
+        ([6], 1, 0),
+        ([], 1, 0),
+        ([], 0, FINAL),
     ]
     assert finished == [7]  # the request leaves the running table once, with its last sequence
 
@@ -76,89 +108,94 @@ def test_non_streaming_siblings_send_one_response_each():
     sender = Sender()
     siblings = Siblings(2)
     streams = [
-        ResponseStream(
-            sender,
-            Factory(),
-            Metrics(),
-            False,
-            [1, 2],
-            7,
-            lambda _: None,
-            sequence_index=i,
-            siblings=siblings,
-        )
+        stream(sender, streaming=False, prefix_ids=[1, 2], sequence_index=i, siblings=siblings)
         for i in range(2)
     ]
     streams[0].write(_out("r/0", [5, 6], True), 0.0)
     streams[1].write(_out("r/1", [8], True), 0.0)
-    assert sender.sent == [
-        ({"ids": [1, 2, 5, 6], "sequence_index": 0}, 0),
-        ({"ids": [1, 2, 8], "sequence_index": 1}, FINAL),
+    # Each carries the prompt first (exclude_input_in_output false), then its own tokens.
+    assert [(ids(response), index(response), flags) for response, flags in sender.sent] == [
+        ([1, 2, 5, 6], 0, 0),
+        ([1, 2, 8], 1, FINAL),
     ]
 
 
 def test_a_single_sequence_has_no_sequence_index():
     sender = Sender()
-    stream = ResponseStream(sender, Factory(), Metrics(), True, [], 7, lambda _: None)
-    stream.write(_out("r", [5], True), 0.0)
-    assert sender.sent == [({"ids": [5], "sequence_index": None}, FINAL)]
+    stream(sender).write(_out("r", [5], True), 0.0)
+    (response, flags), *_ = sender.sent
+    # TensorRT-LLM writes sequence_index and batch_index only when there are several: the default
+    # outputs are the ids, their length, and postprocessing's key and cache hits.
+    assert list(response) == ["output_ids", "sequence_length", "arrival_time_ns", "kv_cache_reused_blocks"]
+    assert (ids(response), flags) == ([5], FINAL)
+
+
+def test_an_engine_failure_is_an_internal_error_on_the_final_response():
+    sender = Sender()
+    failed = TokenOutput(
+        request_id="r",
+        new_token_ids=[],
+        finished=True,
+        finish_reason=FinishReason.ERROR,
+        num_prompt_tokens=3,
+        num_cached_tokens=0,
+    )
+    stream(sender).write(failed, 0.0)
+    # INTERNAL: the request was fine, the engine was not (a retry may well succeed).
+    assert sender.sent == [
+        ({"error": "engine failed while generating; see server log", "status": Status.INTERNAL}, FINAL)
+    ]
 
 
 def test_token_counts_only_when_asked():
-    sent = []
-
-    class Recording(Factory):
-        @staticmethod
-        def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
-            sent.append((extras.num_input_tokens, extras.num_output_tokens))
-
+    sender = Sender()
     asked = Asked(num_input_tokens=True, num_output_tokens=True)
-    ResponseStream(Sender(), Recording(), Metrics(), False, [1, 2], 7, lambda _: None, asked).write(
-        _out("r", [5, 6], True), 0.0
-    )
-    ResponseStream(Sender(), Recording(), Metrics(), True, [], 7, lambda _: None).write(
-        _out("s", [5], True), 0.0
-    )
-    # Non-streaming with the prompt included: output_ids holds prompt + answer, and that is what is counted.
-    assert sent == [(3, 4), (None, None)]
+    stream(sender, streaming=False, prefix_ids=[1, 2], asked=asked).write(_out("r", [5, 6], True), 0.0)
+    stream(sender).write(_out("s", [5], True), 0.0)
+    counts = [
+        (response.get("num_input_tokens"), response.get("num_output_tokens")) for response, _ in sender.sent
+    ]
+    # Non-streaming with the prompt included: output_ids holds prompt + answer, and that is what is
+    # counted; the prompt's length is TokenOutput's num_prompt_tokens (3). Not asked: not written.
+    assert [(int(a[0, 0]), int(b[0, 0])) for a, b in counts[:1]] == [(3, 4)]
+    assert counts[1] == (None, None)
 
 
 def test_perf_outputs_count_held_tokens_and_time_the_first_and_last_token():
-    perfs = []
-
-    class Recording(Factory):
-        @staticmethod
-        def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
-            perfs.append(extras.perf)
-
-    stream = ResponseStream(
-        Sender(), Recording(), Metrics(), True, [], 1_000, lambda _: None, Asked(perf_metrics=True)
+    sender = Sender()
+    s = ResponseStream(
+        sender,
+        settings(),
+        streaming=True,
+        prefix_ids=[],
+        arrival_ns=1_000,
+        on_finished=lambda _: None,
+        asked=Asked(perf_metrics=True),
     )
     common = dict(request_id="r", num_prompt_tokens=3, num_cached_tokens=2, scheduled_ns=1_500)
-    stream.write(TokenOutput(new_token_ids=[5], finished=False, finish_reason=None, **common), 2e-6)
-    stream.write(
-        TokenOutput(new_token_ids=[6], finished=True, finish_reason=FinishReason.LENGTH, **common), 3e-6
+    s.write(TokenOutput(new_token_ids=[5], finished=False, finish_reason=None, **common), 2e-6)
+    s.write(TokenOutput(new_token_ids=[6], finished=True, finish_reason=FinishReason.LENGTH, **common), 3e-6)
+    first, last = (
+        {name: array.reshape(-1)[0].item() for name, array in response.items()} for response, _ in sender.sent
     )
-    first, last = perfs
     # Blocks of one token: prompt 3 + generated so far; 2 prompt tokens came from the prefix cache.
     assert (
-        first.kv_cache_alloc_total_blocks,
-        first.kv_cache_reused_blocks,
-        first.kv_cache_alloc_new_blocks,
+        first["kv_cache_alloc_total_blocks"],
+        first["kv_cache_reused_blocks"],
+        first["kv_cache_alloc_new_blocks"],
     ) == (4, 2, 2)
-    assert last.kv_cache_alloc_total_blocks == 5
-    assert (first.arrival_time_ns, first.first_scheduled_time_ns, first.first_token_time_ns) == (
+    assert last["kv_cache_alloc_total_blocks"] == 5
+    assert (first["arrival_time_ns"], first["first_scheduled_time_ns"], first["first_token_time_ns"]) == (
         1_000,
         1_500,
         2_000,
     )
-    assert first.last_token_time_ns == 0 and last.last_token_time_ns == 3_000  # set when the sequence ends
-    # Not asked: no perf outputs.
-    perfs.clear()
-    ResponseStream(Sender(), Recording(), Metrics(), True, [], 1, lambda _: None).write(
-        _out("s", [5], True), 0.0
-    )
-    assert perfs == [None]
+    # set when the sequence ends
+    assert first["last_token_time_ns"] == 0 and last["last_token_time_ns"] == 3_000
+    # Not asked: no perf outputs beyond the two always written.
+    sender.sent.clear()
+    stream(sender).write(_out("s", [5], True), 0.0)
+    assert "kv_cache_alloc_total_blocks" not in sender.sent[0][0]
 
 
 class CountingSender(Sender):
@@ -173,49 +210,36 @@ class CountingSender(Sender):
 
 def test_stream_interval_sends_the_first_token_at_once_then_that_many_at_a_time():
     sender = CountingSender()
-    stream = ResponseStream(sender, Factory(), Metrics(), True, [], 7, lambda _: None, stream_interval=3)
+    s = stream(sender, stream_interval=3)
     for token in range(1, 9):
-        stream.write(_out("r", [token], False), 0.0)
-    stream.write(_out("r", [], True), 0.0)
+        s.write(_out("r", [token], False), 0.0)
+    s.write(_out("r", [], True), 0.0)
     # The 8th token was still held back: it goes with the final response, none is lost.
-    assert [response["ids"] for response, _ in sender.sent] == [[1], [2, 3, 4], [5, 6, 7], [8]]
+    assert [ids(response) for response, _ in sender.sent] == [[1], [2, 3, 4], [5, 6, 7], [8]]
     assert [flags for _, flags in sender.sent] == [0, 0, 0, FINAL]
     # Cancellation is asked once per response sent (an IPC round trip each), not once per token.
     assert sender.cancel_checks == 3
 
 
 def test_a_held_back_response_carries_the_log_probs_and_logits_of_its_tokens():
-    sent = []
-
-    class Recording(Factory):
-        @staticmethod
-        def tokens(token_ids, arrival_ns, extras=NO_EXTRAS):
-            sent.append((list(token_ids), extras.log_probs.tokens, extras.logits))
-
-    stream = ResponseStream(
-        Sender(),
-        Recording(),
-        Metrics(),
-        True,
-        [],
-        7,
-        lambda _: None,
-        Asked(log_probs=True, logits=True),
-        stream_interval=2,
-    )
+    sender = Sender()
+    s = stream(sender, asked=Asked(log_probs=True, logits=True), stream_interval=2)
     for token in (5, 6, 7):
-        stream.write(
-            TokenOutput(
-                request_id="r",
-                new_token_ids=[token],
-                finished=False,
-                finish_reason=None,
-                num_prompt_tokens=3,
-                num_cached_tokens=0,
-                log_probs=[-token / 10],
-                generation_logits=[f"row{token}"],
-            ),
-            0.0,
+        row = np.full(VOCAB, float(token), dtype=np.float32)
+        s.write(_out("r", [token], False, log_probs=(-token / 8,), generation_logits=(row,)), 0.0)
+    s.write(_out("r", [], True), 0.0)
+    sent = [
+        (
+            ids(response),
+            response["output_log_probs"].reshape(-1).tolist(),
+            response["generation_logits"][0, 0, :, 0].tolist(),  # each row is filled with its token
+            response["generation_logits"].shape,
         )
-    stream.write(_out("r", [], True), 0.0)
-    assert sent == [([5], [-0.5], ["row5"]), ([6, 7], [-0.6, -0.7], ["row6", "row7"]), ([], [], [])]
+        for response, _ in sender.sent
+    ]
+    # Eighths are exact in FP32. The empty final response still has generation_logits, with no rows.
+    assert sent == [
+        ([5], [-0.625], [5.0], (1, 1, 1, VOCAB)),
+        ([6, 7], [-0.75, -0.875], [6.0, 7.0], (1, 1, 2, VOCAB)),
+        ([], [], [], (1, 1, 0, VOCAB)),
+    ]

@@ -17,51 +17,18 @@ Errors are INTERNAL, as the backend's. Decoupled only (the backend's streaming n
 
 import json
 import logging
-import os
-import time
 
 import triton_python_backend_utils as pb_utils
 
 from python_backend.triton_io import logs
-from python_backend.triton_io import requests as req
 from python_backend.triton_io.metrics import EngineMetrics
+from python_backend.triton_io.requests import model_parameters
+from python_backend.triton_io.stub_exit import exit_stub
+from python_backend.triton_io.triton_api import PbRequest, PbResponses
 from python_backend.trtllm_emulator.backend import EmulatedBackend
 from python_backend.trtllm_emulator.settings import BackendLoadError, executor_queue_bound, load_settings
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
-
-
-class TritonResponses:
-    """python_backend.trtllm_emulator.backend.ResponseFactory over pb_utils."""
-
-    final_flag = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
-
-    @staticmethod
-    def data(tensors):
-        return pb_utils.InferenceResponse([pb_utils.Tensor(name, value) for name, value in tensors.items()])
-
-    @staticmethod
-    def error(message):
-        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INTERNAL))
-
-    @staticmethod
-    def empty():
-        return pb_utils.InferenceResponse([])
-
-
-class RequestView:
-    """python_backend.trtllm_emulator.backend.RequestView over one pb_utils request."""
-
-    def __init__(self, request):
-        self._request = request
-        self.sender = request.get_response_sender()
-        self.get = req.input_getter(pb_utils, request)
-
-    def request_id(self):
-        return self._request.request_id()
-
-    def requested_output_names(self):
-        return set(self._request.requested_output_names())
 
 
 class TritonPythonModel:
@@ -72,7 +39,7 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(
                 "the TensorRT-LLM emulator runs decoupled only (model_transaction_policy { decoupled: true })"
             )
-        params = req.model_parameters(args)
+        params = model_parameters(args)
         try:
             settings = load_settings(params, executor_queue_bound(config))
         except BackendLoadError as exc:
@@ -82,21 +49,14 @@ class TritonPythonModel:
             settings,
             declared,
             args["model_name"],
-            TritonResponses(),
+            PbResponses(pb_utils),  # every error INTERNAL, as the backend's
             metrics=EngineMetrics(pb_utils, args["model_name"]),
-            on_fatal=self._exit_stub,
+            on_fatal=exit_stub(log),
         )
         self.backend.start()
 
-    @staticmethod
-    def _exit_stub(exc):
-        """The engine thread died: end the stub so Triton (and server/supervisor.py) see it."""
-        log.error("engine thread died (%s); exiting the model process", exc)
-        time.sleep(0.5)
-        os._exit(70)
-
     def execute(self, requests):
-        self.backend.enqueue([RequestView(request) for request in requests])
+        self.backend.enqueue([PbRequest(pb_utils, request) for request in requests])
         return None
 
     def finalize(self):
