@@ -1,0 +1,43 @@
+"""The cost report of a measured run: what the load test or compare saw, priced with one table row.
+
+Same arithmetic as the plan (cost.py), fed with measured figures instead of predicted ones, so a user
+can put `make plan`'s latest.json and a load test's summary side by side.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .cost import PriceRow, replica_usd_per_hour, usd_per_million_tokens
+
+
+def measured_cost(
+    *,
+    output_tok_s: float,
+    requests_s: float,
+    price: PriceRow,
+    gpus_per_replica: int = 1,
+    target_requests_s: float | None = None,
+) -> dict:
+    """{usd_per_million_output_tokens, replicas_for_target} for one replica that served `output_tok_s`
+    output tokens and `requests_s` completed requests per second while it was measured.
+
+    A replica pays `gpus_per_replica` GPUs at the row's per-GPU rate (a CPU row: the whole instance).
+    replicas_for_target is None without a target, and None when nothing completed (no rate to scale)."""
+    usd_hour = replica_usd_per_hour(price, gpus_per_replica)
+    replicas = None
+    if target_requests_s is not None:
+        if target_requests_s <= 0:
+            raise ValueError(f"target requests/s must be positive, got {target_requests_s}")
+        replicas = math.ceil(target_requests_s / requests_s) if requests_s > 0 else None
+    return {
+        "usd_per_million_output_tokens": usd_per_million_tokens(usd_hour, output_tok_s)
+        if output_tok_s > 0
+        else None,
+        "replicas_for_target": replicas,
+        "instance": price.instance,
+        "usd_per_hour_per_replica": usd_hour,
+        "price_source": price.source,
+        "price_date": price.date,
+        "illustrative_price": price.illustrative,
+    }
