@@ -202,3 +202,26 @@ format: venv ## format every file and sort its imports
 
 clean: ## remove build/, results/ and pytest's cache
 	rm -rf build results .pytest_cache
+
+# Capacity and cost before buying GPUs (docs/CAPACITY.md): the memory planner's figures, then throughput
+# and latency over concurrency from AIConfigurator (when AICONFIGURATOR_PYTHON names its interpreter) or
+# the calibrated roofline, the GPUs a RATE needs within the SLO, $/1M tokens from PRICES/INSTANCE.
+# CHECKPOINT unset: the shipped Llama-3.1-8B-shaped config.json. Writes results/plan/<run>/, latest.json.
+GPU ?= H100
+ISL ?= 128
+OSL ?= 128
+GPU_ENGINE ?= trt
+CONCURRENCY ?=
+SLO_TTFT_P99 ?=
+SLO_TPOT_P99 ?=
+PRICES ?=
+INSTANCE ?=
+PLAN_CHECKPOINT = $(if $(filter /path/to/hf-checkpoint,$(CHECKPOINT)),build_engines/capacity/configs/llama-3.1-8b.json,$(CHECKPOINT))
+.PHONY: plan
+plan: venv  ## predicted throughput, latency, GPUs and cost for a deployment (docs/CAPACITY.md)
+	$(BIN)/python -m build_engines capacity --checkpoint $(PLAN_CHECKPOINT) --gpu $(GPU) \
+		--precision $(GPU_PRECISION) --isl $(ISL) --osl $(OSL) --engine $(GPU_ENGINE) --tp $(TP) --pp $(PP) \
+		$(if $(CONCURRENCY),--concurrency $(CONCURRENCY),) $(if $(RATE),--rate $(RATE),) \
+		$(if $(SLO_TTFT_P99),--slo-ttft-p99 $(SLO_TTFT_P99),) \
+		$(if $(SLO_TPOT_P99),--slo-tpot-p99 $(SLO_TPOT_P99),) \
+		$(if $(PRICES),--prices $(PRICES),) $(if $(INSTANCE),--instance $(INSTANCE),)

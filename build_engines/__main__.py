@@ -3,6 +3,7 @@
 CPU commands (run here; build_engines/onnx/): checkpoint, export, assemble.
 GPU commands (TensorRT-LLM 1.2.x, dry-run here; build_engines/trtllm/): plan, engine, gpu-repo, launch.
 emulate-gpu-repo: the gpu-repo output with its engine backend emulated on the CPU (trtllm/emulated.py).
+capacity: predicted throughput, latency, GPUs and cost of a deployment (capacity/, docs/CAPACITY.md).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 
 from . import checkpoint
+from .capacity import cli as capacity_cli
 from .onnx import cli as onnx_cli
 from .onnx import quality
 from .trtllm import cli as trtllm_cli
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     onnx_cli.register(sub)
     trtllm_cli.register(sub)
     emulated.register(sub)
+    capacity_cli.register(sub)
     return parser
 
 
