@@ -4,10 +4,13 @@ metrics, crash handling, and the report files."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
+from acceptance import __main__ as entry
 from acceptance import bad_input, bad_input_table, cancellation, engine_metrics, report, streaming
+from acceptance.gpu_check import cli as gpu_check_cli
 from acceptance.result import CheckResult, run_check
 from acceptance.target import Limits
 
@@ -162,3 +165,19 @@ def test_the_report_names_the_gpus_and_fails_when_one_check_failed(tmp_path):
 
 def test_an_empty_report_has_not_passed():
     assert not report.Report("nothing ran", []).passed
+
+
+# -- `python -m acceptance`: the checks by default, gpu-check as a command ----------------------------
+def test_without_a_command_it_runs_the_checks_and_says_when_no_server_is_ready(tmp_path, capsys):
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert entry.main(["--http-port", str(port), "--out", str(tmp_path / "out")]) == 2
+    assert f"error: no ready server at http://127.0.0.1:{port}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_is_a_command_of_the_same_entry_point():
+    args = entry.build_parser().parse_args(["gpu-check", "--checkpoint", "/ckpt", "--tp", "2"])
+    assert args.func is gpu_check_cli.cmd_gpu_check and (args.tp, args.precision) == (2, "fp16")
+    assert entry.build_parser().parse_args([]).func is entry.run_checks
