@@ -7,18 +7,19 @@ What it promises:
 - `POST /v1/completions` and `POST /v1/chat/completions`, with `stream: true` as server-sent events
   ending in `data: [DONE]`; `GET /v1/models`; `GET /health/ready` (200 when Triton is ready).
 - Parameters: model (the served name: --served-model-name, default the checkpoint's name from the
-  repository's manifest.json; the Triton model's name, "ensemble", is accepted too), max_tokens (default 16 for completions, 256 for chat, as
-  OpenAI's defaults are unbounded), temperature (unset: the server's greedy default), top_p, stop
-  (a string or a list; the stop text is not part of the answer, as with OpenAI), seed, n (1-16: one
-  Triton request with num_return_sequences), echo (completions), stream_options.include_usage,
-  response_format (structured.py), logprobs and top_logprobs (logprobs.py), tools / tool_choice /
-  parallel_tool_calls (tools.py), presence/frequency penalties, and vLLM's extensions (top_k,
-  min_tokens, ignore_eos, repetition_penalty, include_stop_str_in_output; pass them with the SDK's
-  extra_body). Their limits are the request contract's (python_backend/contract/limits.py), as
-  every edge states them; echo with logprobs scores the prompt (whole answers). Unsupported options
-  (best_of > 1, suffix, logit_bias, more than one stop_token_ids, skip_special_tokens false, echo with
-  logprobs when streaming) and parameters OpenAI does not define are refused with 400
-  rather than silently ignored; a body over --max-body-bytes (default 1 MiB) gets 413.
+  repository's manifest.json; the Triton model's name, "ensemble", is accepted too), max_tokens
+  (default 16 for completions, 256 for chat, as OpenAI's defaults are unbounded), temperature
+  (unset: the server's greedy default), top_p, stop (a string or a list; the stop text is not part
+  of the answer, as with OpenAI), seed, n (1-16: one Triton request with num_return_sequences), echo
+  (completions), stream_options.include_usage, response_format (structured.py), logprobs and
+  top_logprobs (logprobs.py), tools / tool_choice / parallel_tool_calls (tools.py),
+  presence/frequency penalties, and vLLM's extensions (top_k, min_tokens, ignore_eos,
+  repetition_penalty, include_stop_str_in_output; pass them with the SDK's extra_body). Their limits
+  are the request contract's (python_backend/contract/limits.py), as every edge states them; echo
+  with logprobs scores the prompt (whole answers). Unsupported options (best_of > 1, suffix,
+  logit_bias, more than one stop_token_ids, skip_special_tokens false, echo with logprobs when
+  streaming) and parameters OpenAI does not define are refused with 400 rather than silently
+  ignored; a body over --max-body-bytes (default 1 MiB) gets 413.
 - `usage`: prompt_tokens counted with the model repository's tokenizer (`--tokenizer-dir`, the same
   files preprocessing uses, chat template included); completion_tokens is Triton's token_count.
 - Errors are OpenAI error objects {"error": {"message", "type", "param", "code"}}: 400 for bad
@@ -30,10 +31,13 @@ What it promises:
   Binds to localhost unless --host says otherwise.
 
 The package, by role: parsing.py (an OpenAI body → a `Call`: what to send and how to answer),
+messages.py (the prompt: chat messages with tool turns, or the completion prompt), tools.py (tools
+and tool_choice → the system message and the grammar), tool_calls.py (tool calls read out of a
+streamed answer), logprobs.py and structured.py (the log-prob and response_format parameters),
 answers.py (OpenAI's response shapes, stop trimming, prompt-token counting), choices.py (one
-streamed choice's state, one per answer when n > 1), errors.py (OpenAI
-error objects, and Triton's errors mapped to them), gateway.py (one request end to end: parse,
-call Triton, answer), access.py (API keys and rate limits), routes.py (the FastAPI app and its
-routes), __main__.py (the command line, TLS).
+streamed choice's state, one per answer when n > 1), errors.py (OpenAI error objects, and Triton's
+errors mapped to them), gateway.py (one request end to end: parse, call Triton, answer), access.py
+(API keys and rate limits), routes.py (the FastAPI app and its routes), __main__.py (the command
+line, TLS).
 Only gateway.py, routes.py and __main__.py need fastapi/uvicorn (`pip install -e ".[gateway]"`).
 """

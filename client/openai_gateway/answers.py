@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import logprobs
 from .parsing import Call
-from .tools import CallParser
+from .tool_calls import CallParser
 
 log = logging.getLogger("triton_llm.openai_gateway")
 
@@ -69,7 +69,7 @@ def delta(
     index: int = 0,
 ) -> dict:
     """Choice `index` of a streamed chunk; the first chat chunk names the role. `text` is the new
-    text, or a delta body of tool calls (tools.CallParser)."""
+    text, or a delta body of tool calls (tool_calls.CallParser)."""
     logprobs_ = _logprobs(call, tokens)
     if isinstance(text, dict):
         return {"index": index, "delta": text, "finish_reason": finish_reason, "logprobs": logprobs_}

@@ -8,7 +8,7 @@ from ..types import Chunk
 from ..wire import finish_reason
 from . import answers, logprobs
 from .parsing import Call
-from .tools import CallParser
+from .tool_calls import CallParser
 
 
 class ChoiceStream:

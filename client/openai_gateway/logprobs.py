@@ -1,8 +1,8 @@
 """OpenAI's log-prob parameters → the ensemble's return_log_probs, and the `logprobs` objects of
 the answers, built from TensorRT-LLM's output_log_probs (one value per generated token).
 
-  chat          logprobs: true               choices[].logprobs.content: [{token, logprob, bytes, top_logprobs}]
-  completions   logprobs: 0                  choices[].logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
+  chat          logprobs: true    choices[].logprobs.content: [{token, logprob, bytes, top_logprobs}]
+  completions   logprobs: 0       choices[].logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
 
 Each value is log softmax of the model's logits at that token (no temperature, penalty or mask:
 the model's own distribution, as vLLM reports it). A token's text is the text its streamed engine

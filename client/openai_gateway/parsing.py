@@ -1,4 +1,5 @@
-"""An OpenAI request body → a `Call`: what to send to Triton and how to shape the answer.
+"""An OpenAI request body → a `Call`: what to send to Triton and how to shape the answer. The
+prompt itself (chat messages, completion prompt) is read by messages.py.
 
 Every check raises OpenAIError (400 naming the parameter, or 404 for another model); the numeric
 limits are the request contract's (client.wire.checked → python_backend/contract/limits.py).
@@ -16,6 +17,7 @@ from .. import wire
 from ..types import GenerateRequest
 from . import logprobs, tools
 from .errors import from_input_error, invalid, model_not_found
+from .messages import chat_messages, completion_prompt
 from .structured import response_format_guide
 
 # Every top-level parameter a request may carry; anything else is a 400 naming it (OpenAI does the
@@ -61,7 +63,7 @@ CHAT_PARAMS = COMMON_PARAMS | {
 DEFAULT_MAX_TOKENS = {"chat": 256, "completion": 16}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Call:
     """One OpenAI request, parsed."""
 
@@ -105,7 +107,8 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
     params = sampling(body, DEFAULT_MAX_TOKENS["chat" if chat else "completion"])
     params["guide_type"], params["guide"] = response_format_guide(body)
     top_logprobs = logprobs.wanted(body, chat)
-    params["log_probs"], params["logits"] = top_logprobs is not None, bool(top_logprobs)
+    params["log_probs"] = top_logprobs is not None
+    params["logits"] = bool(top_logprobs)
     params["prompt_logits"] = top_logprobs is not None and not chat and bool(body.get("echo"))
     params["num_return_sequences"] = _choices(body)
     params["end_id"] = _stop_token(body)
@@ -117,26 +120,28 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
                 "(the tool calls' grammar is the answer's format)",
                 "response_format",
             )
-        params["guide_type"], params["guide"] = "ebnf_grammar", tools.grammar(plan)
+        params["guide_type"] = "ebnf_grammar"
+        params["guide"] = tools.grammar(plan)
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
         raise invalid("stream_options: must be an object", "stream_options")
     if chat:
         request = GenerateRequest.chat_messages(chat_messages(body, tools.system_text(plan)), **params)
-        prompt_text, prompt_param = "", "messages"
+        prompt_text = ""
+        prompt_param = "messages"
     else:
         prompt_text = completion_prompt(body)
         request = GenerateRequest(prompt_text, chat=False, **params)
         prompt_param = "prompt"
     return Call(
-        chat,
-        name,
-        request,
-        prompt_text,
-        bool(body.get("echo")) and not chat,
-        bool(body.get("stream")),
-        bool(stream_options.get("include_usage")),
-        prompt_param,
+        chat=chat,
+        model=name,
+        request=request,
+        prompt_text=prompt_text,
+        echo=bool(body.get("echo")) and not chat,
+        stream=bool(body.get("stream")),
+        include_usage=bool(stream_options.get("include_usage")),
+        prompt_param=prompt_param,
         keep_stop=_flag(body, "include_stop_str_in_output", False),
         logprobs=params["log_probs"],
         top_logprobs=top_logprobs or 0,
@@ -269,95 +274,3 @@ def _refuse_unsupported(body: dict, chat: bool) -> None:
             "skip_special_tokens: only true is supported (the detokenizer always drops special tokens)",
             "skip_special_tokens",
         )
-
-
-def chat_messages(body: dict, tools_text: str | None = None) -> list[dict[str, str]]:
-    """The messages as the chat template takes them ({role, content} strings), with the tools'
-    description (tools_text) at the end of the system message, one added first if there is none.
-    Tool turns are rendered in tools.py's format: an assistant message's tool_calls as call blocks
-    after its content, a role "tool" message as a user turn (_tool_turn)."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise invalid("messages: must be a non-empty list", "messages")
-    out, call_ids = [], []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise invalid(f"messages[{i}]: must be an object with a role", "messages")
-        calls = message.get("tool_calls") if message["role"] == "assistant" else None
-        content = _content(message.get("content"), f"messages[{i}].content", none_ok=calls is not None)
-        if calls is not None:
-            blocks, ids = _assistant_calls(calls, f"messages[{i}].tool_calls")
-            content, call_ids = "\n".join(filter(None, (content, blocks))), call_ids + ids
-        if message["role"] == "tool":
-            out.append(_tool_turn(content, message.get("tool_call_id"), call_ids, f"messages[{i}]"))
-        else:
-            out.append({"role": message["role"], "content": content})
-    if tools_text is None:
-        return out
-    if out[0]["role"] == "system":
-        return [{"role": "system", "content": f"{out[0]['content']}\n\n{tools_text}"}, *out[1:]]
-    return [{"role": "system", "content": tools_text}, *out]
-
-
-def _content(content, field: str, none_ok: bool) -> str:
-    """A message's content as one string; content parts: only text is meaningful to this model."""
-    if content is None and none_ok:  # an assistant message that only calls tools
-        return ""
-    if isinstance(content, list):
-        if not all(
-            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-            for p in content
-        ):
-            raise invalid(f"{field}: only text parts are supported", "messages")
-        content = "".join(p["text"] for p in content)
-    if not isinstance(content, str):
-        raise invalid(f"{field}: must be a string", "messages")
-    return content
-
-
-def _assistant_calls(calls, where: str) -> tuple[str, list[str]]:
-    """An earlier assistant turn's tool_calls → (its blocks, the call ids)."""
-    if not isinstance(calls, list) or not calls:
-        raise invalid(f"{where}: must be a non-empty list", "messages")
-    blocks, ids = [], []
-    for j, call in enumerate(calls):
-        at = f"{where}[{j}]"
-        if (
-            not isinstance(call, dict)
-            or call.get("type", "function") != "function"
-            or not isinstance(call.get("id"), str)
-            or not isinstance(call.get("function"), dict)
-        ):
-            raise invalid(
-                f'{at}: must be {{"id": str, "type": "function", "function": {{name, arguments}}}}',
-                "messages",
-            )
-        name, arguments = call["function"].get("name"), call["function"].get("arguments")
-        if not isinstance(name, str) or not isinstance(arguments, str):
-            raise invalid(f"{at}.function: name and arguments must be strings", "messages")
-        try:
-            parsed = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            raise invalid(f"{at}.function.arguments: not valid JSON: {exc}", "messages") from None
-        blocks.append(tools.call_block(name, parsed))
-        ids.append(call["id"])
-    return "\n".join(blocks), ids
-
-
-def _tool_turn(content: str, call_id, known_ids: list[str], where: str) -> dict[str, str]:
-    """A role "tool" message → the user turn that carries its result (tools.py)."""
-    if call_id not in known_ids:
-        raise invalid(
-            f"{where}.tool_call_id: must name a tool call of an earlier assistant message, got {call_id!r}",
-            "messages",
-        )
-    return {"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"}
-
-
-def completion_prompt(body: dict) -> str:
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise invalid("prompt: must be a string (one prompt per request)", "prompt")
-    return prompt

@@ -8,7 +8,7 @@ templates; vLLM's `hermes` parser), and a call is answered as one block per call
     {"type": "function", "function": {…}}     {"name": "get_weather", "arguments": {"city": "Paris"}}
     </tools>                                  </tool_call>
 
-Earlier turns use the same format (parsing.chat_messages): an assistant message's `tool_calls` as
+Earlier turns use the same format (messages.chat_messages): an assistant message's `tool_calls` as
 those blocks, a role "tool" message as a user turn holding <tool_response>…</tool_response>.
 
 tool_choice → what the engine may generate (guide type ebnf_grammar, enforced by xgrammar):
@@ -23,7 +23,7 @@ schema whatever the model writes, and text-or-call is decided by one token, the 
 that starts with "<" is a call); the price is that a text answer cannot start with "<". Arguments
 use xgrammar's own JSON-schema translation, strict (no property the schema does not name, whatever
 `strict` says, as for response_format) with fixed separators (", ", ": "): the answer's shape is
-exact, so `CallParser` reads it as it streams and sends a call's id and name, then fragments of its
+exact, so `tool_calls.CallParser` reads it as it streams and sends a call's id and name, then fragments of its
 arguments, as OpenAI does.
 """
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import uuid
 from dataclasses import dataclass
 
 from python_backend.contract.errors import InputError
@@ -42,7 +41,8 @@ from .errors import invalid
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # OpenAI's rule for function names
 CHOICES = ("none", "auto", "required")
-OPEN, CLOSE = "<tool_call>\n", "\n</tool_call>"
+OPEN = "<tool_call>\n"
+CLOSE = "\n</tool_call>"
 PROMPT = """# Tools
 
 You may call {how} to assist with the user query.
@@ -52,7 +52,8 @@ You are provided with function signatures within <tools></tools> XML tags:
 {tools}
 </tools>
 
-For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
+For each function call, return a json object with function name and arguments within \
+<tool_call></tool_call> XML tags:
 <tool_call>
 {{"name": <function-name>, "arguments": <args-json-object>}}
 </tool_call>"""
@@ -76,7 +77,8 @@ class ToolPlan:
 
 def tool_plan(body: dict) -> ToolPlan | None:
     """The body's tools, tool_choice and parallel_tool_calls; None when it has no tools."""
-    tools, parallel = body.get("tools"), body.get("parallel_tool_calls")
+    tools = body.get("tools")
+    parallel = body.get("parallel_tool_calls")
     if tools is None:
         for name in ("tool_choice", "parallel_tool_calls"):
             if body.get(name) is not None:
@@ -94,7 +96,7 @@ def tool_plan(body: dict) -> ToolPlan | None:
     if parallel is not None and not isinstance(parallel, bool):
         raise invalid(f"parallel_tool_calls: must be a boolean, got {parallel!r}", "parallel_tool_calls")
     mode, functions = _choice(body.get("tool_choice"), functions)
-    return ToolPlan(mode, functions, described, parallel is not False)
+    return ToolPlan(mode=mode, functions=functions, described=described, parallel=parallel is not False)
 
 
 def _fields(value, allowed: set[str], where: str) -> dict:
@@ -227,87 +229,3 @@ def _grammar(functions_json: str, auto: bool, parallel: bool) -> str:
         f"tool_answer ::= tool_calls{' | [^<] [^]*' if auto else ''}\n"
     )
     return str(xgr.Grammar.from_ebnf(str(xgr.Grammar.union(*calls)) + rules, root_rule_name="tool_answer"))
-
-
-# A call block's head up to its arguments (the grammar's exact text); the first block has no "\n".
-HEAD = re.compile(r'\n?<tool_call>\n\{"name": "([A-Za-z0-9_-]{1,64})", "arguments": ')
-HEAD_MAX = len('\n<tool_call>\n{"name": "", "arguments": ') + 64
-TAIL = "}" + CLOSE
-
-
-class CallParser:
-    """Reads an answer as it streams. `feed(text)` returns what goes out: text (str) for a text
-    answer, OpenAI delta bodies ({"tool_calls": [...]}) for calls. A call goes out as its id and
-    name, then argument fragments as they arrive; `calls` holds every call seen (name, id, arguments).
-    Without tool calls allowed (plan None or "none") the text passes through unread. A block cut off
-    (max_tokens) before its name is complete is not a call; finish_reason says "length"."""
-
-    def __init__(self, plan: ToolPlan | None):
-        self.mode = None if plan is not None and plan.calls else "text"  # None: the first character decides
-        self.buffer, self.at, self.state = "", 0, "head"
-        self.depth, self.in_string, self.escaped = 0, False, False
-        self.calls: list[dict] = []
-
-    def feed(self, text: str) -> list:
-        if self.mode is None and text:
-            # The grammar lets "<" begin only a call (module docstring).
-            self.mode = "calls" if text.startswith("<") else "text"
-        if self.mode != "calls":
-            return [text] if text else []
-        self.buffer += text
-        out = []
-        while self.at < len(self.buffer):
-            before = self.at
-            out += getattr(self, f"_{self.state}")()
-            if self.at == before and self.state != "args":
-                break  # waiting for more text
-        return out
-
-    def finish_reason(self, reason: str | None) -> str | None:
-        return "tool_calls" if self.calls and reason == "stop" else reason
-
-    def _head(self) -> list:
-        match = HEAD.match(self.buffer, self.at)
-        if match is None:
-            if len(self.buffer) - self.at < HEAD_MAX:
-                return []
-            # Not the grammar's shape (only a server without the grammar could do this): text, not lost.
-            self.mode, rest = "text", self.buffer[self.at :]
-            return [rest]
-        call = {
-            "id": f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {"name": match.group(1), "arguments": ""},
-        }
-        self.calls.append(call)
-        self.at, self.state, self.depth = match.end(), "args", 0
-        first = {"id": call["id"], "type": "function", "function": {"name": match.group(1), "arguments": ""}}
-        return [{"tool_calls": [{"index": len(self.calls) - 1, **first}]}]
-
-    def _args(self) -> list:
-        """The arguments object up to its closing brace, tracked through strings and escapes."""
-        start = self.at
-        while self.at < len(self.buffer) and self.state == "args":
-            char = self.buffer[self.at]
-            self.at += 1
-            if self.escaped:
-                self.escaped = False
-            elif self.in_string:
-                self.escaped, self.in_string = char == "\\", char != '"'
-            elif char == '"':
-                self.in_string = True
-            elif char in "{[":
-                self.depth += 1
-            elif char in "}]":
-                self.depth -= 1
-                self.state = "tail" if self.depth == 0 else "args"
-        fragment = self.buffer[start : self.at]
-        if not fragment:
-            return []
-        self.calls[-1]["function"]["arguments"] += fragment
-        return [{"tool_calls": [{"index": len(self.calls) - 1, "function": {"arguments": fragment}}]}]
-
-    def _tail(self) -> list:
-        if self.buffer.startswith(TAIL, self.at):
-            self.at, self.state = self.at + len(TAIL), "head"
-        return []

@@ -1,12 +1,12 @@
 """OpenAI tools in the gateway without a server: validation (a 400 naming the field), the prompt
 the chat template receives, the grammar the engine enforces, and reading calls back, streamed or
-whole (client/openai_gateway/tools.py, parsing.py's message rendering)."""
+whole (client/openai_gateway/tools.py, tool_calls.py, messages.py's message rendering)."""
 
 import json
 
 import pytest
 
-from client.openai_gateway import tools
+from client.openai_gateway import tool_calls, tools
 from client.openai_gateway.errors import OpenAIError
 from client.openai_gateway.parsing import parse_call
 
@@ -201,7 +201,7 @@ def test_auto_allows_text_or_calls():
 
 
 def read(plan, text: str, step: int):
-    parser = tools.CallParser(plan)
+    parser = tool_calls.CallParser(plan)
     pieces = [p for i in range(0, len(text), step) for p in parser.feed(text[i : i + step])]
     return parser, pieces
 
