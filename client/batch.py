@@ -15,31 +15,29 @@ What it promises:
   journal removed. `--retry-failed` redoes records whose answer was an error.
 - Records are matched by position and id; a journal or output that belongs to another input is
   refused rather than mixed in.
+
+The input is read by batch_records.py and the answers kept by batch_journal.py; this file runs
+the job (the workers, the summary on stderr, the command line).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_backend.contract.errors import InputError
-
-from . import wire
+from .batch_journal import Journal, load_existing, write_ordered
+from .batch_records import BatchError, Record, read_records
 from .errors import ServerError
 from .retry import RetryPolicy
-from .types import GenerateRequest
 
-EXIT_OK, EXIT_FAILED_RECORDS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class BatchError(Exception):
-    """The job cannot run (unreadable input, output of another input); exit status 2."""
+EXIT_OK = 0
+EXIT_FAILED_RECORDS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,136 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", dest="chat", action="store_false", help="send such records as plain text")
     parser.add_argument("--retry-failed", action="store_true", help="redo records whose answer was an error")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-
-
-# -- records -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Record:
-    index: int
-    id: object
-    request: GenerateRequest | None
-    error: str | None = None  # the record itself is invalid; answered without a request
-
-
-SAMPLING_FIELDS = ("max_tokens", "temperature")  # a record's optional sampling fields
-
-
-def parse_record(index: int, line: str, default_max_tokens: int, default_chat: bool) -> Record:
-    """A request, or the reason the line cannot be one (which becomes that record's answer)."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return Record(index, None, None, f"record {index + 1}: not valid JSON ({exc.msg})")
-    if not isinstance(data, dict):
-        return Record(index, None, None, f"record {index + 1}: must be a JSON object")
-    if "id" not in data:
-        return Record(index, None, None, "id: required")
-    rid = data["id"]
-    try:
-        prompt = _prompt(data)
-        # The limits every edge shares (python_backend/contract/limits.py), as the ensemble's inputs take them.
-        sampling = {
-            name: wire.checked(name, data[name]) for name in SAMPLING_FIELDS if data.get(name) is not None
-        }
-    except InputError as exc:
-        return Record(index, rid, None, str(exc))
-    chat = data.get("chat", default_chat)
-    if not isinstance(chat, bool):
-        return Record(index, rid, None, "chat: must be true or false")
-    sampling.setdefault("max_tokens", default_max_tokens)
-    return Record(index, rid, GenerateRequest(prompt, chat=chat, **sampling))
-
-
-def _prompt(data: dict) -> str:
-    """The record's prompt as the ensemble's text_input (a message list as JSON)."""
-    prompt = data.get("prompt")
-    if isinstance(prompt, list):
-        if not data.get("chat", True) or not all(isinstance(m, dict) for m in prompt):
-            raise InputError("prompt: a message list needs chat and {role, content} objects")
-        return json.dumps(prompt, ensure_ascii=False)
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError("prompt: required, a non-empty string")
-    return prompt
-
-
-def read_records(path: Path, default_max_tokens: int, default_chat: bool) -> list[Record]:
-    """Every non-blank line is a record; record i is answered by output line i."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchError(f"{path}: cannot read: {exc}") from None
-    records = [line for line in lines if line.strip()]
-    return [parse_record(i, line, default_max_tokens, default_chat) for i, line in enumerate(records)]
-
-
-# -- the journal and the final file ------------------------------------------------------------
-class Journal:
-    """Append-only, one JSON line per finished record, each flushed and fsync'd before it counts."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._file = None
-
-    def load(self) -> dict[int, dict]:
-        """Answers by record index (a later line for the same index wins: --retry-failed)."""
-        if not self.path.exists():
-            return {}
-        data = self.path.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) != len(data):
-            # A kill cut the last line short: drop it (its record is redone) so the next append
-            # starts on a fresh line.
-            with open(self.path, "r+b") as f:
-                f.truncate(len(complete))
-        answers = {}
-        for line in complete.decode("utf-8").splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                answers[int(entry["index"])] = entry["answer"]
-        return answers
-
-    def append(self, index: int, answer: dict) -> None:
-        if self._file is None:
-            self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
-        self._file.write((json.dumps({"index": index, "answer": answer}, ensure_ascii=False) + "\n").encode())
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def load_existing(output: Path, journal: Journal, records: list[Record]) -> dict[int, dict]:
-    """Answers already on disk, checked against the input (same position, same id)."""
-    answers: dict[int, dict] = {}
-    try:
-        if output.exists():
-            lines = [line for line in output.read_text(encoding="utf-8").splitlines() if line.strip()]
-            answers = {i: json.loads(line) for i, line in enumerate(lines)}
-        answers.update(journal.load())
-    except (ValueError, KeyError, TypeError) as exc:  # JSON, or lines not of our format
-        raise BatchError(
-            f"{output} or its journal is not a batch output ({exc}); use another output file"
-        ) from None
-    for index, answer in answers.items():
-        if index >= len(records) or answer.get("id") != records[index].id:
-            raise BatchError(
-                f"{output} (or its journal) holds answers for a different input (record {index + 1}: "
-                f"id {answer.get('id')!r}); use another output file or delete it"
-            )
-    return answers
-
-
-def write_ordered(output: Path, answers: list[dict]) -> None:
-    temporary = output.with_name(output.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as f:
-        for answer in answers:
-            f.write(json.dumps(answer, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, output)
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -211,9 +79,11 @@ class Summary:
 
     def text(self) -> str:
         elapsed = time.perf_counter() - self.started
+        records_per_s = self.done / elapsed if elapsed else 0
+        tokens_per_s = self.output_tokens / elapsed if elapsed else 0
         lines = [
-            f"batch: {self.done} records done in {elapsed:.1f} s ({self.done / elapsed if elapsed else 0:.2f} "
-            f"records/s, {self.output_tokens / elapsed if elapsed else 0:.1f} tokens/s); "
+            f"batch: {self.done} records done in {elapsed:.1f} s ({records_per_s:.2f} "
+            f"records/s, {tokens_per_s:.1f} tokens/s); "
             f"{self.skipped} already done; {self.failed} failed; {self.total} in the output"
         ]
         lines += [f"  {count} × {kind}" for kind, count in sorted(self.errors.items(), key=lambda kv: -kv[1])]
@@ -234,6 +104,7 @@ def answer_for(record: Record, result=None, error: Exception | None = None) -> d
 
 
 async def run(
+    *,
     records: list[Record],
     pending: list[Record],
     client,
@@ -307,7 +178,15 @@ def run_cli(args) -> int:
 
     async def main():
         try:
-            await run(records, pending, client, journal, args.concurrency, summary, progress)
+            await run(
+                records=records,
+                pending=pending,
+                client=client,
+                journal=journal,
+                concurrency=args.concurrency,
+                summary=summary,
+                progress=progress,
+            )
         finally:
             await client.aclose()
 

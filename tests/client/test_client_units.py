@@ -15,7 +15,8 @@ from client import (
     ServerError,
     ServerUnavailableError,
 )
-from client.batch import Journal, load_existing, parse_record
+from client.batch_journal import Journal, load_existing
+from client.batch_records import parse_record
 from client.errors import error_from
 from client.openai_gateway.answers import StopTrimmer
 from client.openai_gateway.errors import OpenAIError, from_server_error
@@ -194,7 +195,7 @@ def test_journal_drops_a_line_cut_by_a_kill_and_keeps_appending_cleanly(tmp_path
 
 
 def test_batch_refuses_an_output_that_belongs_to_another_input(tmp_path):
-    from client.batch import BatchError
+    from client.batch_records import BatchError
 
     (tmp_path / "out.jsonl").write_text('{"id": "other", "text": "x"}\n')
     records = [parse_record(0, '{"id": "mine", "prompt": "hi"}', 16, True)]
