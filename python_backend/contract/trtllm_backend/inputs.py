@@ -7,7 +7,7 @@ below are Triton's, shared with outputs.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from .sources import TEMPLATE, UTILS_CC
 
@@ -17,6 +17,7 @@ class Tensor:
     name: str
     dtypes: tuple[str, ...]
     dims: tuple[int, ...]
+    _: KW_ONLY  # the three below read alike positionally
     reshape: tuple[int, ...] | None = None
     optional: bool = True
     ragged: bool = False
@@ -33,7 +34,7 @@ S = ()  # reshape to a scalar
 
 
 def _scalars(dtype: tuple[str, ...], *names: str) -> tuple[Tensor, ...]:
-    return tuple(Tensor(n, dtype, (1,), S) for n in names)
+    return tuple(Tensor(n, dtype, (1,), reshape=S) for n in names)
 
 
 def _ragged(dtype: tuple[str, ...], dims: tuple[int, ...], *names: str) -> tuple[Tensor, ...]:

@@ -6,7 +6,7 @@ not declare (getResponseBuffer, InferenceResponse::AddOutput: OUTPUTS_SOURCE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from .inputs import F32, FLOAT_ANY, I32, I64, U8
 from .sources import CORE_ADD_OUTPUT, FILL, RESPONSE_BUFFER, TEMPLATE
@@ -14,11 +14,10 @@ from .sources import CORE_ADD_OUTPUT, FILL, RESPONSE_BUFFER, TEMPLATE
 
 @dataclass(frozen=True)
 class Output:
-    """flag, needs_request and when are keyword-only at the call sites: three fields read alike."""
-
     name: str
     dtypes: tuple[str, ...]
     dims: tuple[int, ...]  # as declared (no batch dim); the response tensor is [1, *dims]
+    _: KW_ONLY  # the three below read alike positionally
     flag: str | None  # request input that turns it on (None: always)
     needs_request: bool  # written only when the request asks for this output by name
     when: str
