@@ -29,7 +29,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from . import wire
+from . import responses, wire
 from .errors import RequestTimeoutError, ServerUnavailableError, error_from, grpc_error
 from .retry import Retrying, RetryPolicy
 from .settings import MODEL, ClientSettings, TlsFiles
@@ -166,7 +166,9 @@ class AsyncLLMClient(ClientSettings):
                 await source.aclose()
             await asyncio.sleep(attempt.pause_s)
 
-    def _attempt(self, request: GenerateRequest, stream: bool, deadline: float) -> AsyncIterator[wire.Piece]:
+    def _attempt(
+        self, request: GenerateRequest, stream: bool, deadline: float
+    ) -> AsyncIterator[responses.Piece]:
         if self.protocol == "grpc":
             return self._grpc(request, stream, deadline)
         one_response = not stream and request.num_return_sequences == 1  # all /generate takes
@@ -179,7 +181,7 @@ class AsyncLLMClient(ClientSettings):
     # -- gRPC ----------------------------------------------------------------------------------
     async def _grpc(
         self, request: GenerateRequest, stream: bool, deadline: float
-    ) -> AsyncIterator[wire.Piece]:
+    ) -> AsyncIterator[responses.Piece]:
         import grpc
         import tritonclient.grpc as grpcclient
         import tritonclient.grpc.aio as grpcaio
@@ -199,13 +201,13 @@ class AsyncLLMClient(ClientSettings):
             await finished.wait()  # keep our half of the stream open until the answer is complete
 
         # stream_timeout is a backstop; _before() enforces the deadline.
-        responses = client.stream_infer(requests(), stream_timeout=max(deadline - time.monotonic(), 0) + 5)
+        replies = client.stream_infer(requests(), stream_timeout=max(deadline - time.monotonic(), 0) + 5)
         complete = False
         try:
-            async for result, error in responses:
-                text, count, final = wire.grpc_chunk(result, error)
+            async for result, error in replies:
+                text, count, final = responses.grpc_chunk(result, error)
                 if text is not None:
-                    yield wire.grpc_piece(result, text, count)
+                    yield responses.grpc_piece(result, text, count)
                 if final:
                     complete = True
                     return
@@ -214,9 +216,9 @@ class AsyncLLMClient(ClientSettings):
         finally:
             finished.set()  # half-close: once it has sent the final response the server ends the RPC
             if complete:
-                await _end_rpc(responses)
+                await _end_rpc(replies)
             else:
-                responses.cancel()  # the server sees the stream cancelled and cancels the request
+                replies.cancel()  # the server sees the stream cancelled and cancels the request
             await client.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -229,18 +231,20 @@ class AsyncLLMClient(ClientSettings):
             )
         return self._http
 
-    async def _http_generate(self, request: GenerateRequest, deadline: float) -> AsyncIterator[wire.Piece]:
+    async def _http_generate(
+        self, request: GenerateRequest, deadline: float
+    ) -> AsyncIterator[responses.Piece]:
         url = f"{self._http_base()}/v2/models/{self.model}/generate"
         response = await _http_call(
             lambda: self._client().post(url, content=_body(request, False), headers=_JSON)
         )
         if response.status_code != 200:
-            raise wire.http_error(response.text, response.status_code)
-        yield wire.generate_answer(response.json())
+            raise responses.http_error(response.text, response.status_code)
+        yield responses.generate_answer(response.json())
 
     async def _http_stream(
         self, request: GenerateRequest, stream: bool, deadline: float
-    ) -> AsyncIterator[wire.Piece]:
+    ) -> AsyncIterator[responses.Piece]:
         import httpx
 
         url = f"{self._http_base()}/v2/models/{self.model}/generate_stream"
@@ -251,9 +255,9 @@ class AsyncLLMClient(ClientSettings):
         try:
             if response.status_code != 200:
                 await response.aread()
-                raise wire.http_error(response.text, response.status_code)
+                raise responses.http_error(response.text, response.status_code)
             async for line in response.aiter_lines():
-                chunk = wire.sse_chunk(line.strip())
+                chunk = responses.sse_chunk(line.strip())
                 if chunk is not None:
                     yield chunk
         except httpx.TransportError as exc:
@@ -264,7 +268,7 @@ class AsyncLLMClient(ClientSettings):
     async def _http_json(self, path: str) -> dict:
         response = await _http_call(lambda: self._client().get(f"{self._http_base()}{path}", timeout=30))
         if response.status_code != 200:
-            raise wire.http_error(response.text, response.status_code)
+            raise responses.http_error(response.text, response.status_code)
         return response.json()
 
     async def _model_config(self, name: str) -> dict:
@@ -298,16 +302,16 @@ class AsyncLLMClient(ClientSettings):
 _JSON = {"Content-Type": "application/json"}
 
 
-async def _end_rpc(responses, timeout_s: float = 5.0) -> None:
+async def _end_rpc(replies, timeout_s: float = 5.0) -> None:
     """Let the server end a finished stream RPC (OK) rather than see it cancelled by the close."""
 
     async def rest():
-        return [r async for r in responses]
+        return [r async for r in replies]
 
     try:
         await asyncio.wait_for(rest(), timeout_s)
     except Exception:  # a timeout or an RPC error: end it from this side after all
-        responses.cancel()
+        replies.cancel()
 
 
 def _body(request: GenerateRequest, stream: bool) -> bytes:

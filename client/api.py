@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 
-from . import wire
+from . import responses, wire
 from .errors import RequestTimeoutError, ServerError, ServerUnavailableError, grpc_error
 from .retry import Retrying
 from .settings import ClientSettings
@@ -104,7 +104,7 @@ class LLMClient(ClientSettings):
         return [self._model_info(name) for name in [self.model, *ensemble_steps(config)]]
 
     # -- transports ----------------------------------------------------------------------------
-    def _send(self, request: GenerateRequest, stream: bool, timeout_s: float) -> Iterable[wire.Piece]:
+    def _send(self, request: GenerateRequest, stream: bool, timeout_s: float) -> Iterable[responses.Piece]:
         """One try: (text, token_count) per response."""
         if timeout_s <= 0:
             raise RequestTimeoutError(f"no response within {self.timeout_s} s")
@@ -114,16 +114,16 @@ class LLMClient(ClientSettings):
             return self._http_stream(request, stream, timeout_s)
         return self._http_generate(request, timeout_s)
 
-    def _grpc(self, request: GenerateRequest, stream: bool, timeout_s: float) -> Iterator[wire.Piece]:
+    def _grpc(self, request: GenerateRequest, stream: bool, timeout_s: float) -> Iterator[responses.Piece]:
         import tritonclient.grpc as grpcclient
         from tritonclient.utils import InferenceServerException
 
         inputs = wire.grpc_inputs(grpcclient, request.inputs(stream))
-        responses: queue.Queue = queue.Queue()
+        replies: queue.Queue = queue.Queue()
         client = self._grpc_client(grpcclient)
         # stream_timeout is a backstop; the queue wait below enforces the deadline exactly.
         client.start_stream(
-            callback=lambda result, error: responses.put((result, error)), stream_timeout=timeout_s + 5
+            callback=lambda result, error: replies.put((result, error)), stream_timeout=timeout_s + 5
         )
         answered = False
         try:
@@ -138,21 +138,21 @@ class LLMClient(ClientSettings):
             except InferenceServerException as exc:
                 # The stream already failed (e.g. connection refused); the cause went to the callback.
                 try:
-                    _, error = responses.get(timeout=1.0)
+                    _, error = replies.get(timeout=1.0)
                 except queue.Empty:
                     error = exc
                 raise grpc_error(error) from None
             deadline = time.monotonic() + timeout_s
             while True:
                 try:
-                    result, error = responses.get(timeout=max(deadline - time.monotonic(), 0.001))
+                    result, error = replies.get(timeout=max(deadline - time.monotonic(), 0.001))
                 except queue.Empty:
                     raise RequestTimeoutError(
                         f"no complete answer within {timeout_s:.1f} s; the request was cancelled"
                     ) from None
-                text, count, final = wire.grpc_chunk(result, error)
+                text, count, final = responses.grpc_chunk(result, error)
                 if text is not None:
-                    yield wire.grpc_piece(result, text, count)
+                    yield responses.grpc_piece(result, text, count)
                 if final:
                     answered = True
                     return
@@ -168,7 +168,7 @@ class LLMClient(ClientSettings):
         try:
             return urllib.request.urlopen(http_request, timeout=timeout_s, context=self._ssl_context())
         except urllib.error.HTTPError as exc:
-            raise wire.http_error(exc.read().decode("utf-8", "replace"), exc.code) from None
+            raise responses.http_error(exc.read().decode("utf-8", "replace"), exc.code) from None
         except urllib.error.URLError as exc:
             raise _url_error(exc, url) from None
         except TimeoutError:
@@ -178,12 +178,14 @@ class LLMClient(ClientSettings):
         body = json.dumps(wire.json_inputs(request.inputs(stream), request.parameters())).encode()
         return self._http_open(f"{self._http_base()}/v2/models/{self.model}/{path}", body, timeout_s)
 
-    def _http_generate(self, request: GenerateRequest, timeout_s: float) -> Iterator[wire.Piece]:
+    def _http_generate(self, request: GenerateRequest, timeout_s: float) -> Iterator[responses.Piece]:
         with self._http_post("generate", request, False, timeout_s) as response:
             data = json.loads(_read(response, "generate"))
-        yield wire.generate_answer(data)
+        yield responses.generate_answer(data)
 
-    def _http_stream(self, request: GenerateRequest, stream: bool, timeout_s: float) -> Iterator[wire.Piece]:
+    def _http_stream(
+        self, request: GenerateRequest, stream: bool, timeout_s: float
+    ) -> Iterator[responses.Piece]:
         deadline = time.monotonic() + timeout_s
         with self._http_post("generate_stream", request, stream, timeout_s) as response:
             while True:
@@ -195,7 +197,7 @@ class LLMClient(ClientSettings):
                 raw = _readline(response)
                 if not raw:
                     return
-                chunk = wire.sse_chunk(raw.decode("utf-8").strip())
+                chunk = responses.sse_chunk(raw.decode("utf-8").strip())
                 if chunk is not None:
                     yield chunk
 

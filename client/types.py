@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .wire import Piece, finish_reason
+from .responses import Piece, finish_reason
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,9 @@ class GenerationResult:
     ttft_s: float | None = None  # send → first non-empty text
     e2e_s: float = 0.0
     chunk_times_s: list[float] = field(default_factory=list)  # send → each chunk
-    finish_reason: str | None = None  # "length" (max_tokens reached) or "stop": client.wire.finish_reason
+    finish_reason: str | None = (
+        None  # "length" (max_tokens reached) or "stop": client.responses.finish_reason
+    )
     attempts: int = 1  # tries it took (retries happen only before any response)
     # With log_probs: each generated token's log prob, and (text, log prob) per streamed chunk,
     # whose text is that one token's (empty while a multi-byte character is incomplete).

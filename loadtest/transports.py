@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from client import wire
+from client import responses, wire
 from client.errors import grpc_error
 from client.wire import MODEL
 
@@ -98,12 +98,12 @@ class _Timing:
 def grpc_stream(url: str, request: Request, options: Options, seed: int | None = None) -> tuple[Record, str]:
     import tritonclient.grpc as grpcclient
 
-    responses: queue.Queue = queue.Queue()
+    replies: queue.Queue = queue.Queue()
     timing = _Timing()
     client = grpcclient.InferenceServerClient(url)
     try:
         client.start_stream(
-            callback=lambda result, error: responses.put((result, error)), stream_timeout=options.timeout_s
+            callback=lambda result, error: replies.put((result, error)), stream_timeout=options.timeout_s
         )
         inputs = wire.grpc_inputs(grpcclient, ensemble_inputs(request, options, seed))
         timing = _Timing()  # the clock starts at the send, not at the stream set-up
@@ -111,12 +111,12 @@ def grpc_stream(url: str, request: Request, options: Options, seed: int | None =
         deadline = time.monotonic() + options.timeout_s
         while True:
             try:
-                result, error = responses.get(timeout=max(deadline - time.monotonic(), 0.001))
+                result, error = replies.get(timeout=max(deadline - time.monotonic(), 0.001))
             except queue.Empty:
                 return timing.done(TIMEOUT, f"no final response within {options.timeout_s} s")
             if error is not None:
                 return timing.done(ERROR, str(grpc_error(error)))
-            text, count, final = wire.grpc_chunk(result)
+            text, count, final = responses.grpc_chunk(result)
             timing.chunk(text or "", count)
             if final:
                 return timing.done()

@@ -4,8 +4,8 @@ answers arrive interleaved)."""
 
 from __future__ import annotations
 
+from ..responses import finish_reason
 from ..types import Chunk
-from ..wire import finish_reason
 from . import answers, logprobs
 from .parsing import Call
 from .tool_calls import CallParser

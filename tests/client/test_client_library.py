@@ -13,6 +13,7 @@ from client import (
     OverloadedError,
     RetryPolicy,
     ServerUnavailableError,
+    responses,
     wire,
 )
 from python_backend.contract.errors import InputError
@@ -23,7 +24,10 @@ class FakeGrpc:
 
     class InferInput:
         def __init__(self, name, shape, datatype):
-            self.name, self.shape, self.datatype, self.array = name, shape, datatype, None
+            self.name = name
+            self.shape = shape
+            self.datatype = datatype
+            self.array = None
 
         def set_data_from_numpy(self, array):
             self.array = array
@@ -87,8 +91,8 @@ def flaky(failures):
         calls.append(len(calls))
         if len(calls) <= len(failures):
             raise failures[len(calls) - 1]
-        yield wire.Piece("Hel", 1)
-        yield wire.Piece("lo", 2)
+        yield responses.Piece("Hel", 1)
+        yield responses.Piece("lo", 2)
 
     return send, calls
 
@@ -128,7 +132,7 @@ def test_the_asyncio_client_runs_the_same_loop():
 
 def test_no_retry_once_a_response_arrived():
     def send(*_args):
-        yield wire.Piece("Hel", 1)
+        yield responses.Piece("Hel", 1)
         raise ServerUnavailableError("the stream broke")
 
     client = LLMClient(retry=RetryPolicy(attempts=3, backoff_s=0))

@@ -21,7 +21,7 @@ from client.errors import error_from
 from client.openai_gateway.answers import StopTrimmer
 from client.openai_gateway.errors import OpenAIError, from_server_error
 from client.openai_gateway.parsing import sampling
-from client.wire import finish_reason, http_error_message
+from client.responses import finish_reason, http_error_message
 
 
 @pytest.mark.parametrize(

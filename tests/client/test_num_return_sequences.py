@@ -5,7 +5,7 @@ repository and the emulated GPU one. Sibling i of a seeded request samples with 
 import pytest
 from grpc_stream import is_final, stream_responses
 
-from client import LLMClient, wire
+from client import LLMClient, responses
 from client.errors import InvalidRequestError
 from client.types import GenerateRequest
 
@@ -40,7 +40,8 @@ def test_greedy_answers_equal_the_single_answer(server):
 def test_responses_name_their_sequence_and_only_the_last_is_final(server):
     values = GenerateRequest(PROMPT, max_tokens=4, num_return_sequences=2).inputs(stream=True)
     seen = [
-        (wire.grpc_sequence_index(r), is_final(r)) for r in stream_responses(server.options.grpc_url, values)
+        (responses.grpc_sequence_index(r), is_final(r))
+        for r in stream_responses(server.options.grpc_url, values)
     ]
     assert {index for index, _ in seen} == {0, 1}
     assert [final for _, final in seen].count(True) == 1

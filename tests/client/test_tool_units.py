@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from client.openai_gateway import tool_calls, tools
+from client.openai_gateway import tool_calls
 from client.openai_gateway.errors import OpenAIError
 from client.openai_gateway.parsing import parse_call
 
