@@ -20,18 +20,20 @@ What it promises:
   retries, and raises RequestTimeoutError after cancelling the request.
 - Retries as in the sync client (client/retry.py): only before any response arrived, only for
   connection failures and (unless disabled) an overloaded engine, with exponential backoff and jitter.
+
+One try on the wire (the gRPC stream, HTTP generate / generate_stream) is client/aio_streams.py;
+this file is the client: its API, the deadline and retries around each try, and model metadata.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from . import responses, wire
-from .errors import RequestTimeoutError, ServerUnavailableError, error_from, grpc_error
-from .retry import Retrying, RetryPolicy
+from . import aio_streams, responses
+from .errors import RequestTimeoutError, grpc_error
+from .retry import AttemptCounter, Retrying, RetryPolicy
 from .settings import MODEL, ClientSettings, TlsFiles
 from .types import Chunk, GenerateRequest, GenerationResult, ModelInfo, ResultBuilder, ensemble_steps
 
@@ -68,12 +70,13 @@ class AsyncLLMClient(ClientSettings):
         self,
         url: str = "localhost:8001",
         protocol: str = "grpc",
+        *,
         timeout_s: float = 300.0,
         model: str = MODEL,
         retry: RetryPolicy | int | None = None,
         tls: TlsFiles | None = None,
     ):
-        super().__init__(url, protocol, timeout_s, model, retry, tls)
+        super().__init__(url, protocol, timeout_s=timeout_s, model=model, retry=retry, tls=tls)
         self._http = None  # httpx.AsyncClient, created on first use inside the running loop
 
     async def __aenter__(self) -> AsyncLLMClient:
@@ -108,16 +111,16 @@ class AsyncLLMClient(ClientSettings):
     ) -> GenerationResult:
         """The whole answer with timings (streamed underneath when stream=True)."""
         request = GenerateRequest.of(prompt, kwargs)
-        builder, started, attempts = ResultBuilder(request), time.perf_counter(), [1]
-        source = self._events(
-            request, stream, timeout_s or self.timeout_s, lambda n: attempts.__setitem__(0, n)
-        )
+        builder = ResultBuilder(request)
+        started = time.perf_counter()
+        attempts = AttemptCounter()
+        source = self._events(request, stream, timeout_s or self.timeout_s, attempts)
         try:
             async for chunk in source:
                 builder.add(chunk)
         finally:
             await source.aclose()  # at once, also when this task is cancelled
-        return builder.finish(time.perf_counter() - started, attempts[0])
+        return builder.finish(time.perf_counter() - started, attempts.count)
 
     async def ready(self) -> bool:
         try:
@@ -170,56 +173,10 @@ class AsyncLLMClient(ClientSettings):
         self, request: GenerateRequest, stream: bool, deadline: float
     ) -> AsyncIterator[responses.Piece]:
         if self.protocol == "grpc":
-            return self._grpc(request, stream, deadline)
-        one_response = not stream and request.num_return_sequences == 1  # all /generate takes
-        return (
-            self._http_generate(request, deadline)
-            if one_response
-            else self._http_stream(request, stream, deadline)
-        )
-
-    # -- gRPC ----------------------------------------------------------------------------------
-    async def _grpc(
-        self, request: GenerateRequest, stream: bool, deadline: float
-    ) -> AsyncIterator[responses.Piece]:
-        import grpc
-        import tritonclient.grpc as grpcclient
-        import tritonclient.grpc.aio as grpcaio
-
-        inputs = wire.grpc_inputs(grpcclient, request.inputs(stream))
-        client = self._grpc_client(grpcaio)
-        finished = asyncio.Event()
-
-        async def requests():
-            yield {
-                "model_name": self.model,
-                "inputs": inputs,
-                "request_id": wire.request_id(),
-                "enable_empty_final_response": True,
-                "parameters": request.parameters() or None,
-            }
-            await finished.wait()  # keep our half of the stream open until the answer is complete
-
-        # stream_timeout is a backstop; _before() enforces the deadline.
-        replies = client.stream_infer(requests(), stream_timeout=max(deadline - time.monotonic(), 0) + 5)
-        complete = False
-        try:
-            async for result, error in replies:
-                text, count, final = responses.grpc_chunk(result, error)
-                if text is not None:
-                    yield responses.grpc_piece(result, text, count)
-                if final:
-                    complete = True
-                    return
-        except grpc.RpcError as exc:
-            raise error_from(exc.details() or str(exc), str(exc.code())) from None
-        finally:
-            finished.set()  # half-close: once it has sent the final response the server ends the RPC
-            if complete:
-                await _end_rpc(replies)
-            else:
-                replies.cancel()  # the server sees the stream cancelled and cancels the request
-            await client.close()
+            return aio_streams.grpc_stream(self, request, stream, deadline)
+        if not stream and request.num_return_sequences == 1:  # all /generate takes is one response
+            return aio_streams.http_generate(self._client(), self, request)
+        return aio_streams.http_stream(self._client(), self, request, stream)
 
     # -- HTTP ----------------------------------------------------------------------------------
     def _client(self):
@@ -231,42 +188,10 @@ class AsyncLLMClient(ClientSettings):
             )
         return self._http
 
-    async def _http_generate(
-        self, request: GenerateRequest, deadline: float
-    ) -> AsyncIterator[responses.Piece]:
-        url = f"{self._http_base()}/v2/models/{self.model}/generate"
-        response = await _http_call(
-            lambda: self._client().post(url, content=_body(request, False), headers=_JSON)
-        )
-        if response.status_code != 200:
-            raise responses.http_error(response.text, response.status_code)
-        yield responses.generate_answer(response.json())
-
-    async def _http_stream(
-        self, request: GenerateRequest, stream: bool, deadline: float
-    ) -> AsyncIterator[responses.Piece]:
-        import httpx
-
-        url = f"{self._http_base()}/v2/models/{self.model}/generate_stream"
-        http_request = self._client().build_request(
-            "POST", url, content=_body(request, stream), headers=_JSON
-        )
-        response = await _http_call(lambda: self._client().send(http_request, stream=True))
-        try:
-            if response.status_code != 200:
-                await response.aread()
-                raise responses.http_error(response.text, response.status_code)
-            async for line in response.aiter_lines():
-                chunk = responses.sse_chunk(line.strip())
-                if chunk is not None:
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise ServerUnavailableError(f"the stream broke: {exc!r}") from None
-        finally:
-            await response.aclose()  # closing the connection is how an HTTP client cancels
-
     async def _http_json(self, path: str) -> dict:
-        response = await _http_call(lambda: self._client().get(f"{self._http_base()}{path}", timeout=30))
+        response = await aio_streams.http_call(
+            lambda: self._client().get(f"{self._http_base()}{path}", timeout=30)
+        )
         if response.status_code != 200:
             raise responses.http_error(response.text, response.status_code)
         return response.json()
@@ -299,25 +224,6 @@ class AsyncLLMClient(ClientSettings):
             await client.close()
 
 
-_JSON = {"Content-Type": "application/json"}
-
-
-async def _end_rpc(replies, timeout_s: float = 5.0) -> None:
-    """Let the server end a finished stream RPC (OK) rather than see it cancelled by the close."""
-
-    async def rest():
-        return [r async for r in replies]
-
-    try:
-        await asyncio.wait_for(rest(), timeout_s)
-    except Exception:  # a timeout or an RPC error: end it from this side after all
-        replies.cancel()
-
-
-def _body(request: GenerateRequest, stream: bool) -> bytes:
-    return json.dumps(wire.json_inputs(request.inputs(stream), request.parameters())).encode()
-
-
 async def _before(deadline: float, awaitable: Awaitable, timeout_s: float):
     """Await within the request's deadline; past it, RequestTimeoutError (the awaited read is
     cancelled and the caller's cleanup cancels the request on the server)."""
@@ -327,17 +233,3 @@ async def _before(deadline: float, awaitable: Awaitable, timeout_s: float):
         raise RequestTimeoutError(
             f"no complete answer within {timeout_s:.1f} s; the request was cancelled"
         ) from None
-
-
-async def _http_call(send: Callable[[], Awaitable]):
-    """Send an HTTP request, its transport failures typed (connect failures are retryable)."""
-    import httpx
-
-    try:
-        return await send()
-    except httpx.ConnectError as exc:
-        raise ServerUnavailableError(f"cannot reach the server: {exc}") from None
-    except httpx.TimeoutException as exc:
-        raise RequestTimeoutError(f"the server did not answer in time: {exc!r}") from None
-    except httpx.TransportError as exc:
-        raise ServerUnavailableError(f"the connection broke: {exc!r}") from None

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from . import responses, wire
 from .errors import RequestTimeoutError, ServerError, ServerUnavailableError, grpc_error
-from .retry import Retrying
+from .retry import AttemptCounter, Retrying
 from .settings import ClientSettings
 from .types import Chunk, GenerateRequest, GenerationResult, ModelInfo, ResultBuilder, ensemble_steps
 
@@ -76,10 +76,12 @@ class LLMClient(ClientSettings):
     ) -> GenerationResult:
         """The whole answer, with timings (streamed underneath when stream=True)."""
         request = GenerateRequest.of(prompt, kwargs)
-        builder, started, attempts = ResultBuilder(request), time.perf_counter(), [1]
-        for chunk in self.events(request, stream, timeout_s, on_attempt=lambda n: attempts.__setitem__(0, n)):
+        builder = ResultBuilder(request)
+        started = time.perf_counter()
+        attempts = AttemptCounter()
+        for chunk in self.events(request, stream, timeout_s, on_attempt=attempts):
             builder.add(chunk)
-        return builder.finish(time.perf_counter() - started, attempts[0])
+        return builder.finish(time.perf_counter() - started, attempts.count)
 
     def ready(self) -> bool:
         if self.protocol == "http":

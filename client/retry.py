@@ -71,7 +71,9 @@ class Attempt:
     `pause_s`, the wait before the next try) and lets every other exception through."""
 
     def __init__(self, policy: RetryPolicy, number: int, deadline: float):
-        self.policy, self.number, self.deadline = policy, number, deadline
+        self.policy = policy
+        self.number = number
+        self.deadline = deadline
         self.received = False  # set by the caller once any response arrived
         self.pause_s = 0.0
 
@@ -90,10 +92,23 @@ class Retrying:
     `deadline` is a time.monotonic() value."""
 
     def __init__(self, policy: RetryPolicy, deadline: float, on_attempt: Callable[[int], None] | None = None):
-        self.policy, self.deadline, self.on_attempt = policy, deadline, on_attempt
+        self.policy = policy
+        self.deadline = deadline
+        self.on_attempt = on_attempt
 
     def __iter__(self) -> Iterator[Attempt]:
         for number in range(self.policy.attempts):
             if self.on_attempt:
                 self.on_attempt(number + 1)
             yield Attempt(self.policy, number, self.deadline)
+
+
+class AttemptCounter:
+    """An `on_attempt` callback that keeps the number of the latest try (1 unless one was retried),
+    for the result's `attempts`."""
+
+    def __init__(self) -> None:
+        self.count = 1
+
+    def __call__(self, number: int) -> None:
+        self.count = number

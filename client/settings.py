@@ -49,7 +49,8 @@ class TlsFiles:
 
 
 class ClientSettings:
-    """`url` is host:port (gRPC), or host:port or http(s)://host:port (HTTP); `timeout_s` the default
+    """`url` is host:port (gRPC), or host:port or http(s)://host:port (HTTP); `protocol` "grpc" or
+    "http" (these two may be given by position, the rest by keyword); `timeout_s` the default
     per-request deadline; `retry` a RetryPolicy, a number of attempts, or None (no retries: an
     overloaded server answers at once); `tls` TlsFiles for gRPC over TLS (and HTTPS URLs)."""
 
@@ -57,6 +58,7 @@ class ClientSettings:
         self,
         url: str = "localhost:8001",
         protocol: str = "grpc",
+        *,
         timeout_s: float = 300.0,
         model: str = MODEL,
         retry: RetryPolicy | int | None = None,
@@ -66,7 +68,10 @@ class ClientSettings:
             raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        self.url, self.protocol, self.timeout_s, self.model = url, protocol, timeout_s, model
+        self.url = url
+        self.protocol = protocol
+        self.timeout_s = timeout_s
+        self.model = model
         self.retry = retry_policy(retry)
         self.tls = tls
 
