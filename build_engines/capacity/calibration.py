@@ -32,6 +32,7 @@ V017 = (
 LATEST = (
     "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md at 00f37686aa854010d68bcbd0f4ab000221541ca6"
 )
+SOURCE_TAGS = {V019: "[r0.19]", V017: "[258c7540]", LATEST: "[00f37686]"}  # short names for tables
 
 # Fitted by fit() on FIT points; tests/build_engines/capacity re-fits and compares. Change both together.
 FITTED = roofline.Efficiency(memory=0.65, compute=0.55)

@@ -147,13 +147,16 @@ def calibration_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        tag = calibration.SOURCE_TAGS.get(r.point.source, r.point.source)
         lines.append(
             f"| {r.point.label()} | {r.point.role} | {r.point.output_tok_s:,.2f} | {r.predicted_tok_s:,.0f} "
-            f"| {r.ratio:.2f} | {r.concurrency} | {r.point.source} |"
+            f"| {r.ratio:.2f} | {r.concurrency} | {tag} |"
         )
     eff = calibration.FITTED
     lines.append("")
     lines.append(f"e_mem={eff.memory}, e_comp={eff.compute}; held-out ratio band {low:.2f} to {high:.2f}.")
+    lines.append("")
+    lines += [f"- {tag}: {source}" for source, tag in calibration.SOURCE_TAGS.items()]
     return "\n".join(lines)
 
 
