@@ -207,12 +207,15 @@ def plot(doc: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for entry, style in ((doc["requested_layout"], "o-"), (doc["best_layout"], "s--")):
+    for role, entry, style in (
+        ("requested", doc["requested_layout"], "o-"),
+        ("best", doc["best_layout"], "s--"),
+    ):
         if not entry or not entry["curve"]:
             continue
         xs = [p["tpot_s"] * 1e3 for p in entry["curve"]]
         ys = [p["output_tok_s_per_gpu"] for p in entry["curve"]]
-        ax.plot(xs, ys, style, label=f"{entry['layout']} ({entry['method']})")
+        ax.plot(xs, ys, style, label=f"{role}: {entry['layout']} ({entry['method']})")
         for p in entry["curve"]:
             ax.annotate(str(p["concurrency"]), (p["tpot_s"] * 1e3, p["output_tok_s_per_gpu"]), fontsize=6)
         if entry["operating_point"]:
