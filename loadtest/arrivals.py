@@ -67,7 +67,9 @@ class Schedule:
     """Hands out arrivals in order to whichever user asks next (gevent: no lock needed)."""
 
     def __init__(self, arrivals: list[Arrival], start_s: float):
-        self.arrivals, self.start_s, self.next_index = arrivals, start_s, 0
+        self.arrivals = arrivals
+        self.start_s = start_s
+        self.next_index = 0
 
     def take(self) -> Arrival | None:
         if self.next_index >= len(self.arrivals):

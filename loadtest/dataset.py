@@ -134,7 +134,8 @@ class Workload:
         if not self.kinds:
             raise ValueError("no prompt fits the input mix and --max-input-tokens")
         self.weights = [mix[k] for k in self.kinds]
-        self.output_len, self.max_tokens = output_len, max_tokens
+        self.output_len = output_len
+        self.max_tokens = max_tokens
         self.rng = random.Random(seed)
 
     def next(self) -> Request:

@@ -143,7 +143,8 @@ class LLMUser(User):
         url = self.host or transports.DEFAULT_HOSTS[self.protocol]
         record, text = transports.PROTOCOLS[self.protocol](url, request, _Run.options, seed=request_id)
         if arrival is not None:
-            record.stage, record.scheduled_s = arrival.stage, _Run.schedule.start_s + arrival.offset_s
+            record.stage = arrival.stage
+            record.scheduled_s = _Run.schedule.start_s + arrival.offset_s
         self._report(record, request, request_id, text)
         if not record.ok and _Run.schedule is None:
             gevent.sleep(ERROR_BACKOFF_S)  # closed loop: no hot loop against a refusing server

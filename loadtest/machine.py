@@ -24,7 +24,8 @@ def _machine_jiffies() -> tuple[int, int] | None:
 
 def _tree_jiffies(root_pid: int) -> int:
     """utime + stime of root_pid and all its descendants (alive now)."""
-    parents, times = {}, {}
+    parents = {}
+    times = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -35,7 +36,8 @@ def _tree_jiffies(root_pid: int) -> int:
         rest = stat[stat.rindex(")") + 2 :].split()  # fields after "pid (comm) "
         parents[int(entry.name)] = int(rest[1])
         times[int(entry.name)] = int(rest[11]) + int(rest[12])
-    tree, frontier = {root_pid}, [root_pid]
+    tree = {root_pid}
+    frontier = [root_pid]
     while frontier:
         pid = frontier.pop()
         children = [c for c, p in parents.items() if p == pid and c not in tree]

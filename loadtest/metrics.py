@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 PERCENTILES = (50, 90, 95, 99)
 SLO_METRICS = ("ttft", "tpot", "e2e")
 
-OK, ERROR, TIMEOUT = "ok", "error", "timeout"
+OK = "ok"
+ERROR = "error"
+TIMEOUT = "timeout"
 
 
 @dataclass
@@ -108,7 +110,8 @@ def parse_slos(items: Iterable[str]) -> dict[str, float]:
                 )
             scale = 1.0
             if value.endswith("ms"):
-                value, scale = value[:-2], 1e-3
+                value = value[:-2]
+                scale = 1e-3
             elif value.endswith("s"):
                 value = value[:-1]
             try:

@@ -56,7 +56,9 @@ def timeline(records: Sequence[Record], bin_s: float = 1.0) -> dict[str, list[fl
     t0 = min(r.send_s for r in records)
     end = max((r.end_s or r.send_s) for r in records)
     bins = max(1, math.ceil((end - t0) / bin_s))
-    tokens, done, flight = [0.0] * bins, [0.0] * bins, [0.0] * bins
+    tokens = [0.0] * bins
+    done = [0.0] * bins
+    flight = [0.0] * bins
     for r in records:
         if r.ok and r.chunk_offsets_s:
             per_chunk = r.output_tokens / len(r.chunk_offsets_s)
@@ -64,7 +66,8 @@ def timeline(records: Sequence[Record], bin_s: float = 1.0) -> dict[str, list[fl
                 tokens[min(int((r.send_s + offset - t0) / bin_s), bins - 1)] += per_chunk
         if r.ok and r.end_s is not None:
             done[min(int((r.end_s - t0) / bin_s), bins - 1)] += 1
-        start, stop = r.send_s - t0, (r.end_s or r.send_s) - t0
+        start = r.send_s - t0
+        stop = (r.end_s or r.send_s) - t0
         for b in range(int(start / bin_s), min(int(stop / bin_s), bins - 1) + 1):
             flight[b] += max(0.0, min(stop, (b + 1) * bin_s) - max(start, b * bin_s)) / bin_s
     return {
@@ -99,7 +102,9 @@ def ttft_vs_load(series: Sequence[Series], path: Path, stages: dict[str, list[di
     for label, records in series:
         stage_list = (stages or {}).get(label)
         if stage_list:
-            xs, p50, p99 = [], [], []
+            xs = []
+            p50 = []
+            p99 = []
             for st in stage_list:
                 s = st["summary"]
                 if s and s["ttft_s"].get("count"):
@@ -200,7 +205,8 @@ def cpu_line(cpu: dict) -> str:
 
 
 def run_markdown(result: dict, plots: dict[str, str]) -> str:
-    c, s = result["config"], result["summary"]
+    c = result["config"]
+    s = result["summary"]
     shape = (
         f"ramp {c['ramp']} ({c['stage_duration_s']:g} s per stage, ≤ {c['users']} in flight)"
         if c.get("ramp")
@@ -242,8 +248,9 @@ def run_markdown(result: dict, plots: dict[str, str]) -> str:
                 lines.append(f"| {st['target_rate']:g} | — | 0 | — | — | — | no |")
                 continue
             lines.append(
-                f"| {st['target_rate']:g} | {x['arrival_rate']['achieved']:.3f} | {x['requests']['attempted']} "
-                f"| {fmt(x['ttft_s'].get('p99'), ' s')} | {fmt(x['tpot_s'].get('p99'), ' s', 4)} "
+                f"| {st['target_rate']:g} | {x['arrival_rate']['achieved']:.3f} "
+                f"| {x['requests']['attempted']} | {fmt(x['ttft_s'].get('p99'), ' s')} "
+                f"| {fmt(x['tpot_s'].get('p99'), ' s', 4)} "
                 f"| {x['slo_attainment']:.1%} | {'yes' if st['passed'] else 'no'} |"
             )
         lines += [

@@ -138,7 +138,7 @@ def _variant(
 
 
 def test_recommendation_and_rollback_triggers():
-    from loadtest.compare import recommend
+    from loadtest.compare_report import recommend
 
     agreement = {"prompts": 60, "identical_prompts": 30, "token_agreement": 0.6}
     a = _variant("fp32", tpot_s=0.10, ttft_s=0.2)
@@ -169,7 +169,7 @@ def test_recommendation_and_rollback_triggers():
 
 
 def test_background_load_makes_the_comparison_inconclusive():
-    from loadtest.compare import recommend
+    from loadtest.compare_report import recommend
 
     agreement = {"prompts": 60, "identical_prompts": 30, "token_agreement": 0.6}
     a = _variant("fp32", tpot_s=0.10, ttft_s=0.2)
