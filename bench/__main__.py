@@ -16,7 +16,6 @@ compare rows of the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -27,11 +26,10 @@ from build_engines.onnx import export as onnx_export
 from build_engines.onnx import quality, repository
 from server.tritonserver import ServerOptions, TritonServer
 
-from . import runners, workload
+from . import report, runners, workload
 from .stats import row
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "results" / "bench"
 # Below Linux's ephemeral range (32768-60999): a port in it can be taken by an outgoing connection,
 # even one polling this very port before the server listens (TCP self-connect).
 PORTS = (30000, 30001, 30002)
@@ -115,10 +113,11 @@ def main(argv=None) -> int:
     ]
     rows = []
 
-    def report(r):
+    def add_row(r):
         rows.append(r)
         print(
-            f"  {r['engine']:<14} {r['precision']:<5} c={r['concurrency']:<3} {r['output_tok_s']:>8.1f} tok/s  "
+            f"  {r['engine']:<14} {r['precision']:<5} c={r['concurrency']:<3} "
+            f"{r['output_tok_s']:>8.1f} tok/s  "
             f"TTFT p50 {r['ttft_p50_s']:.3f}s p99 {r['ttft_p99_s']:.3f}s  "
             f"TPOT p50 {r['tpot_p50_s'] or 0:.4f}s p99 {r['tpot_p99_s'] or 0:.4f}s",
             flush=True,
@@ -129,21 +128,21 @@ def main(argv=None) -> int:
         flush=True,
     )
     samples, wall = runners.hf_generate(ckpt, prompt_ids[: p["hf_single"]], p["max_tokens"], 1)
-    report(row("hf_generate", "fp32", 1, samples, wall))
+    add_row(row("hf_generate", "fp32", 1, samples, wall))
     samples, wall = runners.hf_generate(ckpt, prompt_ids[: p["hf_batched"]], p["max_tokens"], p["hf_batched"])
-    report(row("hf_generate", "fp32", p["hf_batched"], samples, wall))
+    add_row(row("hf_generate", "fp32", p["hf_batched"], samples, wall))
     for precision in args.precisions:
         onnx_dir = onnx_export.export(ckpt, work / "exports" / ckpt.name, precision)
         if "quality" not in onnx_export.manifest.read(onnx_dir):
             quality.verify(ckpt, onnx_dir, precision)
         samples, wall = runners.engine_direct(onnx_dir, prompt_ids, p["max_tokens"], 16)
-        report(row("engine_direct", precision, 16, samples, wall))
+        add_row(row("engine_direct", precision, 16, samples, wall))
         repo = repository.assemble_cpu(
             ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_seq_len=1024, max_num_seqs=16
         )
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}.log"):
-            stream_rows(options.grpc_url, "triton_ensemble", precision, p, report)
+            stream_rows(options.grpc_url, "triton_ensemble", precision, p, add_row)
             # The same 16 streams, each answer held to a JSON schema by xgrammar (guided decoding).
             samples, wall = runners.triton_streams(
                 options.grpc_url,
@@ -152,9 +151,9 @@ def main(argv=None) -> int:
                 16,
                 workload.JSON_SCHEMA_INPUTS,
             )
-            report(row("triton_json_schema", precision, 16, samples, wall))
-            report(locust_row(options.grpc_url, precision, p))
-            speculative_rows(options.grpc_url, precision, p, report)
+            add_row(row("triton_json_schema", precision, 16, samples, wall))
+            add_row(locust_row(options.grpc_url, precision, p))
+            speculative_rows(options.grpc_url, precision, p, add_row)
         # The stream rows again on a server that sends STREAM_INTERVAL tokens per response after the
         # first: what per-response IPC and postprocessing cost. The same rows in the same order, so
         # that the prefix cache holds the same prompts when the 16-stream row starts on both servers.
@@ -168,23 +167,23 @@ def main(argv=None) -> int:
         )
         options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}-interval.log"):
-            stream_rows(options.grpc_url, f"triton_interval{STREAM_INTERVAL}", precision, p, report)
+            stream_rows(options.grpc_url, f"triton_interval{STREAM_INTERVAL}", precision, p, add_row)
         if args.peers:
-            report(llama_server_row(ckpt, precision, p))
+            add_row(llama_server_row(ckpt, precision, p))
             for r in openvino_rows(ckpt, precision, prompt_ids[: p["streams"][16]], p):
-                report(r)
-    write(rows, machine(), args.quick)
+                add_row(r)
+    report.write(rows, machine(), args.quick, stream_interval=STREAM_INTERVAL, draft_len=DRAFT_LEN)
     return 0
 
 
-def stream_rows(grpc_url: str, engine: str, precision: str, p: dict, report) -> None:
+def stream_rows(grpc_url: str, engine: str, precision: str, p: dict, add_row) -> None:
     """The plan's streaming rows (1, 4 and 16 concurrent clients), one after another."""
     for concurrency, n in p["streams"].items():
         samples, wall = runners.triton_streams(grpc_url, workload.prompts(n), p["max_tokens"], concurrency)
-        report(row(engine, precision, concurrency, samples, wall))
+        add_row(row(engine, precision, concurrency, samples, wall))
 
 
-def speculative_rows(grpc_url: str, precision: str, p: dict, report) -> None:
+def speculative_rows(grpc_url: str, precision: str, p: dict, add_row) -> None:
     """Prompt-lookup speculation on the summarization prompts at 1 and 16 streams, each row run
     without (speculative_draft_len 0) and then with it on the same server. Answers end where the
     model ends them: greedy, so both runs produce the same tokens. A warm-up pass first puts every
@@ -201,7 +200,7 @@ def speculative_rows(grpc_url: str, precision: str, p: dict, report) -> None:
                 parameters={"speculative_draft_len": draft},
                 exact=False,
             )
-            report(
+            add_row(
                 row(
                     "triton_speculative" if draft else "triton_summaries",
                     precision,
@@ -218,7 +217,8 @@ def llama_server_row(ckpt: Path, precision: str, p: dict) -> dict:
     from .peers import llamacpp
 
     work = ROOT / "artifacts" / "peers"
-    binary, model = llamacpp.server_binary(work), llamacpp.gguf(work, ckpt, precision)
+    binary = llamacpp.server_binary(work)
+    model = llamacpp.gguf(work, ckpt, precision)
     log = ROOT / "build" / f"bench-llama-server-{precision}.log"
     with llamacpp.Server(binary, model, PORTS[0], slots=16, context=1024, log_path=log):
         samples, wall = llamacpp.streams(PORTS[0], workload.prompts(p["streams"][16]), p["max_tokens"], 16)
@@ -258,7 +258,7 @@ def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
         output_len=f"fixed:{tokens}",
         input_mix="short=0.5,long=0.5",
         name=f"bench-{precision}",
-        results_dir=OUT / "loadtest",
+        results_dir=report.OUT / "loadtest",
     )
     summary = run(config, log=lambda *_: None)["summary"]
     return {
@@ -275,142 +275,6 @@ def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
             for q in ("p50", "p99")
         },
     }
-
-
-def _find(rows, engine, precision=None, concurrency=None):
-    for r in rows:
-        if (
-            r["engine"] == engine
-            and (precision is None or r["precision"] == precision)
-            and (concurrency is None or r["concurrency"] == concurrency)
-        ):
-            return r
-    return None
-
-
-def ratios(rows) -> list[str]:
-    lines = []
-    hf1 = _find(rows, "hf_generate", concurrency=1)
-    for precision in ("fp32", "int8"):
-        direct = _find(rows, "engine_direct", precision)
-        t16 = _find(rows, "triton_ensemble", precision, 16)
-        if direct and t16:
-            overhead = 1 - t16["output_tok_s"] / direct["output_tok_s"]
-            lines.append(
-                f"{precision}: Triton ensemble (16 streams) vs engine direct: "
-                f"{t16['output_tok_s'] / direct['output_tok_s']:.2f}× throughput "
-                f"(overhead {overhead:.1%}; target ≤ 10 %)"
-            )
-        if t16 and hf1:
-            lines.append(
-                f"{precision}: Triton ensemble (16 streams) vs HF generate one-at-a-time: "
-                f"{t16['output_tok_s'] / hf1['output_tok_s']:.1f}× (target ≥ 5×)"
-            )
-        if t16:
-            target = 350 if precision == "int8" else 250
-            lines.append(
-                f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
-                f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)"
-            )
-        schema = _find(rows, "triton_json_schema", precision, 16)
-        if t16 and schema:
-            lines.append(
-                f"{precision}: 16 streams held to a JSON schema vs unconstrained: "
-                f"{schema['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s (target ≥ 0.85)"
-            )
-        coarse = _find(rows, f"triton_interval{STREAM_INTERVAL}", precision, 16)
-        if t16 and coarse:
-            lines.append(
-                f"{precision}: 16 streams, {STREAM_INTERVAL} tokens per response vs 1: "
-                f"{coarse['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s"
-                + (
-                    f", {coarse['output_tok_s'] / direct['output_tok_s']:.2f}× engine direct"
-                    if direct
-                    else ""
-                )
-            )
-        locust = _find(rows, "locust_grpc", precision)
-        if t16 and locust:
-            ratio = locust["output_tok_s"] / t16["output_tok_s"]
-            verdict = "within" if 0.8 <= ratio <= 1.25 else "OUTSIDE"
-            lines.append(
-                f"{precision}: Locust load test (16 users) vs this benchmark's 16 streams: {ratio:.2f}× output "
-                f"tok/s ({verdict} the ±20 % run-to-run noise), TPOT p50 {locust['tpot_p50_s']:.4f} vs "
-                f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s"
-            )
-        for concurrency, target in ((1, "target ≥ 1.8×"), (16, "target: no loss")):
-            plain, spec = (
-                _find(rows, name, precision, concurrency)
-                for name in ("triton_summaries", "triton_speculative")
-            )
-            if plain and spec:
-                lines.append(
-                    f"{precision}: summaries at {concurrency} stream(s), speculative_draft_len {DRAFT_LEN} vs 0: "
-                    f"{spec['output_tok_s'] / plain['output_tok_s']:.2f}× output tok/s ({target})"
-                )
-        peer = next(
-            (r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None
-        )
-        if t16 and peer:
-            lines.append(
-                f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server ({peer['engine'][13:]}, "
-                f"16 streams): {t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)"
-            )
-        for compute in ("f32", "default"):
-            ov = _find(rows, f"openvino_genai_{compute}", precision, 16)
-            if t16 and ov:
-                lines.append(
-                    f"{precision}: Triton ensemble (16 streams) vs OpenVINO GenAI in process, {compute} compute: "
-                    f"{t16['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s (target > 1×)"
-                )
-    fp, i8 = _find(rows, "triton_ensemble", "fp32", 16), _find(rows, "triton_ensemble", "int8", 16)
-    if fp and i8:
-        lines.append(
-            f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×"
-        )
-    return lines
-
-
-def write(rows, machine_info, quick) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (OUT / "machine.json").write_text(json.dumps({**machine_info, "quick": quick}, indent=2) + "\n")
-    header = "| engine | precision | concurrency | requests | output tok/s | TTFT p50 s | TTFT p99 s | TPOT p50 s | TPOT p99 s |"
-    lines = [
-        f"# Benchmark ({'quick' if quick else 'full'})",
-        "",
-        f"Machine: {machine_info['cores']} cores, {machine_info['cpu']}; flags: {' '.join(machine_info['cpu_flags'])}",
-        "",
-        header,
-        "|" + "---|" * 9,
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['engine']} | {r['precision']} | {r['concurrency']} | {r['requests']} | {r['output_tok_s']} | "
-            f"{r['ttft_p50_s']} | {r['ttft_p99_s']} | {r['tpot_p50_s']} | {r['tpot_p99_s']} |"
-        )
-    lines += ["", "## Ratios (same run)", ""] + [f"- {line}" for line in ratios(rows)]
-    (OUT / "latest.md").write_text("\n".join(lines) + "\n")
-    _chart(rows, OUT / "latest.png")
-    print("\n".join(lines[4:]))
-    print(f"\n[bench] wrote {OUT}/latest.json, latest.md, latest.png")
-
-
-def _chart(rows, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [f"{r['engine']}\n{r['precision']} c={r['concurrency']}" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(8, len(rows) * 1.1), 4.5))
-    ax.bar(range(len(rows)), [r["output_tok_s"] for r in rows], color="#4c72b0")
-    ax.set_xticks(range(len(rows)), labels, fontsize=7)
-    ax.set_ylabel("output tokens / s")
-    ax.set_title("Output throughput, same prompts, same run")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

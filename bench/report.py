@@ -1,0 +1,158 @@
+"""The benchmark's report: results/bench/latest.json (the rows), machine.json, latest.md (the rows'
+table and the ratios the performance targets are stated in) and latest.png (output tok/s per row).
+bench/__main__.py runs the rows; this file only reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "results" / "bench"
+
+
+def _find(rows, engine, precision=None, concurrency=None):
+    for r in rows:
+        if (
+            r["engine"] == engine
+            and (precision is None or r["precision"] == precision)
+            and (concurrency is None or r["concurrency"] == concurrency)
+        ):
+            return r
+    return None
+
+
+def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
+    """The ratios between rows of one run; `stream_interval` and `draft_len` name the rows of the
+    coarse-streaming server and of speculation."""
+    lines = []
+    hf1 = _find(rows, "hf_generate", concurrency=1)
+    for precision in ("fp32", "int8"):
+        direct = _find(rows, "engine_direct", precision)
+        t16 = _find(rows, "triton_ensemble", precision, 16)
+        if direct and t16:
+            overhead = 1 - t16["output_tok_s"] / direct["output_tok_s"]
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams) vs engine direct: "
+                f"{t16['output_tok_s'] / direct['output_tok_s']:.2f}× throughput "
+                f"(overhead {overhead:.1%}; target ≤ 10 %)"
+            )
+        if t16 and hf1:
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams) vs HF generate one-at-a-time: "
+                f"{t16['output_tok_s'] / hf1['output_tok_s']:.1f}× (target ≥ 5×)"
+            )
+        if t16:
+            target = 350 if precision == "int8" else 250
+            lines.append(
+                f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
+                f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)"
+            )
+        schema = _find(rows, "triton_json_schema", precision, 16)
+        if t16 and schema:
+            lines.append(
+                f"{precision}: 16 streams held to a JSON schema vs unconstrained: "
+                f"{schema['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s (target ≥ 0.85)"
+            )
+        coarse = _find(rows, f"triton_interval{stream_interval}", precision, 16)
+        if t16 and coarse:
+            lines.append(
+                f"{precision}: 16 streams, {stream_interval} tokens per response vs 1: "
+                f"{coarse['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s"
+                + (
+                    f", {coarse['output_tok_s'] / direct['output_tok_s']:.2f}× engine direct"
+                    if direct
+                    else ""
+                )
+            )
+        locust = _find(rows, "locust_grpc", precision)
+        if t16 and locust:
+            ratio = locust["output_tok_s"] / t16["output_tok_s"]
+            verdict = "within" if 0.8 <= ratio <= 1.25 else "OUTSIDE"
+            lines.append(
+                f"{precision}: Locust load test (16 users) vs this benchmark's 16 streams: "
+                f"{ratio:.2f}× output tok/s ({verdict} the ±20 % run-to-run noise), "
+                f"TPOT p50 {locust['tpot_p50_s']:.4f} vs "
+                f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s"
+            )
+        for concurrency, target in ((1, "target ≥ 1.8×"), (16, "target: no loss")):
+            plain = _find(rows, "triton_summaries", precision, concurrency)
+            spec = _find(rows, "triton_speculative", precision, concurrency)
+            if plain and spec:
+                lines.append(
+                    f"{precision}: summaries at {concurrency} stream(s), "
+                    f"speculative_draft_len {draft_len} vs 0: "
+                    f"{spec['output_tok_s'] / plain['output_tok_s']:.2f}× output tok/s ({target})"
+                )
+        peer = next(
+            (r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None
+        )
+        if t16 and peer:
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server "
+                f"({peer['engine'][13:]}, 16 streams): "
+                f"{t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)"
+            )
+        for compute in ("f32", "default"):
+            ov = _find(rows, f"openvino_genai_{compute}", precision, 16)
+            if t16 and ov:
+                lines.append(
+                    f"{precision}: Triton ensemble (16 streams) vs OpenVINO GenAI in process, "
+                    f"{compute} compute: "
+                    f"{t16['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s (target > 1×)"
+                )
+    fp = _find(rows, "triton_ensemble", "fp32", 16)
+    i8 = _find(rows, "triton_ensemble", "int8", 16)
+    if fp and i8:
+        lines.append(
+            f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×"
+        )
+    return lines
+
+
+def write(rows, machine_info, quick, *, stream_interval: int, draft_len: int) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (OUT / "machine.json").write_text(json.dumps({**machine_info, "quick": quick}, indent=2) + "\n")
+    header = (
+        "| engine | precision | concurrency | requests | output tok/s "
+        "| TTFT p50 s | TTFT p99 s | TPOT p50 s | TPOT p99 s |"
+    )
+    lines = [
+        f"# Benchmark ({'quick' if quick else 'full'})",
+        "",
+        f"Machine: {machine_info['cores']} cores, {machine_info['cpu']}; "
+        f"flags: {' '.join(machine_info['cpu_flags'])}",
+        "",
+        header,
+        "|" + "---|" * 9,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['engine']} | {r['precision']} | {r['concurrency']} | {r['requests']} "
+            f"| {r['output_tok_s']} | {r['ttft_p50_s']} | {r['ttft_p99_s']} "
+            f"| {r['tpot_p50_s']} | {r['tpot_p99_s']} |"
+        )
+    figures = ratios(rows, stream_interval=stream_interval, draft_len=draft_len)
+    lines += ["", "## Ratios (same run)", ""] + [f"- {line}" for line in figures]
+    (OUT / "latest.md").write_text("\n".join(lines) + "\n")
+    _chart(rows, OUT / "latest.png")
+    print("\n".join(lines[4:]))
+    print(f"\n[bench] wrote {OUT}/latest.json, latest.md, latest.png")
+
+
+def _chart(rows, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['engine']}\n{r['precision']} c={r['concurrency']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(8, len(rows) * 1.1), 4.5))
+    ax.bar(range(len(rows)), [r["output_tok_s"] for r in rows], color="#4c72b0")
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylabel("output tokens / s")
+    ax.set_title("Output throughput, same prompts, same run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
