@@ -1,9 +1,10 @@
-"""The engine model's response side: one `ResponseStream` per request, sent by one `ResponseWriter`.
+"""The engine model's response side: one `ResponseStream` per sequence, sent by one `ResponseWriter`.
 
 The engine thread never talks to Triton: each output goes onto the writer's queue, and the writer
 thread sends it (every send and cancellation check is an IPC round trip to Triton, which would
 otherwise stall every stream's next step). One thread, FIFO, so a request's responses keep their
-order. Nothing here imports Triton: the Triton calls come in as collaborators.
+order. Nothing here imports Triton: responses are built by a ResponseBuilder (triton_api.py) from
+the tensors engine_outputs.py lays out.
 
 Framing (the CPU engine's): streaming → the first token in a response of its own, then one response
 per `stream_interval` new tokens (1: one per token), and the last tokens with the final one;
