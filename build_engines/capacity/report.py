@@ -35,6 +35,17 @@ def assumptions() -> list[str]:
     ]
 
 
+def calibration_summary() -> dict:
+    """The roofline's factors and the held-out error band: how far to trust a roofline figure."""
+    low, high = calibration.held_out_band(calibration.checks())
+    return {
+        "e_mem": calibration.FITTED.memory,
+        "e_comp": calibration.FITTED.compute,
+        "held_out_ratio_band": [round(low, 3), round(high, 3)],
+        "points": {role: sum(p.role == role for p in calibration.POINTS) for role in ("fit", "held-out")},
+    }
+
+
 def helm_values(sizing: Sizing, target: Target) -> dict | None:
     """Chart values (helm/triton-llm/values.yaml) the sizing implies; None when nothing was sized."""
     if sizing.replicas is None:
@@ -126,6 +137,7 @@ def build(
         "price": asdict(price) if price else None,
         "break_even": break_even,
         "helm_values": helm_values(requested, target),
+        "calibration": calibration_summary(),
         "assumptions": assumptions(),
     }
 

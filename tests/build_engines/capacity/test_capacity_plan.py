@@ -112,6 +112,9 @@ def test_make_plan_for_llama_8b_fp8_h100_is_within_25_percent_of_published(tmp_p
     # issue 28's check: trtllm-bench's 27,568.68 tok/s at max load (perf-overview.md, release 0.19).
     assert 0.75 <= doc["output_tok_s_per_gpu"] / 27568.68 <= 1.25
     assert doc["method"] == "roofline"
+    # The error band the held-out points imply travels with every roofline figure.
+    assert doc["calibration"]["held_out_ratio_band"] == [0.775, 1.425]
+    assert doc["calibration"]["points"] == {"fit": 4, "held-out": 12}
     assert doc["usd_per_million_output_tokens"] is None  # no price table given
     for key in ("output_tok_s_per_gpu", "ttft_s", "tpot_s", "gpus_needed", "usd_per_million_output_tokens"):
         assert key in doc
