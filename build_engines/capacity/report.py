@@ -177,8 +177,12 @@ def markdown(doc: dict) -> str:
             f"| {_fmt(c['usd_per_million_output_tokens'], '.3f')} |"
         )
     mx, kn = mine["max_load"] or {}, mine["knee"] or {}
+    mem = mine["memory"]
     lines += [
         "",
+        f"Memory of the requested layout, per GPU (`python -m build_engines plan`): weights "
+        f"{mem['weight_bytes_per_gpu'] / 2**30:.2f} GiB, KV cache {mem['kv_tokens_per_gpu']:,} tokens = "
+        f"{mem['max_sequences']:,} sequences of ISL+OSL; fits: {'yes' if mem['fits'] else 'no'}.",
         f"Requested layout at its operating point: concurrency {op.get('concurrency', '-')}; "
         f"max load {_fmt(mx.get('output_tok_s'), ',.0f')} tok/s at concurrency {mx.get('concurrency', '-')}; "
         f"knee (90 % of max) at concurrency {kn.get('concurrency', '-')}.",
