@@ -7,8 +7,9 @@ can put `make plan`'s latest.json and a load test's summary side by side.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from .cost import PriceRow, replica_usd_per_hour, usd_per_million_tokens
+from .cost import PriceRow, load_prices, pick, replica_usd_per_hour, usd_per_million_tokens
 
 
 def measured_cost(
@@ -40,4 +41,34 @@ def measured_cost(
         "price_source": price.source,
         "price_date": price.date,
         "illustrative_price": price.illustrative,
+    }
+
+
+def priced_run(
+    *,
+    output_tok_s: float,
+    requests_s: float,
+    prices: Path | str | None,
+    instance: str | None,
+    target_requests_s: float | None = None,
+    gpus_per_replica: int = 1,
+) -> dict:
+    """What a load test adds to its summary.json: usd_per_million_output_tokens and replicas_for_target
+    (both None without a price table), and the price row's details under "price"."""
+    if not prices:
+        return {"usd_per_million_output_tokens": None, "replicas_for_target": None, "price": None}
+    if not instance:
+        raise ValueError("a price table needs INSTANCE (the row to price with)")
+    row = pick(load_prices(Path(prices)), instance)
+    priced = measured_cost(
+        output_tok_s=output_tok_s,
+        requests_s=requests_s,
+        price=row,
+        gpus_per_replica=gpus_per_replica,
+        target_requests_s=target_requests_s,
+    )
+    return {
+        "usd_per_million_output_tokens": priced["usd_per_million_output_tokens"],
+        "replicas_for_target": priced["replicas_for_target"],
+        "price": priced,
     }

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from build_engines.capacity import cost
-from build_engines.capacity.measured import measured_cost
+from build_engines.capacity.measured import measured_cost, priced_run
 
 EXAMPLE = Path(__file__).parents[3] / "build_engines" / "capacity" / "prices.example.yaml"
 
@@ -126,3 +126,25 @@ def test_measured_run_on_a_gpu_row_pays_for_its_gpus():
     assert out["usd_per_hour_per_replica"] == pytest.approx(9.8325, rel=1e-12)
     assert out["usd_per_million_output_tokens"] == pytest.approx(9.8325 / 72, rel=1e-12)
     assert out["replicas_for_target"] is None
+
+
+def test_priced_run_is_null_without_a_table_and_names_the_row_with_one():
+    # What the load test writes into summary.json: nulls without PRICES, so the keys are always there.
+    assert priced_run(output_tok_s=10.0, requests_s=1.0, prices=None, instance=None) == {
+        "usd_per_million_output_tokens": None,
+        "replicas_for_target": None,
+        "price": None,
+    }
+    out = priced_run(
+        output_tok_s=100.0,
+        requests_s=0.5,
+        prices=EXAMPLE,
+        instance="cpu-16vcpu-on-demand",
+        target_requests_s=2.0,
+    )
+    # 0.68 $/h for 0.36 M tokens an hour; 2 req/s at 0.5 req/s a replica is 4 replicas.
+    assert out["usd_per_million_output_tokens"] == pytest.approx(0.68 / 0.36, rel=1e-12)
+    assert out["replicas_for_target"] == 4
+    assert out["price"]["instance"] == "cpu-16vcpu-on-demand"
+    with pytest.raises(ValueError, match="a price table needs INSTANCE"):
+        priced_run(output_tok_s=1.0, requests_s=1.0, prices=EXAMPLE, instance=None)
