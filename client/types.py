@@ -105,14 +105,14 @@ class Chunk:
     @classmethod
     def of(cls, piece: Piece, time_s: float) -> Chunk:
         return cls(
-            piece.text,
-            piece.token_count,
-            time_s,
-            piece.log_probs,
-            piece.cached_tokens,
-            piece.sequence_index,
-            piece.logits,
-            piece.prompt_logits,
+            text=piece.text,
+            token_count=piece.token_count,
+            time_s=time_s,
+            log_probs=piece.log_probs,
+            cached_tokens=piece.cached_tokens,
+            sequence_index=piece.sequence_index,
+            logits=piece.logits,
+            prompt_logits=piece.prompt_logits,
         )
 
 
@@ -182,13 +182,17 @@ class ResultBuilder:
         if self._answers:
             answers = [self._answers[i].finish(e2e_s, attempts) for i in sorted(self._answers)]
             first = answers[0]
-            self.result.text, self.result.finish_reason = first.text, first.finish_reason
-            self.result.log_probs, self.result.token_texts = first.log_probs, first.token_texts
-            self.result.logits, self.result.prompt_logits = first.logits, first.prompt_logits
+            self.result.text = first.text
+            self.result.finish_reason = first.finish_reason
+            self.result.log_probs = first.log_probs
+            self.result.token_texts = first.token_texts
+            self.result.logits = first.logits
+            self.result.prompt_logits = first.prompt_logits
             self.result.cached_tokens = first.cached_tokens
             self.result.output_tokens = sum(a.output_tokens for a in answers)
             self.result.sequences = answers
-            self.result.e2e_s, self.result.attempts = e2e_s, attempts
+            self.result.e2e_s = e2e_s
+            self.result.attempts = attempts
             return self.result
         self.result.text = "".join(self._parts)
         self.result.e2e_s = e2e_s
@@ -210,12 +214,12 @@ class ModelInfo:
     def from_metadata(cls, name: str, meta: dict, ready: bool) -> ModelInfo:
         """From Triton's model metadata (JSON form, the same over HTTP and gRPC)."""
         return cls(
-            meta.get("name", name),
-            tuple(meta.get("versions", ())),
-            meta.get("platform", ""),
-            bool(ready),
-            tuple(i["name"] for i in meta.get("inputs", ())),
-            tuple(o["name"] for o in meta.get("outputs", ())),
+            name=meta.get("name", name),
+            versions=tuple(meta.get("versions", ())),
+            platform=meta.get("platform", ""),
+            ready=bool(ready),
+            inputs=tuple(i["name"] for i in meta.get("inputs", ())),
+            outputs=tuple(o["name"] for o in meta.get("outputs", ())),
         )
 
 

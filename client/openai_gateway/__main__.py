@@ -124,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         served = args.served_model_name or checkpoint_name(tokenizer_dir) or args.triton_model
         app = create_app(
             GatewayConfig(
-                args.triton_grpc,
-                tokenizer_dir,
-                served,
-                args.triton_model,
-                args.timeout,
-                args.max_body_bytes,
-                triton_tls,
+                triton_grpc=args.triton_grpc,
+                tokenizer_dir=tokenizer_dir,
+                served_model_name=served,
+                triton_model=args.triton_model,
+                timeout_s=args.timeout,
+                max_body_bytes=args.max_body_bytes,
+                triton_tls=triton_tls,
             ),
             access,
         )

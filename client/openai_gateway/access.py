@@ -81,7 +81,9 @@ class TokenBuckets:
     caller starts again with a full bucket, which only ever errs towards letting a request in)."""
 
     def __init__(self, limit: RateLimit, max_callers: int = 10_000, clock=time.monotonic):
-        self.limit, self.max_callers, self.clock = limit, max_callers, clock
+        self.limit = limit
+        self.max_callers = max_callers
+        self.clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # caller → (tokens, at)
         self._lock = threading.Lock()
 

@@ -30,6 +30,7 @@ def choice(
     call: Call,
     text: str,
     finish_reason: str | None,
+    *,
     tokens: Tokens | None = None,
     index: int = 0,
     prompt: Tokens | None = None,
@@ -51,7 +52,8 @@ def choice(
         }
     offset = len(call.prompt_text) if call.echo else 0
     if prompt is not None and tokens is not None:
-        tokens, offset = tuple(p + t for p, t in zip(prompt, tokens, strict=True)), 0
+        tokens = tuple(p + t for p, t in zip(prompt, tokens, strict=True))
+        offset = 0
     return {
         "index": index,
         "text": text,
@@ -128,11 +130,13 @@ class StopTrimmer:
         if not self.hold:
             return text
         self.pending += text
-        ready, self.pending = self.pending[: -self.hold], self.pending[-self.hold :]
+        ready = self.pending[: -self.hold]
+        self.pending = self.pending[-self.hold :]
         return ready
 
     def finish(self, stopped: bool) -> str:
-        tail, self.pending = self.pending, ""
+        tail = self.pending
+        self.pending = ""
         if stopped:
             for s in self.stop:
                 if tail.endswith(s):

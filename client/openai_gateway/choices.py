@@ -13,7 +13,9 @@ from .tool_calls import CallParser
 
 class ChoiceStream:
     def __init__(self, call: Call, index: int, decode=None):
-        self.call, self.index, self.decode = call, index, decode  # decode(token id) -> text: top_logprobs
+        self.call = call
+        self.index = index
+        self.decode = decode  # decode(token id) -> text: for top_logprobs
         self.trimmer = answers.StopTrimmer(call.trimmed_stop)
         self.calls = CallParser(call.tools)  # text passes through; tool calls become delta.tool_calls
         # Log probs of tokens whose text the stop trimmer still holds go out with that text.

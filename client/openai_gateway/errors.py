@@ -39,13 +39,18 @@ class OpenAIError(Exception):
         self,
         status: int,
         message: str,
+        *,
         type_: str,
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.param = param
+        self.code = code
         self.headers = headers or {}
 
     def body(self) -> dict:
@@ -53,7 +58,7 @@ class OpenAIError(Exception):
 
 
 def invalid(message: str, param: str | None) -> OpenAIError:
-    return OpenAIError(400, message, "invalid_request_error", param)
+    return OpenAIError(400, message, type_="invalid_request_error", param=param)
 
 
 def from_input_error(exc: InputError) -> OpenAIError:
@@ -66,11 +71,11 @@ def from_input_error(exc: InputError) -> OpenAIError:
 
 def model_not_found(name: str, served: str | None = None) -> OpenAIError:
     message = f"The model '{name}' does not exist" + (f"; this server serves '{served}'" if served else "")
-    return OpenAIError(404, message, "invalid_request_error", "model", "model_not_found")
+    return OpenAIError(404, message, type_="invalid_request_error", param="model", code="model_not_found")
 
 
 def unavailable(message: str) -> OpenAIError:
-    return OpenAIError(503, message, "service_unavailable_error", None, "triton_unavailable")
+    return OpenAIError(503, message, type_="service_unavailable_error", code="triton_unavailable")
 
 
 def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
@@ -79,10 +84,9 @@ def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
         return OpenAIError(
             429,
             f"The engine is at capacity: {exc}",
-            "rate_limit_error",
-            None,
-            "engine_overloaded",
-            {"Retry-After": str(RETRY_AFTER_S)},
+            type_="rate_limit_error",
+            code="engine_overloaded",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     if isinstance(exc, InvalidRequestError):
         field = exc.field
@@ -93,7 +97,7 @@ def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
         )
         return invalid(str(exc), param)
     if isinstance(exc, RequestTimeoutError):
-        return OpenAIError(504, str(exc), "timeout_error", None, "timeout")
+        return OpenAIError(504, str(exc), type_="timeout_error", code="timeout")
     if isinstance(exc, ServerUnavailableError):
         return unavailable(f"The inference server is unavailable: {exc}")
-    return OpenAIError(500, str(exc), "server_error", None, "triton_error")
+    return OpenAIError(500, str(exc), type_="server_error", code="triton_error")

@@ -23,7 +23,7 @@ MAX_BODY_BYTES = 1 << 20
 DRAIN_LIMIT_BYTES = 64 << 20  # past this an oversized upload is cut off rather than read to its end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GatewayConfig:
     triton_grpc: str = "localhost:8001"
     tokenizer_dir: Path | None = None  # for usage.prompt_tokens; None: counted as 0
@@ -83,9 +83,8 @@ class Gateway:
                 502,
                 f"Triton returned {0 if rows is None else len(rows)} prompt logit rows for "
                 f"{len(ids)} prompt tokens",
-                "server_error",
-                "echo",
-                None,
+                type_="server_error",
+                param="echo",
             )
         return logprobs.prompt_tokens(ids, rows, call.top_logprobs, self._decode)
 
@@ -122,9 +121,9 @@ class Gateway:
                     call,
                     answer,
                     sequence.finish_reason,
-                    (sequence.token_texts, sequence.log_probs, tops),
-                    index,
-                    self._prompt_tokens_logprobs(call, result.prompt_logits),
+                    tokens=(sequence.token_texts, sequence.log_probs, tops),
+                    index=index,
+                    prompt=self._prompt_tokens_logprobs(call, result.prompt_logits),
                 )
             )
         return answers.completion(
@@ -146,7 +145,8 @@ class Gateway:
         except BaseException:
             await chunks.aclose()
             raise
-        ident, created = answers.completion_id(call.chat), int(time.time())
+        ident = answers.completion_id(call.chat)
+        created = int(time.time())
 
         def event(choices: list, **extra) -> str:
             return answers.sse(answers.completion(call, ident, created, choices, **extra))
@@ -200,7 +200,8 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     closes gets a broken pipe instead of the error (seen with urllib on a 3 MB body)."""
     declared = request.headers.get("content-length", "")
     oversized = declared.isdigit() and int(declared) > limit
-    chunks, size = [], 0
+    chunks = []
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         oversized = oversized or size > limit
@@ -213,9 +214,8 @@ async def read_bounded(request: Request, limit: int) -> bytes:
         raise OpenAIError(
             413,
             f"the request body is {shown} bytes; the limit is {limit}",
-            "invalid_request_error",
-            None,
-            "request_too_large",
+            type_="invalid_request_error",
+            code="request_too_large",
         )
     return b"".join(chunks)
 

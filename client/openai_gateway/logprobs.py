@@ -107,7 +107,8 @@ def completion_logprobs(
     (plus `offset`, the echoed prompt's length); top_logprobs holds the chosen token and, with
     logprobs > 0, its alternatives."""
     tops = tops or [[] for _ in texts]
-    offsets, at = [], offset
+    offsets = []
+    at = offset
     for text in texts:
         offsets.append(at)
         at += len(text)

@@ -44,10 +44,9 @@ class Access:
                 raise OpenAIError(
                     401,
                     message,
-                    "invalid_request_error",
-                    None,
-                    "invalid_api_key",
-                    {"WWW-Authenticate": "Bearer"},
+                    type_="invalid_request_error",
+                    code="invalid_api_key",
+                    headers={"WWW-Authenticate": "Bearer"},
                 )
         if self.buckets is not None:
             wait = self.buckets.take(caller)
@@ -57,10 +56,9 @@ class Access:
                     429,
                     f"Rate limit reached: {limit.rate:g} requests/s with bursts of {limit.burst}"
                     f" per {'key' if self.keys.enabled else 'client'}; retry in {wait:.2f} s",
-                    "rate_limit_error",
-                    None,
-                    "rate_limit_exceeded",
-                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                    type_="rate_limit_error",
+                    code="rate_limit_exceeded",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 )
 
 
