@@ -58,7 +58,8 @@ def _openai(gateway, bad: Bad):
 def stream_in_flight(server):
     """A long greedy stream running while the table is sent; checked by the last test."""
     prompt = "List the planets of the solar system, one per line, with one fact each."
-    chunks, done = [], threading.Event()
+    chunks = []
+    done = threading.Event()
 
     def run():
         try:

@@ -22,7 +22,8 @@ def batched_request(url, inputs: dict[str, np.ndarray], timeout_s: float = 120):
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import np_to_triton_dtype
 
-    responses, client = queue.Queue(), grpcclient.InferenceServerClient(url)
+    responses = queue.Queue()
+    client = grpcclient.InferenceServerClient(url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
     tensors = []
     for name, array in inputs.items():
@@ -59,7 +60,8 @@ def test_each_prompt_of_a_batch_gets_its_own_answer(server, stream):
         },
     )
     assert error is None, error
-    texts, counts = ["", "", ""], [0, 0, 0]
+    texts = ["", "", ""]
+    counts = [0, 0, 0]
     for result in results:
         index = result.as_numpy("batch_index")
         text = result.as_numpy("text_output")

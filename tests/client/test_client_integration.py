@@ -370,11 +370,9 @@ def test_openai_chat_completions(openai_client, reference, prompt_counter, strea
         assert chunks[0].choices[0].delta.role == "assistant" and len(chunks) > 10
     else:
         answer = openai_client.chat.completions.create(model="ensemble", messages=messages, max_tokens=16)
-        text, finish, usage = (
-            answer.choices[0].message.content,
-            [answer.choices[0].finish_reason],
-            answer.usage,
-        )
+        text = answer.choices[0].message.content
+        finish = [answer.choices[0].finish_reason]
+        usage = answer.usage
     expected_prompt = prompt_counter.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     expected_prompt = expected_prompt["input_ids"] if hasattr(expected_prompt, "keys") else expected_prompt
     assert text == reference.text and finish == ["length"]
@@ -510,7 +508,8 @@ def _batch(server, source, target, concurrency):
 
 def test_batch_resumes_after_a_kill_with_identical_output(server, tmp_path):
     records = _batch_input(tmp_path / "in.jsonl")
-    reference_out, resumed_out = tmp_path / "reference.jsonl", tmp_path / "resumed.jsonl"
+    reference_out = tmp_path / "reference.jsonl"
+    resumed_out = tmp_path / "resumed.jsonl"
     done = subprocess.run(
         _batch(server, tmp_path / "in.jsonl", reference_out, 3),
         cwd=ROOT,

@@ -19,7 +19,8 @@ class FakeTriton:
     PIECES = [("The capital", 2), (" is Par", 4), ("is.", 6)]
 
     def __init__(self, error=None):
-        self.error, self.requests = error, []
+        self.error = error
+        self.requests = []
 
     def events(self, request, stream=True):
         self.requests.append(request)
@@ -47,7 +48,8 @@ class FakeTriton:
 @pytest.fixture
 def gateway():
     app = create_app(GatewayConfig(served_model_name="smol", max_body_bytes=1000))
-    fake = app.state.gateway.client = FakeTriton()
+    fake = FakeTriton()
+    app.state.gateway.client = fake
     with TestClient(app) as http:
         yield http, fake
 

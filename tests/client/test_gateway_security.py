@@ -27,7 +27,8 @@ from client.openai_gateway.access import (
 from client.openai_gateway.gateway import GatewayConfig
 from client.openai_gateway.routes import AccessConfig, create_app
 
-KEY_A, KEY_B = "sk-test-aaaaaaaaaaaa", "sk-test-bbbbbbbbbbbb"
+KEY_A = "sk-test-aaaaaaaaaaaa"
+KEY_B = "sk-test-bbbbbbbbbbbb"
 CHAT = {"model": "ensemble", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
 
 
@@ -47,7 +48,8 @@ def test_keys_come_from_the_command_line_and_the_environment_without_duplicates(
 
 
 def test_every_key_is_compared_in_constant_time_whichever_matches(monkeypatch):
-    calls, compare = [], hmac.compare_digest
+    calls = []
+    compare = hmac.compare_digest
 
     def counting(a, b):
         calls.append(len(b))
@@ -106,7 +108,8 @@ def test_a_missing_or_wrong_key_gets_401_with_an_openai_error_body(caplog):
 
 def test_past_its_rate_a_key_gets_429_with_retry_after_and_other_keys_do_not():
     client = make_app(keys=[KEY_A, KEY_B], rate=RateLimit(rate=0.5, burst=2))
-    a, b = {"Authorization": f"Bearer {KEY_A}"}, {"Authorization": f"Bearer {KEY_B}"}
+    a = {"Authorization": f"Bearer {KEY_A}"}
+    b = {"Authorization": f"Bearer {KEY_B}"}
     assert [client.get("/v1/models", headers=a).status_code for _ in range(2)] == [200, 200]
     limited = client.get("/v1/models", headers=a)
     assert limited.status_code == 429

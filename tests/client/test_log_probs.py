@@ -98,7 +98,8 @@ def test_openai_chat_logprobs(openai_client, request, stream):
         entries = [e for c in chunks if c.choices[0].logprobs for e in c.choices[0].logprobs.content]
     else:
         answer = openai_client.chat.completions.create(**kwargs)
-        text, entries = answer.choices[0].message.content, answer.choices[0].logprobs.content
+        text = answer.choices[0].message.content
+        entries = answer.choices[0].logprobs.content
         assert len(entries) == answer.usage.completion_tokens == 8
     # One entry per generated token, whose texts make up the answer (no stop string was cut).
     assert len(entries) == 8 and "".join(e.token for e in entries) == text

@@ -22,7 +22,8 @@ def url_of(server, protocol):
 def test_four_seeded_answers_are_reproducible(server, protocol, stream):
     client = LLMClient(url_of(server, protocol), protocol, timeout_s=120)
     request = GenerateRequest(PROMPT, max_tokens=12, temperature=1.0, seed=7, num_return_sequences=4)
-    first, second = client.generate(request, stream=stream), client.generate(request, stream=stream)
+    first = client.generate(request, stream=stream)
+    second = client.generate(request, stream=stream)
     texts = [s.text for s in first.sequences]
     assert len(texts) == 4 and texts == [s.text for s in second.sequences]
     assert len(set(texts)) > 1  # four draws, not one answer four times

@@ -144,7 +144,8 @@ def _n_answers(openai_client, chat_api, stream, **kwargs):
         made = openai_client.completions.create(prompt="Once upon a time", stream=stream, **common)
     if not stream:
         return {c.index: (c.message.content if chat_api else c.text) for c in made.choices}, made.usage
-    texts, usage = {}, None
+    texts = {}
+    usage = None
     for chunk in made:
         usage = chunk.usage or usage
         for c in chunk.choices:

@@ -94,7 +94,8 @@ def test_with_parallel_calls_every_complete_call_is_valid(openai_client):
     "tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}]
 )
 def test_a_streamed_forced_call_arrives_as_tool_call_deltas(openai_client, tool_choice):
-    calls, reasons = {}, []
+    calls = {}
+    reasons = []
     for chunk in ask(openai_client, tool_choice=tool_choice, parallel_tool_calls=False, stream=True):
         for choice in chunk.choices:
             reasons.append(choice.finish_reason)
@@ -121,7 +122,8 @@ def test_auto_answers_text_or_a_valid_call(openai_client):
     for stream in (False, True):
         if not stream:
             message = ask(openai_client, tool_choice="auto").choices[0].message
-            text, calls = message.content, message.tool_calls
+            text = message.content
+            calls = message.tool_calls
         else:
             chunks = [c for c in ask(openai_client, stream=True) if c.choices]
             text = "".join(c.choices[0].delta.content or "" for c in chunks)

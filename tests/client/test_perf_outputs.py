@@ -37,7 +37,8 @@ def test_the_perf_outputs_tell_when_and_how_much(server, stream):
         if r.as_numpy("num_input_tokens") is not None
     ]
     assert data and all(p is not None for _, p in data)
-    (_, first), (last_result, last) = data[0], data[-1]
+    _, first = data[0]
+    last_result, last = data[-1]
     assert len({p["arrival_time_ns"] for _, p in data}) == 1
     assert 0 < first["arrival_time_ns"] <= first["first_scheduled_time_ns"] <= first["first_token_time_ns"]
     assert all(p["last_token_time_ns"] == 0 for _, p in data[:-1])  # set when the sequence finishes

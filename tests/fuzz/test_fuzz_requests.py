@@ -58,12 +58,15 @@ def fuzz_settings(edge: str):
 class Bystander:
     """One ordinary stream after another, each compared with the same request made before the fuzz."""
 
-    PROMPT, TOKENS = "Describe the sea in detail.", 32
+    PROMPT = "Describe the sea in detail."
+    TOKENS = 32
 
     def __init__(self, grpc_url: str):
         self.client = LLMClient(grpc_url, timeout_s=120)
         self.expected = self.client.generate(self.PROMPT, max_tokens=self.TOKENS, chat=True).text
-        self.runs, self.problems, self._stop = 0, [], threading.Event()
+        self.runs = 0
+        self.problems = []
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 

@@ -1,4 +1,5 @@
-"""The shipped prompts, the length distributions, the arrival process, the CLI parsing and the comparison math."""
+"""The shipped prompts, the length distributions, the arrival process, the CLI parsing and the
+comparison math."""
 
 from __future__ import annotations
 
@@ -152,7 +153,8 @@ def test_recommendation_and_rollback_triggers():
         and "**1.000 s** (the ttft SLO)" in triggers[1]
         and "50%" in triggers[-1]
     )
-    # faster but below the build's top-1 bar (97 % for int8, build_engines/onnx/recipes.py) → keep the baseline
+    # faster but below the build's top-1 bar (97 % for int8, build_engines/onnx/recipes.py)
+    # → keep the baseline
     text, _ = recommend(a, _variant("int8", tpot_s=0.08, ttft_s=0.2, top1=0.90), agreement, {"ttft": 1.0})
     assert text.startswith("**Keep fp32.**") and "quality" in text
     # faster, good quality, but TTFT tail 3× worse and beyond the SLO → keep the baseline
