@@ -1,4 +1,5 @@
-"""`python -m build_engines.trtllm COMMAND`: the GPU subcommands on their own (plan, engine, gpu-repo, launch)."""
+"""`python -m build_engines.trtllm COMMAND`: the GPU subcommands on their own (plan, engine, gpu-repo,
+launch)."""
 
 from __future__ import annotations
 
