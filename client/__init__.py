@@ -6,10 +6,12 @@
             print(chunk, end="", flush=True)
 
 The library, by role: errors.py (typed errors), types.py (request, chunk, result), wire.py (the
-ensemble's inputs and responses), retry.py (what is resent, and the loop both clients run),
-settings.py (the clients' constructor), api.py (the blocking client), aio.py (the asyncio client).
-Applications on top: __main__.py (the CLI), batch.py (resumable JSONL jobs) and openai_gateway/
-(an OpenAI-compatible HTTP API; needs the `gateway` extra: fastapi, uvicorn).
+ensemble's inputs, as tensors or JSON), responses.py (its responses read), retry.py (what is
+resent, and the loop both clients run), settings.py (the clients' constructor), api.py (the
+blocking client), aio.py and aio_streams.py (the asyncio client, and one try on the wire).
+Applications on top: __main__.py (the CLI), batch.py with batch_records.py and batch_journal.py
+(resumable JSONL jobs) and openai_gateway/ (an OpenAI-compatible HTTP API; needs the `gateway`
+extra: fastapi, uvicorn).
 """
 
 from .aio import AsyncLLMClient
