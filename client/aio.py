@@ -178,7 +178,7 @@ class AsyncLLMClient(ClientSettings):
             return aio_streams.http_generate(self._client(), self, request)
         return aio_streams.http_stream(self._client(), self, request, stream)
 
-    # -- HTTP ----------------------------------------------------------------------------------
+    # -- the HTTP connection pool, model metadata ---------------------------------------------
     def _client(self):
         if self._http is None:
             import httpx
