@@ -103,12 +103,21 @@ def figures(
         )
     # The planner has no NVFP4 row: plan it as FP8 (1 byte per linear weight), then give back the bytes
     # NVFP4 saves on the linear layers of the most loaded rank, and plan again with that much more room.
+    # Good to a KV block or so: the larger GPU's reserve and int() rounding move by a few bytes.
     fp8 = memory_plan.plan(shape, req)
     linear_per_gpu = math.ceil(shape.num_layers / pp) * math.ceil(
         (shape.attention_params() + shape.mlp_params()) / tp
     )
     saved = int(linear_per_gpu * (1 - NVFP4_WEIGHT_BYTES))
-    roomier = memory_plan.plan(shape, _with_memory(req, gpu.memory_gib + saved / memory_plan.GIB))
+    # The planner reserves a share of GPU memory (RESERVE_FRACTION) above its minimum: grow the GPU by
+    # saved / (1 - that share) so the room left for the KV cache grows by exactly `saved`.
+    gpu_bytes = gpu.memory_gib * memory_plan.GIB
+    share = (
+        memory_plan.RESERVE_FRACTION
+        if gpu_bytes * memory_plan.RESERVE_FRACTION > memory_plan.RESERVE_MIN_BYTES
+        else 0
+    )
+    roomier = memory_plan.plan(shape, _with_memory(req, (gpu_bytes + saved / (1 - share)) / memory_plan.GIB))
     return MemoryFigures(
         total_params=fp8.total_params,
         weight_bytes_per_gpu=fp8.weight_bytes_per_gpu - saved,
