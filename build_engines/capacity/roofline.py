@@ -16,7 +16,8 @@ W weights, kv KV bytes per token, F linear FLOPs per token and A attention FLOPs
 token, all per GPU (memory.py gives W and kv from the memory planner). e_mem and e_comp are fitted on
 published measurements (calibration.py). Concurrency is capped by the KV cache (whole ISL+OSL sequences,
 as TensorRT-LLM's default GUARANTEED_NO_EVICT scheduler reserves them), by max_batch_size and by
-max_num_tokens per iteration. "Max load" is the point of highest throughput on that capped curve.
+max_num_tokens per iteration. "Max load" is the least concurrency within 0.1 % of the highest throughput
+on that capped curve (past the compute roof the curve is flat).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from ..trtllm.checkpoint_shape import CheckpointShape
 from .gpus import GpuSpec
 from .memory import MemoryFigures, Precision
 
-MAX_BATCH_SIZE = 2048  # TensorRT-LLM's default max_batch_size (BuildConfig / LLM API), an assumption here
-MAX_NUM_TOKENS = 8192  # TensorRT-LLM's default max_num_tokens per iteration, likewise
+# The LLM API's defaults (BaseLlmArgs.max_batch_size = 2048, max_num_tokens = 8192 in NVIDIA/TensorRT-LLM
+# tensorrt_llm/llmapi/llm_args.py); trtllm-bench may tune its own per run, which this does not model.
+MAX_BATCH_SIZE = 2048
+MAX_NUM_TOKENS = 8192  # tokens (prompt + decode) one iteration may carry
 ALLREDUCE_LATENCY_S = 10e-6  # fixed cost of one small all-reduce (NCCL/custom kernel), an assumption
 KNEE_SHARE = 0.9  # the knee: the least concurrency reaching this share of max-load throughput
 # Past the compute roofline the curve is flat: max load is the least concurrency within this share of the
