@@ -59,3 +59,20 @@ def test_greedy_log_probs_match_a_direct_run_and_sum_to_the_cumulative(engine, o
 def test_without_the_flag_nothing_is_kept(engine, tokenizer):
     outputs = collect(engine, tokenizer.encode("Water boils at"), SamplingParams(max_tokens=3))
     assert all(o.log_probs == () and o.cum_log_prob == 0.0 for o in outputs)
+
+
+def test_context_and_generation_logits_are_the_model_s_rows(engine, onnx_fp32, tokenizer):
+    prompt = tokenizer.encode("Water boils at")
+    params = SamplingParams(max_tokens=4, return_generation_logits=True, return_context_logits=True)
+    outputs = collect(engine, prompt, params)
+    tokens = [t for o in outputs for t in o.new_token_ids]
+    # The prompt's rows arrive once, with the first token; each token brings its own row.
+    assert [o.context_logits is not None for o in outputs] == [True] + [False] * (len(outputs) - 1)
+    assert [len(o.generation_logits) for o in outputs] == [len(o.new_token_ids) for o in outputs]
+    # Teacher-forced: row i is the logits after position i, so the prompt's rows are the first
+    # len(prompt), and the generated tokens' rows start at the prompt's last position.
+    direct = ModelRunner(onnx_fp32, 1, 128).score(0, prompt + tokens)
+    assert outputs[0].context_logits.shape == (len(prompt), direct.shape[1])
+    assert np.allclose(outputs[0].context_logits, direct[: len(prompt)], atol=1e-3)
+    rows = np.stack([row for o in outputs for row in o.generation_logits])
+    assert np.allclose(rows, direct[len(prompt) - 1 : -1], atol=1e-3)
