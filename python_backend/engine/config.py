@@ -14,14 +14,12 @@ class EngineConfig:
     max_num_seqs            sequences decoded together (= KV slots; memory is preallocated for all)
     max_num_batched_tokens  tokens one step may compute (decode tokens + prefill chunks); bounds the
                             time of a step, so a long prompt is prefilled in chunks between decodes
-    max_seq_len             prompt + generated tokens of one sequence (= positions per KV slot)
+    max_seq_len             prompt + generated tokens of one sequence (= positions per KV slot;
+                            TensorRT-LLM's name for the same limit)
     max_queue_size          requests waiting for a slot; past it, new requests are rejected at once
     prefix_caching          reuse KV of a shared prompt prefix found in another (or a finished) slot
     min_prefix_reuse        shortest prefix worth reusing (copying a few tokens costs more than it saves)
     intra_op_threads        ONNX Runtime threads (0 = one per core)
-    stream_interval         streaming: tokens per response after the first, which goes out at once
-                            (read by the Triton adapter: every response costs IPC and a
-                            postprocessing step, so larger ones leave more CPU to the model)
     speculative_draft_len   prompt-lookup speculative decoding (engine/drafter.py): draft tokens a
                             decoding sequence proposes per step, verified in one model call; 0 = off
                             unless a request asks (its `speculative_draft_len` parameter). Needs an
@@ -39,19 +37,12 @@ class EngineConfig:
     prefix_caching: bool = True
     min_prefix_reuse: int = 8
     intra_op_threads: int = 0
-    stream_interval: int = 1
     speculative_draft_len: int = 0
     speculative_max_batch: int = 1
     speculative_ngram: int = 3
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_num_seqs",
-            "max_num_batched_tokens",
-            "max_seq_len",
-            "max_queue_size",
-            "stream_interval",
-        ):
+        for name in ("max_num_seqs", "max_num_batched_tokens", "max_seq_len", "max_queue_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
