@@ -20,15 +20,15 @@ from ..contract.limits import (
     check_fits_context,
     check_prompt_length,
 )
+from . import tokenizer_classes
 
 
 def load_tokenizer(tokenizer_dir: str | Path, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
     path = Path(tokenizer_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: tokenizer directory does not exist")
-    return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    # Not AutoTokenizer directly: a directory transformers 5 wrote needs another class under 4.x.
+    return tokenizer_classes.from_directory(path, trust_remote_code)
 
 
 def generation_end_ids(tokenizer_dir: str | Path, tokenizer) -> list[int]:
