@@ -89,6 +89,7 @@ class GrammarState:
         self._matcher = xgr.GrammarMatcher(compiled, override_stop_tokens=end_ids)
         self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)  # int32 [1, ceil(V/32)], bit i = token i
         self._vocab_size = vocab_size
+        self._end_ids = end_ids
 
     def allowed(self) -> np.ndarray:
         """Bool [V]: the tokens that keep the output inside the grammar."""
@@ -106,4 +107,7 @@ class GrammarState:
 
     @property
     def completed(self) -> bool:
-        return self._matcher.is_completed()
+        """The output so far is a whole answer: an end id has been accepted, or one is allowed now
+        (the matcher allows its stop tokens exactly there). Not xgrammar 0.2's is_completed(): the NGC
+        26.04 image's xgrammar 0.1.32 has only is_terminated()."""
+        return self._matcher.is_terminated() or bool(self.allowed()[self._end_ids].any())
