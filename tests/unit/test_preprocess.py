@@ -9,6 +9,9 @@ from python_backend.contract.word_lists import from_word_list
 from python_backend.text.tokenizer import Preprocessor
 from python_backend.triton_io.preprocess import CPU_ENGINE, EngineTraits, engine_inputs
 
+# Also run under the NGC image's library versions (make test-image: transformers 4.57, xgrammar 0.1).
+pytestmark = pytest.mark.image_libs
+
 
 @pytest.fixture(scope="module")
 def pre(checkpoint_dir):

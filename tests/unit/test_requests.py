@@ -4,6 +4,9 @@ import pytest
 from python_backend.contract.errors import InputError
 from python_backend.triton_io import requests as req
 
+# Also run under the NGC image's library versions (make test-image: transformers 4.57, xgrammar 0.1).
+pytestmark = pytest.mark.image_libs
+
 
 def getter(**tensors):
     return lambda name: tensors.get(name)

@@ -8,6 +8,9 @@ from python_backend.contract.word_lists import from_word_list, to_word_list
 from python_backend.text.detokenizer import DetokenizerStore, IncrementalDetokenizer, decode_all
 from python_backend.text.tokenizer import Preprocessor
 
+# Also run under the NGC image's library versions (make test-image: transformers 4.57, xgrammar 0.1).
+pytestmark = pytest.mark.image_libs
+
 TEXTS = [
     "Hello world, this is a test.",
     " leading space and  double  spaces",
