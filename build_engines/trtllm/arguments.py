@@ -152,8 +152,15 @@ def add_engine(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--examples-dir",
         default=None,
-        help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV} "
-        f"or {pins.DEFAULT_EXAMPLES_DIR})",
+        help=f"TensorRT-LLM examples/ of the {pins.TRTLLM_VERSION} tag (default ${pins.EXAMPLES_DIR_ENV}, "
+        f"else the NGC image's {' or '.join(pins.IMAGE_EXAMPLES_DIRS)}, else {pins.DEFAULT_EXAMPLES_DIR})",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="writable directory the build runs in; trtllm-build's timing cache goes there "
+        "(default: the current directory, which must then be writable)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the commands, one per line, and exit")
     return p

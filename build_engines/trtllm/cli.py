@@ -61,6 +61,7 @@ def cmd_engine(args) -> int:
         dtype=args.dtype,
         gather_logits=args.gather_logits,
         lookahead=args.lookahead,
+        work_dir=args.work_dir,
         **({"examples_dir": args.examples_dir} if args.examples_dir else {}),
     )
     engine_dir = engine_build.run(cfg, dry_run=args.dry_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from ..checkpoint import checkpoint_hash
@@ -68,6 +69,12 @@ def run(
     env = environment.detect() if env is None else env
     check_fp8(cfg, env)
     if dry_run:
+        if cfg.architecture is None:  # stderr: stdout stays the commands, one per line
+            print(
+                f"# note: no {cfg.checkpoint}/config.json here: these are the {cfg.family.name} family's "
+                "commands; a real run reads the checkpoint's architectures first",
+                file=sys.stderr,
+            )
         if cfg.lookahead is not None:  # what trtllm-build will change (lookahead.py)
             draft = cfg.lookahead.max_draft_len
             tokens = cfg.max_batch_size * (draft + 1)
@@ -80,9 +87,17 @@ def run(
         out(format_commands(cmds))
         return None
     env.require("build TensorRT-LLM engines")
+    if cfg.architecture is None:
+        raise ValueError(f"{cfg.checkpoint} has no config.json: it is not an HF checkpoint directory")
     digest = checkpoint_hash(cfg.checkpoint)  # also fails early on a directory that is no checkpoint
+    # The converter's and trtllm-build's scratch (trtllm-build's timing cache) go to the work dir when
+    # one is given: the caller's directory may be read-only (the chart's build Job).
+    where = {}
+    if cfg.work_dir is not None:
+        cfg.work_dir.mkdir(parents=True, exist_ok=True)
+        where = {"cwd": cfg.work_dir}
     for cmd in cmds:
-        runner(cmd, check=True)
+        runner(cmd, check=True, **where)
     built = _engine_build_config(cfg.engine_dir)
     paged_fmha = built.get("plugin_config", {}).get("use_paged_context_fmha")
     gpu = env.gpus[0]

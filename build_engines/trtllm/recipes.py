@@ -13,16 +13,15 @@ what they return. `gather_logits` is the one opt-in build flag: see GATHER_LOGIT
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import pins
+from . import families, pins
 from .lookahead import Lookahead
 
-LLAMA_CONVERT = "models/core/llama/convert_checkpoint.py"  # relative to the examples dir (1.2.x layout)
 QUANTIZE = "quantization/quantize.py"
+TIMING_CACHE = "model.cache"  # trtllm-build's default file name, kept
 PYTHON = "python3"
 
 DTYPE_NAMES = {"fp16": "float16", "bf16": "bfloat16"}  # precisions that fix the dtype
@@ -94,9 +93,13 @@ class EngineBuildConfig(GathersLogits):
     dtype: str | None = None
     gather_logits: str = "none"  # one of GATHER_LOGITS
     lookahead: Lookahead | None = None  # lookahead decoding: the engine is built for these sizes' draft
-    examples_dir: str = field(
-        default_factory=lambda: os.environ.get(pins.EXAMPLES_DIR_ENV, pins.DEFAULT_EXAMPLES_DIR)
-    )
+    examples_dir: str = field(default_factory=pins.default_examples_dir)
+    # The checkpoint's config.json `architectures[0]`, which picks the converter (families.py); read
+    # from the checkpoint when None, and stays None only when it has no config.json (a dry run elsewhere).
+    architecture: str | None = None
+    # trtllm-build's working directory, where its timing cache goes (--output_timing_cache); None: the
+    # caller's, whose default `model.cache` lands there (it must then be writable).
+    work_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -131,6 +134,18 @@ class EngineBuildConfig(GathersLogits):
                 )
         self.checkpoint = Path(self.checkpoint)
         self.output = Path(self.output)
+        if self.work_dir is not None:
+            self.work_dir = Path(self.work_dir)
+        if self.architecture is None:
+            self.architecture = families.read_architecture(self.checkpoint)
+        families.check(self.family, precision=self.precision, pp=self.pp)
+
+    @property
+    def family(self) -> families.Family:
+        """The converter family of the checkpoint's architecture (refused by name when unsupported)."""
+        if self.architecture is None:
+            return families.DEFAULT
+        return families.family_of(self.architecture)
 
     @property
     def tllm_checkpoint_dir(self) -> Path:
@@ -142,19 +157,18 @@ class EngineBuildConfig(GathersLogits):
 
 
 def _convert(cfg: EngineBuildConfig, *extra: str) -> list[str]:
+    family = cfg.family  # its converter script and how it spells parallelism (families.py)
     return [
         PYTHON,
-        str(Path(cfg.examples_dir) / LLAMA_CONVERT),
+        str(Path(cfg.examples_dir) / family.converter),
         "--model_dir",
         str(cfg.checkpoint),
         "--output_dir",
         str(cfg.tllm_checkpoint_dir),
         "--dtype",
         cfg.dtype,
-        "--tp_size",
-        str(cfg.tp),
-        "--pp_size",
-        str(cfg.pp),
+        *families.parallel_args(family, tp=cfg.tp, pp=cfg.pp),
+        *family.extra,
         *extra,
     ]
 
@@ -262,6 +276,9 @@ def build(cfg: EngineBuildConfig) -> list[str]:
         str(cfg.max_num_tokens),
         *GATHER_FLAGS[cfg.gather_logits],
         *(cfg.lookahead.build_flags() if cfg.lookahead is not None else ()),
+        # The timing cache defaults to `model.cache` in the working directory (BuildConfig's
+        # output_timing_cache; docs/upstream/trtllm-1.2-deployment.md, Q9): named in the work dir.
+        *(("--output_timing_cache", str(cfg.work_dir / TIMING_CACHE)) if cfg.work_dir is not None else ()),
     ]
 
 

@@ -191,7 +191,7 @@ def test_fp8_allowed_on_hopper(h100, tmp_path):
 def test_real_run_executes_and_writes_manifest(tmp_path, h100):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    (ckpt / "config.json").write_text("{}")
+    (ckpt / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     (ckpt / "model.safetensors").write_bytes(b"w")
     cfg = EngineBuildConfig("int8_wo", ckpt, tmp_path / "out", tp=2)
     ran = []
@@ -222,7 +222,7 @@ def test_real_run_executes_and_writes_manifest(tmp_path, h100):
 def _build_with(tmp_path, h100, gather: str, recorded: dict) -> EngineManifest:
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    (ckpt / "config.json").write_text("{}")
+    (ckpt / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     (ckpt / "model.safetensors").write_bytes(b"w")
     cfg = EngineBuildConfig("fp16", ckpt, tmp_path / "out", gather_logits=gather)
 
