@@ -166,9 +166,13 @@ gpu_venv = $(if $(filter $(BIN)/python,$(GPU_PY)),@$(MAKE) --no-print-directory 
 # (trtllm-build --gather_generation_logits / --gather_context_logits; off by default: they cost GPU memory,
 # see `python -m build_engines plan --gather-logits`). gpu-repo reads it back from the built engine.
 GATHER_LOGITS ?= none
+# A real build first runs the preflight (acceptance/gpu_check/preflight.py --engines): GPU, tensorrt_llm, the
+# checkpoint's architecture and its converter in the examples directory, all named at once before an hour of work.
 engines: ## TensorRT-LLM engines on a GPU [PRECISION=fp16|...] [CHECKPOINT=] [TP=1 PP=1] [DRY_RUN=1]
 	$(call select_gpu_python,$(if $(DRY_RUN),,--require))
 	$(gpu_venv)
+	$(if $(DRY_RUN),,$(GPU_PY) -m acceptance.gpu_check.preflight --engines --checkpoint $(CHECKPOINT) \
+		--precision $(GPU_PRECISION) $(GPU_PY) >/dev/null)
 	$(GPU_PY) -m build_engines engine --precision $(GPU_PRECISION) --checkpoint $(CHECKPOINT) \
 		--output $(ENGINE_DIR) --tp $(TP) --pp $(PP) --gather-logits $(GATHER_LOGITS) $(GPU_DRY) $(ENGINE_ARGS)
 

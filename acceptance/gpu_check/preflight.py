@@ -3,7 +3,10 @@
 A GPU check that fails an hour into an engine build, or after Triton half-started, wastes the
 person's time; one that refuses at once and names *everything* missing lets them fix it in one go.
 It needs: nvidia-smi, a GPU it lists, a Python that imports tensorrt_llm 1.2.x, the NGC Triton
-image, `tritonserver` and `mpirun`, and the checkpoint directory.
+image, `tritonserver` and `mpirun`, the checkpoint directory, an architecture the GPU path converts
+and its converter script in the TensorRT-LLM examples directory. With `--engines` (what `make
+engines` and the chart's build Job run) only what an engine build needs: the GPU, tensorrt_llm, the
+checkpoint and its converter.
 
 `python3 -m acceptance.gpu_check.preflight [--checkpoint DIR] CANDIDATE...` prints the first
 candidate interpreter that has tensorrt_llm when nothing is missing; otherwise it prints one
@@ -21,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_engines.trtllm import environment, interpreter, pins
+from build_engines.trtllm import environment, families, interpreter, pins, recipes
 
 # Every NGC Triton image sets it to its release, e.g. "26.04": triton-inference-server/server
 # build.py, dockerfile_prepare_container_linux (commit 35dc045fc7780765695102e9a9d6e379267dcb92):
@@ -64,8 +67,9 @@ def probe(candidates: list[str]) -> Machine:
     )
 
 
-def missing(machine: Machine, checkpoint: Path | None = None) -> list[str]:
-    """Everything gpu-check needs and this machine lacks, one phrase each; [] when ready."""
+def missing(machine: Machine, checkpoint: Path | None = None, *, serving: bool = True) -> list[str]:
+    """Everything gpu-check needs and this machine lacks, one phrase each; [] when ready. Without
+    `serving` (an engine build alone) the NGC image, tritonserver and mpirun are not asked for."""
     problems = []
     if machine.nvidia_smi is None:
         problems.append(
@@ -81,17 +85,41 @@ def missing(machine: Machine, checkpoint: Path | None = None) -> list[str]:
             f"tensorrt_llm {machine.trtllm_version} is installed; engines here are built and "
             f"served with {pins.TRTLLM_SERIES}x"
         )
-    if machine.ngc_release is None:
+    if serving and machine.ngc_release is None:
         problems.append(f"not in the NGC image {pins.NGC_IMAGE} ({NGC_ENV} is unset)")
-    problems += [f"no {tool} on PATH" for tool, path in machine.tools.items() if path is None]
+    if serving:
+        problems += [f"no {tool} on PATH" for tool, path in machine.tools.items() if path is None]
     if checkpoint is not None and not Path(checkpoint).is_dir():
         problems.append(f"CHECKPOINT {checkpoint} is not a directory")
     return problems
 
 
-def refusal(problems: list[str]) -> str:
+def converter_missing(checkpoint: Path, examples_dir: str, precision: str | None = None) -> list[str]:
+    """What the conversion of this checkpoint lacks: a supported architecture, its converter script (or
+    quantize.py for fp8) in the examples directory; [] when the checkpoint is no directory (said above)."""
+    if not Path(checkpoint).is_dir():
+        return []
+    try:
+        architecture = families.read_architecture(checkpoint)
+        if architecture is None:
+            return [f"CHECKPOINT {checkpoint} has no config.json"]
+        family = families.family_of(architecture)
+    except ValueError as exc:
+        return [str(exc)]
+    script = recipes.QUANTIZE if precision == "fp8" else family.converter
+    path = Path(examples_dir) / script
+    if path.is_file():
+        return []
+    return [
+        f"no {path} (the {family.name} converter for {architecture}): set {pins.EXAMPLES_DIR_ENV} to the "
+        f"TensorRT-LLM {pins.TRTLLM_VERSION} examples directory (the NGC image ships it at "
+        f"{' or '.join(pins.IMAGE_EXAMPLES_DIRS)})"
+    ]
+
+
+def refusal(problems: list[str], action: str = "run gpu-check") -> str:
     return (
-        f"cannot run gpu-check on this machine: {'; '.join(problems)}. Nothing was built or started. "
+        f"cannot {action} on this machine: {'; '.join(problems)}. Nothing was built or started. "
         f"To get them: {pins.HOW_TO_GET} (docs/GPU.md, step 0)."
     )
 
@@ -103,12 +131,25 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--checkpoint", type=Path, default=None, help="the HF checkpoint directory to check")
+    parser.add_argument(
+        "--engines", action="store_true", help="check only what an engine build needs (make engines)"
+    )
+    parser.add_argument("--precision", default=None, help="the precision to build (fp8 needs quantize.py)")
+    parser.add_argument(
+        "--examples-dir",
+        default=None,
+        help=f"TensorRT-LLM examples directory (default ${pins.EXAMPLES_DIR_ENV}, else the NGC image's)",
+    )
     parser.add_argument("candidates", nargs="+", help="interpreters in order of preference")
     args = parser.parse_args(argv)
     machine = probe(args.candidates)
-    problems = missing(machine, args.checkpoint)
+    problems = missing(machine, args.checkpoint, serving=not args.engines)
+    if args.checkpoint is not None:
+        examples = args.examples_dir or pins.default_examples_dir()
+        problems += converter_missing(args.checkpoint, examples, args.precision)
     if problems:
-        print(f"error: {refusal(problems)}", file=sys.stderr)
+        action = "build engines" if args.engines else "run gpu-check"
+        print(f"error: {refusal(problems, action)}", file=sys.stderr)
         return 2
     print(machine.trtllm_python)
     return 0
