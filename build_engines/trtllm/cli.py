@@ -8,9 +8,21 @@ is `python -m acceptance gpu-check` (acceptance/gpu_check/).
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 
-from . import arguments, engine_build, engine_facts, environment, launcher, plan, recipes, repository
+from . import (
+    arguments,
+    engine_build,
+    engine_facts,
+    environment,
+    launcher,
+    plan,
+    recipes,
+    repository,
+    storage,
+)
 from .lookahead import LOOKAHEAD
 
 
@@ -42,7 +54,18 @@ def cmd_plan(args) -> int:
         logits_dtype=args.logits_dtype,
     )
     result = plan.plan_from_file(args.config, req)
-    print(result.to_json() if args.json else plan.format_plan(result, req))
+    disk = storage.storage_from_file(args.config, result, req)  # what the chart's size values must hold
+    if args.json:
+        sizes = {
+            **asdict(disk),
+            "download_size_limit": disk.download_size_limit,
+            "build_claim_size": disk.build_claim_size,
+            "tmp_size_limit": disk.tmp_size_limit,
+        }
+        print(json.dumps({**asdict(result), "storage": sizes}, indent=2))
+    else:
+        print(plan.format_plan(result, req))
+        print(storage.format_storage(disk))
     return 0
 
 
