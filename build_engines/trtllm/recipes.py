@@ -5,7 +5,8 @@ fixed here, at conversion, not at build time), quantized as the precision asks; 
 it with the in-flight-batching settings the `tensorrtllm` backend needs (paged KV cache, packed
 inputs, fused context attention that can read the paged cache, so KV reuse and chunked context
 work; not for int8_kv, see NO_PAGED_CONTEXT_FMHA). Each flag below is listed in
-pinned_flags_1_2.json with the 1.2.x source file defining it.
+pinned_flags_1_2.json with the 1.2.x source file defining it; the converter script and its
+parallelism flags come from the checkpoint's family (families.py, which cites their differences).
 
 `EngineBuildConfig` is what one build is asked for; the handlers read it and engine_build.py runs
 what they return. `gather_logits` is the one opt-in build flag: see GATHER_LOGITS.
