@@ -11,22 +11,34 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from ..triton_io import logs
 from ..triton_io.responses import ResponseSender
-
-if TYPE_CHECKING:  # backend.py builds the Control; the import is for annotations only
-    from .backend import EmulatedBackend
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
 STOP_WITHOUT_ID = "Trying to stop a request but request ID is not provided"  # handleStopRequest
 
 
+class Controlled(Protocol):
+    """What Control needs of the backend it serves (EmulatedBackend), named here so that
+    control.py does not import backend.py, which builds the Control."""
+
+    responses: Any  # the backend's response writer
+    engine: Any  # the CPU engine: cancel(engine_id)
+
+    def running(self, triton_id: str) -> set[str]: ...
+
+    def uncancelled(self) -> Iterable: ...
+
+    def items_of(self, pending) -> list[str]: ...
+
+
 class Control:
     """The stop handler and the cancellation poll thread of one EmulatedBackend."""
 
-    def __init__(self, backend: EmulatedBackend, cancellation_check_period_ms: int):
+    def __init__(self, backend: Controlled, cancellation_check_period_ms: int):
         self.backend = backend
         self.period_s = cancellation_check_period_ms / 1000
         self._stopping = threading.Event()
