@@ -126,8 +126,8 @@ def test_generation_logits_refused_when_the_engine_does_not_gather_them(pre):
             pre, getter(**base, return_generation_logits=column(True, dtype=np.bool_)), NOT_GENERATION
         )
     assert str(err.value) == (
-        "return_generation_logits: this repository's engine was built without --gather_generation_logits, so it "
-        "cannot return generation_logits; rebuild it with `make engines GATHER_LOGITS=generation` (or "
+        "return_generation_logits: this repository's engine was built without --gather_generation_logits, "
+        "so it cannot return generation_logits; rebuild it with `make engines GATHER_LOGITS=generation` (or "
         "GATHER_LOGITS=all) and reassemble with `make gpu-repo`"
     )
     # context logits are still served by that engine, and false or absent asks for nothing
