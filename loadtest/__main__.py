@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("compare", help="two deployment variants under the identical load, side by side")
     p.add_argument("--a", default="fp32", help="baseline precision (default fp32)")
     p.add_argument("--b", default="int8", help="candidate precision (default int8)")
-    p.add_argument("--max-context-len", type=int, default=2048)
+    # --max-context-len: the flag's earlier name, still accepted.
+    p.add_argument("--max-seq-len", "--max-context-len", dest="max_seq_len", type=int, default=2048)
     p.add_argument("--max-num-seqs", type=int, default=16)
     _load_args(p)
     args = parser.parse_args(argv)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             args.a,
             args.b,
             config,
-            ["--max-context-len", str(args.max_context_len), "--max-num-seqs", str(args.max_num_seqs)],
+            ["--max-seq-len", str(args.max_seq_len), "--max-num-seqs", str(args.max_num_seqs)],
         )
         return 0
     except ValueError as exc:

@@ -50,24 +50,22 @@ class Preprocessor:
     def __init__(
         self,
         tokenizer_dir: str | Path,
-        max_context_len: int,
+        max_seq_len: int,
         max_stop_words: int = MAX_STOP_WORDS,
         max_stop_word_tokens: int = MAX_STOP_WORD_TOKENS,
         max_text_bytes: int = MAX_TEXT_BYTES,
         trust_remote_code: bool = False,
         max_input_len: int | None = None,
     ):
-        """max_context_len is the engine's max_seq_len; max_input_len its longest prompt (default
-        max_context_len − 1; a TensorRT-LLM engine without chunked context takes fewer)."""
+        """max_seq_len is the engine's (prompt and answer together); max_input_len its longest prompt
+        (default max_seq_len − 1; a TensorRT-LLM engine without chunked context takes fewer)."""
         self.tokenizer = load_tokenizer(tokenizer_dir, trust_remote_code)
         self.end_ids = generation_end_ids(tokenizer_dir, self.tokenizer)
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
         )
-        self.max_context_len = max_context_len
-        self.max_input_len = (
-            max_context_len - 1 if max_input_len is None else min(max_input_len, max_context_len - 1)
-        )
+        self.max_seq_len = max_seq_len
+        self.max_input_len = max_seq_len - 1 if max_input_len is None else min(max_input_len, max_seq_len - 1)
         self.max_stop_words = max_stop_words
         self.max_stop_word_tokens = max_stop_word_tokens
         self.max_text_bytes = max_text_bytes
@@ -90,12 +88,12 @@ class Preprocessor:
             ids = list(ids)
         else:
             ids = self.tokenizer.encode(text, add_special_tokens=True)
-        check_prompt_length(len(ids), self.max_input_len, self.max_context_len)
+        check_prompt_length(len(ids), self.max_input_len, self.max_seq_len)
         return ids
 
     def check_max_tokens(self, max_tokens: int, prompt_len: int) -> None:
         MAX_TOKENS.check("max_tokens", max_tokens)
-        check_fits_context(prompt_len, max_tokens, self.max_context_len)
+        check_fits_context(prompt_len, max_tokens, self.max_seq_len)
 
     def word_sequences(self, words: list[str], field: str) -> list[list[int]]:
         """Token sequences of each word as it appears in running text.

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.image_libs
 
 @pytest.fixture(scope="module")
 def pre(checkpoint_dir):
-    return Preprocessor(checkpoint_dir, max_context_len=64, max_stop_words=3)
+    return Preprocessor(checkpoint_dir, max_seq_len=64, max_stop_words=3)
 
 
 def getter(**inputs):

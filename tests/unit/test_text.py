@@ -73,7 +73,7 @@ def test_word_list_round_trip():
 
 @pytest.fixture(scope="module")
 def pre(checkpoint_dir):
-    return Preprocessor(checkpoint_dir, max_context_len=64, max_stop_words=3)
+    return Preprocessor(checkpoint_dir, max_seq_len=64, max_stop_words=3)
 
 
 def test_chat_template_and_end_ids(pre):

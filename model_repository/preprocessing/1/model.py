@@ -39,7 +39,7 @@ class TritonPythonModel:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.pre = Preprocessor(
             version_dir / config.tokenizer_dir,
-            max_context_len=config.max_seq_len,
+            max_seq_len=config.max_seq_len,
             max_stop_words=config.max_stop_words,
             max_text_bytes=config.max_text_bytes,
             trust_remote_code=config.trust_remote_code,
