@@ -102,6 +102,14 @@ class AsyncLLMClient(ClientSettings):
         `on_attempt(n)` is called before the n-th try."""
         return ChunkStream(self._events(request, stream, timeout_s or self.timeout_s, on_attempt))
 
+    def batch_events(
+        self, requests: list[GenerateRequest], stream: bool = True, timeout_s: float | None = None
+    ) -> ChunkStream:
+        """Every response of ONE Triton request holding these requests' prompts as a batch (gRPC
+        only; they must send the same inputs, e.g. differ only in prompt): the engine schedules them
+        together, and each chunk's batch_index says which request it answers."""
+        return ChunkStream(self._events(self._batch(requests), stream, timeout_s or self.timeout_s, None))
+
     def stream(self, prompt: str | GenerateRequest, timeout_s: float | None = None, **kwargs) -> ChunkStream:
         """Chunks of a streamed answer; `chunk.text` is the new text. See `events`."""
         return self.events(GenerateRequest.of(prompt, kwargs), True, timeout_s)
@@ -121,6 +129,21 @@ class AsyncLLMClient(ClientSettings):
         finally:
             await source.aclose()  # at once, also when this task is cancelled
         return builder.finish(time.perf_counter() - started, attempts.count)
+
+    async def generate_batch(
+        self, requests: list[GenerateRequest], timeout_s: float | None = None
+    ) -> list[GenerationResult]:
+        """Each request's whole answer, all sent as ONE batched Triton request (see batch_events;
+        streamed underneath). The timings are the whole batch's."""
+        builders = [ResultBuilder(request) for request in requests]
+        started = time.perf_counter()
+        source = self._events(self._batch(requests), True, timeout_s or self.timeout_s, None)
+        try:
+            async for chunk in source:
+                builders[chunk.batch_index].add(chunk)
+        finally:
+            await source.aclose()
+        return [builder.finish(time.perf_counter() - started) for builder in builders]
 
     async def ready(self) -> bool:
         try:
@@ -142,10 +165,17 @@ class AsyncLLMClient(ClientSettings):
         config = await self._model_config(self.model)
         return [await self._model_info(name) for name in [self.model, *ensemble_steps(config)]]
 
+    def _batch(self, requests: list[GenerateRequest]) -> tuple[GenerateRequest, ...]:
+        if self.protocol != "grpc":
+            raise ValueError("a batch of prompts in one request is sent over gRPC only")
+        if not requests:
+            raise ValueError("a batch needs at least one request")
+        return tuple(requests)
+
     # -- deadline and retries ------------------------------------------------------------------
     async def _events(
         self,
-        request: GenerateRequest,
+        request: GenerateRequest | tuple[GenerateRequest, ...],
         stream: bool,
         timeout_s: float,
         on_attempt: Callable[[int], None] | None,
@@ -170,7 +200,7 @@ class AsyncLLMClient(ClientSettings):
             await asyncio.sleep(attempt.pause_s)
 
     def _attempt(
-        self, request: GenerateRequest, stream: bool, deadline: float
+        self, request: GenerateRequest | tuple[GenerateRequest, ...], stream: bool, deadline: float
     ) -> AsyncIterator[responses.Piece]:
         if self.protocol == "grpc":
             return aio_streams.grpc_stream(self, request, stream, deadline)

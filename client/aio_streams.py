@@ -21,13 +21,22 @@ JSON = {"Content-Type": "application/json"}
 
 
 async def grpc_stream(
-    settings: ClientSettings, request: GenerateRequest, stream: bool, deadline: float
+    settings: ClientSettings,
+    request: GenerateRequest | tuple[GenerateRequest, ...],
+    stream: bool,
+    deadline: float,
 ) -> AsyncIterator[responses.Piece]:
+    """A tuple of requests goes as one request holding that batch of prompts (their Triton request
+    parameters are the first's); each Piece's batch_index says which prompt it answers."""
     import grpc
     import tritonclient.grpc as grpcclient
     import tritonclient.grpc.aio as grpcaio
 
-    inputs = wire.grpc_inputs(grpcclient, request.inputs(stream))
+    if isinstance(request, tuple):
+        inputs = wire.grpc_batch_inputs(grpcclient, [r.inputs(stream) for r in request])
+        request = request[0]
+    else:
+        inputs = wire.grpc_inputs(grpcclient, request.inputs(stream))
     client = settings._grpc_client(grpcaio)
     finished = asyncio.Event()
 

@@ -28,6 +28,7 @@ class Piece(NamedTuple):
     sequence_index: int = 0  # which of num_return_sequences answers it belongs to
     logits: np.ndarray | None = None  # generation_logits of its tokens, [tokens, vocab]
     prompt_logits: np.ndarray | None = None  # context_logits, [prompt tokens, vocab] (a first response)
+    batch_index: int = 0  # which prompt of a batched request it answers (TensorRT-LLM's batch_index)
 
 
 def grpc_chunk(result, error=None) -> tuple[str | None, int, bool]:
@@ -56,6 +57,7 @@ def grpc_piece(result, text: str, count: int) -> Piece:
         sequence_index=grpc_sequence_index(result),
         logits=_rows(result.as_numpy("generation_logits")),
         prompt_logits=_rows(result.as_numpy("context_logits")),
+        batch_index=grpc_batch_index(result),
     )
 
 
@@ -85,6 +87,12 @@ def grpc_cached_tokens(result) -> int | None:
 def grpc_sequence_index(result) -> int:
     """sequence_index of one gRPC stream response (sent only for num_return_sequences > 1); 0 otherwise."""
     values = result.as_numpy("sequence_index")
+    return 0 if values is None else int(values.reshape(-1)[0])
+
+
+def grpc_batch_index(result) -> int:
+    """batch_index of one gRPC stream response: the prompt of a batched request it answers; 0 without."""
+    values = result.as_numpy("batch_index")
     return 0 if values is None else int(values.reshape(-1)[0])
 
 

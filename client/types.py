@@ -101,6 +101,7 @@ class Chunk:
     sequence_index: int = 0  # which of num_return_sequences answers this chunk belongs to
     logits: np.ndarray | None = None  # with logits: [tokens of this chunk, vocab]
     prompt_logits: np.ndarray | None = None  # with prompt_logits, on the first chunk: [prompt, vocab]
+    batch_index: int = 0  # a batched request (AsyncLLMClient.batch_events): which prompt it answers
 
     @classmethod
     def of(cls, piece: Piece, time_s: float) -> Chunk:
@@ -113,6 +114,7 @@ class Chunk:
             sequence_index=piece.sequence_index,
             logits=piece.logits,
             prompt_logits=piece.prompt_logits,
+            batch_index=piece.batch_index,
         )
 
 

@@ -124,6 +124,26 @@ def grpc_inputs(grpcclient, values: dict[str, object]) -> list:
     return inputs
 
 
+def grpc_batch_inputs(grpcclient, batch: list[dict[str, object]]) -> list:
+    """tritonclient InferInputs for one request holding a batch of prompts: each input's [1, n]
+    rows stacked into [batch, n] (the ensemble's max_batch_size > 0 takes that). Every request of
+    the batch must send the same inputs with the same n (a ValueError otherwise)."""
+    sent = [_sent(values) for values in batch]
+    if any(set(values) != set(sent[0]) for values in sent):
+        raise ValueError("the requests of a batch must send the same inputs")
+    inputs = []
+    for name in sent[0]:
+        spec = ENSEMBLE_INPUTS[name]
+        rows = [spec.array(values[name]) for values in sent]
+        if len({row.shape for row in rows}) != 1:
+            raise ValueError(f"{name}: the requests of a batch must send as many values each")
+        array = np.concatenate(rows)
+        tensor = grpcclient.InferInput(name, list(array.shape), spec.datatype)
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    return inputs
+
+
 def json_inputs(values: dict[str, object], parameters: dict[str, object] | None = None) -> dict[str, object]:
     """The body of Triton's HTTP `generate` / `generate_stream` for a request. `parameters` go in as
     top-level keys too: the generate endpoint passes a key that is no input on as a request parameter."""

@@ -95,18 +95,44 @@ class Gateway:
         return await asyncio.to_thread(self.counter.count, call)
 
     async def _whole(self, request: Request, call: Call):
+        calls = call.per_prompt()
         try:
             # Streamed underneath: Triton 2.51's ensemble never cancels its running engine step, and the
             # engine hears of a cancelled request only through the postprocessing step of its next
             # token (ARCHITECTURE.md). Non-streamed, that step comes at the very end, so a client that
             # went away kept its request generating up to max_tokens and held up every SIGTERM drain.
-            result = await _until_disconnected(request, self.client.generate(call.request, stream=True))
+            results = await _until_disconnected(request, self._results(calls))
         except ServerError as exc:
             raise from_server_error(exc, call.prompt_param) from None
-        if result is None:  # the client went away; its Triton request was cancelled
+        if results is None:  # the client went away; its Triton request was cancelled
             return JSONResponse({}, status_code=499)
+        n = call.request.num_return_sequences  # OpenAI numbers prompt i's answer j i * n + j
         choices = []
-        for index, sequence in enumerate(result.sequences or [result]):  # sequences: n > 1
+        for i, (one, result) in enumerate(zip(calls, results, strict=True)):
+            choices += self._choices(one, result, i * n)
+        prompt_tokens = sum([await self._prompt_tokens(one) for one in calls])
+        return answers.completion(
+            call,
+            answers.completion_id(call.chat),
+            int(time.time()),
+            choices,
+            usage=answers.usage(
+                prompt_tokens,
+                sum(r.output_tokens for r in results),
+                _cached([r.cached_tokens for r in results]),
+            ),
+        )
+
+    async def _results(self, calls: list[Call]) -> list:
+        """Each call's GenerationResult: a prompt list goes as one batched Triton request."""
+        if len(calls) > 1:
+            return await self.client.generate_batch([one.request for one in calls])
+        return [await self.client.generate(calls[0].request, stream=True)]
+
+    def _choices(self, call: Call, result, first_index: int) -> list[dict]:
+        """The choices of one prompt's answers (sequences: n > 1), numbered from first_index."""
+        choices = []
+        for index, sequence in enumerate(result.sequences or [result], start=first_index):
             text = answers.StopTrimmer(call.trimmed_stop)
             answer = text.feed(sequence.text) + text.finish(sequence.finish_reason == "stop")
             if call.echo:
@@ -126,16 +152,15 @@ class Gateway:
                     prompt=self._prompt_tokens_logprobs(call, result.prompt_logits),
                 )
             )
-        return answers.completion(
-            call,
-            answers.completion_id(call.chat),
-            int(time.time()),
-            choices,
-            usage=answers.usage(await self._prompt_tokens(call), result.output_tokens, result.cached_tokens),
-        )
+        return choices
 
     async def _stream(self, request: Request, call: Call):
-        chunks = self.client.events(call.request, stream=True)
+        calls = call.per_prompt()
+        if len(calls) > 1:  # a prompt list: one batched Triton request
+            chunks = self.client.batch_events([one.request for one in calls])
+        else:
+            chunks = self.client.events(call.request, stream=True)
+        n = call.request.num_return_sequences
         # The first response decides the status: an error before any text is a proper HTTP error.
         try:
             first = await _next(chunks)
@@ -153,13 +178,15 @@ class Gateway:
 
         async def body():
             choices = [
-                ChoiceStream(call, index, self._decode) for index in range(call.request.num_return_sequences)
+                ChoiceStream(one, i * n + j, self._decode) for i, one in enumerate(calls) for j in range(n)
             ]
             try:
                 if call.chat:
                     yield event([answers.delta(call, "", None, first=True, index=c.index) for c in choices])
                 elif call.echo:
-                    yield event([answers.delta(call, call.prompt_text, None, index=c.index) for c in choices])
+                    yield event(
+                        [answers.delta(c.call, c.call.prompt_text, None, index=c.index) for c in choices]
+                    )
                 pending = [first] if first is not None else []
                 while True:
                     chunk = pending.pop() if pending else await _next(chunks)
@@ -167,17 +194,16 @@ class Gateway:
                         break
                     if await request.is_disconnected():
                         return  # finally cancels the Triton request
-                    for part in choices[chunk.sequence_index].feed(chunk):
+                    for part in choices[chunk.batch_index * n + chunk.sequence_index].feed(chunk):
                         yield event([part])
                 for choice in choices:
                     for part in choice.finish():
                         yield event([part])
-                if call.include_usage:  # the prompt is computed once, by the first sequence: its cache hits
+                if call.include_usage:  # a prompt is computed once, by its first sequence: its cache hits
+                    prompt_tokens = sum([await self._prompt_tokens(one) for one in calls])
+                    cached = _cached([c.cached for c in choices[::n]])
                     yield event(
-                        [],
-                        usage=answers.usage(
-                            await self._prompt_tokens(call), sum(c.tokens for c in choices), choices[0].cached
-                        ),
+                        [], usage=answers.usage(prompt_tokens, sum(c.tokens for c in choices), cached)
                     )
             except ServerError as exc:  # after the 200 went out: report in-band, as OpenAI does
                 yield answers.sse(from_server_error(exc, call.prompt_param).body())
@@ -218,6 +244,11 @@ async def read_bounded(request: Request, limit: int) -> bytes:
             code="request_too_large",
         )
     return b"".join(chunks)
+
+
+def _cached(counts: list[int | None]) -> int | None:
+    """The prompts' cached tokens together; None when the server reported none."""
+    return None if all(c is None for c in counts) else sum(c or 0 for c in counts)
 
 
 async def _next(chunks):

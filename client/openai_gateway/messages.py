@@ -13,6 +13,10 @@ import json
 from . import tools
 from .errors import invalid
 
+# The ensemble's max_batch_size (model_repository/ensemble/config.pbtxt): a list of prompts is sent
+# as one batched request, which Triton refuses past it.
+MAX_PROMPTS = 64
+
 
 def chat_messages(body: dict, tools_text: str | None = None) -> list[dict[str, str]]:
     """The messages as the chat template takes them ({role, content} strings), with the tools'
@@ -99,10 +103,15 @@ def _tool_turn(content: str, call_id, known_ids: list[str], where: str) -> dict[
     return {"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"}
 
 
-def completion_prompt(body: dict) -> str:
+def completion_prompts(body: dict) -> tuple[str, ...]:
+    """A completion request's prompts: one string, or a list of them (sent as one batched request)."""
     prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise invalid("prompt: must be a string (one prompt per request)", "prompt")
-    return prompt
+    prompts = prompt if isinstance(prompt, list) else [prompt]
+    if not prompts or not all(isinstance(p, str) for p in prompts):
+        raise invalid(
+            "prompt: must be a string or a non-empty list of strings (token-id prompts are not supported)",
+            "prompt",
+        )
+    if len(prompts) > MAX_PROMPTS:
+        raise invalid(f"prompt: at most {MAX_PROMPTS} prompts per request, got {len(prompts)}", "prompt")
+    return tuple(prompts)

@@ -8,7 +8,7 @@ limits are the request contract's (client.wire.checked → python_backend/contra
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from python_backend.contract.errors import InputError
 from python_backend.contract.limits import NUM_RETURN_SEQUENCES, SAMPLING_LIMITS, check_min_tokens
@@ -17,7 +17,7 @@ from .. import wire
 from ..types import GenerateRequest
 from . import logprobs, tools
 from .errors import from_input_error, invalid, model_not_found
-from .messages import chat_messages, completion_prompt
+from .messages import chat_messages, completion_prompts
 from .structured import response_format_guide
 
 # Every top-level parameter a request may carry; anything else is a 400 naming it (OpenAI does the
@@ -79,11 +79,20 @@ class Call:
     logprobs: bool = False  # choices carry each generated token's log prob (logprobs.py)
     top_logprobs: int = 0  # and that many alternatives per token (from generation_logits)
     tools: tools.ToolPlan | None = None  # chat with tools: the answer may be tool calls (tools.py)
+    # Completions given a list of prompts: all of them, sent as one batched request (prompt_text and
+    # request are the first's; per_prompt() gives one Call each). Empty otherwise.
+    prompts: tuple[str, ...] = ()
 
     @property
     def trimmed_stop(self) -> tuple[str, ...]:
         """The stop strings to cut from the answer's end (none with include_stop_str_in_output)."""
         return () if self.keep_stop else self.request.stop
+
+    def per_prompt(self) -> list[Call]:
+        """One Call per prompt of a prompt list (this call alone without one)."""
+        if len(self.prompts) < 2:
+            return [self]
+        return [replace(self, prompt_text=p, request=replace(self.request, prompt=p)) for p in self.prompts]
 
 
 def parse_json(raw: bytes) -> dict:
@@ -130,7 +139,8 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
         prompt_text = ""
         prompt_param = "messages"
     else:
-        prompt_text = completion_prompt(body)
+        prompts = completion_prompts(body)
+        prompt_text = prompts[0]
         request = GenerateRequest(prompt_text, chat=False, **params)
         prompt_param = "prompt"
     return Call(
@@ -146,6 +156,7 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
         logprobs=params["log_probs"],
         top_logprobs=top_logprobs or 0,
         tools=plan,
+        prompts=() if chat else prompts,
     )
 
 
