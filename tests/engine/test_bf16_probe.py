@@ -37,4 +37,8 @@ def test_the_bf16_decoder_computes_the_exports_model(onnx_fp32, tokenizer):
     ours = bf16([[t] for t, _ in rows], [p for _, p in rows])[:, -1]
     reference = runner.decode(rows)
     assert np.abs(reference - ours).max() < 1.0
-    assert (reference.argmax(-1) == ours.argmax(-1)).all()
+    # The same next token, up to BF16's rounding: where FP32's top two logits nearly tie (row 0
+    # here: 0.007 apart), BF16 may pick the other, so the token it picks must score within 0.25 of
+    # FP32's best. A wrong decoder misses by far more (a flipped rotary sign: by 33).
+    picked = reference[np.arange(len(rows)), ours.argmax(-1)]
+    assert (reference.max(-1) - picked < 0.25).all()
