@@ -74,6 +74,28 @@ def model_not_found(name: str, served: str | None = None) -> OpenAIError:
     return OpenAIError(404, message, type_="invalid_request_error", param="model", code="model_not_found")
 
 
+def from_http_error(status: int, detail, headers: dict[str, str] | None) -> OpenAIError:
+    """The web framework's own errors: no such route (404), or not with this method (405)."""
+    if status == 404:
+        return OpenAIError(
+            404, "Not found: no such endpoint", type_="invalid_request_error", code="not_found"
+        )
+    if status == 405:
+        allowed = (headers or {}).get("allow") or (headers or {}).get("Allow")
+        message = "Method not allowed" + (f"; this endpoint takes {allowed}" if allowed else "")
+        return OpenAIError(
+            405, message, type_="invalid_request_error", code="method_not_allowed", headers=headers
+        )
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return OpenAIError(status, str(detail), type_=kind, headers=headers)
+
+
+def internal(exc: Exception) -> OpenAIError:
+    return OpenAIError(
+        500, f"Internal error: {type(exc).__name__}", type_="server_error", code="internal_error"
+    )
+
+
 def unavailable(message: str) -> OpenAIError:
     return OpenAIError(503, message, type_="service_unavailable_error", code="triton_unavailable")
 

@@ -16,8 +16,10 @@ from ..retry import RetryPolicy
 from ..settings import TlsFiles
 from . import answers, logprobs
 from .choices import ChoiceStream
+from .context import ModelLimits, admit
 from .errors import OpenAIError, from_server_error, invalid
-from .parsing import Call, parse_call, parse_json
+from .parsing import Call, parse_call
+from .schema import check_max_tokens, check_types, read_json
 
 MAX_BODY_BYTES = 1 << 20
 DRAIN_LIMIT_BYTES = 64 << 20  # past this an oversized upload is cut off rather than read to its end
@@ -46,6 +48,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig):
         self.config = config
         self.counter = answers.PromptCounter(config.tokenizer_dir)
+        self.limits = ModelLimits.beside(config.tokenizer_dir)  # the model's context, from its repository
         self.client = AsyncLLMClient(
             config.triton_grpc,
             "grpc",
@@ -64,7 +67,11 @@ class Gateway:
     async def answer(self, request: Request, chat: bool):
         """/v1/completions (chat=False) and /v1/chat/completions (chat=True)."""
         raw = await read_bounded(request, self.config.max_body_bytes)
-        call = parse_call(parse_json(raw), chat, self.config.model_names)
+        body = read_json(raw)
+        check_types(body, chat)
+        check_max_tokens(body, self.limits.max_seq_len)
+        call = parse_call(body, chat, self.config.model_names)
+        await asyncio.to_thread(admit, self.limits, self.counter, body, call)
         if (call.top_logprobs or call.request.prompt_logits) and self.counter.tokenizer is None:
             param = "top_logprobs" if chat else "logprobs"
             raise invalid(

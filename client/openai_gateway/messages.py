@@ -12,6 +12,7 @@ import json
 
 from . import tools
 from .errors import invalid
+from .schema import check_role
 
 # The ensemble's max_batch_size (model_repository/ensemble/config.pbtxt): a list of prompts is sent
 # as one batched request, which Triton refuses past it.
@@ -29,6 +30,7 @@ def chat_messages(body: dict, tools_text: str | None = None) -> list[dict[str, s
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise invalid(f"messages[{i}]: must be an object with a role", "messages")
+        check_role(message["role"], f"messages[{i}]")
         calls = message.get("tool_calls") if message["role"] == "assistant" else None
         content = _content(message.get("content"), f"messages[{i}].content", none_ok=calls is not None)
         if calls is not None:
@@ -38,7 +40,9 @@ def chat_messages(body: dict, tools_text: str | None = None) -> list[dict[str, s
         if message["role"] == "tool":
             out.append(_tool_turn(content, message.get("tool_call_id"), call_ids, f"messages[{i}]"))
         else:
-            out.append({"role": message["role"], "content": content})
+            # OpenAI's "developer" is the system message of its newer models; chat templates know "system".
+            role = "system" if message["role"] == "developer" else message["role"]
+            out.append({"role": role, "content": content})
     if tools_text is None:
         return out
     if out[0]["role"] == "system":

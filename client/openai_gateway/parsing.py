@@ -7,7 +7,6 @@ limits are the request contract's (client.wire.checked → python_backend/contra
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
 from python_backend.contract.errors import InputError
@@ -93,16 +92,6 @@ class Call:
         if len(self.prompts) < 2:
             return [self]
         return [replace(self, prompt_text=p, request=replace(self.request, prompt=p)) for p in self.prompts]
-
-
-def parse_json(raw: bytes) -> dict:
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid(f"the request body is not valid JSON: {exc}", None) from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object", None)
-    return body
 
 
 def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
