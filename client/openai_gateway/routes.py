@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from python_backend.contract.errors import InputError
 
 from . import answers
 from .access import ApiKeys, RateLimit, TokenBuckets, presented_key
-from .errors import OpenAIError, from_input_error, model_not_found, unavailable
+from .errors import OpenAIError, from_http_error, from_input_error, internal, model_not_found, unavailable
 from .gateway import Gateway, GatewayConfig
+from .metrics import GatewayMetrics, MetricsMiddleware
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,15 @@ class Access:
 
 
 async def _allowed(request: Request) -> None:
-    request.app.state.access.check(request)
+    try:
+        request.app.state.access.check(request)
+    except OpenAIError as exc:
+        metrics = request.app.state.metrics
+        (metrics.unauthorized if exc.status == 401 else metrics.rate_limited).inc()
+        raise
 
 
-# /health/ready stays open: load balancers and Kubernetes probe it without a key.
+# /health/ready and /metrics stay open: load balancers, Kubernetes and Prometheus call them without a key.
 router = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(_allowed)])
 
@@ -83,6 +91,12 @@ async def ready(gateway: Shared):
     if await gateway.client.ready():
         return {"status": "ready"}
     raise unavailable("the inference server is not ready")
+
+
+@router.get("/metrics")
+async def metrics(request: Request):
+    body, content_type = request.app.state.metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 @v1.get("/models")
@@ -115,6 +129,20 @@ async def _input_error(request, exc: InputError):
     return await _openai_error(request, from_input_error(exc))
 
 
+async def _http_error(request, exc: HTTPException):
+    """Starlette's own 404 (no route) and 405 (a route, another method), as OpenAI error objects."""
+    return await _openai_error(request, from_http_error(exc.status_code, exc.detail, exc.headers))
+
+
+async def _validation_error(request, exc: RequestValidationError):
+    return await _openai_error(request, OpenAIError(400, str(exc), type_="invalid_request_error"))
+
+
+async def _unexpected(request, exc: Exception):
+    """A bug, still answered as an OpenAI error (Starlette logs the traceback)."""
+    return await _openai_error(request, internal(exc))
+
+
 def create_app(config: GatewayConfig, access: AccessConfig | None = None) -> FastAPI:
     gateway = Gateway(config)
 
@@ -126,8 +154,13 @@ def create_app(config: GatewayConfig, access: AccessConfig | None = None) -> Fas
     app = FastAPI(title="triton-llm OpenAI gateway", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.access = Access(access or AccessConfig())
+    app.state.metrics = GatewayMetrics()  # a registry per app: tests run several gateways in one process
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(OpenAIError, _openai_error)
     app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
     app.include_router(router)
     app.include_router(v1)
     return app
