@@ -178,11 +178,17 @@ engines: ## TensorRT-LLM engines on a GPU [PRECISION=fp16|...] [CHECKPOINT=] [TP
 
 # --precision/--tp/--pp describe the engine only in a dry run before it is built; otherwise the
 # engine's own config.json and manifest.json decide (e.g. int8_kv: KV reuse and chunked context off).
-gpu-repo: ## the GPU model repository from ENGINE_DIR [CHECKPOINT=] [DRY_RUN=1]
+# REPO_MOUNT_PATH: where tritonserver will see the repository (the engine's paths are written for it; default
+# the Helm chart's /models/repository). Serving it here: REPO_MOUNT_PATH=$(CURDIR)/build/gpu_model_repository.
+REPO_MOUNT_PATH ?=
+gpu-repo: ## the GPU model repository from ENGINE_DIR [CHECKPOINT=] [DRY_RUN=1] [REPO_MOUNT_PATH=]
 	$(call select_gpu_python,)
 	$(gpu_venv)
 	$(GPU_PY) -m build_engines gpu-repo --engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT) \
-		--output $(GPU_REPO) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) $(GPU_DRY) $(GPU_REPO_ARGS)
+		--output $(GPU_REPO) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) $(GPU_DRY) \
+		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),) $(GPU_REPO_ARGS)
+	@echo "gpu-repo: $(GPU_REPO) is assembled for tritonserver to see it at \
+	$(or $(REPO_MOUNT_PATH),/models/repository (the Helm chart's; REPO_MOUNT_PATH=... for another path))"
 
 # One command on the GPU machine, inside the NGC image: engines + gpu-repo + launch + the acceptance
 # checks, report in results/gpu-check/<run>/ (docs/GPU.md). The preflight picks the Python as the GPU
@@ -205,7 +211,8 @@ EMULATED_REPO ?= build/emulated_gpu_repository
 .PHONY: emulate-gpu
 emulate-gpu: venv ## the GPU repository with the engine backend emulated on CPU, served like make serve
 	$(BIN)/python -m build_engines emulate-gpu-repo --model $(MODEL) --precision $(PRECISION) \
-		--max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO)
+		--max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO) \
+		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),)
 	$(BIN)/python -m server --model-repository $(EMULATED_REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 

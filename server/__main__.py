@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from python_backend.contract import repo_paths
+
 from .signals import StopSignals
 from .supervisor import Supervisor
 from .tritonserver import ADMIN_HEADER, GrpcTls, ServerOptions, StartupInterrupted, TritonServer
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         options = build_options(args)
+        # A repository assembled for another path (gpu-repo --repo-mount-path) is refused here, naming
+        # the config, the path and the flag, not by the backend with a misleading message.
+        repo_paths.check_repository(args.model_repository)
         server = TritonServer(options, args.log_file)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -80,6 +80,9 @@ class GpuCheckConfig:
                 str(self.checkpoint),
                 "--output",
                 str(self.repo),
+                # served on this machine, from where it is built (GPU_REPO_ARGS may say otherwise)
+                "--repo-mount-path",
+                str(Path(self.repo).resolve()),
                 *self.gpu_repo_args,
             ],
             "launch": [

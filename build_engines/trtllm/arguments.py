@@ -221,7 +221,8 @@ def add_gpu_repo(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--repo-mount-path",
         default=None,
-        help="the output dir's path as tritonserver sees it (e.g. in the container)",
+        help="the output dir's path as tritonserver will see it (in the container, the pod): the engine's "
+        "paths are written for it (default: the Helm chart's /models/repository)",
     )
     p.add_argument("--target-sm", type=int, default=None, help="serving GPU's SM (default: this machine's)")
     p.add_argument("--target-trtllm-version", default=None, help="serving TensorRT-LLM (default: installed)")

@@ -150,7 +150,20 @@ def cmd_gpu_repo(args) -> int:
         return 0
     out = repository.assemble_gpu(req)
     print(f"[gpu-repo] model repository ready: {out}", file=sys.stderr)
+    print(f"[gpu-repo] {mount_summary(req)}", file=sys.stderr)
     return 0
+
+
+def mount_summary(req: repository.GpuRepoRequest) -> str:
+    """Which path the repository was assembled for: it serves only from there."""
+    mount = repository.mount_path(req)
+    chosen = (
+        "--repo-mount-path" if req.repo_mount_path else "the Helm chart's mount path (no --repo-mount-path)"
+    )
+    return (
+        f"assembled for tritonserver to see it at {mount} ({chosen}): serve it from there, or assemble "
+        "it again with --repo-mount-path set to the path the server sees"
+    )
 
 
 @_handle

@@ -184,11 +184,16 @@ def assemble_emulated(
     limits: EmulatedLimits,
     engine_dir: Path | None = None,
     gpu_repo_args: list[str] = (),
+    repo_mount_path: str | None = None,
 ) -> Path:
+    """repo_mount_path: where the server will see `output` (None: where it is, served in place). The
+    engine model's paths are under it; the ONNX files the emulator runs are linked into the repository
+    (engine/1/trtllm_engine, as gpu-repo links an engine), so nothing points outside it."""
     engine_dir = engine_dir or output.parent / f"{output.name}_engine"
     standin_engine(onnx_dir, engine_dir, limits)
     shutil.rmtree(output, ignore_errors=True)
-    run_gpu_repo(engine_dir, tokenizer_dir, output, list(gpu_repo_args))
+    mount = ["--repo-mount-path", repo_mount_path or str(Path(output).resolve())]
+    run_gpu_repo(engine_dir, tokenizer_dir, output, [*mount, *gpu_repo_args])
     swap_engine_backend(output)
     return output
 
@@ -202,8 +207,14 @@ def cmd_emulate_gpu_repo(args) -> None:
     if "quality" not in manifest.read(onnx_dir):
         quality.verify(ckpt, onnx_dir, args.precision)
     limits = EmulatedLimits(args.max_batch_size, args.max_seq_len, args.max_input_len, args.max_num_tokens)
-    out = assemble_emulated(onnx_dir, ckpt, args.output, limits, args.engine_dir)
-    print(f"[emulate-gpu-repo] GPU model repository with the emulated tensorrtllm backend ready: {out}")
+    out = assemble_emulated(
+        onnx_dir, ckpt, args.output, limits, args.engine_dir, repo_mount_path=args.repo_mount_path
+    )
+    mount = args.repo_mount_path or f"{out.resolve()} (where it is; no --repo-mount-path)"
+    print(
+        f"[emulate-gpu-repo] GPU model repository with the emulated tensorrtllm backend ready: {out}, "
+        f"assembled for the server to see it at {mount}"
+    )
 
 
 def register(subparsers) -> None:
@@ -221,6 +232,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--work-dir", type=Path, default=Path("artifacts"), help="checkpoints and exports cache")
     p.add_argument("--output", type=Path, default=Path("build/emulated_gpu_repository"))
+    p.add_argument(
+        "--repo-mount-path",
+        default=None,
+        help="the output dir's path as the server will see it, as for gpu-repo (default: the output "
+        "dir itself, served in place)",
+    )
     p.add_argument(
         "--engine-dir", type=Path, default=None, help="stand-in engine dir (default: OUTPUT_engine)"
     )

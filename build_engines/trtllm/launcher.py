@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from python_backend.contract import repo_paths
+
 from .. import manifest as shared_manifest
 from . import pins
 
@@ -219,6 +221,9 @@ def launch(cfg: LaunchConfig, *, dry_run: bool = False, out=print) -> int:
     if dry_run:
         out(shlex.join(cmd))
         return 0
+    # Every path a config names exists (the engine, the tokenizer info): else the backend refuses the
+    # engine with a message that hides the cause (python_backend/contract/repo_paths.py).
+    repo_paths.check_repository(cfg.model_repo)
     check_ports(cfg)
     check_tools(cfg)
     out(f"[launch] {cfg.world_size} rank(s): {shlex.join(cmd)}")

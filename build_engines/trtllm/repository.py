@@ -27,6 +27,10 @@ ENGINE_SUBDIR = "trtllm_engine"  # engine files inside engine/1/
 # Guided decoding: the backend's xgrammar reads this file (python_backend/contract/tokenizer_info.py)
 TOKENIZER_INFO = tokenizer_info.FILE_NAME  # inside engine/1/
 MODELS = ("ensemble", "preprocessing", "engine", "postprocessing")
+# Where the Helm chart's pods see the repository (helm/triton-llm/values.yaml modelRepository.mountPath
+# + path): the engine's paths are written for it unless --repo-mount-path says otherwise, never for
+# the host that assembles it (python_backend/contract/repo_paths.py checks them before Triton starts).
+CHART_MOUNT_PATH = "/models/repository"
 
 
 @dataclass
@@ -50,7 +54,7 @@ class GpuRepoRequest:
     max_tokens: int | None = None  # largest max_tokens served; default: max_seq_len - max_prompt_len
     cancellation_check_period_ms: int = 100
     stats_check_period_ms: int = 100
-    repo_mount_path: str | None = None  # where tritonserver will see `output` (e.g. inside a container)
+    repo_mount_path: str | None = None  # where tritonserver will see `output`; None: CHART_MOUNT_PATH
     target_sm: int | None = None  # default: this machine's GPU 0, when it has one
     target_trtllm_version: str | None = None  # default: this machine's tensorrt_llm, when installed
     lookahead: Lookahead | None = None  # default: the sizes a lookahead engine was built for
@@ -145,6 +149,14 @@ class RepoPlan:
     notes: tuple[str, ...]  # defaults derived from the engine, for the operator to read
 
 
+def mount_path(req: GpuRepoRequest) -> str:
+    """The path tritonserver will see the repository at: every path the engine config names is under it."""
+    mount = req.repo_mount_path or CHART_MOUNT_PATH
+    if not mount.startswith("/"):
+        raise ValueError(f"--repo-mount-path must be absolute (the path tritonserver sees), got {mount!r}")
+    return mount.rstrip("/") or "/"
+
+
 def plan_repo(
     req: GpuRepoRequest, *, env: environment.GpuEnvironment | None = None, planned: EngineFacts | None = None
 ) -> RepoPlan:
@@ -168,7 +180,7 @@ def plan_repo(
     batch, max_input_len, _ = cross_check(req, facts)
     lookahead = facts.lookahead_sizes(req.lookahead)  # beam width 1 is TrtllmEngineModel's rule
     check_serves(facts.speculative_decoding_mode, facts.max_draft_len, lookahead, facts.source)
-    mount = req.repo_mount_path or str(req.output.resolve())
+    mount = mount_path(req)
     model = TrtllmEngineModel(
         # Guided decoding on, as on the CPU engine: the shared ensemble sends guided_decoding_* inputs.
         guided_decoding_backend="xgrammar",
@@ -221,6 +233,7 @@ def assemble_gpu(
             TENSORRT_LLM,
             generation_logits=facts.gathers_generation_logits,
             context_logits=facts.gathers_context_logits,
+            lookahead=model.lookahead is not None,  # preprocessing refuses guides (guide_check.py)
         ),
     )
     engine_model_dir = req.output / "engine"
@@ -266,6 +279,7 @@ def describe(req: GpuRepoRequest, plan: RepoPlan) -> str:
             if model.lookahead is not None
             else []
         ),
+        f"# the engine's paths are written for tritonserver seeing {req.output} at {mount_path(req)}",
         f"# would link {req.engine_dir} -> {req.output / 'engine' / '1' / ENGINE_SUBDIR}",
         f"# would write {req.output / 'engine' / '1' / TOKENIZER_INFO} (xgrammar tokenizer info from "
         f"{req.tokenizer_dir})",

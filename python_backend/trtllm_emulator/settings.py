@@ -8,8 +8,10 @@ ModelInstanceState::Create fails the load with, for the same config:
   - a required parameter missing (checked in the order the backend reads them):
     "unexpected error when creating modelInstanceState: Cannot find parameter with name: <name>";
   - gpt_model_type not one the backend knows; guided decoding switched on with a tokenizer-info
-    file that does not exist or a backend other than xgrammar; no engine path (or one that does not
-    exist).
+    file that does not exist ("Xgrammar's tokenizer info path at <path> does not exist.") or a
+    backend other than xgrammar; no engine path, or one that does not exist (the backend logs
+    "Decoder (GPT) model path at <path> does not exist.", empties the path, then fails with "Both
+    encoder and decoder model paths are empty").
 With guided decoding on, the CPU engine reads the same tokenizer-info file the backend's xgrammar would.
 Optional parameters fall back to the backend's own defaults (backend_contract.OPTIONAL_PARAMETERS),
 including a value that does not parse (the backend logs a warning and keeps the default).
@@ -103,8 +105,8 @@ def guided_decoding(params: dict[str, str]) -> Path | None:
         path, "xgrammar_tokenizer_info_path"
     ):
         return None
-    if not Path(path).is_file():
-        raise _load_failure(f"Xgrammar's tokenizer info path at {path} does not exist.")
+    if not Path(path).exists():  # std::filesystem::exists, not uncaught: the load fails
+        raise _load_failure(bc.TOKENIZER_INFO_MISSING.format(path=path))
     if backend not in bc.GUIDED_DECODING_BACKENDS:
         raise _load_failure(
             "Guided decoding is currently supported with 'xgrammar' backend. Invalid "
@@ -130,7 +132,12 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
     batching_type = check_required(params)
     tokenizer_info = guided_decoding(params)
     engine_path = params.get("gpt_model_path", "")
-    if not engine_path or not Path(engine_path).is_dir():
+    if engine_path and not Path(engine_path).exists():
+        # The backend's check throws bc.ENGINE_PATH_MISSING inside a try whose catch drops it, logs
+        # bc.ENGINE_PATH_SWALLOWED and empties the path, so the load then fails with NO_ENGINE_PATH.
+        log.warning("%s", bc.ENGINE_PATH_SWALLOWED)
+        engine_path = ""
+    if not engine_path:
         raise _load_failure(bc.NO_ENGINE_PATH)
     beam_width = _integer(params, "max_beam_width")
     if beam_width != 1:

@@ -74,6 +74,16 @@ GPT_MODEL_TYPES = ("V1", "v1", "inflight_batching", "inflight_fused_batching")
 # gpt_model_path is read in a try block, but with neither it nor encoder_model_path (or a path that does not
 # exist: the check is inside that try) the load fails with this message.
 NO_ENGINE_PATH = "Both encoder and decoder model paths are empty"
+# The engine path's own check (TLLM_CHECK_WITH_INFO(std::filesystem::exists(...))) and the warning its catch
+# logs instead: the load then fails with NO_ENGINE_PATH (docs/upstream/trtllm-1.2-deployment.md Q7,
+# model_instance_state.cc at c8c6df08bd0ead54cd47f7973e1e425c28a174cd).
+ENGINE_PATH_MISSING = "Decoder (GPT) model path at {path} does not exist."
+ENGINE_PATH_SWALLOWED = "gpt_model_path is not specified, will be left empty"
+# getGuidedDecodingConfigFromParams checks the file outside any try: this fails the load (same source).
+TOKENIZER_INFO_MISSING = "Xgrammar's tokenizer info path at {path} does not exist."
+# The parameters that name a file or directory, the ones a moved repository breaks; tokenizer_dir is
+# read (and ignored by the C++ workflow) by the backend, and is the tokenizer of our Python models.
+PATH_PARAMETERS = ("gpt_model_path", "encoder_model_path", "xgrammar_tokenizer_info_path", "tokenizer_dir")
 ENGINE_PATH_SOURCES = (
     model_instance_state("ModelInstanceState::ModelInstanceState"),
     backend_c2e("model_instance_state.cc", 772),
