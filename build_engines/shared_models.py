@@ -32,6 +32,9 @@ TOKENIZER_FILES = (
     "merges.txt",
     "tokenizer.model",
     "added_tokens.json",
+    # the model's vocab_size, which sizes embedding_bias (text/tokenizer.py model_vocab_size)
+    "config.json",
+    "genai_config.json",
 )
 
 

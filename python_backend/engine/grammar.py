@@ -27,10 +27,12 @@ CACHE_LIMIT_BYTES = 64 << 20
 class GrammarCompiler:
     """xgrammar's compiler over the engine's vocabulary (from the tokenizer-info file)."""
 
-    def __init__(self, tokenizer_info_path: Path, vocab_size: int, threads: int = 1):
+    def __init__(self, tokenizer_info: Path | dict, vocab_size: int, threads: int = 1):
+        """tokenizer_info: the tokenizer-info file, or its dict (preprocessing makes it from its
+        tokenizer: contract/tokenizer_info.from_tokenizer)."""
         import xgrammar as xgr  # here: the engine without guided decoding does not import torch
 
-        info = read(tokenizer_info_path)
+        info = tokenizer_info if isinstance(tokenizer_info, dict) else read(tokenizer_info)
         # TensorRT-LLM's C++ reader derives the vocabulary type from tokenizer_str the same way
         # (xgrammar's DetectMetadataFromHF); the model's logits may be wider than the vocabulary.
         meta = xgr.TokenizerInfo._detect_metadata_from_hf(info["tokenizer_str"])

@@ -46,6 +46,25 @@ def generation_end_ids(tokenizer_dir: str | Path, tokenizer) -> list[int]:
     return ids
 
 
+def model_vocab_size(tokenizer_dir: str | Path, tokenizer) -> int:
+    """The model's vocab_size: the rows of its logits, which TensorRT-LLM's embedding_bias must match
+    (contract/trtllm_backend/executor.py EMBEDDING_BIAS_SHAPE). Read from the checkpoint's config.json
+    (or text_config's, for a multimodal one), else an ONNX export's genai_config.json; len(tokenizer)
+    only when neither is there. Models pad it: Qwen2.5 0.5B has 151936 logits for 151665 tokens."""
+    path = Path(tokenizer_dir)
+    for name, keys in (("config.json", ((), ("text_config",))), ("genai_config.json", (("model",),))):
+        if not (path / name).is_file():
+            continue
+        config = json.loads((path / name).read_text())
+        for key_path in keys:
+            section = config
+            for key in key_path:
+                section = section.get(key) or {}
+            if isinstance(section.get("vocab_size"), int):
+                return section["vocab_size"]
+    return len(tokenizer)
+
+
 class Preprocessor:
     def __init__(
         self,
@@ -61,6 +80,7 @@ class Preprocessor:
         (default max_seq_len − 1; a TensorRT-LLM engine without chunked context takes fewer)."""
         self.tokenizer = load_tokenizer(tokenizer_dir, trust_remote_code)
         self.end_ids = generation_end_ids(tokenizer_dir, self.tokenizer)
+        self.vocab_size = model_vocab_size(tokenizer_dir, self.tokenizer)
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
         )
@@ -118,7 +138,7 @@ class Preprocessor:
         return sequences
 
     def embedding_bias(self, words: list[str], weights: list[float]) -> np.ndarray:
-        """tensorrtllm_backend's embedding_bias_words / _weights → embedding_bias FP32 [vocab]
+        """tensorrtllm_backend's embedding_bias_words / _weights → embedding_bias FP32 [vocab_size]
         (empty when none): each word's weight is added to the logit of every token of the word, in
         both its running-text forms (as word_sequences: "Paris" and " Paris"; upstream tokenizes the
         word alone, which misses the form that follows a space)."""
@@ -131,7 +151,7 @@ class Preprocessor:
             return np.zeros(0, dtype=np.float32)
         if not np.isfinite(np.asarray(weights, dtype=np.float64)).all():
             raise InputError("embedding_bias_weights: values must be finite numbers")
-        bias = np.zeros(len(self.tokenizer), dtype=np.float32)
+        bias = np.zeros(self.vocab_size, dtype=np.float32)  # the model's, not len(tokenizer)
         for word, weight in zip(words, weights, strict=True):
             if not word:
                 raise InputError("embedding_bias_words: entries must not be empty")

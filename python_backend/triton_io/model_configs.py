@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from ..contract.limits import MAX_STOP_WORDS, MAX_STREAMS, MAX_TEXT_BYTES
 from ..engine.config import EngineConfig
+from .guide_check import JSON_WHITESPACE
 from .preprocess import EngineTraits
 
 # How postprocessing tells the engine that a stream's client left: over cancel_channel.py (our CPU
@@ -75,6 +76,8 @@ class PreprocessingConfig:
     max_text_bytes    a prompt's UTF-8 bytes, refused before tokenizing
     tokenizer_dir     relative to the version directory 1/
     trust_remote_code passed to transformers when loading the tokenizer
+    json_whitespace   "compact": json / json_schema guides reach the engine as a grammar with limited
+                      whitespace; "any": as given (triton_io/guide_check.py)
     engine            what the engine needs and can return (preprocess.EngineTraits, four parameters)
     """
 
@@ -84,10 +87,16 @@ class PreprocessingConfig:
     max_text_bytes: int = MAX_TEXT_BYTES
     tokenizer_dir: str = "tokenizer"
     trust_remote_code: bool = False
+    json_whitespace: str = "compact"
     engine: EngineTraits = field(default_factory=lambda: EngineTraits.from_parameters({}))
 
     def __post_init__(self) -> None:
         _positive("preprocessing", self, "max_seq_len", "max_stop_words", "max_text_bytes")
+        if self.json_whitespace not in JSON_WHITESPACE:
+            raise ValueError(
+                f"preprocessing parameter json_whitespace: {self.json_whitespace!r} is not one of "
+                f"{', '.join(JSON_WHITESPACE)}"
+            )
 
     @classmethod
     def from_parameters(cls, params: dict[str, str]) -> PreprocessingConfig:

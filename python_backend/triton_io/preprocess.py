@@ -9,6 +9,12 @@ embedding_bias with zeros (no bias). An error in row i > 0 of a batch names the 
 
 What the engine behind the repository needs and can return is EngineTraits, read from
 preprocessing's config parameters.
+
+Preprocessing also decides what the engine samples with and what guide it gets: the client's
+temperature / top_k / top_p / seed become four explicit engine inputs (contract/sampling.py: the
+ensemble's one sampling meaning, whatever the engine's defaults), and a guide is compiled here and
+sent in the form the engine should run (guide_check.py); no guide is an empty guide type, which both
+engines read as none.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..contract.errors import InputError
+from ..contract.sampling import ENGINE_INPUTS, engine_sampling
 from ..contract.word_lists import to_word_list
 from ..text.tokenizer import Preprocessor
 from . import requests as req
+from .guide_check import GuideCheck
 
 WORD_LIST_PADDING = np.asarray([[0], [-1]], dtype=np.int32)  # per row of TensorRT-LLM's [2, N] format
 
@@ -37,12 +45,15 @@ class EngineTraits:
       for the others is refused.
     - prompt_lookup: the engine takes the request parameter speculative_draft_len (our CPU engine's
       prompt-lookup speculation); TensorRT-LLM chooses speculative decoding when the engine is
-      built and would ignore it, so there it is refused."""
+      built and would ignore it, so there it is refused.
+    - lookahead: the engine runs lookahead decoding (gpu-repo writes it), so guides are refused
+      (guide_check.py)."""
 
     needs_perf_metrics: bool = False
     generation_logits: bool = True
     context_logits: bool = True
     prompt_lookup: bool = True
+    lookahead: bool = False
 
     # field -> (config parameter, its default in config.pbtxt)
     PARAMETERS = {
@@ -50,6 +61,7 @@ class EngineTraits:
         "generation_logits": ("gather_generation_logits", "true"),
         "context_logits": ("gather_context_logits", "true"),
         "prompt_lookup": ("prompt_lookup_speculation", "true"),
+        "lookahead": ("lookahead_decoding", "false"),
     }
 
     @classmethod
@@ -89,10 +101,16 @@ _LOGITS_FLAGS = {
 
 
 def engine_inputs(
-    pre: Preprocessor, get: req.Getter, traits: EngineTraits = CPU_ENGINE
+    pre: Preprocessor,
+    get: req.Getter,
+    traits: EngineTraits = CPU_ENGINE,
+    guides: GuideCheck | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every engine input preprocessing computes, batch dim first. InputError names the field."""
-    return stack(req.each_row(req.batch_rows(get, "text_input"), lambda row: _one_row(pre, row, traits)))
+    """Every engine input preprocessing computes, batch dim first. InputError names the field.
+    guides: the repository's guide compiler; None: one with compact JSON whitespace."""
+    guides = guides or GuideCheck(pre.tokenizer, pre.end_ids, pre.vocab_size, json_whitespace="compact")
+    rows = req.batch_rows(get, "text_input")
+    return stack(req.each_row(rows, lambda row: _one_row(pre, row, traits, guides)))
 
 
 def refuse_unserved_logits(get: req.Getter, traits: EngineTraits) -> None:
@@ -107,7 +125,30 @@ def refuse_unserved_logits(get: req.Getter, traits: EngineTraits) -> None:
             )
 
 
-def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[str, np.ndarray]:
+def sampling_inputs(get: req.Getter) -> dict[str, np.ndarray]:
+    """The client's sampling inputs → the engine's, explicit (contract/sampling.py)."""
+    sampling = engine_sampling(
+        req.scalar(get, "temperature", float),
+        req.scalar(get, "top_k", int),
+        req.scalar(get, "top_p", float),
+        req.scalar(get, "seed", int),
+    )
+    return {name: np.asarray([[v]], dtype=ENGINE_INPUTS[name]) for name, v in sampling.inputs().items()}
+
+
+def guide_inputs(get: req.Getter, traits: EngineTraits, guides: GuideCheck) -> dict[str, np.ndarray]:
+    """The engine's two guide inputs (empty strings: no guide), compiled first (guide_check.py)."""
+    guide = guides.engine_guide(req.guide(get), lookahead=traits.lookahead)
+    kind, text = (guide.kind, guide.guide) if guide is not None else ("", "")
+    return {
+        "out_guided_decoding_guide_type": np.asarray([[kind.encode()]], dtype=np.object_),
+        "out_guided_decoding_guide": np.asarray([[text.encode()]], dtype=np.object_),
+    }
+
+
+def _one_row(
+    pre: Preprocessor, get: req.Getter, traits: EngineTraits, guides: GuideCheck
+) -> dict[str, np.ndarray]:
     text = req.scalar(get, "text_input", str, required=True)
     ids = pre.encode(text, req.scalar(get, "apply_chat_template", bool, False))
     max_tokens = req.scalar(get, "max_tokens", int, required=True)
@@ -120,7 +161,6 @@ def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[s
         req.strings(get, "embedding_bias_words"), req.floats(get, "embedding_bias_weights")
     )
     # Checked here only: the ensemble hands these to the engine itself.
-    req.guide(get)
     req.refuse_beam_search(get, penalty_input="length_penalty")
     req.num_return_sequences(get)
     refuse_unserved_logits(get, traits)
@@ -143,6 +183,8 @@ def _one_row(pre: Preprocessor, get: req.Getter, traits: EngineTraits) -> dict[s
             [[traits.needs_perf_metrics or bool(perf_metrics)]], dtype=np.bool_
         ),
         "embedding_bias": bias[None],
+        **{f"out_{name}": value for name, value in sampling_inputs(get).items()},
+        **guide_inputs(get, traits, guides),
     }
 
 

@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from ..contract.trtllm_backend.executor import FORWARD_ASYNC_ERROR
 from ..engine.llm_engine import LLMEngine, QueueFullError, TokenOutput
 from ..engine.scheduler import StepPlan
 from ..triton_io import logs
 from ..triton_io import requests as triton_requests
 from ..triton_io.responses import ResponseSender, ResponseWriter
+from . import executor_checks, outputs
 from . import executor_requests as requests
-from . import outputs
 from .control import Control
 from .framing import Emission, ItemFraming
 from .settings import EmulatorSettings
@@ -42,13 +43,6 @@ EXECUTOR_FAILED = (
     "Executor failed process requestId {id} due to the following error: {error}"  # fillTritonResponse
 )
 FETCH_FAILED = "Encountered an error when fetching new request: {error}"  # Executor::Impl::fetchNewRequests
-# LlmRequest::validate (NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/llmRequest.cpp, stored copy
-# at 89fd9b74): a prompt over the executor's max input length fails; prompt + output over max_seq_len
-# shortens the output.
-PROMPT_TOO_LONG = (
-    "Prompt length ({length}) exceeds maximum input length ({limit}). Set log level to info and check "
-    "TRTGptModel logs for how maximum input length is set"
-)
 
 
 class RequestView(Protocol):
@@ -167,9 +161,11 @@ class EmulatedBackend:
                 self._by_triton_id[triton_id] = set(pending.live)
         for position, (engine_id, entry, item) in enumerate(created):
             try:
-                params = self._executor_validate(item)
-                self.engine.validate(item.prompt, params)
+                params = executor_checks.checked(item, self.settings, self.engine)
                 self.engine.submit(engine_id, item.prompt, params, self._callback(engine_id))
+            except executor_checks.StepFailure as exc:
+                self._fail_active(str(exc))
+                return
             except ValueError as exc:  # the executor refuses it when fetching it: an error response
                 self._finish(
                     engine_id, Emission([], True, entry.framing.perf(), FETCH_FAILED.format(error=exc))
@@ -184,15 +180,15 @@ class EmulatedBackend:
                     self._by_triton_id.pop(triton_id, None)
                 raise
 
-    def _executor_validate(self, item: requests.ItemInput):
-        limit = self.settings.max_input_len
-        room = self.settings.engine.max_seq_len - len(item.prompt)
-        if len(item.prompt) > limit:
-            raise ValueError(PROMPT_TOO_LONG.format(length=len(item.prompt), limit=limit))
-        if item.params.max_tokens <= room:
-            return item.params
-        logs.event(log, "output_len_shortened", logging.WARNING, requested=item.params.max_tokens, to=room)
-        return dataclasses.replace(item.params, max_tokens=room, min_tokens=min(item.params.min_tokens, room))
+    def _fail_active(self, error: str) -> None:
+        """forwardAsync threw: every active request ends with its error (executor_checks.StepFailure)."""
+        message = FORWARD_ASYNC_ERROR.format(error=error)
+        logs.event(log, "forward_async_failed", logging.ERROR, reason=message)
+        with self._lock:
+            active = list(self._items.items())
+        for engine_id, item in active:
+            self._finish(engine_id, Emission([], True, item.framing.perf(), message))
+            self.engine.cancel(engine_id)
 
     # -- engine thread --------------------------------------------------------------------------------------
     def _callback(self, engine_id: str) -> Callable[[TokenOutput], bool]:

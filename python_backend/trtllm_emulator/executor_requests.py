@@ -7,19 +7,24 @@ into one executor request per row; utils.cc createRequestsFromInputTensors), the
 does), and the flags that decide the outputs (backend_contract.outputs_written). A request the
 backend would refuse before enqueueing raises EnqueueError with the backend's message.
 
-Sampling inputs are checked by the CPU engine's own limits (python_backend/contract), standing in for
-the executor's checks; their failures are EnqueueErrors too (the backend answers every enqueue
-failure the same way: one output-less final response carrying an INTERNAL error).
+Sampling inputs are read as the executor reads them, its defaults for the absent ones included
+(temperature 1.0, top_k 0 with top_p 0 meaning greedy, seed 0: contract/trtllm_backend/executor.py),
+then checked by the CPU engine's own limits (python_backend/contract), standing in for the
+executor's checks; their failures are EnqueueErrors too (the backend answers every enqueue failure
+the same way: one output-less final response carrying an INTERNAL error). The embedding bias's
+length is kept for the executor's check inside its step (backend.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..contract import trtllm_backend as bc
+from ..contract.trtllm_backend.executor import executor_sampling
 from ..engine.sequence import SamplingParams
 from ..triton_io import requests as triton_requests
 
@@ -41,6 +46,7 @@ class ItemInput:
     prompt: list[int]
     params: SamplingParams
     exclude_input_in_output: bool
+    bias_size: int = 0  # embedding_bias's length (0: none); the executor checks it in its step
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,28 @@ class ParsedRequest:
 def first_bool(get: Getter, name: str) -> bool:
     value = get(name)
     return bool(value.reshape(-1)[0]) if value is not None and value.size else False
+
+
+def with_executor_defaults(row: Getter) -> Getter:
+    """`row` with the four sampling inputs as the executor samples with them (executor_sampling):
+    what the CPU engine's request reader then takes as given."""
+    read = {
+        "temperature": triton_requests.scalar(row, "temperature", float),
+        "top_k": triton_requests.scalar(row, "runtime_top_k", int),
+        "top_p": triton_requests.scalar(row, "runtime_top_p", float),
+        "seed": triton_requests.scalar(row, "seed", int),
+    }
+    values = executor_sampling(**read)
+    dtypes = {"temperature": np.float32, "top_k": np.int32, "top_p": np.float32, "seed": np.uint64}
+    names = {"temperature": "temperature", "runtime_top_k": "top_k", "runtime_top_p": "top_p", "seed": "seed"}
+
+    def get(name: str):
+        if name in names:
+            field = names[name]
+            return np.asarray([[values[field]]], dtype=dtypes[field])
+        return row(name)
+
+    return get
 
 
 def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = False) -> ParsedRequest:
@@ -78,15 +106,20 @@ def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = F
             length = triton_requests.scalar(row, "input_lengths", int, ids.shape[1])
             end_id = triton_requests.scalar(row, "end_id", int, None)
             params = triton_requests.sampling_params(
-                row, triton_requests.scalar(row, "request_output_len", int, required=True), end_id
+                with_executor_defaults(row),
+                triton_requests.scalar(row, "request_output_len", int, required=True),
+                end_id,
             )
             exclude = triton_requests.scalar(row, "exclude_input_in_output", bool, exclude_input_default)
         except ValueError as exc:
             raise EnqueueError(str(exc)) from None
-        items.append(ItemInput(ids[index, :length].tolist(), params, exclude))
+        bias = row("embedding_bias")
+        items.append(
+            ItemInput(ids[index, :length].tolist(), params, exclude, 0 if bias is None else bias.size)
+        )
     if static_batching:  # Executor::Impl: a static-batching request is not streamed and excludes its input
         streaming = False
-        items = [ItemInput(i.prompt, i.params, True) for i in items]
+        items = [dataclasses.replace(i, exclude_input_in_output=True) for i in items]
     flags = {name: first_bool(get, name) for name in FLAG_INPUTS}
     flags["batch_size"] = len(items)
     num_sequences = get("num_return_sequences")

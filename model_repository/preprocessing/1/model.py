@@ -3,9 +3,10 @@
 
 Inputs (batch dim first; a request may hold several rows): text_input BYTES[1], max_tokens INT32[1];
 optional stop_words / bad_words BYTES[-1], end_id / pad_id INT32[1], apply_chat_template BOOL[1],
-guided_decoding_guide_type / guided_decoding_guide BYTES[1] (checked here only: the ensemble hands
-them to the engine itself), beam_width INT32[1] and length_penalty FP32[1] (checked here: only 1 / 1.0
-are served), num_return_sequences INT32[1] (checked here: 1-16; the engine runs them),
+temperature / top_p FP32[1], top_k INT32[1], seed UINT64[1] (the client's sampling inputs),
+guided_decoding_guide_type / guided_decoding_guide BYTES[1] (compiled here with xgrammar),
+beam_width INT32[1] and length_penalty FP32[1] (checked here: only 1 / 1.0 are served),
+num_return_sequences INT32[1] (checked here: 1-16; the engine runs them),
 embedding_bias_words BYTES[-1] / embedding_bias_weights FP32[-1] (one weight per word),
 return_perf_metrics BOOL[1] (passed on; with the parameter always_return_perf_metrics, always true
 and `false` refused), return_generation_logits / return_context_logits BOOL[1] (checked here: `true`
@@ -13,8 +14,12 @@ is refused when the parameter gather_generation_logits / gather_context_logits i
 engine was built without the gather flag; the ensemble hands them to the engine itself).
 Outputs: input_ids INT32[-1], input_lengths INT32[1], request_output_len INT32[1],
 stop_words_list / bad_words_list INT32[2,-1] (TensorRT-LLM word-list format), out_end_id,
-out_pad_id INT32[1], out_return_perf_metrics BOOL[1], embedding_bias FP32[-1] (vocab-sized, or
-empty without bias words: tensorrtllm_backend's preprocessing sends it the same way).
+out_pad_id INT32[1], out_return_perf_metrics BOOL[1], embedding_bias FP32[-1] (the model's
+vocab_size, or empty without bias words: tensorrtllm_backend's preprocessing sends it the same way),
+out_temperature / out_runtime_top_p FP32[1], out_runtime_top_k INT32[1], out_seed UINT64[1] (explicit
+values meaning python_backend/contract/sampling.py's contract on every engine),
+out_guided_decoding_guide_type / out_guided_decoding_guide BYTES[1] (the compiled guide as the engine
+should run it, empty strings for none: python_backend/triton_io/guide_check.py).
 One response per request, one row per prompt; a bad request gets an INVALID_ARG error naming the
 field and limit (and the batch item, in a batch). Parameters: python_backend/triton_io/model_configs.py
 PreprocessingConfig (names and defaults; the assembly writes them).
@@ -28,6 +33,7 @@ import triton_python_backend_utils as pb_utils
 from python_backend.contract.errors import InputError
 from python_backend.text.tokenizer import Preprocessor
 from python_backend.triton_io import requests as req
+from python_backend.triton_io.guide_check import GuideCheck
 from python_backend.triton_io.metrics import CodecMetrics
 from python_backend.triton_io.model_configs import PreprocessingConfig
 from python_backend.triton_io.preprocess import engine_inputs
@@ -46,6 +52,9 @@ class TritonPythonModel:
             max_input_len=config.max_input_len,
         )
         self.traits = config.engine
+        self.guides = GuideCheck(
+            self.pre.tokenizer, self.pre.end_ids, self.pre.vocab_size, json_whitespace=config.json_whitespace
+        )
         self.metrics = CodecMetrics(
             pb_utils, "triton_llm_tokenize_duration_seconds", "Time to tokenize one request"
         )
@@ -57,7 +66,7 @@ class TritonPythonModel:
         started = time.perf_counter()
         try:
             self.traits.check_request_parameters(request.parameters())
-            outputs = engine_inputs(self.pre, req.input_getter(pb_utils, request), self.traits)
+            outputs = engine_inputs(self.pre, req.input_getter(pb_utils, request), self.traits, self.guides)
         except InputError as exc:
             return pb_utils.InferenceResponse(
                 error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
