@@ -9,7 +9,8 @@ What it promises:
 - Parameters: model (the served name: --served-model-name, default the checkpoint's name from the
   repository's manifest.json; the Triton model's name, "ensemble", is accepted too), max_tokens
   (default 16 for completions, 256 for chat, as OpenAI's defaults are unbounded), temperature
-  (unset: the server's greedy default), top_p, stop (a string or a list; the stop text is not part
+  and top_p (unset: OpenAI's defaults, 1 and 1, sent explicitly: sampled, unlike the ensemble's
+  greedy default), stop (a string or a list; the stop text is not part
   of the answer, as with OpenAI), seed, n (1-16: one Triton request with num_return_sequences), echo
   (completions), stream_options.include_usage, response_format (structured.py), logprobs and
   top_logprobs (logprobs.py), tools / tool_choice / parallel_tool_calls (tools.py),

@@ -149,6 +149,10 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
     )
 
 
+# The OpenAI API's documented defaults (temperature, top_p: 1), applied when a body leaves them out.
+OPENAI_DEFAULTS = {"temperature": 1.0, "top_p": 1.0}
+
+
 def sampling(body: dict, default_max_tokens: int) -> dict:
     """The ensemble's sampling inputs from an OpenAI body (validated; errors name the param)."""
     # Newer OpenAI clients send max_completion_tokens (chat); either name is accepted.
@@ -171,11 +175,14 @@ def sampling(body: dict, default_max_tokens: int) -> dict:
         except InputError as exc:
             raise from_input_error(exc) from None
     top_k = _checked(body, "top_k")
+    temperature = _checked(body, "temperature")
     return {
         "max_tokens": max_tokens,
-        "temperature": _checked(body, "temperature"),
+        # OpenAI's defaults, sent explicitly: temperature 1 and top_p 1 (sampling from the whole
+        # distribution), as the OpenAI API documents them; the ensemble's own default is greedy.
+        "temperature": OPENAI_DEFAULTS["temperature"] if temperature is None else temperature,
         "top_k": top_k or None,  # 0 = no top-k (the request contract refuses vLLM's -1)
-        "top_p": None if top_p in (None, 1, 1.0) else top_p,
+        "top_p": OPENAI_DEFAULTS["top_p"] if top_p is None else top_p,
         "seed": _checked(body, "seed"),
         "min_tokens": min_tokens or None,
         "repetition_penalty": _checked(body, "repetition_penalty"),
