@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from build_engines.capacity import measured
+
 from . import arrivals, metrics, report, samples, transports
 from .machine import CpuMeter
 
@@ -63,6 +65,11 @@ class RunConfig:
     seed: int = 0
     request_timeout_s: float = 120.0
     price_per_hour: float | None = None
+    # The capacity planner's price table and its row (docs/CAPACITY.md), and the service's target rate,
+    # for usd_per_million_output_tokens and replicas_for_target (default: $PRICES, $INSTANCE, $TARGET_RATE).
+    prices: Path | None = None
+    instance: str | None = None
+    target_rate: float | None = None
     openai_model: str = transports.MODEL
     name: str | None = None
     results_dir: Path = RESULTS
@@ -86,6 +93,10 @@ class RunConfig:
         self.host = self.host or transports.DEFAULT_HOSTS[self.protocol]
         if self.price_per_hour is None and os.environ.get("PRICE_PER_HOUR"):
             self.price_per_hour = float(os.environ["PRICE_PER_HOUR"])
+        self.prices = self.prices or os.environ.get("PRICES") or None
+        self.instance = self.instance or os.environ.get("INSTANCE") or None
+        if self.target_rate is None and os.environ.get("TARGET_RATE"):
+            self.target_rate = float(os.environ["TARGET_RATE"])
 
     @property
     def open_loop(self) -> bool:
@@ -207,6 +218,13 @@ def analyze(
         "locust_exit_code": locust_exit,
         "summary": summary,
     }
+    result |= measured.priced_run(
+        output_tok_s=summary["output_token_throughput"],
+        requests_s=summary["request_throughput"],
+        prices=config.prices,
+        instance=config.instance,
+        target_requests_s=config.target_rate,
+    )
     passed = True
     if config.ramp:
         result["stages"] = metrics.stage_results(records, config.rates, config.slos, config.slo_attainment)
@@ -259,6 +277,10 @@ def headline(result: dict) -> str:
         parts.append(
             f"goodput {s['goodput']:.2f} req/s, SLO {'met' if result['slo']['passed'] else 'MISSED'} "
             f"({result['slo']['attainment']:.1%} ≥ {result['slo']['required']:.0%}?)"
+        )
+    if result.get("usd_per_million_output_tokens") is not None:
+        parts.append(
+            f"${result['usd_per_million_output_tokens']:.2f}/1M out tok ({result['price']['instance']})"
         )
     if s["cost"].get("per_million_output_tokens"):
         parts.append(f"${s['cost']['per_million_output_tokens']:.2f}/1M tok")
