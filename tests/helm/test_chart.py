@@ -312,7 +312,7 @@ def test_no_credentials_in_manifests(profile):
 def test_s3_download_uses_secret_ref():
     values = load_values(CHART_DIR / "ci/autoscaling-values.yaml")
     spec = serving_pod_spec(render(values))
-    (fetch,) = spec["initContainers"]
+    fetch, _check = spec["initContainers"]
     assert fetch["image"].startswith("amazon/aws-cli")
     assert fetch["command"] == ["/bin/sh", "/opt/triton-llm/scripts/fetch-s3.sh"]
     assert fetch["envFrom"] == [{"secretRef": {"name": "llm-s3-credentials", "optional": False}}]
@@ -325,7 +325,7 @@ def test_s3_download_uses_secret_ref():
 
 def test_gcs_download_mounts_the_key_secret():
     spec = serving_pod_spec(render_profile(CHART_DIR / "ci/multinode-values.yaml"))
-    (fetch,) = spec["initContainers"]
+    fetch, _check = spec["initContainers"]
     assert fetch["image"].startswith("google/cloud-sdk")
     assert "envFrom" not in fetch
     assert volume(spec, "gcs-credentials")["secret"]["secretName"] == "llm-gcs-key"
@@ -335,7 +335,7 @@ def test_gcs_download_mounts_the_key_secret():
 
 def test_http_download_uses_curl_and_tar():
     docs = render_profile(CHART_DIR / "ci/cpu-values.yaml")
-    (fetch,) = serving_pod_spec(docs)["initContainers"]
+    fetch, _check = serving_pod_spec(docs)["initContainers"]
     assert fetch["image"].startswith("curlimages/curl")
     assert fetch["envFrom"] == [{"secretRef": {"name": "llm-artifact-token", "optional": False}}]
     script = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-scripts"))
@@ -347,9 +347,24 @@ def test_pvc_source_mounts_existing_claim_read_only():
     assert volume(spec, "model")["persistentVolumeClaim"] == {"claimName": "llm-engines", "readOnly": True}
     mount = next(m for m in container(spec)["volumeMounts"] if m["name"] == "model")
     assert mount == {"name": "model", "mountPath": "/models", "subPath": "smollm2", "readOnly": True}
-    # Nothing to download: the only init container is the profile's own extraInitContainers entry.
-    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-license"]
-    assert "initContainers" not in serving_pod_spec(render())
+    # Nothing to download: the repository's path check, then the profile's own extraInitContainers entry.
+    assert [c["name"] for c in spec["initContainers"]] == ["check-model-repository", "wait-for-license"]
+    assert [c["name"] for c in serving_pod_spec(render())["initContainers"]] == ["check-model-repository"]
+
+
+def test_pods_check_the_repository_paths_before_triton_starts():
+    """The serving image lacks the project; the repository's own python_backend/ (in every Python model)
+    runs the check, so a repository assembled for another path stops the pod naming --repo-mount-path."""
+    spec = serving_pod_spec(render())
+    check = next(c for c in spec["initContainers"] if c["name"] == "check-model-repository")
+    assert check["image"] == container(spec)["image"]
+    env = {e["name"]: e.get("value") for e in check["env"]}
+    assert env["MODEL_REPOSITORY"] == "/models/repository"
+    assert check["command"][-1] == (
+        'cd "$MODEL_REPOSITORY/preprocessing/1" && exec python3 -m python_backend.contract.repo_paths '
+        '"$MODEL_REPOSITORY"'
+    )
+    assert {"name": "model", "mountPath": "/models", "readOnly": True} in check["volumeMounts"]
 
 
 def test_engine_build_job_is_a_gpu_hook_writing_the_claim():

@@ -292,7 +292,10 @@ def test_leaderworkerset_caches_the_repository_per_pod():
     for role in ("leaderTemplate", "workerTemplate"):
         spec = group[role]["spec"]
         assert not any(v["name"] == "model" for v in spec["volumes"]), role
-        assert [c["name"] for c in spec["initContainers"]] == ["fetch-model-repository"], role
+        assert [c["name"] for c in spec["initContainers"]] == [
+            "fetch-model-repository",
+            "check-model-repository",
+        ], role
     assert group["restartPolicy"] == "RecreateGroupAfterStart"
 
 
@@ -522,7 +525,7 @@ def test_extension_points_reach_the_serving_pods():
     triton = container(spec)
     assert values["extraVolumeMounts"][0] in triton["volumeMounts"]
     assert triton["envFrom"] == [{"configMapRef": {"name": "llm-tuning"}}]
-    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-license"]
+    assert [c["name"] for c in spec["initContainers"]] == ["check-model-repository", "wait-for-license"]
     assert [c["name"] for c in spec["containers"]] == ["triton", "log-shipper"]
     extra = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
     assert extra[f"{RELEASE}-tuning-notes"]["data"] == {"note": "rendered with the release"}
@@ -544,7 +547,11 @@ def test_extension_points_reach_multinode_workers():
     assert any(v["name"] == "ca-bundle" for v in worker["volumes"])
     assert container(worker, "mpi-worker")["envFrom"] == [{"configMapRef": {"name": "llm-tuning"}}]
     assert any(m["name"] == "ca-bundle" for m in container(worker, "mpi-worker")["volumeMounts"])
-    assert [c["name"] for c in worker["initContainers"]] == ["fetch-model-repository", "wait-for-license"]
+    assert [c["name"] for c in worker["initContainers"]] == [
+        "fetch-model-repository",
+        "check-model-repository",
+        "wait-for-license",
+    ]
     assert [c["name"] for c in worker["containers"]] == ["mpi-worker", "log-shipper"]
 
 

@@ -56,15 +56,14 @@ spec:
     {{- toYaml $v.topologySpreadConstraints | nindent 4 }}
   {{- end }}
   {{- /* extra* values apply to every pod that runs Triton: serving pods and multi-node workers alike. */}}
-  {{- if or (ne $source "pvc") $v.extraInitContainers }}
   initContainers:
     {{- if ne $source "pvc" }}
     {{- include "triton-llm.fetchContainer" $root | nindent 4 }}
     {{- end }}
+    {{- include "triton-llm.checkRepositoryContainer" $root | nindent 4 }}
     {{- with $v.extraInitContainers }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- end }}
   containers:
     {{- if eq $role "server" }}
     {{- include "triton-llm.tritonContainer" $root | nindent 4 }}
@@ -209,6 +208,39 @@ and the build Job both use it. Needs dict root, gpus. */}}
       mountPath: /opt/triton-llm/scripts
       readOnly: true
     {{- end }}
+{{- end -}}
+
+{{/* Before Triton starts: every path a model config names exists (the engine and the xgrammar tokenizer-info
+file are absolute paths, written for the path gpu-repo was told with --repo-mount-path); else the pod stops
+here naming the config, the path and the flag, instead of the backend's misleading "Both encoder and decoder
+model paths are empty". The serving image does not hold the project, but every Python model of the repository
+carries python_backend/ (standard library only), so the check runs from there with the image's python3. */}}
+{{- define "triton-llm.checkRepositoryContainer" -}}
+{{- $v := .Values -}}
+- name: check-model-repository
+  image: {{ include "triton-llm.image" . }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  command:
+    - /bin/sh
+    - -c
+    - cd "$MODEL_REPOSITORY/preprocessing/1" && exec python3 -m python_backend.contract.repo_paths "$MODEL_REPOSITORY"
+  env:
+    - name: MODEL_REPOSITORY
+      value: {{ include "triton-llm.modelRepositoryPath" . | quote }}
+    # The repository is mounted read-only.
+    - name: PYTHONDONTWRITEBYTECODE
+      value: "1"
+  # A few config files read by the standard library: seconds of one core at most.
+  resources:
+    requests:
+      cpu: 50m
+      memory: 64Mi
+    limits:
+      memory: 256Mi
+  securityContext:
+    {{- toYaml $v.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    {{- include "triton-llm.modelMount" . | nindent 4 }}
 {{- end -}}
 
 {{- define "triton-llm.mpiWorkerContainer" -}}
