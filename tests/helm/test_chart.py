@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import helm_python
@@ -17,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from build_engines.shared_models import PYTHON_BACKEND
 from build_engines.trtllm import pins
 
 from .crd_schemas import CRD_SCHEMAS
@@ -360,11 +364,39 @@ def test_pods_check_the_repository_paths_before_triton_starts():
     assert check["image"] == container(spec)["image"]
     env = {e["name"]: e.get("value") for e in check["env"]}
     assert env["MODEL_REPOSITORY"] == "/models/repository"
-    assert check["command"][-1] == (
-        'cd "$MODEL_REPOSITORY/preprocessing/1" && exec python3 -m python_backend.contract.repo_paths '
-        '"$MODEL_REPOSITORY"'
-    )
+    script = check["command"][-1]
+    assert script.startswith('cd "$MODEL_REPOSITORY/preprocessing/1" || exit 1;')
+    assert script.endswith('exec python3 -m python_backend.contract.repo_paths "$MODEL_REPOSITORY"')
     assert {"name": "model", "mountPath": "/models", "readOnly": True} in check["volumeMounts"]
+
+
+def test_the_pod_check_runs_from_the_repository_alone(tmp_path):
+    """The rendered command, run by /bin/sh with a python3 that cannot see this checkout: it finds the
+    check in the repository's preprocessing/1/python_backend and refuses a path that is not there."""
+    check = next(
+        c for c in serving_pod_spec(render())["initContainers"] if c["name"] == "check-model-repository"
+    )
+    repo = tmp_path / "repository"
+    shutil.copytree(PYTHON_BACKEND, repo / "preprocessing" / "1" / "python_backend")
+    (repo / "engine" / "1").mkdir(parents=True)
+    engine = repo / "engine" / "1" / "trtllm_engine"
+    (repo / "engine" / "config.pbtxt").write_text(
+        f'parameters {{ key: "gpt_model_path" value {{ string_value: "{engine}" }} }}\n'
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "python3"
+    # -S: no site-packages, so not the editable install of this checkout either; the module must come
+    # from the repository (python -m puts the working directory first on sys.path).
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    shim.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MODEL_REPOSITORY": str(repo)}
+    refused = subprocess.run(check["command"], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stderr
+    assert f"gpt_model_path names {engine}, which does not exist" in refused.stderr
+    assert "--repo-mount-path" in refused.stderr
+    engine.mkdir()
+    assert subprocess.run(check["command"], env=env, capture_output=True, timeout=60).returncode == 0
 
 
 def test_engine_build_job_is_a_gpu_hook_writing_the_claim():
