@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from python_backend.contract.errors import InputError
 
-from . import answers
+from . import answers, responses_gateway
 from .access import ApiKeys, RateLimit, TokenBuckets, presented_key
 from .errors import OpenAIError, from_http_error, from_input_error, internal, model_not_found, unavailable
 from .gateway import Gateway, GatewayConfig
@@ -119,6 +119,27 @@ async def completions(request: Request, gateway: Shared):
 @v1.post("/chat/completions")
 async def chat_completions(request: Request, gateway: Shared):
     return await gateway.answer(request, chat=True)
+
+
+@v1.post("/responses")
+async def create_response(request: Request, gateway: Shared):
+    return await responses_gateway.respond(gateway, request)
+
+
+# Nothing is stored (responses_api.py), so the stored-response routes answer that, by name.
+@v1.get("/responses/{response_id}")
+@v1.delete("/responses/{response_id}")
+@v1.get("/responses/{response_id}/input_items")
+@v1.post("/responses/{response_id}/cancel")
+async def stored_response(response_id: str):
+    raise OpenAIError(
+        404,
+        f"No response with id '{response_id}': this server stores no responses (store is accepted but "
+        "keeps nothing)",
+        type_="invalid_request_error",
+        param="response_id",
+        code="response_not_stored",
+    )
 
 
 async def _openai_error(_request, exc: OpenAIError):

@@ -71,7 +71,9 @@ def test_prompt_list_echo_prefixes_each_choice_with_its_prompt(openai_client, al
     answer = openai_client.completions.create(
         model="ensemble", prompt=PROMPTS, max_tokens=8, temperature=0, echo=True
     )
-    assert [c.text for c in answer.choices] == [p + a.choices[0].text for p, a in zip(PROMPTS, alone)]
+    assert [c.text for c in answer.choices] == [
+        p + a.choices[0].text for p, a in zip(PROMPTS, alone, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("prompt", [[], [1, 2, 3], ["a", 5], ["x"] * 65])
