@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from python_backend.contract.errors import InputError
 
 from ..errors import (
@@ -13,6 +15,9 @@ from ..errors import (
 )
 
 RETRY_AFTER_S = 1
+# How the models' refusals start: the ensemble's step, then in a batched request (a prompt list) the
+# item, then "<input>: <problem>" (client/errors.py classifies them; this rewords them).
+_INTERNAL_PREFIX = re.compile(r"^in ensemble '[^']*', (?:batch item (\d+): )?")
 # Triton's input names (as the models name them in errors) → the OpenAI parameter.
 SERVER_FIELD_TO_PARAM = {
     "max_tokens": "max_tokens",
@@ -74,6 +79,22 @@ def model_not_found(name: str, served: str | None = None) -> OpenAIError:
     return OpenAIError(404, message, type_="invalid_request_error", param="model", code="model_not_found")
 
 
+def _in_api_words(message: str, prompt_param: str) -> tuple[str, str, bool] | None:
+    """A model's "<input>: <problem>" refusal as (message naming the OpenAI parameter, the parameter,
+    whether it came from one item of a batch), without the ensemble's or the tensor's name; None when
+    the input is not one a parameter maps to."""
+    text = message.strip()
+    match = _INTERNAL_PREFIX.match(text)
+    item = match.group(1) if match else None
+    field, colon, problem = text[match.end() if match else 0 :].partition(": ")
+    prompt = field in ("text_input", "apply_chat_template")
+    param = prompt_param if prompt else SERVER_FIELD_TO_PARAM.get(field)
+    if not colon or param is None:
+        return None
+    where = f"{param}[{item}]" if item is not None else param
+    return f"{where}: {problem}", param, item is not None
+
+
 def from_http_error(status: int, detail, headers: dict[str, str] | None) -> OpenAIError:
     """The web framework's own errors: no such route (404), or not with this method (405)."""
     if status == 404:
@@ -110,14 +131,11 @@ def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
             code="engine_overloaded",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+    reworded = _in_api_words(str(exc), prompt_param)
+    if reworded is not None and (isinstance(exc, InvalidRequestError) or reworded[2]):
+        return invalid(reworded[0], reworded[1])
     if isinstance(exc, InvalidRequestError):
-        field = exc.field
-        param = (
-            prompt_param
-            if field in ("text_input", "apply_chat_template")
-            else SERVER_FIELD_TO_PARAM.get(field)
-        )
-        return invalid(str(exc), param)
+        return invalid(str(exc), None)
     if isinstance(exc, RequestTimeoutError):
         return OpenAIError(504, str(exc), type_="timeout_error", code="timeout")
     if isinstance(exc, ServerUnavailableError):

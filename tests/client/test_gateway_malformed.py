@@ -97,6 +97,8 @@ MALFORMED = [
     ("POST", CHAT, chat(tool_choice=3), 400, "tool_choice", None),
     ("POST", CHAT, chat(messages={"role": "user"}), 400, "messages", None),
     ("POST", COMPLETIONS, completion(prompt=5), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=""), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=["Hi", ""]), 400, "prompt", None),  # found by the fuzz: was 500
     ("POST", CHAT, chat(temprature=0.5), 400, "temprature", None),  # misspelt: never silently ignored
     # Ranges, in the API's words (issue 30: max_tokens 10**12 → "must be in [-2147483648, 2147483647]")
     ("POST", CHAT, chat(max_tokens=10**12), 400, "max_tokens", None),

@@ -113,7 +113,8 @@ def test_a_streamed_chat_ends_with_the_reason_usage_and_done(gateway):
             "max_completion_tokens",
             "max_completion_tokens: must be >= 1",
         ),
-        ({"model": "smol", "prompt": "hi", "max_tokens": 2**31}, 400, "max_tokens", "max_tokens: must be in"),
+        # In the API's words, not the wire's int32 range (issue 30); no repository here, so no context known.
+        ({"model": "smol", "prompt": "hi", "max_tokens": 2**31}, 400, "max_tokens", "must be between 1 and"),
         ({"model": "other", "prompt": "hi"}, 404, "model", "this server serves 'smol'"),
         ({"model": "smol", "prompt": "x" * 2000}, 413, None, "the limit is 1000"),
     ],
