@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from python_backend.contract.limits import MAX_TEXT_BYTES
-from python_backend.triton_io.model_configs import PreprocessingConfig
 
 from .errors import OpenAIError
 
@@ -43,12 +42,18 @@ class ModelLimits:
         except (OSError, ValueError) as exc:
             log.warning("%s: %s; the model's context length is unknown", config_file, exc)
             return cls()
-        config = PreprocessingConfig.from_parameters(params)
-        return cls(
-            max_seq_len=config.max_seq_len,
-            max_input_len=config.max_input_len or config.max_seq_len - 1,
-            max_text_bytes=config.max_text_bytes,
-        )
+        # The names PreprocessingConfig writes (python_backend/triton_io/model_configs.py, which the
+        # gateway's image does not hold; test_gateway_malformed.py holds the two equal).
+        try:
+            max_seq_len = int(params["max_seq_len"])
+            max_input_len = int(params.get("max_input_len") or max_seq_len - 1)
+            max_text_bytes = int(params.get("max_text_bytes") or MAX_TEXT_BYTES)
+        except (KeyError, ValueError) as exc:
+            log.warning(
+                "%s: no usable max_seq_len (%s); the model's context length is unknown", config_file, exc
+            )
+            return cls()
+        return cls(max_seq_len=max_seq_len, max_input_len=max_input_len, max_text_bytes=max_text_bytes)
 
     def check_bytes(self, prompt: str, param: str) -> None:
         """The byte cap preprocessing applies before tokenizing (text_input: for chat, the messages'

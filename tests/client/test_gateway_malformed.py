@@ -181,10 +181,14 @@ def test_limits_are_stated_in_tokens_and_bytes(gateway, server):
     repository the gateway's tokenizer belongs to; one over the byte cap its bytes and tokens."""
     config_file = f"{server.options.model_repository}/preprocessing/config.pbtxt"
     with open(config_file) as f:
-        max_seq_len = PreprocessingConfig.from_parameters(_parameters(f.read())).max_seq_len
-    assert ModelLimits.beside(f"{server.options.model_repository}/preprocessing/1/tokenizer").max_seq_len == (
-        max_seq_len
+        written = PreprocessingConfig.from_parameters(_parameters(f.read()))  # as preprocessing reads them
+    limits = ModelLimits.beside(f"{server.options.model_repository}/preprocessing/1/tokenizer")
+    assert limits == ModelLimits(
+        max_seq_len=written.max_seq_len,
+        max_input_len=written.max_input_len or written.max_seq_len - 1,
+        max_text_bytes=written.max_text_bytes,
     )
+    max_seq_len = written.max_seq_len
     _, answer = send("POST", gateway + COMPLETIONS, completion(prompt="hello " * 3000))
     message = answer["error"]["message"]
     assert message.startswith(f"This model's maximum context length is {max_seq_len} tokens. However, you ")
