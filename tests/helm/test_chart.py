@@ -608,7 +608,7 @@ def test_network_policy_ports_and_peers():
     clients, metrics = policy["spec"]["ingress"]
     assert {p["port"] for p in clients["ports"]} == {8000, 8001, 9000}
     assert clients["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "apps"}
-    assert [p["port"] for p in metrics["ports"]] == [8002]
+    assert [p["port"] for p in metrics["ports"]] == [8002, 9000]  # Triton's metrics, the gateway's /metrics
     assert metrics["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
     }
