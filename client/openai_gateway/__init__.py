@@ -5,7 +5,8 @@
 
 What it promises:
 - `POST /v1/completions` and `POST /v1/chat/completions`, with `stream: true` as server-sent events
-  ending in `data: [DONE]`; `GET /v1/models`; `GET /health/ready` (200 when Triton is ready).
+  ending in `data: [DONE]`; `GET /v1/models`; `GET /health/ready` (200 when Triton is ready);
+  `GET /metrics` (Prometheus, triton_llm_gateway_*; open like /health/ready).
 - Parameters: model (the served name: --served-model-name, default the checkpoint's name from the
   repository's manifest.json; the Triton model's name, "ensemble", is accepted too), max_tokens
   (default 16 for completions, 256 for chat, as OpenAI's defaults are unbounded), temperature
@@ -24,15 +25,18 @@ What it promises:
 - `usage`: prompt_tokens counted with the model repository's tokenizer (`--tokenizer-dir`, the same
   files preprocessing uses, chat template included); completion_tokens is Triton's token_count.
 - Errors are OpenAI error objects {"error": {"message", "type", "param", "code"}}: 400 for bad
-  input (param names the field, also for errors Triton found), 404 for an unknown model, 429 with
-  Retry-After when Triton's engine queue is full, 503 when Triton cannot be reached, 504 on the
-  gateway's per-request timeout.
+  input (param names the field, also for errors Triton found; every JSON type checked, a prompt
+  over the context refused in tokens), 404 for an unknown model or path, 405 for a wrong method,
+  429 with Retry-After when Triton's engine queue is full, 503 when Triton cannot be reached, 504
+  on the gateway's per-request timeout.
 - A client that disconnects (mid-stream, or while waiting for a non-streamed answer) has its Triton
   request cancelled (noticed at the next token, or within 0.5 s for a non-streamed answer).
   Binds to localhost unless --host says otherwise.
 
-The package, by role: parsing.py (an OpenAI body → a `Call`: what to send and how to answer),
-messages.py (the prompt: chat messages with tool turns, or the completion prompt), tools.py (tools
+The package, by role: schema.py (the body's JSON read with limits, every parameter's JSON type),
+context.py (the model's length limits from its repository; prompts over them refused), metrics.py
+(GET /metrics and the middleware that measures requests), parsing.py (an OpenAI body → a `Call`:
+what to send and how to answer), messages.py (the prompt: chat messages with tool turns, or the completion prompt), tools.py (tools
 and tool_choice → the system message and the grammar), tool_calls.py (tool calls read out of a
 streamed answer), logprobs.py and structured.py (the log-prob and response_format parameters),
 answers.py (OpenAI's response shapes, stop trimming, prompt-token counting), choices.py (one
