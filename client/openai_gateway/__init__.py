@@ -36,13 +36,13 @@ What it promises:
 The package, by role: schema.py (the body's JSON read with limits, every parameter's JSON type),
 context.py (the model's length limits from its repository; prompts over them refused), metrics.py
 (GET /metrics and the middleware that measures requests), parsing.py (an OpenAI body → a `Call`:
-what to send and how to answer), messages.py (the prompt: chat messages with tool turns, or the completion prompt), tools.py (tools
-and tool_choice → the system message and the grammar), tool_calls.py (tool calls read out of a
-streamed answer), logprobs.py and structured.py (the log-prob and response_format parameters),
-answers.py (OpenAI's response shapes, stop trimming, prompt-token counting), choices.py (one
-streamed choice's state, one per answer when n > 1), errors.py (OpenAI error objects, and Triton's
-errors mapped to them), gateway.py (one request end to end: parse, call Triton, answer), access.py
-(API keys and rate limits), routes.py (the FastAPI app and its routes), __main__.py (the command
-line, TLS).
+what to send and how to answer), messages.py (the prompt: chat messages with tool turns, or the
+completion prompt), tools.py (tools and tool_choice → the system message and the grammar),
+tool_calls.py (tool calls read out of a streamed answer), logprobs.py and structured.py (the
+log-prob and response_format parameters), answers.py (OpenAI's response shapes, stop trimming,
+prompt-token counting), choices.py (one streamed choice's state, one per answer when n > 1),
+errors.py (OpenAI error objects, and Triton's errors mapped to them), gateway.py (one request end to
+end: parse, call Triton, answer), access.py (API keys and rate limits), routes.py (the FastAPI app
+and its routes), __main__.py (the command line, TLS).
 Only gateway.py, routes.py and __main__.py need fastapi/uvicorn (`pip install -e ".[gateway]"`).
 """
