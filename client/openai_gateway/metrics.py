@@ -91,7 +91,7 @@ class GatewayMetrics:
     def count_usage(self, usage: dict) -> None:
         """An OpenAI usage object (answers.usage) into the token counters."""
         self.tokens.labels("prompt").inc(usage["prompt_tokens"])
-        self.tokens.labels("completion").inc(usage["completion_tokens"])
+        self.tokens.labels("completion").inc(usage.get("completion_tokens") or 0)
         self.tokens.labels("cached").inc((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
 
     def exposition(self) -> tuple[bytes, str]:
@@ -166,7 +166,9 @@ class _Timing:
         if not self.stream and len(self.whole) < MAX_SNIFFED_BYTES:
             self.whole += body
         elif self.stream and b'"usage"' in body:  # each event is one chunk: "data: {...}\n\n"
-            self.last_usage = _usage_of(body.removeprefix(b"data: ")) or self.last_usage
+            for line in body.splitlines():  # the Responses API's events have an "event:" line first
+                if line.startswith(b"data: "):
+                    self.last_usage = _usage_of(line[6:]) or self.last_usage
 
     def usage(self) -> dict | None:
         """The usage the client was sent: a whole answer's, or a stream's usage event if it asked."""
@@ -174,11 +176,22 @@ class _Timing:
 
 
 def _usage_of(document: bytes) -> dict | None:
+    """The usage object of a completion, a chat completion or a response (the Responses API names
+    its counts input/output tokens, and its stream's last event holds the whole response)."""
     try:
-        usage = json.loads(document).get("usage")
+        answer = json.loads(document)
+        usage = answer.get("usage") or (answer.get("response") or {}).get("usage")
     except (ValueError, AttributeError):
         return None
-    return usage if isinstance(usage, dict) and "prompt_tokens" in usage else None
+    if not isinstance(usage, dict):
+        return None
+    if "input_tokens" in usage:
+        usage = {
+            "prompt_tokens": usage["input_tokens"],
+            "completion_tokens": usage.get("output_tokens", 0),
+            "prompt_tokens_details": usage.get("input_tokens_details"),
+        }
+    return usage if isinstance(usage.get("prompt_tokens"), int) else None
 
 
 def _is_stream(headers) -> bool:
