@@ -38,6 +38,15 @@ EVENTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _cpu_only(request):
+    """The Responses API is the gateway's rewrite onto the chat path: what it reaches on the server
+    (guided decoding, the tools' grammar) runs on both servers in test_openai_features.py and
+    test_openai_tools.py, so this module runs once, against the CPU server, to keep `make test` short."""
+    if request.node.callspec.params.get("server") == "emulated-gpu":
+        pytest.skip("the gateway's own surface: checked against the CPU server")
+
+
 @pytest.fixture(scope="module")
 def openai_client(gateway):
     import openai
