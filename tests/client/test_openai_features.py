@@ -50,6 +50,7 @@ def test_json_object_response_format_streams_json(openai_client):
         openai_client,
         "What is the capital of Italy? Answer in JSON.",
         max_tokens=64,
+        temperature=0,  # greedy: a sampled answer may run out of max_tokens inside the object
         stream=True,
         response_format={"type": "json_object"},
     )
@@ -82,7 +83,9 @@ def test_ignore_eos_and_min_tokens_give_exact_lengths(openai_client):
     assert forced.usage.completion_tokens == 24 and forced.choices[0].finish_reason == "length"
     at_least = chat(openai_client, "Say OK.", max_tokens=64, extra_body={"min_tokens": 20})
     assert at_least.usage.completion_tokens >= 20
-    free = chat(openai_client, "Say OK.", max_tokens=64)
+    # Greedy: the gateway samples at OpenAI's default temperature 1 when a body leaves it out, and a
+    # sampled answer may run on by chance.
+    free = chat(openai_client, "Say OK.", max_tokens=64, temperature=0)
     assert free.usage.completion_tokens < 20  # so min_tokens is what made the difference
 
 
@@ -121,10 +124,15 @@ def test_vllm_sampling_extensions_are_enforced_or_refused(openai_client):
 
 def test_a_stop_token_id_ends_the_answer_before_it(openai_client, prompt_counter):
     prompt = "1, 2, 3, 4, 5,"
-    free = openai_client.completions.create(model="ensemble", prompt=prompt, max_tokens=8)
+    # Greedy (temperature 0), so both answers are the same up to the stop token.
+    free = openai_client.completions.create(model="ensemble", prompt=prompt, max_tokens=8, temperature=0)
     ids = prompt_counter.encode(free.choices[0].text, add_special_tokens=False)
     stopped = openai_client.completions.create(
-        model="ensemble", prompt=prompt, max_tokens=8, extra_body={"stop_token_ids": [ids[2]]}
+        model="ensemble",
+        prompt=prompt,
+        max_tokens=8,
+        temperature=0,
+        extra_body={"stop_token_ids": [ids[2]]},
     )
     assert stopped.choices[0].finish_reason == "stop"
     assert stopped.choices[0].text == prompt_counter.decode(ids[:2]), (

@@ -54,6 +54,9 @@ def ask(client, messages=QUESTION, **kwargs):
         messages=messages,
         tools=[WEATHER, ADD],
         max_tokens=kwargs.pop("max_tokens", 64),
+        # Greedy unless a test says otherwise: the gateway samples at OpenAI's default temperature 1,
+        # and a sampled call may run out of max_tokens inside its arguments.
+        temperature=kwargs.pop("temperature", 0),
         **kwargs,
     )
 
