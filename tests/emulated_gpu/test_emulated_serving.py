@@ -40,7 +40,11 @@ def test_only_the_engine_backend_differs_from_what_gpu_repo_writes(
     emulated_gpu_server, checkpoint_dir, tmp_path
 ):
     repo = emulated_gpu_server.options.model_repository
-    run_gpu_repo(repo.parent / f"{repo.name}_engine", checkpoint_dir, tmp_path / "gpu", GPU_REPO_ARGS)
+    # Assembled, like the emulated one, for where it is written (emulated.assemble_emulated's default).
+    mount = ["--repo-mount-path", str((tmp_path / "gpu").resolve())]
+    run_gpu_repo(
+        repo.parent / f"{repo.name}_engine", checkpoint_dir, tmp_path / "gpu", [*mount, *GPU_REPO_ARGS]
+    )
     for name in ("ensemble", "preprocessing", "engine", "postprocessing"):
         emulated = model_config.load(repo / name / "config.pbtxt")
         written = model_config.load(tmp_path / "gpu" / name / "config.pbtxt")

@@ -8,6 +8,7 @@ Ports TEST_PORT_BASE + 140..142 (suite_ports.py): one `python -m server` start, 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -81,6 +82,13 @@ def test_moved_to_its_mount_path_it_serves_elsewhere_it_is_refused(checkpoint_di
         gpu_repo_args=GPU_REPO_ARGS,
         repo_mount_path=str(served),
     )
+    # No path inside the output directory as the assembly host sees it, in any generated file: only the
+    # mount path is named. (The manifest records the stand-in engine's own directory, built + "_engine",
+    # as provenance: hence a whole path component, not a prefix.)
+    host = re.compile(re.escape(str(built.resolve())) + r'(?=[/"]|$)', re.MULTILINE)
+    generated = [p for pattern in ("*.pbtxt", "*.json", "*.yaml") for p in built.rglob(pattern)]
+    assert [str(p) for p in generated if host.search(p.read_text(errors="replace"))] == []
+    assert f"{served}/engine/1/trtllm_engine" in (built / "engine" / "config.pbtxt").read_text()
     shutil.rmtree(SCRATCH / "relocation_built_engine")  # the stand-in engine: the repository links its files
     shutil.move(built, served)
 
