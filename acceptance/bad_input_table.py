@@ -88,12 +88,20 @@ def table(limits: Limits) -> list[Bad]:
     # refuses a 3 MB request; the gateway refuses it before parsing.
     body_bytes = max(3_000_000, 2 * limits.max_text_bytes, 2 * limits.gateway_body_limit)
     rows = [
-        Bad("empty prompt", {"text_input": "", "max_tokens": 8}, "text_input: must not be empty", "prompt"),
+        Bad(
+            "empty prompt",
+            {"text_input": "", "max_tokens": 8},
+            "text_input: must not be empty",
+            "prompt",
+            openai_message="prompt: must not be empty",  # the gateway names the parameter, not the tensor
+        ),
         Bad(
             "prompt longer than the context",
             {"text_input": WORD * long_prompt, "max_tokens": 8},
             "text_input: prompt is",
             "prompt",
+            # The gateway counts the tokens and words it as vLLM does (client/openai_gateway/context.py).
+            openai_message=f"This model's maximum context length is {limits.max_seq_len} tokens.",
         ),
         Bad(
             "max_tokens zero",
@@ -114,6 +122,7 @@ def table(limits: Limits) -> list[Bad]:
             {"text_input": "hi", "max_tokens": too_many_tokens},
             f"exceed max_seq_len {limits.max_seq_len}",
             "max_tokens",
+            openai_message=f"max_tokens: must be between 1 and {limits.max_seq_len}",
         ),
         Bad(
             "temperature negative",
@@ -141,12 +150,15 @@ def table(limits: Limits) -> list[Bad]:
             {"text_input": "hi", "max_tokens": 8, "stop_words": ["s"] * stop_words},
             f"stop_words: {stop_words} entries; the limit is {limits.max_stop_words}",
             "stop",
+            openai_message=f"stop: {stop_words} entries; the limit is {limits.max_stop_words}",
         ),
         Bad(
             "prompt over the byte limit",
             {"text_input": "y" * over_bytes, "max_tokens": 8},
             f"text_input: {over_bytes} bytes; the limit is {limits.max_text_bytes}",
             "prompt",
+            openai_message=f"The prompt is {over_bytes} bytes; this server takes at most "
+            f"{limits.max_text_bytes}",
         ),
         Bad(
             "oversized request body",

@@ -414,7 +414,10 @@ def test_openai_errors_name_the_param(openai_client):
         openai_client.chat.completions.create(
             model="ensemble", messages=[{"role": "user", "content": "hi"}], max_tokens=100_000
         )
-    assert caught.value.body["param"] == "max_tokens" and "max_seq_len" in caught.value.body["message"]
+    assert (
+        caught.value.body["param"] == "max_tokens"
+        and "maximum context length" in caught.value.body["message"]
+    )
     with pytest.raises(openai.NotFoundError):
         openai_client.completions.create(model="gpt-4", prompt="hi")
 
