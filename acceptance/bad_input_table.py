@@ -217,7 +217,10 @@ def table(limits: Limits) -> list[Bad]:
                 ("text_input", np.array([[b"a"], [b"b"]], dtype=object), "BYTES"),
                 ("max_tokens", np.array([[8]], dtype=np.int32), "INT32"),
             ],
-            openai_message="prompt: must be a string (one prompt per request)",
+            # The gateway serves a list of prompts (one batched request); a list of lists is neither.
+            openai_body={"model": "ensemble", "prompt": [["a", "b"]], "max_tokens": 8},
+            openai_message="prompt: must be a string or a non-empty list of strings "
+            "(token-id prompts are not supported)",
         ),
         Bad(
             "invalid UTF-8",
