@@ -360,6 +360,7 @@ def test_openai_chat_completions(openai_client, reference, prompt_counter, strea
                 model="ensemble",
                 messages=messages,
                 max_tokens=16,
+                temperature=0,  # greedy, as the reference (the gateway's default samples)
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -369,7 +370,9 @@ def test_openai_chat_completions(openai_client, reference, prompt_counter, strea
         usage = chunks[-1].usage
         assert chunks[0].choices[0].delta.role == "assistant" and len(chunks) > 10
     else:
-        answer = openai_client.chat.completions.create(model="ensemble", messages=messages, max_tokens=16)
+        answer = openai_client.chat.completions.create(
+            model="ensemble", messages=messages, max_tokens=16, temperature=0
+        )
         text = answer.choices[0].message.content
         finish = [answer.choices[0].finish_reason]
         usage = answer.usage
@@ -384,7 +387,7 @@ def test_openai_chat_completions(openai_client, reference, prompt_counter, strea
 def test_openai_completions_with_echo_and_stop(openai_client, server, prompt_counter, stream):
     prompt = "The capital of France is"
     expected = LLMClient(server.options.grpc_url).generate(prompt, max_tokens=12).text
-    kwargs = dict(model="ensemble", prompt=prompt, max_tokens=12, echo=True)
+    kwargs = dict(model="ensemble", prompt=prompt, max_tokens=12, echo=True, temperature=0)  # greedy
     if stream:
         chunks = list(openai_client.completions.create(stream=True, **kwargs))
         text = "".join(c.choices[0].text for c in chunks)
@@ -398,7 +401,7 @@ def test_openai_completions_with_echo_and_stop(openai_client, server, prompt_cou
     # A stop string ends the answer and is not part of it (OpenAI semantics).
     stop_word = expected.split()[1]
     stopped = openai_client.completions.create(
-        model="ensemble", prompt=prompt, max_tokens=12, stop=[stop_word]
+        model="ensemble", prompt=prompt, max_tokens=12, stop=[stop_word], temperature=0
     )
     assert stopped.choices[0].finish_reason == "stop" and stop_word not in stopped.choices[0].text
     assert expected.startswith(stopped.choices[0].text)
