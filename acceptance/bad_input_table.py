@@ -134,14 +134,14 @@ def table(limits: Limits) -> list[Bad]:
         Bad(
             "top_p above 1",
             {"text_input": "hi", "max_tokens": 8, "top_p": 1.5},
-            "runtime_top_p: must be in (0, 1], got 1.5",
+            "top_p: must be in (0, 1], got 1.5",
             "top_p",
             openai_message="top_p: must be in (0, 1]",
         ),
         Bad(
             "top_k negative",
             {"text_input": "hi", "max_tokens": 8, "top_k": -1},
-            "runtime_top_k: must be >= 0, got -1",
+            "top_k: must be >= 0, got -1",
             "top_k",
             openai_message="top_k: must be >= 0",
         ),
