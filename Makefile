@@ -23,7 +23,7 @@ PEERS ?=
 .PHONY: help venv image-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint format clean
 
 # `make help` prints the `## ` comment on each target's line: every target has one, and
-# tests/gpu/test_makefile.py checks that none is missing.
+# tests/test_makefile.py checks that none is missing.
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
@@ -81,7 +81,7 @@ test: venv export image-env ## build what the tests need, run test-image, then t
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
 # libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts
-# the running interpreter's bin/ first on PATH; tests/emulated_gpu/test_image_libs.py checks it).
+# the running interpreter's bin/ first on PATH; tests/serving/emulated_gpu/test_image_libs.py checks it).
 IMAGE_PYTEST_ARGS ?=
 IMAGE_PYTEST = $(VENV_IMAGE)/bin/python -m pytest -m image_libs -p no:cacheprovider $(IMAGE_PYTEST_ARGS)
 test-image: image-env export ## the image_libs tests under .venv-image, the NGC image's libraries [IMAGE_PYTEST_ARGS=]
@@ -223,16 +223,16 @@ SOAK_VIA ?= gateway
 soak: venv export ## overload at twice capacity [SOAK_SECONDS=1800]: lost or broken streams, memory
 	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS) --via $(SOAK_VIA) --json build/soak/figures.json
 
-# Fault injection under load, longer than the tests (tests/integration/test_faults.py): kill -9 of
+# Fault injection under load, longer than the tests (tests/serving/cpu/test_faults.py): kill -9 of
 # each stub and of the gateway, SIGTERM, slow consumers; one JSON report per fault (ports 30200-30203).
 CHAOS_SECONDS ?= 60
 CHAOS_CLIENTS ?= 6
 FUZZ_EXAMPLES ?= 5000
 chaos: venv export ## fault injection under load, then the long fuzz run [CHAOS_SECONDS=60]
 	$(BIN)/python -m bench.chaos --duration $(CHAOS_SECONDS) --clients $(CHAOS_CLIENTS)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/serving/fuzz -q
 
-# Both run in make test too (tests/unit/test_style.py).
+# Both run in make test too (tests/test_style.py).
 lint: venv ## the formatter's check (ruff format --check) and the linter (ruff check)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ Each row is a mistake as ensemble inputs, with the message the HTTP and gRPC err
 and, for the OpenAI gateway, the status, message and `param`. How each protocol expresses the
 mistake is derived from `inputs` unless the row gives it (a body that is not JSON, a tensor of the
 wrong dtype). `acceptance/bad_input.py` sends the rows over HTTP and gRPC to any server;
-tests/client/test_bad_input.py also sends them through the OpenAI gateway.
+tests/serving/client/test_bad_input.py also sends them through the OpenAI gateway.
 
 Where Triton's own frontend answers before our models see the request, the row says so: its
 HTTP JSON parser answers a value of the wrong JSON type with 500 and a message that does not name

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from server.options import Endpoints
 
-# What tests/client/conftest.py starts the OpenAI gateway with; the gateway is not part of a
+# What tests/serving/client/conftest.py starts the OpenAI gateway with; the gateway is not part of a
 # Triton deployment, so this one is not read from the server.
 GATEWAY_BODY_LIMIT = 200_000
 

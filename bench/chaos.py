@@ -7,7 +7,7 @@ completed, rejected or a clear error (bench/streams.py), none broken (nothing lo
 hung), and the server must serve again.
 
 `python -m bench.chaos [--duration 60] [--clients 6] [--faults ...]` (what `make chaos` runs) prints
-one JSON report per fault; tests/integration/test_faults.py runs each briefly.
+one JSON report per fault; tests/serving/cpu/test_faults.py runs each briefly.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ how fast the server can say no. Memory of tritonserver and its model processes i
 `sample_s`; the slope is a least-squares fit, so a leak shows as MB/min, not as start-vs-end noise.
 
 `python -m bench.soak [--duration 1800] [--clients 32] [--via gateway]` starts its own server (and
-gateway) and prints figures; tests/integration/test_soak.py runs a short version on the test server.
+gateway) and prints figures; tests/serving/cpu/test_soak.py runs a short version on the test server.
 """
 
 from __future__ import annotations

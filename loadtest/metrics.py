@@ -1,7 +1,7 @@
 """Per-request samples → the load test's figures, as genai-perf and vLLM's benchmark define them.
 
 Pure functions over plain values, no Locust and no I/O, so every figure in `summary.json` can be
-checked by hand (tests/loadtest/test_metrics.py does).
+checked by hand (tests/loadtest/test_loadtest_metrics.py does).
 
     TTFT       = first non-empty response − send
     E2E        = final response − send

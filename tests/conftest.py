@@ -95,8 +95,8 @@ def cpu_server(test_repository):
 
 @pytest.fixture(scope="session")
 def server(cpu_server):
-    """The session's server: the CPU repository (tests/client runs its tests on the emulated GPU
-    repository too, see tests/client/conftest.py)."""
+    """The session's server: the CPU repository (tests/serving/client runs its tests on the emulated GPU
+    repository too, see tests/serving/client/conftest.py)."""
     return cpu_server
 
 

@@ -1,8 +1,8 @@
 """TensorRT-LLM's ten perf outputs (return_perf_metrics), as both our engines fill them.
 
-The names, order and dtypes are the backend's (build_engines/trtllm/backend_contract.PERF_METRICS,
-fillTritonResponse/processStats; tests/unit/test_perf_metrics.py checks they agree). How this
-project computes them, for the CPU engine and the TensorRT-LLM emulator alike:
+The names, order and dtypes are the backend's (contract/trtllm_backend's PERF_METRICS,
+fillTritonResponse/processStats; tests/python_backend/contract/test_perf_metrics.py checks they
+agree). How this project computes them, for the CPU engine and the TensorRT-LLM emulator alike:
   - times are CLOCK_MONOTONIC ns (time.monotonic_ns), as the executor's steady clock: differences
     are meaningful, absolute values count from boot. arrival is when the engine took the request,
     first_scheduled the start of its first engine step, first_token its first token, last_token

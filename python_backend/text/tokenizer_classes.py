@@ -8,7 +8,7 @@ where the GPU repository's preprocessing and postprocessing run, ships transform
 (requirements/ngc-26.04-trtllm.txt). transformers 4's class for the same files is
 PreTrainedTokenizerFast: it reads tokenizer.json, the special tokens of tokenizer_config.json and
 chat_template.jinja, and encodes, decodes and applies the chat template to the same ids
-(tests/unit/test_text.py runs under both versions: make test-image).
+(tests/python_backend/text/test_text.py runs under both versions: make test-image).
 """
 
 from __future__ import annotations

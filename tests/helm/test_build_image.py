@@ -118,7 +118,7 @@ def test_entry_point_runs_from_the_copied_files(tmp_path: Path, argv: list[str],
 
 
 def build_container(values: dict) -> dict:
-    from .rendering import one, render
+    from rendering import one, render
 
     job = one(render(values), "Job")
     (container,) = job["spec"]["template"]["spec"]["containers"]

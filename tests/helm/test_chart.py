@@ -19,12 +19,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-
-from build_engines.shared_models import PYTHON_BACKEND
-from build_engines.trtllm import pins
-
-from .crd_schemas import CRD_SCHEMAS
-from .rendering import (
+from crd_schemas import CRD_SCHEMAS
+from rendering import (
     CHART_DIR,
     FULLNAME,
     KUBE_VERSION,
@@ -48,6 +44,9 @@ from .rendering import (
     workload,
     world_size,
 )
+
+from build_engines.shared_models import PYTHON_BACKEND
+from build_engines.trtllm import pins
 
 # ---------- the chart as a whole ----------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .rendering import CHART_DIR, of_kind, one, render, render_profile
+from rendering import CHART_DIR, of_kind, one, render, render_profile
 
 GATEWAY_FAMILIES = (
     "triton_llm_gateway_requests_total",

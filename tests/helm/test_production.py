@@ -15,8 +15,7 @@ from pathlib import Path
 
 import helm_python
 import yaml
-
-from .rendering import (
+from rendering import (
     CHART_DIR,
     FULLNAME,
     NAMESPACE,
