@@ -27,6 +27,7 @@ from ..engine.llm_engine import LLMEngine, QueueFullError, TokenOutput
 from ..engine.scheduler import StepPlan
 from ..triton_io import logs
 from ..triton_io import requests as triton_requests
+from ..triton_io.metrics import MetricsThrottle
 from ..triton_io.responses import ResponseSender, ResponseWriter
 from . import executor_checks, outputs
 from . import executor_requests as requests
@@ -76,7 +77,6 @@ class EmulatedBackend:
         self.declared = set(declared_outputs)
         self.model_name = model_name
         self.responses = responses
-        self.metrics = metrics
         guided = {"tokenizer_info_path": settings.tokenizer_info_path} if settings.tokenizer_info_path else {}
         self.engine = LLMEngine(
             settings.engine, settings.engine_dir, step_observer=self._end_of_step, on_fatal=on_fatal, **guided
@@ -89,7 +89,8 @@ class EmulatedBackend:
         self.control = Control(self, settings.cancellation_check_period_ms)
         # The previous step's end: when the next one starts, unless the engine idles.
         self._step_started_ns = 0
-        self._metrics_due = 0.0
+        # engine.stats() into the metrics, four times a second and on idling (one rule for both engines).
+        self._metrics = MetricsThrottle(metrics) if metrics is not None else None
 
     def start(self) -> EmulatedBackend:
         self.engine.start()
@@ -214,11 +215,8 @@ class EmulatedBackend:
             emission = item.framing.end_of_step(started) if item is not None else None
             if emission is not None:
                 self.writer.put(_Send(self, item), emission, time.monotonic())
-        now = time.monotonic()
-        # Each update is an IPC round trip to Triton: four a second, and the last one before idling.
-        if self.metrics is not None and (now >= self._metrics_due or self.engine.idle):
-            self._metrics_due = now + 0.25
-            self.metrics.update(self.engine.stats())
+        if self._metrics is not None:
+            self._metrics.after_step(self.engine)
         self._step_started_ns = time.monotonic_ns()
 
     def _finish(self, engine_id: str, emission: Emission) -> None:
