@@ -17,7 +17,7 @@ from ..contract.errors import InputError
 from ..contract.guides import GUIDE_FIELD, TYPE_FIELD, parse_guide
 from ..contract.limits import NUM_RETURN_SEQUENCES, SAMPLING_LIMITS
 from ..contract.word_lists import from_word_list
-from ..engine.sequence import SamplingParams
+from ..engine.sequence import DEFAULT_SAMPLING, SamplingParams
 
 Getter = Callable[[str], "np.ndarray | None"]
 T = TypeVar("T")
@@ -129,23 +129,25 @@ def floats(get: Getter, name: str) -> list[float]:
 
 
 # The engine's sampling inputs (TensorRT-LLM's names) → SamplingParams fields, with their defaults.
+# The engine's sampling inputs: (SamplingParams field, type). An absent input takes the field's
+# default, stated once in engine/sequence.py's SamplingParams.
 SAMPLING_INPUTS = {
-    "temperature": ("temperature", float, 0.0),
-    "runtime_top_k": ("top_k", int, 0),
-    "runtime_top_p": ("top_p", float, 1.0),
-    "repetition_penalty": ("repetition_penalty", float, 1.0),
-    "presence_penalty": ("presence_penalty", float, 0.0),
-    "frequency_penalty": ("frequency_penalty", float, 0.0),
-    "min_tokens": ("min_tokens", int, 0),
-    "seed": ("seed", int, None),
+    "temperature": ("temperature", float),
+    "runtime_top_k": ("top_k", int),
+    "runtime_top_p": ("top_p", float),
+    "repetition_penalty": ("repetition_penalty", float),
+    "presence_penalty": ("presence_penalty", float),
+    "frequency_penalty": ("frequency_penalty", float),
+    "min_tokens": ("min_tokens", int),
+    "seed": ("seed", int),
 }
 
 
 def sampling_params(get: Getter, max_tokens: int, end_id: int | None) -> SamplingParams:
     """The engine's sampling inputs as SamplingParams; InputError names the input and its limit."""
     kwargs = {"max_tokens": SAMPLING_LIMITS["max_tokens"].check("request_output_len", max_tokens)}
-    for input_name, (field, kind, default) in SAMPLING_INPUTS.items():
-        value = scalar(get, input_name, kind, default)
+    for input_name, (field, kind) in SAMPLING_INPUTS.items():
+        value = scalar(get, input_name, kind, getattr(DEFAULT_SAMPLING, field))
         if value is not None and not (field == "top_p" and value == 0.0):
             value = SAMPLING_LIMITS[field].check(input_name, value)
         kwargs[field] = value
