@@ -104,7 +104,7 @@ def server(cpu_server):
 def emulated_gpu_server(checkpoint_dir, onnx_fp32):
     """The repository `make gpu-repo` writes, its engine backend swapped for the TensorRT-LLM
     backend emulator (`make emulate-gpu`), with the CPU test repository's limits; once per session."""
-    from emulated_gpu.servers import start_emulated_gpu_server
+    from emulated_gpu_servers import start_emulated_gpu_server
 
     running = start_emulated_gpu_server(checkpoint_dir, onnx_fp32)
     yield running

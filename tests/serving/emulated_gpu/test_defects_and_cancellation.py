@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from servers import (
+from emulated_gpu_servers import (
     add_ensemble_variant,
     edit_engine,
     emulated_repository,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from servers import GPU_REPO_ARGS, metric
+from emulated_gpu_servers import GPU_REPO_ARGS, metric
 
 from build_engines import model_config
 from build_engines.trtllm.emulated import run_gpu_repo
@@ -258,7 +258,7 @@ def test_cancelled_streams_reach_the_engine_and_leave_nothing_in_flight(emulated
     # good (every SIGTERM waited out the exit timeout). Postprocessing now has no batcher and stops
     # the engine's request by id (python_backend/triton_io/engine_stop.py). Its own server, so that
     # the SIGTERM at the end is this test's.
-    from servers import start_server
+    from emulated_gpu_servers import start_server
     from suite_ports import test_port
 
     own = start_server(

@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from servers import GPU_REPO_ARGS, TEST_LIMITS
+from emulated_gpu_servers import GPU_REPO_ARGS, TEST_LIMITS
 from suite_ports import SCRATCH, test_port
 
 from build_engines.shared_models import PROJECT_ROOT

@@ -19,7 +19,7 @@ from loadtest import samples
 from loadtest.run import RunConfig, run
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
