@@ -75,9 +75,12 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 # The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
 # The image_libs tests run first, under the NGC image's libraries (test-image, about a minute), then
 # the whole suite under .venv.
+# The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
+# that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
+SUITE_MARKS = not (image_libs and integration)
 test: venv export image-env ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
 	$(IMAGE_PYTEST)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
 # libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts
