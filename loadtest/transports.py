@@ -39,7 +39,7 @@ class Options:
 
     timeout_s: float = 120.0
     ignore_eos: bool = True  # min_tokens = max_tokens, so output lengths follow the chosen distribution
-    temperature: float | None = None  # None: greedy (the engine's default)
+    temperature: float | None = None  # None: greedy, on every protocol
     top_p: float | None = None
     openai_model: str = MODEL
 
@@ -203,10 +203,11 @@ def openai_stream(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    if options.temperature is not None:
-        body["temperature"] = options.temperature
-        if seed is not None and options.temperature:
-            body["seed"] = seed
+    # Unset means greedy on every protocol: the ensemble's default, but not the OpenAI API's (temperature
+    # 1), so the gateway is told explicitly; otherwise an openai run would sample where grpc runs do not.
+    body["temperature"] = 0.0 if options.temperature is None else options.temperature
+    if seed is not None and options.temperature:
+        body["seed"] = seed
     if options.top_p is not None:
         body["top_p"] = options.top_p
     if options.ignore_eos:

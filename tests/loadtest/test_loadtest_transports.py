@@ -83,6 +83,8 @@ def test_openai_stream(fake_server):
     path, body = Handler.bodies[-1]
     assert path == "/v1/chat/completions" and body["stream"] is True and body["max_tokens"] == 3
     assert body["messages"] == list(request().prompt.messages) and "min_tokens" not in body
+    # No temperature chosen: greedy, as on grpc and http, though the OpenAI API's own default samples.
+    assert body["temperature"] == 0.0 and "seed" not in body
 
 
 def test_openai_stream_without_done_is_an_error(fake_server, monkeypatch):
