@@ -42,6 +42,10 @@ class GenerateRequest:
     # Prompt-lookup speculation for this request (0-8 draft tokens per step; 0: off; None: the
     # server's default). Our CPU engine's; a Triton request parameter, not an ensemble input.
     speculative_draft_len: int | None = None
+    # The prompt as token ids, sent as input_token_ids instead of `prompt` (then unused, "" by custom)
+    prompt_token_ids: tuple[int, ...] | None = None
+    # OpenAI's logit_bias: {token id: value added to its logit}, sent as logit_bias_token_ids / _values
+    logit_bias: dict[int, float] | None = None
 
     def parameters(self) -> dict[str, object]:
         """Triton request parameters (sent beside the inputs: gRPC `parameters`, HTTP top-level keys)."""
@@ -54,7 +58,8 @@ class GenerateRequest:
     def inputs(self, stream: bool) -> dict[str, object]:
         """The ensemble's inputs as plain values (None = not sent); client.wire makes them tensors."""
         return {
-            "text_input": self.prompt,
+            "text_input": self.prompt if self.prompt_token_ids is None else None,
+            "input_token_ids": None if self.prompt_token_ids is None else list(self.prompt_token_ids),
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_k": self.top_k,
@@ -76,6 +81,8 @@ class GenerateRequest:
             "return_generation_logits": self.logits or None,
             "return_context_logits": self.prompt_logits or None,
             "return_num_input_tokens": self.prompt_logits or None,
+            "logit_bias_token_ids": list(self.logit_bias) if self.logit_bias else None,
+            "logit_bias_values": list(self.logit_bias.values()) if self.logit_bias else None,
         }
 
     @classmethod

@@ -26,6 +26,9 @@ class Input:
     name: str
     datatype: str
     dtype: type
+    # Fills the shorter rows of a batch (grpc_batch_inputs) up to the longest; None: rows must be
+    # equally long. The receiving model drops it.
+    pad: object = None
 
     def array(self, value) -> np.ndarray:
         """The [1, n] tensor of one request's value (a list for list-valued inputs); strings are
@@ -53,6 +56,9 @@ ENSEMBLE_INPUTS: dict[str, Input] = {
     spec.name: spec
     for spec in (
         Input("text_input", "BYTES", np.object_),
+        # Or the prompt as token ids; preprocessing drops text/tokenizer.py's TOKEN_ID_PADDING (-1)
+        # at the end of a row (a test holds the two equal).
+        Input("input_token_ids", "INT32", np.int32, pad=-1),
         Input("max_tokens", "INT32", np.int32),
         Input("min_tokens", "INT32", np.int32),
         Input("stop_words", "BYTES", np.object_),
@@ -60,6 +66,9 @@ ENSEMBLE_INPUTS: dict[str, Input] = {
         # With embedding_bias_weights: a logit bias per word.
         Input("embedding_bias_words", "BYTES", np.object_),
         Input("embedding_bias_weights", "FP32", np.float32),
+        # OpenAI's logit_bias: a value per token id, added to its logit (with any bias words').
+        Input("logit_bias_token_ids", "INT32", np.int32),
+        Input("logit_bias_values", "FP32", np.float32),
         Input("exclude_input_in_output", "BOOL", np.bool_),
         Input("end_id", "INT32", np.int32),
         Input("pad_id", "INT32", np.int32),
@@ -127,7 +136,8 @@ def grpc_inputs(grpcclient, values: dict[str, object]) -> list:
 def grpc_batch_inputs(grpcclient, batch: list[dict[str, object]]) -> list:
     """tritonclient InferInputs for one request holding a batch of prompts: each input's [1, n]
     rows stacked into [batch, n] (the ensemble's max_batch_size > 0 takes that). Every request of
-    the batch must send the same inputs with the same n (a ValueError otherwise)."""
+    the batch must send the same inputs with the same n (a ValueError otherwise), except that an
+    input with a `pad` (input_token_ids) has its shorter rows filled with it."""
     sent = [_sent(values) for values in batch]
     if any(set(values) != set(sent[0]) for values in sent):
         raise ValueError("the requests of a batch must send the same inputs")
@@ -135,6 +145,11 @@ def grpc_batch_inputs(grpcclient, batch: list[dict[str, object]]) -> list:
     for name in sent[0]:
         spec = ENSEMBLE_INPUTS[name]
         rows = [spec.array(values[name]) for values in sent]
+        if spec.pad is not None:
+            width = max(row.shape[1] for row in rows)
+            rows = [
+                np.pad(row, ((0, 0), (0, width - row.shape[1])), constant_values=spec.pad) for row in rows
+            ]
         if len({row.shape for row in rows}) != 1:
             raise ValueError(f"{name}: the requests of a batch must send as many values each")
         array = np.concatenate(rows)

@@ -22,6 +22,9 @@ from ..contract.limits import (
 )
 from . import tokenizer_classes
 
+# Fills the rows of a batch of token-id prompts (input_token_ids) up to the longest; never a token.
+TOKEN_ID_PADDING = -1
+
 
 def load_tokenizer(tokenizer_dir: str | Path, trust_remote_code: bool = False):
     path = Path(tokenizer_dir)
@@ -111,6 +114,23 @@ class Preprocessor:
         check_prompt_length(len(ids), self.max_input_len, self.max_seq_len)
         return ids
 
+    def token_prompt(self, ids: list[int], field: str = "input_token_ids") -> list[int]:
+        """A prompt given as token ids (sent instead of text): checked against the model's vocabulary
+        and the context limit, else InputError naming `field`. Trailing TOKEN_ID_PADDING entries are
+        dropped first: in a batch of prompts, the rows shorter than the longest are filled with it."""
+        end = len(ids)
+        while end and ids[end - 1] == TOKEN_ID_PADDING:
+            end -= 1
+        ids = [int(i) for i in ids[:end]]
+        for position, token in enumerate(ids):
+            if not 0 <= token < self.vocab_size:
+                raise InputError(
+                    f"{field}: token id {token} at position {position} is outside the vocabulary "
+                    f"[0, {self.vocab_size})"
+                )
+        check_prompt_length(len(ids), self.max_input_len, self.max_seq_len, field=field)
+        return ids
+
     def check_max_tokens(self, max_tokens: int, prompt_len: int) -> None:
         MAX_TOKENS.check("max_tokens", max_tokens)
         check_fits_context(prompt_len, max_tokens, self.max_seq_len)
@@ -137,26 +157,36 @@ class Preprocessor:
                     sequences.append(ids)
         return sequences
 
-    def embedding_bias(self, words: list[str], weights: list[float]) -> np.ndarray:
-        """tensorrtllm_backend's embedding_bias_words / _weights → embedding_bias FP32 [vocab_size]
-        (empty when none): each word's weight is added to the logit of every token of the word, in
-        both its running-text forms (as word_sequences: "Paris" and " Paris"; upstream tokenizes the
-        word alone, which misses the form that follows a space)."""
-        if len(words) != len(weights):
-            raise InputError(
-                f"embedding_bias_weights: {len(weights)} values for {len(words)} embedding_bias_words; "
-                "give one weight per word"
-            )
-        if not words:
+    def embedding_bias(
+        self,
+        words: list[str],
+        weights: list[float],
+        token_ids: list[int] = (),
+        values: list[float] = (),
+    ) -> np.ndarray:
+        """The engine's embedding_bias FP32 [vocab_size] (empty when no bias is asked for), the sum of
+        - tensorrtllm_backend's embedding_bias_words / _weights: each word's weight is added to the
+          logit of every token of the word, in both its running-text forms (as word_sequences:
+          "Paris" and " Paris"; upstream tokenizes the word alone, which misses the form that
+          follows a space);
+        - logit_bias_token_ids / _values (OpenAI's logit_bias by token id): each value is added to
+          its token's logit (a token listed twice gets both)."""
+        _check_pairs(words, weights, "embedding_bias_words", "embedding_bias_weights")
+        _check_pairs(token_ids, values, "logit_bias_token_ids", "logit_bias_values")
+        if not words and not token_ids:
             return np.zeros(0, dtype=np.float32)
-        if not np.isfinite(np.asarray(weights, dtype=np.float64)).all():
-            raise InputError("embedding_bias_weights: values must be finite numbers")
         bias = np.zeros(self.vocab_size, dtype=np.float32)  # the model's, not len(tokenizer)
         for word, weight in zip(words, weights, strict=True):
             if not word:
                 raise InputError("embedding_bias_words: entries must not be empty")
             ids = {t for seq in self.word_sequences([word], "embedding_bias_words") for t in seq}
             bias[list(ids)] += weight
+        for token in token_ids:
+            if not 0 <= token < self.vocab_size:
+                raise InputError(
+                    f"logit_bias_token_ids: token id {token} is outside the vocabulary [0, {self.vocab_size})"
+                )
+        np.add.at(bias, np.asarray(token_ids, dtype=np.int64), np.asarray(values, dtype=np.float32))
         return bias
 
     def stop_sequences(self, stop_words: list[str], end_id: int) -> list[list[int]]:
@@ -165,6 +195,16 @@ class Preprocessor:
         sequences = self.word_sequences(stop_words, "stop_words")
         sequences += [[i] for i in self.end_ids if i != end_id and [i] not in sequences]
         return sequences
+
+
+def _check_pairs(keys: list, values: list[float], keys_field: str, values_field: str) -> None:
+    """One finite value per key (the bias inputs come in such pairs)."""
+    if len(keys) != len(values):
+        raise InputError(
+            f"{values_field}: {len(values)} values for {len(keys)} {keys_field}; give one value per entry"
+        )
+    if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
+        raise InputError(f"{values_field}: values must be finite numbers")
 
 
 def _parse_messages(text: str) -> list[dict[str, str]]:

@@ -5,7 +5,10 @@ ensemble has max_batch_size > 0). Each row is read and checked on its own, then 
 into one response whose every output has B rows. Ragged outputs are padded to the longest row, the
 way the engine reads them back: input_ids with the row's pad id (input_lengths says where the prompt
 ends), word lists with id 0 and offset -1 (an offset of -1 ends TensorRT-LLM's word list),
-embedding_bias with zeros (no bias). An error in row i > 0 of a batch names the row.
+embedding_bias with zeros (no bias). An error in row i > 0 of a batch names the row. A prompt comes
+as text (text_input) or as token ids (input_token_ids, whose shorter rows in a batch end in
+text/tokenizer.py's TOKEN_ID_PADDING); OpenAI's logit_bias comes as logit_bias_token_ids / _values and
+is added into embedding_bias with the bias words.
 
 What the engine behind the repository needs and can return is EngineTraits, read from
 preprocessing's config parameters.
@@ -109,7 +112,11 @@ def engine_inputs(
     """Every engine input preprocessing computes, batch dim first. InputError names the field.
     guides: the repository's guide compiler; None: one with compact JSON whitespace."""
     guides = guides or GuideCheck(pre.tokenizer, pre.end_ids, pre.vocab_size, json_whitespace="compact")
-    rows = req.batch_rows(get, "text_input")
+    if get("text_input") is None and get("input_token_ids") is None:
+        raise InputError(
+            "text_input: required input is missing (or send the prompt's token ids as input_token_ids)"
+        )
+    rows = req.batch_rows(get, "text_input" if get("text_input") is not None else "input_token_ids")
     return stack(req.each_row(rows, lambda row: _one_row(pre, row, traits, guides)))
 
 
@@ -146,11 +153,32 @@ def guide_inputs(get: req.Getter, traits: EngineTraits, guides: GuideCheck) -> d
     }
 
 
+def prompt_ids(pre: Preprocessor, get: req.Getter) -> list[int]:
+    """The prompt's token ids: text_input tokenized, or input_token_ids as sent (checked against the
+    vocabulary and the context; a batch's shorter rows end in TOKEN_ID_PADDING). Exactly one of the two."""
+    token_ids = get("input_token_ids")
+    if token_ids is None:
+        text = req.scalar(get, "text_input", str, required=True)
+        return pre.encode(text, req.scalar(get, "apply_chat_template", bool, False))
+    if get("text_input") is not None:
+        raise InputError("input_token_ids: send the prompt as text_input or as input_token_ids, not both")
+    if req.scalar(get, "apply_chat_template", bool, False):
+        raise InputError(
+            "apply_chat_template: applies to text_input only; input_token_ids are the prompt as the "
+            "engine runs it"
+        )
+    return pre.token_prompt(token_ids.reshape(-1).tolist(), "input_token_ids")
+
+
+def _ints(get: req.Getter, name: str) -> list[int]:
+    array = get(name)
+    return [] if array is None else [int(v) for v in array.reshape(-1)]
+
+
 def _one_row(
     pre: Preprocessor, get: req.Getter, traits: EngineTraits, guides: GuideCheck
 ) -> dict[str, np.ndarray]:
-    text = req.scalar(get, "text_input", str, required=True)
-    ids = pre.encode(text, req.scalar(get, "apply_chat_template", bool, False))
+    ids = prompt_ids(pre, get)
     max_tokens = req.scalar(get, "max_tokens", int, required=True)
     pre.check_max_tokens(max_tokens, len(ids))
     end_id = req.scalar(get, "end_id", int, pre.end_ids[0])
@@ -158,7 +186,10 @@ def _one_row(
     stop = pre.stop_sequences(req.strings(get, "stop_words"), end_id)
     bad = pre.word_sequences(req.strings(get, "bad_words"), "bad_words")
     bias = pre.embedding_bias(
-        req.strings(get, "embedding_bias_words"), req.floats(get, "embedding_bias_weights")
+        req.strings(get, "embedding_bias_words"),
+        req.floats(get, "embedding_bias_weights"),
+        _ints(get, "logit_bias_token_ids"),
+        req.floats(get, "logit_bias_values"),
     )
     # Checked here only: the ensemble hands these to the engine itself.
     req.refuse_beam_search(get, penalty_input="length_penalty")

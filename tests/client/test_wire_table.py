@@ -12,7 +12,8 @@ from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import triton_to_np_dtype
 
 from client.types import GenerateRequest
-from client.wire import ENSEMBLE_INPUTS
+from client.wire import ENSEMBLE_INPUTS, grpc_batch_inputs
+from python_backend.text.tokenizer import TOKEN_ID_PADDING
 
 CONFIG = Path(__file__).resolve().parents[2] / "model_repository" / "ensemble" / "config.pbtxt"
 
@@ -53,6 +54,39 @@ def test_each_input_has_the_declared_data_type_and_dims(name):
 def test_every_request_sends_the_inputs_the_ensemble_requires():
     # Inputs without `optional: true` must be in every request: Triton refuses one without them.
     required = {name for name, tensor in declared_inputs().items() if not tensor.optional}
-    assert required == {"text_input", "max_tokens"}
-    sent = {k for k, v in GenerateRequest("hi").inputs(stream=False).items() if v is not None}
-    assert required <= sent
+    assert required == {"max_tokens"}
+    # The prompt is text_input or input_token_ids (preprocessing refuses neither and both): optional
+    # to Triton, and exactly one of them in every request.
+    for request in (GenerateRequest("hi"), GenerateRequest("", prompt_token_ids=(1, 2))):
+        sent = {k for k, v in request.inputs(stream=False).items() if v is not None}
+        assert required <= sent
+        assert len(sent & {"text_input", "input_token_ids"}) == 1
+
+
+class _Grpc:
+    """Records what tritonclient.grpc's InferInput would carry."""
+
+    class InferInput:
+        def __init__(self, name, shape, datatype):
+            self.name, self.shape, self.datatype = name, shape, datatype
+
+        def set_data_from_numpy(self, array):
+            self.array = array
+
+
+def test_a_batch_of_token_prompts_is_padded_as_preprocessing_reads_it():
+    """client/wire.py fills a batch's short rows with the padding preprocessing drops."""
+    assert ENSEMBLE_INPUTS["input_token_ids"].pad == TOKEN_ID_PADDING
+    (tensor,) = grpc_batch_inputs(_Grpc, [{"input_token_ids": [1, 2, 3]}, {"input_token_ids": [4]}])
+    assert tensor.array.tolist() == [[1, 2, 3], [4, TOKEN_ID_PADDING, TOKEN_ID_PADDING]]
+    assert tensor.datatype == "INT32" and tensor.shape == [2, 3]
+    # Other list inputs are not padded: a batch whose rows differ there is refused.
+    with pytest.raises(ValueError, match="stop_words"):
+        grpc_batch_inputs(_Grpc, [{"stop_words": ["a"]}, {"stop_words": ["a", "b"]}])
+
+
+def test_logit_bias_is_sent_as_two_lists():
+    request = GenerateRequest("hi", logit_bias={7: 2.5, 3: -100})
+    inputs = request.inputs(stream=False)
+    assert inputs["logit_bias_token_ids"] == [7, 3] and inputs["logit_bias_values"] == [2.5, -100]
+    assert GenerateRequest("hi").inputs(stream=False)["logit_bias_token_ids"] is None

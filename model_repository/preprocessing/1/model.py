@@ -1,13 +1,16 @@
 """Triton adapter for preprocessing (tokenizer). Logic lives in python_backend/triton_io/preprocess.py
 (request → engine inputs, batches) and python_backend/text/tokenizer.py (text → token ids).
 
-Inputs (batch dim first; a request may hold several rows): text_input BYTES[1], max_tokens INT32[1];
+Inputs (batch dim first; a request may hold several rows): text_input BYTES[1] or input_token_ids
+INT32[-1] (the prompt as token ids; a batch's shorter rows end in -1), max_tokens INT32[1];
 optional stop_words / bad_words BYTES[-1], end_id / pad_id INT32[1], apply_chat_template BOOL[1],
 temperature / top_p FP32[1], top_k INT32[1], seed UINT64[1] (the client's sampling inputs),
 guided_decoding_guide_type / guided_decoding_guide BYTES[1] (compiled here with xgrammar),
 beam_width INT32[1] and length_penalty FP32[1] (checked here: only 1 / 1.0 are served),
 num_return_sequences INT32[1] (checked here: 1-16; the engine runs them),
 embedding_bias_words BYTES[-1] / embedding_bias_weights FP32[-1] (one weight per word),
+logit_bias_token_ids INT32[-1] / logit_bias_values FP32[-1] (one value per token id; added into
+embedding_bias with the words' weights),
 return_perf_metrics BOOL[1] (passed on; with the parameter always_return_perf_metrics, always true
 and `false` refused), return_generation_logits / return_context_logits BOOL[1] (checked here: `true`
 is refused when the parameter gather_generation_logits / gather_context_logits is "false", i.e. the
@@ -15,7 +18,7 @@ engine was built without the gather flag; the ensemble hands them to the engine 
 Outputs: input_ids INT32[-1], input_lengths INT32[1], request_output_len INT32[1],
 stop_words_list / bad_words_list INT32[2,-1] (TensorRT-LLM word-list format), out_end_id,
 out_pad_id INT32[1], out_return_perf_metrics BOOL[1], embedding_bias FP32[-1] (the model's
-vocab_size, or empty without bias words: tensorrtllm_backend's preprocessing sends it the same way),
+vocab_size, or empty without any bias: tensorrtllm_backend's preprocessing sends it the same way),
 out_temperature / out_runtime_top_p FP32[1], out_runtime_top_k INT32[1], out_seed UINT64[1] (explicit
 values meaning python_backend/contract/sampling.py's contract on every engine),
 out_guided_decoding_guide_type / out_guided_decoding_guide BYTES[1] (the compiled guide as the engine
