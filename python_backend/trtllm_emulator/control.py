@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..triton_io import logs
+from ..triton_io.executor_inputs import STOP_WITHOUT_ID
 from ..triton_io.responses import ResponseSender
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
-STOP_WITHOUT_ID = "Trying to stop a request but request ID is not provided"  # handleStopRequest
 
 
 class Controlled(Protocol):

@@ -23,22 +23,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..contract import trtllm_backend as bc
-from ..contract.trtllm_backend.executor import executor_sampling
 from ..engine.sequence import SamplingParams
 from ..triton_io import requests as triton_requests
+from ..triton_io.executor_inputs import (
+    MISSING_INPUT_IDS,
+    MISSING_OUTPUT_LEN,
+    EnqueueError,
+    first_bool,
+    output_flags,
+    with_executor_defaults,
+)
 
 Getter = Callable[[str], "np.ndarray | None"]
 
-# utils.cc createRequestsFromInputTensors (TensorRT-LLM triton_backend, see backend_contract.UTILS_CC).
-MISSING_INPUT_IDS = "input_ids or encoder_input_features is not present in the request."
-MISSING_OUTPUT_LEN = "request_output_len is not present in the request"
-FLAG_INPUTS = sorted({o.flag for o in bc.OUTPUTS.values() if o.flag})
 ONE_ONLY = ("beam_width",)
-
-
-class EnqueueError(ValueError):
-    """The backend answers the request with this error before any generation."""
 
 
 @dataclass(frozen=True)
@@ -55,33 +53,6 @@ class ParsedRequest:
     streaming: bool = False
     stop: bool = False
     flags: dict = field(default_factory=dict)
-
-
-def first_bool(get: Getter, name: str) -> bool:
-    value = get(name)
-    return bool(value.reshape(-1)[0]) if value is not None and value.size else False
-
-
-def with_executor_defaults(row: Getter) -> Getter:
-    """`row` with the four sampling inputs as the executor samples with them (executor_sampling):
-    what the CPU engine's request reader then takes as given."""
-    read = {
-        "temperature": triton_requests.scalar(row, "temperature", float),
-        "top_k": triton_requests.scalar(row, "runtime_top_k", int),
-        "top_p": triton_requests.scalar(row, "runtime_top_p", float),
-        "seed": triton_requests.scalar(row, "seed", int),
-    }
-    values = executor_sampling(**read)
-    dtypes = {"temperature": np.float32, "top_k": np.int32, "top_p": np.float32, "seed": np.uint64}
-    names = {"temperature": "temperature", "runtime_top_k": "top_k", "runtime_top_p": "top_p", "seed": "seed"}
-
-    def get(name: str):
-        if name in names:
-            field = names[name]
-            return np.asarray([[values[field]]], dtype=dtypes[field])
-        return row(name)
-
-    return get
 
 
 def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = False) -> ParsedRequest:
@@ -120,8 +91,4 @@ def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = F
     if static_batching:  # Executor::Impl: a static-batching request is not streamed and excludes its input
         streaming = False
         items = [dataclasses.replace(i, exclude_input_in_output=True) for i in items]
-    flags = {name: first_bool(get, name) for name in FLAG_INPUTS}
-    flags["batch_size"] = len(items)
-    num_sequences = get("num_return_sequences")
-    flags["num_return_sequences"] = int(num_sequences.reshape(-1)[0]) if num_sequences is not None else 1
-    return ParsedRequest(items, streaming, False, flags)
+    return ParsedRequest(items, streaming, False, output_flags(get, len(items)))
