@@ -13,13 +13,16 @@ What it promises:
   and top_p (unset: OpenAI's defaults, 1 and 1, sent explicitly: sampled, unlike the ensemble's
   greedy default), stop (a string or a list; the stop text is not part
   of the answer, as with OpenAI), seed, n (1-16: one Triton request with num_return_sequences), echo
-  (completions), stream_options.include_usage, response_format (structured.py), logprobs and
-  top_logprobs (logprobs.py), tools / tool_choice / parallel_tool_calls (tools.py),
+  (completions), prompt (completions: a string, token ids, or a list of up to 64 of either, sent as
+  one batched Triton request, token ids as its input_token_ids), logit_bias ({token id: -100..100},
+  added to the logits on every engine: token_params.py), stream_options.include_usage,
+  response_format (structured.py), logprobs and top_logprobs (logprobs.py), tools / tool_choice /
+  parallel_tool_calls (tools.py),
   presence/frequency penalties, and vLLM's extensions (top_k, min_tokens, ignore_eos,
   repetition_penalty, include_stop_str_in_output; pass them with the SDK's extra_body). Their limits
   are the request contract's (python_backend/contract/limits.py), as every edge states them; echo
   with logprobs scores the prompt (whole answers). Unsupported options (best_of > 1, suffix,
-  logit_bias, more than one stop_token_ids, skip_special_tokens false, echo with logprobs when
+  more than one stop_token_ids, skip_special_tokens false, echo with logprobs when
   streaming) and parameters OpenAI does not define are refused with 400 rather than silently
   ignored; a body over --max-body-bytes (default 1 MiB) gets 413.
 - `usage`: prompt_tokens counted with the model repository's tokenizer (`--tokenizer-dir`, the same
@@ -37,7 +40,8 @@ The package, by role: schema.py (the body's JSON read with limits, every paramet
 context.py (the model's length limits from its repository; prompts over them refused), metrics.py
 (GET /metrics and the middleware that measures requests), parsing.py (an OpenAI body → a `Call`:
 what to send and how to answer), messages.py (the prompt: chat messages with tool turns, or the
-completion prompt), tools.py (tools and tool_choice → the system message and the grammar),
+completion prompts), token_params.py (logit_bias, token-id prompts, stop_token_ids), tools.py
+(tools and tool_choice → the system message and the grammar),
 tool_calls.py (tool calls read out of a streamed answer), logprobs.py and structured.py (the
 log-prob and response_format parameters), answers.py (OpenAI's response shapes, stop trimming,
 prompt-token counting), choices.py (one streamed choice's state, one per answer when n > 1),

@@ -162,6 +162,8 @@ class PromptCounter:
         """The prompt tokens of a call (a chat's messages through the chat template)."""
         if call.chat:
             return self.chat(json.loads(call.request.prompt))
+        if call.request.prompt_token_ids is not None:  # sent as they are: exact without a tokenizer too
+            return len(call.request.prompt_token_ids)
         return self.text(call.prompt_text)
 
     def text(self, prompt: str) -> int:

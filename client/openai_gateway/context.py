@@ -119,10 +119,11 @@ def admit(limits: ModelLimits, counter, body: dict, call) -> None:
     if call.chat:  # text_input is the messages' JSON; the tokens are the chat template's
         limits.check_bytes(call.request.prompt, "messages")
         counts = [counter.count(call)] if counter.tokenizer else []
+    elif call.token_prompts:  # counted as they are; preprocessing checks them against the vocabulary
+        counts = [len(ids) for ids in call.prompts]
     else:
-        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-        for prompt in prompts:
+        for prompt in call.prompts:
             limits.check_bytes(prompt, "prompt")
-        counts = [counter.text(prompt) for prompt in prompts] if counter.tokenizer else []
+        counts = [counter.text(prompt) for prompt in call.prompts] if counter.tokenizer else []
     for count in counts:
         limits.check_tokens(count, call.request.max_tokens, call.prompt_param)

@@ -31,6 +31,9 @@ SERVER_FIELD_TO_PARAM = {
     "repetition_penalty": "repetition_penalty",
     "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
+    # logit_bias is sent as these two (preprocessing checks the ids against the vocabulary).
+    "logit_bias_token_ids": "logit_bias",
+    "logit_bias_values": "logit_bias",
     # Only response_format sets a guide (a schema xgrammar cannot compile is found by the engine).
     "guided_decoding_guide_type": "response_format",
     "guided_decoding_guide": "response_format",
@@ -87,7 +90,7 @@ def _in_api_words(message: str, prompt_param: str) -> tuple[str, str, bool] | No
     match = _INTERNAL_PREFIX.match(text)
     item = match.group(1) if match else None
     field, colon, problem = text[match.end() if match else 0 :].partition(": ")
-    prompt = field in ("text_input", "apply_chat_template")
+    prompt = field in ("text_input", "input_token_ids", "apply_chat_template")
     param = prompt_param if prompt else SERVER_FIELD_TO_PARAM.get(field)
     if not colon or param is None:
         return None

@@ -79,12 +79,20 @@ class Gateway:
                 "--tokenizer-dir",
                 param,
             )
+        if call.echo and call.token_prompts and self.counter.tokenizer is None:
+            raise invalid(
+                "echo: a token-id prompt is echoed as its text, which needs the tokenizer; start the "
+                "gateway with --tokenizer-dir",
+                "echo",
+            )
         return await (self._stream(request, call) if call.stream else self._whole(request, call))
 
     def _prompt_tokens_logprobs(self, call: Call, rows) -> answers.Tokens | None:
         if not call.request.prompt_logits:
             return None
-        ids = self.counter.tokenizer.encode(call.prompt_text, add_special_tokens=True)  # as preprocessing
+        ids = call.request.prompt_token_ids or self.counter.tokenizer.encode(
+            call.prompt_text, add_special_tokens=True
+        )  # as preprocessing
         if rows is None or len(rows) != len(ids):
             raise OpenAIError(
                 502,
@@ -98,11 +106,15 @@ class Gateway:
     def _decode(self, token_id: int) -> str:
         return self.counter.tokenizer.decode([token_id])
 
+    def _decode_ids(self, ids: tuple[int, ...]) -> str:
+        """An echoed token prompt's text (special tokens kept: they are part of the prompt)."""
+        return self.counter.tokenizer.decode(list(ids))
+
     async def _prompt_tokens(self, call: Call) -> int:
         return await asyncio.to_thread(self.counter.count, call)
 
     async def _whole(self, request: Request, call: Call):
-        calls = call.per_prompt()
+        calls = call.per_prompt(self._decode_ids)
         try:
             # Streamed underneath: Triton 2.51's ensemble never cancels its running engine step, and the
             # engine hears of a cancelled request only through the postprocessing step of its next
@@ -162,7 +174,7 @@ class Gateway:
         return choices
 
     async def _stream(self, request: Request, call: Call):
-        calls = call.per_prompt()
+        calls = call.per_prompt(self._decode_ids)
         if len(calls) > 1:  # a prompt list: one batched Triton request
             chunks = self.client.batch_events([one.request for one in calls])
         else:

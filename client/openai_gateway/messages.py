@@ -1,5 +1,5 @@
 """The prompt of an OpenAI request: a chat request's messages as the chat template takes them, or
-a completion request's prompt string.
+a completion request's prompts (strings or token ids).
 
 Tool turns are rendered in tools.py's format: an earlier assistant message's tool_calls as call
 blocks after its content, a role "tool" message as a user turn holding <tool_response>…</tool_response>.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from . import tools
+from . import token_params, tools
 from .errors import invalid
 from .schema import check_role
 
@@ -107,15 +107,27 @@ def _tool_turn(content: str, call_id, known_ids: list[str], where: str) -> dict[
     return {"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"}
 
 
-def completion_prompts(body: dict) -> tuple[str, ...]:
-    """A completion request's prompts: one string, or a list of them (sent as one batched request)."""
+def completion_prompts(body: dict) -> tuple[str | tuple[int, ...], ...]:
+    """A completion request's prompts, as OpenAI takes them: a string, a list of strings, a list of
+    token ids, or a list of such lists (several are sent as one batched request)."""
     prompt = body.get("prompt")
-    prompts = prompt if isinstance(prompt, list) else [prompt]
-    if not prompts or not all(isinstance(p, str) for p in prompts):
-        raise invalid(
-            "prompt: must be a string or a non-empty list of strings (token-id prompts are not supported)",
-            "prompt",
-        )
+    if token_params.is_token_ids(prompt):
+        prompts = [prompt]
+    elif isinstance(prompt, list) and prompt and all(token_params.is_token_ids(p) for p in prompt):
+        prompts = prompt
+    else:
+        prompts = prompt if isinstance(prompt, list) else [prompt]
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise invalid(
+                "prompt: must be a string or a non-empty list of strings, or token ids: a list of "
+                "integers or a non-empty list of such lists",
+                "prompt",
+            )
     if len(prompts) > MAX_PROMPTS:
         raise invalid(f"prompt: at most {MAX_PROMPTS} prompts per request, got {len(prompts)}", "prompt")
-    return tuple(prompts)
+    if isinstance(prompts[0], str):
+        return tuple(prompts)
+    many = len(prompts) > 1
+    return tuple(
+        token_params.token_prompt(p, f"prompt[{i}]" if many else "prompt") for i, p in enumerate(prompts)
+    )

@@ -14,7 +14,7 @@ from python_backend.contract.limits import NUM_RETURN_SEQUENCES, SAMPLING_LIMITS
 
 from .. import wire
 from ..types import GenerateRequest
-from . import logprobs, tools
+from . import logprobs, token_params, tools
 from .errors import from_input_error, invalid, model_not_found
 from .messages import chat_messages, completion_prompts
 from .structured import response_format_guide
@@ -78,20 +78,35 @@ class Call:
     logprobs: bool = False  # choices carry each generated token's log prob (logprobs.py)
     top_logprobs: int = 0  # and that many alternatives per token (from generation_logits)
     tools: tools.ToolPlan | None = None  # chat with tools: the answer may be tool calls (tools.py)
-    # Completions given a list of prompts: all of them, sent as one batched request (prompt_text and
-    # request are the first's; per_prompt() gives one Call each). Empty otherwise.
-    prompts: tuple[str, ...] = ()
+    # Completions: the prompts, each a string or token ids (tuple[int, ...]); several are sent as one
+    # batched request (prompt_text and request are the first's; per_prompt() gives one Call each).
+    # Empty for chat.
+    prompts: tuple[str | tuple[int, ...], ...] = ()
+
+    @property
+    def token_prompts(self) -> bool:
+        """The prompts are token ids (OpenAI takes a list of strings or of token lists, never both)."""
+        return bool(self.prompts) and not isinstance(self.prompts[0], str)
 
     @property
     def trimmed_stop(self) -> tuple[str, ...]:
         """The stop strings to cut from the answer's end (none with include_stop_str_in_output)."""
         return () if self.keep_stop else self.request.stop
 
-    def per_prompt(self) -> list[Call]:
-        """One Call per prompt of a prompt list (this call alone without one)."""
-        if len(self.prompts) < 2:
+    def per_prompt(self, decode=None) -> list[Call]:
+        """One Call per prompt (this call alone for one text prompt). A token prompt's prompt_text,
+        which echo puts before the answer, is decode(ids) when echo is asked for."""
+        if len(self.prompts) < 2 and not self.token_prompts:
             return [self]
-        return [replace(self, prompt_text=p, request=replace(self.request, prompt=p)) for p in self.prompts]
+        return [self._for_prompt(p, decode) for p in self.prompts]
+
+    def _for_prompt(self, prompt: str | tuple[int, ...], decode) -> Call:
+        if isinstance(prompt, str):
+            return replace(self, prompt_text=prompt, request=replace(self.request, prompt=prompt))
+        text = decode(prompt) if self.echo and decode is not None else ""
+        return replace(
+            self, prompt_text=text, request=replace(self.request, prompt="", prompt_token_ids=prompt)
+        )
 
 
 def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
@@ -109,7 +124,8 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
     params["logits"] = bool(top_logprobs)
     params["prompt_logits"] = top_logprobs is not None and not chat and bool(body.get("echo"))
     params["num_return_sequences"] = _choices(body)
-    params["end_id"] = _stop_token(body)
+    params["end_id"] = token_params.stop_token(body)
+    params["logit_bias"] = token_params.logit_bias(body)
     plan = tools.tool_plan(body) if chat else None
     if plan is not None and plan.calls:
         if params["guide_type"] is not None:
@@ -129,8 +145,10 @@ def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
         prompt_param = "messages"
     else:
         prompts = completion_prompts(body)
-        prompt_text = prompts[0]
-        request = GenerateRequest(prompt_text, chat=False, **params)
+        first = prompts[0]
+        prompt_text = first if isinstance(first, str) else ""  # a token prompt's: per_prompt()
+        ids = None if isinstance(first, str) else first
+        request = GenerateRequest(prompt_text, chat=False, prompt_token_ids=ids, **params)
         prompt_param = "prompt"
     return Call(
         chat=chat,
@@ -205,25 +223,6 @@ def _draft_len(body: dict) -> int | None:
         raise from_input_error(exc) from None
 
 
-def _stop_token(body: dict) -> int | None:
-    """vLLM's stop_token_ids, as the ensemble's end_id: one id, which ends the answer without being
-    part of it (the model's own end ids still stop it: preprocessing makes them stop words). The
-    ensemble takes a single end id, so more than one is refused rather than half applied."""
-    ids = body.get("stop_token_ids")
-    if ids is None or ids == []:
-        return None
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids
-    ):
-        raise invalid("stop_token_ids: must be a list of token ids (non-negative integers)", "stop_token_ids")
-    if len(ids) > 1:
-        raise invalid(
-            f"stop_token_ids: at most 1 id is served (it becomes the ensemble's end_id), got {len(ids)}",
-            "stop_token_ids",
-        )
-    return ids[0]
-
-
 def _choices(body: dict) -> int:
     """OpenAI's n: that many answers, TensorRT-LLM's num_return_sequences (one Triton request whose
     sequences share the prompt's KV cache)."""
@@ -270,8 +269,6 @@ def _refuse_unsupported(body: dict, chat: bool) -> None:
     unknown = sorted(set(body) - (CHAT_PARAMS if chat else COMPLETION_PARAMS))
     if unknown:
         raise invalid(f"{unknown[0]}: unrecognized request argument", unknown[0])
-    if body.get("logit_bias"):
-        raise invalid("logit_bias: not supported by this server", "logit_bias")
     if body.get("best_of") not in (None, 1):
         raise invalid("best_of: only 1 is supported", "best_of")
     if body.get("suffix"):
