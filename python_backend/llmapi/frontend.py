@@ -1,0 +1,272 @@
+"""The LLM-API engine model's request side: Triton requests in, LLM-API calls out, responses back.
+
+`submit(request)` runs on Triton's execute thread: it parses the request (requests.py), maps it
+(sampling.py) and hands it to an asyncio loop on a thread of its own; it never waits for
+generation. On that loop each sequence is one `llm.generate_async` call whose outputs are framed
+(framing.py) and sent (outputs.py). Sends, cancellation checks and stops all run on the loop, so
+Triton's response sender is never asked is_cancelled() after its FINAL send (which crashes
+tritonserver 2.51: trtllm_emulator/tracking.py) without a lock.
+
+- Streaming from the LLM API is on for streaming requests and for requests with multi-token stop
+  words (stops.py must see each token to cut there); otherwise the one final output is framed.
+- Errors at submit (SamplingParams' own checks, generate_async's RequestError / ValueError /
+  TypeError) become that sequence's error response (INVALID_ARG; RuntimeError, e.g. "LLM is
+  shutting down", UNAVAILABLE), never a failed batch or model. An error while generating is the
+  sequence's error response (INTERNAL), worded as upstream's llmapi model words it.
+- FINAL goes on the response that ends the Triton request's last sequence (C++ backend framing).
+- Cancellation: every cancellation_check_period_ms the loop asks each request's sender
+  is_cancelled() and aborts its sequences (RequestOutput.abort(): the request is aborted in the
+  executor), as the C++ backend's WaitForCancel and upstream's llmapi cancellation_loop do. Inside
+  an ensemble the engine model is never told (cancel_channel.py): postprocessing then sends a
+  `stop` request with the Triton request id (engine_stop.py), which aborts the sequences of that id
+  and is answered with one output-less FINAL response (trtllm_backend.STOP_INPUT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from ..triton_io import logs
+from ..triton_io.executor_inputs import STOP_WITHOUT_ID, EnqueueError
+from ..triton_io.triton_api import ResponseBuilder, Status, TritonRequest
+from . import outputs, requests, sampling
+from .framing import SequenceFraming
+from .stops import StopMatcher
+
+log = logging.getLogger("triton_llm.llmapi")
+GENERATION_FAILED = "Error generating request: {error}"  # upstream llmapi model.py's final error
+
+
+@dataclass(eq=False)
+class Pending:
+    """One Triton request: its sender, output plan, and how many of its sequences still run."""
+
+    request: TritonRequest
+    plan: outputs.OutputPlan
+    live: int
+    closed: bool = False  # the FINAL response was sent
+    cancel_seen: bool = False
+
+
+@dataclass(eq=False, kw_only=True)
+class Sequence:
+    pending: Pending
+    call: sampling.LlmApiCall
+    framing: SequenceFraming
+    batch_index: int
+    sequence_index: int | None
+    streaming: bool
+    result: object = None  # the RequestOutput once submitted
+    aborted: bool = False
+    key: int = field(default=0)
+
+
+class LlmApiFrontend:
+    def __init__(
+        self,
+        llm,
+        api,
+        *,
+        exclude_input_in_output: bool,
+        cancellation_check_period_ms: int,
+        declared: set[str],
+        model_name: str,
+        responses: ResponseBuilder,
+        guided_decoding: bool,
+    ):
+        """llm: the tensorrt_llm.LLM; api: an object with `SamplingParams` and
+        `GuidedDecodingParams` (the model passes the imported classes)."""
+        self.llm = llm
+        self.api = api
+        self.exclude_input_in_output = exclude_input_in_output
+        self.period_s = cancellation_check_period_ms / 1000
+        self.declared = set(declared)
+        self.model_name = model_name
+        self.responses = responses
+        self.guided_decoding = guided_decoding
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="llmapi-loop", daemon=True)
+        self._running: dict[int, Sequence] = {}  # touched on the loop thread only
+        self._keys = itertools.count(1)
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> LlmApiFrontend:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._poll_cancellation(), self.loop)
+        return self
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Abort what still runs and stop the loop (the model then shuts the LLM down)."""
+        if not self._thread.is_alive():
+            return
+        done = asyncio.run_coroutine_threadsafe(self._abort_all(), self.loop)
+        try:
+            done.result(timeout_s)
+        except Exception:  # closing must go on whatever one abort did
+            log.exception("aborting running requests at close failed")
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout_s)
+
+    def in_flight(self) -> int:
+        """Sequences submitted to the LLM and not finished (metrics.py zeroes an idle engine's gauges)."""
+        return len(self._running)
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    # -- execute thread ---------------------------------------------------------------------------------
+    def submit(self, request: TritonRequest) -> None:
+        triton_id = request.request_id() or ""
+        try:
+            parsed = requests.parse(request.get, exclude_input_default=self.exclude_input_in_output)
+            if parsed.stop:
+                self.loop.call_soon_threadsafe(self._stop, request, triton_id)
+                return
+            pending, sequences = self._sequences(request, parsed)
+        except requests.Unsupported as exc:
+            self._refuse(request, triton_id, str(exc), Status.INVALID_ARG)
+            return
+        except EnqueueError as exc:  # the C++ backend answers every enqueue failure INTERNAL
+            self._refuse(request, triton_id, str(exc), Status.INTERNAL)
+            return
+        asyncio.run_coroutine_threadsafe(self._serve(pending, sequences), self.loop)
+
+    def _refuse(self, request: TritonRequest, triton_id: str, message: str, status: Status) -> None:
+        logs.event(log, "request_refused", logging.WARNING, request_id=triton_id, reason=message)
+        request.sender.send(self.responses.error(message, status), flags=self.responses.final_flag)
+
+    def _sequences(self, request: TritonRequest, parsed: requests.ParsedRequest):
+        plan = outputs.plan_outputs(
+            parsed.flags, request.requested_output_names(), self.declared, self.model_name
+        )
+        count = parsed.num_return_sequences
+        out = []
+        pending = Pending(request, plan, live=0)
+        for batch_index, row in enumerate(parsed.rows):
+            calls = sampling.calls(row, count, flags=parsed.flags, guided_decoding=self.guided_decoding)
+            for sibling, call in enumerate(calls):
+                streaming = parsed.streaming or bool(call.stop_sequences)
+                framing = SequenceFraming(
+                    call.prompt,
+                    streaming=parsed.streaming,
+                    exclude_input_in_output=row.exclude_input_in_output,
+                    end_id=call.sampling["end_id"],
+                    stops=StopMatcher(call.stop_sequences),
+                )
+                out.append(
+                    Sequence(
+                        pending=pending,
+                        call=call,
+                        framing=framing,
+                        batch_index=batch_index,
+                        sequence_index=sibling if count > 1 else None,
+                        streaming=streaming,
+                    )
+                )
+        pending.live = len(out)
+        return pending, out
+
+    # -- loop thread --------------------------------------------------------------------------------------
+    async def _serve(self, pending: Pending, sequences: list[Sequence]) -> None:
+        if pending.plan.error is not None:  # every response would be this error: send it, run nothing
+            for seq in sequences:
+                self._send_error(seq, pending.plan.error, Status.INTERNAL)
+            return
+        await asyncio.gather(*(self._run(seq) for seq in sequences))
+
+    async def _run(self, seq: Sequence) -> None:
+        try:
+            params = sampling.construct(self.api, self.api.GuidedDecodingParams, seq.call)
+            seq.result = self.llm.generate_async(
+                seq.call.prompt, sampling_params=params, streaming=seq.streaming
+            )
+        except Exception as exc:
+            status = Status.UNAVAILABLE if _is_shutdown(exc) else Status.INVALID_ARG
+            self._send_error(seq, str(exc), status)
+            return
+        seq.key = next(self._keys)
+        self._running[seq.key] = seq
+        if seq.pending.cancel_seen:  # cancelled while it was being submitted
+            self._abort(seq)
+        try:
+            async for output in seq.result:
+                emission = seq.framing.on_output(output.outputs[0], output.context_logits)
+                if emission is not None:
+                    self._send(seq, self._data(seq, emission), emission.final)
+                if seq.framing.matched_stop_word:
+                    self._abort(seq)
+        except Exception as exc:  # the generation failed: this sequence's error, nobody else's
+            log.exception("generation of %s failed", seq.pending.request.request_id())
+            if not seq.framing.finished:
+                self._send_error(seq, GENERATION_FAILED.format(error=exc), Status.INTERNAL)
+        finally:
+            self._running.pop(seq.key, None)
+
+    def _abort(self, seq: Sequence) -> None:
+        if not seq.aborted and seq.result is not None:
+            seq.aborted = True
+            seq.result.abort()
+
+    async def _abort_all(self) -> None:
+        for seq in list(self._running.values()):
+            self._abort(seq)
+
+    def _data(self, seq: Sequence, emission):
+        arrays = outputs.tensors(
+            seq.pending.plan,
+            emission,
+            batch_index=seq.batch_index,
+            sequence_index=seq.sequence_index,
+            prompt_len=len(seq.call.prompt),
+        )
+        return self.responses.data(arrays)
+
+    def _send_error(self, seq: Sequence, message: str, status: Status) -> None:
+        seq.framing.finished = True
+        self._send(seq, self.responses.error(message, status), True)
+
+    def _send(self, seq: Sequence, response, ends_sequence: bool) -> None:
+        pending = seq.pending
+        flags = 0
+        if ends_sequence:
+            pending.live -= 1
+            if pending.live == 0:
+                flags = self.responses.final_flag
+                pending.closed = True
+        pending.request.sender.send(response, flags=flags)
+
+    def _stop(self, request: TritonRequest, triton_id: str) -> None:
+        if not triton_id:
+            request.sender.send(self.responses.error(STOP_WITHOUT_ID), flags=self.responses.final_flag)
+            return
+        targets = [s for s in self._running.values() if s.pending.request.request_id() == triton_id]
+        for seq in targets:
+            self._abort(seq)
+        logs.event(log, "stop_requested", request_id=triton_id, running=len(targets))
+        request.sender.send(self.responses.empty(), flags=self.responses.final_flag)
+
+    async def _poll_cancellation(self) -> None:
+        while True:
+            await asyncio.sleep(self.period_s)
+            pendings = {id(s.pending): s.pending for s in self._running.values()}
+            for pending in pendings.values():
+                if pending.closed or pending.cancel_seen or not pending.request.sender.is_cancelled():
+                    continue
+                pending.cancel_seen = True
+                targets = [s for s in self._running.values() if s.pending is pending]
+                for seq in targets:
+                    self._abort(seq)
+                logs.event(
+                    log, "cancellation_seen", request_id=pending.request.request_id(), items=len(targets)
+                )
+
+
+def _is_shutdown(exc: Exception) -> bool:
+    """generate_async's RuntimeError("LLM is shutting down"); its RequestError (a RuntimeError
+    too, upstream) is a bad request."""
+    return type(exc) is RuntimeError
