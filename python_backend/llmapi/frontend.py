@@ -28,6 +28,7 @@ import asyncio
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..triton_io import logs
@@ -77,9 +78,11 @@ class LlmApiFrontend:
         model_name: str,
         responses: ResponseBuilder,
         guided_decoding: bool,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ):
         """llm: the tensorrt_llm.LLM; api: an object with `SamplingParams` and
-        `GuidedDecodingParams` (the model passes the imported classes)."""
+        `GuidedDecodingParams` (the model passes the imported classes); on_fatal: called if the
+        loop thread dies (the model exits its stub: triton_io/stub_exit.py)."""
         self.llm = llm
         self.api = api
         self.exclude_input_in_output = exclude_input_in_output
@@ -88,6 +91,7 @@ class LlmApiFrontend:
         self.model_name = model_name
         self.responses = responses
         self.guided_decoding = guided_decoding
+        self.on_fatal = on_fatal
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="llmapi-loop", daemon=True)
         self._running: dict[int, Sequence] = {}  # touched on the loop thread only
@@ -117,7 +121,12 @@ class LlmApiFrontend:
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+        except BaseException as exc:  # every response goes out on this loop: without it, nothing does
+            if self.on_fatal is None:
+                raise
+            self.on_fatal(exc)
 
     # -- execute thread ---------------------------------------------------------------------------------
     def submit(self, request: TritonRequest) -> None:
