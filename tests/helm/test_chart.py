@@ -246,10 +246,12 @@ def test_gpu_requests_match_world_size(profile):
         assert not any(t.get("key") == "nvidia.com/gpu" for t in tolerations)
         assert "runtimeClassName" not in spec
         return
+    # One pod holds the whole world, once per GPU set of the pytorch engine's instances
+    # (parallelism.instances).
     expected = (
         values["multiNode"]["gpusPerNode"]
         if values.get("multiNode", {}).get("enabled")
-        else world_size(values)
+        else world_size(values) * values.get("parallelism", {}).get("instances", 1)
     )
     assert limits["nvidia.com/gpu"] == expected
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations

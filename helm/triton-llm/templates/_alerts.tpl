@@ -1,8 +1,9 @@
 {{/*
 Alerting rules of the release (metrics.prometheusRule.alerts), as a YAML list for the PrometheusRule. Each series
 is selected by namespace and release label (_metrics.tpl). Where the CPU and GPU engines export the same quantity
-under different names, the expression takes the CPU engine's family `or` TensorRT-LLM's (nv_trt_llm_*, from the
-tensorrtllm backend); a pod exports only one of them.
+under different names, the expression takes the CPU engine's family `or` TensorRT-LLM's (nv_trt_llm_*: the
+tensorrtllm backend on the trt path, the LLM-API engine model on the pytorch path, the same families and labels);
+a pod exports only one of them.
 */}}
 {{- define "triton-llm.alertRules" -}}
 {{- $a := .Values.metrics.prometheusRule.alerts -}}
@@ -13,7 +14,10 @@ tensorrtllm backend); a pod exports only one of them.
 {{- $perPod := printf "namespace, pod, %s" $rel -}}
 {{- /* p99 over the release. CPU: the engine's own TTFT histogram. GPU: Triton's first-response histogram of the
 decoupled engine model (--metrics-config=histogram_latencies=true), which for a streamed request is the first
-token; a non-streamed request's only response is its last, so they lift this p99. */ -}}
+token; a non-streamed request's only response is its last, so they lift this p99. Triton core keeps it for every
+decoupled model, a Python-backend one too (the pytorch path's engine): triton-inference-server/server
+qa/L0_metrics/histogram_metrics_test.py, commit c3661e8cd8fcf69b0f560af65859810208308a13, reads it for the
+Python model async_execute_decouple. */ -}}
 {{- $ttft := printf `histogram_quantile(0.99, sum by (%s, le) (rate(triton_llm_time_to_first_token_seconds_bucket{%s}[%s])))
 or
 histogram_quantile(0.99, sum by (%s, le) (rate(nv_inference_first_response_histogram_ms_bucket{%s,model="engine"}[%s]))) / 1000` $release $m $w $release $m $w -}}

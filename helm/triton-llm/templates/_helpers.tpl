@@ -131,11 +131,17 @@ router:
 {{- mul (int .Values.parallelism.tensor) (int .Values.parallelism.pipeline) -}}
 {{- end -}}
 
-{{/* GPUs each pod requests: the whole world on one pod, or one node's share in multi-node mode. */}}
+{{/* The GPU engine path the pods serve: "trt" or "pytorch" (gpu.engine), "cpu" without GPUs. */}}
+{{- define "triton-llm.gpuEngine" -}}
+{{- if .Values.gpu.enabled -}}{{ .Values.gpu.engine }}{{- else -}}cpu{{- end -}}
+{{- end -}}
+
+{{/* GPUs each pod requests: the whole world on one pod (times the pytorch engine's GPU sets,
+parallelism.instances), or one node's share in multi-node mode. */}}
 {{- define "triton-llm.gpusPerPod" -}}
 {{- if not .Values.gpu.enabled -}}0
 {{- else if .Values.multiNode.enabled -}}{{ int .Values.multiNode.gpusPerNode }}
-{{- else -}}{{ include "triton-llm.worldSize" . }}
+{{- else -}}{{ mul (include "triton-llm.worldSize" .) (int .Values.parallelism.instances) }}
 {{- end -}}
 {{- end -}}
 
@@ -163,9 +169,20 @@ lifecycle:
 {{- end }}
 {{- end -}}
 
+{{/* The startup probe's failureThreshold: the value, or when null the engine path's default (the pytorch path
+loads a Hugging Face checkpoint and warms up at start, values.yaml says what it is based on). */}}
+{{- define "triton-llm.startupFailureThreshold" -}}
+{{- $startup := .Values.probes.startup -}}
+{{- if kindIs "invalid" $startup.failureThreshold -}}
+{{- int (ternary $startup.failureThresholdByEngine.pytorch $startup.failureThresholdByEngine.trt (eq (include "triton-llm.gpuEngine" .) "pytorch")) -}}
+{{- else -}}
+{{- int $startup.failureThreshold -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Seconds the startup probe allows for loading engines before the pod is restarted. */}}
 {{- define "triton-llm.startupBudgetSeconds" -}}
-{{- mul (int .Values.probes.startup.periodSeconds) (int .Values.probes.startup.failureThreshold) -}}
+{{- mul (int .Values.probes.startup.periodSeconds) (int (include "triton-llm.startupFailureThreshold" .)) -}}
 {{- end -}}
 
 {{/* Deployment progress deadline: rollout.progressDeadlineSeconds, or the startup budget plus 10 minutes for
@@ -273,6 +290,7 @@ volumeClaimTemplates:
 {{- if and (eq $source "http") (not (regexMatch "^https?://" .Values.modelRepository.http.url)) -}}
 {{- fail (printf "modelRepository.source is http but modelRepository.http.url %q is not an http(s) URL" .Values.modelRepository.http.url) -}}
 {{- end -}}
+{{- include "triton-llm.validateGpuEngine" . -}}
 {{- if and .Values.engineBuild.enabled (ne $source "pvc") -}}
 {{- fail "engineBuild.enabled writes the repository into modelRepository.pvc.claimName: it needs modelRepository.source pvc" -}}
 {{- end -}}
@@ -303,7 +321,9 @@ Kubernetes from the TRITON_ADMIN_KEY env var ($(VAR) expansion), so it never app
 {{- $world := int (include "triton-llm.worldSize" .) -}}
 {{- $apis := join "," .Values.security.restrictedApis -}}
 {{- $args := list "tritonserver" (printf "--model-repository=%s" (include "triton-llm.modelRepositoryPath" .)) -}}
-{{- if gt $world 1 -}}
+{{- /* One tritonserver per rank (trt): its own shared-memory prefix, no auto-complete. The pytorch path runs one
+tritonserver whatever the world size. */ -}}
+{{- if and (gt $world 1) (ne (include "triton-llm.gpuEngine" .) "pytorch") -}}
 {{- $args = concat $args (list "--disable-auto-complete-config" "--backend-config=python,shm-region-prefix-name=prefix0_") -}}
 {{- end -}}
 {{- $args = concat $args (list
@@ -343,11 +363,15 @@ Kubernetes from the TRITON_ADMIN_KEY env var ($(VAR) expansion), so it never app
 {{/* The serving container's command+args as JSON {"command": [...], "args": [...]}:
      world size 1: tritonserver alone;
      world size > 1: mpirun's MPMD form `-n 1 <rank 0> : -n 1 <rank 1> : ...` (launcher.command);
-     multi-node: the same under the leader script, which writes the hostfile from the LWS env first. */}}
+     multi-node: the same under the leader script, which writes the hostfile from the LWS env first.
+     gpu.engine pytorch: tritonserver alone on one pod, whatever the world size (the LLM API starts its own
+     workers; upstream runs several instances with --no-mpi); multi-node: `mpirun -n <world> trtllm-llmapi-launch
+     tritonserver ...` under the leader script (triton-llm.llmapiLaunch). */}}
 {{- define "triton-llm.serverCommand" -}}
 {{- $world := int (include "triton-llm.worldSize" .) -}}
 {{- $serving := include "triton-llm.servingRankArgs" . | fromJsonArray -}}
-{{- if eq $world 1 -}}
+{{- $pytorch := eq (include "triton-llm.gpuEngine" .) "pytorch" -}}
+{{- if or (eq $world 1) (and $pytorch (not .Values.multiNode.enabled)) -}}
 {{- toJson (dict "command" (list (first $serving)) "args" (rest $serving)) -}}
 {{- else -}}
 {{- $mpi := list "--allow-run-as-root" -}}
@@ -362,9 +386,13 @@ PATH and LD_LIBRARY_PATH (open-mpi/ompi docs/launching-apps/prerequisites.rst, c
 b22e2992002b9779e85823a8576f33fcb884c73d). */ -}}
 {{- $mpi = concat $mpi (list "--prefix" .Values.multiNode.mpiPrefix "--hostfile" (include "triton-llm.mpiHostfile" .) "--mca" "plm_rsh_args" $ssh "-x" "PATH" "-x" "LD_LIBRARY_PATH" "-x" "HOME") -}}
 {{- end -}}
+{{- if $pytorch -}}
+{{- $mpi = concat $mpi (include "triton-llm.llmapiLaunch" (dict "world" $world "serving" $serving) | fromJsonArray) -}}
+{{- else -}}
 {{- $mpi = concat $mpi (list "-n" "1") $serving -}}
 {{- range $rank := untilStep 1 $world 1 -}}
 {{- $mpi = concat $mpi (list ":" "-n" "1") (include "triton-llm.workerRankArgs" (dict "root" $ "rank" $rank) | fromJsonArray) -}}
+{{- end -}}
 {{- end -}}
 {{- if .Values.multiNode.enabled -}}
 {{- toJson (dict "command" (list "/bin/bash" "/opt/triton-llm/scripts/mpi-leader.sh" "mpirun") "args" $mpi) -}}

@@ -60,6 +60,7 @@ spec:
     {{- if ne $source "pvc" }}
     {{- include "triton-llm.fetchContainer" $root | nindent 4 }}
     {{- end }}
+    {{- include "triton-llm.fetchCheckpointContainer" $root | indent 4 }}
     {{- include "triton-llm.checkRepositoryContainer" $root | nindent 4 }}
     {{- with $v.extraInitContainers }}
     {{- toYaml . | nindent 4 }}
@@ -172,13 +173,14 @@ and the build Job both use it. Needs dict root, gpus. */}}
     - name: metrics
       containerPort: {{ $v.server.metricsPort }}
       protocol: TCP
-  # Loading engines takes minutes: the startup probe holds liveness off for its whole budget.
+  # Loading engines (pytorch: loading the checkpoint and warming up) takes minutes: the startup probe holds
+  # liveness off for its whole budget.
   startupProbe:
     httpGet:
       path: /v2/health/ready
       port: http
     periodSeconds: {{ $v.probes.startup.periodSeconds }}
-    failureThreshold: {{ $v.probes.startup.failureThreshold }}
+    failureThreshold: {{ include "triton-llm.startupFailureThreshold" . }}
     timeoutSeconds: {{ $v.probes.startup.timeoutSeconds }}
   livenessProbe:
     httpGet:
@@ -202,6 +204,7 @@ and the build Job both use it. Needs dict root, gpus. */}}
     {{- toYaml $v.containerSecurityContext | nindent 4 }}
   volumeMounts:
     {{- include "triton-llm.modelMount" . | nindent 4 }}
+    {{- include "triton-llm.checkpointMount" . | indent 4 }}
     {{- include "triton-llm.commonMounts" . | nindent 4 }}
     {{- if $v.multiNode.enabled }}
     - name: scripts
@@ -246,6 +249,8 @@ carries python_backend/ (standard library only), so the check runs from there wi
     {{- toYaml $v.containerSecurityContext | nindent 4 }}
   volumeMounts:
     {{- include "triton-llm.modelMount" . | nindent 4 }}
+    {{- /* The pytorch engine's model.yaml names the checkpoint: the check needs to see it where Triton will. */}}
+    {{- include "triton-llm.checkpointMount" . | indent 4 }}
 {{- end -}}
 
 {{- define "triton-llm.mpiWorkerContainer" -}}
@@ -288,6 +293,8 @@ carries python_backend/ (standard library only), so the check runs from there wi
     {{- toYaml $v.containerSecurityContext | nindent 4 }}
   volumeMounts:
     {{- include "triton-llm.modelMount" . | nindent 4 }}
+    {{- /* pytorch: the LLM API's MPI workers on this pod load their share of the weights from it. */}}
+    {{- include "triton-llm.checkpointMount" . | indent 4 }}
     {{- include "triton-llm.commonMounts" . | nindent 4 }}
 {{- end -}}
 
@@ -456,6 +463,7 @@ existing Secrets: envFrom for s3/http, a mounted key file for gcs. */}}
 - name: tmp
   emptyDir:
     sizeLimit: {{ $v.tmpSizeLimit }}
+{{- include "triton-llm.checkpointVolume" . }}
 - name: scripts
   configMap:
     name: {{ include "triton-llm.fullname" . }}-scripts
