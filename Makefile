@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 PEERS ?=
 
-.PHONY: help venv image-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo lint format clean
+.PHONY: help venv image-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo quantize-gpu lint format clean
 
 # `make help` prints the `## ` comment on each target's line: every target has one, and
 # tests/test_makefile.py checks that none is missing.
@@ -153,6 +153,10 @@ GPU_DRY = $(if $(DRY_RUN),--dry-run,)
 # ENGINE_ARGS="--max-seq-len 8192" GPU_REPO_ARGS="--enable-kv-cache-reuse false --max-queue-size 64".
 ENGINE_ARGS ?=
 GPU_REPO_ARGS ?=
+# Which GPU engine serves: trt (TensorRT engines, `make engines` first, the C++ tensorrtllm backend) or
+# pytorch (TensorRT-LLM's LLM API on the HF or ModelOpt checkpoint itself, no engine build; docs/GPU.md).
+# gpu-repo, emulate-gpu, gpu-check and plan follow it.
+GPU_ENGINE ?= trt
 
 # The Python of the GPU targets: the first of $(BIN)/python and $(PYTHON) that can import
 # tensorrt_llm (inside the NGC image that is python3: the image has no .venv, and the one `make venv`
@@ -184,10 +188,13 @@ engines: ## TensorRT-LLM engines on a GPU [PRECISION=fp16|...] [CHECKPOINT=] [TP
 # REPO_MOUNT_PATH: where tritonserver will see the repository (the engine's paths are written for it; default
 # the Helm chart's /models/repository). Serving it here: REPO_MOUNT_PATH=$(CURDIR)/build/gpu_model_repository.
 REPO_MOUNT_PATH ?=
-gpu-repo: ## the GPU model repository from ENGINE_DIR [CHECKPOINT=] [DRY_RUN=1] [REPO_MOUNT_PATH=]
+# GPU_ENGINE=pytorch: from CHECKPOINT itself (model.yaml's `model` is <mount>/checkpoint; GPU_REPO_ARGS=
+# "--bundle-checkpoint" links it in, "--checkpoint-path /mnt/ckpt" names a PVC mount instead).
+gpu-repo: ## the GPU model repository from ENGINE_DIR [GPU_ENGINE=trt|pytorch] [CHECKPOINT=] [DRY_RUN=1] [REPO_MOUNT_PATH=]
 	$(call select_gpu_python,)
 	$(gpu_venv)
-	$(GPU_PY) -m build_engines gpu-repo --engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT) \
+	$(GPU_PY) -m build_engines gpu-repo $(if $(filter pytorch,$(GPU_ENGINE)),--gpu-engine pytorch \
+		--checkpoint $(CHECKPOINT),--engine-dir $(ENGINE_DIR) --tokenizer-dir $(CHECKPOINT)) \
 		--output $(GPU_REPO) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) $(GPU_DRY) \
 		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),) $(GPU_REPO_ARGS)
 	@echo "gpu-repo: $(GPU_REPO) is assembled for tritonserver to see it at \
@@ -205,16 +212,29 @@ gpu-check: ## on a GPU, in the NGC image: build, assemble, serve, accept, report
 		$(or $(GPU_PYTHON),$(BIN)/python $(PYTHON))) && \
 	$$py -m acceptance gpu-check --checkpoint $(CHECKPOINT) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) \
 		--engine-dir $(ENGINE_DIR) --repo $(GPU_REPO) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) \
-		--metrics-port $(METRICS_PORT) $(if $(REUSE_ENGINE),--reuse-engine,) \
+		--metrics-port $(METRICS_PORT) $(if $(REUSE_ENGINE),--reuse-engine,) --gpu-engine $(GPU_ENGINE) \
 		--engine-args '$(ENGINE_ARGS)' --gpu-repo-args '$(GPU_REPO_ARGS)'
+
+# A ModelOpt checkpoint for GPU_ENGINE=pytorch (fp8, nvfp4, int4_awq; int8_sq is made but the PyTorch path
+# refuses it): Model-Optimizer's hf_ptq.py at 0.37.0 on a GPU with nvidia-modelopt; DRY_RUN=1 prints the
+# command and each flag's source anywhere. MODELOPT_EXAMPLES: a checkout's examples/llm_ptq.
+QUANT_PRECISION = $(if $(filter fp8 nvfp4 int4_awq int8_sq,$(PRECISION)),$(PRECISION),fp8)
+QUANTIZED_CHECKPOINT ?= build/quantized/$(QUANT_PRECISION)
+MODELOPT_EXAMPLES ?= Model-Optimizer/examples/llm_ptq
+quantize-gpu: ## a ModelOpt checkpoint for GPU_ENGINE=pytorch [PRECISION=fp8|nvfp4|int4_awq] [CHECKPOINT=] [DRY_RUN=1]
+	$(call select_gpu_python,)
+	$(gpu_venv)
+	$(GPU_PY) -m build_engines quantize-gpu --checkpoint $(CHECKPOINT) --output $(QUANTIZED_CHECKPOINT) \
+		--precision $(QUANT_PRECISION) --tp $(TP) --pp $(PP) --examples-dir $(MODELOPT_EXAMPLES) $(GPU_DRY)
 
 # No GPU here: the repository `make gpu-repo` writes, from a stand-in engine (the ONNX export), with only
 # the engine model's backend swapped for the TensorRT-LLM backend emulator; served like `make serve`.
-EMULATED_REPO ?= build/emulated_gpu_repository
+EMULATED_REPO ?= $(if $(filter pytorch,$(GPU_ENGINE)),build/emulated_pytorch_repository,build/emulated_gpu_repository)
 .PHONY: emulate-gpu
-emulate-gpu: venv ## the GPU repository with the engine backend emulated on CPU, served like make serve
-	$(BIN)/python -m build_engines emulate-gpu-repo --model $(MODEL) --precision $(PRECISION) \
-		--max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO) \
+# GPU_ENGINE=pytorch: the PyTorch-path repository, its LLM API run by a CPU stand-in (build_engines/llmapi).
+emulate-gpu: venv ## the GPU repository with the engine backend emulated on CPU, served like make serve [GPU_ENGINE=]
+	$(BIN)/python -m build_engines emulate-gpu-repo --gpu-engine $(GPU_ENGINE) --model $(MODEL) \
+		--precision $(PRECISION) --max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO) \
 		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),)
 	$(BIN)/python -m server --model-repository $(EMULATED_REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
@@ -254,7 +274,6 @@ clean: ## remove build/, results/ and pytest's cache
 GPU ?= H100
 ISL ?= 128
 OSL ?= 128
-GPU_ENGINE ?= trt
 CONCURRENCY ?=
 SLO_TTFT_P99 ?=
 SLO_TPOT_P99 ?=

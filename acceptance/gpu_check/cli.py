@@ -2,7 +2,8 @@
 
 Each step is the command a person would type from docs/GPU.md, run with this interpreter:
   0. the preflight: refuse at once, naming everything missing (nothing is built or started);
-  1. `engine` (step 2 of docs/GPU.md; skipped with --reuse-engine when the engine is built);
+  1. `engine` (step 2 of docs/GPU.md; skipped with --reuse-engine when the engine is built, and with
+     --gpu-engine pytorch, whose gpu-repo reads the checkpoint itself);
   2. `gpu-repo` (step 3);
   3. `launch` (step 4) in the background, its log in the run directory, until /v2/health/ready;
   4. the acceptance checks (acceptance/suite.py) against that server;
@@ -18,9 +19,11 @@ import shlex
 import sys
 from pathlib import Path
 
+from build_engines.llmapi.checkpoint_facts import PRECISIONS as PYTORCH_PRECISIONS
+from build_engines.llmapi.checkpoint_facts import REFUSED
 from build_engines.trtllm import recipes
 
-from .config import GPU_REPO, RESULTS, GpuCheckConfig
+from .config import GPU_ENGINES, GPU_REPO, RESULTS, GpuCheckConfig
 from .machine import Refused
 from .run import EXIT_REFUSED, run
 
@@ -30,6 +33,7 @@ def cmd_gpu_check(args) -> int:
         cfg = GpuCheckConfig(
             checkpoint=args.checkpoint,
             precision=args.precision,
+            gpu_engine=args.gpu_engine,
             tp=args.tp,
             pp=args.pp,
             engine_dir=args.engine_dir,
@@ -61,7 +65,18 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="HF checkpoint directory")
-    p.add_argument("--precision", choices=recipes.PRECISIONS, default="fp16")
+    p.add_argument(
+        "--precision",
+        choices=sorted({*recipes.PRECISIONS, *PYTORCH_PRECISIONS, *REFUSED}),
+        default="fp16",
+        help="engine recipe (trt) or what the checkpoint holds (pytorch)",
+    )
+    p.add_argument(
+        "--gpu-engine",
+        choices=GPU_ENGINES,
+        default="trt",
+        help="pytorch: LLM API on the checkpoint, no engine",
+    )
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
     p.add_argument(

@@ -7,17 +7,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from build_engines.llmapi import checkpoint_facts
 from build_engines.trtllm import recipes
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "gpu-check"
 GPU_REPO = ROOT / "build" / "gpu_model_repository"
+GPU_ENGINES = ("trt", "pytorch")  # GPU_ENGINE: TensorRT engines, or the LLM API on the checkpoint
 
 
 @dataclass
 class GpuCheckConfig:
     checkpoint: Path
     precision: str = "fp16"
+    gpu_engine: str = "trt"  # pytorch: no engine build, gpu-repo --gpu-engine pytorch on the checkpoint
     tp: int = 1
     pp: int = 1
     engine_dir: Path | None = None  # default: build/engines/<precision>-tp<tp>-pp<pp>, as `make engines`
@@ -36,7 +39,11 @@ class GpuCheckConfig:
     ready_timeout_s: float = 1800.0  # loading a large engine over TP ranks takes minutes
 
     def __post_init__(self) -> None:
-        if self.precision not in recipes.PRECISIONS:
+        if self.gpu_engine not in GPU_ENGINES:
+            raise ValueError(f"gpu_engine must be one of {', '.join(GPU_ENGINES)}, got {self.gpu_engine!r}")
+        if self.gpu_engine == "pytorch":
+            checkpoint_facts.check_precision(self.precision)  # what the checkpoint holds; int8_sq refused
+        elif self.precision not in recipes.PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(recipes.PRECISIONS)}, got {self.precision!r}"
             )
@@ -53,8 +60,11 @@ class GpuCheckConfig:
         return Path(self.results) / self.name
 
     def commands(self, python: str = sys.executable) -> dict[str, list[str]]:
-        """The `python -m build_engines` command of each step, as `make engines` / `gpu-repo` run them."""
+        """The `python -m build_engines` command of each step, as `make engines` / `gpu-repo` run them.
+        The PyTorch path has no engine step: its gpu-repo reads the checkpoint itself."""
         base = [python, "-m", "build_engines"]
+        if self.gpu_engine == "pytorch":
+            return {"gpu-repo": self._pytorch_repo_command(base), "launch": self._launch_command(base)}
         return {
             "engine": [
                 *base,
@@ -85,16 +95,51 @@ class GpuCheckConfig:
                 str(Path(self.repo).resolve()),
                 *self.gpu_repo_args,
             ],
-            "launch": [
-                *base,
-                "launch",
-                "--model-repo",
-                str(self.repo),
-                "--http-port",
-                str(self.http_port),
-                "--grpc-port",
-                str(self.grpc_port),
-                "--metrics-port",
-                str(self.metrics_port),
-            ],
+            "launch": self._launch_command(base),
         }
+
+    def _pytorch_repo_command(self, base: list[str]) -> list[str]:
+        # Served here: the repository where it is built, the checkpoint where it is (unless GPU_REPO_ARGS
+        # bundles it or names another path).
+        where = (
+            []
+            if {"--bundle-checkpoint", "--checkpoint-path"} & set(self.gpu_repo_args)
+            else [
+                "--checkpoint-path",
+                str(self.checkpoint.resolve()),
+            ]
+        )
+        return [
+            *base,
+            "gpu-repo",
+            "--gpu-engine",
+            "pytorch",
+            "--checkpoint",
+            str(self.checkpoint),
+            "--output",
+            str(self.repo),
+            "--precision",
+            self.precision,
+            "--tp",
+            str(self.tp),
+            "--pp",
+            str(self.pp),
+            "--repo-mount-path",
+            str(Path(self.repo).resolve()),
+            *where,
+            *self.gpu_repo_args,
+        ]
+
+    def _launch_command(self, base: list[str]) -> list[str]:
+        return [
+            *base,
+            "launch",
+            "--model-repo",
+            str(self.repo),
+            "--http-port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--metrics-port",
+            str(self.metrics_port),
+        ]

@@ -68,7 +68,9 @@ def run(
         return passed
 
     cmds = cfg.commands()
-    if cfg.reuse_engine and _engine_built(cfg.engine_dir):
+    if "engine" not in cmds:
+        ok = True  # the PyTorch path: nothing to build, gpu-repo reads the checkpoint
+    elif cfg.reuse_engine and _engine_built(cfg.engine_dir):
         ok = step("engine build", True, f"reused the engine in {cfg.engine_dir} (--reuse-engine)")
     else:
         ok, figures = _step("engine build", cmds["engine"], runner)
@@ -93,6 +95,7 @@ def run(
     context = {
         "checkpoint": str(cfg.checkpoint),
         "precision": cfg.precision,
+        "gpu_engine": cfg.gpu_engine,
         "tp": cfg.tp,
         "pp": cfg.pp,
         "engine_dir": str(cfg.engine_dir),

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from . import calibration, cost, report
+from . import calibration, cost, llmapi_memory, report
 from .gpus import GPUS, gpu
 from .layouts import HEADROOM, Target, search, size
 from .memory import PRECISIONS, load_shape, precision
@@ -29,6 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="trt", choices=("trt", "pytorch"), help="GPU_ENGINE: what builds it")
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
+    p.add_argument(
+        "--kv-fraction",
+        type=float,
+        default=0.9,
+        help="--engine pytorch: kv_cache_config.free_gpu_memory_fraction (llmapi_memory.py)",
+    )
+    p.add_argument(
+        "--kv-max-tokens", type=int, default=None, help="--engine pytorch: kv_cache_config.max_tokens"
+    )
     load = p.add_mutually_exclusive_group()
     load.add_argument("--concurrency", type=int, default=None, help="requests in flight per replica")
     load.add_argument("--rate", type=float, default=None, help="target requests/s for the whole service")
@@ -132,9 +142,24 @@ def run(args) -> int:
         price=price,
         break_even=_break_even(args, price),
     )
+    if args.engine == "pytorch":
+        # The LLM API sizes its cache from KvCacheConfig, not the engine path's fraction of what is left.
+        budget = llmapi_memory.kv_budget(
+            shape,
+            prec,
+            spec,
+            tp=args.tp,
+            pp=args.pp,
+            context=args.isl + args.osl,
+            free_gpu_memory_fraction=args.kv_fraction,
+            max_tokens=args.kv_max_tokens,
+        )
+        doc["llm_api_kv_cache"] = {**asdict(budget), "lines": llmapi_memory.describe(budget)}
     run_dir = args.output / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.gpu}-{prec.name}-tp{args.tp}pp{args.pp}"
     report.write(doc, run_dir, args.output / "latest.json")
     print(report.markdown(doc))
+    for line in doc.get("llm_api_kv_cache", {}).get("lines", []):
+        print(line)
     print(f"wrote {run_dir}/plan.json, plan.md, curve.png and {args.output / 'latest.json'}")
     return 0
 

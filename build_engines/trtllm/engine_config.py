@@ -192,21 +192,26 @@ class TrtllmEngineModel:
         batching.max_queue_delay_microseconds = self.max_queue_delay_microseconds
         # Past max_queue_size Triton rejects at once (UNAVAILABLE) instead of queueing without bound.
         batching.default_queue_policy.max_queue_size = self.max_queue_size
-        for name in ENGINE_INPUTS:
-            spec = INPUTS[name]
-            tensor = cfg.input.add(
-                name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims)
-            )
-            if spec.reshape is not None:
-                tensor.reshape.SetInParent()
-                tensor.reshape.shape.extend(spec.reshape)
-            tensor.optional = name not in ALWAYS_SENT
-            tensor.allow_ragged_batch = spec.ragged
-        for name in ENGINE_OUTPUTS:
-            spec = OUTPUTS[name]
-            cfg.output.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))
+        declare_io(cfg)
         # One Triton instance on the CPU: the backend itself drives every GPU of its MPI world.
         cfg.instance_group.add(count=1, kind=pb.ModelInstanceGroup.KIND_CPU)
         for key, value in self.parameters().items():
             model_config.set_parameter(cfg, key, value)
         return cfg
+
+
+def declare_io(cfg: ModelConfig) -> None:
+    """The `tensorrt_llm` model's inputs and outputs as our ensemble uses them: both GPU engines declare
+    exactly these (the PyTorch path's engine model too, build_engines/llmapi/repository.py), so clients
+    and the ensemble do not know which one serves."""
+    for name in ENGINE_INPUTS:
+        spec = INPUTS[name]
+        tensor = cfg.input.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))
+        if spec.reshape is not None:
+            tensor.reshape.SetInParent()
+            tensor.reshape.shape.extend(spec.reshape)
+        tensor.optional = name not in ALWAYS_SENT
+        tensor.allow_ragged_batch = spec.ragged
+    for name in ENGINE_OUTPUTS:
+        spec = OUTPUTS[name]
+        cfg.output.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))

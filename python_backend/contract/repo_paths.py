@@ -11,6 +11,11 @@ Which parameters: trtllm_backend.PATH_PARAMETERS. An empty value or the template
 placeholder names nothing; a relative value is relative to the model's version directory `1/`
 (how our Python models read `tokenizer_dir`, triton_io/model_configs.py).
 
+The PyTorch-backend path names its checkpoint in the engine model's `1/model.yaml` instead (`model:`,
+the LLM API's argument, written by `gpu-repo --gpu-engine pytorch` for <repo-mount-path>/checkpoint or
+--checkpoint-path): an absolute `model` path is checked the same way. A relative one is a Hugging Face
+hub name to the LLM API, not a path, and is left alone.
+
 Standard library only, so it runs wherever the repository does: `python3 -m
 python_backend.contract.repo_paths REPO` from any model's version directory of the repository (each
 Python model carries python_backend/), as the Helm chart's pods do before `tritonserver`.
@@ -32,6 +37,12 @@ _PARAMETER = re.compile(
     r'key\s*:\s*"(?P<key>[^"]+)"\s*value\s*:?\s*\{\s*string_value\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"'
 )
 _ESCAPE = re.compile(r"\\(.)")
+# model.yaml's top-level `model:` scalar, plain or quoted, as yaml.safe_dump writes it (build_engines/llmapi).
+_YAML_MODEL = re.compile(
+    r"""^model:[ \t]*(?P<q>["']?)(?P<value>[^"'#\n]*?)(?P=q)[ \t]*(?:#.*)?$""", re.MULTILINE
+)
+LLM_CONFIG = "model.yaml"
+CHECKPOINT_FLAG = "--checkpoint-path"
 
 
 def config_parameters(text: str) -> dict[str, str]:
@@ -52,9 +63,26 @@ def named_paths(config: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def llm_checkpoint(model_yaml: Path) -> Path | None:
+    """The absolute checkpoint path a model.yaml's `model` names (None: no such key, or a hub name)."""
+    found = _YAML_MODEL.search(model_yaml.read_text(encoding="utf-8"))
+    if found is None or not found["value"].startswith("/"):
+        return None
+    return Path(found["value"])
+
+
 def missing_paths(repo: Path) -> list[str]:
     """One message per path a config of `repo` names that does not exist (empty: all good)."""
     problems = []
+    for model_yaml in sorted(Path(repo).glob(f"*/1/{LLM_CONFIG}")):
+        path = llm_checkpoint(model_yaml)
+        if path is not None and not path.exists():
+            problems.append(
+                f"{model_yaml}: model names {path}, which does not exist: the repository was assembled "
+                f"for another path. Assemble it again with {FLAG} set to the path the server sees it "
+                f"at (here {Path(repo).absolute()}), or {CHECKPOINT_FLAG} set to where the checkpoint "
+                "is mounted"
+            )
     for config in sorted(Path(repo).glob("*/config.pbtxt")):
         for name, path in named_paths(config):
             if not path.exists():

@@ -1,0 +1,104 @@
+"""`emulate-gpu-repo --gpu-engine pytorch`: the PyTorch-path repository exactly as `gpu-repo --gpu-engine
+pytorch` writes it, served on the CPU by a stand-in for the `tensorrt_llm` names its engine model imports.
+
+Three steps:
+1. `gpu-repo --gpu-engine pytorch` itself, through its own command line (cli.py), with the bundled
+   checkpoint (--bundle-checkpoint: checkpoint/ holds its HF files, where model.yaml's `model` points)
+   and the CPU engine's limits (trtllm/emulated.EmulatedLimits: KV slots, context, tokens per step).
+2. checkpoint/onnx/: the ONNX export the stand-in runs instead of the PyTorch weights (linked, as
+   the engine path's emulated repository links it: shared_models.link_tree).
+3. engine/1/tensorrt_llm/: a copy of python_backend/llmapi_emulator/tensorrt_llm/, found first on the
+   engine model's import path (its version directory) and nowhere else, so the project's own
+   environment still has no `tensorrt_llm` (`make engines`' interpreter probe finds none).
+Nothing else changes: config.pbtxt, model.py and model.yaml are gpu-repo's. manifest.json records the
+emulation under "emulated".
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import manifest
+from ..shared_models import PYTHON_BACKEND, link_tree
+from ..trtllm.emulated import EmulatedLimits
+from . import arguments, gpu_repo
+from .repository import CHECKPOINT_SUBDIR
+
+STANDIN = PYTHON_BACKEND / "llmapi_emulator" / "tensorrt_llm"
+ONNX_SUBDIR = "onnx"  # inside checkpoint/
+
+
+def gpu_repo_args(checkpoint: Path, output: Path, limits: EmulatedLimits, mount: str) -> list[str]:
+    """The `gpu-repo --gpu-engine pytorch` command line the emulated repository is assembled with."""
+    return [
+        "gpu-repo",
+        "--gpu-engine",
+        "pytorch",
+        "--checkpoint",
+        str(checkpoint),
+        "--output",
+        str(output),
+        "--bundle-checkpoint",
+        "--repo-mount-path",
+        mount,
+        "--max-batch-size",
+        str(limits.max_batch_size),
+        "--max-seq-len",
+        str(limits.max_seq_len),
+        "--max-input-len",
+        str(limits.input_len),
+        "--max-num-tokens",
+        str(limits.max_num_tokens),
+    ]
+
+
+def add_standin(repo: Path, onnx_dir: Path) -> None:
+    """checkpoint/onnx/ and engine/1/tensorrt_llm/; the manifest says so."""
+    link_tree(onnx_dir, repo / CHECKPOINT_SUBDIR / ONNX_SUBDIR)
+    target = repo / "engine" / "1" / "tensorrt_llm"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(STANDIN, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    record = manifest.read(repo)
+    record.pop("created_unix", None)
+    record["emulated"] = {
+        "engine_backend": "python (TensorRT-LLM LLM API stand-in)",
+        "tensorrt_llm": "engine/1/tensorrt_llm = python_backend/llmapi_emulator/tensorrt_llm",
+        "weights": f"{CHECKPOINT_SUBDIR}/{ONNX_SUBDIR} (ONNX export of the checkpoint, run on the CPU)",
+        "onnx_precision": manifest.read(onnx_dir).get("precision"),
+    }
+    manifest.write(repo, **record)
+
+
+def assemble_emulated(
+    checkpoint: Path,
+    onnx_dir: Path,
+    output: Path,
+    limits: EmulatedLimits,
+    repo_mount_path: str | None = None,
+) -> Path:
+    """repo_mount_path: where the server will see `output` (None: where it is, served in place)."""
+    shutil.rmtree(output, ignore_errors=True)
+    mount = repo_mount_path or str(Path(output).resolve())
+    gpu_repo.cmd_gpu_repo(gpu_repo_args(checkpoint, output, limits, mount))
+    add_standin(output, onnx_dir)
+    return output
+
+
+def main(argv: list[str]) -> int:
+    from .. import checkpoint
+    from ..onnx import export, quality
+
+    args = arguments.emulate_parser(EmulatedLimits()).parse_args(argv)
+    ckpt = checkpoint.resolve(args.model, args.work_dir)
+    onnx_dir = export.export(ckpt, args.work_dir / "exports" / ckpt.name, args.precision)
+    if "quality" not in manifest.read(onnx_dir):
+        quality.verify(ckpt, onnx_dir, args.precision)
+    limits = EmulatedLimits(args.max_batch_size, args.max_seq_len, args.max_input_len, args.max_num_tokens)
+    out = assemble_emulated(ckpt, onnx_dir, args.output, limits, args.repo_mount_path)
+    mount = args.repo_mount_path or f"{out.resolve()} (where it is; no --repo-mount-path)"
+    print(
+        f"[emulate-gpu-repo] PyTorch-path GPU model repository with the LLM-API stand-in ready: {out}, "
+        f"assembled for the server to see it at {mount}"
+    )
+    return 0
