@@ -39,6 +39,8 @@ from .framing import SequenceFraming
 from .stops import StopMatcher
 
 log = logging.getLogger("triton_llm.llmapi")
+# The generate_async keywords used (every one a 1.2.1 parameter: tests check them against the extract).
+GENERATE_ASYNC_KWARGS = ("sampling_params", "streaming")
 GENERATION_FAILED = "Error generating request: {error}"  # upstream llmapi model.py's final error
 
 
@@ -191,9 +193,8 @@ class LlmApiFrontend:
     async def _run(self, seq: Sequence) -> None:
         try:
             params = sampling.construct(self.api, self.api.GuidedDecodingParams, seq.call)
-            seq.result = self.llm.generate_async(
-                seq.call.prompt, sampling_params=params, streaming=seq.streaming
-            )
+            kwargs = dict(zip(GENERATE_ASYNC_KWARGS, (params, seq.streaming), strict=True))
+            seq.result = self.llm.generate_async(seq.call.prompt, **kwargs)
         except Exception as exc:
             status = Status.UNAVAILABLE if _is_shutdown(exc) else Status.INVALID_ARG
             self._send_error(seq, str(exc), status)
