@@ -10,7 +10,9 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import helm_python
@@ -30,6 +32,9 @@ from rendering import (
     workload,
 )
 
+from build_engines.llmapi.repository import PytorchRepoRequest, serve_checkpoint_path
+from build_engines.shared_models import PYTHON_BACKEND
+
 SINGLE = CHART_DIR / "ci/pytorch-values.yaml"
 MULTINODE = CHART_DIR / "ci/pytorch-multinode-values.yaml"
 PYTORCH = {"gpu": {"engine": "pytorch"}}
@@ -45,6 +50,10 @@ def _mount(c: dict, name: str) -> dict | None:
 
 def _init(spec: dict, name: str) -> dict:
     return next(c for c in spec["initContainers"] if c["name"] == name)
+
+
+def _notes(values: dict) -> str:
+    return chart().render(values, name=RELEASE, namespace=NAMESPACE)["triton-llm/templates/NOTES.txt"]
 
 
 # ---------- the switch ----------
@@ -132,8 +141,8 @@ def test_the_pytorch_path_renders_no_build_job(profile):
 
 def test_a_bundled_checkpoint_needs_no_mount():
     """checkpoint.source repository (the default): model.yaml's default `model:`, <repo mount
-    path>/checkpoint, is inside the repository the pods already mount, so nothing more is mounted or
-    downloaded."""
+    path>/engine/1/checkpoint, is inside the repository the pods already mount, so nothing more is mounted
+    or downloaded."""
     spec = serving_pod_spec(render(PYTORCH))
     assert [c["name"] for c in spec["initContainers"]] == ["check-model-repository"]
     assert not any(v["name"] == "checkpoint" for v in spec["volumes"])
@@ -160,12 +169,54 @@ def test_a_checkpoint_claim_is_mounted_read_only_where_the_repository_was_told()
     }
     # The repository itself still comes from its own source, first; then the check.
     assert [c["name"] for c in spec["initContainers"]] == ["fetch-model-repository", "check-model-repository"]
-    notes = chart().render(values, name=RELEASE, namespace=NAMESPACE)["triton-llm/templates/NOTES.txt"]
+    notes = _notes(values)
     assert "must say `model: /checkpoint`" in notes and '--checkpoint-path /checkpoint"' in notes
     # The gateway reads no weights.
     assert _mount(container(spec), "model") and not any(
         _mount(c, "checkpoint") for c in spec["containers"] if c["name"] != "triton"
     )
+
+
+@pytest.mark.parametrize("checkpoint_path", [None, "/checkpoint"], ids=["bundled", "claim"])
+def test_the_chart_expects_the_checkpoint_where_the_assembly_points_model_yaml(checkpoint_path):
+    """The path the chart mounts and names is the `model:` gpu-repo --gpu-engine pytorch writes, with its
+    defaults (the chart's repository path) or --checkpoint-path = checkpoint.mountPath."""
+    request = PytorchRepoRequest(
+        checkpoint=Path("/data/hf"), output=Path("/tmp/repo"), checkpoint_path=checkpoint_path
+    )
+    model = serve_checkpoint_path(request)
+    values = PYTORCH if checkpoint_path is None else load_values(SINGLE)
+    assert f"must say `model: {model}`" in _notes(values)
+    spec = serving_pod_spec(render(values))
+    if checkpoint_path is None:  # inside the repository volume at /models
+        mount = _mount(container(spec), "model")["mountPath"]
+    else:
+        mount = _mount(container(spec), "checkpoint")["mountPath"]
+    assert model == mount or model.startswith(mount + "/")
+
+
+def test_the_pod_check_refuses_a_checkpoint_that_is_not_where_model_yaml_says(tmp_path: Path):
+    """The rendered check-model-repository command on a pytorch-path repository, with the image's python3
+    standing in and no site-packages (test_chart.py does the same for the trt path): it reads model.yaml's
+    `model:` and stops the pod until the checkpoint is at that path."""
+    check = _init(serving_pod_spec(render(load_values(SINGLE))), "check-model-repository")
+    repo = tmp_path / "repository"
+    shutil.copytree(PYTHON_BACKEND, repo / "preprocessing" / "1" / "python_backend")
+    (repo / "engine" / "1").mkdir(parents=True)
+    checkpoint = tmp_path / "checkpoint"
+    (repo / "engine" / "1" / "model.yaml").write_text(f"model: {checkpoint}\nbackend: pytorch\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MODEL_REPOSITORY": str(repo)}
+    refused = subprocess.run(check["command"], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stderr
+    assert f"model names {checkpoint}, which does not exist" in refused.stderr
+    assert "--checkpoint-path" in refused.stderr
+    checkpoint.mkdir()
+    accepted = subprocess.run(check["command"], env=env, capture_output=True, text=True, timeout=60)
+    assert accepted.returncode == 0, accepted.stderr
 
 
 def test_an_s3_checkpoint_is_synced_before_the_check():
@@ -300,8 +351,7 @@ def test_the_startup_budget_follows_the_engine_path():
     assert _startup(PYTORCH)["failureThreshold"] == defaults["pytorch"] == 270
     # The progress deadline and the printed budget follow it: 270 x 10 s + 600 s.
     assert workload(render(PYTORCH))["spec"]["progressDeadlineSeconds"] == 3300
-    notes = chart().render(PYTORCH, name=RELEASE, namespace=NAMESPACE)["triton-llm/templates/NOTES.txt"]
-    assert "may take up to 2700 s" in notes
+    assert "may take up to 2700 s" in _notes(PYTORCH)
     # A value set by hand wins on either path.
     for values in ({}, PYTORCH):
         assert (

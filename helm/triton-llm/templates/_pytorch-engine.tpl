@@ -4,7 +4,7 @@ which loads a Hugging Face (or ModelOpt) checkpoint at start instead of prebuilt
 path lives here: the value checks, the multi-node launcher and the checkpoint (volume, mounts, download).
 
 The checkpoint is where the engine model's model.yaml says (`model:`, written at assembly). With checkpoint.source
-repository it is the repository's own checkpoint/ and nothing here renders; otherwise a volume "checkpoint" at
+repository it is inside the repository (engine/1/checkpoint) and nothing here renders; otherwise a volume "checkpoint" at
 checkpoint.mountPath (an existing claim, or an emptyDir an init container fills), mounted into every container that
 reads it: the repository check, Triton and the multi-node workers.
 */}}
@@ -66,7 +66,7 @@ environment: the Hub stays off for them too. Needs dict world, serving (the serv
 {{- if include "triton-llm.checkpointMounted" . -}}
 {{- .Values.checkpoint.mountPath -}}
 {{- else -}}
-{{- printf "%s/checkpoint" (include "triton-llm.modelRepositoryPath" .) -}}
+{{- printf "%s/engine/1/checkpoint" (include "triton-llm.modelRepositoryPath" .) -}}
 {{- end -}}
 {{- end -}}
 
