@@ -188,7 +188,7 @@ engines: ## TensorRT-LLM engines on a GPU [PRECISION=fp16|...] [CHECKPOINT=] [TP
 # REPO_MOUNT_PATH: where tritonserver will see the repository (the engine's paths are written for it; default
 # the Helm chart's /models/repository). Serving it here: REPO_MOUNT_PATH=$(CURDIR)/build/gpu_model_repository.
 REPO_MOUNT_PATH ?=
-# GPU_ENGINE=pytorch: from CHECKPOINT itself (model.yaml's `model` is <mount>/checkpoint; GPU_REPO_ARGS=
+# GPU_ENGINE=pytorch: from CHECKPOINT itself (model.yaml's `model` is <mount>/engine/1/checkpoint; GPU_REPO_ARGS=
 # "--bundle-checkpoint" links it in, "--checkpoint-path /mnt/ckpt" names a PVC mount instead).
 gpu-repo: ## the GPU model repository from ENGINE_DIR [GPU_ENGINE=trt|pytorch] [CHECKPOINT=] [DRY_RUN=1] [REPO_MOUNT_PATH=]
 	$(call select_gpu_python,)

@@ -104,7 +104,7 @@ def add_repo_args(p: argparse.ArgumentParser) -> None:
         "--checkpoint-path",
         default=None,
         help="the checkpoint's path as the server sees it, e.g. a PVC mount "
-        "(default: <repo-mount-path>/checkpoint)",
+        "(default: <repo-mount-path>/engine/1/checkpoint)",
     )
     p.add_argument("--max-queue-size", type=int, default=256)
     p.add_argument("--max-queue-delay-us", type=int, default=0)
@@ -129,7 +129,7 @@ def gpu_repo_parser() -> argparse.ArgumentParser:
         help=f"what the checkpoint holds: {', '.join(PRECISIONS)} ({', '.join(REFUSED)} is refused)",
     )
     p.add_argument(
-        "--bundle-checkpoint", action="store_true", help="link the checkpoint into OUTPUT/checkpoint"
+        "--bundle-checkpoint", action="store_true", help="link the checkpoint into OUTPUT/engine/1/checkpoint"
     )
     add_llm_args(p)
     add_repo_args(p)

@@ -3,9 +3,10 @@ pytorch` writes it, served on the CPU by a stand-in for the `tensorrt_llm` names
 
 Three steps:
 1. `gpu-repo --gpu-engine pytorch` itself, through its own command line (cli.py), with the bundled
-   checkpoint (--bundle-checkpoint: checkpoint/ holds its HF files, where model.yaml's `model` points)
+   checkpoint (--bundle-checkpoint: engine/1/checkpoint/ holds its HF files, where model.yaml's `model`
+   points)
    and the CPU engine's limits (trtllm/emulated.EmulatedLimits: KV slots, context, tokens per step).
-2. checkpoint/onnx/: the ONNX export the stand-in runs instead of the PyTorch weights (linked, as
+2. engine/1/checkpoint/onnx/: the ONNX export the stand-in runs instead of the PyTorch weights (linked, as
    the engine path's emulated repository links it: shared_models.link_tree).
 3. engine/1/tensorrt_llm/: a copy of python_backend/llmapi_emulator/tensorrt_llm/, found first on the
    engine model's import path (its version directory) and nowhere else, so the project's own
@@ -26,7 +27,7 @@ from . import arguments, gpu_repo
 from .repository import CHECKPOINT_SUBDIR
 
 STANDIN = PYTHON_BACKEND / "llmapi_emulator" / "tensorrt_llm"
-ONNX_SUBDIR = "onnx"  # inside checkpoint/
+ONNX_SUBDIR = "onnx"  # inside the bundled checkpoint
 
 
 def gpu_repo_args(checkpoint: Path, output: Path, limits: EmulatedLimits, mount: str) -> list[str]:
@@ -54,7 +55,7 @@ def gpu_repo_args(checkpoint: Path, output: Path, limits: EmulatedLimits, mount:
 
 
 def add_standin(repo: Path, onnx_dir: Path) -> None:
-    """checkpoint/onnx/ and engine/1/tensorrt_llm/; the manifest says so."""
+    """engine/1/checkpoint/onnx/ and engine/1/tensorrt_llm/; the manifest says so."""
     link_tree(onnx_dir, repo / CHECKPOINT_SUBDIR / ONNX_SUBDIR)
     target = repo / "engine" / "1" / "tensorrt_llm"
     shutil.rmtree(target, ignore_errors=True)

@@ -7,8 +7,8 @@ Its config.pbtxt: backend "python", decoupled, the engine model's parameters
 (python_backend/llmapi/config.LlmApiModelConfig); engine/1/: model.py
 (model_repository/llmapi_engine/1/model.py), python_backend/ and model.yaml (the LLM's arguments,
 settings.LlmApiSettings). The checkpoint is read where model.yaml's `model` says at serve time:
-<repo-mount-path>/checkpoint unless --checkpoint-path names another place (a PVC, an init download);
---bundle-checkpoint links it into the repository there.
+<repo-mount-path>/engine/1/checkpoint unless --checkpoint-path names another place (a PVC, an init
+download); --bundle-checkpoint links it into the repository there.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ from .settings import CudaGraphSettings, KvCacheSettings, LlmApiSettings
 from .speculative import Speculative
 
 ENGINE_MODEL = PROJECT_ROOT / "model_repository" / "llmapi_engine" / "1" / "model.py"
-CHECKPOINT_SUBDIR = "checkpoint"  # beside the models, when the checkpoint is bundled
+# Where a bundled checkpoint goes: inside the engine model, as the engine path's engine/1/trtllm_engine. Not
+# a top-level directory: Triton takes every directory of the repository for a model and refuses to start
+# ("failed to load model 'checkpoint': at least one version must be available").
+CHECKPOINT_SUBDIR = "engine/1/checkpoint"
 MODEL_YAML = "model.yaml"  # engine/1/, LlmApiModelConfig.llm_config_path's default
 
 
@@ -45,7 +48,8 @@ class PytorchRepoRequest:
     output: Path
     precision: str = "fp16"
     repo_mount_path: str | None = None  # where tritonserver sees `output`; None: CHART_MOUNT_PATH
-    checkpoint_path: str | None = None  # where the server finds the checkpoint; None: <mount>/checkpoint
+    # where the server finds the checkpoint; None: <mount>/engine/1/checkpoint (CHECKPOINT_SUBDIR)
+    checkpoint_path: str | None = None
     bundle_checkpoint: bool = False
     tp: int = 1
     pp: int = 1
@@ -102,7 +106,7 @@ def serve_checkpoint_path(req: PytorchRepoRequest) -> str:
         )
     if req.bundle_checkpoint:
         raise ValueError(
-            "--bundle-checkpoint puts the checkpoint at <repo-mount-path>/checkpoint; "
+            "--bundle-checkpoint puts the checkpoint at <repo-mount-path>/engine/1/checkpoint; "
             f"--checkpoint-path {req.checkpoint_path} names another place: give one of them"
         )
     return req.checkpoint_path

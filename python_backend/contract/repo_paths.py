@@ -12,9 +12,9 @@ placeholder names nothing; a relative value is relative to the model's version d
 (how our Python models read `tokenizer_dir`, triton_io/model_configs.py).
 
 The PyTorch-backend path names its checkpoint in the engine model's `1/model.yaml` instead (`model:`,
-the LLM API's argument, written by `gpu-repo --gpu-engine pytorch` for <repo-mount-path>/checkpoint or
---checkpoint-path): an absolute `model` path is checked the same way. A relative one is a Hugging Face
-hub name to the LLM API, not a path, and is left alone.
+the LLM API's argument, written by `gpu-repo --gpu-engine pytorch` for
+<repo-mount-path>/engine/1/checkpoint or --checkpoint-path): an absolute `model` path is checked the
+same way. A relative one is a Hugging Face hub name to the LLM API, not a path, and is left alone.
 
 Standard library only, so it runs wherever the repository does: `python3 -m
 python_backend.contract.repo_paths REPO` from any model's version directory of the repository (each

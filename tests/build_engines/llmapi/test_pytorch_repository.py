@@ -67,10 +67,13 @@ def test_the_version_directory_holds_the_model_its_code_and_model_yaml(repo):
     assert not list(version.rglob("__pycache__"))
     mapping = read_yaml(repo)
     model_yaml.check(mapping)
-    assert mapping["model"] == f"{repo}/checkpoint"  # mounted where it was assembled (this test)
-    assert (repo / "checkpoint" / "config.json").is_file() and (
-        repo / "checkpoint" / "model.safetensors"
-    ).is_file()
+    # Mounted where it was assembled (this test); inside the engine model, as Triton takes every top-level
+    # directory for a model.
+    assert mapping["model"] == f"{repo}/engine/1/checkpoint"
+    bundled = repo / "engine" / "1" / "checkpoint"
+    assert (bundled / "config.json").is_file() and (bundled / "model.safetensors").is_file()
+    models = sorted(p.name for p in repo.iterdir() if p.is_dir())
+    assert models == ["engine", "ensemble", "postprocessing", "preprocessing"]
     assert mapping["max_batch_size"] == 16 and mapping["max_seq_len"] == 2048
     assert mapping["max_input_len"] == 2047 and mapping["max_num_tokens"] == 512
 
@@ -95,7 +98,7 @@ def test_no_path_of_the_assembly_host_in_any_generated_file(tmp_path, checkpoint
     host = str(out.resolve())
     files = [p for pattern in ("*.pbtxt", "*.json", "*.yaml") for p in out.rglob(pattern)]
     assert [str(p) for p in files if host in p.read_text(errors="replace")] == []
-    assert read_yaml(out)["model"] == "/models/repository/checkpoint"
+    assert read_yaml(out)["model"] == "/models/repository/engine/1/checkpoint"
 
 
 def test_moved_to_its_mount_path_it_loads_elsewhere_it_is_refused_naming_the_path(tmp_path, checkpoint_dir):
@@ -104,7 +107,9 @@ def test_moved_to_its_mount_path_it_loads_elsewhere_it_is_refused_naming_the_pat
     problems = repo_paths.missing_paths(out)
     assert len(problems) == 1
     yaml_path = out / "engine" / "1" / "model.yaml"
-    assert problems[0].startswith(f"{yaml_path}: model names {target}/checkpoint, which does not exist")
+    assert problems[0].startswith(
+        f"{yaml_path}: model names {target}/engine/1/checkpoint, which does not exist"
+    )
     assert "--repo-mount-path" in problems[0] and "--checkpoint-path" in problems[0]
     target.parent.mkdir()
     shutil.move(out, target)
@@ -114,7 +119,7 @@ def test_moved_to_its_mount_path_it_loads_elsewhere_it_is_refused_naming_the_pat
 def test_a_checkpoint_on_a_pvc_is_named_as_given(tmp_path, checkpoint_dir):
     out = build(tmp_path, checkpoint_dir, checkpoint_path="/mnt/checkpoints/smollm2")
     assert read_yaml(out)["model"] == "/mnt/checkpoints/smollm2"
-    assert not (out / "checkpoint").exists()
+    assert not (out / "engine" / "1" / "checkpoint").exists()
     with pytest.raises(ValueError, match="give one of them"):
         build(tmp_path, checkpoint_dir, checkpoint_path="/mnt/c", bundle_checkpoint=True)
     with pytest.raises(ValueError, match="--checkpoint-path must be absolute"):
