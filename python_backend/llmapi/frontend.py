@@ -25,6 +25,7 @@ tritonserver 2.51: trtllm_emulator/tracking.py) without a lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
@@ -98,6 +99,7 @@ class LlmApiFrontend:
         self._thread = threading.Thread(target=self._run_loop, name="llmapi-loop", daemon=True)
         self._running: dict[int, Sequence] = {}  # touched on the loop thread only
         self._keys = itertools.count(1)
+        self._poll_task: asyncio.Task | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> LlmApiFrontend:
@@ -109,7 +111,7 @@ class LlmApiFrontend:
         """Abort what still runs and stop the loop (the model then shuts the LLM down)."""
         if not self._thread.is_alive():
             return
-        done = asyncio.run_coroutine_threadsafe(self._abort_all(), self.loop)
+        done = asyncio.run_coroutine_threadsafe(self._wind_down(), self.loop)
         try:
             done.result(timeout_s)
         except Exception:  # closing must go on whatever one abort did
@@ -222,9 +224,13 @@ class LlmApiFrontend:
             seq.aborted = True
             seq.result.abort()
 
-    async def _abort_all(self) -> None:
+    async def _wind_down(self) -> None:
         for seq in list(self._running.values()):
             self._abort(seq)
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
 
     def _data(self, seq: Sequence, emission):
         arrays = outputs.tensors(
@@ -261,6 +267,7 @@ class LlmApiFrontend:
         request.sender.send(self.responses.empty(), flags=self.responses.final_flag)
 
     async def _poll_cancellation(self) -> None:
+        self._poll_task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.period_s)
             pendings = {id(s.pending): s.pending for s in self._running.values()}
