@@ -34,6 +34,7 @@ from rendering import (
 
 from build_engines.llmapi.repository import PytorchRepoRequest, serve_checkpoint_path
 from build_engines.shared_models import PYTHON_BACKEND
+from python_backend.llmapi.metrics import FAMILIES
 
 SINGLE = CHART_DIR / "ci/pytorch-values.yaml"
 MULTINODE = CHART_DIR / "ci/pytorch-multinode-values.yaml"
@@ -361,24 +362,20 @@ def test_the_startup_budget_follows_the_engine_path():
 
 # ---------- dashboard and alerts ----------
 
-# Which families a GPU pod exports on each engine path. Triton core's (nv_inference_*, nv_gpu_*) and the
-# project's preprocessing/postprocessing and gateway families are the same on both; the engine's differ in
-# origin only: the tensorrtllm backend's custom metrics reporter on trt, the LLM-API engine model on pytorch
-# (the same two families, from LLM.get_stats(), docs/upstream/trtllm-llm-api.md d). The CPU engine's
-# triton_llm_* engine families exist on neither GPU path.
-TRT_ONLY = {
-    "nv_trt_llm_runtime_memory_metrics",
-    "nv_trt_llm_inflight_batcher_metrics",
-    "nv_trt_llm_v1_metrics",
-    "nv_trt_llm_general_metrics",
-    "nv_trt_llm_disaggregated_serving_metrics",
+# What a GPU pod exports on each engine path. Triton core's families (nv_inference_*, nv_gpu_*) and the
+# project's preprocessing/postprocessing and gateway families are the same on both. The engine's nv_trt_llm_*
+# families come from the tensorrtllm backend's custom metrics reporter on trt, and on pytorch from the LLM-API
+# engine model, which exports the ones in its FAMILIES table (python_backend/llmapi/metrics.py) from
+# LLM.get_stats(). The CPU engine's triton_llm_* engine families exist on neither GPU path.
+PYTORCH_ENGINE = {
+    family: (label, {value for value, _ in series}) for family, (_, label, series) in FAMILIES.items()
 }
-BOTH_GPU_ENGINES = {"nv_trt_llm_request_metrics", "nv_trt_llm_kv_cache_block_metrics"}
 CPU_ENGINE = re.compile(
     r"triton_llm_(time_to_first_token|inter_token_latency|generation_tokens|prompt_tokens|running_sequences"
     r"|waiting_requests|active_requests|kv_cache_utilization|prefix_cache|requests_rejected|requests_cancelled)"
 )
 FAMILY = re.compile(r"\b((?:nv|triton|kube)_[a-z0-9_]+?)(?:_bucket)?\b(?=\{|\[|\))")
+SELECTOR = re.compile(r"\b(nv_trt_llm_[a-z_]+)\{([^}]*)\}")
 
 
 def _families(expr: str) -> set[str]:
@@ -390,7 +387,7 @@ def _has_series(expr: str, engine: str) -> bool:
     for family in _families(expr):
         if CPU_ENGINE.match(family):
             continue
-        if family in TRT_ONLY and engine == "pytorch":
+        if engine == "pytorch" and family.startswith("nv_trt_llm_") and family not in PYTORCH_ENGINE:
             continue
         return True
     return False
@@ -419,10 +416,26 @@ def test_every_gpu_panel_and_alert_has_a_series_on_the_pytorch_path():
         on_trt = any(_has_series(e, "trt") for e in exprs)
         on_pytorch = any(_has_series(e, "pytorch") for e in exprs)
         assert on_trt == on_pytorch, what
-    # The engine-specific ones the pytorch path keeps working: queue and KV cache alerts, the backend panels,
-    # and the GPU time to first token (Triton's first-response histogram of the decoupled engine model).
-    read = set().union(*(_families(e) for _, e in queries))
-    assert BOTH_GPU_ENGINES <= read and not read & TRT_ONLY
+    # The GPU time to first token: Triton's first-response histogram of the decoupled engine model.
     ttft = [e for what, e in queries if what.startswith("Time to first token")]
     assert any('nv_inference_first_response_histogram_ms_bucket{namespace="$namespace"' in e for e in ttft)
     assert any(e.endswith('model="engine"}[$__rate_interval]))) / 1000') for e in ttft)
+
+
+def test_the_engine_series_the_chart_selects_are_the_ones_the_pytorch_engine_exports():
+    """Every nv_trt_llm_* label value the alerts select (queue: waiting, KV cache: fraction) and the
+    dashboard groups by is one the LLM-API engine model writes, as are the two the Inference Extension's
+    picker reads for modelServers.type triton-tensorrt-llm (docs/KUBERNETES.md: waiting, fraction)."""
+    selected = []
+    for _, expr in _queries():
+        for family, matchers in SELECTOR.findall(expr):
+            selected.append(family)
+            for name, value in re.findall(r'(\w+)="([^"]*)"', matchers):
+                if name == PYTORCH_ENGINE[family][0]:
+                    assert value in PYTORCH_ENGINE[family][1], (family, name, value)
+    assert {"nv_trt_llm_request_metrics", "nv_trt_llm_kv_cache_block_metrics"} <= set(selected)
+    assert "waiting" in PYTORCH_ENGINE["nv_trt_llm_request_metrics"][1]
+    assert "fraction" in PYTORCH_ENGINE["nv_trt_llm_kv_cache_block_metrics"][1]
+    # Grouped by their category label in the dashboard: the label names must match too.
+    assert PYTORCH_ENGINE["nv_trt_llm_request_metrics"][0] == "request_type"
+    assert PYTORCH_ENGINE["nv_trt_llm_kv_cache_block_metrics"][0] == "kv_cache_block_type"
