@@ -12,6 +12,7 @@ so they unit-test without it. One role per file:
   stops.py      multi-token stop words matched over the streamed tokens
   framing.py    one sequence's LLM-API outputs → the responses the C++ backend would send
   outputs.py    which output tensors a response carries, and their arrays
+  tracking.py   what is kept per Triton request and per sequence while they run
   frontend.py   the asyncio loop: submit, stream, send, cancellation and stop requests
   metrics.py    the C++ backend's nv_trt_llm_* families from llm.get_stats()
 """

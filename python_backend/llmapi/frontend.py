@@ -30,7 +30,6 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ..triton_io import logs
 from ..triton_io.executor_inputs import STOP_WITHOUT_ID, EnqueueError
@@ -38,35 +37,15 @@ from ..triton_io.triton_api import ResponseBuilder, Status, TritonRequest
 from . import outputs, requests, sampling
 from .framing import SequenceFraming
 from .stops import StopMatcher
+from .tracking import Pending, Sequence
 
 log = logging.getLogger("triton_llm.llmapi")
 # The generate_async keywords used (every one a 1.2.1 parameter: tests check them against the extract).
 GENERATE_ASYNC_KWARGS = ("sampling_params", "streaming")
-GENERATION_FAILED = "Error generating request: {error}"  # upstream llmapi model.py's final error
-
-
-@dataclass(eq=False)
-class Pending:
-    """One Triton request: its sender, output plan, and how many of its sequences still run."""
-
-    request: TritonRequest
-    plan: outputs.OutputPlan
-    live: int
-    closed: bool = False  # the FINAL response was sent
-    cancel_seen: bool = False
-
-
-@dataclass(eq=False, kw_only=True)
-class Sequence:
-    pending: Pending
-    call: sampling.LlmApiCall
-    framing: SequenceFraming
-    batch_index: int
-    sequence_index: int | None
-    streaming: bool
-    result: object = None  # the RequestOutput once submitted
-    aborted: bool = False
-    key: int = field(default=0)
+GENERATION_FAILED = "Error generating request: {error}"
+STREAM_ENDED = (
+    "the LLM API ended the stream without a finished output"  # upstream llmapi model.py's final error
+)
 
 
 class LlmApiFrontend:
@@ -147,6 +126,12 @@ class LlmApiFrontend:
         except EnqueueError as exc:  # the C++ backend answers every enqueue failure INTERNAL
             self._refuse(request, triton_id, str(exc), Status.INTERNAL)
             return
+        except Exception as exc:  # a fault of ours: this request's error, never a failed batch
+            log.exception("reading request %r failed", triton_id)
+            self._refuse(
+                request, triton_id, f"engine model failed to read the request: {exc}", Status.INTERNAL
+            )
+            return
         asyncio.run_coroutine_threadsafe(self._serve(pending, sequences), self.loop)
 
     def _refuse(self, request: TritonRequest, triton_id: str, message: str, status: Status) -> None:
@@ -212,6 +197,8 @@ class LlmApiFrontend:
                     self._send(seq, self._data(seq, emission), emission.final)
                 if seq.framing.matched_stop_word:
                     self._abort(seq)
+            if not seq.framing.finished:  # the stream ended with no finished output: still answer
+                self._send_error(seq, GENERATION_FAILED.format(error=STREAM_ENDED), Status.INTERNAL)
         except Exception as exc:  # the generation failed: this sequence's error, nobody else's
             log.exception("generation of %s failed", seq.pending.request.request_id())
             if not seq.framing.finished:
