@@ -110,11 +110,14 @@ class LlmApiModelConfig:
         return cls(**{name: _parse(name, known[name], raw) for name, raw in params.items()})
 
     def to_parameters(self) -> dict[str, str]:
-        """Every parameter as config.pbtxt's string_value (bools as "true"/"false")."""
+        """Every parameter as config.pbtxt's string_value (bools as "true"/"false"); an empty one
+        (gpu_device_ids unset) is left out: an empty string_value may not reach the model at all."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = str(value).lower() if isinstance(value, bool) else str(value)
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if text:
+                out[f.name] = text
         return out
 
     @property
