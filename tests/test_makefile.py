@@ -250,7 +250,9 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     lines = result.stdout.splitlines()
     # The venv, then the exports, then pytest: printed in order, none of them run (tmp_path stays empty).
     # The image_libs serving tests ran in the line before, under .venv-image; this run leaves them out.
-    assert lines[-1] == f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
+    assert (
+        lines[-1] == f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
+    )
     assert "-m image_libs" in lines[-2]
     assert any("-m build_engines export" in line for line in lines)
     assert list(tmp_path.iterdir()) == []
@@ -275,3 +277,96 @@ def test_lint_runs_the_formatter_check_and_the_linter():
     result = make_dry("lint")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-2:] == [".venv/bin/ruff format --check .", ".venv/bin/ruff check ."]
+
+
+# -- GPU_ENGINE=pytorch: TensorRT-LLM's LLM API on the checkpoint (issue 26) --------------------------------
+def test_gpu_repo_for_the_pytorch_engine_takes_the_checkpoint_not_an_engine():
+    result = make_dry(
+        "gpu-repo", "GPU_ENGINE=pytorch", "CHECKPOINT=/ckpt", "DRY_RUN=1", "GPU_REPO_ARGS=--bundle-checkpoint"
+    )
+    assert result.returncode == 0, result.stderr
+    argv = build_engines_command(result.stdout)
+    assert argv[argv.index("gpu-repo") :] == [
+        "gpu-repo",
+        "--gpu-engine",
+        "pytorch",
+        "--checkpoint",
+        "/ckpt",
+        "--output",
+        "build/gpu_model_repository",
+        "--precision",
+        "fp16",
+        "--tp",
+        "1",
+        "--pp",
+        "1",
+        "--dry-run",
+        "--bundle-checkpoint",
+    ]
+
+
+def test_emulate_gpu_for_the_pytorch_engine_has_its_own_repository():
+    result = make_dry("emulate-gpu", "GPU_ENGINE=pytorch")
+    assert result.returncode == 0, result.stderr
+    argv = build_engines_command(result.stdout)
+    assert argv[argv.index("emulate-gpu-repo") :][:3] == ["emulate-gpu-repo", "--gpu-engine", "pytorch"]
+    assert argv[argv.index("--output") + 1] == "build/emulated_pytorch_repository"
+    assert "--model-repository build/emulated_pytorch_repository" in result.stdout
+    default = build_engines_command(make_dry("emulate-gpu").stdout)
+    assert default[default.index("--gpu-engine") + 1] == "trt"
+    assert default[default.index("--output") + 1] == "build/emulated_gpu_repository"
+
+
+def test_quantize_gpu_passes_precision_layout_and_examples():
+    result = make_dry(
+        "quantize-gpu",
+        "PRECISION=int4_awq",
+        "TP=2",
+        "CHECKPOINT=/ckpt",
+        "DRY_RUN=1",
+        "MODELOPT_EXAMPLES=/mo/llm_ptq",
+    )
+    assert result.returncode == 0, result.stderr
+    argv = build_engines_command(result.stdout)
+    assert argv[argv.index("quantize-gpu") :] == [
+        "quantize-gpu",
+        "--checkpoint",
+        "/ckpt",
+        "--output",
+        "build/quantized/int4_awq",
+        "--precision",
+        "int4_awq",
+        "--tp",
+        "2",
+        "--pp",
+        "1",
+        "--examples-dir",
+        "/mo/llm_ptq",
+        "--dry-run",
+    ]
+    # A CPU precision (the default fp32) falls back to fp8, ModelOpt's own default --qformat.
+    default = build_engines_command(make_dry("quantize-gpu", "DRY_RUN=1").stdout)
+    assert default[default.index("--precision") + 1] == "fp8"
+
+
+def make_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_pytorch_dry_runs_work_here_and_cite_their_sources(tmp_path):
+    # Issue 26's "done when": both print cited settings / flags on this machine (no GPU, no checkpoint).
+    repo = make_run("gpu-repo", "GPU_ENGINE=pytorch", "DRY_RUN=1", f"GPU_REPO={tmp_path}/repo")
+    assert repo.returncode == 0, repo.stderr
+    assert (
+        "#   kv_cache_config.free_gpu_memory_fraction = 0.9: KvCacheConfig field, NVIDIA/TensorRT-LLM"
+        in repo.stdout
+    )
+    quant = make_run("quantize-gpu", "DRY_RUN=1", f"QUANTIZED_CHECKPOINT={tmp_path}/q")
+    assert quant.returncode == 0, quant.stderr
+    assert (
+        "NVIDIA/Model-Optimizer examples/llm_ptq/hf_ptq.py @df0882a63c39a001a1be384b680166a41259045c"
+        in quant.stdout
+    )
+    assert list(tmp_path.iterdir()) == []
