@@ -88,12 +88,14 @@ def _lookup(stats: dict, path: tuple[str, ...]):
 
 
 def _timestamp_us(text: str) -> float | None:
-    """The executor's "%m-%d-%Y %H:%M:%S.<microseconds>" as µs since the epoch (local time), as
-    the C++ backend's convertTimestampToMicroseconds reads it."""
-    try:
-        return datetime.datetime.strptime(text, "%m-%d-%Y %H:%M:%S.%f").timestamp() * 1e6
-    except ValueError:
-        return None
+    """The executor's "%m-%d-%Y %H:%M:%S[.<microseconds>]" as µs since the epoch (local time), as
+    the C++ backend's convertTimestampToMicroseconds reads it (the fraction may be absent)."""
+    for layout in ("%m-%d-%Y %H:%M:%S.%f", "%m-%d-%Y %H:%M:%S"):
+        try:
+            return datetime.datetime.strptime(text, layout).timestamp() * 1e6
+        except ValueError:
+            continue
+    return None
 
 
 def values(stats: dict) -> dict[str, dict[str, float]]:

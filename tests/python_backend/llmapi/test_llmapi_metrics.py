@@ -68,6 +68,8 @@ def test_iteration_stats_map_onto_the_cpp_backends_labels():
     }
     assert got["nv_trt_llm_general_metrics"]["iteration_counter"] == 7
     assert got["nv_trt_llm_general_metrics"]["timestamp"] % 1_000_000 == pytest.approx(250)
+    whole_seconds = values({"timestamp": "12-06-2026 04:30:00"})["nv_trt_llm_general_metrics"]
+    assert whole_seconds["timestamp"] == pytest.approx(got["nv_trt_llm_general_metrics"]["timestamp"] - 250)
 
 
 class Stats:
