@@ -20,7 +20,7 @@ from build_engines import checkpoint
 from build_engines.onnx import export, quality, reference
 from build_engines.onnx.recipes import RECIPES
 
-from . import gpu, report, speed
+from . import gpu, gpu_pytorch, report, speed
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEEDS = ("prefill_tok_s", "decode_1_tok_s", "decode_16_tok_s")
@@ -91,7 +91,8 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f} at the end",
         "variants": list(variants.values()),
-        "gpu": gpu.rows(ckpt),
+        # both GPU paths: TensorRT engines (gpu:*) and the LLM API on ModelOpt checkpoints (gpu-pytorch:*)
+        "gpu": gpu.rows(ckpt) + gpu_pytorch.rows(ckpt),
     }
     out = args.out / run_name
     report.write(run, out)

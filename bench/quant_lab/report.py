@@ -92,6 +92,19 @@ def markdown(run: dict) -> str:
             f"not measured | not measured | {g['weights_bytes'] / MiB:.0f} | {g['kv_bytes_per_token']} | "
             f"{build} |"
         )
+    budgets = [g for g in run["gpu"] if "kv_cache_tokens" in g]
+    if budgets:
+        lines += [
+            "",
+            f"PyTorch path (`gpu-pytorch:*`, TensorRT-LLM's LLM API on a ModelOpt checkpoint): the KV cache "
+            f"KvCacheConfig leaves on {budgets[0]['planned_on']} "
+            "(`build_engines/capacity/llmapi_memory.py`):",
+            "",
+            *(
+                f"- `{g['variant']}`: {g['kv_cache_tokens']:,} tokens = {g['kv_cache_bytes'] / MiB:,.0f} MiB"
+                for g in budgets
+            ),
+        ]
     lines += ["", "## Answers to the shipped questions (greedy, chat template)", ""]
     for v in run["variants"]:
         lines.append(

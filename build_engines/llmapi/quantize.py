@@ -34,10 +34,14 @@ MODELOPT_TAG = "0.37.0"
 # recipe -> hf_ptq.py --qformat (QUANT_CFG_CHOICES keys at 0.37.0)
 QFORMATS = {"fp8": "fp8", "nvfp4": "nvfp4", "int4_awq": "int4_awq", "int8_sq": "int8_sq"}
 KV_QFORMATS = ("fp8", "none", "nvfp4", "nvfp4_affine")  # --kv_cache_qformat choices at 0.37.0
+# The KV cache each recipe plans with (build_engines/capacity/memory.PRECISIONS: FP8 for fp8 and nvfp4,
+# 16-bit for the weight-only and SmoothQuant ones), so the checkpoint made is the one the planner sized.
+# hf_ptq.py's own default is fp8.
+DEFAULT_KV_QFORMAT = {"fp8": "fp8", "nvfp4": "fp8", "int4_awq": "none", "int8_sq": "none"}
 FLAG_NOTES = {
     "--pyt_ckpt_path": "the HF checkpoint to quantize (required)",
     "--qformat": "weight/activation format; QUANT_CFG_CHOICES (int4_awq = INT4_AWQ_CFG, W4A16 AWQ)",
-    "--kv_cache_qformat": "KV-cache format (default fp8)",
+    "--kv_cache_qformat": "KV-cache format (hf_ptq.py's default fp8; none keeps it 16-bit)",
     "--calib_size": 'calibration samples (default "512")',
     "--batch_size": "calibration batch (0: the largest that fits)",
     "--inference_tensor_parallel": "TP the export is laid out for (default 1)",
@@ -52,7 +56,7 @@ class QuantizeRequest:
     checkpoint: Path
     output: Path
     precision: str = "fp8"
-    kv_cache_qformat: str = "fp8"
+    kv_cache_qformat: str | None = None  # None: DEFAULT_KV_QFORMAT[precision]
     calib_size: int = 512
     tp: int = 1
     pp: int = 1
@@ -61,11 +65,15 @@ class QuantizeRequest:
     def __post_init__(self) -> None:
         if self.precision not in QFORMATS:
             raise ValueError(f"precision {self.precision!r}: one of {', '.join(QFORMATS)}")
-        if self.kv_cache_qformat not in KV_QFORMATS:
-            raise ValueError(f"kv_cache_qformat {self.kv_cache_qformat!r}: one of {', '.join(KV_QFORMATS)}")
+        if self.kv_format not in KV_QFORMATS:
+            raise ValueError(f"kv_cache_qformat {self.kv_format!r}: one of {', '.join(KV_QFORMATS)}")
         for name in ("calib_size", "tp", "pp"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def kv_format(self) -> str:
+        return self.kv_cache_qformat or DEFAULT_KV_QFORMAT[self.precision]
 
 
 def command(req: QuantizeRequest) -> list[str]:
@@ -77,7 +85,7 @@ def command(req: QuantizeRequest) -> list[str]:
         "--qformat",
         QFORMATS[req.precision],
         "--kv_cache_qformat",
-        req.kv_cache_qformat,
+        req.kv_format,
         "--calib_size",
         str(req.calib_size),
         "--batch_size",
@@ -140,7 +148,7 @@ def run(req: QuantizeRequest, *, dry_run: bool) -> int:
         req.output,
         artifact="modelopt-checkpoint",
         precision=req.precision,
-        kv_cache_qformat=req.kv_cache_qformat,
+        kv_cache_qformat=req.kv_format,
         checkpoint=str(req.checkpoint),
         command=command(req),
         modelopt=manifest.tool_versions(("nvidia-modelopt", "torch", "transformers")),
@@ -175,7 +183,12 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="HF checkpoint directory")
     p.add_argument("--output", type=Path, required=True, help="the quantized checkpoint's directory")
     p.add_argument("--precision", choices=tuple(QFORMATS), default="fp8")
-    p.add_argument("--kv-cache-qformat", choices=KV_QFORMATS, default="fp8")
+    p.add_argument(
+        "--kv-cache-qformat",
+        choices=KV_QFORMATS,
+        default=None,
+        help="default: fp8 for fp8 and nvfp4, else none",
+    )
     p.add_argument("--calib-size", type=int, default=512)
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
