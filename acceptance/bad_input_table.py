@@ -217,10 +217,10 @@ def table(limits: Limits) -> list[Bad]:
                 ("text_input", np.array([[b"a"], [b"b"]], dtype=object), "BYTES"),
                 ("max_tokens", np.array([[8]], dtype=np.int32), "INT32"),
             ],
-            # The gateway serves a list of prompts (one batched request); a list of lists is neither.
+            # The gateway serves a list of prompts (one batched request) and token ids; a list of
+            # lists of strings is neither.
             openai_body={"model": "ensemble", "prompt": [["a", "b"]], "max_tokens": 8},
-            openai_message="prompt: must be a string or a non-empty list of strings "
-            "(token-id prompts are not supported)",
+            openai_message="prompt: must be a string or a non-empty list of strings",
         ),
         Bad(
             "invalid UTF-8",

@@ -28,7 +28,11 @@ def token_prompt(ids: list[int], where: str) -> tuple[int, ...]:
     """A prompt given as token ids: each one a non-negative id the ensemble's INT32 input carries."""
     for position, token in enumerate(ids):
         if not 0 <= token <= INT32_MAX:
-            raise invalid(f"{where}: token id {token} at position {position} is not a token id", "prompt")
+            raise invalid(
+                f"{where}: {token} at position {position} is not a token id (a non-negative integer "
+                "within the vocabulary)",
+                "prompt",
+            )
     return tuple(ids)
 
 

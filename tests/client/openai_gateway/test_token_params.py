@@ -64,8 +64,8 @@ def test_logit_bias_is_sent_by_token_id(is_chat):
         ({"logit_bias": {"99999999999": 1}}, "logit_bias", "keys must be token ids"),
         ({"logit_bias": {"١٢": 1}}, "logit_bias", "keys must be token ids"),  # non-ASCII digits
         ({"logit_bias": [1, 2]}, "logit_bias", "must be an object"),
-        ({"prompt": [1, -2]}, "prompt", "prompt: token id -2 at position 1"),
-        ({"prompt": [[1], [2, 2**31]]}, "prompt", "prompt[1]: token id 2147483648"),
+        ({"prompt": [1, -2]}, "prompt", "prompt: -2 at position 1 is not a token id"),
+        ({"prompt": [[1], [2, 2**31]]}, "prompt", "prompt[1]: 2147483648 at position 1"),
         ({"prompt": [[1], "a"]}, "prompt", "prompt: must be a string"),
         ({"prompt": [[1], []]}, "prompt", "prompt: must be a string"),
         ({"prompt": [True, 1]}, "prompt", "prompt: must be a string"),

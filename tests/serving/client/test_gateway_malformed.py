@@ -140,6 +140,26 @@ MALFORMED = [
      "context_length_exceeded"),
     ("POST", COMPLETIONS, completion(prompt="hello " * 3000), 400, "prompt", "context_length_exceeded"),
     ("POST", CHAT, chat(max_tokens=100000), 400, "max_tokens", None),
+    # logit_bias: OpenAI's {token id: -100..100}; ids outside the vocabulary found by preprocessing
+    ("POST", CHAT, chat(logit_bias={"15": 101}), 400, "logit_bias", None),
+    ("POST", COMPLETIONS, completion(logit_bias={"15": -100.5}), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias={"15": "high"}), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias={"15": None}), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias={"banana": 5}), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias={"-3": 5}), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias={"9" * 30: 5}), 400, "logit_bias", None),
+    ("POST", COMPLETIONS, completion(logit_bias={"99999999": 5}), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias=[15, 5]), 400, "logit_bias", None),
+    ("POST", CHAT, chat(logit_bias="15:5"), 400, "logit_bias", None),
+    ("POST", CHAT, b'{"model": "ensemble", "messages": [], "logit_bias": {"15": NaN}}', 400, None, None),
+    # Token-id prompts: ids, not negative, in the vocabulary (preprocessing), within the context
+    ("POST", COMPLETIONS, completion(prompt=[1, -5]), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=[1, 2**40]), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=[[1], [10**7]]), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=[[1], "Hi"]), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=[[1], []]), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=[1.5, 2]), 400, "prompt", None),
+    ("POST", COMPLETIONS, completion(prompt=[1] * 600), 400, "prompt", "context_length_exceeded"),
 ]
 # fmt: on
 

@@ -1,6 +1,7 @@
 """/v1/completions with a list of prompts, through the official `openai` package against the real
 gateway and server: the prompts go as one batched ensemble request, and the choices come back in
-OpenAI's order (prompt i's answer j is choice i * n + j), each the answer its prompt gets alone."""
+OpenAI's order (prompt i's answer j is choice i * n + j), each the answer its prompt gets alone;
+token-id prompts likewise (issue 30)."""
 
 import pytest
 
@@ -76,8 +77,27 @@ def test_prompt_list_echo_prefixes_each_choice_with_its_prompt(openai_client, al
     ]
 
 
-@pytest.mark.parametrize("prompt", [[], [1, 2, 3], ["a", 5], ["x"] * 65])
+def test_token_prompts_answer_as_their_text(openai_client, alone, prompt_counter):
+    """Token-id prompts (the ensemble's input_token_ids): one alone and a list of three of different
+    lengths, one batched request, answer exactly as the same prompts sent as text."""
+    ids = [prompt_counter.encode(p) for p in PROMPTS]  # as preprocessing tokenizes text
+    one = openai_client.completions.create(model="ensemble", prompt=ids[1], max_tokens=8, temperature=0)
+    assert one.choices[0].text == alone[1].choices[0].text
+    assert one.usage.prompt_tokens == len(ids[1]) == alone[1].usage.prompt_tokens
+    many = openai_client.completions.create(
+        model="ensemble", prompt=ids, max_tokens=8, temperature=0, echo=True
+    )
+    assert [c.index for c in many.choices] == [0, 1, 2]
+    assert [c.text for c in many.choices] == [
+        prompt_counter.decode(i) + a.choices[0].text for i, a in zip(ids, alone, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    "prompt", [[], ["a", 5], ["x"] * 65, [[1], "a"], [[]], [1, -1], [[1], [10**7]], [1] * 600]
+)
 def test_bad_prompt_lists_are_refused_naming_prompt(openai_client, prompt):
+    """[[1], [10**7]]: outside the vocabulary, found by preprocessing; [1] * 600: over the context."""
     import openai
 
     with pytest.raises(openai.BadRequestError) as caught:
