@@ -114,14 +114,33 @@ def test_streaming_deltas_add_up_to_the_whole(llm, prompt, end):
     assert streamed.finished and streamed.request_id != whole.request_id
 
 
-def test_stream_interval_groups_iterations(model, prompt, end):
-    with LLM(model=str(model), skip_tokenizer_init=True, stream_interval=3, **LIMITS) as llm:
+def test_stream_interval_and_a_tokenizer(model, prompt, end, tokenizer):
+    with LLM(model=str(model), stream_interval=3, **LIMITS) as llm:
         _, diffs = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=10), streaming=True)
+        # with a tokenizer (skip_tokenizer_init False): end_id defaults to its EOS, text prompts are
+        # tokenized, stop strings matched and the output detokenized
+        text, _ = collect(llm, "The capital of France is", SamplingParams(max_tokens=10, stop=["Paris"]))
         with pytest.raises(RuntimeError, match="^LLM is shutting down$"):
             llm.shutdown()
             llm.generate_async(prompt, SamplingParams(end_id=end))
     # responses at iteration 1, every 3rd (3, 6, 9) and the final one (10)
     assert [len(d) for d in diffs] == [1, 2, 3, 3, 1]
+    out = text.outputs[0]
+    assert text.sampling_params.end_id == end and out.text == tokenizer.decode(out.token_ids)
+    if out.stop_reason is not None:
+        assert out.stop_reason == "Paris" and "Paris" not in out.text
+
+
+def test_ngram_speculation_keeps_the_greedy_answer(model, llm, end):
+    repetitive = [28, 29, 30, 31] * 8
+    greedy = tokens(llm, repetitive, end_id=end, max_tokens=12)
+    spec = {"decoding_type": "NGram", "max_draft_len": 3, "max_matching_ngram_size": 2}
+    with LLM(model=str(model), skip_tokenizer_init=True, speculative_config=spec, **LIMITS) as drafting:
+        result, _ = collect(
+            drafting, repetitive, SamplingParams(end_id=end, max_tokens=12, return_perf_metrics=True)
+        )
+    assert result.outputs[0].token_ids == greedy
+    assert result.outputs[0].request_perf_metrics.speculative_decoding.total_draft_tokens > 0
 
 
 def test_abort_cancels_the_sequence_in_the_engine(llm, prompt, end):
@@ -210,6 +229,8 @@ def test_errors_raised_at_submit(llm, prompt, end):
         llm.generate_async(prompt, SamplingParams(end_id=end, use_beam_search=True))
     with pytest.raises(ValueError, match=r"^SamplingParams\.min_p=0\.1: not supported"):
         llm.generate_async(prompt, SamplingParams(end_id=end, min_p=0.1))
+    # end_id -1 is "no end id" to the executor: the sequence runs to max_tokens
+    assert len(tokens(llm, prompt, end_id=-1, max_tokens=5)) == 5
 
 
 def test_a_bad_guide_fails_only_its_request(llm, prompt, end, tokenizer):
@@ -240,11 +261,16 @@ def test_iteration_stats_use_the_executors_keys(llm, prompt, end):
     llm.get_stats(0)  # forget earlier iterations
     tokens(llm, prompt, end_id=end, max_tokens=3)
     stats = llm.get_stats(2)
+    # a step's stats are recorded after its outputs went out, so the last may come a moment later
+    deadline = time.monotonic() + 5
+    while len(stats) < 3 and time.monotonic() < deadline:
+        stats += llm.get_stats(0.5)
     assert len(stats) >= 3 and [s["iter"] for s in stats] == sorted(s["iter"] for s in stats)
     first = stats[0]
     assert {"iter", "numActiveRequests", "maxNumActiveRequests", "numQueuedRequests", "cpuMemUsage"} <= set(
         first
     )
     assert set(first["kvCacheStats"]) >= {"maxNumBlocks", "freeNumBlocks", "usedNumBlocks", "tokensPerBlock"}
-    assert first["inflightBatchingStats"]["numContextRequests"] == 1
+    prefills = [s["inflightBatchingStats"] for s in stats if s["inflightBatchingStats"]["numContextRequests"]]
+    assert [p["numCtxTokens"] for p in prefills] == [len(prompt)]  # the prompt, in one context step
     assert first["maxNumActiveRequests"] == 4  # min(max_batch_size 4, 384 KV tokens // max_seq_len 96)

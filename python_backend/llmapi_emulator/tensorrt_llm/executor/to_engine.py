@@ -80,12 +80,19 @@ def sampling(params) -> dict:
     }
 
 
-def guide(params) -> Guide | None:
+def guide(params, enabled: bool) -> Guide | None:
+    """The engine's guide; `enabled`: the LLM was given a guided_decoding_backend."""
     if params.guided_decoding is None:
         return None
     kind, text = guide_text(params.guided_decoding)
     if not kind:
         return None
+    if not enabled:
+        raise ValueError(
+            UNSUPPORTED.format(
+                name="guided_decoding", value=kind, why="LLM(guided_decoding_backend=...) is not set"
+            )
+        )
     if kind == "structural_tag":
         raise ValueError(
             UNSUPPORTED.format(
@@ -100,7 +107,9 @@ def guide(params) -> Guide | None:
     return Guide(GUIDE_KINDS[kind], text)
 
 
-def engine_params(params, *, max_tokens: int, stop_words: list[list[int]], bad_words: list[list[int]]):
+def engine_params(
+    params, *, max_tokens: int, stop_words: list[list[int]], bad_words: list[list[int]], guided: bool
+):
     """The engine SamplingParams of each of the request's best_of sequences."""
     refuse_unsupported(params)
     bias = ()
@@ -113,11 +122,12 @@ def engine_params(params, *, max_tokens: int, stop_words: list[list[int]], bad_w
         repetition_penalty=1.0 if params.repetition_penalty is None else params.repetition_penalty,
         presence_penalty=params.presence_penalty or 0.0,
         frequency_penalty=params.frequency_penalty or 0.0,
-        end_ids=() if params.ignore_eos or params.end_id is None else (params.end_id,),
+        # the worker sends end_id -1 with ignore_eos, and the executor reads a negative end id as none
+        end_ids=() if params.ignore_eos or params.end_id is None or params.end_id < 0 else (params.end_id,),
         stop_sequences=tuple(tuple(w) for w in stop_words),
         bad_sequences=tuple(tuple(w) for w in bad_words),
         logit_bias=bias,
-        guide=guide(params),
+        guide=guide(params, guided),
         return_log_probs=bool(params.logprobs),
         return_generation_logits=params.return_generation_logits,
         return_context_logits=params.return_context_logits,

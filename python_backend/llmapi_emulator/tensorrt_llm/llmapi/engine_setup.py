@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from python_backend.contract import tokenizer_info
+from python_backend.contract.limits import MAX_DRAFT_LEN
 from python_backend.engine.config import EngineConfig
 from python_backend.engine.runner import ExportShape
 from python_backend.text.tokenizer import generation_end_ids, load_tokenizer
@@ -100,6 +101,14 @@ def engine_config(args, shape: ExportShape, model: str) -> EngineConfig:
             "speculative_ngram": spec.max_matching_ngram_size,
             "speculative_max_batch": spec.max_concurrency or slots,
         }
+    if spec is not None and spec.max_draft_len > MAX_DRAFT_LEN:
+        raise ValueError(
+            REFUSED.format(
+                name="speculative_config.max_draft_len",
+                value=spec.max_draft_len,
+                why=f"the CPU engine's drafter proposes at most {MAX_DRAFT_LEN} tokens",
+            )
+        )
     return EngineConfig(
         max_num_seqs=slots,
         max_num_batched_tokens=max(args.max_num_tokens or 8192, slots),

@@ -103,8 +103,8 @@ class LLM:
         for name, value in unserved.items():
             if value is not None:
                 raise ValueError(f"generate_async({name}=...): {UNSERVED}")
-        prompt = self._prompt_ids(inputs)
         params = self._prepare_sampling_params(sampling_params)
+        prompt = self._prompt_ids(inputs, params)
         self._check_arguments(prompt)
         max_tokens = self._deduce_max_tokens(prompt, params)
         stops = _words(params, "stop", params.stop_token_ids, self.tokenizer)
@@ -127,6 +127,7 @@ class LLM:
                 max_tokens=max_tokens,
                 stop_words=stops,
                 bad_words=_words(params, "bad", params.bad_token_ids, self.tokenizer),
+                guided=self.args.guided_decoding_backend is not None,
             )
             members = [
                 (engine_id, p, self._callback(result, i, prompt, params, streaming))
@@ -161,11 +162,11 @@ class LLM:
 
         return on_output
 
-    def _prompt_ids(self, inputs) -> list[int]:
+    def _prompt_ids(self, inputs, params) -> list[int]:
         if isinstance(inputs, dict) and "prompt_token_ids" in inputs:
             inputs = inputs["prompt_token_ids"]
         elif isinstance(inputs, str) and self.tokenizer is not None:
-            return list(self.tokenizer.encode(inputs))
+            return list(self.tokenizer.encode(inputs, add_special_tokens=params.add_special_tokens))
         if isinstance(inputs, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in inputs):
             return list(inputs)
         raise TypeError(f"The inputs must be type str or list of int, but got {type(inputs)}")
@@ -185,8 +186,9 @@ class LLM:
 
     def _check_arguments(self, prompt: list[int]) -> None:
         limit = self.args.max_num_tokens
-        if not self.args.enable_chunked_prefill and limit and len(prompt) / 1 > limit:
-            raise RequestError(TOO_LONG.format(prompt=len(prompt) / 1, limit=limit))
+        share = len(prompt) / self.args.context_parallel_size  # upstream: prompt_len / cp_size
+        if not self.args.enable_chunked_prefill and limit and share > limit:
+            raise RequestError(TOO_LONG.format(prompt=share, limit=limit))
 
     def _deduce_max_tokens(self, prompt: list[int], params) -> int:
         max_seq_len = self._engine.config.max_seq_len

@@ -10,6 +10,7 @@ validated as pydantic validates it upstream (unknown keys refused by name).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import field_validator, model_validator
@@ -62,7 +63,7 @@ NESTED = {
     "lora_config": cm.LoraConfig | None,
     "speculative_config": SpeculativeConfig | None,
     # The fields the stand-in maps onto the CPU engine carry their upstream types.
-    "model": str,
+    "model": str | Path,
     "skip_tokenizer_init": bool,
     "tensor_parallel_size": int,
     "pipeline_parallel_size": int,
