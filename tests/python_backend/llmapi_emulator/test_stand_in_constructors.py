@@ -115,6 +115,8 @@ def test_result_and_request_types_follow_the_extract():
         CompletionOutput(0, not_a_field=1)
     request = LoRARequest("a", 1)
     assert (request.lora_path, request.lora_ckpt_source) == ("", "hf")
+    with pytest.raises(TypeError, match="not_a_field"):
+        LoRARequest("a", 1, not_a_field=1)
     with pytest.raises(ValueError, match=r"lora_path \(/nonexistent\) does not exist\."):
         LoRARequest("a", 1, "/nonexistent")
 
