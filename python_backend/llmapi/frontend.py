@@ -132,7 +132,8 @@ class LlmApiFrontend:
                 request, triton_id, f"engine model failed to read the request: {exc}", Status.INTERNAL
             )
             return
-        asyncio.run_coroutine_threadsafe(self._serve(pending, sequences), self.loop)
+        served = asyncio.run_coroutine_threadsafe(self._serve(pending, sequences), self.loop)
+        served.add_done_callback(_log_failure)
 
     def _refuse(self, request: TritonRequest, triton_id: str, message: str, status: Status) -> None:
         logs.event(log, "request_refused", logging.WARNING, request_id=triton_id, reason=message)
@@ -274,3 +275,9 @@ def _is_shutdown(exc: Exception) -> bool:
     """generate_async's RuntimeError("LLM is shutting down"); its RequestError (a RuntimeError
     too, upstream) is a bad request."""
     return type(exc) is RuntimeError
+
+
+def _log_failure(done) -> None:
+    """A request's coroutine failed outside what it answers itself (e.g. Triton refused a send)."""
+    if not done.cancelled() and done.exception() is not None:
+        log.error("serving a request failed: %s", done.exception())
