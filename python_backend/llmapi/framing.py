@@ -16,8 +16,8 @@ Output: at most one Emission per call:
   - a multi-token stop word (stops.py): the output is cut after it and the Emission is final;
     `matched_stop_word` tells the frontend to abort the request.
 Log probs are each generated token's (the prompt has none) and cum_log_prob their sum over every
-token kept so far; generation logits rows follow the tokens; context logits ride on the first
-response only (as the CPU engine sends them).
+token kept so far; generation logits rows follow the tokens; context logits ride once, on the
+first response that has them (the CPU engine sends them on a sequence's first response).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Emission:
     log_probs: list[float]  # this response's generated tokens' log probs
     cum_log_prob: float
     generation_logits: np.ndarray | None = None  # [tokens, vocab]
-    context_logits: np.ndarray | None = None  # [prompt, vocab], first response only
+    context_logits: np.ndarray | None = None  # [prompt, vocab], once per sequence
     perf: PerfMetrics | None = None
 
 
@@ -64,7 +64,7 @@ class SequenceFraming:
         self.log_probs: list[float] = []
         self.logits: list[np.ndarray] = []
         self.sent = 0  # generated tokens carried by earlier streaming responses
-        self.first = True
+        self.context_sent = False
         self.finished = False
         self.matched_stop_word = False
 
@@ -113,11 +113,11 @@ class SequenceFraming:
             log_probs=self.log_probs[start:],
             cum_log_prob=float(sum(self.log_probs)),
             generation_logits=np.stack(self.logits[start:]) if self.logits[start:] else None,
-            context_logits=_array(context_logits) if self.first else None,
+            context_logits=None if self.context_sent else _array(context_logits),
             perf=perf_of(perf_metrics),
         )
         self.sent = len(self.generated)
-        self.first = False
+        self.context_sent = self.context_sent or context_logits is not None
         return emission
 
 

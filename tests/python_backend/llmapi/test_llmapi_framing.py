@@ -162,3 +162,14 @@ def test_tensors_are_laid_out_as_the_tensorrt_llm_model_writes_them():
     assert arrays["batch_index"].tolist() == [[1]] and arrays["sequence_index"].tolist() == [[1]]
     assert arrays["num_input_tokens"].tolist() == [[3]] and arrays["num_output_tokens"].tolist() == [[2]]
     assert all(arrays[name].shape == (1, 1) for name in PERF_NAMES)
+
+
+def test_context_logits_ride_once_on_the_first_response_that_has_them():
+    f = framing(streaming=True)
+    context = np.ones((1, 3, 4), dtype=np.float32)
+    first = f.on_output(Completion([10]), context_logits=None)
+    second = f.on_output(Completion([10, 11]), context_logits=context)
+    third = f.on_output(Completion([10, 11, 12], "length"), context_logits=context)
+    assert first.context_logits is None
+    assert second.context_logits.shape == (3, 4)  # the leading dimension of 1 dropped
+    assert third.context_logits is None

@@ -49,6 +49,7 @@ def llm(tensorrt_llm, checkpoint_dir, onnx_fp32, tmp_path_factory):
     yaml_path = model / "model.yaml"
     yaml_path.write_text(
         f"model: {model}\nmax_seq_len: 96\nmax_batch_size: 4\nenable_iter_perf_stats: true\n"
+        "gather_generation_logits: true\n"
         "guided_decoding_backend: xgrammar\ntriton_config:\n  max_batch_size: 8\n"
     )
     kwargs = launch.llm_kwargs(yaml_path)
@@ -216,6 +217,15 @@ def test_log_probs_and_perf_outputs_come_with_the_tokens(frontend):
         assert response["output_log_probs"].shape[-1] == response["output_ids"].shape[-1]
         assert response["arrival_time_ns"][0][0] > 0
     assert all(v <= 0 for r, _ in sent for v in r["output_log_probs"].reshape(-1))
+
+
+def test_logits_come_in_the_tensorrt_llm_models_shapes(frontend):
+    flags = {n: np.asarray([[True]]) for n in ("return_generation_logits", "return_context_logits")}
+    ((response, flags_sent),) = run(frontend, make_request(max_tokens=3, **flags))
+    generated = response["output_ids"].shape[-1] - len(PROMPT)
+    vocab = response["generation_logits"].shape[-1]
+    assert response["generation_logits"].shape == (1, 1, generated, vocab) and vocab > 1000
+    assert response["context_logits"].shape == (1, len(PROMPT), vocab)
 
 
 def test_a_regex_guide_holds(frontend, tokenizer):
