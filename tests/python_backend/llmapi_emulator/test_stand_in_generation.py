@@ -80,23 +80,23 @@ def tokens(llm, prompt, **params) -> list[int]:
 
 
 def test_greedy_is_the_default_and_follows_the_greedy_rule(llm, prompt, end):
-    greedy = tokens(llm, prompt, end_id=end, max_tokens=12)
-    assert len(greedy) == 12
+    greedy = tokens(llm, prompt, end_id=end, max_tokens=8)
+    assert len(greedy) == 8
     # params_imply_greedy_decoding: temperature 0, top_k 1 or top_p 0.0 each make it greedy
-    assert tokens(llm, prompt, end_id=end, max_tokens=12, temperature=0.0) == greedy
-    assert tokens(llm, prompt, end_id=end, max_tokens=12, temperature=1.5, top_k=1) == greedy
-    assert tokens(llm, prompt, end_id=end, max_tokens=12, temperature=1.5, top_p=0.0) == greedy
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, temperature=0.0) == greedy
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, temperature=1.5, top_k=1) == greedy
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, temperature=1.5, top_p=0.0) == greedy
 
 
 def test_unseeded_sampling_repeats_as_seed_zero(llm, prompt, end):
     # seed None means the runtime default 0: the same request samples the same tokens every time
-    first = tokens(llm, prompt, end_id=end, max_tokens=16, temperature=1.0)
-    assert tokens(llm, prompt, end_id=end, max_tokens=16, temperature=1.0) == first
-    assert tokens(llm, prompt, end_id=end, max_tokens=16, temperature=1.0, seed=0) == first
-    assert tokens(llm, prompt, end_id=end, max_tokens=16, temperature=1.0, seed=1) != first
+    first = tokens(llm, prompt, end_id=end, max_tokens=8, temperature=1.0)
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, temperature=1.0) == first
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, temperature=1.0, seed=0) == first
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, temperature=1.0, seed=1) != first
     # unset temperature/top_k default to 1 and 0 once one of them is set (the docstring)
-    assert tokens(llm, prompt, end_id=end, max_tokens=16, top_p=0.95) == tokens(
-        llm, prompt, end_id=end, max_tokens=16, top_p=0.95, temperature=1.0, top_k=0
+    assert tokens(llm, prompt, end_id=end, max_tokens=8, top_p=0.95) == tokens(
+        llm, prompt, end_id=end, max_tokens=8, top_p=0.95, temperature=1.0, top_k=0
     )
 
 
@@ -133,11 +133,11 @@ def test_stream_interval_and_a_tokenizer(model, prompt, end, tokenizer):
 
 def test_ngram_speculation_keeps_the_greedy_answer(model, llm, end):
     repetitive = [28, 29, 30, 31] * 8
-    greedy = tokens(llm, repetitive, end_id=end, max_tokens=12)
+    greedy = tokens(llm, repetitive, end_id=end, max_tokens=8)
     spec = {"decoding_type": "NGram", "max_draft_len": 3, "max_matching_ngram_size": 2}
     with LLM(model=str(model), skip_tokenizer_init=True, speculative_config=spec, **LIMITS) as drafting:
         result, _ = collect(
-            drafting, repetitive, SamplingParams(end_id=end, max_tokens=12, return_perf_metrics=True)
+            drafting, repetitive, SamplingParams(end_id=end, max_tokens=8, return_perf_metrics=True)
         )
     assert result.outputs[0].token_ids == greedy
     assert result.outputs[0].request_perf_metrics.speculative_decoding.total_draft_tokens > 0
@@ -154,16 +154,16 @@ def test_abort_cancels_the_sequence_in_the_engine(llm, prompt, end):
 
 
 def test_stop_end_and_bad_tokens(llm, prompt, end):
-    greedy = tokens(llm, prompt, end_id=end, max_tokens=12)
-    k = next(i for i in range(2, 12) if greedy[i] not in greedy[:i])  # a first occurrence
-    stop, _ = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=12, stop_token_ids=[greedy[k]]))
+    greedy = tokens(llm, prompt, end_id=end, max_tokens=8)
+    k = next(i for i in range(2, 8) if greedy[i] not in greedy[:i])  # a first occurrence
+    stop, _ = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=8, stop_token_ids=[greedy[k]]))
     out = stop.outputs[0]
     assert (out.finish_reason, out.stop_reason, out.token_ids) == ("stop", greedy[k], greedy[:k])
     kept = tokens(
-        llm, prompt, end_id=end, max_tokens=12, stop_token_ids=[greedy[k]], include_stop_str_in_output=True
+        llm, prompt, end_id=end, max_tokens=8, stop_token_ids=[greedy[k]], include_stop_str_in_output=True
     )
     assert kept == greedy[: k + 1]
-    ended, _ = collect(llm, prompt, SamplingParams(end_id=greedy[k], max_tokens=12))
+    ended, _ = collect(llm, prompt, SamplingParams(end_id=greedy[k], max_tokens=8))
     assert (ended.outputs[0].finish_reason, ended.outputs[0].stop_reason) == ("stop", None)
     assert ended.outputs[0].token_ids == greedy[:k]
     assert tokens(llm, prompt, end_id=end, max_tokens=3, bad_token_ids=[greedy[0]])[0] != greedy[0]

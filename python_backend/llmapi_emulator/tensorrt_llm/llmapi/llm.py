@@ -156,6 +156,8 @@ class LLM:
 
         def on_output(out) -> bool:
             update = stream.on_output(out)
+            if isinstance(update, RequestError) and self._engine.error is not None:
+                update = RequestError(f"{update}: {self._engine.error!r}")
             if update is not None:
                 result.deliver(update)
             return True  # cancellation comes from abort(), as in the executor
