@@ -30,15 +30,18 @@ def _client(args) -> LLMClient:
 
 
 def cmd_generate(args) -> int:
+    ids = token_ids(args.prompt) if args.token_ids else None
     request = GenerateRequest(
-        args.prompt,
+        "" if ids else args.prompt,
+        prompt_token_ids=ids,
+        logit_bias=dict(args.logit_bias) or None,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
         stop=tuple(args.stop),
-        chat=args.chat,
+        chat=args.chat and not ids,  # token ids are the prompt as the engine runs it: no template
         speculative_draft_len=args.speculative_draft_len,
     )
     client = _client(args)
@@ -52,6 +55,26 @@ def cmd_generate(args) -> int:
         if args.verbose:
             print(f"[{result.output_tokens} tokens, {result.e2e_s:.2f} s]", file=sys.stderr)
     return 0
+
+
+def token_ids(text: str) -> tuple[int, ...]:
+    """--token-ids: the prompt as token ids separated by commas or spaces ("9707, 11, 1879")."""
+    try:
+        ids = tuple(int(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--token-ids: the prompt must be integers, got {text!r}") from None
+    if not ids:
+        raise argparse.ArgumentTypeError("--token-ids: the prompt holds no token id")
+    return ids
+
+
+def bias_pair(text: str) -> tuple[int, float]:
+    """--logit-bias ID=BIAS: a value added to token ID's logit (OpenAI's logit_bias)."""
+    token, sep, bias = text.partition("=")
+    try:
+        return int(token), float(bias)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TOKEN_ID=BIAS such as 21285=5, got {text!r}") from None
 
 
 def cmd_health(args) -> int:
@@ -156,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply the model's chat template (default)",
     )
     p.add_argument("--raw", dest="chat", action="store_false", help="send the prompt as plain text")
+    p.add_argument(
+        "--token-ids",
+        action="store_true",
+        help='the prompt is token ids ("9707,11,1879"), sent as they are (no chat template)',
+    )
+    p.add_argument(
+        "--logit-bias",
+        type=bias_pair,
+        action="append",
+        default=[],
+        metavar="ID=BIAS",
+        help="add BIAS to token ID's logit (repeatable; the server takes any finite value)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     common(p)
     p.set_defaults(func=cmd_generate)
@@ -201,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as exc:
         print(f"error ({type(exc).__name__}, {exc.status}): {exc}", file=sys.stderr)
         return 1
+    except argparse.ArgumentTypeError as exc:  # a value only the command could read (--token-ids)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (TimeoutError, ConnectionError, OSError) as exc:
         print(f"error: cannot reach the server at {args.url or 'localhost'}: {exc}", file=sys.stderr)
         return 1

@@ -308,6 +308,26 @@ def test_cli_chat_keeps_the_conversation(server, monkeypatch, capsys):
     assert sent[1][0]["content"] == "My name is Ada." and sent[1][1]["content"] == replies[0]
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_cli_generate_takes_token_ids_and_logit_bias(server, protocol, prompt_counter, capsys):
+    """`generate --token-ids` answers as the same prompt sent as text; `--logit-bias` favours a token."""
+    from client import __main__ as cli
+
+    url = ["--protocol", protocol, "--url", url_of(server, protocol), "--max-tokens", "6"]
+    prompt = "The capital of France is"
+    (banana,) = prompt_counter.encode(" banana", add_special_tokens=False)
+
+    def printed(*args) -> str:
+        assert cli.main(["generate", *args, *url]) == 0
+        return capsys.readouterr().out
+
+    by_text = printed("--raw", prompt)
+    assert printed("--token-ids", ",".join(map(str, prompt_counter.encode(prompt)))) == by_text
+    assert "banana" not in by_text
+    assert printed("--raw", prompt, "--logit-bias", f"{banana}=100").startswith(" banana")
+    assert cli.main(["generate", "--token-ids", "1,two", *url]) == 2
+
+
 class _Lines:
     def __init__(self, text):
         self.lines = text.splitlines(keepends=True)
