@@ -188,9 +188,17 @@ def test_llm_args_nested_and_speculative():
     assert merged["kv_cache_config"] == {"max_tokens": 10, "enable_block_reuse": False}
 
 
-def test_llm_refuses_unknown_arguments_before_loading_anything():
+def test_llm_refuses_before_loading_anything(tmp_path):
     with pytest.raises(ValidationError, match="not_an_argument"):
         LLM(model="/nonexistent", not_an_argument=1)
+    with pytest.raises(ValidationError, match="tokenizer_mode"):
+        LLM("/nonexistent", None, "fast")  # _TorchLLM's positional order: model, tokenizer, tokenizer_mode
+    with pytest.raises(ValueError, match=r"^LLM\(backend='tensorrt'\): not supported by the CPU stand-in"):
+        LLM(model="/nonexistent", backend="tensorrt")
+    with pytest.raises(ValueError, match=r"^LLM\(load_format='DUMMY'\)"):
+        LLM(model="/nonexistent", load_format="dummy")  # upper-cased, as TorchLlmArgs does
+    with pytest.raises(ValueError, match="no ONNX export at"):
+        LLM(model=str(tmp_path))
 
 
 def test_import_fails_elsewhere():

@@ -43,6 +43,7 @@ REFUSED = "LLM({name}={value!r}): not supported by the CPU stand-in of the LLM A
 def refuse(args) -> None:
     """Raise ValueError naming the first argument whose behaviour the stand-in cannot reproduce."""
     checks = [
+        ("backend", args.backend != "pytorch", "it stands in for the PyTorch backend"),
         ("mpi_session", args.mpi_session is not None, "it runs in one process"),
         ("load_format", args.load_format != "AUTO", "it serves the checkpoint's own weights"),
         ("enable_lora", args.enable_lora, "the CPU engine serves no LoRA adapters"),

@@ -3,11 +3,13 @@
 Upstream: NVIDIA/TensorRT-LLM gh-pages 58fb435eacc402f3bd177e60f592c955d2b0719d,
 1.2.1/_modules/tensorrt_llm/llmapi/llm.html. LLM(**kwargs) validates the kwargs as TorchLlmArgs
 (extra="forbid"); generate_async(inputs, sampling_params, ..., streaming) raises at submit, in
-this order: "LLM is shutting down"; a prompt that is not one token list (TypeError); end_id None
-without a tokenizer (ValueError, _prepare_sampling_params); a prompt longer than max_num_tokens with
-chunked prefill off (RequestError, _check_arguments, PyTorch branch); a context that leaves no room
-for a token (the worker's _deduce_max_tokens, RequestError). max_tokens past max_seq_len is cut to
-what fits, as _deduce_max_tokens does. What the engine refuses after that (a token id out of the
+this order (submission.py): "LLM is shutting down"; sampling_params not a SamplingParams, or its
+end_id None without a tokenizer (_prepare_sampling_params); a prompt that is not one token list
+(TypeError); a prompt longer than max_num_tokens with chunked prefill off (RequestError,
+_check_arguments); a context that leaves no room for a token (RequestError, the worker's
+_deduce_max_tokens, which also cuts a max_tokens past max_seq_len to what fits); a SamplingParams
+field or generate_async argument the stand-in cannot serve (ValueError naming it). What the engine
+refuses after that (a token id out of the
 vocabulary, a guide that does not compile) becomes that request's error: RequestError raised when
 its result is awaited, never a failed batch. The CPU engine runs on its own thread (engine_setup.py
 says what it is built from); results are delivered to the caller's asyncio loop.
@@ -16,9 +18,7 @@ says what it is built from); results are delivered to the caller's asyncio loop.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
-import logging
 import time
 
 from python_backend.engine.llm_engine import LLMEngine, QueueFullError
@@ -27,23 +27,10 @@ from python_backend.engine.runner import ExportShape
 from ..executor.responses import SequenceStream
 from ..executor.result import RequestError, RequestOutput
 from ..executor.stats import IterationStatsRecorder
-from ..sampling_params import SamplingParams
-from . import engine_setup
+from . import engine_setup, submission
 from .llm_args import TorchLlmArgs
 
-log = logging.getLogger("tensorrt_llm")
-
 SHUTTING_DOWN = "LLM is shutting down"
-END_ID_REQUIRED = (
-    "tokenizer is required to reset end_id if it is None, or you can explicitly specify the end_id for "
-    "sampling_params"
-)
-TOO_LONG = "The sum of prompt length ({prompt}), query length (0) should not exceed max_num_tokens ({limit})"
-NO_ROOM = (
-    "`default_max_tokens` ({room}) must be greater than 0, `default_max_tokens` ({room}) = max_seq_len "
-    "({max_seq_len}) - `splited_prompt_len` ({prompt}) - `query_token_len` (0)"
-)
-NOT_TOKENIZED = "SamplingParams.{name} ({value}) is not processed by tokenizer, please call the setup method."
 # generate_async's parameters the stand-in cannot honour are refused by name when given.
 UNSERVED = "not supported by the CPU stand-in of the LLM API"
 
@@ -52,8 +39,32 @@ class LLM:
     """LLM(model=<HF checkpoint dir>, **TorchLlmArgs fields). The real LLM loads the checkpoint's
     safetensors; this stand-in runs the ONNX export linked beside them at <model>/onnx."""
 
-    def __init__(self, model, **kwargs):
-        self.args = TorchLlmArgs(model=model, **kwargs)
+    def __init__(
+        self,
+        model,
+        tokenizer=None,
+        tokenizer_mode="auto",
+        skip_tokenizer_init: bool = False,
+        trust_remote_code: bool = False,
+        tensor_parallel_size: int = 1,
+        dtype: str = "auto",
+        revision=None,
+        tokenizer_revision=None,
+        **kwargs,
+    ):
+        # _TorchLLM.__init__'s parameters, in its order (1.2.1 llm.html); all become TorchLlmArgs
+        self.args = TorchLlmArgs(
+            model=model,
+            tokenizer=tokenizer,
+            tokenizer_mode=tokenizer_mode,
+            skip_tokenizer_init=skip_tokenizer_init,
+            trust_remote_code=trust_remote_code,
+            tensor_parallel_size=tensor_parallel_size,
+            dtype=dtype,
+            revision=revision,
+            tokenizer_revision=tokenizer_revision,
+            **kwargs,
+        )
         engine_setup.refuse(self.args)
         onnx = engine_setup.onnx_dir(self.args.model)
         config = engine_setup.engine_config(self.args, ExportShape.from_genai_config(onnx), self.args.model)
@@ -103,11 +114,11 @@ class LLM:
         for name, value in unserved.items():
             if value is not None:
                 raise ValueError(f"generate_async({name}=...): {UNSERVED}")
-        params = self._prepare_sampling_params(sampling_params)
-        prompt = self._prompt_ids(inputs, params)
-        self._check_arguments(prompt)
-        max_tokens = self._deduce_max_tokens(prompt, params)
-        stops = _words(params, "stop", params.stop_token_ids, self.tokenizer)
+        params = submission.prepare_sampling_params(sampling_params, self.tokenizer)
+        prompt = submission.prompt_ids(inputs, params, self.tokenizer)
+        submission.check_arguments(self.args, prompt)
+        max_tokens = submission.deduce_max_tokens(prompt, params, self._engine.config.max_seq_len)
+        stops = submission.stop_words(params, self.tokenizer)
         request_id = next(self._ids)
         engine_ids = [f"{request_id}#{i}" for i in range(params.best_of)]
         result = RequestOutput(
@@ -117,7 +128,7 @@ class LLM:
             abort=lambda: [self._engine.cancel(e) for e in engine_ids],
             loop=_running_loop(),
         )
-        result._stop_words = list(zip(_stop_reasons(params), stops, strict=True))
+        result._stop_words = stops
         result._tokenizer = self.tokenizer if params.detokenize else None
         try:
             from ..executor.to_engine import engine_params
@@ -125,8 +136,8 @@ class LLM:
             engine = engine_params(
                 params,
                 max_tokens=max_tokens,
-                stop_words=stops,
-                bad_words=_words(params, "bad", params.bad_token_ids, self.tokenizer),
+                stop_words=[ids for _, ids in stops],
+                bad_words=submission.words(params, "bad", params.bad_token_ids, self.tokenizer),
                 guided=self.args.guided_decoding_backend is not None,
             )
             members = [
@@ -164,53 +175,6 @@ class LLM:
 
         return on_output
 
-    def _prompt_ids(self, inputs, params) -> list[int]:
-        if isinstance(inputs, dict) and "prompt_token_ids" in inputs:
-            inputs = inputs["prompt_token_ids"]
-        elif isinstance(inputs, str) and self.tokenizer is not None:
-            return list(self.tokenizer.encode(inputs, add_special_tokens=params.add_special_tokens))
-        if isinstance(inputs, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in inputs):
-            return list(inputs)
-        raise TypeError(f"The inputs must be type str or list of int, but got {type(inputs)}")
-
-    def _prepare_sampling_params(self, sampling_params):
-        params = SamplingParams() if sampling_params is None else sampling_params
-        if not isinstance(params, SamplingParams):
-            raise TypeError(
-                f"The sampling_params must be type SamplingParams or None, but got {type(params)}"
-            )
-        if params.end_id is None:
-            if self.tokenizer is None:
-                raise ValueError(END_ID_REQUIRED)
-            pad = self.tokenizer.pad_token_id
-            params = dataclasses.replace(params, end_id=self.tokenizer.eos_token_id, pad_id=pad)
-        return params
-
-    def _check_arguments(self, prompt: list[int]) -> None:
-        limit = self.args.max_num_tokens
-        share = len(prompt) / self.args.context_parallel_size  # upstream: prompt_len / cp_size
-        if not self.args.enable_chunked_prefill and limit and share > limit:
-            raise RequestError(TOO_LONG.format(prompt=share, limit=limit))
-
-    def _deduce_max_tokens(self, prompt: list[int], params) -> int:
-        max_seq_len = self._engine.config.max_seq_len
-        room = max_seq_len - len(prompt)
-        if room <= 0:
-            raise RequestError(NO_ROOM.format(room=room, max_seq_len=max_seq_len, prompt=len(prompt)))
-        if params.max_tokens is None:
-            return room
-        if params.max_tokens > room:
-            log.warning(
-                "User-specified `max_tokens` (%s) is greater than deduced `default_max_tokens` (%s), "
-                "using default_max_tokens instead.",
-                params.max_tokens,
-                room,
-            )
-            return room
-        if params.max_tokens <= 0:
-            raise RequestError(f"`max_tokens` ({params.max_tokens}) must be greater than 0")
-        return params.max_tokens
-
     # -- the rest of the surface ---------------------------------------------------------------------
     def get_stats(self, timeout: float = 2) -> list[dict]:
         """Iteration stats since the last call (needs enable_iter_perf_stats=True)."""
@@ -235,22 +199,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _words(params, name: str, token_ids, tokenizer) -> list[list[int]]:
-    """SamplingParams._get_stop_words / _get_bad_words: one-token words, then the tokenized strings."""
-    words = [[i] for i in token_ids or ()]
-    value = getattr(params, name)
-    if value is None:
-        return words
-    if tokenizer is None:
-        raise RuntimeError(NOT_TOKENIZED.format(name=name, value=value))
-    strings = [value] if isinstance(value, str) else value
-    return words + [tokenizer.encode(s, add_special_tokens=False) for s in strings]
-
-
-def _stop_reasons(params) -> list:
-    reasons = list(params.stop_token_ids or ())
-    if params.stop is not None:
-        reasons += [params.stop] if isinstance(params.stop, str) else list(params.stop)
-    return reasons
