@@ -258,6 +258,7 @@ def test_a_bad_guide_fails_only_its_request(llm, prompt, end, tokenizer):
 
 
 def test_iteration_stats_use_the_executors_keys(llm, prompt, end):
+    time.sleep(0.2)  # an earlier test's last step is recorded just after its outputs went out
     llm.get_stats(0)  # forget earlier iterations
     tokens(llm, prompt, end_id=end, max_tokens=3)
     stats = llm.get_stats(2)
@@ -274,3 +275,5 @@ def test_iteration_stats_use_the_executors_keys(llm, prompt, end):
     prefills = [s["inflightBatchingStats"] for s in stats if s["inflightBatchingStats"]["numContextRequests"]]
     assert [p["numCtxTokens"] for p in prefills] == [len(prompt)]  # the prompt, in one context step
     assert first["maxNumActiveRequests"] == 4  # min(max_batch_size 4, 384 KV tokens // max_seq_len 96)
+    assert sum(s["numNewActiveRequests"] for s in stats) == 1
+    assert sum(s["numCompletedRequests"] for s in stats) == 1

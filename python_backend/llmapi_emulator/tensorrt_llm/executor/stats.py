@@ -61,8 +61,10 @@ class IterationStatsRecorder:
         running = list(scheduler.running)
         scheduled = {c.seq.request_id for c in plan.prefills} | {s.request_id for s in plan.decodes}
         scheduled |= {v.seq.request_id for v in plan.verifies}
+        current = {s.request_id for s in running}
         new = scheduled - self._seen
-        self._seen = {s.request_id for s in running}
+        completed = (self._seen | scheduled) - current  # left the engine this step: finished or cancelled
+        self._seen = current
         slots = scheduler.slots.num_slots
         per_slot = _blocks(engine.config.max_seq_len, self.tokens_per_block)
         used = sum(_blocks(s.num_computed, self.tokens_per_block) for s in running)
@@ -75,8 +77,7 @@ class IterationStatsRecorder:
             "numNewActiveRequests": len(new),
             "numActiveRequests": len(running),
             "numQueuedRequests": scheduler.num_waiting,
-            "numCompletedRequests": sum(1 for s in running if s.finish_reason is not None)
-            + len(plan.finished),
+            "numCompletedRequests": len(completed),
             "maxNumActiveRequests": slots,
             "maxBatchSizeStatic": slots,
             "maxBatchSizeTunerRecommended": 0,
