@@ -1,5 +1,5 @@
 """The stand-in's constructors against the pinned extract: exactly its fields, exactly its defaults,
-and upstream's validation messages. No engine is started here."""
+and upstream's validation messages. No engine is started here. `trt` (conftest.py) is the stand-in."""
 
 from __future__ import annotations
 
@@ -14,52 +14,27 @@ from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[3]
 EXTRACT = json.loads((ROOT / "python_backend/contract/llmapi_fields.json").read_text())["classes"]
-# Only this module sees the stand-in: it is importable nowhere else (test_import_fails_elsewhere).
-sys.path.insert(0, str(ROOT / "python_backend/llmapi_emulator"))
 
-from tensorrt_llm import LLM, SamplingParams  # noqa: E402
-from tensorrt_llm.executor import CompletionOutput, LoRARequest  # noqa: E402
-from tensorrt_llm.llmapi import (  # noqa: E402
-    CudaGraphConfig,
-    GuidedDecodingParams,
-    KvCacheConfig,
-    SchedulerConfig,
-    TorchLlmArgs,
-    update_llm_args_with_extra_dict,
+PYDANTIC = (
+    "KvCacheConfig",
+    "CudaGraphConfig",
+    "SchedulerConfig",
+    "MoeConfig",
+    "Nvfp4GemmConfig",
+    "AttentionDpConfig",
+    "PeftCacheConfig",
+    "TorchCompileConfig",
+    "LoraConfig",
+    "EagleDecodingConfig",
+    "NGramDecodingConfig",
+    "MTPDecodingConfig",
+    "DraftTargetDecodingConfig",
+    "TorchLlmArgs",
 )
-from tensorrt_llm.llmapi import config_models as cm  # noqa: E402
-from tensorrt_llm.sampling_params import GuidedDecodingParams as AliasedGuided  # noqa: E402
-
-PYDANTIC = {
-    "KvCacheConfig": cm.KvCacheConfig,
-    "CudaGraphConfig": cm.CudaGraphConfig,
-    "SchedulerConfig": cm.SchedulerConfig,
-    "MoeConfig": cm.MoeConfig,
-    "Nvfp4GemmConfig": cm.Nvfp4GemmConfig,
-    "AttentionDpConfig": cm.AttentionDpConfig,
-    "PeftCacheConfig": cm.PeftCacheConfig,
-    "TorchCompileConfig": cm.TorchCompileConfig,
-    "LoraConfig": cm.LoraConfig,
-    "EagleDecodingConfig": cm.EagleDecodingConfig,
-    "NGramDecodingConfig": cm.NGramDecodingConfig,
-    "MTPDecodingConfig": cm.MTPDecodingConfig,
-    "DraftTargetDecodingConfig": cm.DraftTargetDecodingConfig,
-    "TorchLlmArgs": TorchLlmArgs,
-}
-DATACLASSES = {"SamplingParams": SamplingParams, "GuidedDecodingParams": GuidedDecodingParams}
+DATACLASSES = ("SamplingParams", "GuidedDecodingParams")
 REQUIRED = {"TorchLlmArgs": {"model": "m"}}
-
-# The extract's defaults that are Python expressions, and what each evaluates to upstream.
-EXPRESSIONS = {
-    "default_factory=KvCacheConfig": cm.KvCacheConfig(),
-    "default_factory=SchedulerConfig": cm.SchedulerConfig(),
-    "default_factory=CudaGraphConfig": cm.CudaGraphConfig(),
-    "default_factory=MoeConfig": cm.MoeConfig(),
-    "default_factory=Nvfp4GemmConfig": cm.Nvfp4GemmConfig(),
-    "default_factory=dict": {},
-    "default_factory=list": [],
-    "1024**3": 1024**3,
-    # enum defaults: the stand-in carries a member by its name
+# The extract's enum defaults: the stand-in carries a member by its name.
+ENUMS = {
     "LoadFormat.AUTO": "AUTO",
     "SamplerType.auto": "auto",
     "CapacitySchedulerPolicy.GUARANTEED_NO_EVICT": "GUARANTEED_NO_EVICT",
@@ -69,34 +44,49 @@ EXPRESSIONS = {
 VALIDATED = {"max_batch_size": 2048, "max_beam_width": 1, "max_input_len": 1024, "backend": "pytorch"}
 
 
-def expected(cls: str, name: str):
+def model_class(trt, name: str):
+    return getattr(trt.config_models, name, None) or getattr(trt.llmapi, name)
+
+
+def expected(trt, cls: str, name: str):
+    """What the extract says cls.name defaults to, its expressions evaluated as upstream does."""
     default = EXTRACT[cls]["fields"][name]["default"]
     if cls == "TorchLlmArgs" and name in VALIDATED:
         return VALIDATED[name]
-    return EXPRESSIONS.get(default, default) if isinstance(default, str) else default
+    if not isinstance(default, str):
+        return default
+    if default.startswith("default_factory="):
+        factory = default.split("=", 1)[1]
+        return (
+            {"dict": {}, "list": []}.get(factory)
+            if factory in ("dict", "list")
+            else model_class(trt, factory)()
+        )
+    if default == "1024**3":
+        return 1024**3
+    return ENUMS.get(default, default)
 
 
-@pytest.mark.parametrize("cls", sorted(PYDANTIC))
-def test_config_defaults_are_the_extracts(cls):
-    instance = PYDANTIC[cls](**REQUIRED.get(cls, {}))
+@pytest.mark.parametrize("cls", PYDANTIC)
+def test_config_defaults_are_the_extracts(trt, cls):
+    kind = model_class(trt, cls)
+    instance = kind(**REQUIRED.get(cls, {}))
     for name in EXTRACT[cls]["fields"]:
-        if name in REQUIRED.get(cls, {}):
-            continue
-        assert getattr(instance, name) == expected(cls, name), f"{cls}.{name}"
-    # exactly the extract's fields, no more
-    assert set(type(instance).model_fields) == set(EXTRACT[cls]["fields"])
+        if name not in REQUIRED.get(cls, {}):
+            assert getattr(instance, name) == expected(trt, cls, name), f"{cls}.{name}"
+    assert set(kind.model_fields) == set(EXTRACT[cls]["fields"])  # exactly the extract's fields
 
 
-@pytest.mark.parametrize("cls", sorted(PYDANTIC))
-def test_config_refuses_an_unknown_field_by_name(cls):
+@pytest.mark.parametrize("cls", PYDANTIC)
+def test_config_refuses_an_unknown_field_by_name(trt, cls):
     with pytest.raises(ValidationError) as err:
-        PYDANTIC[cls](**REQUIRED.get(cls, {}), not_a_field=1)
+        model_class(trt, cls)(**REQUIRED.get(cls, {}), not_a_field=1)
     assert "not_a_field" in str(err.value) and "Extra inputs are not permitted" in str(err.value)
 
 
-@pytest.mark.parametrize("cls", sorted(DATACLASSES))
-def test_dataclass_defaults_and_strictness(cls):
-    kind = DATACLASSES[cls]
+@pytest.mark.parametrize("cls", DATACLASSES)
+def test_dataclass_defaults_and_strictness(trt, cls):
+    kind = getattr(trt.llmapi, cls)
     instance = kind()
     assert [f.name for f in dataclasses.fields(kind)] == list(EXTRACT[cls]["fields"])
     derived = {"best_of": 1} if cls == "SamplingParams" else {}  # __post_init__: best_of = best_of or n
@@ -108,23 +98,24 @@ def test_dataclass_defaults_and_strictness(cls):
         instance.not_a_field = 1
 
 
-def test_result_and_request_types_follow_the_extract():
-    output = CompletionOutput(0)
+def test_result_and_request_types_follow_the_extract(trt):
+    output = trt.executor.CompletionOutput(0)
     assert output.token_ids == [] and output.finish_reason is None and output.logprobs == []
     with pytest.raises(TypeError, match="not_a_field"):
-        CompletionOutput(0, not_a_field=1)
-    request = LoRARequest("a", 1)
+        trt.executor.CompletionOutput(0, not_a_field=1)
+    request = trt.executor.LoRARequest("a", 1)
     assert (request.lora_path, request.lora_ckpt_source) == ("", "hf")
     with pytest.raises(TypeError, match="not_a_field"):
-        LoRARequest("a", 1, not_a_field=1)
+        trt.executor.LoRARequest("a", 1, not_a_field=1)
     with pytest.raises(ValueError, match=r"lora_path \(/nonexistent\) does not exist\."):
-        LoRARequest("a", 1, "/nonexistent")
+        trt.executor.LoRARequest("a", 1, "/nonexistent")
 
 
-def test_guided_decoding_params_has_one_path_and_one_guide():
-    assert AliasedGuided is GuidedDecodingParams
+def test_guided_decoding_params_has_one_class_and_one_guide(trt):
+    guided = trt.llmapi.GuidedDecodingParams
+    assert trt.sampling_params.GuidedDecodingParams is guided
     with pytest.raises(ValueError, match=r"^Only one guide can be used for a request, but got 2\.$"):
-        SamplingParams(guided_decoding=GuidedDecodingParams(json_object=True, regex="a+"))
+        trt.tensorrt_llm.SamplingParams(guided_decoding=guided(json_object=True, regex="a+"))
 
 
 @pytest.mark.parametrize(
@@ -138,67 +129,70 @@ def test_guided_decoding_params_has_one_path_and_one_guide():
         ({"n": 2}, "Greedy decoding in the LLM API does not allow multiple returns. Please set to best_of=1"),
     ],
 )
-def test_sampling_params_validation_messages(kwargs, message):
+def test_sampling_params_validation_messages(trt, kwargs, message):
     with pytest.raises(ValueError) as err:
-        SamplingParams(**kwargs)
+        trt.tensorrt_llm.SamplingParams(**kwargs)
     assert str(err.value).startswith(message)
 
 
-def test_sampling_params_post_init(monkeypatch):
-    params = SamplingParams(end_id=7, n=2, temperature=0.8)
+def test_sampling_params_post_init(trt, monkeypatch):
+    sampling = trt.tensorrt_llm.SamplingParams
+    params = sampling(end_id=7, n=2, temperature=0.8)
     assert (params.pad_id, params.best_of, params.max_tokens, params.exclude_input_from_output) == (
         7,
         2,
         32,
         True,
     )
-    assert SamplingParams()._greedy_decoding  # none of temperature/top_p/top_k: greedy
-    assert SamplingParams(temperature=0.7, top_k=1)._greedy_decoding  # top_k 1 implies greedy
-    assert not SamplingParams(top_p=0.9)._greedy_decoding
-    assert SamplingParams(logprobs=True).logprobs == 1  # "logprob=True for Top-1 logprobs"
+    assert sampling()._greedy_decoding  # none of temperature/top_p/top_k: greedy
+    assert sampling(temperature=0.7, top_k=1)._greedy_decoding  # top_k 1 implies greedy
+    assert not sampling(top_p=0.9)._greedy_decoding
+    assert sampling(logprobs=True).logprobs == 1  # "logprob=True for Top-1 logprobs"
     monkeypatch.setenv("TLLM_ALLOW_N_GREEDY_DECODING", "1")
-    assert SamplingParams(n=2).best_of == 2
+    assert sampling(n=2).best_of == 2
 
 
-def test_llm_args_nested_and_speculative():
-    args = TorchLlmArgs(
+def test_llm_args_nested_and_speculative(trt):
+    llmapi = trt.llmapi
+    args = llmapi.TorchLlmArgs(
         model="m",
         kv_cache_config={"max_tokens": 4096, "enable_block_reuse": False},
         cuda_graph_config=None,
         speculative_config={"decoding_type": "NGram", "max_draft_len": 3, "max_matching_ngram_size": 2},
     )
-    assert isinstance(args.kv_cache_config, KvCacheConfig) and args.kv_cache_config.max_tokens == 4096
-    assert args.cuda_graph_config is None and type(args.speculative_config).__name__ == "NGramDecodingConfig"
+    assert isinstance(args.kv_cache_config, llmapi.KvCacheConfig) and args.kv_cache_config.max_tokens == 4096
+    assert args.cuda_graph_config is None and isinstance(args.speculative_config, llmapi.NGramDecodingConfig)
     with pytest.raises(ValidationError, match="kv_cache_config.bogus"):
-        TorchLlmArgs(model="m", kv_cache_config={"bogus": 1})
+        llmapi.TorchLlmArgs(model="m", kv_cache_config={"bogus": 1})
     with pytest.raises(ValidationError, match="Speculation type Medusa does not support backend pytorch"):
-        TorchLlmArgs(model="m", speculative_config={"decoding_type": "Medusa"})
+        llmapi.TorchLlmArgs(model="m", speculative_config={"decoding_type": "Medusa"})
     with pytest.raises(ValidationError, match="Invalid decoding type: Bogus"):
-        TorchLlmArgs(model="m", speculative_config={"decoding_type": "Bogus"})
+        llmapi.TorchLlmArgs(model="m", speculative_config={"decoding_type": "Bogus"})
     with pytest.raises(ValidationError, match="must be a float between 0 and 1"):
-        KvCacheConfig(free_gpu_memory_fraction=1.5)
+        llmapi.KvCacheConfig(free_gpu_memory_fraction=1.5)
     with pytest.raises(ValidationError, match="stream_interval must be positive, got 0"):
-        TorchLlmArgs(model="m", stream_interval=0)
+        llmapi.TorchLlmArgs(model="m", stream_interval=0)
     with pytest.raises(ValidationError, match="capacity_scheduler_policy"):
-        SchedulerConfig(capacity_scheduler_policy="FASTEST")
-    assert CudaGraphConfig(batch_sizes=[1, 2], max_batch_size=2).max_batch_size == 2
-    merged = update_llm_args_with_extra_dict(
+        llmapi.SchedulerConfig(capacity_scheduler_policy="FASTEST")
+    assert llmapi.CudaGraphConfig(batch_sizes=[1, 2], max_batch_size=2).max_batch_size == 2
+    merged = llmapi.update_llm_args_with_extra_dict(
         {"kv_cache_config": {"max_tokens": 10}}, {"kv_cache_config": {"enable_block_reuse": False}}
     )
     assert merged["kv_cache_config"] == {"max_tokens": 10, "enable_block_reuse": False}
 
 
-def test_llm_refuses_before_loading_anything(tmp_path):
+def test_llm_refuses_before_loading_anything(trt, tmp_path):
+    llm = trt.tensorrt_llm.LLM
     with pytest.raises(ValidationError, match="not_an_argument"):
-        LLM(model="/nonexistent", not_an_argument=1)
+        llm(model="/nonexistent", not_an_argument=1)
     with pytest.raises(ValidationError, match="tokenizer_mode"):
-        LLM("/nonexistent", None, "fast")  # _TorchLLM's positional order: model, tokenizer, tokenizer_mode
+        llm("/nonexistent", None, "fast")  # _TorchLLM's positional order: model, tokenizer, tokenizer_mode
     with pytest.raises(ValueError, match=r"^LLM\(backend='tensorrt'\): not supported by the CPU stand-in"):
-        LLM(model="/nonexistent", backend="tensorrt")
+        llm(model="/nonexistent", backend="tensorrt")
     with pytest.raises(ValueError, match=r"^LLM\(load_format='DUMMY'\)"):
-        LLM(model="/nonexistent", load_format="dummy")  # upper-cased, as TorchLlmArgs does
+        llm(model="/nonexistent", load_format="dummy")  # upper-cased, as TorchLlmArgs does
     with pytest.raises(ValueError, match="no ONNX export at"):
-        LLM(model=str(tmp_path))
+        llm(model=str(tmp_path))
 
 
 def test_import_fails_elsewhere():

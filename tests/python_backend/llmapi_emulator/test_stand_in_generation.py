@@ -1,5 +1,5 @@
 """The stand-in's LLM on the real ONNX export: the LLM API's sampling rules, streaming, abort, stop and
-bad tokens, logits, guides, stats, and the errors raised at submit."""
+bad tokens, logits, guides, stats, and the errors raised at submit. `trt` (conftest.py) is the stand-in."""
 
 from __future__ import annotations
 
@@ -10,14 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[3]
-# Only this module sees the stand-in: it is importable nowhere else (test_stand_in_constructors.py).
-sys.path.insert(0, str(ROOT / "python_backend/llmapi_emulator"))
-
-from tensorrt_llm import LLM, SamplingParams  # noqa: E402
-from tensorrt_llm.executor import Logprob, RequestError  # noqa: E402
-from tensorrt_llm.llmapi import GuidedDecodingParams  # noqa: E402
 
 LIMITS = {
     "max_seq_len": 96,
@@ -44,8 +36,10 @@ def model(tmp_path_factory, checkpoint_dir, onnx_fp32) -> Path:
 
 
 @pytest.fixture(scope="module")
-def llm(model):
-    with LLM(model=str(model), skip_tokenizer_init=True, guided_decoding_backend="xgrammar", **LIMITS) as llm:
+def llm(trt, model):
+    with trt.LLM(
+        model=str(model), skip_tokenizer_init=True, guided_decoding_backend="xgrammar", **LIMITS
+    ) as llm:
         yield llm
 
 
@@ -75,7 +69,8 @@ def collect(llm, prompt, params, streaming=False, abort_after=None):
 
 
 def tokens(llm, prompt, **params) -> list[int]:
-    result, _ = collect(llm, prompt, SamplingParams(**params))
+    sampling = sys.modules["tensorrt_llm"].SamplingParams  # the stand-in the trt fixture imported
+    result, _ = collect(llm, prompt, sampling(**params))
     return result.outputs[0].token_ids
 
 
@@ -100,8 +95,8 @@ def test_unseeded_sampling_repeats_as_seed_zero(llm, prompt, end):
     )
 
 
-def test_streaming_deltas_add_up_to_the_whole(llm, prompt, end):
-    params = SamplingParams(end_id=end, max_tokens=10, logprobs=1)
+def test_streaming_deltas_add_up_to_the_whole(trt, llm, prompt, end):
+    params = trt.SamplingParams(end_id=end, max_tokens=10, logprobs=1)
     whole, _ = collect(llm, prompt, params)
     streamed, diffs = collect(llm, prompt, params, streaming=True)
     # stream_interval 1: a response per iteration, the last token riding on the final one
@@ -109,20 +104,20 @@ def test_streaming_deltas_add_up_to_the_whole(llm, prompt, end):
     out = streamed.outputs[0]
     assert out.token_ids == whole.outputs[0].token_ids and out.finish_reason == "length"
     assert [list(d) for d in out.logprobs] == [[t] for t in out.token_ids]
-    assert all(isinstance(v, Logprob) and v.rank == 1 for d in out.logprobs for v in d.values())
+    assert all(isinstance(v, trt.Logprob) and v.rank == 1 for d in out.logprobs for v in d.values())
     assert out.cumulative_logprob == pytest.approx(sum(v.logprob for d in out.logprobs for v in d.values()))
     assert streamed.finished and streamed.request_id != whole.request_id
 
 
-def test_stream_interval_and_a_tokenizer(model, prompt, end, tokenizer):
-    with LLM(model=str(model), stream_interval=3, **LIMITS) as llm:
-        _, diffs = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=10), streaming=True)
+def test_stream_interval_and_a_tokenizer(trt, model, prompt, end, tokenizer):
+    with trt.LLM(model=str(model), stream_interval=3, **LIMITS) as llm:
+        _, diffs = collect(llm, prompt, trt.SamplingParams(end_id=end, max_tokens=10), streaming=True)
         # with a tokenizer (skip_tokenizer_init False): end_id defaults to its EOS, text prompts are
         # tokenized, stop strings matched and the output detokenized
-        text, _ = collect(llm, "The capital of France is", SamplingParams(max_tokens=10, stop=["Paris"]))
+        text, _ = collect(llm, "The capital of France is", trt.SamplingParams(max_tokens=10, stop=["Paris"]))
         with pytest.raises(RuntimeError, match="^LLM is shutting down$"):
             llm.shutdown()
-            llm.generate_async(prompt, SamplingParams(end_id=end))
+            llm.generate_async(prompt, trt.SamplingParams(end_id=end))
     # responses at iteration 1, every 3rd (3, 6, 9) and the final one (10)
     assert [len(d) for d in diffs] == [1, 2, 3, 3, 1]
     out = text.outputs[0]
@@ -131,20 +126,20 @@ def test_stream_interval_and_a_tokenizer(model, prompt, end, tokenizer):
         assert out.stop_reason == "Paris" and "Paris" not in out.text
 
 
-def test_ngram_speculation_keeps_the_greedy_answer(model, llm, end):
+def test_ngram_speculation_keeps_the_greedy_answer(trt, model, llm, end):
     repetitive = [28, 29, 30, 31] * 8
     greedy = tokens(llm, repetitive, end_id=end, max_tokens=8)
     spec = {"decoding_type": "NGram", "max_draft_len": 3, "max_matching_ngram_size": 2}
-    with LLM(model=str(model), skip_tokenizer_init=True, speculative_config=spec, **LIMITS) as drafting:
+    with trt.LLM(model=str(model), skip_tokenizer_init=True, speculative_config=spec, **LIMITS) as drafting:
         result, _ = collect(
-            drafting, repetitive, SamplingParams(end_id=end, max_tokens=8, return_perf_metrics=True)
+            drafting, repetitive, trt.SamplingParams(end_id=end, max_tokens=8, return_perf_metrics=True)
         )
     assert result.outputs[0].token_ids == greedy
     assert result.outputs[0].request_perf_metrics.speculative_decoding.total_draft_tokens > 0
 
 
-def test_abort_cancels_the_sequence_in_the_engine(llm, prompt, end):
-    result, _ = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=80, ignore_eos=True), True, 3)
+def test_abort_cancels_the_sequence_in_the_engine(trt, llm, prompt, end):
+    result, _ = collect(llm, prompt, trt.SamplingParams(end_id=end, max_tokens=80, ignore_eos=True), True, 3)
     assert result.outputs[0].finish_reason == "cancelled" and result.aborted()
     assert 3 <= len(result.outputs[0].token_ids) < 80
     deadline = time.monotonic() + 5
@@ -153,17 +148,17 @@ def test_abort_cancels_the_sequence_in_the_engine(llm, prompt, end):
     assert llm._engine.idle
 
 
-def test_stop_end_and_bad_tokens(llm, prompt, end):
+def test_stop_end_and_bad_tokens(trt, llm, prompt, end):
     greedy = tokens(llm, prompt, end_id=end, max_tokens=8)
     k = next(i for i in range(2, 8) if greedy[i] not in greedy[:i])  # a first occurrence
-    stop, _ = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=8, stop_token_ids=[greedy[k]]))
+    stop, _ = collect(llm, prompt, trt.SamplingParams(end_id=end, max_tokens=8, stop_token_ids=[greedy[k]]))
     out = stop.outputs[0]
     assert (out.finish_reason, out.stop_reason, out.token_ids) == ("stop", greedy[k], greedy[:k])
     kept = tokens(
         llm, prompt, end_id=end, max_tokens=8, stop_token_ids=[greedy[k]], include_stop_str_in_output=True
     )
     assert kept == greedy[: k + 1]
-    ended, _ = collect(llm, prompt, SamplingParams(end_id=greedy[k], max_tokens=8))
+    ended, _ = collect(llm, prompt, trt.SamplingParams(end_id=greedy[k], max_tokens=8))
     assert (ended.outputs[0].finish_reason, ended.outputs[0].stop_reason) == ("stop", None)
     assert ended.outputs[0].token_ids == greedy[:k]
     assert tokens(llm, prompt, end_id=end, max_tokens=3, bad_token_ids=[greedy[0]])[0] != greedy[0]
@@ -172,11 +167,11 @@ def test_stop_end_and_bad_tokens(llm, prompt, end):
     assert tokens(llm, prompt, end_id=end, max_tokens=2, embedding_bias=bias) == [1234, 1234]
 
 
-def test_prompt_in_output_logits_and_perf_metrics(llm, prompt, end):
+def test_prompt_in_output_logits_and_perf_metrics(trt, llm, prompt, end):
     result, _ = collect(
         llm,
         prompt,
-        SamplingParams(
+        trt.SamplingParams(
             end_id=end,
             max_tokens=4,
             exclude_input_from_output=False,
@@ -202,8 +197,8 @@ def test_prompt_in_output_logits_and_perf_metrics(llm, prompt, end):
     assert perf.speculative_decoding.total_draft_tokens == 0
 
 
-def test_n_sequences_and_clamped_max_tokens(llm, prompt, end):
-    result, _ = collect(llm, prompt, SamplingParams(end_id=end, max_tokens=6, n=2, temperature=1.0))
+def test_n_sequences_and_clamped_max_tokens(trt, llm, prompt, end):
+    result, _ = collect(llm, prompt, trt.SamplingParams(end_id=end, max_tokens=6, n=2, temperature=1.0))
     assert [o.index for o in result.outputs] == [0, 1]
     assert result.outputs[0].token_ids != result.outputs[1].token_ids
     # max_tokens past max_seq_len is cut to what fits (_deduce_max_tokens), finishing on length
@@ -212,37 +207,39 @@ def test_n_sequences_and_clamped_max_tokens(llm, prompt, end):
     assert len(long) == LIMITS["max_seq_len"] - len(long_prompt)
 
 
-def test_errors_raised_at_submit(llm, prompt, end):
+def test_errors_raised_at_submit(trt, llm, prompt, end):
     with pytest.raises(ValueError, match="^tokenizer is required to reset end_id if it is None"):
-        llm.generate_async(prompt, SamplingParams())
+        llm.generate_async(prompt, trt.SamplingParams())
     with pytest.raises(
-        RequestError,
+        trt.RequestError,
         match=r"^The sum of prompt length \(65\.0\), query length \(0\) "
         r"should not exceed max_num_tokens \(64\)$",
     ):
-        llm.generate_async([5] * 65, SamplingParams(end_id=end))
+        llm.generate_async([5] * 65, trt.SamplingParams(end_id=end))
     with pytest.raises(TypeError, match="The inputs must be type str or list of int"):
-        llm.generate_async([prompt], SamplingParams(end_id=end))
+        llm.generate_async([prompt], trt.SamplingParams(end_id=end))
     with pytest.raises(ValueError, match=r"^generate_async\(lora_request=\.\.\.\)"):
-        llm.generate_async(prompt, SamplingParams(end_id=end), lora_request=object())
+        llm.generate_async(prompt, trt.SamplingParams(end_id=end), lora_request=object())
     with pytest.raises(ValueError, match=r"^SamplingParams\.use_beam_search=True: not supported"):
-        llm.generate_async(prompt, SamplingParams(end_id=end, use_beam_search=True))
+        llm.generate_async(prompt, trt.SamplingParams(end_id=end, use_beam_search=True))
     with pytest.raises(ValueError, match=r"^SamplingParams\.min_p=0\.1: not supported"):
-        llm.generate_async(prompt, SamplingParams(end_id=end, min_p=0.1))
+        llm.generate_async(prompt, trt.SamplingParams(end_id=end, min_p=0.1))
     # end_id -1 is "no end id" to the executor: the sequence runs to max_tokens
     assert len(tokens(llm, prompt, end_id=-1, max_tokens=5)) == 5
 
 
-def test_a_bad_guide_fails_only_its_request(llm, prompt, end, tokenizer):
+def test_a_bad_guide_fails_only_its_request(trt, llm, prompt, end, tokenizer):
     async def go():
         bad = llm.generate_async(
-            prompt, SamplingParams(end_id=end, guided_decoding=GuidedDecodingParams(regex="("))
+            prompt, trt.SamplingParams(end_id=end, guided_decoding=trt.GuidedDecodingParams(regex="("))
         )
         good = llm.generate_async(
             prompt,
-            SamplingParams(end_id=end, max_tokens=8, guided_decoding=GuidedDecodingParams(regex="(yes|no)")),
+            trt.SamplingParams(
+                end_id=end, max_tokens=8, guided_decoding=trt.GuidedDecodingParams(regex="(yes|no)")
+            ),
         )
-        with pytest.raises(RequestError, match="regex"):
+        with pytest.raises(trt.RequestError, match="regex"):
             await bad.aresult()
         return await good.aresult()
 
@@ -250,9 +247,9 @@ def test_a_bad_guide_fails_only_its_request(llm, prompt, end, tokenizer):
     assert tokenizer.decode(good.outputs[0].token_ids) in ("yes", "no")
     assert good.outputs[0].finish_reason == "stop"
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
-    guided = GuidedDecodingParams(json=schema)
+    guided = trt.GuidedDecodingParams(json=schema)
     ask = tokenizer.encode('Give JSON with key "a" an integer: ')
-    result, _ = collect(llm, ask, SamplingParams(end_id=end, max_tokens=40, guided_decoding=guided))
+    result, _ = collect(llm, ask, trt.SamplingParams(end_id=end, max_tokens=40, guided_decoding=guided))
     assert result.outputs[0].finish_reason == "stop"  # the schema completed: the end id was allowed
     assert isinstance(json.loads(tokenizer.decode(result.outputs[0].token_ids))["a"], int)
 
