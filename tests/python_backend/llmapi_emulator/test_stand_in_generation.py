@@ -96,7 +96,7 @@ def test_unseeded_sampling_repeats_as_seed_zero(llm, prompt, end):
 
 
 def test_streaming_deltas_add_up_to_the_whole(trt, llm, prompt, end):
-    params = trt.SamplingParams(end_id=end, max_tokens=10, logprobs=1)
+    params = trt.SamplingParams(end_id=end, max_tokens=10, logprobs=1, return_generation_logits=True)
     whole, _ = collect(llm, prompt, params)
     streamed, diffs = collect(llm, prompt, params, streaming=True)
     # stream_interval 1: a response per iteration, the last token riding on the final one
@@ -107,6 +107,9 @@ def test_streaming_deltas_add_up_to_the_whole(trt, llm, prompt, end):
     assert all(isinstance(v, trt.Logprob) and v.rank == 1 for d in out.logprobs for v in d.values())
     assert out.cumulative_logprob == pytest.approx(sum(v.logprob for d in out.logprobs for v in d.values()))
     assert streamed.finished and streamed.request_id != whole.request_id
+    # generation logits: one row per token, however many responses brought them
+    assert tuple(out.generation_logits.shape) == (10, 49152)
+    assert out.generation_logits.argmax(dim=1).tolist() == out.token_ids
 
 
 def test_stream_interval_and_a_tokenizer(trt, model, prompt, end, tokenizer):

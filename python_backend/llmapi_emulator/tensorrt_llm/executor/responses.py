@@ -78,6 +78,7 @@ class SequenceStream:
         log_probs, self.log_probs = self.log_probs, []
         context, self.context_logits = self.context_logits, None
         logits = np.stack(self.logits) if self.logits else None
+        self.logits = []
         metrics = None
         if self.perf:
             metrics = request_perf_metrics(
