@@ -1,8 +1,9 @@
-"""Assemble the emulated GPU repository and run a real tritonserver on it, for any test directory.
+"""Assemble the emulated GPU repositories and run a real tritonserver on them, for any test directory.
 
 `start_emulated_gpu_server(checkpoint_dir, onnx_dir)` returns a started server.tritonserver.TritonServer,
 the same kind of object as the `server` fixture in tests/conftest.py, on ports 18100-18102 by default
-(TEST_PORT_BASE + 100..102, see suite_ports.py).
+(TEST_PORT_BASE + 100..102, see suite_ports.py). `start_emulated_pytorch_server` does the same for the
+PyTorch path's repository (`make emulate-gpu GPU_ENGINE=pytorch`: the LLM-API stand-in), on 18200-18202.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 from suite_ports import SCRATCH, test_port
 
 from build_engines import model_config
+from build_engines.llmapi import emulated as llmapi_emulated
 from build_engines.trtllm.emulated import EmulatedLimits, assemble_emulated
 from server.tritonserver import ServerOptions, TritonServer
 
 EMULATED_PORTS = (test_port(100), test_port(101), test_port(102))
+PYTORCH_PORTS = (test_port(200), test_port(201), test_port(202))
 # The CPU test repository's limits (tests/conftest.py): 8 KV slots, 512-token context.
 # The CPU test repository's queue bound too, so overload is refused the same way on both.
 GPU_REPO_ARGS = ["--max-queue-size", "8"]
@@ -30,6 +33,19 @@ def emulated_repository(
     checkpoint_dir: Path, onnx_dir: Path, output: Path, limits: EmulatedLimits = TEST_LIMITS
 ) -> Path:
     return assemble_emulated(onnx_dir, checkpoint_dir, output, limits, gpu_repo_args=GPU_REPO_ARGS)
+
+
+def emulated_pytorch_repository(
+    checkpoint_dir: Path,
+    onnx_dir: Path,
+    output: Path,
+    limits: EmulatedLimits = TEST_LIMITS,
+    repo_mount_path: str | None = None,
+) -> Path:
+    """The PyTorch path's emulated repository with the same limits and queue bound as the engine path's."""
+    return llmapi_emulated.assemble_emulated(
+        checkpoint_dir, onnx_dir, output, limits, repo_mount_path, gpu_repo_extra=GPU_REPO_ARGS
+    )
 
 
 def start_server(
@@ -54,6 +70,22 @@ def start_emulated_gpu_server(
     )
     return start_server(
         repository, ports, log_name="test_emulated_gpu_tritonserver.log", exit_timeout_s=exit_timeout_s
+    )
+
+
+def start_emulated_pytorch_server(
+    checkpoint_dir: Path, onnx_dir: Path, ports: tuple[int, int, int] = PYTORCH_PORTS, exit_timeout_s: int = 5
+) -> TritonServer:
+    """Assembled in one place for the path it is served from, then moved there (issue 25's relocation
+    rule, which the PyTorch path's model.yaml follows): what `make gpu-repo` + a copy to the server do."""
+    served = SCRATCH / "test_emulated_pytorch_repository"
+    built = SCRATCH / "test_emulated_pytorch_built"
+    for path in (built, served):
+        shutil.rmtree(path, ignore_errors=True)
+    emulated_pytorch_repository(checkpoint_dir, onnx_dir, built, repo_mount_path=str(served))
+    shutil.move(built, served)
+    return start_server(
+        served, ports, log_name="test_emulated_pytorch_tritonserver.log", exit_timeout_s=exit_timeout_s
     )
 
 

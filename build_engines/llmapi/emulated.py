@@ -30,7 +30,9 @@ STANDIN = PYTHON_BACKEND / "llmapi_emulator" / "tensorrt_llm"
 ONNX_SUBDIR = "onnx"  # inside the bundled checkpoint
 
 
-def gpu_repo_args(checkpoint: Path, output: Path, limits: EmulatedLimits, mount: str) -> list[str]:
+def gpu_repo_args(
+    checkpoint: Path, output: Path, limits: EmulatedLimits, mount: str, extra: list[str] = ()
+) -> list[str]:
     """The `gpu-repo --gpu-engine pytorch` command line the emulated repository is assembled with."""
     return [
         "gpu-repo",
@@ -51,6 +53,7 @@ def gpu_repo_args(checkpoint: Path, output: Path, limits: EmulatedLimits, mount:
         str(limits.input_len),
         "--max-num-tokens",
         str(limits.max_num_tokens),
+        *extra,
     ]
 
 
@@ -77,11 +80,13 @@ def assemble_emulated(
     output: Path,
     limits: EmulatedLimits,
     repo_mount_path: str | None = None,
+    gpu_repo_extra: list[str] = (),
 ) -> Path:
-    """repo_mount_path: where the server will see `output` (None: where it is, served in place)."""
+    """repo_mount_path: where the server will see `output` (None: where it is, served in place);
+    gpu_repo_extra: further gpu-repo options (e.g. a test's queue bound)."""
     shutil.rmtree(output, ignore_errors=True)
     mount = repo_mount_path or str(Path(output).resolve())
-    gpu_repo.cmd_gpu_repo(gpu_repo_args(checkpoint, output, limits, mount))
+    gpu_repo.cmd_gpu_repo(gpu_repo_args(checkpoint, output, limits, mount, gpu_repo_extra))
     add_standin(output, onnx_dir)
     return output
 
