@@ -16,6 +16,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration
 CLIENT_TESTS = Path(__file__).resolve().parents[1] / "client"
 CHOSEN = {
     "test_client_integration": (
@@ -53,8 +56,8 @@ def _load(name: str, tests: tuple[str, ...]) -> dict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     # The chosen tests, and the rest of the module but its other tests: its fixtures (pytest finds them by
-    # scanning this module) and marks; helpers come along harmlessly (each function keeps its own module's
-    # globals). Modules and dunders stay behind.
+    # scanning this module); helpers come along harmlessly (each function keeps its own module's globals).
+    # Modules, dunders and its marks stay behind (this module's own pytestmark says the same).
     missing = set(tests) - set(vars(module))
     if missing:
         raise LookupError(f"{name}.py has no {', '.join(sorted(missing))}: update CHOSEN")
@@ -62,6 +65,7 @@ def _load(name: str, tests: tuple[str, ...]) -> dict:
         key: value
         for key, value in vars(module).items()
         if not key.startswith("__")
+        and key != "pytestmark"
         and not isinstance(value, type(importlib))
         and (not key.startswith("test_") or key in tests)
     }
