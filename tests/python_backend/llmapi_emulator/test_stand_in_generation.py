@@ -117,16 +117,26 @@ def test_stream_interval_and_a_tokenizer(trt, model, prompt, end, tokenizer):
         _, diffs = collect(llm, prompt, trt.SamplingParams(end_id=end, max_tokens=10), streaming=True)
         # with a tokenizer (skip_tokenizer_init False): end_id defaults to its EOS, text prompts are
         # tokenized, stop strings matched and the output detokenized
-        text, _ = collect(llm, "The capital of France is", trt.SamplingParams(max_tokens=10, stop=["Paris"]))
+        plain, _ = collect(llm, "The capital of France is", trt.SamplingParams(max_tokens=10))
+        greedy = plain.outputs[0].token_ids
+        k, word = next(
+            (i, tokenizer.decode([t]))
+            for i, t in enumerate(greedy)
+            if i >= 2
+            and t not in greedy[:i]
+            and tokenizer.encode(tokenizer.decode([t]), add_special_tokens=False) == [t]
+        )
+        text, _ = collect(llm, "The capital of France is", trt.SamplingParams(max_tokens=10, stop=[word]))
         with pytest.raises(RuntimeError, match="^LLM is shutting down$"):
             llm.shutdown()
             llm.generate_async(prompt, trt.SamplingParams(end_id=end))
     # responses at iteration 1, every 3rd (3, 6, 9) and the final one (10)
     assert [len(d) for d in diffs] == [1, 2, 3, 3, 1]
-    out = text.outputs[0]
-    assert text.sampling_params.end_id == end and out.text == tokenizer.decode(out.token_ids)
-    if out.stop_reason is not None:
-        assert out.stop_reason == "Paris" and "Paris" not in out.text
+    assert plain.sampling_params.end_id == end  # set on the caller's SamplingParams, as _setup does
+    assert plain.outputs[0].text == tokenizer.decode(greedy)
+    out = text.outputs[0]  # the stop string is matched, reported and cut, its text too
+    assert (out.finish_reason, out.stop_reason, out.token_ids) == ("stop", word, greedy[:k])
+    assert out.text == tokenizer.decode(greedy[:k])
 
 
 def test_ngram_speculation_keeps_the_greedy_answer(trt, model, llm, end):

@@ -140,14 +140,14 @@ class _Update:
             result._context_logits = torch.from_numpy(self.context_logits)
         if self.metrics is not None:
             output.request_perf_metrics = self.metrics
-        if result._tokenizer is not None:  # DetokenizedGenerationResultBase: only with a tokenizer
+        if self.final:
+            _finish(output, self.reason, params, result._stop_words)
+            result._done = all(o.finish_reason is not None for o in result._outputs)
+        if result._tokenizer is not None:  # DetokenizedGenerationResultBase, after the stop ids are cut
             output._last_text_len = len(output.text)
             output.text = result._tokenizer.decode(
                 output.token_ids, skip_special_tokens=params.skip_special_tokens
             )
-        if self.final:
-            _finish(output, self.reason, params, result._stop_words)
-            result._done = all(o.finish_reason is not None for o in result._outputs)
 
 
 def _finish(output, reason: FinishReason, params, stop_words: list) -> None:
