@@ -13,6 +13,7 @@ from pathlib import Path
 from ..trtllm.recipes import GATHER_LOGITS
 from . import speculative
 from .checkpoint_facts import PRECISIONS, REFUSED
+from .memory_check import GPU_NAMES
 from .settings import GUIDED_DECODING_BACKENDS, KvCacheSettings
 
 GPU_ENGINES = ("trt", "pytorch")
@@ -29,7 +30,8 @@ def add_engine_switch(parser: argparse.ArgumentParser) -> None:
 
 def selected_engine(argv: list[str]) -> str:
     """--gpu-engine's value in argv (trt when absent), read before the subcommand's own parser."""
-    probe = argparse.ArgumentParser(add_help=False)
+    # No abbreviations: the PyTorch path's --gpu must not read as --gpu-engine.
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     probe.add_argument("--gpu-engine", choices=GPU_ENGINES, default="trt")
     known, _ = probe.parse_known_args(argv)
     return known.gpu_engine
@@ -130,6 +132,13 @@ def gpu_repo_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--bundle-checkpoint", action="store_true", help="link the checkpoint into OUTPUT/engine/1/checkpoint"
+    )
+    p.add_argument(
+        "--gpu",
+        type=str.upper,
+        choices=GPU_NAMES,
+        default=None,
+        help="the serving GPU: refuse settings whose KV cache cannot hold one max_seq_len sequence there",
     )
     add_llm_args(p)
     add_repo_args(p)

@@ -46,6 +46,7 @@ def request_from_args(args) -> PytorchRepoRequest:
         max_queue_size=args.max_queue_size,
         max_queue_delay_microseconds=args.max_queue_delay_us,
         gpu_device_ids=args.gpu_device_ids,
+        gpu=args.gpu,
         cancellation_check_period_ms=args.cancellation_check_period_ms,
         stats_check_period_ms=args.stats_check_period_ms,
     )

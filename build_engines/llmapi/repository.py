@@ -29,7 +29,7 @@ from ..shared_models import PROJECT_ROOT, PYTHON_BACKEND, assemble_shared_models
 from ..trtllm.engine_config import declare_io
 from ..trtllm.recipes import GATHER_LOGITS, gathers
 from ..trtllm.repository import CHART_MOUNT_PATH, MODELS
-from . import model_yaml
+from . import memory_check, model_yaml
 from .checkpoint_facts import CheckpointFacts, check_precision
 from .settings import CudaGraphSettings, KvCacheSettings, LlmApiSettings
 from .speculative import Speculative
@@ -65,6 +65,7 @@ class PytorchRepoRequest:
     max_queue_size: int = 256
     max_queue_delay_microseconds: int = 0
     gpu_device_ids: str = ""  # one instance per ';'-separated set (upstream's docs/llmapi.md)
+    gpu: str | None = None  # the serving GPU (capacity/gpus.py): the KV budget is checked for it
     cancellation_check_period_ms: int = 100
     stats_check_period_ms: int = 100
 
@@ -156,6 +157,8 @@ def plan_repo(req: PytorchRepoRequest, *, facts: CheckpointFacts | None) -> Pyto
         gather_generation_logits=generation,
     )
     model_yaml.check(settings.to_yaml())
+    if req.gpu is not None and facts is not None:
+        notes += memory_check.kv_budget_lines(settings, req.checkpoint, req.gpu, req.precision)
     return PytorchRepoPlan(
         settings=settings, model=model, instances=max(1, len(model.device_sets)), notes=tuple(notes)
     )

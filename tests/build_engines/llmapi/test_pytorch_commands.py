@@ -165,3 +165,18 @@ def test_checkpoint_facts_read_the_bundled_models_context(checkpoint_dir):
     facts = CheckpointFacts.read(checkpoint_dir)
     assert facts.quant_algo is None and facts.max_position_embeddings >= 2048
     assert facts.max_seq_len(None) == min(4096, facts.max_position_embeddings)
+
+
+def test_the_serving_gpu_is_not_read_as_the_switch(tmp_path, checkpoint_dir, capsys):
+    # --gpu is a whole option of the PyTorch path, never an abbreviation of --gpu-engine.
+    argv = [
+        "gpu-repo",
+        "--gpu-engine",
+        "pytorch",
+        "--checkpoint",
+        str(checkpoint_dir),
+        "--output",
+        str(tmp_path),
+    ]
+    assert main([*argv, "--gpu", "h100", "--dry-run"]) == 0
+    assert "LLM API memory per GPU: 80.0 GiB" in capsys.readouterr().err

@@ -165,3 +165,26 @@ def test_max_seq_len_is_bounded_by_the_models_context(tmp_path, checkpoint_dir):
     context = json.loads((checkpoint_dir / "config.json").read_text())["max_position_embeddings"]
     with pytest.raises(ValueError, match=f"above the model's max_position_embeddings {context}"):
         build(tmp_path, checkpoint_dir, max_seq_len=context + 1)
+
+
+def test_with_the_serving_gpu_named_the_kv_budget_is_checked(tmp_path, checkpoint_dir):
+    from build_engines.llmapi.checkpoint_facts import CheckpointFacts
+    from build_engines.llmapi.repository import plan_repo
+    from build_engines.llmapi.settings import KvCacheSettings
+
+    facts = CheckpointFacts.read(checkpoint_dir)
+    request = PytorchRepoRequest(checkpoint=checkpoint_dir, output=tmp_path, gpu="A100", **LIMITS)
+    notes = plan_repo(request, facts=facts).notes
+    assert notes[0].startswith("LLM API memory per GPU: 80.0 GiB") and "sequences of 2048 tokens" in notes[1]
+    # 100 tokens hold three 32-token blocks: not one 2048-token sequence.
+    small = PytorchRepoRequest(
+        checkpoint=checkpoint_dir,
+        output=tmp_path,
+        gpu="A100",
+        kv_cache=KvCacheSettings(max_tokens=100),
+        **LIMITS,
+    )
+    with pytest.raises(
+        ValueError, match="on a A100 the KV cache cannot hold one 2048-token sequence: .* 96 tokens"
+    ):
+        plan_repo(small, facts=facts)
