@@ -84,6 +84,20 @@ def test_config_refuses_an_unknown_field_by_name(trt, cls):
     assert "not_a_field" in str(err.value) and "Extra inputs are not permitted" in str(err.value)
 
 
+def test_config_refuses_a_value_of_the_wrong_type_by_name(trt):
+    # typed by their defaults: a bool field takes no "maybe", a number field no word, a str field no number
+    for kwargs, field in (
+        ({"enable_partial_reuse": "maybe"}, "enable_partial_reuse"),
+        ({"event_buffer_max_size": "many"}, "event_buffer_max_size"),
+        ({"dtype": 3}, "dtype"),
+    ):
+        with pytest.raises(ValidationError, match=field):
+            trt.llmapi.KvCacheConfig(**kwargs)
+    assert (
+        trt.llmapi.TorchLlmArgs(model="m", batch_wait_max_tokens_ratio=0.5).batch_wait_max_tokens_ratio == 0.5
+    )
+
+
 @pytest.mark.parametrize("cls", DATACLASSES)
 def test_dataclass_defaults_and_strictness(trt, cls):
     kind = getattr(trt.llmapi, cls)

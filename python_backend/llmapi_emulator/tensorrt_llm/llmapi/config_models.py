@@ -6,8 +6,10 @@ Upstream (NVIDIA/TensorRT-LLM gh-pages 58fb435eacc402f3bd177e60f592c955d2b0719d,
 pydantic's own "Extra inputs are not permitted" error naming it. The stand-in builds the same kind
 of model: exactly the extract's fields, the extract's defaults, extra="forbid". Fields listed with
 "choices" are typed as those literals (pydantic then refuses other values by name); the fields the
-stand-in maps onto the CPU engine carry their upstream types (TYPES) so a wrong type is refused too;
-the rest are typed Any (upstream's own types are richer; the extract does not carry them).
+stand-in maps onto the CPU engine carry their upstream types (TYPES). The extract carries no types for
+the rest, so they are typed by their default (BY_DEFAULT): a bool default takes a bool, a number a
+number (an int default may stand for a float field, e.g. batch_wait_max_tokens_ratio=0), a string a
+string, each also None (upstream may declare it Optional); a field defaulting to None takes anything.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ TYPES: dict[str, dict[str, Any]] = {
     "NGramDecodingConfig": {"max_draft_len": int | None, "max_matching_ngram_size": int},
 }
 
+# A field's type from its default's, for the fields TYPES does not name (bool before int: a bool is an int).
+BY_DEFAULT = (
+    (bool, bool | None),
+    ((int, float), int | float | None),
+    (str, str | None),
+    (list, list | None),
+)
+
 # Fields whose validators the extract records with their messages (class_facts(...)["validators"]).
 KV_FRACTION_MESSAGE = "kv_cache_config.free_gpu_memory_fraction must be a float between 0 and 1"
 CUDA_GRAPH_BATCH_MESSAGE = "cuda_graph_config.max_batch_size must be non-negative"
@@ -51,6 +61,9 @@ def annotation(cls: str, name: str, facts: dict, default: Any) -> Any:
     if choices and all(isinstance(c, str) for c in choices) and not isinstance(default, list):
         kind = Literal[tuple(choices)]
         return kind | None if default is None else kind
+    for kind, accepted in BY_DEFAULT:
+        if isinstance(default, kind):
+            return accepted
     return Any
 
 
