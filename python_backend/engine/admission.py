@@ -12,6 +12,7 @@ from ..contract.errors import InputError
 from ..contract.limits import check_context_logits, check_fits_context, check_prompt_length
 from .config import EngineConfig
 from .grammar import GrammarCompiler
+from .lora import AdapterTable, UnknownAdapterError
 from .outputs import OutputCallback
 from .runner import VERIFY_UNAVAILABLE
 from .sequence import SamplingParams, Sequence
@@ -22,7 +23,7 @@ Member = tuple[str, SamplingParams, OutputCallback]  # one sequence of a request
 class Admission:
     """vocab_size and can_verify: the model's (runner.shape.vocab_size, runner.can_verify).
     tokenizer_info_path (contract/tokenizer_info.py) turns guided decoding on; without it a request
-    with a guide is refused."""
+    with a guide is refused. adapters: the runner's LoRA table (None: adapters are refused)."""
 
     def __init__(
         self,
@@ -30,8 +31,10 @@ class Admission:
         vocab_size: int,
         can_verify: bool,
         tokenizer_info_path: str | Path | None = None,
+        adapters: AdapterTable | None = None,
     ):
         self.config = config
+        self.adapters = adapters  # None: the export takes no LoRA adapters
         self.vocab_size = vocab_size
         self.can_verify = can_verify
         self.grammars = (
@@ -46,6 +49,7 @@ class Admission:
         check_context_logits(params.return_context_logits, len(prompt_ids))
         if params.speculative_draft_len and not self.can_verify:
             raise InputError(f"speculative_draft_len: this engine cannot verify drafts: {VERIFY_UNAVAILABLE}")
+        self.check_adapter(params)
         vocab = self.vocab_size
         for field, ids in (
             ("input_ids", prompt_ids),
@@ -57,6 +61,16 @@ class Admission:
             bad = [t for t in ids if not 0 <= t < vocab]
             if bad:
                 raise ValueError(f"{field}: token id {bad[0]} out of range [0, {vocab})")
+
+    def check_adapter(self, params: SamplingParams) -> None:
+        """The request's adapter is loaded (the engine checks again under its lock at submit)."""
+        name = params.lora_name
+        if name is None:
+            return
+        if self.adapters is None:
+            raise InputError(f"lora_name: this engine's export takes no LoRA adapters (asked for {name!r})")
+        if name not in self.adapters:
+            raise UnknownAdapterError(f"lora_name: adapter {name!r} is not loaded")
 
     def sequences(
         self, prompts: list[tuple[list[int], list[Member]]]

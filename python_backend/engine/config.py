@@ -28,6 +28,11 @@ class EngineConfig:
                             reads every weight for one sequence, while one decode call reads them
                             once for all, so under load speculation turns itself off
     speculative_ngram       longest n-gram the drafter matches against the sequence's own tokens
+    max_loras               LoRA adapters resident at once (weight slots of a LoRA-capable export,
+                            engine/lora.py); more may be loaded by name, the least recently used
+                            idle one is evicted. vLLM's name for the same limit
+    max_lora_rank           largest adapter rank served; every resident adapter is padded to it,
+                            so a call's LoRA cost grows with it (vLLM's name)
     """
 
     max_num_seqs: int = 16
@@ -40,6 +45,8 @@ class EngineConfig:
     speculative_draft_len: int = 0
     speculative_max_batch: int = 1
     speculative_ngram: int = 3
+    max_loras: int = 0
+    max_lora_rank: int = 16
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "max_seq_len", "max_queue_size"):
@@ -60,6 +67,10 @@ class EngineConfig:
         for name in ("speculative_max_batch", "speculative_ngram"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.max_loras < 0:
+            raise ValueError(f"max_loras must be >= 0, got {self.max_loras!r}")
+        if self.max_lora_rank < 1:
+            raise ValueError(f"max_lora_rank must be a positive integer, got {self.max_lora_rank!r}")
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
 

@@ -9,7 +9,9 @@ decode batch that have nothing to decode write there, so they never touch real e
 Prefix reuse: a slot remembers which tokens its entries hold, also after its sequence finished.
 A new prompt that starts with tokens held by some slot reuses them: in place when that slot is free
 (zero copy), otherwise by copying just that prefix into the new slot (a one-off copy of a few
-megabytes instead of recomputing it).
+megabytes instead of recomputing it). Entries computed with a LoRA adapter hold other values than
+the base model's for the same tokens: each slot carries the tag of what computed it (None: the
+base model), and a prefix is reused only under the same tag.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class SlotAllocator:
         # token list (shared, not copied, since it grows every step).
         self._held: list[list[int]] = [[] for _ in range(num_slots)]
         self._held_len = [0] * num_slots
+        self._tag: list[str | None] = [None] * num_slots
         self.queried_tokens = 0
         self.hit_tokens = 0
 
@@ -57,9 +60,10 @@ class SlotAllocator:
     def num_used(self) -> int:
         return self.num_slots - len(self._free)
 
-    def allocate(self, prompt: list[int], reuse: bool = True) -> Allocation | None:
+    def allocate(self, prompt: list[int], reuse: bool = True, tag: str | None = None) -> Allocation | None:
         """Take a slot for `prompt`; None when every slot is in use (the caller keeps it waiting).
-        reuse=False: no prefix reuse (every prompt position is computed)."""
+        reuse=False: no prefix reuse (every prompt position is computed). tag: what computes the
+        slot's entries (a LoRA adapter's version); only entries of the same tag are reused."""
         if not self._free:
             return None
         # At least one prompt token is always computed: its logits give the first output token.
@@ -67,6 +71,8 @@ class SlotAllocator:
         best_slot, best_len = None, 0
         if reuse and self.prefix_caching and limit >= self.min_prefix_reuse:
             for slot in range(self.num_slots):
+                if self._tag[slot] != tag:
+                    continue
                 n = min(common_prefix_len(self._held[slot][: self._held_len[slot]], prompt), limit)
                 # Prefer a free slot on ties: reuse in place costs no copy.
                 if n > best_len or (
@@ -77,6 +83,7 @@ class SlotAllocator:
         if best_slot is None or best_len < self.min_prefix_reuse:
             slot = self._free.pop(0)
             self.record(slot, [], 0)
+            self._tag[slot] = tag
             return Allocation(slot, 0, None)
         self.hit_tokens += best_len
         if best_slot in self._free:
@@ -85,6 +92,7 @@ class SlotAllocator:
             return Allocation(best_slot, best_len, None)
         slot = self._free.pop(0)
         self.record(slot, list(prompt[:best_len]), best_len)
+        self._tag[slot] = tag
         return Allocation(slot, best_len, best_slot)
 
     def record(self, slot: int, tokens: list[int], length: int) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .admission import Admission, Member
 from .config import EngineConfig
+from .lora import AdapterInUseError, AdapterTable
 from .outputs import OutputCallback, TokenOutput, final_output, token_output
 from .runner import VERIFY_UNAVAILABLE, ModelRunner
 from .scheduler import QueueFullError, Scheduler, StepPlan
@@ -55,13 +56,29 @@ class LLMEngine:
         tokenizer_info_path: str | Path | None = None,
     ):
         self.config = config
-        self.runner = ModelRunner(onnx_dir, config.max_num_seqs, config.max_seq_len, config.intra_op_threads)
+        self.runner = ModelRunner(
+            onnx_dir,
+            config.max_num_seqs,
+            config.max_seq_len,
+            config.intra_op_threads,
+            max_loras=config.max_loras,
+            max_lora_rank=config.max_lora_rank,
+        )
         if config.speculative_draft_len and not self.runner.can_verify:
             raise ValueError(f"speculative_draft_len {config.speculative_draft_len}: {VERIFY_UNAVAILABLE}")
+        if config.max_loras and self.runner.adapters is None:
+            raise ValueError(
+                f"max_loras {config.max_loras}: {onnx_dir} is not a LoRA-capable export "
+                "(python -m build_engines export-lora builds one)"
+            )
         self.admission = Admission(
-            config, self.runner.shape.vocab_size, self.runner.can_verify, tokenizer_info_path
+            config,
+            self.runner.shape.vocab_size,
+            self.runner.can_verify,
+            tokenizer_info_path,
+            adapters=self.runner.adapters,
         )
-        self.scheduler = Scheduler(config)
+        self.scheduler = Scheduler(config, self.runner.adapters)
         self.counters = EngineCounters()
         self._active: dict[str, _Active] = {}
         self._lock = threading.Condition()
@@ -118,6 +135,7 @@ class LLMEngine:
             for seq, _ in admitted:
                 if seq.request_id in self._active:
                     raise ValueError(f"request id {seq.request_id!r} is already in flight")
+                self.admission.check_adapter(seq.params)  # unloaded since validation?
             try:
                 self.scheduler.add(*(seq for seq, _ in admitted))
             except QueueFullError:
@@ -158,6 +176,50 @@ class LLMEngine:
         if not done.wait(timeout):
             raise TimeoutError(f"generation did not finish within {timeout} s")
         return tokens, result["reason"]
+
+    # -- LoRA adapters -------------------------------------------------------------------------
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Serve the PEFT LoRA directory `path` as adapter `name` (requests name it in
+        SamplingParams.lora_name); loading a name again replaces it. Raises AdapterError (a
+        ValueError naming what does not fit: rank, target modules, base model, shapes),
+        AdapterInUseError while requests use `name`, RuntimeError for an export without LoRA."""
+        table = self._adapters()
+        adapter = table.read(name, path)  # the file reading, outside the lock
+        with self._lock:
+            self._check_unused(name)
+            table.install(adapter)
+
+    def unload_adapter(self, name: str) -> bool:
+        """Forget adapter `name` (False if unknown). Raises AdapterInUseError while requests use it:
+        the caller drains them first (or answers 409)."""
+        table = self._adapters()
+        with self._lock:
+            self._check_unused(name)
+            return table.unregister(name)
+
+    def lora_info(self) -> dict:
+        """Adapters by state, for metrics and routing (vLLM's lora_requests_info labels):
+        max_lora, running and waiting (names with such sequences), resident (in a weight slot,
+        least recently used first), loaded (every known name)."""
+        table = self.runner.adapters
+        with self._lock:
+            return {
+                "max_lora": self.config.max_loras,
+                "running": sorted({s.params.lora_name for s in self.scheduler.running if s.params.lora_name}),
+                "waiting": sorted({s.params.lora_name for s in self.scheduler.waiting if s.params.lora_name}),
+                "resident": table.resident if table is not None else [],
+                "loaded": table.names if table is not None else [],
+            }
+
+    def _adapters(self) -> AdapterTable:
+        if self.runner.adapters is None:
+            raise RuntimeError("this engine's export takes no LoRA adapters (build it with export-lora)")
+        return self.runner.adapters
+
+    def _check_unused(self, name: str) -> None:
+        users = sum(1 for active in self._active.values() if active.seq.params.lora_name == name)
+        if users:
+            raise AdapterInUseError(f"adapter {name!r} is in use by {users} requests")
 
     def stats(self) -> dict[str, float]:
         return snapshot(self.scheduler, len(self._active), self.counters)

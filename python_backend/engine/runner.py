@@ -12,6 +12,10 @@ the same slot memory is what makes the cache copy-free.
 Exports prune the LM head to the last `num_logits` positions of a call (an input:
 build_engines/onnx/lm_head.py). Prefill and decode feed 1; `verify` feeds 1 + k to get the logits
 after each of its positions. Exports built before that edit have no such input and cannot verify.
+
+A LoRA-capable export (its lora.json; contract in lora_weights.py) also takes each row's adapter
+slot and the resident adapters' stacked weights, which the runner binds from its AdapterTable
+(zero-copy, like the cache): rows of one call may each use a different adapter, or none (slot 0).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import numpy as np
 import onnxruntime as ort
 
 from .kv_cache import KVBuffers
+from .lora import AdapterTable
+from .lora_weights import SLOT_IDS, LoraSpec, a_input, b_input
 from .sampler import accept_draft, next_token, token_log_prob
 from .scheduler import StepPlan
 from .sequence import Sequence
@@ -60,7 +66,18 @@ VERIFY_UNAVAILABLE = "this export has no num_logits input (built before speculat
 
 
 class ModelRunner:
-    def __init__(self, onnx_dir: str | Path, num_slots: int, max_seq_len: int, intra_op_threads: int = 0):
+    """max_loras, max_lora_rank: the adapter slots and rank fed to a LoRA-capable export (its
+    `adapters` table); ignored for a plain export, whose `adapters` is None."""
+
+    def __init__(
+        self,
+        onnx_dir: str | Path,
+        num_slots: int,
+        max_seq_len: int,
+        intra_op_threads: int = 0,
+        max_loras: int = 0,
+        max_lora_rank: int = 16,
+    ):
         onnx_dir = Path(onnx_dir)
         self.shape = ExportShape.from_genai_config(onnx_dir)
         if max_seq_len > self.shape.context_length:
@@ -81,6 +98,8 @@ class ModelRunner:
         self._slot_stride = self.kv.keys[0][0].nbytes
         # What verify needs: exports built before lm_head.py have no num_logits input.
         self.can_verify = "num_logits" in {i.name for i in self.session.get_inputs()}
+        spec = LoraSpec.read(onnx_dir)
+        self.adapters = AdapterTable(spec, max_loras, max_lora_rank) if spec is not None else None
 
     def run(self, plan: StepPlan) -> StepResult:
         """Compute `plan`; return what was drawn for each sequence that completed its prompt,
@@ -90,7 +109,7 @@ class ModelRunner:
             self.kv.copy_prefix(src, dst, length)
         result = StepResult()
         for chunk in plan.prefills:
-            logits = self.prefill(chunk.seq.slot, chunk.tokens, chunk.start)
+            logits = self.prefill(chunk.seq.slot, chunk.tokens, chunk.start, chunk.seq.adapter_slot)
             if chunk.seq.params.return_context_logits:  # one-token chunks: this position's logits
                 result.context_logits[chunk.seq] = np.array(logits, dtype=np.float32, copy=True)
             if chunk.completes_prompt:
@@ -102,13 +121,16 @@ class ModelRunner:
             }
             for seq in plan.decodes:
                 rows[seq.slot] = (seq.tokens[-1], seq.num_computed)
-            logits = self.decode([rows[slot] for slot in range(len(rows))])
+            adapters = [0] * len(rows)
+            for seq in plan.decodes:
+                adapters[seq.slot] = seq.adapter_slot
+            logits = self.decode([rows[slot] for slot in range(len(rows))], adapters)
             for seq in plan.decodes:
                 row = logits[seq.slot]
                 _keep(result, seq, logits[seq.slot : seq.slot + 1], [next_token(seq, row)])
         for item in plan.verifies:
             seq = item.seq
-            logits = self.verify(seq.slot, [seq.tokens[-1], *item.draft], seq.num_computed)
+            logits = self.verify(seq.slot, [seq.tokens[-1], *item.draft], seq.num_computed, seq.adapter_slot)
             _keep(result, seq, logits, accept_draft(seq, logits, item.draft))
         return result
 
@@ -121,20 +143,35 @@ class ModelRunner:
                 binding.bind_input(f"past_key_values.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
                 binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
 
+    def _bind_adapters(self, binding: ort.IOBinding, adapter_slots: list[int]) -> None:
+        table = self.adapters
+        binding.bind_cpu_input(SLOT_IDS, np.asarray(adapter_slots, dtype=np.int64))
+        for module in table.spec.modules:
+            for name, array in ((a_input(module), table.a[module]), (b_input(module), table.b[module])):
+                binding.bind_input(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+
     def _run(
-        self, first_slot: int, input_ids: np.ndarray, attention_mask: np.ndarray, num_logits: int = 1
+        self,
+        first_slot: int,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        num_logits: int = 1,
+        adapter_slots: list[int] | None = None,
     ) -> np.ndarray:
+        """adapter_slots: each row's adapter slot (None: no row has one)."""
         binding = self.session.io_binding()
         binding.bind_cpu_input("input_ids", input_ids)
         binding.bind_cpu_input("attention_mask", attention_mask)
         if self.can_verify:
             binding.bind_cpu_input("num_logits", np.asarray([num_logits], dtype=np.int64))
+        if self.adapters is not None:
+            self._bind_adapters(binding, adapter_slots or [0] * input_ids.shape[0])
         binding.bind_output("logits", "cpu")  # first output bound: index 0 below
         self._bind_cache(binding, first_slot, input_ids.shape[0])
         self.session.run_with_iobinding(binding)
         return binding.get_outputs()[0].numpy()
 
-    def prefill(self, slot: int, tokens: list[int], start: int) -> np.ndarray:
+    def prefill(self, slot: int, tokens: list[int], start: int, adapter: int = 0) -> np.ndarray:
         """Compute positions [start, start+len(tokens)) of one slot; returns the last position's
         logits [V]. (Exports are built with a pruned LM head: a prefill computes logits for its
         last position only, which saves ~20 % of prefill time.)"""
@@ -143,10 +180,10 @@ class ModelRunner:
             raise ValueError(f"prefill past max_seq_len: {end} > {self.max_seq_len}")
         input_ids = np.asarray([tokens], dtype=np.int64)
         mask = np.ones((1, end), dtype=np.int64)
-        logits = self._run(slot, input_ids, mask)
+        logits = self._run(slot, input_ids, mask, adapter_slots=[adapter])
         return logits[0, -1]
 
-    def verify(self, slot: int, tokens: list[int], start: int) -> np.ndarray:
+    def verify(self, slot: int, tokens: list[int], start: int, adapter: int = 0) -> np.ndarray:
         """Compute positions [start, start+len(tokens)) of one slot, as a prefill chunk does, and
         return the logits after each of `tokens` [len(tokens), V]. Entries written past what the
         caller keeps need no rollback: they lie past the sequence's length, where the next call
@@ -161,6 +198,7 @@ class ModelRunner:
             np.asarray([tokens], dtype=np.int64),
             np.ones((1, end), dtype=np.int64),
             num_logits=len(tokens),
+            adapter_slots=[adapter],
         )
         return logits[0]
 
@@ -172,7 +210,7 @@ class ModelRunner:
             out.append(self.decode([(token, position)])[0])
         return np.stack(out)
 
-    def decode(self, rows: list[tuple[int, int]]) -> np.ndarray:
+    def decode(self, rows: list[tuple[int, int]], adapters: list[int] | None = None) -> np.ndarray:
         """One decode step over slots [0, len(rows)): rows[s] = (token, position) writes the KV of
         `token` at `position` of slot s and returns its logits; result [len(rows), V].
 
@@ -180,6 +218,7 @@ class ModelRunner:
         caller gives it a position past the entries it holds, where the write harms nothing, and
         ignores its logits. Attention cost grows with the position, so that position is kept as
         small as possible (see StepPlan.idle_positions); the scratch position always qualifies.
+        adapters[s]: slot s's adapter slot (None: no adapter anywhere).
         """
         n = len(rows)
         total = max(position for _, position in rows) + 1
@@ -187,7 +226,7 @@ class ModelRunner:
         mask = np.zeros((n, total), dtype=np.int64)
         for i, (_, position) in enumerate(rows):
             mask[i, : position + 1] = 1
-        logits = self._run(0, input_ids, mask)
+        logits = self._run(0, input_ids, mask, adapter_slots=adapters)
         return logits[:, -1]
 
 

@@ -2,8 +2,10 @@
 
 Scheduling rule, once per step:
 1. Cancelled sequences leave first and free their slots.
-2. Waiting sequences are admitted in arrival order while a KV slot is free; admission may reuse a
-   cached prompt prefix (see kv_cache.SlotAllocator).
+2. Waiting sequences are admitted in arrival order while a KV slot is free; one with a LoRA
+   adapter also needs its adapter in a weight slot (engine/lora.py), else it keeps its place while
+   those behind it go ahead. Admission may reuse a cached prompt prefix computed by the same
+   adapter (see kv_cache.SlotAllocator).
 3. Every sequence in DECODE computes one token. While at most `speculative_max_batch` sequences
    decode, one whose request speculates and whose drafter finds a guess verifies that draft
    instead (one call of 1 + draft positions; engine/drafter.py).
@@ -29,6 +31,7 @@ import numpy as np
 from .config import EngineConfig
 from .drafter import propose
 from .kv_cache import SlotAllocator
+from .lora import AdapterTable, kv_tag, release_adapter_slot, take_adapter_slot
 from .sequence import FinishReason, Sequence, Status
 from .step import SequenceOutput, StepResult
 
@@ -81,8 +84,9 @@ class StepPlan:
 
 
 class Scheduler:
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, adapters: AdapterTable | None = None):
         self.config = config
+        self.adapters = adapters  # None: the export takes no LoRA adapters
         self.slots = SlotAllocator(config.max_num_seqs, config.min_prefix_reuse, config.prefix_caching)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []  # admission order
@@ -108,21 +112,7 @@ class Scheduler:
     def schedule(self) -> StepPlan:
         plan = StepPlan()
         self._drop_cancelled(plan)
-        while self.waiting and self.slots.num_free:
-            leader = self.waiting[0].leader
-            if leader is not None and leader.status in (Status.WAITING, Status.PREFILL):
-                # A sibling waits (and the queue behind it, keeping FIFO order) until its leader's
-                # prompt is computed, then copies that KV (prefix reuse) instead of computing it again.
-                break
-            seq = self.waiting.popleft()
-            allocation = self.slots.allocate(seq.prompt_ids, reuse=not seq.params.return_context_logits)
-            seq.slot = allocation.slot
-            seq.num_computed = seq.num_cached = allocation.reused_tokens
-            seq.status = Status.PREFILL
-            seq.scheduled_ns = seq.scheduled_ns or time.monotonic_ns()
-            if allocation.copy_from is not None:
-                plan.copies.append((allocation.copy_from, allocation.slot, allocation.reused_tokens))
-            self.running.append(seq)
+        self._admit(plan)
         plan.decodes = [s for s in self.running if s.status is Status.DECODE]
         if len(plan.decodes) <= self.config.speculative_max_batch:
             plan.verifies = [v for v in map(self._draft, plan.decodes) if v is not None]
@@ -143,6 +133,34 @@ class Scheduler:
         if plan.decodes:
             plan.idle_positions = self._idle_positions(plan)
         return plan
+
+    def _admit(self, plan: StepPlan) -> None:
+        """Rule 2. A sequence whose adapter gets no weight slot (every slot's adapter is running)
+        stays queued in its place while those behind it go ahead, as vLLM's scheduler skips them."""
+        blocked = []
+        while self.waiting and self.slots.num_free:
+            leader = self.waiting[0].leader
+            if leader is not None and leader.status in (Status.WAITING, Status.PREFILL):
+                # A sibling waits (and the queue behind it, keeping FIFO order) until its leader's
+                # prompt is computed, then copies that KV (prefix reuse) instead of computing it again.
+                break
+            seq = self.waiting.popleft()
+            if not take_adapter_slot(self.adapters, seq):
+                blocked.append(seq)
+                continue
+            allocation = self.slots.allocate(
+                seq.prompt_ids,
+                reuse=not seq.params.return_context_logits,
+                tag=kv_tag(self.adapters, seq),
+            )
+            seq.slot = allocation.slot
+            seq.num_computed = seq.num_cached = allocation.reused_tokens
+            seq.status = Status.PREFILL
+            seq.scheduled_ns = seq.scheduled_ns or time.monotonic_ns()
+            if allocation.copy_from is not None:
+                plan.copies.append((allocation.copy_from, allocation.slot, allocation.reused_tokens))
+            self.running.append(seq)
+        self.waiting.extendleft(reversed(blocked))
 
     def _draft(self, seq: Sequence) -> Verify | None:
         """The draft `seq` verifies this step, or None (it decodes). Capped so that every drafted
@@ -265,6 +283,7 @@ class Scheduler:
         if seq.slot is not None:
             self.slots.free(seq.slot, keep=reason is not FinishReason.ERROR)
             seq.slot = None
+        release_adapter_slot(self.adapters, seq)
 
 
 class QueueFullError(RuntimeError):

@@ -49,6 +49,9 @@ class SamplingParams:
     # prompt-lookup draft tokens per step (engine/drafter.py); None: the engine's default
     # (EngineConfig.speculative_draft_len), 0: never speculate for this request
     speculative_draft_len: int | None = None
+    # the LoRA adapter the sequence runs with, by the name it was loaded under
+    # (LLMEngine.load_adapter); None: the base model
+    lora_name: str | None = None
 
     def __post_init__(self) -> None:
         for name, limit in SAMPLING_LIMITS.items():
@@ -105,6 +108,8 @@ class Sequence:
     tokens: list[int] = field(init=False)
     status: Status = Status.WAITING
     slot: int | None = None
+    # the weight slot of its LoRA adapter while it runs (engine/lora.py; 0: no adapter)
+    adapter_slot: int = 0
     num_computed: int = 0
     num_cached: int = 0  # prompt tokens whose KV came from the prefix cache
     finish_reason: FinishReason | None = None

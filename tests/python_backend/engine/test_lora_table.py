@@ -1,0 +1,158 @@
+"""The engine's adapter table and PEFT reader, without a model: which adapters are refused (and
+the message naming why), how PEFT's tensors land in the export's layout, LRU eviction of idle
+adapters, and that a running adapter is never evicted or unloaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from python_backend.engine.kv_cache import SlotAllocator
+from python_backend.engine.lora import AdapterInUseError, AdapterTable
+from python_backend.engine.lora_weights import AdapterError, LoraSpec, read_adapter
+
+SPEC = LoraSpec(
+    base_model="tiny-llama",
+    num_layers=2,
+    modules={"q_proj": (4, 4), "v_proj": (4, 2), "down_proj": (6, 4)},
+)
+
+
+def make_adapter(
+    path: Path,
+    rank: int = 2,
+    alpha: int = 4,
+    modules: dict[str, tuple[int, int]] | None = None,
+    seed: int = 0,
+    **config,
+) -> Path:
+    """A PEFT-layout adapter directory: every layer of `modules` (name → (in, out)), seeded."""
+    rng = np.random.default_rng(seed)
+    modules = modules or {"q_proj": (4, 4), "down_proj": (6, 4)}
+    tensors = {}
+    for layer in range(SPEC.num_layers):
+        for module, (features_in, features_out) in modules.items():
+            folder = "mlp" if module == "down_proj" else "self_attn"
+            key = f"base_model.model.model.layers.{layer}.{folder}.{module}"
+            tensors[f"{key}.lora_A.weight"] = rng.standard_normal((rank, features_in)).astype(np.float32)
+            tensors[f"{key}.lora_B.weight"] = rng.standard_normal((features_out, rank)).astype(np.float32)
+    path.mkdir(parents=True)
+    save_file(tensors, str(path / "adapter_model.safetensors"))
+    content = {
+        "peft_type": "LORA",
+        "r": rank,
+        "lora_alpha": alpha,
+        "target_modules": sorted(modules),
+        "base_model_name_or_path": "org/Tiny-Llama",
+        "bias": "none",
+        "use_dora": False,
+        **config,
+    }
+    (path / "adapter_config.json").write_text(json.dumps(content))
+    return path
+
+
+def test_peft_tensors_land_transposed_with_scaling_folded_into_b(tmp_path):
+    path = make_adapter(tmp_path / "a", rank=2, alpha=6)
+    adapter = read_adapter("a", path, SPEC, max_rank=8)
+    from safetensors.numpy import load_file
+
+    raw = load_file(str(path / "adapter_model.safetensors"))
+    a = raw["base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"]
+    b = raw["base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"]
+    # x @ A.T @ (scaling * B.T) is PEFT's delta for a row vector x; scaling = alpha / r = 3.
+    assert np.array_equal(adapter.a["q_proj"][1], a.T)
+    assert np.allclose(adapter.b["q_proj"][1], 3.0 * b.T)
+    # v_proj is not targeted: zeros, so the export adds nothing there.
+    assert not adapter.a["v_proj"].any() and not adapter.b["v_proj"].any()
+
+
+def test_rslora_scaling(tmp_path):
+    path = make_adapter(tmp_path / "a", rank=4, alpha=8, use_rslora=True)
+    adapter = read_adapter("a", path, SPEC, max_rank=8)
+    raw_b = read_adapter("plain", make_adapter(tmp_path / "p", rank=4, alpha=4), SPEC, max_rank=8).b
+    # rsLoRA: alpha / sqrt(r) = 4; the same seed draws the same B, plain scaling alpha / r = 1.
+    assert np.allclose(adapter.b["down_proj"], 4.0 * raw_b["down_proj"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rank": 16}, "adapter 'bad': rank 16 > this engine's max_lora_rank 8"),
+        (
+            {"modules": {"q_proj": (4, 4), "o_proj": (4, 4)}},
+            r"adapter 'bad': target modules \['o_proj'\] are not in this export",
+        ),
+        (
+            {"base_model_name_or_path": "meta-llama/Llama-3-8B"},
+            "adapter 'bad': base model 'meta-llama/Llama-3-8B' is not this engine's 'tiny-llama'",
+        ),
+        (
+            {"modules": {"q_proj": (8, 4)}},
+            r"q_proj.lora_A.weight has shape \[2, 8\], the base model needs \[2, 4\]",
+        ),
+        ({"use_dora": True}, "adapter 'bad': use_dora=True is not supported"),
+        ({"peft_type": "IA3"}, "adapter 'bad': peft_type 'IA3' is not LORA"),
+    ],
+)
+def test_adapters_that_do_not_fit_are_refused_by_name(tmp_path, kwargs, message):
+    path = make_adapter(tmp_path / "bad", **kwargs)
+    with pytest.raises(AdapterError, match=message):
+        read_adapter("bad", path, SPEC, max_rank=8)
+
+
+def test_a_directory_without_peft_files_is_refused(tmp_path):
+    with pytest.raises(AdapterError, match="has no adapter_config.json and adapter_model.safetensors"):
+        read_adapter("empty", tmp_path, SPEC, max_rank=8)
+
+
+def test_lru_eviction_spares_running_adapters(tmp_path):
+    table = AdapterTable(SPEC, max_loras=2, max_lora_rank=4)
+    for seed, name in enumerate(("a", "b", "c")):
+        table.register(name, make_adapter(tmp_path / name, seed=seed))
+    assert table.acquire("a") == 1 and table.acquire("b") == 2
+    table.release("a")
+    table.acquire("b")  # b is now the most recent; a is idle
+    # c needs a slot: a is the least recently used idle one, b runs.
+    assert table.acquire("c") == 1 and table.resident == ["b", "c"] and table.evictions == 1
+    # Padded to max_lora_rank 4: columns past the adapter's rank 2 are zeros; slot 0 is all zeros.
+    assert not table.a["q_proj"][:, 1, :, 2:].any() and table.a["q_proj"][:, 1, :, :2].any()
+    assert not table.a["q_proj"][:, 0].any() and not table.b["down_proj"][:, 0].any()
+    # Every slot's adapter runs: a must wait (None), nothing is evicted.
+    assert table.acquire("a") is None and table.evictions == 1
+    with pytest.raises(AdapterInUseError, match="adapter 'c' is in use by 1 running sequences"):
+        table.unregister("c")
+    table.release("c")
+    assert table.unregister("c") is True and table.resident == ["b"]
+    assert not table.a["q_proj"][:, 1].any()  # its slot is cleared for the next adapter
+    assert table.acquire("a") == 1 and table.loads == 4
+
+
+def test_registering_again_changes_the_prefix_cache_tag(tmp_path):
+    table = AdapterTable(SPEC, max_loras=1, max_lora_rank=4)
+    table.register("a", make_adapter(tmp_path / "a1"))
+    first = table.tag("a")
+    table.register("a", make_adapter(tmp_path / "a2", seed=5))
+    assert table.tag("a") != first
+
+
+def test_prefix_reuse_only_under_the_same_tag():
+    slots = SlotAllocator(num_slots=2, min_prefix_reuse=2)
+    prompt = list(range(10))
+    first = slots.allocate(prompt, tag=None)
+    slots.record(first.slot, prompt, len(prompt))
+    # Another adapter's sequence with the same prompt computes its own KV ...
+    assert slots.allocate(prompt, tag="a#1").reused_tokens == 0
+    slots.free(first.slot)
+    # ... while a base-model one reuses the base entries (up to the last prompt token).
+    assert slots.allocate(prompt, tag=None).reused_tokens == 9
+
+
+def test_an_engine_without_slots_refuses_adapters(tmp_path):
+    table = AdapterTable(SPEC, max_loras=0, max_lora_rank=4)
+    with pytest.raises(AdapterError, match="this engine holds no adapters \\(max_loras is 0\\)"):
+        table.register("a", make_adapter(tmp_path / "a"))
