@@ -25,5 +25,7 @@ Where it differs from 1.2.1, and why (each refusal names the field):
   - log probs are log-softmax of the raw logits, one {token: Logprob(value, rank=1)} per token;
   - iteration stats and perf metrics are the CPU engine's measures under upstream's names (no GPU
     memory; KV blocks over its slots);
-  - a stream of n > 1 sequences yields one response per sequence, each sibling sampling with seed + i.
+  - a stream of n > 1 sequences yields one response per sequence, each sibling sampling with seed + i;
+  - config fields the extract gives no type for are typed by their default (None always allowed);
+  - with a tokenizer, stop strings are matched as their token ids (upstream also matches the text).
 """
