@@ -15,6 +15,7 @@ import sys
 from . import checkpoint
 from .capacity import cli as capacity_cli
 from .llmapi import cli as llmapi_cli
+from .lora import cli as lora_cli
 from .onnx import cli as onnx_cli
 from .onnx import quality
 from .trtllm import cli as trtllm_cli
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulated.register(sub)
     capacity_cli.register(sub)
     llmapi_cli.register(sub)
+    lora_cli.register(sub)
     return parser
 
 

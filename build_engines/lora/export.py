@@ -112,7 +112,7 @@ def check_graph(model_path: Path) -> list[str]:
 
 def _origin(base_dir: Path, base: dict) -> dict:
     return {
-        "path": str(base_dir),
+        "path": str(base_dir.resolve()),
         "created_unix": base.get("created_unix"),
         "checkpoint_sha256": base.get("checkpoint_sha256"),
     }

@@ -1,0 +1,84 @@
+"""The LoRA-capable export and the test adapters: built beside the plain export without touching it,
+reused when up to date, with the inputs of the contract; adapters made the same, byte for byte,
+every time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from build_engines import manifest
+from build_engines.lora.adapters import TEST_ADAPTERS, load_base, make_test_adapters
+from build_engines.lora.export import export_lora
+from build_engines.lora.graph import add_lora, spec_for
+from python_backend.engine.lora_weights import SLOT_IDS, SPEC_FILE, LoraSpec, a_input, b_input
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    # model.onnx.data is shared by hard link; its inode and size show it was not rewritten.
+    out = {}
+    for item in sorted(directory.iterdir()):
+        if item.name == "model.onnx.data":
+            out[item.name] = f"{item.stat().st_ino}:{item.stat().st_size}:{item.stat().st_mtime_ns}"
+        else:
+            out[item.name] = hashlib.sha256(item.read_bytes()).hexdigest()
+    return out
+
+
+def test_lora_export_leaves_the_plain_export_as_it_was(checkpoint_dir, onnx_fp32, tmp_path):
+    import onnx
+
+    before = _digests(onnx_fp32)
+    out = export_lora(checkpoint_dir, onnx_fp32, out=tmp_path / "onnx-fp32-lora")
+    assert _digests(onnx_fp32) == before
+    assert (out / "model.onnx.data").stat().st_ino == (onnx_fp32 / "model.onnx.data").stat().st_ino
+    spec = LoraSpec.read(out)
+    assert spec == spec_for(checkpoint_dir)
+    # SmolLM2-135M: 30 layers, hidden 576, 9 query and 3 KV heads of 64, MLP 1536 (its config.json).
+    assert spec.num_layers == 30
+    assert spec.modules["k_proj"] == (576, 192) and spec.modules["down_proj"] == (1536, 576)
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    assert inputs[SLOT_IDS] == ["batch_size"]
+    assert inputs[a_input("q_proj")] == [30, "lora_slots", 576, "lora_rank"]
+    assert inputs[b_input("v_proj")] == [30, "lora_slots", "lora_rank", 192]
+    # 7 modules × 30 layers, each a branch of two GatherND.
+    assert sum(n.op_type == "GatherND" for n in graph.node) == 2 * 7 * 30
+    built = manifest.read(out)
+    assert built["artifact"] == "onnx-decoder-lora" and "quality" not in built
+    assert built["derived_from"]["path"] == str(onnx_fp32.resolve())
+    # Up to date: a second call reuses it (the manifest is not rewritten).
+    assert export_lora(checkpoint_dir, onnx_fp32, out=out) == out
+    assert manifest.read(out)["created_unix"] == built["created_unix"]
+
+
+def test_fused_qkv_needs_all_three_modules(checkpoint_dir, onnx_fp32, tmp_path):
+    full = spec_for(checkpoint_dir)
+    partial = LoraSpec(
+        base_model=full.base_model,
+        num_layers=full.num_layers,
+        modules={m: full.modules[m] for m in ("q_proj", "v_proj")},
+    )
+    with pytest.raises(ValueError, match=r"attn/qkv_proj computes \['q_proj', 'k_proj', 'v_proj'\]"):
+        add_lora(onnx_fp32 / "model.onnx", tmp_path / "model.onnx", partial)
+
+
+def test_test_adapters_are_the_same_every_time(checkpoint_dir, tmp_path):
+    model = load_base(checkpoint_dir)
+    first = make_test_adapters(checkpoint_dir, tmp_path / "one", model=model)
+    second = make_test_adapters(checkpoint_dir, tmp_path / "two", model=model)
+    assert [p.name for p in first] == [r.name for r in TEST_ADAPTERS]
+    for a, b, recipe in zip(first, second, TEST_ADAPTERS, strict=True):
+        weights = "adapter_model.safetensors"
+        assert (a / weights).read_bytes() == (b / weights).read_bytes()
+        config = json.loads((a / "adapter_config.json").read_text())
+        assert config["r"] == recipe.rank and config["lora_alpha"] == recipe.alpha
+        assert sorted(config["target_modules"]) == sorted(recipe.target_modules)
+        # The base is named by the checkpoint it was made from: what the engine matches.
+        assert Path(config["base_model_name_or_path"]).name == checkpoint_dir.name
+        assert SPEC_FILE not in {p.name for p in a.iterdir()}
+    # make_adapter takes its LoRA layers out again: the caller's model is the base model.
+    assert not any("lora_" in name for name, _ in model.named_parameters())
