@@ -1,11 +1,14 @@
-"""The PyTorch path's emulated repository follows issue 25's relocation rule: the session's server runs it
-assembled in one directory for the path it is served from and moved there (tests/emulated_gpu_servers.py);
-moved anywhere else, it is refused before Triton starts, naming engine/1/model.yaml, the checkpoint path
-its `model` names, and --repo-mount-path (python_backend/contract/repo_paths.py).
+"""The PyTorch path's emulated repository is gpu-repo's plus the stand-in, and follows issue 25's relocation
+rule: the session's server runs it assembled in one directory for the path it is served from and moved
+there (tests/emulated_gpu_servers.py); moved anywhere else, it is refused before Triton starts, naming
+engine/1/model.yaml, the checkpoint path its `model` names, and --repo-mount-path
+(python_backend/contract/repo_paths.py).
 """
 
 from __future__ import annotations
 
+import filecmp
+import json
 import re
 import shutil
 import subprocess
@@ -14,14 +17,36 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from emulated_gpu_servers import emulated_pytorch_repository
+from emulated_gpu_servers import GPU_REPO_ARGS, TEST_LIMITS, emulated_pytorch_repository
 from suite_ports import SCRATCH, test_port
 
+from build_engines import model_config
+from build_engines.llmapi import emulated
+from build_engines.llmapi.gpu_repo import cmd_gpu_repo
 from build_engines.shared_models import PROJECT_ROOT
 from client import LLMClient
 
 pytestmark = pytest.mark.integration
 PORTS = (test_port(210), test_port(211), test_port(212))  # never bound: the server is refused first
+
+
+def test_only_the_stand_in_is_added_to_what_gpu_repo_writes(
+    emulated_pytorch_server, checkpoint_dir, tmp_path
+):
+    repo = Path(emulated_pytorch_server.options.model_repository)
+    written = tmp_path / "gpu"
+    cmd_gpu_repo(emulated.gpu_repo_args(checkpoint_dir, written, TEST_LIMITS, str(repo), GPU_REPO_ARGS))
+    for name in ("ensemble", "preprocessing", "engine", "postprocessing"):
+        ours = model_config.dump(model_config.load(repo / name / "config.pbtxt"))
+        assert ours == model_config.dump(model_config.load(written / name / "config.pbtxt")), name
+    for name in ("model.py", "model.yaml"):
+        assert filecmp.cmp(repo / "engine" / "1" / name, written / "engine" / "1" / name, shallow=False), name
+    # Added: the stand-in, importable only from the engine model's directory, and the ONNX export it runs.
+    stand_in = repo / "engine" / "1" / "tensorrt_llm"
+    assert filecmp.cmp(stand_in / "__init__.py", emulated.STANDIN / "__init__.py", shallow=False)
+    assert (repo / "engine" / "1" / "checkpoint" / "onnx" / "model.onnx").is_file()
+    record = json.loads((repo / "manifest.json").read_text())
+    assert record["gpu_engine"] == "pytorch" and record["emulated"]["tensorrt_llm"].startswith("engine/1/")
 
 
 def test_the_session_server_was_moved_to_its_mount_path_and_answers(emulated_pytorch_server):
