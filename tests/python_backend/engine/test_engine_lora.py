@@ -53,26 +53,21 @@ def prompts(tokenizer):
 
 
 @pytest.fixture(scope="module")
-def reference(checkpoint_dir, adapter_dirs, prompts, base_model):
-    """PyTorch's greedy tokens and the logits at each of them, per (adapter, prompt): the base
-    model for None, the merged PEFT model otherwise."""
-    import torch
+def models(checkpoint_dir, adapter_dirs, base_model):
+    """The PyTorch reference per adapter: the base model for None, the merged PEFT model otherwise."""
     from peft import PeftModel
 
-    out = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one token at a time on a shared 2-core machine: threads only contend
-    try:
-        for name in (None, A, B):
-            model = base_model
-            if name is not None:
-                merged = PeftModel.from_pretrained(load_base(checkpoint_dir), str(adapter_dirs[name]))
-                model = merged.merge_and_unload()
-            for ids in prompts:
-                out[name, tuple(ids)] = _greedy(model, ids)
-    finally:
-        torch.set_num_threads(threads)
+    out = {None: base_model}
+    for name in (A, B):
+        merged = PeftModel.from_pretrained(load_base(checkpoint_dir), str(adapter_dirs[name]))
+        out[name] = merged.merge_and_unload()
     return out
+
+
+@pytest.fixture(scope="module")
+def reference(models, prompts):
+    """PyTorch's greedy tokens and the logits at each of them, per (adapter, prompt)."""
+    return {(name, tuple(ids)): _greedy(model, ids) for name, model in models.items() for ids in prompts}
 
 
 def _greedy(model, ids: list[int]) -> tuple[list[int], np.ndarray]:
@@ -81,13 +76,20 @@ def _greedy(model, ids: list[int]) -> tuple[list[int], np.ndarray]:
     import torch
 
     tokens, rows = [], []
-    with torch.no_grad():
-        step = model(torch.tensor([ids]), use_cache=True)
-        for _ in range(MAX_TOKENS):
-            row = step.logits[0, -1]
-            rows.append(row.numpy().copy())
-            tokens.append(int(row.argmax()))
-            step = model(torch.tensor([[tokens[-1]]]), past_key_values=step.past_key_values, use_cache=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one token at a time on a shared 2-core machine: threads only contend
+    try:
+        with torch.no_grad():
+            step = model(torch.tensor([ids]), use_cache=True)
+            for _ in range(MAX_TOKENS):
+                row = step.logits[0, -1]
+                rows.append(row.numpy().copy())
+                tokens.append(int(row.argmax()))
+                step = model(
+                    torch.tensor([[tokens[-1]]]), past_key_values=step.past_key_values, use_cache=True
+                )
+    finally:
+        torch.set_num_threads(threads)
     return tokens, np.stack(rows)
 
 
@@ -217,3 +219,39 @@ def test_adapter_names_are_checked(lora_export, onnx_fp32, adapter_dirs, prompts
         engine.shutdown()
     with pytest.raises(ValueError, match="is not a LoRA-capable export"):
         LLMEngine(EngineConfig(max_num_seqs=1, max_seq_len=64, max_loras=1), onnx_fp32)
+
+
+def test_prefix_reuse_and_draft_verification_keep_to_the_adapter(
+    lora_export, adapter_dirs, models, tokenizer
+):
+    """The same prompt under the base model, then adapter A, then A again: A never reuses the base
+    model's KV entries (they hold other values), its second run reuses its own; every run
+    speculates (prompt-lookup drafts verified in one call that carries the adapter too)."""
+    config = EngineConfig(
+        max_num_seqs=2,
+        max_seq_len=128,
+        max_loras=1,
+        max_lora_rank=8,
+        min_prefix_reuse=2,
+        speculative_draft_len=3,
+    )
+    engine = LLMEngine(config, lora_export).start()
+    slots = engine.scheduler.slots
+    # Repetitive text: the prompt-lookup drafter finds its n-grams, so the runs verify drafts.
+    ids = tokenizer.encode("one two three four five, one two three four five, one two three")
+    expected = {name: _greedy(models[name], ids)[0] for name in (None, A)}
+    try:
+        engine.load_adapter(A, adapter_dirs[A])
+        runs = []
+        for name in (None, A, A):
+            hits = slots.hit_tokens
+            tokens, _ = engine.generate(ids, SamplingParams(max_tokens=MAX_TOKENS, lora_name=name))
+            runs.append((tokens, slots.hit_tokens - hits))
+        drafted = engine.stats()
+    finally:
+        engine.shutdown()
+    assert runs[0] == (expected[None], 0)
+    assert runs[1] == (expected[A], 0)  # the same prompt as run 0, yet nothing reused
+    assert runs[2] == (expected[A], len(ids) - 1)  # its own entries, all but the last prompt token
+    assert expected[A] != expected[None]
+    assert drafted["draft_tokens_total"] > 0
