@@ -26,7 +26,9 @@ from build_engines.llmapi.gpu_repo import cmd_gpu_repo
 from build_engines.shared_models import PROJECT_ROOT
 from client import LLMClient
 
-pytestmark = pytest.mark.integration
+# image_libs: the served models run under the NGC image's library versions (make test-image), the
+# ones this path's pin (TensorRT-LLM 1.2.1, NGC 26.04) ships; they run only there (Makefile SUITE_MARKS).
+pytestmark = [pytest.mark.integration, pytest.mark.image_libs]
 PORTS = (test_port(210), test_port(211), test_port(212))  # never bound: the server is refused first
 
 
