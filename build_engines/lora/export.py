@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from python_backend.engine.lora_weights import SLOT_IDS, SPEC_FILE, a_input, b_input
+from python_backend.engine.lora_weights import MASK, SPEC_FILE
 
 from .. import manifest
 from .graph import add_lora, spec_for
@@ -55,18 +55,12 @@ def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: 
         derived_from=_origin(base_dir, base),
         inputs={
             **base["inputs"],
-            SLOT_IDS: ["batch_size"],
-            **{
-                a_input(m): [spec.num_layers, "lora_slots", d[0], "lora_rank"]
-                for m, d in spec.modules.items()
-            },
-            **{
-                b_input(m): [spec.num_layers, "lora_slots", "lora_rank", d[1]]
-                for m, d in spec.modules.items()
-            },
+            MASK: ["batch_size", 1, "lora_columns"],
+            "lora_a.<layer>.<module>": ["in", "lora_columns"],
+            "lora_b.<layer>.<module>": ["lora_columns", "out"],
         },
         lora=(
-            "per-row adapter slots (S-LoRA-style batched gather); slot 0 = no adapter; "
+            "per-row adapter slots (S-LoRA-style: masked slots x rank columns); slot 0 = no adapter; "
             "contract: python_backend/engine/lora_weights.py"
         ),
         ort_contrib_ops_in_default_domain=contrib_ops,

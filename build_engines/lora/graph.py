@@ -3,15 +3,16 @@
 For each decoder layer i and module m, the projection's output y (the builder's MatMul, or
 MatMulNBits when quantized) becomes
 
-    y + MatMul(MatMul(x, GatherND(lora_a.m, idx_i)), GatherND(lora_b.m, idx_i))
+    y + MatMul(Mul(MatMul(x, lora_a.i.m), lora_mask), lora_b.i.m)
 
-where idx_i = [[i, lora_slot_ids[row]] for each row] picks, per row, that layer's A [in, rank] and
-B [rank, out] of the row's adapter slot: a batched gather-matmul as S-LoRA / punica do, so rows of
-one call may each use a different adapter. GatherND copies only the rows' own matrices, not the
-whole stack. The builder fuses q, k and v into one qkv_proj MatMul: their three deltas are
-concatenated in that order (q, k, v) before the add. Inputs and layout: the contract in
-python_backend/engine/lora_weights.py. Slot 0 (zeros) adds exactly 0.0, so rows without an
-adapter compute what the plain export computes.
+lora_a.i.m holds every resident adapter's A side by side ([in, slots·rank]), lora_b.i.m their B
+stacked ([slots·rank, out]); the mask keeps, per row, only the columns of that row's slot. So each
+row gets its own adapter's x·A·B in one call, as S-LoRA / punica batch them, at the cost of two
+thin GEMMs (slots·rank columns) and without copying any adapter's weights per row. The builder
+fuses q, k and v into one qkv_proj MatMul: their three deltas are concatenated in that order
+(q, k, v) before the add. Inputs and layout: the contract in python_backend/engine/lora_weights.py.
+Slot 0 (zeros, and masked off) adds exactly 0.0, so rows without an adapter compute what the plain
+export computes.
 
 The plain export is untouched: this edits a copy of its graph (the weights file is shared by a
 hard link), written to its own directory `onnx-<precision>-lora`.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from python_backend.engine.lora_weights import SLOT_IDS, LoraSpec, a_input, b_input
+from python_backend.engine.lora_weights import MASK, LoraSpec, a_input, b_input
 
 # PEFT module → (the builder's node folder, part of a fused projection or None)
 PROJECTIONS = {
@@ -63,46 +64,31 @@ def add_lora(model_path: Path, out_path: Path, spec: LoraSpec) -> None:
     """Write `model_path`'s graph with the LoRA branches to `out_path` (graph only: initializers
     keep pointing at the external data file, which must sit beside `out_path` too)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     model = onnx.load(str(model_path), load_external_data=False)
     graph = model.graph
-    if any(i.name == SLOT_IDS for i in graph.input):
+    if any(i.name == MASK for i in graph.input):
         raise ValueError(f"{model_path} already has LoRA inputs")
-    graph.input.append(helper.make_tensor_value_info(SLOT_IDS, TensorProto.INT64, ["batch_size"]))
-    for module, (features_in, features_out) in spec.modules.items():
-        graph.input.append(
-            helper.make_tensor_value_info(
-                a_input(module), TensorProto.FLOAT, [spec.num_layers, "lora_slots", features_in, "lora_rank"]
+    graph.input.append(
+        helper.make_tensor_value_info(MASK, TensorProto.FLOAT, ["batch_size", 1, "lora_columns"])
+    )
+    for layer in range(spec.num_layers):
+        for module, (features_in, features_out) in spec.modules.items():
+            graph.input.append(
+                helper.make_tensor_value_info(
+                    a_input(layer, module), TensorProto.FLOAT, [features_in, "lora_columns"]
+                )
             )
-        )
-        graph.input.append(
-            helper.make_tensor_value_info(
-                b_input(module), TensorProto.FLOAT, [spec.num_layers, "lora_slots", "lora_rank", features_out]
+            graph.input.append(
+                helper.make_tensor_value_info(
+                    b_input(layer, module), TensorProto.FLOAT, ["lora_columns", features_out]
+                )
             )
-        )
-    consts = [numpy_helper.from_array(_int64([1]), "/lora/axes1")]
-    consts += [numpy_helper.from_array(_int64([i]), f"/lora/layer{i}") for i in range(spec.num_layers)]
-    graph.initializer.extend(consts)
-    head = [
-        helper.make_node("Unsqueeze", [SLOT_IDS, "/lora/axes1"], ["/lora/slot_col"], name="/lora/Unsqueeze"),
-        helper.make_node("Sub", ["/lora/slot_col", "/lora/slot_col"], ["/lora/zero_col"], name="/lora/Sub"),
-    ]
     nodes = list(graph.node)
     by_name = {n.name: n for n in nodes}
     after: dict[str, list] = {}  # base node name → the nodes that follow it
     for layer in range(spec.num_layers):
-        index = f"/lora/layers.{layer}/index"
-        head.append(
-            helper.make_node(
-                "Add", ["/lora/zero_col", f"/lora/layer{layer}"], [f"{index}/layer_col"], name=f"{index}/Add"
-            )
-        )
-        head.append(
-            helper.make_node(
-                "Concat", [f"{index}/layer_col", "/lora/slot_col"], [index], name=f"{index}/Concat", axis=1
-            )
-        )
         for folder in dict.fromkeys(PROJECTIONS[m][0] for m in spec.modules):
             base = _projection(by_name, layer, folder)
             parts = [m for m in PROJECTIONS if m in spec.modules and PROJECTIONS[m][0] == folder]
@@ -111,16 +97,15 @@ def add_lora(model_path: Path, out_path: Path, spec: LoraSpec) -> None:
                 raise ValueError(
                     f"{folder} computes {fused} in one MatMul: LoRA needs all of them, got {parts}"
                 )
-            after[base.name] = _branch(base, parts, index, f"/lora/layers.{layer}/{folder}", helper)
+            after[base.name] = _branch(base, layer, parts, f"/lora/layers.{layer}/{folder}", helper)
     graph.ClearField("node")
-    graph.node.extend(head)
     for node in nodes:
         graph.node.append(node)
         graph.node.extend(after.get(node.name, []))
     onnx.save(model, str(out_path))
 
 
-def _branch(base, modules: list[str], index: str, prefix: str, helper) -> list:
+def _branch(base, layer: int, modules: list[str], prefix: str, helper) -> list:
     """The nodes adding the modules' deltas to `base`'s output (renamed; the sum takes its name)."""
     x = base.input[0]
     y = base.output[0]
@@ -130,10 +115,11 @@ def _branch(base, modules: list[str], index: str, prefix: str, helper) -> list:
     for module in modules:
         p = f"{prefix}/{module}"
         nodes += [
-            helper.make_node("GatherND", [a_input(module), index], [f"{p}/a"], name=f"{p}/GatherA"),
-            helper.make_node("MatMul", [x, f"{p}/a"], [f"{p}/xa"], name=f"{p}/MatMulA"),
-            helper.make_node("GatherND", [b_input(module), index], [f"{p}/b"], name=f"{p}/GatherB"),
-            helper.make_node("MatMul", [f"{p}/xa", f"{p}/b"], [f"{p}/delta"], name=f"{p}/MatMulB"),
+            helper.make_node("MatMul", [x, a_input(layer, module)], [f"{p}/xa"], name=f"{p}/MatMulA"),
+            helper.make_node("Mul", [f"{p}/xa", MASK], [f"{p}/masked"], name=f"{p}/Mask"),
+            helper.make_node(
+                "MatMul", [f"{p}/masked", b_input(layer, module)], [f"{p}/delta"], name=f"{p}/MatMulB"
+            ),
         ]
         deltas.append(f"{p}/delta")
     delta = deltas[0]
@@ -152,9 +138,3 @@ def _projection(by_name: dict, layer: int, folder: str):
     raise ValueError(
         f"no projection node under /model/layers.{layer}/{folder}/ (not a model-builder export?)"
     )
-
-
-def _int64(values):
-    import numpy as np
-
-    return np.asarray(values, dtype=np.int64)

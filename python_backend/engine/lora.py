@@ -1,11 +1,13 @@
 """The adapters an engine knows by name, and the few resident in the LoRA export's weight slots.
 
 Known adapters are read and checked once, at registration (lora_weights.read_adapter), and kept
-in host memory. Resident ones occupy a slot 1..max_loras of the stacked inputs the runner binds
-(`a`, `b`: lora_weights' layout; slot 0 stays zeros: rows without an adapter). A sequence takes its
-adapter's slot when it is admitted (the scheduler calls `acquire`) and gives it back when it
-finishes (`release`). When no slot is free the least recently used adapter that no running
-sequence uses is evicted (its host copy stays); when every slot is in use the sequence waits.
+in host memory. Resident ones occupy a slot 1..max_loras of the stacks the runner binds, one per
+module: `a` [layers, in, slots, rank] and `b` [layers, slots, rank, out], so that each layer's
+[in, slots·rank] and [slots·rank, out] matrices are contiguous (lora_weights' layout); slot 0
+stays zeros (rows without an adapter). A sequence takes its adapter's slot when it is admitted
+(the scheduler calls `acquire`) and gives it back when it finishes (`release`). When no slot is
+free the least recently used adapter that no running sequence uses is evicted (its host copy
+stays); when every slot is in use the sequence waits.
 
 All calls happen under the engine's lock (registration from callers' threads, acquire/release from
 the engine loop), so the stacks never change while the runner reads them.
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract.errors import InputError
-from .lora_weights import Adapter, AdapterError, LoraSpec, read_adapter
+from .lora_weights import Adapter, AdapterError, LoraSpec, a_input, b_input, read_adapter
 from .sequence import Sequence
 
 
@@ -37,8 +39,9 @@ class AdapterTable:
         self.max_loras = max_loras
         self.max_lora_rank = max_lora_rank
         slots = max_loras + 1  # slot 0: no adapter
+        self.columns = slots * max_lora_rank  # C of the export's inputs
         self.a = {
-            m: np.zeros((spec.num_layers, slots, dims[0], max_lora_rank), np.float32)
+            m: np.zeros((spec.num_layers, dims[0], slots, max_lora_rank), np.float32)
             for m, dims in spec.modules.items()
         }
         self.b = {
@@ -131,6 +134,27 @@ class AdapterTable:
             raise ValueError(f"adapter {name!r} released more often than acquired")
         self._running[name] -= 1
 
+    def mask(self, adapter_slots: list[int]) -> np.ndarray:
+        """The export's lora_mask for rows with these adapter slots: [rows, 1, columns]."""
+        mask = np.zeros((len(adapter_slots), 1, self.columns), np.float32)
+        rank = self.max_lora_rank
+        for row, slot in enumerate(adapter_slots):
+            if slot:
+                mask[row, 0, slot * rank : (slot + 1) * rank] = 1.0
+        return mask
+
+    def bindings(self) -> list[tuple[str, list[int], np.ndarray]]:
+        """(input name, shape, array) of every layer's A and B, views into the stacks: the runner
+        binds them by address (they never move: loading writes into them)."""
+        out = []
+        for module in self.spec.modules:
+            for layer in range(self.spec.num_layers):
+                a = self.a[module][layer]
+                b = self.b[module][layer]
+                out.append((a_input(layer, module), [a.shape[0], self.columns], a))
+                out.append((b_input(layer, module), [self.columns, b.shape[-1]], b))
+        return out
+
     def _take_slot(self) -> int | None:
         if self._free:
             return self._free.pop(0)
@@ -143,13 +167,13 @@ class AdapterTable:
     def _load(self, adapter: Adapter, slot: int) -> None:
         self._clear(slot)
         for module in self.spec.modules:
-            self.a[module][:, slot, :, : adapter.rank] = adapter.a[module]
+            self.a[module][:, :, slot, : adapter.rank] = adapter.a[module]
             self.b[module][:, slot, : adapter.rank, :] = adapter.b[module]
         self.loads += 1
 
     def _clear(self, slot: int) -> None:
         for module in self.spec.modules:
-            self.a[module][:, slot] = 0.0
+            self.a[module][:, :, slot] = 0.0
             self.b[module][:, slot] = 0.0
 
 

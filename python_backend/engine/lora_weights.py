@@ -2,16 +2,18 @@
 into it.
 
 A LoRA-capable export (build_engines/lora/graph.py writes it, this module is the contract both
-sides import) takes, besides the decoder's inputs:
+sides import) takes, besides the decoder's inputs, for C = slots × rank columns:
 
-    lora_slot_ids       int64   [batch]                    the adapter slot of each row (0: none)
-    lora_a.<module>     float32 [layers, slots, in, rank]  PEFT's lora_A, transposed
-    lora_b.<module>     float32 [layers, slots, rank, out] PEFT's lora_B, transposed, scaling folded in
+    lora_mask                  float32 [batch, 1, C]  1.0 over the columns of the row's adapter slot
+    lora_a.<layer>.<module>    float32 [in, C]        columns s·rank…: slot s's PEFT lora_A, transposed
+    lora_b.<layer>.<module>    float32 [C, out]       rows s·rank…: slot s's lora_B, transposed, scaled
 
-and adds `x @ A[layer, slot] @ B[layer, slot]` to each target projection's output, row by row:
-every row of one call has its own adapter (S-LoRA / punica's batched gather), so rows with
-different adapters and rows with none share a step. Slot 0 holds zeros. Slots and rank are free
-dimensions: the engine picks them (EngineConfig.max_loras, max_lora_rank). Beside model.onnx,
+and adds `((x @ A) * mask) @ B` to each target projection's output: every row of one call gets
+its own adapter's delta (the other slots' columns are masked to zero), so rows with different
+adapters and rows with none share a step, as S-LoRA / punica batch them, without copying any
+adapter's weights per row. Slot 0 holds zeros (rows without an adapter). Slots and rank are free
+dimensions: the engine picks them (EngineConfig.max_loras, max_lora_rank), and binds each layer's
+matrices straight from its stacks (engine/lora.py), as it binds the KV cache. Beside model.onnx,
 `lora.json` names what the export accepts: {"base_model", "num_layers", "modules": {name: [in, out]}}.
 
 An adapter directory is PEFT's: adapter_config.json + adapter_model.safetensors, whose tensors are
@@ -29,19 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-SLOT_IDS = "lora_slot_ids"
+MASK = "lora_mask"
 SPEC_FILE = "lora.json"
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 _KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$")
 
 
-def a_input(module: str) -> str:
-    return f"lora_a.{module}"
+def a_input(layer: int, module: str) -> str:
+    return f"lora_a.{layer}.{module}"
 
 
-def b_input(module: str) -> str:
-    return f"lora_b.{module}"
+def b_input(layer: int, module: str) -> str:
+    return f"lora_b.{layer}.{module}"
 
 
 class AdapterError(ValueError):

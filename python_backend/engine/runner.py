@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 from .kv_cache import KVBuffers
 from .lora import AdapterTable
-from .lora_weights import SLOT_IDS, LoraSpec, a_input, b_input
+from .lora_weights import MASK, LoraSpec
 from .sampler import accept_draft, next_token, token_log_prob
 from .scheduler import StepPlan
 from .sequence import Sequence
@@ -100,6 +100,7 @@ class ModelRunner:
         self.can_verify = "num_logits" in {i.name for i in self.session.get_inputs()}
         spec = LoraSpec.read(onnx_dir)
         self.adapters = AdapterTable(spec, max_loras, max_lora_rank) if spec is not None else None
+        self._lora_inputs = self.adapters.bindings() if self.adapters is not None else []
 
     def run(self, plan: StepPlan) -> StepResult:
         """Compute `plan`; return what was drawn for each sequence that completed its prompt,
@@ -144,11 +145,9 @@ class ModelRunner:
                 binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
 
     def _bind_adapters(self, binding: ort.IOBinding, adapter_slots: list[int]) -> None:
-        table = self.adapters
-        binding.bind_cpu_input(SLOT_IDS, np.asarray(adapter_slots, dtype=np.int64))
-        for module in table.spec.modules:
-            for name, array in ((a_input(module), table.a[module]), (b_input(module), table.b[module])):
-                binding.bind_input(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+        binding.bind_cpu_input(MASK, self.adapters.mask(adapter_slots))
+        for name, shape, array in self._lora_inputs:
+            binding.bind_input(name, "cpu", 0, np.float32, shape, array.ctypes.data)
 
     def _run(
         self,

@@ -14,7 +14,7 @@ from build_engines import manifest
 from build_engines.lora.adapters import TEST_ADAPTERS, load_base, make_test_adapters
 from build_engines.lora.export import export_lora
 from build_engines.lora.graph import add_lora, spec_for
-from python_backend.engine.lora_weights import SLOT_IDS, SPEC_FILE, LoraSpec, a_input, b_input
+from python_backend.engine.lora_weights import MASK, SPEC_FILE, LoraSpec, a_input, b_input
 
 
 def _digests(directory: Path) -> dict[str, str]:
@@ -42,11 +42,14 @@ def test_lora_export_leaves_the_plain_export_as_it_was(checkpoint_dir, onnx_fp32
     assert spec.modules["k_proj"] == (576, 192) and spec.modules["down_proj"] == (1536, 576)
     graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
-    assert inputs[SLOT_IDS] == ["batch_size"]
-    assert inputs[a_input("q_proj")] == [30, "lora_slots", 576, "lora_rank"]
-    assert inputs[b_input("v_proj")] == [30, "lora_slots", "lora_rank", 192]
-    # 7 modules × 30 layers, each a branch of two GatherND.
-    assert sum(n.op_type == "GatherND" for n in graph.node) == 2 * 7 * 30
+    assert inputs[MASK] == ["batch_size", 1, "lora_columns"]
+    assert inputs[a_input(0, "q_proj")] == [576, "lora_columns"]
+    assert inputs[b_input(29, "v_proj")] == ["lora_columns", 192]
+    assert len(inputs) == len(manifest.read(onnx_fp32)["inputs"]) + 60 + 1 + 2 * 7 * 30  # + KV, mask, A, B
+    # 7 modules × 30 layers, each a branch of two MatMuls and a mask; the plain graph's nodes stay.
+    plain = onnx.load(str(onnx_fp32 / "model.onnx"), load_external_data=False).graph
+    assert sum(n.name.endswith("/Mask") for n in graph.node) == 7 * 30
+    assert len(graph.node) == len(plain.node) + 7 * 30 * 3 + 30 * 5 + 30  # + branches, adds, qkv concats
     built = manifest.read(out)
     assert built["artifact"] == "onnx-decoder-lora" and "quality" not in built
     assert built["derived_from"]["path"] == str(onnx_fp32.resolve())

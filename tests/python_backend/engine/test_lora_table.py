@@ -120,15 +120,15 @@ def test_lru_eviction_spares_running_adapters(tmp_path):
     # c needs a slot: a is the least recently used idle one, b runs.
     assert table.acquire("c") == 1 and table.resident == ["b", "c"] and table.evictions == 1
     # Padded to max_lora_rank 4: columns past the adapter's rank 2 are zeros; slot 0 is all zeros.
-    assert not table.a["q_proj"][:, 1, :, 2:].any() and table.a["q_proj"][:, 1, :, :2].any()
-    assert not table.a["q_proj"][:, 0].any() and not table.b["down_proj"][:, 0].any()
+    assert not table.a["q_proj"][:, :, 1, 2:].any() and table.a["q_proj"][:, :, 1, :2].any()
+    assert not table.a["q_proj"][:, :, 0].any() and not table.b["down_proj"][:, 0].any()
     # Every slot's adapter runs: a must wait (None), nothing is evicted.
     assert table.acquire("a") is None and table.evictions == 1
     with pytest.raises(AdapterInUseError, match="adapter 'c' is in use by 1 running sequences"):
         table.unregister("c")
     table.release("c")
     assert table.unregister("c") is True and table.resident == ["b"]
-    assert not table.a["q_proj"][:, 1].any()  # its slot is cleared for the next adapter
+    assert not table.a["q_proj"][:, :, 1].any()  # its slot is cleared for the next adapter
     assert table.acquire("a") == 1 and table.loads == 4
 
 
@@ -156,3 +156,23 @@ def test_an_engine_without_slots_refuses_adapters(tmp_path):
     table = AdapterTable(SPEC, max_loras=0, max_lora_rank=4)
     with pytest.raises(AdapterError, match="this engine holds no adapters \\(max_loras is 0\\)"):
         table.register("a", make_adapter(tmp_path / "a"))
+
+
+def test_the_mask_and_bindings_follow_the_export_layout(tmp_path):
+    table = AdapterTable(SPEC, max_loras=2, max_lora_rank=3)
+    table.register("a", make_adapter(tmp_path / "a", rank=2))
+    slot = table.acquire("a")
+    # Columns are slots × rank: [slot 0 | slot 1 | slot 2], 3 each; a row keeps only its slot's.
+    mask = table.mask([0, slot, 2])
+    assert mask.shape == (3, 1, 9)
+    assert mask[0].sum() == 0 and mask[1, 0].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0]
+    assert mask[2, 0].tolist() == [0] * 6 + [1] * 3
+    binds = {name: (shape, array) for name, shape, array in table.bindings()}
+    assert len(binds) == 2 * 3 * SPEC.num_layers
+    shape, a = binds["lora_a.1.q_proj"]
+    assert shape == [4, 9] and a.flags.c_contiguous
+    # The bound view is the stack itself: layer 1's A of slot 1 sits in columns 3..4 of that view.
+    adapter = read_adapter("a", tmp_path / "a", SPEC, max_rank=3)
+    assert np.array_equal(a.reshape(4, 9)[:, 3:5], adapter.a["q_proj"][1])
+    shape, b = binds["lora_b.0.down_proj"]
+    assert shape == [9, 4] and np.array_equal(b.reshape(9, 4)[3:5], adapter.b["down_proj"][0])
