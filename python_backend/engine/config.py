@@ -31,8 +31,10 @@ class EngineConfig:
     max_loras               LoRA adapters resident at once (weight slots of a LoRA-capable export,
                             engine/lora.py); more may be loaded by name, the least recently used
                             idle one is evicted. vLLM's name for the same limit
-    max_lora_rank           largest adapter rank served; every resident adapter is padded to it,
-                            so a call's LoRA cost grows with it (vLLM's name)
+    max_lora_rank           largest adapter rank served (vLLM's name); every resident adapter is
+                            padded to it. Each call computes (max_loras + 1) × max_lora_rank LoRA
+                            columns per target projection (masked per row: lora_weights.py), so
+                            its cost grows with both
     """
 
     max_num_seqs: int = 16
