@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..contract.errors import InputError
+from ..contract.errors import InputError, UnknownAdapterError
 from ..contract.limits import check_context_logits, check_fits_context, check_prompt_length
 from .config import EngineConfig
 from .grammar import GrammarCompiler
-from .lora import AdapterTable, UnknownAdapterError
+from .lora import AdapterTable
 from .outputs import OutputCallback
 from .runner import VERIFY_UNAVAILABLE
 from .sequence import SamplingParams, Sequence

@@ -20,13 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract.errors import InputError
 from .lora_weights import Adapter, AdapterError, LoraSpec, a_input, b_input, read_adapter
 from .sequence import Sequence
-
-
-class UnknownAdapterError(InputError):
-    """A request names an adapter that is not loaded (the OpenAI gateway's 404)."""
 
 
 class AdapterInUseError(RuntimeError):

@@ -13,9 +13,10 @@ import pytest
 from build_engines import manifest
 from build_engines.lora.adapters import load_base, make_test_adapters
 from build_engines.lora.export import export_lora
+from python_backend.contract.errors import UnknownAdapterError
 from python_backend.engine.config import EngineConfig
 from python_backend.engine.llm_engine import LLMEngine
-from python_backend.engine.lora import AdapterInUseError, UnknownAdapterError
+from python_backend.engine.lora import AdapterInUseError
 from python_backend.engine.sequence import SamplingParams
 
 MAX_TOKENS = 12
