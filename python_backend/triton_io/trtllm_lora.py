@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from python_backend.contract.trtllm_backend.lora import CONFIG_COLUMNS, MODULE_IDS
 from python_backend.engine.lora_weights import CONFIG_FILE, WEIGHTS_FILE, Adapter, AdapterError, LoraSpec
 
 # PEFT (Llama-style) module → TensorRT-LLM module name → module id: hf_lora_convert.py's
 # hf_modules_to_trtllm_modules (gate_proj is mlp_h_to_4h, up_proj is mlp_gate: the code, not the
 # template's comment) and LoraModule::ModuleType (cpp/include/tensorrt_llm/runtime/loraModule.h,
-# NVIDIA/TensorRT-LLM@0ccc36f72d7e04eb37ef72b4739030e1bc541e05).
+# NVIDIA/TensorRT-LLM@0ccc36f72d7e04eb37ef72b4739030e1bc541e05; the ids: contract/trtllm_backend/lora.py).
 TRTLLM_MODULES = {
     "q_proj": "attn_q",
     "k_proj": "attn_k",
@@ -43,17 +44,7 @@ TRTLLM_MODULES = {
     "down_proj": "mlp_4h_to_h",
     "up_proj": "mlp_gate",
 }
-MODULE_IDS = {
-    "attn_q": 1,
-    "attn_k": 2,
-    "attn_v": 3,
-    "attn_dense": 4,
-    "mlp_h_to_4h": 5,
-    "mlp_4h_to_h": 6,
-    "mlp_gate": 7,
-}
 PEFT_MODULES = {MODULE_IDS[trtllm]: peft for peft, trtllm in TRTLLM_MODULES.items()}  # id → PEFT name
-CONFIG_COLUMNS = 3  # [module_id, layer_idx, adapter_size]
 # The converter's key pattern (hf_lora_convert.py get_all_lora_weights).
 _KEY = re.compile(r".*\.layers\.([0-9]+)\.(self_attn|mlp)\.([a-z_]+)\.lora_(A|B)\.weight.*")
 
