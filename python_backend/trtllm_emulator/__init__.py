@@ -10,6 +10,7 @@ One role per file:
   settings.py   load time: config parameters + engine dir → settings, or the backend's load failure
   framing.py    one request item: engine outputs → the responses the backend would send
   outputs.py    which output tensors a response carries, or the error the backend would send instead
+  peft_cache.py the PEFT cache: lora_task_id / lora_weights / lora_config as the executor takes them
   backend.py    the model instance: enqueue, stop requests, cancellation polling, the response thread
 
 Two things the emulator must do itself, measured on the Triton 2.51 here:

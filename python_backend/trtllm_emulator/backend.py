@@ -33,8 +33,9 @@ from . import executor_checks, outputs
 from . import executor_requests as requests
 from .control import Control
 from .framing import Emission, ItemFraming
+from .peft_cache import LoraRequestError, PeftCache, with_adapter
 from .settings import EmulatorSettings
-from .tracking import PendingItem, PendingRequest
+from .tracking import PendingItem, PendingRequest, QueuedResponse
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
 QUEUE_FULL = (
@@ -80,6 +81,10 @@ class EmulatedBackend:
         guided = {"tokenizer_info_path": settings.tokenizer_info_path} if settings.tokenizer_info_path else {}
         self.engine = LLMEngine(
             settings.engine, settings.engine_dir, step_observer=self._end_of_step, on_fatal=on_fatal, **guided
+        )
+        # the backend's PEFT cache, for an engine built with the LoRA plugin
+        self.peft = (
+            PeftCache(settings.lora, self.engine.runner.adapters.spec, self.engine) if settings.lora else None
         )
         self.writer = ResponseWriter()
         self._lock = threading.Lock()
@@ -163,10 +168,13 @@ class EmulatedBackend:
         for position, (engine_id, entry, item) in enumerate(created):
             try:
                 params = executor_checks.checked(item, self.settings, self.engine)
+                params, entry.lora_task = with_adapter(self.peft, item.lora, params)
                 self.engine.submit(engine_id, item.prompt, params, self._callback(engine_id))
             except executor_checks.StepFailure as exc:
                 self._fail_active(str(exc))
                 return
+            except LoraRequestError as exc:  # a LoraExpectedException: answered, the executor goes on
+                self._finish(engine_id, Emission([], True, entry.framing.perf(), str(exc)))
             except ValueError as exc:  # the executor refuses it when fetching it: an error response
                 self._finish(
                     engine_id, Emission([], True, entry.framing.perf(), FETCH_FAILED.format(error=exc))
@@ -179,6 +187,7 @@ class EmulatedBackend:
                     for other, _, _ in created:
                         self._items.pop(other, None)
                     self._by_triton_id.pop(triton_id, None)
+                self._lora_done(entry)
                 raise
 
     def _fail_active(self, error: str) -> None:
@@ -214,7 +223,7 @@ class EmulatedBackend:
             item = self._items.get(engine_id)
             emission = item.framing.end_of_step(started) if item is not None else None
             if emission is not None:
-                self.writer.put(_Send(self, item), emission, time.monotonic())
+                self.writer.put(QueuedResponse(self, item), emission, time.monotonic())
         if self._metrics is not None:
             self._metrics.after_step(self.engine)
         self._step_started_ns = time.monotonic_ns()
@@ -229,11 +238,17 @@ class EmulatedBackend:
                 triton_ids.discard(engine_id)
                 if not triton_ids:
                     del self._by_triton_id[item.pending.triton_id]
+        self._lora_done(item)
         if emission.error is not None:
             emission = Emission(
                 [], True, emission.perf, EXECUTOR_FAILED.format(id=item.executor_id, error=emission.error)
             )
-        self.writer.put(_Send(self, item), emission, time.monotonic())
+        self.writer.put(QueuedResponse(self, item), emission, time.monotonic())
+
+    def _lora_done(self, item: PendingItem) -> None:
+        if item.lora_task is not None:
+            self.peft.done(item.lora_task)
+            item.lora_task = None
 
     # -- writer thread ---------------------------------------------------------------------------------------
     def send(self, item: PendingItem, emission: Emission) -> None:
@@ -279,16 +294,3 @@ class EmulatedBackend:
         """The engine ids of a Triton request's items still running."""
         with self._lock:
             return [engine_id for engine_id, item in self._items.items() if item.pending is pending]
-
-
-class _Send:
-    """A queued response: what ResponseWriter calls `write` on (its `cancelled` is not used here)."""
-
-    cancelled = False
-
-    def __init__(self, backend: EmulatedBackend, item: PendingItem):
-        self.backend = backend
-        self.item = item
-
-    def write(self, emission: Emission, at: float) -> None:
-        self.backend.send(self.item, emission)

@@ -45,6 +45,18 @@ class ItemInput:
     params: SamplingParams
     exclude_input_in_output: bool
     bias_size: int = 0  # embedding_bias's length (0: none); the executor checks it in its step
+    lora: LoraInput | None = None  # lora_task_id given: the PEFT cache's business (peft_cache.py)
+
+
+@dataclass(frozen=True)
+class LoraInput:
+    """A row's lora_task_id and, the first time, its lora_weights / lora_config (as sent, batch dim 1).
+    Without lora_task_id the backend builds no LoraConfig: weights alone are ignored (utils.cc
+    getLoraConfigFromTensors)."""
+
+    task_id: int
+    weights: np.ndarray | None
+    config: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,18 @@ def parse(get: Getter, *, exclude_input_default: bool, static_batching: bool = F
         except ValueError as exc:
             raise EnqueueError(str(exc)) from None
         bias = row("embedding_bias")
+        task = row("lora_task_id")
+        lora = None
+        if task is not None:
+            lora = LoraInput(int(task.reshape(-1)[0]), row("lora_weights"), row("lora_config"))
         items.append(
-            ItemInput(ids[index, :length].tolist(), params, exclude, 0 if bias is None else bias.size)
+            ItemInput(
+                prompt=ids[index, :length].tolist(),
+                params=params,
+                exclude_input_in_output=exclude,
+                bias_size=0 if bias is None else bias.size,
+                lora=lora,
+            )
         )
     if static_batching:  # Executor::Impl: a static-batching request is not streamed and excludes its input
         streaming = False

@@ -27,10 +27,16 @@ from pathlib import Path
 
 from ..contract import trtllm_backend as bc
 from ..contract.perf_metrics import TOKENS_PER_BLOCK
+from ..contract.trtllm_backend import lora as bl
 from ..engine.config import EngineConfig
+from ..engine.lora_weights import LoraSpec
+from .peft_cache import LoraEngine
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
 
+# Adapters the CPU engine keeps in weight slots (the device cache's part): one per running row at
+# most, and few, since each slot costs every call max_lora_rank columns (EngineConfig.max_loras).
+MAX_RESIDENT_ADAPTERS = 8
 # The executor's queue bound comes from the config's default_queue_policy (bc.EXECUTOR_QUEUE); without
 # one the executor has none, and the CPU engine needs some.
 ENGINE_QUEUE_BOUND = 4096
@@ -57,6 +63,7 @@ class EmulatorSettings:
     cancellation_check_period_ms: int
     tokens_per_block: int
     batching_type: str  # "inflight" or "static" (gpt_model_type)
+    lora: LoraEngine | None = None  # the engine was built with the LoRA plugin (peft_cache.py)
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
@@ -154,14 +161,17 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
         num_tokens = int(build["max_num_tokens"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendLoadError(f"{engine_dir / 'config.json'}: build_config lacks {exc}") from None
+    plugins = build.get("plugin_config", {})
+    lora = lora_engine(params, build, engine_dir)
     engine = EngineConfig(
         max_num_seqs=batch,
         max_num_batched_tokens=max(num_tokens, batch),
         max_seq_len=seq_len,
         max_queue_size=queue_bound,
         prefix_caching=_flag(params, "enable_kv_cache_reuse"),
+        max_loras=min(batch, MAX_RESIDENT_ADAPTERS) if lora is not None else 0,
+        max_lora_rank=lora.max_lora_rank if lora is not None else EngineConfig.max_lora_rank,
     )
-    plugins = build.get("plugin_config", {})
     # The executor's longest input: max_seq_len - 1 with chunked context, else min(max_seq_len - 1,
     # max_num_tokens) (TrtGptModel's constructor, cpp/tensorrt_llm/batch_manager/trtGptModel.h of
     # NVIDIA/TensorRT-LLM at c8c6df08, as build_engines/trtllm/repository.py cites it); chunked context
@@ -181,4 +191,32 @@ def load_settings(params: dict[str, str], queue_bound: int = ENGINE_QUEUE_BOUND)
         cancellation_check_period_ms=max(1, _integer(params, "cancellation_check_period_ms")),
         tokens_per_block=int(plugins.get("tokens_per_block", TOKENS_PER_BLOCK)),
         batching_type=batching_type,
+        lora=lora,
     )
+
+
+def lora_engine(params: dict[str, str], build: dict, engine_dir: Path) -> LoraEngine | None:
+    """The LoRA facts of an engine built with the LoRA plugin (None without: plugin_config.lora_plugin
+    null), its cache sizes from the lora_cache_* parameters; the load fails as the backend's does when
+    the host cache cannot hold one adapter of lora_cache_max_adapter_size (bl.HOST_CACHE_TOO_SMALL)."""
+    if build.get("plugin_config", {}).get("lora_plugin") is None:
+        return None
+    built = build.get("lora_config", {})
+    rank = int(built.get("max_lora_rank", bl.DEFAULT_MAX_LORA_RANK))
+    host = params.get("lora_cache_host_memory_bytes", "")
+    match = _INT.match(host)
+    lora = LoraEngine(
+        max_lora_rank=rank,
+        target_modules=tuple(built.get("lora_target_modules") or ()),
+        host_cache_bytes=int(match.group()) if match else bl.DEFAULT_HOST_CACHE_BYTES,
+        max_adapter_size=min(_integer(params, "lora_cache_max_adapter_size"), rank),
+    )
+    spec = LoraSpec.read(engine_dir)
+    if spec is None:
+        raise BackendLoadError(
+            f"{engine_dir}: the engine has the LoRA plugin but the stand-in holds no LoRA-capable export "
+            "(emulate-gpu-repo --lora builds over python -m build_engines export-lora)"
+        )
+    if lora.host_cache_bytes < lora.max_adapter_bytes(spec):
+        raise _load_failure(bl.HOST_CACHE_TOO_SMALL)
+    return lora

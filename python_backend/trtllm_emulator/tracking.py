@@ -1,7 +1,7 @@
 """What the emulated backend keeps per Triton request and per executor request while they run.
 
 backend.py creates and forgets these; control.py reads them to cancel; the writer thread marks
-them answered.
+them answered. QueuedResponse is a response waiting in the writer's queue.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..triton_io.responses import ResponseSender
-from .framing import ItemFraming
+from .framing import Emission, ItemFraming
 from .outputs import OutputPlan
 
 
@@ -41,3 +41,17 @@ class PendingItem:
     sequence_index: int | None  # num_return_sequences > 1: which sibling (TensorRT-LLM's child request)
     executor_id: int
     dead: bool = False  # its first response was an error: the backend forgot it, later ones are dropped
+    lora_task: int | None = None  # its lora_task_id while it counts as in flight in the PEFT cache
+
+
+class QueuedResponse:
+    """A queued response: what ResponseWriter calls `write` on (its `cancelled` is not used here)."""
+
+    cancelled = False
+
+    def __init__(self, backend, item: PendingItem):
+        self.backend = backend
+        self.item = item
+
+    def write(self, emission: Emission, at: float) -> None:
+        self.backend.send(self.item, emission)
