@@ -10,6 +10,7 @@ The surface (names and fields as 1.2.1 has them; constructors built from contrac
       CompletionOutput, RequestError
   tensorrt_llm.sampling_params: SamplingParams, GuidedDecodingParams (the same classes)
   tensorrt_llm.executor: CompletionOutput, Logprob, TokenLogprobs, RequestOutput, RequestError, LoRARequest
+  tensorrt_llm.llmapi also: LoRARequest, LoraConfig; tensorrt_llm.lora_helper: LoraConfig
   LLM: generate_async(...) -> RequestOutput (async iterable, aresult(), result(), abort()),
       get_stats(timeout), shutdown(), context manager.
 
@@ -18,8 +19,10 @@ Where it differs from 1.2.1, and why (each refusal names the field):
     kv_cache_config.max_tokens (free_gpu_memory_fraction sizes nothing: there is no GPU), by default
     the CPU engine's 16 sequences of max_seq_len;
   - refuses what the CPU engine cannot reproduce: beam search, best_of > n, logprobs > 1, prompt
-    logprobs, min_p, no_repeat_ngram_size, top-p decay, logits processors, LoRA, structural tags,
+    logprobs, min_p, no_repeat_ngram_size, top-p decay, logits processors, structural tags,
     llguidance, speculative decoding other than NGram, MPI sessions, dummy weights;
+  - LoRA runs on the CPU engine's adapter slots over a LoRA-capable export; a lora_request on an LLM
+    without lora_config is refused (upstream would answer from the base model: llmapi/lora.py);
   - sampling values outside the CPU engine's ranges (temperature > 2, penalties outside
     [-2, 2]) fail that request with the engine's message; penalties never count prompt tokens;
   - log probs are log-softmax of the raw logits, one {token: Logprob(value, rank=1)} per token;

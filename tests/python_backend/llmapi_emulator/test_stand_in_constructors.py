@@ -117,12 +117,18 @@ def test_result_and_request_types_follow_the_extract(trt):
     assert output.token_ids == [] and output.finish_reason is None and output.logprobs == []
     with pytest.raises(TypeError, match="not_a_field"):
         trt.executor.CompletionOutput(0, not_a_field=1)
-    request = trt.executor.LoRARequest("a", 1)
-    assert (request.lora_path, request.lora_ckpt_source) == ("", "hf")
+    request = trt.executor.LoRARequest("a", 1, "/")
+    assert (request.lora_path, request.lora_ckpt_source) == ("/", "hf")
+    assert trt.llmapi.LoRARequest is trt.executor.LoRARequest
     with pytest.raises(TypeError, match="not_a_field"):
         trt.executor.LoRARequest("a", 1, not_a_field=1)
-    with pytest.raises(ValueError, match=r"lora_path \(/nonexistent\) does not exist\."):
+    # 1.2.1's __post_init__ checks `lora_path is not None`, so the empty default path fails as well
+    with pytest.raises(ValueError, match=r"^lora_path \(/nonexistent\) does not exist\.$"):
         trt.executor.LoRARequest("a", 1, "/nonexistent")
+    with pytest.raises(ValueError, match=r"^lora_path \(\) does not exist\.$"):
+        trt.executor.LoRARequest("a", 1)
+    with pytest.raises(ValueError, match=r"^lora_ckpt_source must be 'hf' or 'nemo', got 'peft'$"):
+        trt.executor.LoRARequest("a", 1, "/", "peft")
 
 
 def test_guided_decoding_params_has_one_class_and_one_guide(trt):

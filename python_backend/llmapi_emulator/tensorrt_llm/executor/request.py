@@ -1,7 +1,8 @@
 """LoRARequest as in TensorRT-LLM 1.2.1 (gh-pages 58fb435eacc402f3bd177e60f592c955d2b0719d,
 1.2.1/_modules/tensorrt_llm/executor/request.html, `@dataclass(slots=True)`): fields and defaults from
-the extract. The stand-in accepts the object but generate_async refuses lora_request (no adapters on the
-CPU engine)."""
+the extract; `__post_init__` as 1.2.1's: a lora_path that does not exist (the empty default too:
+`os.path.exists("")` is False) and a lora_ckpt_source other than hf / nemo raise ValueError with its
+messages. generate_async serves it when the LLM has a lora_config (llmapi/lora.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from .._extract import REQUIRED, fields
 
 
 def _post_init(self) -> None:
-    if self.lora_path and not os.path.exists(self.lora_path):
+    if self.lora_path is not None and not os.path.exists(self.lora_path):
         raise ValueError(f"lora_path ({self.lora_path}) does not exist.")
-    choices = fields("LoRARequest")["lora_ckpt_source"]["choices"]
+    choices = fields("LoRARequest")["lora_ckpt_source"]["choices"]  # ["hf", "nemo"]
     if self.lora_ckpt_source not in choices:
-        raise ValueError(f"lora_ckpt_source must be one of {choices}, got {self.lora_ckpt_source!r}")
+        raise ValueError(
+            f"lora_ckpt_source must be {' or '.join(repr(c) for c in choices)}, got '{self.lora_ckpt_source}'"
+        )
 
 
 LoRARequest = dataclasses.make_dataclass(

@@ -108,9 +108,16 @@ def guide(params, enabled: bool) -> Guide | None:
 
 
 def engine_params(
-    params, *, max_tokens: int, stop_words: list[list[int]], bad_words: list[list[int]], guided: bool
+    params,
+    *,
+    max_tokens: int,
+    stop_words: list[list[int]],
+    bad_words: list[list[int]],
+    guided: bool,
+    lora_name: str | None = None,
 ):
-    """The engine SamplingParams of each of the request's best_of sequences."""
+    """The engine SamplingParams of each of the request's best_of sequences; lora_name: the engine's
+    adapter for the request's LoRARequest (llmapi/lora.py), None for the base model."""
     refuse_unsupported(params)
     bias = ()
     if params.embedding_bias is not None:
@@ -131,6 +138,7 @@ def engine_params(
         return_log_probs=bool(params.logprobs),
         return_generation_logits=params.return_generation_logits,
         return_context_logits=params.return_context_logits,
+        lora_name=lora_name,
         **sampling(params),
     )
     return sibling_params(base, params.best_of)

@@ -1,5 +1,6 @@
 """tensorrt_llm.llmapi: the names the PyTorch-path engine model imports (and the configs it may pass)."""
 
+from ..executor.request import LoRARequest
 from ..executor.result import CompletionOutput, RequestError, RequestOutput
 from ..sampling_params import GuidedDecodingParams, SamplingParams
 from .config_models import (
@@ -8,6 +9,7 @@ from .config_models import (
     DraftTargetDecodingConfig,
     EagleDecodingConfig,
     KvCacheConfig,
+    LoraConfig,
     MoeConfig,
     MTPDecodingConfig,
     NGramDecodingConfig,
@@ -34,6 +36,8 @@ __all__ = [
     "CompletionOutput",
     "RequestOutput",
     "RequestError",
+    "LoRARequest",
+    "LoraConfig",
     "LlmArgs",
     "TorchLlmArgs",
     "update_llm_args_with_extra_dict",

@@ -15,6 +15,8 @@ from). Limits map onto the engine's where it has them:
   kv_cache_config.enable_block_reuse  the engine's prefix caching
   speculative_config NGram          the engine's prompt-lookup drafter (max_draft_len,
                                     max_matching_ngram_size)
+  lora_config                       the engine's adapter slots (max_loras, max_lora_rank) over a
+                                    LoRA-capable export (lora.py)
 Knobs that only tune GPU execution (CUDA graphs, attention backend, TP/PP sizes, MoE, compile,
 overlap scheduler, ...) are accepted and change nothing here; arguments whose behaviour the stand-in
 cannot reproduce are refused by name (refuse()).
@@ -33,6 +35,7 @@ from python_backend.engine.runner import ExportShape
 from python_backend.text.tokenizer import generation_end_ids, load_tokenizer
 
 from . import config_models as cm
+from . import lora
 
 ONNX_SUBDIR = "onnx"
 # The engine's queue: the executor has no bound of its own, so one the stand-in will not reach in tests.
@@ -46,8 +49,6 @@ def refuse(args) -> None:
         ("backend", args.backend != "pytorch", "it stands in for the PyTorch backend"),
         ("mpi_session", args.mpi_session is not None, "it runs in one process"),
         ("load_format", args.load_format != "AUTO", "it serves the checkpoint's own weights"),
-        ("enable_lora", args.enable_lora, "the CPU engine serves no LoRA adapters"),
-        ("lora_config", args.lora_config is not None, "the CPU engine serves no LoRA adapters"),
         ("max_beam_width", args.max_beam_width != 1, "the CPU engine has no beam search"),
         ("batched_logits_processor", args.batched_logits_processor is not None, "no logits processors"),
         ("checkpoint_loader", args.checkpoint_loader is not None, "it loads the ONNX export"),
@@ -117,6 +118,7 @@ def engine_config(args, shape: ExportShape, model: str) -> EngineConfig:
         max_queue_size=QUEUE_BOUND,
         prefix_caching=kv.enable_block_reuse,
         **draft,
+        **lora.engine_limits(args),
     )
 
 

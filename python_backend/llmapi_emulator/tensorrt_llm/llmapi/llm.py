@@ -22,12 +22,13 @@ import itertools
 import time
 
 from python_backend.engine.llm_engine import LLMEngine, QueueFullError
+from python_backend.engine.lora_weights import LoraSpec
 from python_backend.engine.runner import ExportShape
 
 from ..executor.responses import SequenceStream
 from ..executor.result import RequestError, RequestOutput
 from ..executor.stats import IterationStatsRecorder
-from . import engine_setup, submission
+from . import engine_setup, lora, submission
 from .llm_args import TorchLlmArgs
 
 SHUTTING_DOWN = "LLM is shutting down"
@@ -68,6 +69,9 @@ class LLM:
         engine_setup.refuse(self.args)
         onnx = engine_setup.onnx_dir(self.args.model)
         config = engine_setup.engine_config(self.args, ExportShape.from_genai_config(onnx), self.args.model)
+        targets = None
+        if lora.enabled(self.args):  # checked before the engine starts: its error would be less clear
+            targets = lora.target_modules(self.args.lora_config, LoraSpec.read(onnx), onnx)
         self.tokenizer = engine_setup.tokenizer_for(self.args)
         info_path, self._scratch = engine_setup.guide_info(self.args, self.tokenizer)
         self._stats = IterationStatsRecorder(
@@ -79,6 +83,9 @@ class LLM:
         guided = {"tokenizer_info_path": info_path} if info_path else {}
         self._engine = LLMEngine(config, onnx, step_observer=self._stats.observe, **guided)
         self._stats.engine = self._engine
+        self._adapters = (
+            None if targets is None else lora.AdapterCache(self._engine, self.args.lora_config, targets)
+        )
         self._engine.start()
         self._ids = itertools.count(1)
         self._shutting_down = False
@@ -102,8 +109,9 @@ class LLM:
         Upstream's signature; trace_headers only label traces, so they are accepted and unused."""
         if self._shutting_down:
             raise RuntimeError(SHUTTING_DOWN)
+        if lora_request is not None and self._adapters is None:
+            raise ValueError(lora.LORA_OFF)
         unserved = {
-            "lora_request": lora_request,
             "prompt_adapter_request": prompt_adapter_request,
             "kv_cache_retention_config": kv_cache_retention_config,
             "disaggregated_params": disaggregated_params,
@@ -135,6 +143,7 @@ class LLM:
 
             engine = engine_params(
                 params,
+                lora_name=None if lora_request is None else self._adapters.engine_name(lora_request),
                 max_tokens=max_tokens,
                 stop_words=[ids for _, ids in stops],
                 bad_words=submission.words(params, "bad", params.bad_token_ids, self.tokenizer),
