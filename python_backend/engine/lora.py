@@ -1,16 +1,23 @@
 """The adapters an engine knows by name, and the few resident in the LoRA export's weight slots.
 
 Known adapters are read and checked once, at registration (lora_weights.read_adapter), and kept
-in host memory. Resident ones occupy a slot 1..max_loras of the stacks the runner binds, one per
-module: `a` [layers, in, slots, rank] and `b` [layers, slots, rank, out], so that each layer's
-[in, slots·rank] and [slots·rank, out] matrices are contiguous (lora_weights' layout); slot 0
-stays zeros (rows without an adapter). A sequence takes its adapter's slot when it is admitted
+in host memory. Resident ones occupy a slot 1..max_loras and are packed side by side, each with
+its own rank, into one stack per module that the runner binds: `a` [layers, in, columns] and
+`b` [layers, columns, out], so that each layer's [in, columns] and [columns, out] matrices are
+contiguous (lora_weights' layout); slot s owns columns offset(s) … + rank(s). A row without an
+adapter owns none: its mask is all zeros. So a call computes the resident adapters' ranks summed,
+not max_loras × max_lora_rank columns: what the masked layout costs grows with the ranks
+actually served. A call in which no row has an adapter is bound to one zero column per
+projection instead (`zero_bindings`). A sequence takes its adapter's slot when it is admitted
 (the scheduler calls `acquire`) and gives it back when it finishes (`release`). When no slot is
 free the least recently used adapter that no running sequence uses is evicted (its host copy
 stays); when every slot is in use the sequence waits.
 
-All calls happen under the engine's lock (registration from callers' threads, acquire/release from
-the engine loop), so the stacks never change while the runner reads them.
+The stacks are packed again only in `acquire`, which the scheduler calls on the engine thread
+between steps, so they never move while the runner reads them; `version` says when they did (the
+runner binds them again). Registration runs on callers' threads under the engine's lock and never
+repacks: an unregistered adapter's columns stay until the next packing, masked off (no running
+row has its slot).
 """
 
 from __future__ import annotations
@@ -33,26 +40,24 @@ class AdapterTable:
         self.spec = spec
         self.max_loras = max_loras
         self.max_lora_rank = max_lora_rank
-        slots = max_loras + 1  # slot 0: no adapter
-        self.columns = slots * max_lora_rank  # C of the export's inputs
-        self.a = {
-            m: np.zeros((spec.num_layers, dims[0], slots, max_lora_rank), np.float32)
-            for m, dims in spec.modules.items()
-        }
-        self.b = {
-            m: np.zeros((spec.num_layers, slots, max_lora_rank, dims[1]), np.float32)
-            for m, dims in spec.modules.items()
-        }
+        self.a: dict[str, np.ndarray] = {}  # module → [layers, in, columns]
+        self.b: dict[str, np.ndarray] = {}  # module → [layers, columns, out]
+        self.columns = 1  # C of the export's inputs: the resident ranks summed (at least 1)
+        self._offsets: dict[int, tuple[int, int]] = {}  # slot → (first column, rank)
+        self.version = 0  # bumped by every packing: the stacks are new arrays
+        self._bindings: list[tuple[str, list[int], np.ndarray]] = []
         self._known: dict[str, Adapter] = {}
         self._resident: OrderedDict[str, int] = OrderedDict()  # name → slot, least recent first
         self._running: Counter[str] = Counter()  # name → running sequences using its slot
-        self._free = list(range(1, slots))
+        self._free = list(range(1, max_loras + 1))
         # name → the version KV entries computed with it are tagged with (kv_cache.SlotAllocator):
         # an adapter registered again under the same name never reuses its predecessor's entries
         self._tags: dict[str, str] = {}
         self._serial = 0
         self.loads = 0  # adapters copied into a slot (first use or after an eviction)
         self.evictions = 0
+        self._pack()
+        self._zero_bindings = _zero_bindings(spec)
 
     # -- names ---------------------------------------------------------------------------------
     def read(self, name: str, path: str | Path) -> Adapter:
@@ -83,8 +88,7 @@ class AdapterTable:
             raise AdapterInUseError(f"adapter {name!r} is in use by {self._running[name]} running sequences")
         slot = self._resident.pop(name, None)
         if slot is not None:
-            self._clear(slot)
-            self._free.append(slot)
+            self._free.append(slot)  # its columns stay, masked off, until the next packing
         self._tags.pop(name, None)
         return self._known.pop(name, None) is not None
 
@@ -118,8 +122,9 @@ class AdapterTable:
             slot = self._take_slot()
             if slot is None:
                 return None
-            self._load(self._known[name], slot)
             self._resident[name] = slot
+            self._pack()
+            self.loads += 1
         self._resident.move_to_end(name)
         self._running[name] += 1
         return slot
@@ -130,25 +135,24 @@ class AdapterTable:
         self._running[name] -= 1
 
     def mask(self, adapter_slots: list[int]) -> np.ndarray:
-        """The export's lora_mask for rows with these adapter slots: [rows, 1, columns]."""
+        """The export's lora_mask for rows with these adapter slots: [rows, 1, columns], ones over
+        the columns of the row's slot (none for slot 0)."""
         mask = np.zeros((len(adapter_slots), 1, self.columns), np.float32)
-        rank = self.max_lora_rank
         for row, slot in enumerate(adapter_slots):
             if slot:
-                mask[row, 0, slot * rank : (slot + 1) * rank] = 1.0
+                first, rank = self._offsets[slot]
+                mask[row, 0, first : first + rank] = 1.0
         return mask
 
     def bindings(self) -> list[tuple[str, list[int], np.ndarray]]:
         """(input name, shape, array) of every layer's A and B, views into the stacks: the runner
-        binds them by address (they never move: loading writes into them)."""
-        out = []
-        for module in self.spec.modules:
-            for layer in range(self.spec.num_layers):
-                a = self.a[module][layer]
-                b = self.b[module][layer]
-                out.append((a_input(layer, module), [a.shape[0], self.columns], a))
-                out.append((b_input(layer, module), [self.columns, b.shape[-1]], b))
-        return out
+        binds them by address (they stay put until the next packing, see `version`)."""
+        return self._bindings
+
+    def zero_bindings(self) -> list[tuple[str, list[int], np.ndarray]]:
+        """What a call in which no row has an adapter binds: one zero column per projection (the
+        branch adds exactly 0.0 at the least cost the graph allows); its mask is [rows, 1, 1]."""
+        return self._zero_bindings
 
     def _take_slot(self) -> int | None:
         if self._free:
@@ -159,17 +163,50 @@ class AdapterTable:
         self.evictions += 1
         return self._resident.pop(victim)
 
-    def _load(self, adapter: Adapter, slot: int) -> None:
-        self._clear(slot)
-        for module in self.spec.modules:
-            self.a[module][:, :, slot, : adapter.rank] = adapter.a[module]
-            self.b[module][:, slot, : adapter.rank, :] = adapter.b[module]
-        self.loads += 1
+    def _pack(self) -> None:
+        """New stacks holding the resident adapters side by side, in slot order, each with its
+        own rank: layer by layer [in, columns] and [columns, out]."""
+        offsets = {}
+        first = 0
+        for slot, name in sorted((slot, name) for name, slot in self._resident.items()):
+            offsets[slot] = (first, self._known[name].rank)
+            first += self._known[name].rank
+        columns = max(first, 1)  # no zero-sized inputs: one zero column when none is resident
+        layers = self.spec.num_layers
+        self.a = {m: np.zeros((layers, d[0], columns), np.float32) for m, d in self.spec.modules.items()}
+        self.b = {m: np.zeros((layers, columns, d[1]), np.float32) for m, d in self.spec.modules.items()}
+        for slot, (first, rank) in offsets.items():
+            adapter = self._known[self._slot_name(slot)]
+            for module in self.spec.modules:
+                self.a[module][:, :, first : first + rank] = adapter.a[module]
+                self.b[module][:, first : first + rank, :] = adapter.b[module]
+        self._offsets = offsets
+        self.columns = columns
+        self._bindings = [
+            binding
+            for module in self.spec.modules
+            for layer in range(layers)
+            for binding in (
+                (a_input(layer, module), [self.a[module].shape[1], columns], self.a[module][layer]),
+                (b_input(layer, module), [columns, self.b[module].shape[2]], self.b[module][layer]),
+            )
+        ]
+        self.version += 1
 
-    def _clear(self, slot: int) -> None:
-        for module in self.spec.modules:
-            self.a[module][:, :, slot] = 0.0
-            self.b[module][:, slot] = 0.0
+    def _slot_name(self, slot: int) -> str:
+        return next(name for name, held in self._resident.items() if held == slot)
+
+
+def _zero_bindings(spec: LoraSpec) -> list[tuple[str, list[int], np.ndarray]]:
+    """One zero column per module, shared by its layers (read only)."""
+    out = []
+    for module, (features_in, features_out) in spec.modules.items():
+        a = np.zeros((features_in, 1), np.float32)
+        b = np.zeros((1, features_out), np.float32)
+        for layer in range(spec.num_layers):
+            out.append((a_input(layer, module), [features_in, 1], a))
+            out.append((b_input(layer, module), [1, features_out], b))
+    return out
 
 
 # What the scheduler does with a sequence's adapter (table None: an export without LoRA, whose

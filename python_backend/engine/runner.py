@@ -14,8 +14,12 @@ build_engines/onnx/lm_head.py). Prefill and decode feed 1; `verify` feeds 1 + k 
 after each of its positions. Exports built before that edit have no such input and cannot verify.
 
 A LoRA-capable export (its lora.json; contract in lora_weights.py) also takes each row's adapter
-slot and the resident adapters' stacked weights, which the runner binds from its AdapterTable
+mask and the resident adapters' stacked weights, which the runner binds from its AdapterTable
 (zero-copy, like the cache): rows of one call may each use a different adapter, or none (slot 0).
+A call in which no row has an adapter binds one zero column per projection instead, so base-model
+traffic pays the branch's few extra nodes but not the adapters' columns. The weights are hundreds
+of inputs that stay put between packings: they are bound once into an IOBinding kept across calls
+(one for adapter calls, one for base-only calls), and each call binds only what changes.
 """
 
 from __future__ import annotations
@@ -100,7 +104,8 @@ class ModelRunner:
         self.can_verify = "num_logits" in {i.name for i in self.session.get_inputs()}
         spec = LoraSpec.read(onnx_dir)
         self.adapters = AdapterTable(spec, max_loras, max_lora_rank) if spec is not None else None
-        self._lora_inputs = self.adapters.bindings() if self.adapters is not None else []
+        # with adapters? → (the table's version when bound, the binding): see _binding
+        self._bindings: dict[bool, tuple[int, ort.IOBinding]] = {}
 
     def run(self, plan: StepPlan) -> StepResult:
         """Compute `plan`; return what was drawn for each sequence that completed its prompt,
@@ -144,10 +149,29 @@ class ModelRunner:
                 binding.bind_input(f"past_key_values.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
                 binding.bind_output(f"present.{i}.{kind}", "cpu", 0, np.float32, shape, ptr)
 
-    def _bind_adapters(self, binding: ort.IOBinding, adapter_slots: list[int]) -> None:
-        binding.bind_cpu_input(MASK, self.adapters.mask(adapter_slots))
-        for name, shape, array in self._lora_inputs:
-            binding.bind_input(name, "cpu", 0, np.float32, shape, array.ctypes.data)
+    def _binding(self, adapter_slots: list[int] | None) -> ort.IOBinding:
+        """The IOBinding for a call with these adapter slots, the LoRA inputs already bound: the
+        table's stacks when a row has an adapter (bound again after a packing moved them), zero
+        columns when none has. The caller binds the rest (rebinding a name replaces it)."""
+        if self.adapters is None:
+            return self.session.io_binding()
+        rows = len(adapter_slots)
+        with_adapters = any(adapter_slots)
+        version = self.adapters.version if with_adapters else 0
+        held = self._bindings.get(with_adapters)
+        if held is None or held[0] != version:
+            binding = self.session.io_binding()
+            inputs = self.adapters.bindings() if with_adapters else self.adapters.zero_bindings()
+            for name, shape, array in inputs:
+                binding.bind_input(name, "cpu", 0, np.float32, shape, array.ctypes.data)
+            held = (version, binding)
+            self._bindings[with_adapters] = held
+        binding = held[1]
+        if with_adapters:
+            binding.bind_cpu_input(MASK, self.adapters.mask(adapter_slots))
+        else:
+            binding.bind_cpu_input(MASK, np.zeros((rows, 1, 1), np.float32))
+        return binding
 
     def _run(
         self,
@@ -158,13 +182,11 @@ class ModelRunner:
         adapter_slots: list[int] | None = None,
     ) -> np.ndarray:
         """adapter_slots: each row's adapter slot (None: no row has one)."""
-        binding = self.session.io_binding()
+        binding = self._binding(adapter_slots or [0] * input_ids.shape[0])
         binding.bind_cpu_input("input_ids", input_ids)
         binding.bind_cpu_input("attention_mask", attention_mask)
         if self.can_verify:
             binding.bind_cpu_input("num_logits", np.asarray([num_logits], dtype=np.int64))
-        if self.adapters is not None:
-            self._bind_adapters(binding, adapter_slots or [0] * input_ids.shape[0])
         binding.bind_output("logits", "cpu")  # first output bound: index 0 below
         self._bind_cache(binding, first_slot, input_ids.shape[0])
         self.session.run_with_iobinding(binding)

@@ -119,17 +119,19 @@ def test_lru_eviction_spares_running_adapters(tmp_path):
     table.acquire("b")  # b is now the most recent; a is idle
     # c needs a slot: a is the least recently used idle one, b runs.
     assert table.acquire("c") == 1 and table.resident == ["b", "c"] and table.evictions == 1
-    # Padded to max_lora_rank 4: columns past the adapter's rank 2 are zeros; slot 0 is all zeros.
-    assert not table.a["q_proj"][:, :, 1, 2:].any() and table.a["q_proj"][:, :, 1, :2].any()
-    assert not table.a["q_proj"][:, :, 0].any() and not table.b["down_proj"][:, 0].any()
+    # Packed by slot, each at its own rank 2 (not max_lora_rank 4): slot 1 (c) then slot 2 (b).
+    c = read_adapter("c", tmp_path / "c", SPEC, max_rank=4)
+    assert table.columns == 4 and np.array_equal(table.a["q_proj"][:, :, :2], c.a["q_proj"])
+    assert np.array_equal(table.mask([0, 1, 2])[:, 0], [[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]])
     # Every slot's adapter runs: a must wait (None), nothing is evicted.
     assert table.acquire("a") is None and table.evictions == 1
     with pytest.raises(AdapterInUseError, match="adapter 'c' is in use by 1 running sequences"):
         table.unregister("c")
     table.release("c")
+    version = table.version
     assert table.unregister("c") is True and table.resident == ["b"]
-    assert not table.a["q_proj"][:, :, 1].any()  # its slot is cleared for the next adapter
-    assert table.acquire("a") == 1 and table.loads == 4
+    assert table.version == version  # unregistering never moves the stacks (the runner may read them)
+    assert table.acquire("a") == 1 and table.loads == 4 and table.version == version + 1
 
 
 def test_registering_again_changes_the_prefix_cache_tag(tmp_path):
@@ -159,20 +161,28 @@ def test_an_engine_without_slots_refuses_adapters(tmp_path):
 
 
 def test_the_mask_and_bindings_follow_the_export_layout(tmp_path):
-    table = AdapterTable(SPEC, max_loras=2, max_lora_rank=3)
+    table = AdapterTable(SPEC, max_loras=3, max_lora_rank=3)
+    # Nothing resident: one zero column, so the inputs are never zero-sized.
+    assert table.columns == 1 and not table.a["q_proj"].any()
     table.register("a", make_adapter(tmp_path / "a", rank=2))
-    slot = table.acquire("a")
-    # Columns are slots × rank: [slot 0 | slot 1 | slot 2], 3 each; a row keeps only its slot's.
-    mask = table.mask([0, slot, 2])
-    assert mask.shape == (3, 1, 9)
-    assert mask[0].sum() == 0 and mask[1, 0].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0]
-    assert mask[2, 0].tolist() == [0] * 6 + [1] * 3
+    table.register("b", make_adapter(tmp_path / "b", rank=3, seed=1))
+    assert table.acquire("b") == 1 and table.acquire("a") == 2
+    # Columns are the resident ranks side by side in slot order: [slot 1: b, 3 | slot 2: a, 2];
+    # a row keeps only its slot's, a row without an adapter (slot 0) none.
+    mask = table.mask([0, 2, 1])
+    assert mask.shape == (3, 1, 5)
+    assert mask[0].sum() == 0 and mask[1, 0].tolist() == [0, 0, 0, 1, 1]
+    assert mask[2, 0].tolist() == [1, 1, 1, 0, 0]
     binds = {name: (shape, array) for name, shape, array in table.bindings()}
     assert len(binds) == 2 * 3 * SPEC.num_layers
     shape, a = binds["lora_a.1.q_proj"]
-    assert shape == [4, 9] and a.flags.c_contiguous
-    # The bound view is the stack itself: layer 1's A of slot 1 sits in columns 3..4 of that view.
+    assert shape == [4, 5] and a.flags.c_contiguous
+    # The bound view is the stack itself: layer 1's A of slot 2 sits in columns 3..4 of that view.
     adapter = read_adapter("a", tmp_path / "a", SPEC, max_rank=3)
-    assert np.array_equal(a.reshape(4, 9)[:, 3:5], adapter.a["q_proj"][1])
+    assert np.array_equal(a.reshape(4, 5)[:, 3:5], adapter.a["q_proj"][1])
     shape, b = binds["lora_b.0.down_proj"]
-    assert shape == [9, 4] and np.array_equal(b.reshape(9, 4)[3:5], adapter.b["down_proj"][0])
+    assert shape == [5, 4] and np.array_equal(b.reshape(5, 4)[3:5], adapter.b["down_proj"][0])
+    # Calls without any adapter bind one zero column per projection, whatever is resident.
+    zeros = {name: (shape, array) for name, shape, array in table.zero_bindings()}
+    assert zeros.keys() == binds.keys()
+    assert zeros["lora_b.0.down_proj"][0] == [1, 4] and not zeros["lora_b.0.down_proj"][1].any()
