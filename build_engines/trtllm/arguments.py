@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import pins, plan, recipes
+from . import lora_arguments, pins, plan, recipes
 from .lookahead import Lookahead
 
 DEFAULTS = recipes.EngineBuildConfig  # build defaults live on the dataclass
@@ -116,6 +116,7 @@ def add_plan(subparsers) -> argparse.ArgumentParser:
         default="float32",
         help="the engine's logits dtype (trtllm-build --logits_dtype; default %(default)s)",
     )
+    lora_arguments.add_plan_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -149,6 +150,7 @@ def add_engine(subparsers) -> argparse.ArgumentParser:
         "lookahead decoding: build for the draft these sizes need (window, n-gram, verification "
         "set; e.g. 4,3,4 needs 15 draft tokens), recorded in the manifest for gpu-repo",
     )
+    lora_arguments.add_build_args(p)
     p.add_argument(
         "--examples-dir",
         default=None,
@@ -241,6 +243,8 @@ def add_gpu_repo(subparsers) -> argparse.ArgumentParser:
         "lookahead sizes to run (default: those the engine was built for, from its manifest); "
         "with --dry-run and no engine yet: the planned lookahead engine",
     )
+    lora_arguments.add_cache_args(p)
+    lora_arguments.add_build_args(p, "; with --dry-run and no engine yet: the planned engine's")
     p.add_argument("--dry-run", action="store_true", help="check and print what would be written")
     return p
 

@@ -18,6 +18,7 @@ from . import (
     engine_facts,
     environment,
     launcher,
+    lora_arguments,
     plan,
     recipes,
     repository,
@@ -52,6 +53,8 @@ def cmd_plan(args) -> int:
         max_batch_size=args.max_batch_size,
         max_num_tokens=args.max_num_tokens,
         logits_dtype=args.logits_dtype,
+        lora=lora_arguments.build_from_args(args),
+        lora_adapters=args.lora_adapters,
     )
     result = plan.plan_from_file(args.config, req)
     disk = storage.storage_from_file(args.config, result, req)  # what the chart's size values must hold
@@ -84,6 +87,7 @@ def cmd_engine(args) -> int:
         dtype=args.dtype,
         gather_logits=args.gather_logits,
         lookahead=args.lookahead,
+        lora=lora_arguments.build_from_args(args),
         work_dir=args.work_dir,
         **({"examples_dir": args.examples_dir} if args.examples_dir else {}),
     )
@@ -121,6 +125,7 @@ def cmd_gpu_repo(args) -> int:
         target_sm=args.target_sm,
         target_trtllm_version=args.target_trtllm_version,
         lookahead=args.lookahead,
+        lora=lora_arguments.cache_request_from_args(args),
     )
     if args.dry_run:
         # An engine not built yet (e.g. `make gpu-repo DRY_RUN=1` after a dry-run build) is described
@@ -136,6 +141,7 @@ def cmd_gpu_repo(args) -> int:
             pp=args.pp,
             source=f"the planned {args.precision} engine (not built yet; --precision, --max-batch-size etc.)",
             gather_logits=args.gather_logits,
+            lora=lora_arguments.planned_engine_lora(args),
             # --lookahead describes the planned engine too: built for exactly those sizes.
             **(
                 {"speculative_decoding_mode": LOOKAHEAD, "max_draft_len": args.lookahead.max_draft_len}

@@ -27,9 +27,11 @@ from pathlib import Path
 from python_backend.contract.perf_metrics import TOKENS_PER_BLOCK
 
 from .. import manifest, model_config
+from ..lora.export import artifact_dir, export_lora
 from ..manifest import EngineManifest
 from ..shared_models import PROJECT_ROOT, PYTHON_BACKEND, link_tree
-from . import cli
+from . import cli, lora_arguments
+from .lora import LoraBuild
 
 EMULATOR_MODEL = PROJECT_ROOT / "model_repository" / "trtllm_emulator" / "1" / "model.py"
 
@@ -59,8 +61,9 @@ class EmulatedLimits:
         return self.max_input_len if self.max_input_len is not None else self.max_seq_len - 1
 
 
-def engine_config_json(onnx_dir: Path, limits: EmulatedLimits) -> dict:
-    """trtllm-build's config.json layout, from the ONNX export's genai_config.json."""
+def engine_config_json(onnx_dir: Path, limits: EmulatedLimits, lora: LoraBuild | None = None) -> dict:
+    """trtllm-build's config.json layout, from the ONNX export's genai_config.json; with `lora`, the
+    LoRA plugin's record as trtllm-build writes it (lora.py EngineLora reads it back)."""
     model = json.loads((onnx_dir / "genai_config.json").read_text())["model"]
     decoder = model["decoder"]
     if limits.max_seq_len > model["context_length"]:
@@ -68,7 +71,7 @@ def engine_config_json(onnx_dir: Path, limits: EmulatedLimits) -> dict:
             f"max_seq_len {limits.max_seq_len} is above the model's context length "
             f"{model['context_length']} ({onnx_dir / 'genai_config.json'})"
         )
-    return {
+    config = {
         "version": "emulated (ONNX export, no TensorRT-LLM build)",
         "pretrained_config": {
             "architecture": f"{model['type'].capitalize()}ForCausalLM",
@@ -98,15 +101,27 @@ def engine_config_json(onnx_dir: Path, limits: EmulatedLimits) -> dict:
             },
         },
     }
+    if lora is not None:
+        build = config["build_config"]
+        build["plugin_config"]["lora_plugin"] = "float16"  # the dtype lora_weights arrive in
+        build["lora_config"] = {
+            "max_lora_rank": lora.max_lora_rank,
+            "lora_target_modules": list(lora.target_modules),
+        }
+    return config
 
 
-def standin_engine(onnx_dir: Path, target: Path, limits: EmulatedLimits) -> Path:
+def standin_engine(
+    onnx_dir: Path, target: Path, limits: EmulatedLimits, lora: LoraBuild | None = None
+) -> Path:
     """Write the stand-in engine directory (ONNX files linked, not copied) and return it."""
     onnx_manifest = manifest.read(onnx_dir)
     link_tree(onnx_dir, target)
     (target / manifest.MANIFEST_NAME).unlink()  # the engine manifest below takes its place
     (target / "onnx_manifest.json").write_text(json.dumps(onnx_manifest, indent=2, sort_keys=True) + "\n")
-    (target / "config.json").write_text(json.dumps(engine_config_json(onnx_dir, limits), indent=2) + "\n")
+    (target / "config.json").write_text(
+        json.dumps(engine_config_json(onnx_dir, limits, lora), indent=2) + "\n"
+    )
     EngineManifest(
         precision=f"emulated-onnx-{onnx_manifest['precision']}",
         dtype="float32",
@@ -185,12 +200,21 @@ def assemble_emulated(
     engine_dir: Path | None = None,
     gpu_repo_args: list[str] = (),
     repo_mount_path: str | None = None,
+    lora: LoraBuild | None = None,
 ) -> Path:
     """repo_mount_path: where the server will see `output` (None: where it is, served in place). The
     engine model's paths are under it; the ONNX files the emulator runs are linked into the repository
-    (engine/1/trtllm_engine, as gpu-repo links an engine), so nothing points outside it."""
+    (engine/1/trtllm_engine, as gpu-repo links an engine), so nothing points outside it. lora: the
+    stand-in engine has the LoRA plugin and runs the LoRA export beside `onnx_dir` (built from the
+    checkpoint, `tokenizer_dir`, when missing: python -m build_engines export-lora)."""
     engine_dir = engine_dir or output.parent / f"{output.name}_engine"
-    standin_engine(onnx_dir, engine_dir, limits)
+    if lora is not None:
+        onnx_dir = (
+            export_lora(tokenizer_dir, onnx_dir)
+            if not artifact_dir(onnx_dir).is_dir()
+            else artifact_dir(onnx_dir)
+        )
+    standin_engine(onnx_dir, engine_dir, limits, lora)
     shutil.rmtree(output, ignore_errors=True)
     mount = ["--repo-mount-path", repo_mount_path or str(Path(output).resolve())]
     run_gpu_repo(engine_dir, tokenizer_dir, output, [*mount, *gpu_repo_args])
@@ -207,8 +231,29 @@ def cmd_emulate_gpu_repo(args) -> None:
     if "quality" not in manifest.read(onnx_dir):
         quality.verify(ckpt, onnx_dir, args.precision)
     limits = EmulatedLimits(args.max_batch_size, args.max_seq_len, args.max_input_len, args.max_num_tokens)
+    cache = lora_arguments.cache_request_from_args(args)
+    gpu_repo_args = [
+        *(["--lora-dir", cache.lora_dir] if cache.lora_dir else []),
+        *(
+            ["--lora-cache-host-memory-bytes", str(cache.host_memory_bytes)]
+            if cache.host_memory_bytes
+            else []
+        ),
+        *(
+            ["--lora-cache-gpu-memory-fraction", str(cache.gpu_memory_fraction)]
+            if cache.gpu_memory_fraction
+            else []
+        ),
+    ]
     out = assemble_emulated(
-        onnx_dir, ckpt, args.output, limits, args.engine_dir, repo_mount_path=args.repo_mount_path
+        onnx_dir,
+        ckpt,
+        args.output,
+        limits,
+        args.engine_dir,
+        gpu_repo_args,
+        repo_mount_path=args.repo_mount_path,
+        lora=lora_arguments.build_from_args(args),
     )
     mount = args.repo_mount_path or f"{out.resolve()} (where it is; no --repo-mount-path)"
     print(
@@ -246,4 +291,6 @@ def register(subparsers) -> None:
     p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len)
     p.add_argument("--max-input-len", type=int, default=None, help="default: --max-seq-len - 1")
     p.add_argument("--max-num-tokens", type=int, default=defaults.max_num_tokens)
+    lora_arguments.add_build_args(p, "; the stand-in runs the LoRA export (export-lora)")
+    lora_arguments.add_cache_args(p)
     p.set_defaults(func=cmd_emulate_gpu_repo)

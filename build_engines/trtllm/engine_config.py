@@ -19,6 +19,8 @@ from python_backend.contract.trtllm_backend import GUIDED_DECODING_BACKENDS, INP
 from .. import model_config
 from ..model_config import ModelConfig
 from .lookahead import Lookahead
+from .lora import ENGINE_INPUTS as LORA_INPUTS
+from .lora import LoraCache
 
 # What our shared ensemble sends the engine; each tensor's dtype, dims, reshape and ragged flag come
 # from the backend's own table (trtllm_backend.INPUTS). The first three it always sends, so they
@@ -104,6 +106,7 @@ class TrtllmEngineModel:
     xgrammar_tokenizer_info_path: str = ""
     tokenizer_dir: str = ""
     lookahead: Lookahead | None = None  # lookahead decoding: decoding_mode and the three sizes
+    lora: LoraCache | None = None  # a LoRA engine: its PEFT cache parameters and the lora inputs
     name: str = "engine"
 
     def __post_init__(self) -> None:
@@ -179,6 +182,8 @@ class TrtllmEngineModel:
             params["max_tokens_in_paged_kv_cache"] = self.max_tokens_in_paged_kv_cache
         if self.lookahead is not None:
             params.update(self.lookahead.parameters())
+        if self.lora is not None:
+            params.update(self.lora.parameters())
         return params
 
     def to_model_config(self) -> ModelConfig:
@@ -192,7 +197,7 @@ class TrtllmEngineModel:
         batching.max_queue_delay_microseconds = self.max_queue_delay_microseconds
         # Past max_queue_size Triton rejects at once (UNAVAILABLE) instead of queueing without bound.
         batching.default_queue_policy.max_queue_size = self.max_queue_size
-        declare_io(cfg)
+        declare_io(cfg, lora=self.lora is not None)
         # One Triton instance on the CPU: the backend itself drives every GPU of its MPI world.
         cfg.instance_group.add(count=1, kind=pb.ModelInstanceGroup.KIND_CPU)
         for key, value in self.parameters().items():
@@ -200,11 +205,12 @@ class TrtllmEngineModel:
         return cfg
 
 
-def declare_io(cfg: ModelConfig) -> None:
+def declare_io(cfg: ModelConfig, *, lora: bool = False) -> None:
     """The `tensorrt_llm` model's inputs and outputs as our ensemble uses them: both GPU engines declare
     exactly these (the PyTorch path's engine model too, build_engines/llmapi/repository.py), so clients
-    and the ensemble do not know which one serves."""
-    for name in ENGINE_INPUTS:
+    and the ensemble do not know which one serves. lora: an engine built with LoRA also takes the
+    backend's lora_task_id / lora_weights / lora_config."""
+    for name in ENGINE_INPUTS + (LORA_INPUTS if lora else ()):
         spec = INPUTS[name]
         tensor = cfg.input.add(name=name, data_type=pb.DataType.Value(spec.dtypes[0]), dims=list(spec.dims))
         if spec.reshape is not None:

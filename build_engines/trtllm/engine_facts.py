@@ -14,6 +14,7 @@ from python_backend.contract.perf_metrics import TOKENS_PER_BLOCK
 
 from ..manifest import EngineManifest
 from .lookahead import LOOKAHEAD, NO_SPECULATION, Lookahead
+from .lora import EngineLora
 from .recipes import GathersLogits, gather_logits_name, gathers
 
 
@@ -40,6 +41,7 @@ class EngineFacts(GathersLogits):
     speculative_decoding_mode: int = NO_SPECULATION
     max_draft_len: int = 0
     lookahead: list | None = None
+    lora: EngineLora | None = None  # built with the LoRA plugin (lora.py); None: without
 
     @classmethod
     def from_engine_dir(cls, engine_dir: Path, manifest: EngineManifest | None) -> EngineFacts:
@@ -98,6 +100,7 @@ class EngineFacts(GathersLogits):
             speculative_decoding_mode=mode,
             max_draft_len=draft,
             lookahead=manifest.lookahead if manifest is not None else None,
+            lora=EngineLora.from_build_config(build),
         )
 
     def lookahead_sizes(self, asked: Lookahead | None) -> Lookahead | None:

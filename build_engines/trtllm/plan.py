@@ -16,6 +16,7 @@ from pathlib import Path
 from python_backend.contract.perf_metrics import TOKENS_PER_BLOCK
 
 from .checkpoint_shape import CheckpointShape
+from .lora import LoraBuild, adapter_bytes_per_gpu
 from .recipes import GATHER_LOGITS, gathers
 
 GIB = 1 << 30
@@ -51,6 +52,8 @@ class PlanRequest:
     max_num_tokens: int = 8192
     max_beam_width: int = 1
     logits_dtype: str = "float32"  # trtllm-build --logits_dtype; TensorRT-LLM's default is float32
+    lora: LoraBuild | None = None  # an engine with the LoRA plugin: its device cache is planned
+    lora_adapters: int = 4  # adapters of the engine's max_lora_rank the device cache holds
 
     def __post_init__(self) -> None:
         if self.dtype not in ("float16", "bfloat16", "float32"):
@@ -94,6 +97,9 @@ class Plan:
     # before the KV cache is sized, context logits during each step that has prompts in it, after.
     generation_logits_bytes_per_gpu: int = 0
     context_logits_bytes_per_gpu: int = 0
+    # The LoRA device cache (lora_device_bytes) and the lora_cache_gpu_memory_fraction that gives it.
+    lora_cache_bytes_per_gpu: int = 0
+    lora_cache_gpu_memory_fraction: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -179,6 +185,11 @@ def plan(shape: CheckpointShape, req: PlanRequest) -> Plan:
     kv_percent = KV_PERCENT_OF_FREE
     if context_logits and free_at_kv_sizing > 0:
         kv_percent = min(KV_PERCENT_OF_FREE, (free_at_kv_sizing - context_logits) * 100 // free_at_kv_sizing)
+    lora_cache = lora_device_bytes(shape, req)
+    if lora_cache and free_at_kv_sizing > 0:  # allocated after the KV cache, from what it leaves
+        kv_percent = min(
+            kv_percent, (free_at_kv_sizing * kv_percent // 100 - lora_cache) * 100 // free_at_kv_sizing
+        )
     kv_cache = free_at_kv_sizing * kv_percent // 100 if kv_percent > 0 else 0
     seq_tokens = math.ceil(req.context / TOKENS_PER_BLOCK) * TOKENS_PER_BLOCK
     if kv_cache <= 0:
@@ -209,6 +220,8 @@ def plan(shape: CheckpointShape, req: PlanRequest) -> Plan:
     fraction = kv_percent / 100
     if max_seqs == 0:
         notes.append(f"not even one {req.context}-token sequence fits in the KV cache")
+    left = free_at_kv_sizing - kv_cache
+    lora_fraction = math.ceil(lora_cache * 100 / left) / 100 if lora_cache else None
     return Plan(
         total_params=shape.total_params(),
         weight_bytes=weights,
@@ -225,7 +238,20 @@ def plan(shape: CheckpointShape, req: PlanRequest) -> Plan:
         notes=notes,
         generation_logits_bytes_per_gpu=generation_logits,
         context_logits_bytes_per_gpu=context_logits,
+        lora_cache_bytes_per_gpu=lora_cache,
+        lora_cache_gpu_memory_fraction=lora_fraction,
     )
+
+
+def lora_device_bytes(shape: CheckpointShape, req: PlanRequest) -> int:
+    """The LoRA device cache for lora_adapters adapters of max_lora_rank (0 without LoRA). The backend
+    gives it lora_cache_gpu_memory_fraction of the GPU memory free after the engine and the KV cache
+    (docs/upstream/lora.md 1.2: tensorrtllm_backend r26.04 docs/lora.md, PeftCacheManager), so the
+    plan keeps it out of the KV cache's share."""
+    if req.lora is None:
+        return 0
+    one = adapter_bytes_per_gpu(shape, req.lora, tp=req.tp, pp=req.pp, dtype_bytes=DTYPE_BYTES[req.dtype])
+    return req.lora_adapters * one
 
 
 def plan_from_file(config_path: Path, req: PlanRequest) -> Plan:
@@ -261,5 +287,14 @@ def format_plan(p: Plan, req: PlanRequest) -> str:
         ),
         f"suggested engine config:  kv_cache_free_gpu_mem_fraction={p.kv_cache_free_gpu_mem_fraction} "
         f"or max_tokens_in_paged_kv_cache={p.max_tokens_in_paged_kv_cache}",
+        *(
+            [
+                f"LoRA device cache per GPU: {p.lora_cache_bytes_per_gpu / GIB:.3f} GiB ({req.lora_adapters} "
+                f"adapters of rank {req.lora.max_lora_rank}): gpu-repo --lora-cache-gpu-memory-fraction "
+                f"{p.lora_cache_gpu_memory_fraction}"
+            ]
+            if req.lora is not None
+            else []
+        ),
     ]
     return "\n".join(lines + [f"note: {n}" for n in p.notes])

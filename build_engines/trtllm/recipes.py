@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import families, pins
 from .lookahead import Lookahead
+from .lora import LoraBuild
 
 QUANTIZE = "quantization/quantize.py"
 TIMING_CACHE = "model.cache"  # trtllm-build's default file name, kept
@@ -94,6 +95,7 @@ class EngineBuildConfig(GathersLogits):
     dtype: str | None = None
     gather_logits: str = "none"  # one of GATHER_LOGITS
     lookahead: Lookahead | None = None  # lookahead decoding: the engine is built for these sizes' draft
+    lora: LoraBuild | None = None  # the LoRA plugin, its target modules and max rank (lora.py)
     examples_dir: str = field(default_factory=pins.default_examples_dir)
     # The checkpoint's config.json `architectures[0]`, which picks the converter (families.py); read
     # from the checkpoint when None, and stays None only when it has no config.json (a dry run elsewhere).
@@ -277,6 +279,7 @@ def build(cfg: EngineBuildConfig) -> list[str]:
         str(cfg.max_num_tokens),
         *GATHER_FLAGS[cfg.gather_logits],
         *(cfg.lookahead.build_flags() if cfg.lookahead is not None else ()),
+        *(cfg.lora.build_flags(cfg.dtype) if cfg.lora is not None else ()),
         # The timing cache defaults to `model.cache` in the working directory (BuildConfig's
         # output_timing_cache; docs/upstream/trtllm-1.2-deployment.md, Q9): named in the work dir.
         *(("--output_timing_cache", str(cfg.work_dir / TIMING_CACHE)) if cfg.work_dir is not None else ()),

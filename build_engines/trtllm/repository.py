@@ -8,7 +8,7 @@ the values that disagree.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from python_backend.contract import tokenizer_info
@@ -22,6 +22,7 @@ from . import environment
 from .engine_config import TrtllmEngineModel
 from .engine_facts import EngineFacts, resolve_engine_dir
 from .lookahead import Lookahead, check_serves
+from .lora import LoraCacheRequest, cache_for, shared_models_lora
 
 ENGINE_SUBDIR = "trtllm_engine"  # engine files inside engine/1/
 # Guided decoding: the backend's xgrammar reads this file (python_backend/contract/tokenizer_info.py)
@@ -58,6 +59,7 @@ class GpuRepoRequest:
     target_sm: int | None = None  # default: this machine's GPU 0, when it has one
     target_trtllm_version: str | None = None  # default: this machine's tensorrt_llm, when installed
     lookahead: Lookahead | None = None  # default: the sizes a lookahead engine was built for
+    lora: LoraCacheRequest = field(default_factory=LoraCacheRequest)  # a LoRA engine's cache, LORA_DIR
 
     def __post_init__(self) -> None:
         self.engine_dir = resolve_engine_dir(Path(self.engine_dir))
@@ -200,6 +202,7 @@ def plan_repo(
         cancellation_check_period_ms=req.cancellation_check_period_ms,
         stats_check_period_ms=req.stats_check_period_ms,
         lookahead=lookahead,
+        lora=cache_for(req.lora, facts.lora),
     )
     return RepoPlan(
         model=model, facts=facts, manifest=manifest, max_input_len=max_input_len, notes=tuple(notes)
@@ -235,6 +238,7 @@ def assemble_gpu(
             context_logits=facts.gathers_context_logits,
             lookahead=model.lookahead is not None,  # preprocessing refuses guides (guide_check.py)
         ),
+        **shared_models_lora(req.lora, facts.lora),
     )
     engine_model_dir = req.output / "engine"
     (engine_model_dir / "1").mkdir(parents=True, exist_ok=True)

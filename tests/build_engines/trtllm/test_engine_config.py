@@ -9,13 +9,14 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from build_engines import model_config
 from build_engines.trtllm.engine_config import TrtllmEngineModel
+from build_engines.trtllm.lora import LoraCache
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def generated() -> pb.ModelConfig:
+def generated(**fields) -> pb.ModelConfig:
     text = model_config.dump(
-        TrtllmEngineModel(engine_path="/models/engine/1/trtllm_engine").to_model_config()
+        TrtllmEngineModel(engine_path="/models/engine/1/trtllm_engine", **fields).to_model_config()
     )
     return model_config.parse(text, "generated engine config")
 
@@ -75,21 +76,42 @@ def test_same_tensor_contract_as_the_cpu_engine():
     # Same inputs, and every CPU output with the same spec; the GPU engine also declares the perf outputs the
     # tensorrtllm backend writes with return_perf_metrics. `stop` is reshaped to a scalar as in the template
     # (the ensemble never sends it; the backend reads its first element whatever the shape).
+    # An engine built without LoRA declares none of the CPU engine's lora inputs (see the next test).
     cpu = model_config.load(ROOT / "model_repository" / "engine" / "config.pbtxt")
     gpu = generated()
-    assert set(_io(gpu)) == set(_io(cpu))
+    base = {n: s for n, s in _io(cpu).items() if n not in LORA_INPUTS}
+    assert set(_io(gpu)) == set(base)
     assert {n: s for n, s in _io(gpu).items() if n != "stop"} == {
-        n: s for n, s in _io(cpu).items() if n != "stop"
+        n: s for n, s in base.items() if n != "stop"
     }
     gpu_out = {o.name: (o.data_type, list(o.dims)) for o in gpu.output}
     assert {o.name: (o.data_type, list(o.dims)) for o in cpu.output}.items() <= gpu_out.items()
 
 
+LORA_INPUTS = {"lora_name", "lora_task_id", "lora_weights", "lora_config"}
+
+
+def test_a_lora_engine_declares_the_backends_three_lora_inputs():
+    # The template's (docs/upstream/lora.md 1.1): lora_task_id UINT64 [1] reshaped to a scalar,
+    # lora_weights FP16 [-1, -1] and lora_config INT32 [-1, 3], both ragged; all optional. The CPU
+    # engine declares the same three (and lora_name, which only it takes).
+    gpu = _io(generated(lora=LoraCache(max_adapter_size=16)))
+    lora = {n: spec for n, spec in gpu.items() if n in LORA_INPUTS}
+    assert lora == {
+        "lora_task_id": (pb.TYPE_UINT64, [1], [], True, False),
+        "lora_weights": (pb.TYPE_FP16, [-1, -1], None, True, True),
+        "lora_config": (pb.TYPE_INT32, [-1, 3], None, True, True),
+    }
+    cpu = _io(model_config.load(ROOT / "model_repository" / "engine" / "config.pbtxt"))
+    assert {n: cpu[n] for n in lora if n in cpu} == {n: lora[n] for n in lora if n in cpu}
+
+
 def test_every_tensor_the_ensemble_maps_exists():
     ensemble = model_config.load(ROOT / "model_repository" / "ensemble" / "config.pbtxt")
     step = next(s for s in ensemble.ensemble_scheduling.step if s.model_name == "engine")
-    gpu = generated()
-    assert set(step.input_map) <= {t.name for t in gpu.input}
+    gpu = generated(lora=LoraCache(max_adapter_size=16))
+    # the template wires lora_name too; gpu-repo unwires it (shared_models.unwire_lora)
+    assert set(step.input_map) - {"lora_name"} <= {t.name for t in gpu.input}
     assert set(step.output_map) <= {t.name for t in gpu.output}
 
 
