@@ -12,7 +12,8 @@ so they unit-test without it. One role per file:
   stops.py      multi-token stop words matched over the streamed tokens
   framing.py    one sequence's LLM-API outputs → the responses the C++ backend would send
   outputs.py    which output tensors a response carries, and their arrays
-  tracking.py   what is kept per Triton request and per sequence while they run
+  lora.py       a row's lora_name → the LoRARequest fields (adapter directory, stable id per version)
+  tracking.py   what is kept per Triton request and per sequence while they run, built per request
   frontend.py   the asyncio loop: submit, stream, send, cancellation and stop requests
-  metrics.py    the C++ backend's nv_trt_llm_* families from llm.get_stats()
+  metrics.py    the C++ backend's nv_trt_llm_* families from llm.get_stats(), the triton_llm_lora_* ones
 """

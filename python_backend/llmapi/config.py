@@ -23,6 +23,10 @@ Where each default comes from:
   exclude_input_in_output       False, the C++ backend's default when the parameter is absent; a
                                 request's own exclude_input_in_output input wins, as there.
   log_level                     INFO: one JSON line per request (triton_io/logs.py).
+  lora_dir                      "" (LoRA off: lora_name refused by name). The adapter directory
+                                (contract/adapter_dir.py) as the server sees it: a request's lora_name
+                                is passed to the LLM API as LoRARequest(lora_path=<lora_dir>/<name>)
+                                (lora.py). model.yaml's lora_config sizes the LLM's adapter caches.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class LlmApiModelConfig:
     gpu_device_ids: str = ""
     exclude_input_in_output: bool = False
     log_level: str = "INFO"
+    lora_dir: str = ""
 
     def __post_init__(self) -> None:
         if not self.llm_config_path:

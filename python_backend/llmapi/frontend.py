@@ -11,7 +11,9 @@ tritonserver 2.51: trtllm_emulator/tracking.py) without a lock.
   words (stops.py must see each token to cut there); otherwise the one final output is framed.
 - Errors at submit (SamplingParams' own checks, generate_async's RequestError / ValueError /
   TypeError) become that sequence's error response (INVALID_ARG; RuntimeError, e.g. "LLM is
-  shutting down", UNAVAILABLE), never a failed batch or model. An error while generating is the
+  shutting down", UNAVAILABLE), never a failed batch or model. A row naming a LoRA adapter
+  (lora_name) is submitted with its LoRARequest (lora.py); an adapter not in the adapter directory
+  is answered NOT_FOUND naming it, before anything of the request runs. An error while generating is the
   sequence's error response (INTERNAL), worded as upstream's llmapi model words it.
 - FINAL goes on the response that ends the Triton request's last sequence (C++ backend framing).
 - Cancellation: every cancellation_check_period_ms the loop asks each request's sender
@@ -31,17 +33,17 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..contract.errors import UnknownAdapterError
 from ..triton_io import logs
 from ..triton_io.executor_inputs import STOP_WITHOUT_ID, EnqueueError
 from ..triton_io.triton_api import ResponseBuilder, Status, TritonRequest
-from . import outputs, requests, sampling
-from .framing import SequenceFraming
-from .stops import StopMatcher
+from . import outputs, requests, sampling, tracking
+from .lora import Adapters
 from .tracking import Pending, Sequence
 
 log = logging.getLogger("triton_llm.llmapi")
 # The generate_async keywords used (every one a 1.2.1 parameter: tests check them against the extract).
-GENERATE_ASYNC_KWARGS = ("sampling_params", "streaming")
+GENERATE_ASYNC_KWARGS = ("sampling_params", "streaming", "lora_request")
 GENERATION_FAILED = "Error generating request: {error}"
 STREAM_ENDED = (
     "the LLM API ended the stream without a finished output"  # upstream llmapi model.py's final error
@@ -61,10 +63,13 @@ class LlmApiFrontend:
         responses: ResponseBuilder,
         guided_decoding: bool,
         on_fatal: Callable[[BaseException], None] | None = None,
+        adapters: Adapters | None = None,
+        lora_metrics=None,
     ):
-        """llm: the tensorrt_llm.LLM; api: an object with `SamplingParams` and
-        `GuidedDecodingParams` (the model passes the imported classes); on_fatal: called if the
-        loop thread dies (the model exits its stub: triton_io/stub_exit.py)."""
+        """llm: the tensorrt_llm.LLM; api: an object with `SamplingParams`, `GuidedDecodingParams`
+        and `LoRARequest` (the model passes the imported classes); on_fatal: called if the loop
+        thread dies (the model exits its stub: triton_io/stub_exit.py); adapters: the adapter
+        directory (None: LoRA off); lora_metrics: metrics.LoraCounters (None: not counted)."""
         self.llm = llm
         self.api = api
         self.exclude_input_in_output = exclude_input_in_output
@@ -74,6 +79,8 @@ class LlmApiFrontend:
         self.responses = responses
         self.guided_decoding = guided_decoding
         self.on_fatal = on_fatal
+        self.adapters = adapters or Adapters("")
+        self.lora_metrics = lora_metrics
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="llmapi-loop", daemon=True)
         self._running: dict[int, Sequence] = {}  # touched on the loop thread only
@@ -102,6 +109,10 @@ class LlmApiFrontend:
         """Sequences submitted to the LLM and not finished (metrics.py zeroes an idle engine's gauges)."""
         return len(self._running)
 
+    def running_adapters(self) -> list[str]:
+        """The adapters of the sequences in flight (metrics.py's lora_requests_info), any thread."""
+        return sorted({seq.lora.name for seq in tuple(self._running.values()) if seq.lora is not None})
+
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
@@ -119,7 +130,17 @@ class LlmApiFrontend:
             if parsed.stop:
                 self.loop.call_soon_threadsafe(self._stop, request, triton_id)
                 return
-            pending, sequences = self._sequences(request, parsed)
+            pending, sequences = tracking.sequences(
+                request,
+                parsed,
+                declared=self.declared,
+                model_name=self.model_name,
+                guided_decoding=self.guided_decoding,
+                adapters=self.adapters,
+            )
+        except UnknownAdapterError as exc:
+            self._refuse(request, triton_id, str(exc), Status.NOT_FOUND)
+            return
         except requests.Unsupported as exc:
             self._refuse(request, triton_id, str(exc), Status.INVALID_ARG)
             return
@@ -139,37 +160,6 @@ class LlmApiFrontend:
         logs.event(log, "request_refused", logging.WARNING, request_id=triton_id, reason=message)
         request.sender.send(self.responses.error(message, status), flags=self.responses.final_flag)
 
-    def _sequences(self, request: TritonRequest, parsed: requests.ParsedRequest):
-        plan = outputs.plan_outputs(
-            parsed.flags, request.requested_output_names(), self.declared, self.model_name
-        )
-        count = parsed.num_return_sequences
-        out = []
-        pending = Pending(request, plan, live=0)
-        for batch_index, row in enumerate(parsed.rows):
-            calls = sampling.calls(row, count, flags=parsed.flags, guided_decoding=self.guided_decoding)
-            for sibling, call in enumerate(calls):
-                streaming = parsed.streaming or bool(call.stop_sequences)
-                framing = SequenceFraming(
-                    call.prompt,
-                    streaming=parsed.streaming,
-                    exclude_input_in_output=row.exclude_input_in_output,
-                    end_id=call.sampling["end_id"],
-                    stops=StopMatcher(call.stop_sequences),
-                )
-                out.append(
-                    Sequence(
-                        pending=pending,
-                        call=call,
-                        framing=framing,
-                        batch_index=batch_index,
-                        sequence_index=sibling if count > 1 else None,
-                        streaming=streaming,
-                    )
-                )
-        pending.live = len(out)
-        return pending, out
-
     # -- loop thread --------------------------------------------------------------------------------------
     async def _serve(self, pending: Pending, sequences: list[Sequence]) -> None:
         if pending.plan.error is not None:  # every response would be this error: send it, run nothing
@@ -181,7 +171,8 @@ class LlmApiFrontend:
     async def _run(self, seq: Sequence) -> None:
         try:
             params = sampling.construct(self.api, self.api.GuidedDecodingParams, seq.call)
-            kwargs = dict(zip(GENERATE_ASYNC_KWARGS, (params, seq.streaming), strict=True))
+            lora = None if seq.lora is None else seq.lora.request(self.api.LoRARequest)
+            kwargs = dict(zip(GENERATE_ASYNC_KWARGS, (params, seq.streaming, lora), strict=True))
             seq.result = self.llm.generate_async(seq.call.prompt, **kwargs)
         except Exception as exc:
             status = Status.UNAVAILABLE if _is_shutdown(exc) else Status.INVALID_ARG
@@ -189,11 +180,14 @@ class LlmApiFrontend:
             return
         seq.key = next(self._keys)
         self._running[seq.key] = seq
+        if seq.lora is not None and self.lora_metrics is not None and not seq.sequence_index:
+            self.lora_metrics.count_request(seq.lora.name)  # once per row, whatever its siblings
         if seq.pending.cancel_seen:  # cancelled while it was being submitted
             self._abort(seq)
         try:
             async for output in seq.result:
                 emission = seq.framing.on_output(output.outputs[0], output.context_logits)
+                self._count_tokens(seq)
                 if emission is not None:
                     self._send(seq, self._data(seq, emission), emission.final)
                 if seq.framing.matched_stop_word:
@@ -206,6 +200,12 @@ class LlmApiFrontend:
                 self._send_error(seq, GENERATION_FAILED.format(error=exc), Status.INTERNAL)
         finally:
             self._running.pop(seq.key, None)
+
+    def _count_tokens(self, seq: Sequence) -> None:
+        if seq.lora is not None and self.lora_metrics is not None:
+            generated = len(seq.framing.generated)
+            self.lora_metrics.count_tokens(seq.lora.name, generated - seq.counted)
+            seq.counted = generated
 
     def _abort(self, seq: Sequence) -> None:
         if not seq.aborted and seq.result is not None:

@@ -23,6 +23,9 @@ from .config import LlmApiModelConfig
 
 TRITON_CONFIG = "triton_config"  # upstream's block for Triton's own settings, not an LLM argument
 _INSTANCE = re.compile(r"_(\d+)_(\d+)$")
+# LoraConfig.max_loras when model.yaml leaves it None: 4 at tensorrt_llm/lora_manager.py @007e181b
+# (docs/upstream/lora.md §3; 1.2.1's default is not read), the stand-in's too.
+DEFAULT_MAX_LORAS = 4
 
 
 class LaunchError(ValueError):
@@ -51,6 +54,23 @@ def llm_kwargs(path: Path) -> dict:
     if "model" not in kwargs:
         raise LaunchError(f"{path}: model (the checkpoint's path) is required")
     return {**kwargs, "skip_tokenizer_init": True}
+
+
+def max_loras(config: LlmApiModelConfig, kwargs: dict) -> int | None:
+    """The LLM's max_loras when the model serves LoRA (parameter lora_dir set), for the max_lora label
+    of triton_llm_lora_requests_info; None when LoRA is off. lora_dir without a lora_config in
+    model.yaml is refused: the LLM would hold no adapters (the PyTorch backend's worker builds its LoRA
+    manager only from lora_config)."""
+    if not config.lora_dir:
+        return None
+    lora_config = kwargs.get("lora_config")
+    if not isinstance(lora_config, dict):
+        raise LaunchError(
+            f"parameter lora_dir is {config.lora_dir!r} but model.yaml has no lora_config (enable_lora, "
+            "lora_config: written by gpu-repo --gpu-engine pytorch --lora-dir)"
+        )
+    value = lora_config.get("max_loras")
+    return int(value) if value is not None else DEFAULT_MAX_LORAS
 
 
 def guided_decoding_on(kwargs: dict) -> bool:

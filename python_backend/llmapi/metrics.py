@@ -9,6 +9,16 @@ executor's IterationStats as JSON, camelCase keys; needs enable_iter_perf_stats 
 polled on a thread every stats_check_period_ms as the C++ backend's WaitForStats does, the latest
 iteration copied in.
 
+LoRA (a repository with lora_dir): the LoRA families the CPU engine model exports, under the same
+names and labels (triton_io/metrics.py LoraMetrics): triton_llm_lora_requests_info{
+running_lora_adapters, waiting_lora_adapters, max_lora} = unix time (vLLM's vllm:lora_requests_info;
+docs/upstream/lora.md §4.3, §5) and per adapter triton_llm_lora_requests_total /
+triton_llm_lora_generation_tokens_total{adapter}. On this path `running` is the adapters of the
+requests in flight (submitted to the LLM API, not finished); `waiting` is always empty: the LLM
+API reports no per-request queue state (its iteration stats count queued requests, numQueuedRequests,
+without naming their adapters), so no adapter is known to wait. The info series is renewed every
+stats_check_period_ms, with the nv_trt_llm_* families.
+
 One addition: get_stats reports only iterations that ran, so the gauges of an engine that went idle
 would keep its last busy iteration. When no iteration was reported and the model has no request in
 flight, the request gauges (and the in-flight batcher's request counts) are set to 0: the executor
@@ -22,6 +32,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 
 log = logging.getLogger("triton_llm.llmapi")
 
@@ -145,8 +156,35 @@ class TrtLlmMetrics:
                 self._metrics[family][label].set(0.0)
 
 
+class LoraCounters:
+    """The LoRA families (`families`: triton_io.metrics.LoraMetrics) as the LLM-API frontend feeds them:
+    a request per row naming an adapter, its generated tokens as they stream in; `publish()` writes
+    the info series (running: the frontend's adapters in flight; waiting: none, module docstring)
+    and the counts gathered since the last call."""
+
+    def __init__(self, families, max_lora: int, running: Callable[[], list[str]]):
+        self.families = families
+        self.max_lora = max_lora
+        self.running = running
+
+    def count_request(self, adapter: str) -> None:
+        self.families.count_request(adapter)
+
+    def count_tokens(self, adapter: str, count: int) -> None:
+        # LoraMetrics counts tokens through an engine callback's output (its new_token_ids)
+        self.families.counting(adapter, _accept)(SimpleNamespace(new_token_ids=range(count)))
+
+    def publish(self) -> None:
+        self.families.update({"running": self.running(), "waiting": [], "max_lora": self.max_lora})
+
+
+def _accept(_output) -> bool:
+    return True
+
+
 class StatsPoller:
-    """The thread that copies llm.get_stats() into the families every period."""
+    """The thread that copies llm.get_stats() into the families every period (and publishes the
+    LoRA families, when the model serves adapters)."""
 
     def __init__(
         self,
@@ -155,9 +193,11 @@ class StatsPoller:
         period_ms: int,
         in_flight: Callable[[], int],
         timeout_s: float = 2.0,
+        lora: LoraCounters | None = None,
     ):
         self.llm = llm
         self.metrics = metrics
+        self.lora = lora
         self.period_s = period_ms / 1000
         self.in_flight = in_flight
         self.timeout_s = timeout_s
@@ -173,6 +213,8 @@ class StatsPoller:
         self._thread.join(self.timeout_s + 1)
 
     def poll_once(self) -> None:
+        if self.lora is not None:
+            self.lora.publish()
         stats = self.llm.get_stats(self.timeout_s)
         if stats:
             latest = stats[-1]

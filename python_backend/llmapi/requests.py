@@ -12,7 +12,9 @@ the same messages, answered INTERNAL as the C++ backend answers every enqueue fa
 
 What the LLM API of TensorRT-LLM 1.2.1 cannot express raises Unsupported (answered INVALID_ARG),
 naming the input: every input of the `tensorrt_llm` model that this module does not read
-(prompt tables, LoRA, draft and encoder inputs, retention, lookahead, ...), beam search
+(prompt tables, draft and encoder inputs, retention, lookahead, ...), LoRA weights sent with the
+request (lora_task_id / lora_weights / lora_config: the LLM API takes adapters by path, lora.py),
+beam search
 (triton_requests.refuse_beam_search, the project's one message for it), and multi-token bad words
 (SamplingParams.bad_token_ids takes single tokens; `bad` takes strings, which need a tokenizer the
 engine model does not load: sampling.py says more).
@@ -38,6 +40,7 @@ from ..triton_io.executor_inputs import (
     output_flags,
     with_executor_defaults,
 )
+from .lora import BY_PATH, TASK_INPUTS
 
 Getter = Callable[[str], "np.ndarray | None"]
 
@@ -62,7 +65,8 @@ READ = frozenset(
         *(o.flag for o in bc.OUTPUTS.values() if o.flag),
     }
 )
-UNSUPPORTED = tuple(name for name in bc.INPUTS if name not in READ)
+UNSUPPORTED = tuple(name for name in bc.INPUTS if name not in READ and name not in TASK_INPUTS)
+LORA_NAME = "lora_name"  # ours (not a `tensorrt_llm` input): the adapter by name, lora.py
 UNSUPPORTED_INPUT = (
     "{name}: not served by the LLM-API engine model (TensorRT-LLM {version}'s LLM API over token ids)"
 )
@@ -86,6 +90,7 @@ class RowRequest:
     end_id: int | None  # None or negative: no end token
     pad_id: int | None
     embedding_bias: np.ndarray | None  # FP32 [vocab] as sent; None when absent or empty
+    lora_name: str | None = None  # the row's adapter (lora.py resolves it); None: the base model
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,9 @@ def parse(get: Getter, *, exclude_input_default: bool) -> ParsedRequest:
         raise EnqueueError(MISSING_INPUT_IDS)
     if get("request_output_len") is None:
         raise EnqueueError(MISSING_OUTPUT_LEN)
+    for name in TASK_INPUTS:
+        if get(name) is not None:
+            raise Unsupported(BY_PATH.format(name=name))
     for name in UNSUPPORTED:
         if get(name) is not None:
             raise Unsupported(UNSUPPORTED_INPUT.format(name=name, version=pinned_version()))
@@ -138,6 +146,10 @@ def _row(row: Getter, ids: np.ndarray, exclude_input_default: bool) -> RowReques
         pad_id = triton_requests.scalar(row, "pad_id", int, None)
     except ValueError as exc:
         raise EnqueueError(str(exc)) from None
+    try:
+        lora_name = triton_requests.scalar(row, LORA_NAME, str, None) or None  # "": the base model
+    except InputError as exc:
+        raise Unsupported(str(exc)) from None
     for word in params.bad_sequences:
         if len(word) > 1:
             raise Unsupported(MULTI_TOKEN_BAD_WORD.format(length=len(word)))
@@ -149,4 +161,5 @@ def _row(row: Getter, ids: np.ndarray, exclude_input_default: bool) -> RowReques
         end_id=end_id,
         pad_id=pad_id,
         embedding_bias=None if bias is None or bias.size == 0 else bias.reshape(-1).astype(np.float32),
+        lora_name=lora_name,
     )

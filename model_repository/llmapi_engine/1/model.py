@@ -13,8 +13,12 @@ ensemble are unchanged; its parameters are python_backend/llmapi/config.py's Llm
     tensorrtllm backend frames them (python_backend/llmapi/framing.py); errors at submit are that
     request's error response; stop=true aborts the requests with the same request id; a cancelled
     client's requests are aborted every cancellation_check_period_ms;
+  - LoRA (parameter lora_dir set; model.yaml's lora_config): a row's lora_name → LoRARequest(name,
+    a stable id per adapter version, <lora_dir>/<name>) on its generate_async call; an adapter not
+    in the directory is NOT_FOUND; lora_task_id / lora_weights / lora_config are refused by name;
   - metrics: the C++ backend's nv_trt_llm_* families from llm.get_stats() every
-    stats_check_period_ms.
+    stats_check_period_ms, and with LoRA the triton_llm_lora_* families (python_backend/llmapi/
+    metrics.py).
 Logic lives in python_backend/llmapi/, which unit-tests without Triton. Decoupled only.
 """
 
@@ -29,8 +33,10 @@ import triton_python_backend_utils as pb_utils
 from python_backend.llmapi import launch
 from python_backend.llmapi.config import LlmApiModelConfig
 from python_backend.llmapi.frontend import LlmApiFrontend
-from python_backend.llmapi.metrics import StatsPoller, TrtLlmMetrics
+from python_backend.llmapi.lora import Adapters
+from python_backend.llmapi.metrics import LoraCounters, StatsPoller, TrtLlmMetrics
 from python_backend.triton_io import logs
+from python_backend.triton_io.metrics import LoraMetrics
 from python_backend.triton_io.requests import model_parameters
 from python_backend.triton_io.stub_exit import exit_stub
 from python_backend.triton_io.triton_api import PbRequest, PbResponses
@@ -51,18 +57,24 @@ class TritonPythonModel:
             kwargs = launch.llm_kwargs(config.llm_config_file(version_dir))
             groups = model_config.get("instance_group", [])
             devices = launch.instance_devices(config, args["model_instance_name"], groups)
+            max_loras = launch.max_loras(config, kwargs)
         except ValueError as exc:
             raise pb_utils.TritonModelException(str(exc)) from None
         logs.configure(config.log_level)
         if devices is not None:  # before the LLM (and CUDA) starts
             os.environ["CUDA_VISIBLE_DEVICES"] = launch.visible_devices(devices)
         import tensorrt_llm
-        from tensorrt_llm.llmapi import GuidedDecodingParams
+        from tensorrt_llm.llmapi import GuidedDecodingParams, LoRARequest
 
         self.llm = tensorrt_llm.LLM(**kwargs)
         api = SimpleNamespace(
-            SamplingParams=tensorrt_llm.SamplingParams, GuidedDecodingParams=GuidedDecodingParams
+            SamplingParams=tensorrt_llm.SamplingParams,
+            GuidedDecodingParams=GuidedDecodingParams,
+            LoRARequest=LoRARequest,
         )
+        lora = None
+        if max_loras is not None:  # created once, here: a family is invalid once collected
+            lora = LoraCounters(LoraMetrics(pb_utils), max_loras, lambda: self.frontend.running_adapters())
         self.frontend = LlmApiFrontend(
             self.llm,
             api,
@@ -73,10 +85,12 @@ class TritonPythonModel:
             responses=PbResponses(pb_utils),
             guided_decoding=launch.guided_decoding_on(kwargs),
             on_fatal=exit_stub(log),
+            adapters=Adapters(config.lora_dir),
+            lora_metrics=lora,
         ).start()
         metrics = TrtLlmMetrics(pb_utils, args["model_name"], args["model_version"])
         self.stats = StatsPoller(
-            self.llm, metrics, config.stats_check_period_ms, self.frontend.in_flight
+            self.llm, metrics, config.stats_check_period_ms, self.frontend.in_flight, lora=lora
         ).start()
 
     def execute(self, requests):
