@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..trtllm.recipes import GATHER_LOGITS
-from . import speculative
+from . import lora, speculative
 from .checkpoint_facts import PRECISIONS, REFUSED
 from .memory_check import GPU_NAMES
 from .settings import GUIDED_DECODING_BACKENDS, KvCacheSettings
@@ -115,6 +115,37 @@ def add_repo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-check-period-ms", type=int, default=100)
 
 
+def add_lora_args(p: argparse.ArgumentParser) -> None:
+    """LoRA adapters by request name (build_engines/llmapi/lora.py): off unless --lora-dir is given."""
+    p.add_argument(
+        "--lora-dir",
+        default="",
+        help="the adapter directory (LORA_DIR: one PEFT adapter per sub-directory) as the server sees it; "
+        "turns LoRA on",
+    )
+    p.add_argument("--max-loras", type=int, default=lora.MAX_LORAS, help="lora_config.max_loras")
+    p.add_argument("--max-lora-rank", type=int, default=lora.MAX_LORA_RANK, help="lora_config.max_lora_rank")
+    p.add_argument(
+        "--max-cpu-loras", type=int, default=None, help="lora_config.max_cpu_loras (default: max-loras)"
+    )
+    p.add_argument(
+        "--lora-target-modules",
+        nargs="+",
+        default=list(lora.PEFT_MODULES),
+        metavar="PEFT_MODULE",
+        help="modules adapters may target, PEFT's names (written as TensorRT-LLM's)",
+    )
+
+
+def lora_settings(args) -> lora.LoraSettings:
+    return lora.LoraSettings(
+        max_loras=args.max_loras,
+        max_lora_rank=args.max_lora_rank,
+        max_cpu_loras=args.max_cpu_loras,
+        target_modules=tuple(args.lora_target_modules),
+    )
+
+
 def gpu_repo_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m build_engines gpu-repo --gpu-engine pytorch",
@@ -142,6 +173,7 @@ def gpu_repo_parser() -> argparse.ArgumentParser:
     )
     add_llm_args(p)
     add_repo_args(p)
+    add_lora_args(p)
     p.add_argument(
         "--dry-run", action="store_true", help="check and print what would be written, with sources"
     )
@@ -173,4 +205,5 @@ def emulate_parser(defaults) -> argparse.ArgumentParser:
     p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len)
     p.add_argument("--max-input-len", type=int, default=None, help="default: --max-seq-len - 1")
     p.add_argument("--max-num-tokens", type=int, default=defaults.max_num_tokens)
+    add_lora_args(p)
     return p

@@ -7,7 +7,10 @@ Three steps:
    points)
    and the CPU engine's limits (trtllm/emulated.EmulatedLimits: KV slots, context, tokens per step).
 2. engine/1/checkpoint/onnx/: the ONNX export the stand-in runs instead of the PyTorch weights (linked, as
-   the engine path's emulated repository links it: shared_models.link_tree).
+   the engine path's emulated repository links it: shared_models.link_tree). With LoRA on (--lora-dir:
+   the engine model has a lora_dir) it is the LoRA-capable export derived from that one
+   (build_engines/lora/export.py, `python -m build_engines export-lora`), whose adapter slots the
+   stand-in's lora_config sizes.
 3. engine/1/tensorrt_llm/: a copy of python_backend/llmapi_emulator/tensorrt_llm/, found first on the
    engine model's import path (its version directory) and nowhere else, so the project's own
    environment still has no `tensorrt_llm` (`make engines`' interpreter probe finds none).
@@ -20,7 +23,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import manifest
+from .. import manifest, model_config
+from ..lora.export import export_lora
 from ..shared_models import PYTHON_BACKEND, link_tree
 from ..trtllm.emulated import EmulatedLimits
 from . import arguments, gpu_repo
@@ -57,6 +61,29 @@ def gpu_repo_args(
     ]
 
 
+def lora_on(repo: Path) -> bool:
+    """The assembled engine model serves LoRA adapters (its parameter lora_dir is set)."""
+    config = model_config.load(repo / "engine" / "config.pbtxt")
+    return bool(model_config.get_parameter(config, "lora_dir"))
+
+
+def lora_args(args) -> list[str]:
+    """The emulate parser's LoRA options, passed on to gpu-repo as given (none without --lora-dir)."""
+    if not args.lora_dir:
+        return []
+    out = [
+        "--lora-dir",
+        args.lora_dir,
+        "--max-loras",
+        str(args.max_loras),
+        "--max-lora-rank",
+        str(args.max_lora_rank),
+    ]
+    if args.max_cpu_loras is not None:
+        out += ["--max-cpu-loras", str(args.max_cpu_loras)]
+    return out + ["--lora-target-modules", *args.lora_target_modules]
+
+
 def add_standin(repo: Path, onnx_dir: Path) -> None:
     """engine/1/checkpoint/onnx/ and engine/1/tensorrt_llm/; the manifest says so."""
     link_tree(onnx_dir, repo / CHECKPOINT_SUBDIR / ONNX_SUBDIR)
@@ -87,6 +114,8 @@ def assemble_emulated(
     shutil.rmtree(output, ignore_errors=True)
     mount = repo_mount_path or str(Path(output).resolve())
     gpu_repo.cmd_gpu_repo(gpu_repo_args(checkpoint, output, limits, mount, gpu_repo_extra))
+    if lora_on(output):
+        onnx_dir = export_lora(checkpoint, onnx_dir)  # reused when already derived from this export
     add_standin(output, onnx_dir)
     return output
 
@@ -101,7 +130,7 @@ def main(argv: list[str]) -> int:
     if "quality" not in manifest.read(onnx_dir):
         quality.verify(ckpt, onnx_dir, args.precision)
     limits = EmulatedLimits(args.max_batch_size, args.max_seq_len, args.max_input_len, args.max_num_tokens)
-    out = assemble_emulated(ckpt, onnx_dir, args.output, limits, args.repo_mount_path)
+    out = assemble_emulated(ckpt, onnx_dir, args.output, limits, args.repo_mount_path, lora_args(args))
     mount = args.repo_mount_path or f"{out.resolve()} (where it is; no --repo-mount-path)"
     print(
         f"[emulate-gpu-repo] PyTorch-path GPU model repository with the LLM-API stand-in ready: {out}, "

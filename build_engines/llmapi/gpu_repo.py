@@ -49,6 +49,8 @@ def request_from_args(args) -> PytorchRepoRequest:
         gpu=args.gpu,
         cancellation_check_period_ms=args.cancellation_check_period_ms,
         stats_check_period_ms=args.stats_check_period_ms,
+        lora_dir=args.lora_dir,
+        lora=arguments.lora_settings(args),
     )
 
 

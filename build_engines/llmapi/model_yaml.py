@@ -20,7 +20,11 @@ from .settings import LlmApiSettings
 from .speculative import KINDS
 
 TOP_LEVEL = "TorchLlmArgs"
-NESTED = {"kv_cache_config": "KvCacheConfig", "cuda_graph_config": "CudaGraphConfig"}
+NESTED = {
+    "kv_cache_config": "KvCacheConfig",
+    "cuda_graph_config": "CudaGraphConfig",
+    "lora_config": "LoraConfig",  # update_llm_args_with_extra_dict: LoraConfig(**d)
+}
 # upstream's own model.yaml: the file's format and its `triton_config` block
 UPSTREAM_MODEL_YAML = (
     "NVIDIA/TensorRT-LLM",
@@ -89,9 +93,11 @@ def citations(mapping: dict) -> list[str]:
         for part in key.split("."):
             value = value[part]
         role = "from_dict key" if key.endswith(".decoding_type") else "field"
+        # LoraConfig was read at a commit of unknown release: its caveat is printed with it
+        version = facts.get("source_commit_short") or facts.get("version_caveat", "?")
         lines.append(
             f"#   {key} = {_scalar(value)}: {cls} {role}, {repository} {facts['path']} @{facts['commit']} "
-            f"(TensorRT-LLM {facts.get('source_commit_short', '?')})"
+            f"(TensorRT-LLM {version})"
         )
     return lines
 
@@ -110,8 +116,8 @@ def render(settings: LlmApiSettings) -> str:
         f"# LLM(**kwargs) of the engine model: TensorRT-LLM {llmapi_fields.pinned_version()}'s LLM API",
         "# (PyTorch backend). Written by `python -m build_engines gpu-repo --gpu-engine pytorch`;",
         f"# format as upstream's {repo} {path} @{commit[:8]}.",
-        "# Every key is a field of TorchLlmArgs (nested: KvCacheConfig, CudaGraphConfig, the speculative",
-        "# config of decoding_type) at that version: python_backend/contract/llmapi_fields.json.",
+        "# Every key is a field of TorchLlmArgs (nested: KvCacheConfig, CudaGraphConfig, LoraConfig, the",
+        "# speculative config of decoding_type) at that version: python_backend/contract/llmapi_fields.json.",
         "# `model` is the checkpoint as the server sees it (python_backend/contract/repo_paths.py).",
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False)

@@ -8,7 +8,8 @@ Its config.pbtxt: backend "python", decoupled, the engine model's parameters
 (model_repository/llmapi_engine/1/model.py), python_backend/ and model.yaml (the LLM's arguments,
 settings.LlmApiSettings). The checkpoint is read where model.yaml's `model` says at serve time:
 <repo-mount-path>/engine/1/checkpoint unless --checkpoint-path names another place (a PVC, an init
-download); --bundle-checkpoint links it into the repository there.
+download); --bundle-checkpoint links it into the repository there. --lora-dir: LoRA adapters by
+request name (lora.py says what it writes).
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ from python_backend.triton_io.preprocess import TENSORRT_LLM
 from .. import manifest as shared_manifest
 from .. import model_config
 from ..model_config import ModelConfig
-from ..shared_models import PROJECT_ROOT, PYTHON_BACKEND, assemble_shared_models, link_tree
+from ..shared_models import (
+    LORA_ENGINE_INPUTS,
+    PROJECT_ROOT,
+    PYTHON_BACKEND,
+    assemble_shared_models,
+    link_tree,
+)
 from ..trtllm.engine_config import declare_io
 from ..trtllm.recipes import GATHER_LOGITS, gathers
 from ..trtllm.repository import CHART_MOUNT_PATH, MODELS
 from . import memory_check, model_yaml
 from .checkpoint_facts import CheckpointFacts, check_precision
+from .lora import LoraSettings, declare_lora_name, describe_lora, serve_lora_dir
 from .settings import CudaGraphSettings, KvCacheSettings, LlmApiSettings
 from .speculative import Speculative
 
@@ -68,9 +76,12 @@ class PytorchRepoRequest:
     gpu: str | None = None  # the serving GPU (capacity/gpus.py): the KV budget is checked for it
     cancellation_check_period_ms: int = 100
     stats_check_period_ms: int = 100
+    lora_dir: str = ""  # the adapter directory as the server sees it; "": LoRA off
+    lora: LoraSettings = field(default_factory=LoraSettings)  # written only with lora_dir
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        serve_lora_dir(self.lora_dir)
         if self.gather_logits not in GATHER_LOGITS:
             raise ValueError(
                 f"gather_logits must be one of {', '.join(GATHER_LOGITS)}, got {self.gather_logits!r}"
@@ -134,6 +145,7 @@ def plan_repo(req: PytorchRepoRequest, *, facts: CheckpointFacts | None) -> Pyto
         gpu_device_ids=req.gpu_device_ids,
         # As the engine path's gpu-repo: output_ids hold the generated tokens only.
         exclude_input_in_output=True,
+        lora_dir=serve_lora_dir(req.lora_dir),
     )
     world = req.tp * req.pp
     for ids in model.device_sets:
@@ -155,6 +167,7 @@ def plan_repo(req: PytorchRepoRequest, *, facts: CheckpointFacts | None) -> Pyto
         speculative=req.speculative,
         guided_decoding_backend=req.guided_decoding_backend,
         gather_generation_logits=generation,
+        lora=req.lora if model.lora_dir else None,
     )
     model_yaml.check(settings.to_yaml())
     if req.gpu is not None and facts is not None:
@@ -176,6 +189,8 @@ def engine_model_config(plan: PytorchRepoPlan, req: PytorchRepoRequest) -> Model
     # Past max_queue_size Triton rejects at once (UNAVAILABLE), as on the engine path.
     batching.default_queue_policy.max_queue_size = req.max_queue_size
     declare_io(cfg)
+    if plan.model.lora_dir:
+        declare_lora_name(cfg)
     # Instances on the CPU: the LLM API drives its GPUs from its own worker processes.
     cfg.instance_group.add(count=plan.instances, kind=pb.ModelInstanceGroup.KIND_CPU)
     for key, value in plan.model.to_parameters().items():
@@ -201,6 +216,9 @@ def assemble(req: PytorchRepoRequest) -> Path:
         max_input_len=settings.max_input_len,
         kv_cache_tokens_per_block=settings.kv_cache.tokens_per_block,
         engine=engine_traits(plan, req),
+        lora_dir=plan.model.lora_dir,
+        lora_format="name",  # the engine model takes the adapter by name (python_backend/llmapi/lora.py)
+        lora_engine_inputs=LORA_ENGINE_INPUTS if plan.model.lora_dir else (),
     )
     version_dir = req.output / "engine" / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
@@ -235,6 +253,7 @@ def assemble(req: PytorchRepoRequest) -> Path:
         checkpoint_bundled=req.bundle_checkpoint,
         max_input_len=settings.max_input_len,
         tokenizer=str(req.checkpoint),
+        lora_dir=plan.model.lora_dir,
     )
     return req.output
 
@@ -254,6 +273,7 @@ def describe(req: PytorchRepoRequest, plan: PytorchRepoPlan) -> str:
         f"tokenizer {req.checkpoint}, KV block {s.kv_cache.tokens_per_block} tokens)",
         f"# the engine model's paths are written for tritonserver seeing {req.output} at {mount_path(req)}",
         f"# the LLM API loads the checkpoint from {s.model} at serve time ({where})",
+        describe_lora(plan.model.lora_dir),
         f"# would copy {ENGINE_MODEL.relative_to(PROJECT_ROOT)} and python_backend/ into {engine / '1'}",
         f"# would write {engine / 'config.pbtxt'}:",
         model_config.dump(engine_model_config(plan, req)).rstrip(),

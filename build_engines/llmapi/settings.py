@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import speculative
+from .lora import LoraSettings
 
 GUIDED_DECODING_BACKENDS = ("xgrammar", "llguidance")  # TorchLlmArgs.guided_decoding_backend choices
 
@@ -131,6 +132,8 @@ class LlmApiSettings:
     dtype: str = "auto"
     # Upstream's model.yaml writes it (deprecated at 1.2.1, where None already means "pytorch").
     backend: str = "pytorch"
+    # LoRA adapters by request (gpu-repo --lora-dir): enable_lora + lora_config (lora.py); None: off.
+    lora: LoraSettings | None = None
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -188,4 +191,7 @@ class LlmApiSettings:
             out["gather_generation_logits"] = True
         if self.speculative is not None:
             out["speculative_config"] = speculative.to_yaml(self.speculative)
+        if self.lora is not None:
+            out["enable_lora"] = True
+            out["lora_config"] = self.lora.to_yaml()
         return out
