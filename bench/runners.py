@@ -67,15 +67,32 @@ def hf_generate(checkpoint_dir: Path, prompt_ids: list[list[int]], max_tokens: i
     return samples, time.perf_counter() - started
 
 
-def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, max_num_seqs: int):
-    """Our engine called in-process: every request submitted at once, in-flight batching decides."""
+def engine_direct(
+    onnx_dir: Path,
+    prompt_ids: list[list[int]],
+    max_tokens: int,
+    max_num_seqs: int,
+    *,
+    lora: dict | None = None,
+    adapters: dict[str, Path] | None = None,
+    lora_names: list[str | None] | None = None,
+):
+    """Our engine called in-process: every request submitted at once, in-flight batching decides.
+    `lora`: EngineConfig's LoRA fields (max_loras, max_lora_rank) for a LoRA-capable export;
+    `adapters`: name → PEFT directory, loaded before timing; `lora_names`: request i's adapter
+    (None: the base model)."""
     from python_backend.engine.config import EngineConfig
     from python_backend.engine.llm_engine import LLMEngine
     from python_backend.engine.sequence import SamplingParams
 
-    engine = LLMEngine(EngineConfig(max_num_seqs=max_num_seqs, max_seq_len=1024), onnx_dir).start()
+    config = EngineConfig(max_num_seqs=max_num_seqs, max_seq_len=1024, **(lora or {}))
+    engine = LLMEngine(config, onnx_dir).start()
+    for name, path in (adapters or {}).items():
+        engine.load_adapter(name, path)
     engine.generate(prompt_ids[0], SamplingParams(max_tokens=2))  # warm-up: first-call allocations
-    params = SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens)
+    for name in adapters or {}:  # and each adapter's first copy into a weight slot
+        engine.generate(prompt_ids[0], SamplingParams(max_tokens=2, lora_name=name))
+    names = lora_names or [None] * len(prompt_ids)
     samples: list[Sample] = []
     lock, done = threading.Lock(), threading.Event()
     started = time.perf_counter()
@@ -97,6 +114,7 @@ def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, 
         return callback
 
     for i, ids in enumerate(prompt_ids):
+        params = SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens, lora_name=names[i])
         engine.submit(f"bench-{i}", ids, params, callback_for(time.perf_counter()))
     done.wait()
     wall = time.perf_counter() - started
