@@ -97,6 +97,10 @@ router:
           - type: core-metrics-extractor
             parameters:
               defaultEngine: triton-tensorrt-llm
+              {{- if .Values.lora.enabled }}
+              {{- include "triton-llm.loraEngineConfig" . | nindent 14 }}
+          - type: lora-affinity-scorer
+              {{- end }}
         schedulingProfiles:
           - name: default
             plugins:
@@ -106,6 +110,10 @@ router:
                 weight: 2
               - pluginRef: prefix-cache-scorer
                 weight: 3
+              {{- if .Values.lora.enabled }}
+              - pluginRef: lora-affinity-scorer
+                weight: {{ .Values.lora.affinityScorerWeight }}
+              {{- end }}
 {{- end -}}
 
 {{- define "triton-llm.adminKeySecretName" -}}
@@ -291,6 +299,7 @@ volumeClaimTemplates:
 {{- fail (printf "modelRepository.source is http but modelRepository.http.url %q is not an http(s) URL" .Values.modelRepository.http.url) -}}
 {{- end -}}
 {{- include "triton-llm.validateGpuEngine" . -}}
+{{- include "triton-llm.validateLora" . -}}
 {{- if and .Values.engineBuild.enabled (ne $source "pvc") -}}
 {{- fail "engineBuild.enabled writes the repository into modelRepository.pvc.claimName: it needs modelRepository.source pvc" -}}
 {{- end -}}

@@ -62,6 +62,7 @@ spec:
     {{- end }}
     {{- include "triton-llm.fetchCheckpointContainer" $root | indent 4 }}
     {{- include "triton-llm.checkRepositoryContainer" $root | nindent 4 }}
+    {{- include "triton-llm.loraInitContainers" $root | indent 4 }}
     {{- with $v.extraInitContainers }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -73,6 +74,9 @@ spec:
     {{- end }}
     {{- else }}
     {{- include "triton-llm.mpiWorkerContainer" $root | nindent 4 }}
+    {{- end }}
+    {{- if and $v.lora.enabled (eq $v.lora.source "s3") }}
+    {{- include "triton-llm.loraSyncContainer" (dict "root" $root "name" "sync-lora-adapters" "mode" "loop") | nindent 4 }}
     {{- end }}
     {{- with $v.extraContainers }}
     {{- toYaml . | nindent 4 }}
@@ -88,6 +92,10 @@ spec:
 that feed it. */}}
 {{- define "triton-llm.configChecksum" -}}
 {{- $settings := dict "modelRepository" .Values.modelRepository "server" .Values.server "multiNode" .Values.multiNode "parallelism" .Values.parallelism -}}
+{{- /* The LoRA values feed the scripts' environment (check-lora, the S3 sync). */ -}}
+{{- if .Values.lora.enabled -}}
+{{- $_ := set $settings "lora" .Values.lora -}}
+{{- end -}}
 {{- /* A new engine build is served only by pods started after it: roll them. */ -}}
 {{- if .Values.engineBuild.enabled -}}
 {{- $_ := set $settings "engineBuild" (include "triton-llm.engineBuildKey" .) -}}
@@ -205,6 +213,7 @@ and the build Job both use it. Needs dict root, gpus. */}}
   volumeMounts:
     {{- include "triton-llm.modelMount" . | nindent 4 }}
     {{- include "triton-llm.checkpointMount" . | indent 4 }}
+    {{- include "triton-llm.loraMount" (dict "root" . "writable" false) | indent 4 }}
     {{- include "triton-llm.commonMounts" . | nindent 4 }}
     {{- if $v.multiNode.enabled }}
     - name: scripts
@@ -295,6 +304,7 @@ carries python_backend/ (standard library only), so the check runs from there wi
     {{- include "triton-llm.modelMount" . | nindent 4 }}
     {{- /* pytorch: the LLM API's MPI workers on this pod load their share of the weights from it. */}}
     {{- include "triton-llm.checkpointMount" . | indent 4 }}
+    {{- include "triton-llm.loraMount" (dict "root" . "writable" false) | indent 4 }}
     {{- include "triton-llm.commonMounts" . | nindent 4 }}
 {{- end -}}
 
@@ -318,6 +328,7 @@ carries python_backend/ (standard library only), so the check runs from there wi
     {{- with $g.servedModelName }}
     - {{ printf "--served-model-name=%s" . }}
     {{- end }}
+    {{- include "triton-llm.loraGatewayArgs" . | indent 4 }}
   env:
     - name: HOME
       value: /tmp
@@ -342,6 +353,8 @@ carries python_backend/ (standard library only), so the check runs from there wi
     {{- toYaml $v.containerSecurityContext | nindent 4 }}
   volumeMounts:
     {{- include "triton-llm.modelMount" . | nindent 4 }}
+    {{- /* /v1/load_lora_adapter checks an adapter the operator wrote under the directory before serving it. */}}
+    {{- include "triton-llm.loraMount" (dict "root" . "writable" $v.lora.allowRuntimeLoading) | indent 4 }}
     - name: tmp
       mountPath: /tmp
 {{- end -}}
@@ -464,6 +477,7 @@ existing Secrets: envFrom for s3/http, a mounted key file for gcs. */}}
   emptyDir:
     sizeLimit: {{ $v.tmpSizeLimit }}
 {{- include "triton-llm.checkpointVolume" . }}
+{{- include "triton-llm.loraVolume" . }}
 - name: scripts
   configMap:
     name: {{ include "triton-llm.fullname" . }}-scripts
