@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from python_backend.engine.lora_weights import MASK, SPEC_FILE
+from python_backend.engine.lora_weights import MASK, LoraSpec
 
 from .. import manifest
 from .graph import add_lora, spec_for
@@ -31,7 +31,10 @@ def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: 
     `out` (default: artifact_dir(base_dir)); reused when it was derived from this very plain export."""
     out = out or artifact_dir(base_dir)
     base = manifest.read(base_dir)
-    if not force and (out / SPEC_FILE).is_file():
+    spec = spec_for(checkpoint_dir)
+    # Up to date: derived from this very plain export, with this graph layout (its lora.json:
+    # exports written before fused branches are derived again).
+    if not force and LoraSpec.read(out) == spec:
         try:
             if manifest.read(out).get("derived_from") == _origin(base_dir, base):
                 print(f"[export-lora] {out} is up to date", flush=True)
@@ -45,7 +48,6 @@ def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: 
     for item in base_dir.iterdir():
         if item.is_file() and item.name not in ("model.onnx", manifest.MANIFEST_NAME):
             _link(item, staging / item.name)
-    spec = spec_for(checkpoint_dir)
     add_lora(base_dir / "model.onnx", staging / "model.onnx", spec)
     spec.write(staging)
     contrib_ops = check_graph(staging / "model.onnx")
@@ -56,11 +58,11 @@ def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: 
         inputs={
             **base["inputs"],
             MASK: ["batch_size", 1, "lora_columns"],
-            "lora_a.<layer>.<module>": ["in", "lora_columns"],
-            "lora_b.<layer>.<module>": ["lora_columns", "out"],
+            "lora_a.<layer>.<branch>": ["in", "modules x lora_columns"],
+            "lora_b.<layer>.<branch>": ["modules x lora_columns", "sum of out"],
         },
         lora=(
-            "per-row adapter slots (S-LoRA-style: masked slots x rank columns); slot 0 = no adapter; "
+            "per-row adapters (S-LoRA-style: masked adapter columns); q, k, v share one branch; "
             "contract: python_backend/engine/lora_weights.py"
         ),
         ort_contrib_ops_in_default_domain=contrib_ops,

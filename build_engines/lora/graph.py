@@ -1,18 +1,21 @@
 """The LoRA-capable export: an export's graph with a per-row LoRA branch on every target projection.
 
-For each decoder layer i and module m, the projection's output y (the builder's MatMul, or
-MatMulNBits when quantized) becomes
+For each decoder layer i and branch b (a projection node of the graph), the projection's output
+y (the builder's MatMul, or MatMulNBits when quantized) becomes
 
-    y + MatMul(Mul(MatMul(x, lora_a.i.m), lora_mask), lora_b.i.m)
+    y + MatMul(Mul(MatMul(x, lora_a.i.b), mask), lora_b.i.b)
 
-lora_a.i.m holds every resident adapter's A side by side ([in, slots·rank]), lora_b.i.m their B
-stacked ([slots·rank, out]); the mask keeps, per row, only the columns of that row's slot. So each
-row gets its own adapter's x·A·B in one call, as S-LoRA / punica batch them, at the cost of two
-thin GEMMs (slots·rank columns) and without copying any adapter's weights per row. The builder
-fuses q, k and v into one qkv_proj MatMul: their three deltas are concatenated in that order
-(q, k, v) before the add. Inputs and layout: the contract in python_backend/engine/lora_weights.py.
-Slot 0 (zeros, and masked off) adds exactly 0.0, so rows without an adapter compute what the plain
-export computes.
+lora_a.i.b holds every resident adapter's A side by side ([in, C]), lora_b.i.b their B stacked
+([C, out]); the mask keeps, per row, only the columns of that row's adapter. So each row gets its
+own adapter's x·A·B in one call, as S-LoRA / punica batch them, at the cost of two thin GEMMs and
+without copying any adapter's weights per row. The builder fuses q, k and v into one qkv_proj
+MatMul, and their LoRA shares one branch too: A is the three modules' A side by side ([in, 3·C]),
+B block diagonal ([3·C, q+k+v out], so the product comes out in the fused output's order) and the
+mask repeated three times (one Concat for the whole graph): four nodes for the three modules where
+separate branches take eleven; per-node cost, not arithmetic, is what a decode step of a small
+model pays for these thin GEMMs. Inputs and layout: the contract in
+python_backend/engine/lora_weights.py. A row without an adapter (all-zero mask) adds exactly 0.0,
+so it computes what the plain export computes.
 
 The plain export is untouched: this edits a copy of its graph (the weights file is shared by a
 hard link), written to its own directory `onnx-<precision>-lora`.
@@ -45,6 +48,10 @@ def spec_for(checkpoint_dir: Path) -> LoraSpec:
     q_out = config["num_attention_heads"] * head_dim
     kv_out = config["num_key_value_heads"] * head_dim
     inter = config["intermediate_size"]
+    fused = {}  # the builder's fused projections: one branch each (named by its node folder)
+    for module, (folder, part) in PROJECTIONS.items():
+        branch = folder.split("/")[-1] if part is not None else module
+        fused.setdefault(branch, []).append(module)
     return LoraSpec(
         base_model=checkpoint_dir.name,
         num_layers=config["num_hidden_layers"],
@@ -57,6 +64,7 @@ def spec_for(checkpoint_dir: Path) -> LoraSpec:
             "up_proj": (hidden, inter),
             "down_proj": (inter, hidden),
         },
+        branches={branch: tuple(modules) for branch, modules in fused.items()},
     )
 
 
@@ -73,61 +81,73 @@ def add_lora(model_path: Path, out_path: Path, spec: LoraSpec) -> None:
     graph.input.append(
         helper.make_tensor_value_info(MASK, TensorProto.FLOAT, ["batch_size", 1, "lora_columns"])
     )
-    for layer in range(spec.num_layers):
-        for module, (features_in, features_out) in spec.modules.items():
-            graph.input.append(
-                helper.make_tensor_value_info(
-                    a_input(layer, module), TensorProto.FLOAT, [features_in, "lora_columns"]
-                )
-            )
-            graph.input.append(
-                helper.make_tensor_value_info(
-                    b_input(layer, module), TensorProto.FLOAT, ["lora_columns", features_out]
-                )
-            )
+    masks = {1: MASK}  # modules in a branch → the mask repeated that often
+    head = []  # nodes the branches need first
     nodes = list(graph.node)
     by_name = {n.name: n for n in nodes}
     after: dict[str, list] = {}  # base node name → the nodes that follow it
-    for layer in range(spec.num_layers):
-        for folder in dict.fromkeys(PROJECTIONS[m][0] for m in spec.modules):
-            base = _projection(by_name, layer, folder)
-            parts = [m for m in PROJECTIONS if m in spec.modules and PROJECTIONS[m][0] == folder]
-            fused = [m for m in PROJECTIONS if PROJECTIONS[m][0] == folder]
-            if len(fused) > 1 and parts != fused:
-                raise ValueError(
-                    f"{folder} computes {fused} in one MatMul: LoRA needs all of them, got {parts}"
+    for branch, modules in spec.branch_modules.items():
+        folder = _folder(branch, modules)
+        features_in = spec.modules[modules[0]][0]
+        features_out = sum(spec.modules[m][1] for m in modules)
+        columns = "lora_columns" if len(modules) == 1 else f"lora_columns_x{len(modules)}"
+        if len(modules) not in masks:
+            masks[len(modules)] = f"{MASK}_x{len(modules)}"
+            head.append(
+                helper.make_node(
+                    "Concat", [MASK] * len(modules), [masks[len(modules)]], name=f"/lora/{columns}", axis=-1
                 )
-            after[base.name] = _branch(base, layer, parts, f"/lora/layers.{layer}/{folder}", helper)
+            )
+        for layer in range(spec.num_layers):
+            graph.input.append(
+                helper.make_tensor_value_info(
+                    a_input(layer, branch), TensorProto.FLOAT, [features_in, columns]
+                )
+            )
+            graph.input.append(
+                helper.make_tensor_value_info(
+                    b_input(layer, branch), TensorProto.FLOAT, [columns, features_out]
+                )
+            )
+            base = _projection(by_name, layer, folder)
+            names = (a_input(layer, branch), b_input(layer, branch), masks[len(modules)])
+            after[base.name] = _branch(base, names, f"/lora/layers.{layer}/{folder}", helper)
     graph.ClearField("node")
+    graph.node.extend(head)
     for node in nodes:
         graph.node.append(node)
         graph.node.extend(after.get(node.name, []))
     onnx.save(model, str(out_path))
 
 
-def _branch(base, layer: int, modules: list[str], prefix: str, helper) -> list:
-    """The nodes adding the modules' deltas to `base`'s output (renamed; the sum takes its name)."""
+def _folder(branch: str, modules: tuple[str, ...]) -> str:
+    """The node folder of the projection computing `modules`, which must be all it computes."""
+    unknown = [m for m in modules if m not in PROJECTIONS]
+    if unknown:
+        raise ValueError(f"branch {branch}: modules {unknown} are not projections of a decoder layer")
+    folder = PROJECTIONS[modules[0]][0]
+    fused = [m for m in PROJECTIONS if PROJECTIONS[m][0] == folder]
+    if list(modules) != fused:
+        if len(fused) > 1:
+            raise ValueError(
+                f"{folder} computes {fused} in one MatMul: LoRA needs all of them, got {list(modules)}"
+            )
+        raise ValueError(f"branch {branch}: {list(modules)} are not computed by one projection")
+    return folder
+
+
+def _branch(base, names: tuple[str, str, str], prefix: str, helper) -> list:
+    """The nodes adding the branch's delta to `base`'s output (renamed; the sum takes its name)."""
+    a, b, mask = names
     x = base.input[0]
     y = base.output[0]
     base.output[0] = f"{prefix}/base_output"
-    nodes = []
-    deltas = []
-    for module in modules:
-        p = f"{prefix}/{module}"
-        nodes += [
-            helper.make_node("MatMul", [x, a_input(layer, module)], [f"{p}/xa"], name=f"{p}/MatMulA"),
-            helper.make_node("Mul", [f"{p}/xa", MASK], [f"{p}/masked"], name=f"{p}/Mask"),
-            helper.make_node(
-                "MatMul", [f"{p}/masked", b_input(layer, module)], [f"{p}/delta"], name=f"{p}/MatMulB"
-            ),
-        ]
-        deltas.append(f"{p}/delta")
-    delta = deltas[0]
-    if len(deltas) > 1:
-        delta = f"{prefix}/delta"
-        nodes.append(helper.make_node("Concat", deltas, [delta], name=f"{prefix}/Concat", axis=-1))
-    nodes.append(helper.make_node("Add", [base.output[0], delta], [y], name=f"{prefix}/Add"))
-    return nodes
+    return [
+        helper.make_node("MatMul", [x, a], [f"{prefix}/xa"], name=f"{prefix}/MatMulA"),
+        helper.make_node("Mul", [f"{prefix}/xa", mask], [f"{prefix}/masked"], name=f"{prefix}/Mask"),
+        helper.make_node("MatMul", [f"{prefix}/masked", b], [f"{prefix}/delta"], name=f"{prefix}/MatMulB"),
+        helper.make_node("Add", [base.output[0], f"{prefix}/delta"], [y], name=f"{prefix}/Add"),
+    ]
 
 
 def _projection(by_name: dict, layer: int, folder: str):

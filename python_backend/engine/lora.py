@@ -2,16 +2,16 @@
 
 Known adapters are read and checked once, at registration (lora_weights.read_adapter), and kept
 in host memory. Resident ones occupy a slot 1..max_loras and are packed side by side, each with
-its own rank, into one stack per module that the runner binds: `a` [layers, in, columns] and
-`b` [layers, columns, out], so that each layer's [in, columns] and [columns, out] matrices are
-contiguous (lora_weights' layout); slot s owns columns offset(s) … + rank(s). A row without an
-adapter owns none: its mask is all zeros. So a call computes the resident adapters' ranks summed,
-not max_loras × max_lora_rank columns: what the masked layout costs grows with the ranks
-actually served. A call in which no row has an adapter is bound to one zero column per
-projection instead (`zero_bindings`). A sequence takes its adapter's slot when it is admitted
-(the scheduler calls `acquire`) and gives it back when it finishes (`release`). When no slot is
-free the least recently used adapter that no running sequence uses is evicted (its host copy
-stays); when every slot is in use the sequence waits.
+its own rank, into one stack per branch of the export that the runner binds: `a` [layers, in,
+n·columns] and `b` [layers, n·columns, Σ out] for a branch of n modules, so that each layer's
+matrices are contiguous (lora_weights' layout); slot s owns columns offset(s) … + rank(s) of each
+module's block. A row without an adapter owns none: its mask is all zeros. So a call computes
+the resident adapters' ranks summed, not max_loras × max_lora_rank columns: what the masked
+layout costs grows with the ranks actually served. A call in which no row has an adapter is
+bound to one zero column per module instead (`zero_bindings`). A sequence takes its adapter's
+slot when it is admitted (the scheduler calls `acquire`) and gives it back when it finishes
+(`release`). When no slot is free the least recently used adapter that no running sequence uses
+is evicted (its host copy stays); when every slot is in use the sequence waits.
 
 The stacks are packed again only in `acquire`, which the scheduler calls on the engine thread
 between steps, so they never move while the runner reads them; `version` says when they did (the
@@ -40,8 +40,8 @@ class AdapterTable:
         self.spec = spec
         self.max_loras = max_loras
         self.max_lora_rank = max_lora_rank
-        self.a: dict[str, np.ndarray] = {}  # module → [layers, in, columns]
-        self.b: dict[str, np.ndarray] = {}  # module → [layers, columns, out]
+        self.a: dict[str, np.ndarray] = {}  # branch → [layers, in, n·columns]
+        self.b: dict[str, np.ndarray] = {}  # branch → [layers, n·columns, Σ out], block diagonal
         self.columns = 1  # C of the export's inputs: the resident ranks summed (at least 1)
         self._offsets: dict[int, tuple[int, int]] = {}  # slot → (first column, rank)
         self.version = 0  # bumped by every packing: the stacks are new arrays
@@ -63,11 +63,36 @@ class AdapterTable:
     def read(self, name: str, path: str | Path) -> Adapter:
         """Read and check the PEFT directory `path` for `name` (AdapterError says what does not
         fit); changes nothing, so it may run outside the engine's lock."""
+        self._check_name(name)
+        return read_adapter(name, path, self.spec, self.max_lora_rank)
+
+    def check(self, adapter: Adapter) -> Adapter:
+        """Check an adapter made in memory (trtllm_lora.from_trtllm converts TensorRT-LLM's
+        lora_weights into one) as `read` checks a directory: AdapterError says what does not fit."""
+        self._check_name(adapter.name)
+        if not 0 < adapter.rank <= self.max_lora_rank:
+            raise AdapterError(
+                f"adapter {adapter.name!r}: rank {adapter.rank} is not within 1..max_lora_rank "
+                f"{self.max_lora_rank}"
+            )
+        for module, (features_in, features_out) in self.spec.modules.items():
+            layers = self.spec.num_layers
+            for side, array, shape in (
+                ("A", adapter.a.get(module), (layers, features_in, adapter.rank)),
+                ("B", adapter.b.get(module), (layers, adapter.rank, features_out)),
+            ):
+                if array is None or array.shape != shape:
+                    found = None if array is None else list(array.shape)
+                    raise AdapterError(
+                        f"adapter {adapter.name!r}: {module} {side} is {found}, needs {list(shape)}"
+                    )
+        return adapter
+
+    def _check_name(self, name: str) -> None:
         if not name:
             raise AdapterError("an adapter needs a non-empty name")
         if self.max_loras == 0:
             raise AdapterError(f"adapter {name!r}: this engine holds no adapters (max_loras is 0)")
-        return read_adapter(name, path, self.spec, self.max_lora_rank)
 
     def register(self, name: str, path: str | Path) -> Adapter:
         return self.install(self.read(name, path))
@@ -165,47 +190,58 @@ class AdapterTable:
 
     def _pack(self) -> None:
         """New stacks holding the resident adapters side by side, in slot order, each with its
-        own rank: layer by layer [in, columns] and [columns, out]."""
+        own rank, in every module's block of its branch."""
         offsets = {}
         first = 0
         for slot, name in sorted((slot, name) for name, slot in self._resident.items()):
             offsets[slot] = (first, self._known[name].rank)
             first += self._known[name].rank
         columns = max(first, 1)  # no zero-sized inputs: one zero column when none is resident
-        layers = self.spec.num_layers
-        self.a = {m: np.zeros((layers, d[0], columns), np.float32) for m, d in self.spec.modules.items()}
-        self.b = {m: np.zeros((layers, columns, d[1]), np.float32) for m, d in self.spec.modules.items()}
-        for slot, (first, rank) in offsets.items():
-            adapter = self._known[self._slot_name(slot)]
-            for module in self.spec.modules:
-                self.a[module][:, :, first : first + rank] = adapter.a[module]
-                self.b[module][:, first : first + rank, :] = adapter.b[module]
+        self.a = {}
+        self.b = {}
+        self._bindings = []
+        for branch, modules in self.spec.branch_modules.items():
+            a, b = _branch_stacks(self.spec, modules, columns)
+            for slot, (first, rank) in offsets.items():
+                adapter = self._known[self._slot_name(slot)]
+                out = 0
+                for j, module in enumerate(modules):
+                    width = self.spec.modules[module][1]
+                    cols = slice(j * columns + first, j * columns + first + rank)
+                    a[:, :, cols] = adapter.a[module]
+                    b[:, cols, out : out + width] = adapter.b[module]
+                    out += width
+            self.a[branch] = a
+            self.b[branch] = b
+            for layer in range(self.spec.num_layers):
+                self._bindings.append((a_input(layer, branch), list(a.shape[1:]), a[layer]))
+                self._bindings.append((b_input(layer, branch), list(b.shape[1:]), b[layer]))
         self._offsets = offsets
         self.columns = columns
-        self._bindings = [
-            binding
-            for module in self.spec.modules
-            for layer in range(layers)
-            for binding in (
-                (a_input(layer, module), [self.a[module].shape[1], columns], self.a[module][layer]),
-                (b_input(layer, module), [columns, self.b[module].shape[2]], self.b[module][layer]),
-            )
-        ]
         self.version += 1
 
     def _slot_name(self, slot: int) -> str:
         return next(name for name, held in self._resident.items() if held == slot)
 
 
+def _branch_stacks(spec: LoraSpec, modules: tuple[str, ...], columns: int) -> tuple[np.ndarray, ...]:
+    """Zeroed A [layers, in, n·columns] and B [layers, n·columns, Σ out] of a branch."""
+    features_in = spec.modules[modules[0]][0]
+    features_out = sum(spec.modules[m][1] for m in modules)
+    width = len(modules) * columns
+    a = np.zeros((spec.num_layers, features_in, width), np.float32)
+    b = np.zeros((spec.num_layers, width, features_out), np.float32)
+    return a, b
+
+
 def _zero_bindings(spec: LoraSpec) -> list[tuple[str, list[int], np.ndarray]]:
-    """One zero column per module, shared by its layers (read only)."""
+    """One zero column per module, each branch's shared by its layers (read only)."""
     out = []
-    for module, (features_in, features_out) in spec.modules.items():
-        a = np.zeros((features_in, 1), np.float32)
-        b = np.zeros((1, features_out), np.float32)
+    for branch, modules in spec.branch_modules.items():
+        a, b = _branch_stacks(spec, modules, 1)
         for layer in range(spec.num_layers):
-            out.append((a_input(layer, module), [features_in, 1], a))
-            out.append((b_input(layer, module), [1, features_out], b))
+            out.append((a_input(layer, branch), list(a.shape[1:]), a[0]))
+            out.append((b_input(layer, branch), list(b.shape[1:]), b[0]))
     return out
 
 

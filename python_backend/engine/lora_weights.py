@@ -2,19 +2,26 @@
 into it.
 
 A LoRA-capable export (build_engines/lora/graph.py writes it, this module is the contract both
-sides import) takes, besides the decoder's inputs, for C = slots × rank columns:
+sides import) has one LoRA branch per target projection node of the graph: one per module, except
+that q, k and v, which the builder computes in one MatMul, share the branch `qkv_proj`. For a
+branch of n modules (same input x) and C adapter columns, it takes, besides the decoder's inputs:
 
-    lora_mask                  float32 [batch, 1, C]  1.0 over the columns of the row's adapter slot
-    lora_a.<layer>.<module>    float32 [in, C]        columns s·rank…: slot s's PEFT lora_A, transposed
-    lora_b.<layer>.<module>    float32 [C, out]       rows s·rank…: slot s's lora_B, transposed, scaled
+    lora_mask                  float32 [batch, 1, C]     1.0 over the columns of the row's adapter
+    lora_a.<layer>.<branch>    float32 [in, n·C]         module j's A (PEFT lora_A transposed) in
+                                                         columns j·C…; within those, each resident
+                                                         adapter's columns
+    lora_b.<layer>.<branch>    float32 [n·C, Σ out]      block diagonal: module j's B (lora_B
+                                                         transposed, scaled) in rows j·C…, columns
+                                                         of its own output
 
-and adds `((x @ A) * mask) @ B` to each target projection's output: every row of one call gets
-its own adapter's delta (the other slots' columns are masked to zero), so rows with different
-adapters and rows with none share a step, as S-LoRA / punica batch them, without copying any
-adapter's weights per row. Slot 0 holds zeros (rows without an adapter). Slots and rank are free
-dimensions: the engine picks them (EngineConfig.max_loras, max_lora_rank), and binds each layer's
-matrices straight from its stacks (engine/lora.py), as it binds the KV cache. Beside model.onnx,
-`lora.json` names what the export accepts: {"base_model", "num_layers", "modules": {name: [in, out]}}.
+and adds `((x @ A) * mask) @ B` (the mask repeated n times) to the projection's output: every row
+of one call gets its own adapter's delta (the other adapters' columns are masked to zero), so rows
+with different adapters and rows with none share a step, as S-LoRA / punica batch them, without
+copying any adapter's weights per row; a row without an adapter has an all-zero mask. C is a free
+dimension: the engine packs its resident adapters' ranks into it and binds each layer's matrices
+straight from its stacks (engine/lora.py), as it binds the KV cache. Beside model.onnx, `lora.json`
+names what the export accepts: {"base_model", "num_layers", "modules": {name: [in, out]},
+"branches": {name: [module, ...]}} (exports written before branches have one per module).
 
 An adapter directory is PEFT's: adapter_config.json + adapter_model.safetensors, whose tensors are
 `...layers.<i>.<self_attn|mlp>.<module>.lora_A.weight` [rank, in] and `...lora_B.weight` [out, rank]
@@ -38,12 +45,12 @@ WEIGHTS_FILE = "adapter_model.safetensors"
 _KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$")
 
 
-def a_input(layer: int, module: str) -> str:
-    return f"lora_a.{layer}.{module}"
+def a_input(layer: int, branch: str) -> str:
+    return f"lora_a.{layer}.{branch}"
 
 
-def b_input(layer: int, module: str) -> str:
-    return f"lora_b.{layer}.{module}"
+def b_input(layer: int, branch: str) -> str:
+    return f"lora_b.{layer}.{branch}"
 
 
 class AdapterError(ValueError):
@@ -57,6 +64,12 @@ class LoraSpec:
     base_model: str  # the checkpoint directory's name, e.g. smollm2-135m-instruct
     num_layers: int
     modules: dict[str, tuple[int, int]]  # PEFT module name → (in features, out features)
+    # branch → its modules, in the order of their outputs (None: one branch per module, named by it)
+    branches: dict[str, tuple[str, ...]] | None = None
+
+    @property
+    def branch_modules(self) -> dict[str, tuple[str, ...]]:
+        return self.branches if self.branches is not None else {m: (m,) for m in self.modules}
 
     @classmethod
     def read(cls, onnx_dir: str | Path) -> LoraSpec | None:
@@ -69,6 +82,11 @@ class LoraSpec:
             base_model=data["base_model"],
             num_layers=data["num_layers"],
             modules={name: (dims[0], dims[1]) for name, dims in data["modules"].items()},
+            branches=(
+                {name: tuple(parts) for name, parts in data["branches"].items()}
+                if "branches" in data
+                else None
+            ),
         )
 
     def write(self, onnx_dir: Path) -> None:
@@ -77,6 +95,8 @@ class LoraSpec:
             "num_layers": self.num_layers,
             "modules": {name: list(dims) for name, dims in self.modules.items()},
         }
+        if self.branches is not None:
+            data["branches"] = {name: list(parts) for name, parts in self.branches.items()}
         (onnx_dir / SPEC_FILE).write_text(json.dumps(data, indent=2) + "\n")
 
     def matches_base(self, base_model_name_or_path: str | None) -> bool:

@@ -42,14 +42,22 @@ def test_lora_export_leaves_the_plain_export_as_it_was(checkpoint_dir, onnx_fp32
     assert spec.modules["k_proj"] == (576, 192) and spec.modules["down_proj"] == (1536, 576)
     graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    # q, k and v share one branch (the builder's qkv_proj MatMul): A [576, 3·C], B block diagonal
+    # [3·C, 576 + 192 + 192]; the other four modules have their own.
+    assert spec.branches == {
+        "qkv_proj": ("q_proj", "k_proj", "v_proj"),
+        **{m: (m,) for m in ("o_proj", "gate_proj", "up_proj", "down_proj")},
+    }
     assert inputs[MASK] == ["batch_size", 1, "lora_columns"]
-    assert inputs[a_input(0, "q_proj")] == [576, "lora_columns"]
-    assert inputs[b_input(29, "v_proj")] == ["lora_columns", 192]
-    assert len(inputs) == len(manifest.read(onnx_fp32)["inputs"]) + 60 + 1 + 2 * 7 * 30  # + KV, mask, A, B
-    # 7 modules × 30 layers, each a branch of two MatMuls and a mask; the plain graph's nodes stay.
+    assert inputs[a_input(0, "qkv_proj")] == [576, "lora_columns_x3"]
+    assert inputs[b_input(29, "qkv_proj")] == ["lora_columns_x3", 960]
+    assert inputs[b_input(29, "down_proj")] == ["lora_columns", 576]
+    assert len(inputs) == len(manifest.read(onnx_fp32)["inputs"]) + 60 + 1 + 2 * 5 * 30  # + KV, mask, A, B
+    # 5 branches × 30 layers, each two MatMuls, a mask and an add, and one Concat repeating the mask
+    # for the qkv branches; the plain graph's nodes stay.
     plain = onnx.load(str(onnx_fp32 / "model.onnx"), load_external_data=False).graph
-    assert sum(n.name.endswith("/Mask") for n in graph.node) == 7 * 30
-    assert len(graph.node) == len(plain.node) + 7 * 30 * 3 + 30 * 5 + 30  # + branches, adds, qkv concats
+    assert sum(n.name.endswith("/Mask") for n in graph.node) == 5 * 30
+    assert len(graph.node) == len(plain.node) + 5 * 30 * 4 + 1
     built = manifest.read(out)
     assert built["artifact"] == "onnx-decoder-lora" and "quality" not in built
     assert built["derived_from"]["path"] == str(onnx_fp32.resolve())

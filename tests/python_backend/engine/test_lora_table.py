@@ -186,3 +186,35 @@ def test_the_mask_and_bindings_follow_the_export_layout(tmp_path):
     zeros = {name: (shape, array) for name, shape, array in table.zero_bindings()}
     assert zeros.keys() == binds.keys()
     assert zeros["lora_b.0.down_proj"][0] == [1, 4] and not zeros["lora_b.0.down_proj"][1].any()
+
+
+def test_a_fused_branch_stacks_its_modules_block_diagonally(tmp_path):
+    """q and v in one branch (as the export fuses q, k, v): A holds q's block of columns then v's,
+    B is block diagonal, so x·A·(mask, mask)·B is [x·A_q·B_q | x·A_v·B_v], the fused output."""
+    spec = LoraSpec(
+        base_model=SPEC.base_model,
+        num_layers=SPEC.num_layers,
+        modules=SPEC.modules,
+        branches={"qv": ("q_proj", "v_proj"), "down_proj": ("down_proj",)},
+    )
+    table = AdapterTable(spec, max_loras=2, max_lora_rank=4)
+    table.register("a", make_adapter(tmp_path / "a", rank=2, modules={"q_proj": (4, 4), "v_proj": (4, 2)}))
+    table.register(
+        "b", make_adapter(tmp_path / "b", rank=3, seed=1, modules={"q_proj": (4, 4), "v_proj": (4, 2)})
+    )
+    assert table.acquire("a") == 1 and table.acquire("b") == 2
+    binds = {name: (shape, array) for name, shape, array in table.bindings()}
+    assert set(binds) == {f"lora_{s}.{i}.{b}" for s in "ab" for i in range(2) for b in ("qv", "down_proj")}
+    shape, a = binds["lora_a.1.qv"]
+    assert shape == [4, 10]  # 2 modules × 5 columns (ranks 2 + 3)
+    shape, b = binds["lora_b.1.qv"]
+    assert shape == [10, 6]  # out: q 4 + v 2
+    x = np.random.default_rng(7).standard_normal((2, 4)).astype(np.float32)
+    mask = table.mask([2, 0])[:, 0]  # row 0: adapter b; row 1: none
+    delta = ((x @ a) * np.concatenate([mask, mask], axis=-1)) @ b
+    adapter = read_adapter("b", tmp_path / "b", SPEC, max_rank=4)
+    expected = np.concatenate(
+        [x[0] @ adapter.a[m][1] @ adapter.b[m][1] for m in ("q_proj", "v_proj")], axis=-1
+    )
+    assert np.allclose(delta[0], expected, atol=1e-5) and not delta[1].any()
+    assert {name: shape for name, shape, _ in table.zero_bindings()}["lora_b.0.qv"] == [2, 6]
