@@ -9,6 +9,7 @@ validated against the Kubernetes schemas by test_chart.py, which renders every p
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -304,3 +305,28 @@ def test_check_lora_refuses_a_repository_without_lora(test_repository, tmp_path)
     assert result.returncode == 1
     assert "no model has a lora_dir parameter" in result.stderr
     assert f"LORA_DIR={tmp_path}" in result.stderr
+
+
+def test_check_lora_reads_the_pytorch_paths_lora_config(lora_repository, tmp_path):
+    """The pytorch path states max_loras / max_lora_rank in engine/1/model.yaml's lora_config (gpu-repo
+    --gpu-engine pytorch --lora-dir), written with the LLM-API settings' own dict and dump style."""
+    from build_engines.llmapi.lora import LoraSettings
+
+    repo, adapters = lora_repository
+    served = tmp_path / "repository"
+    (served / "preprocessing").mkdir(parents=True)
+    (served / "engine" / "1").mkdir(parents=True)
+    shutil.copy(repo / "preprocessing" / "config.pbtxt", served / "preprocessing" / "config.pbtxt")
+    mapping = {
+        "model": "/checkpoint",
+        "enable_lora": True,
+        "lora_config": LoraSettings(max_loras=8, max_lora_rank=32).to_yaml(),
+    }
+    (served / "engine" / "1" / "model.yaml").write_text(
+        yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False)
+    )
+    assert _check(served, adapters, max_loras=8, rank=32).returncode == 0
+    refused = _check(served, adapters, max_loras=4, rank=32)
+    assert refused.returncode == 1
+    assert "lora_config.max_loras is 8 but lora.maxLoras is 4: assemble with --max-loras 4" in refused.stderr
+    assert "max_lora_rank" not in refused.stderr

@@ -18,6 +18,10 @@ from pathlib import Path
 PARAMETER = re.compile(
     r'key\s*:\s*"(?P<key>[^"]+)"\s*value\s*:?\s*\{\s*string_value\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"'
 )
+# The pytorch path's engine/1/model.yaml: `lora_config:` and its indented fields, as yaml.safe_dump writes
+# them (build_engines/llmapi/lora.py); only the two integer fields are read.
+LORA_CONFIG = re.compile(r"^lora_config:[ \t]*\n((?:[ \t]+.*(?:\n|$))*)", re.MULTILINE)
+FIELD = re.compile(r"^[ \t]+(?P<key>max_loras|max_lora_rank):[ \t]*(?P<value>\d+)[ \t]*$", re.MULTILINE)
 # parameter -> (the value lora.* asks for, the value name, the assembly's Make variable)
 EXPECTED = {
     "lora_dir": (os.environ["LORA_DIR"].rstrip("/") or "/", "lora.dir", "LORA_DIR"),
@@ -43,6 +47,16 @@ def main() -> int:
                     f"{config}: parameter {key} is {value!r} but {name} is {expected!r}: "
                     f"assemble the repository with {variable}={expected} or set {name} to {value!r}"
                 )
+    model_yaml = repository / "engine" / "1" / "model.yaml"
+    block = LORA_CONFIG.search(model_yaml.read_text()) if model_yaml.is_file() else None
+    for match in FIELD.finditer(block[1] if block else ""):
+        key, value = match["key"], match["value"]
+        expected, name, _ = EXPECTED[key]
+        if value != expected:
+            problems.append(
+                f"{model_yaml}: lora_config.{key} is {value} but {name} is {expected}: "
+                f"assemble with --{key.replace('_', '-')} {expected} or set {name} to {value}"
+            )
     if not found:
         problems.append(
             f"{repository}: no model has a lora_dir parameter, so every adapter would be refused: "
