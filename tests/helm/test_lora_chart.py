@@ -280,6 +280,19 @@ def lora_repository(tmp_path_factory, checkpoint_dir, onnx_fp32):
     return repo, adapters
 
 
+def test_picker_keeps_the_builtin_config_where_no_lora_gauge_is_served():
+    """The trt path (tensorrtllm C++ backend) exports no LoRA metric: a loraSpec would fail every scrape, so
+    the printed config stays the built-in one and no lora-affinity-scorer is added."""
+    values = load_values(PVC)
+    values["gpu"] = {"engine": "trt"}
+    del values["checkpoint"]
+    router = _router_values(values)
+    picker = yaml.safe_load(router["epp"]["pluginsCustomConfig"][router["epp"]["pluginsConfigFile"]])
+    plugins = {p["type"]: p.get("parameters", {}) for p in picker["plugins"]}
+    assert plugins["core-metrics-extractor"] == {"defaultEngine": "triton-tensorrt-llm"}
+    assert "lora-affinity-scorer" not in plugins
+
+
 def test_check_lora_passes_a_repository_assembled_for_the_values(lora_repository):
     repo, adapters = lora_repository
     result = _check(repo, adapters)

@@ -97,7 +97,7 @@ router:
           - type: core-metrics-extractor
             parameters:
               defaultEngine: triton-tensorrt-llm
-              {{- if .Values.lora.enabled }}
+              {{- if include "triton-llm.loraGaugeServed" . }}
               {{- include "triton-llm.loraEngineConfig" . | nindent 14 }}
           - type: lora-affinity-scorer
               {{- end }}
@@ -110,7 +110,7 @@ router:
                 weight: 2
               - pluginRef: prefix-cache-scorer
                 weight: 3
-              {{- if .Values.lora.enabled }}
+              {{- if include "triton-llm.loraGaugeServed" . }}
               - pluginRef: lora-affinity-scorer
                 weight: {{ .Values.lora.affinityScorerWeight }}
               {{- end }}

@@ -211,3 +211,11 @@ engineConfigs:
     cacheNumBlocksSpec: nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=max}
     loraSpec: triton_llm_lora_requests_info
 {{- end -}}
+
+{{/* "true" when the pods export triton_llm_lora_requests_info on Triton's metrics port: LoRA on the GPU path whose
+engine model exports it (pytorch: python_backend/llmapi/metrics.py; the CPU engine does too, but the picker is GPU
+only). The tensorrtllm C++ backend exports no LoRA metric, and a loraSpec naming a missing family fails every
+scrape (docs/upstream/lora.md §5.2), so on the trt path the picker keeps the built-in config (LoRA not scraped). */}}
+{{- define "triton-llm.loraGaugeServed" -}}
+{{- if and .Values.lora.enabled (eq (include "triton-llm.gpuEngine" .) "pytorch") -}}true{{- end -}}
+{{- end -}}
