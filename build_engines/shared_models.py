@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT_ROOT / "model_repository"
 PYTHON_BACKEND = PROJECT_ROOT / "python_backend"
 SHARED_MODELS = ("ensemble", "preprocessing", "postprocessing")
+# The engine step's lora inputs the ensemble template wires from preprocessing (lora_inputs.py).
+LORA_ENGINE_INPUTS = ("lora_name", "lora_task_id", "lora_weights", "lora_config")
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -77,6 +79,9 @@ def assemble_shared_models(
     forward_cancellation: str = "engine_stop",
     kv_cache_tokens_per_block: int = 1,
     engine: EngineTraits = TENSORRT_LLM,
+    lora_dir: str = "",
+    lora_format: str = "name",
+    lora_engine_inputs: tuple[str, ...] = (),
 ) -> None:
     """Write ensemble, preprocessing and postprocessing (configs, code, tokenizer) into output_dir.
 
@@ -100,6 +105,11 @@ def assemble_shared_models(
     every request (it writes arrival_time_ns, postprocessing's key, only then) and returns only the
     logits it was built to gather (trtllm/recipes.py GATHER_FLAGS); our CPU engine neither needs the
     flag nor lacks any logits (preprocess.CPU_ENGINE).
+
+    lora_dir, lora_format: preprocessing's LoRA parameters (the adapter directory as the server sees
+    it, "" = LoRA off; python_backend/triton_io/lora_inputs.py). lora_engine_inputs: the engine's lora
+    inputs the ensemble feeds (of LORA_ENGINE_INPUTS); the template wires all four, and an engine that
+    does not declare one would fail to load, so the others are unwired here (at both ends).
     """
     if max_batch_size < 1:
         raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -113,7 +123,11 @@ def assemble_shared_models(
     # anything is written, so a bad value (forward_cancellation, a block size < 1) refuses the build.
     codecs = {
         "preprocessing": PreprocessingConfig(
-            max_seq_len=engine_max_seq_len, max_input_len=max_input_len, engine=engine
+            max_seq_len=engine_max_seq_len,
+            max_input_len=max_input_len,
+            engine=engine,
+            lora_dir=lora_dir,
+            lora_format=lora_format,
         ),
         "postprocessing": PostprocessingConfig(
             kv_cache_tokens_per_block=kv_cache_tokens_per_block, forward_cancellation=forward_cancellation
@@ -128,7 +142,23 @@ def assemble_shared_models(
             for key, value in codec.parameters().items():
                 model_config.set_parameter(config, key, value)
             _copy_tokenizer(tokenizer_dir, target / "1" / codec.tokenizer_dir)
+        if name == "ensemble":
+            unwire_lora(config, lora_engine_inputs)
         model_config.save(config, target / "config.pbtxt")
+
+
+def unwire_lora(ensemble: model_config.ModelConfig, kept: tuple[str, ...]) -> None:
+    """Drop the ensemble's engine-step lora inputs not in `kept`, and preprocessing's outputs feeding them."""
+    unknown = set(kept) - set(LORA_ENGINE_INPUTS)
+    if unknown:
+        raise ValueError(f"lora_engine_inputs: {sorted(unknown)} are not among {LORA_ENGINE_INPUTS}")
+    dropped = [name for name in LORA_ENGINE_INPUTS if name not in kept]
+    for step in ensemble.ensemble_scheduling.step:
+        for name in dropped:
+            if step.model_name == "engine":
+                del step.input_map[name]
+            elif step.model_name == "preprocessing":
+                del step.output_map[f"out_{name}"]
 
 
 def write_tokenizer_info(tokenizer_dir: Path, target_dir: Path) -> Path:

@@ -59,6 +59,13 @@ def cmd_export(args) -> None:
 
 def cmd_assemble(args) -> None:
     ckpt, onnx_dir = _export(args, args.precision)
+    lora_dir = ""
+    if args.lora_dir is not None:
+        from ..lora.export import export_lora  # LoRA on: the LoRA-capable copy of the export
+
+        onnx_dir = export_lora(ckpt, onnx_dir)
+        args.lora_dir.mkdir(parents=True, exist_ok=True)
+        lora_dir = str(args.lora_dir.resolve())  # as the server sees it: it runs on this machine
     out = repository.assemble_cpu(
         args.output,
         ckpt,
@@ -68,6 +75,9 @@ def cmd_assemble(args) -> None:
         max_queue_size=args.max_queue_size,
         stream_interval=args.stream_interval,
         speculative_draft_len=args.speculative_draft_len,
+        lora_dir=lora_dir,
+        max_loras=args.max_loras,
+        max_lora_rank=args.max_lora_rank,
     )
     print(f"[assemble] model repository ready: {out}")
 
@@ -117,4 +127,15 @@ def register(sub) -> None:
         help="prompt-lookup draft tokens per step for requests that do not set the speculative_draft_len "
         "request parameter (0: off; it turns itself off while more than one sequence decodes)",
     )
+    p.add_argument(
+        "--lora-dir",
+        type=Path,
+        default=None,
+        help="the LoRA adapter directory (one PEFT adapter per sub-directory, loaded by name on first use; "
+        "created if absent); turns LoRA on, over the export-lora copy of the export (default: off)",
+    )
+    p.add_argument(
+        "--max-loras", type=int, default=4, help="LoRA adapters resident at once (with --lora-dir)"
+    )
+    p.add_argument("--max-lora-rank", type=int, default=16, help="largest LoRA rank served (with --lora-dir)")
     p.set_defaults(func=cmd_assemble)

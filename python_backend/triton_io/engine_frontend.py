@@ -10,8 +10,10 @@ request's id (TensorRT-LLM's `stop` names its target by request id too) and gets
 response; postprocessing stops a stream by the same key over cancel_channel.py. StopMap holds the
 keys of the running requests.
 
-Errors (`refusal`): INVALID_ARG for a bad request, UNAVAILABLE when the engine queue is full (retry
-later) or the engine has stopped; an engine failure while generating is INTERNAL (responses.py).
+Errors (`refusal`): INVALID_ARG for a bad request, NOT_FOUND for a LoRA adapter that is not in the
+adapter directory, UNAVAILABLE when the engine queue is full (retry later) or the engine has stopped;
+an engine failure while generating is INTERNAL (responses.py). LoRA adapters are loaded by name on
+first use (engine_lora.py) and counted per adapter (metrics.LoraMetrics).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract.errors import InputError
+from ..contract.errors import InputError, UnknownAdapterError
 from ..engine.llm_engine import LLMEngine, QueueFullError
 from . import cancel_channel, logs
 from . import requests as req
+from .engine_lora import EngineAdapters
 from .engine_outputs import NO_EXTRAS, output_tensors
 from .fan_out import PromptPlan, fan_out, read_items
 from .metrics import EngineMetrics, MetricsThrottle
@@ -48,7 +51,9 @@ class Refusal:
 
 def refusal(exc: Exception) -> Refusal | None:
     """The refusal for an exception of reading or queueing a request; None: not a refusal (a bug)."""
-    if isinstance(exc, ValueError):  # InputError, or a limit the engine checks
+    if isinstance(exc, UnknownAdapterError):  # before ValueError, which it is
+        return Refusal(Status.NOT_FOUND, str(exc))
+    if isinstance(exc, ValueError):  # InputError, AdapterError, or a limit the engine checks
         return Refusal(Status.INVALID_ARG, str(exc))
     if isinstance(exc, QueueFullError):  # before RuntimeError, which it is
         return Refusal(Status.UNAVAILABLE, str(exc), "request_rejected", logging.WARNING)
@@ -119,6 +124,8 @@ class EngineFrontend:
             vocab_size=self.engine.runner.shape.vocab_size,
             stream_interval=config.stream_interval,
         )
+        self.adapters = EngineAdapters(self.engine, config.lora_dir)
+        self.lora_metrics = getattr(metrics, "lora", None)  # None: LoRA off (or metrics without its families)
         self.writer = ResponseWriter()
         self.ids = itertools.count()
         self.arrivals = ArrivalClock()
@@ -157,6 +164,7 @@ class EngineFrontend:
         items = read_items(request.get, request.parameters(), self.config.exclude_input_in_output)
         streaming = req.scalar(req.row_getter(request.get, 0), "streaming", bool, False)
         request_id = f"{request.request_id() or 'req'}#{next(self.ids)}"
+        self.adapters.prepare(items)
         prompts = fan_out(items, request_id, self.arrivals.next)
         # Every sequence of every prompt shares the request's sender: the last to end sends FINAL.
         siblings = Siblings(sum(len(prompt.sequences) for prompt in prompts))
@@ -178,13 +186,19 @@ class EngineFrontend:
                     batch_index=sequence.batch_index,
                     siblings=siblings,
                 )
-                members.append((sequence.engine_id, sequence.params, stream.engine_callback(self.writer)))
+                callback = stream.engine_callback(self.writer)
+                if sequence.params.lora_name and self.lora_metrics is not None:
+                    callback = self.lora_metrics.counting(sequence.params.lora_name, callback)
+                members.append((sequence.engine_id, sequence.params, callback))
             batch.append((item.prompt_ids, members))
         try:
             self.engine.submit_batch(batch)
         except Exception:
             self.running.forget(keys)
             raise
+        if self.lora_metrics is not None:
+            for prompt in prompts:
+                self.lora_metrics.count_request(prompt.sequences[0].params.lora_name)
 
     def _stop(self, request: TritonRequest) -> None:
         key = stop_target(request.request_id())

@@ -59,6 +59,9 @@ def read_item(get: Getter, exclude_input_default: bool) -> Item:
         req.scalar(get, "request_output_len", int, required=True),
         req.scalar(get, "end_id", int, None),
     )
+    lora_name = req.scalar(get, "lora_name", str)  # the adapter (engine_lora.py loads it)
+    if lora_name:
+        params = replace(params, lora_name=lora_name)
     asked = Asked(
         log_probs=params.return_log_probs,
         logits=params.return_generation_logits,

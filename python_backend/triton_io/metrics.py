@@ -7,6 +7,7 @@ as `pb_utils`, so this module imports without Triton). Names carry their unit.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -44,8 +45,10 @@ class _Histogram:
 
 
 class EngineMetrics:
-    def __init__(self, pb_utils, model: str):
+    def __init__(self, pb_utils, model: str, lora: bool = False):
+        """lora: the engine serves LoRA adapters (its families in `self.lora`, else None)."""
         labels = {"model": model}
+        self.lora = LoraMetrics(pb_utils) if lora else None
         gauge, counter = pb_utils.MetricFamily.GAUGE, pb_utils.MetricFamily.COUNTER
 
         self._families = []  # kept referenced: a Metric is invalid once its family is collected
@@ -141,6 +144,74 @@ class MetricsThrottle:
         """Run on the engine thread after a step (an LLMEngine: its `idle` and `stats()`)."""
         if self.due(engine.idle):
             self.metrics.update(engine.stats())
+            lora = getattr(self.metrics, "lora", None)  # None: LoRA off (or metrics without its families)
+            if lora is not None:
+                lora.update(engine.lora_info())
+
+
+class LoraMetrics:
+    """The LoRA families (docs/upstream/lora.md §4.3, §5):
+    triton_llm_lora_requests_info{running_lora_adapters, waiting_lora_adapters, max_lora} = unix time,
+    vLLM's vllm:lora_requests_info label set and value, which the Gateway API inference extension's
+    LoRA-affinity scorer reads (the series with the newest value is the current state); and per
+    adapter triton_llm_lora_requests_total / triton_llm_lora_generation_tokens_total{adapter}.
+    Counts are added up in Python on the execute and engine threads (no IPC there) and copied into
+    the families with the throttled update, on the engine thread."""
+
+    def __init__(self, pb_utils):
+        gauge, counter = pb_utils.MetricFamily.GAUGE, pb_utils.MetricFamily.COUNTER
+        self._info = pb_utils.MetricFamily(
+            name="triton_llm_lora_requests_info", description="Running stats on LoRA requests", kind=gauge
+        )
+        self._requests = pb_utils.MetricFamily(
+            name="triton_llm_lora_requests_total", description="Requests per LoRA adapter", kind=counter
+        )
+        self._tokens = pb_utils.MetricFamily(
+            name="triton_llm_lora_generation_tokens_total",
+            description="Tokens generated per LoRA adapter",
+            kind=counter,
+        )
+        self._metrics: dict[tuple, object] = {}  # kept referenced, one per label set
+        self._pending: dict[tuple[str, str], int] = {}  # (kind, adapter) → count not yet copied
+        self._lock = threading.Lock()
+
+    def count_request(self, adapter: str | None) -> None:
+        if adapter:
+            self._add("requests", adapter, 1)
+
+    def counting(self, adapter: str, callback: Callable) -> Callable:
+        """An engine callback that also counts the adapter's generated tokens."""
+
+        def counted(out):
+            self._add("tokens", adapter, len(out.new_token_ids))
+            return callback(out)
+
+        return counted
+
+    def _add(self, kind: str, adapter: str, count: int) -> None:
+        if count:
+            with self._lock:
+                self._pending[kind, adapter] = self._pending.get((kind, adapter), 0) + count
+
+    def update(self, info: dict) -> None:
+        """Copy an engine's lora_info() and the pending counts into the families."""
+        labels = {
+            "running_lora_adapters": ",".join(info["running"]),
+            "waiting_lora_adapters": ",".join(info["waiting"]),
+            "max_lora": str(info["max_lora"]),
+        }
+        self._metric(self._info, labels).set(time.time())
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (kind, adapter), count in pending.items():
+            family = self._requests if kind == "requests" else self._tokens
+            self._metric(family, {"adapter": adapter}).increment(count)
+
+    def _metric(self, family, labels: dict[str, str]):
+        key = (id(family), tuple(sorted(labels.items())))
+        if key not in self._metrics:
+            self._metrics[key] = family.Metric(labels=labels)
+        return self._metrics[key]
 
 
 class CodecMetrics:

@@ -20,6 +20,9 @@ from .preprocess import EngineTraits
 # How postprocessing tells the engine that a stream's client left: over cancel_channel.py (our CPU
 # engine), with a `stop` request (engine_stop.py, TensorRT-LLM), or not at all.
 FORWARD_CANCELLATION = ("cancel_channel", "engine_stop", "none")
+# What preprocessing sends the engine for a request's lora_name (lora_inputs.py): the name itself (our
+# CPU engine, the PyTorch path) or TensorRT-LLM's lora_task_id / lora_weights / lora_config (C++ path).
+LORA_FORMATS = ("name", "trtllm")
 
 
 def _parse(model: str, name: str, kind: str, raw: str):
@@ -79,6 +82,9 @@ class PreprocessingConfig:
     json_whitespace   "compact": json / json_schema guides reach the engine as a grammar with limited
                       whitespace; "any": as given (triton_io/guide_check.py)
     engine            what the engine needs and can return (preprocess.EngineTraits, four parameters)
+    lora_dir          the adapter directory (contract/adapter_dir.py) as the server sees it; empty: LoRA
+                      is off and every lora input is refused by name
+    lora_format       what the engine gets for lora_name (LORA_FORMATS; triton_io/lora_inputs.py)
     """
 
     max_seq_len: int = 2048
@@ -89,9 +95,16 @@ class PreprocessingConfig:
     trust_remote_code: bool = False
     json_whitespace: str = "compact"
     engine: EngineTraits = field(default_factory=lambda: EngineTraits.from_parameters({}))
+    lora_dir: str = ""
+    lora_format: str = "name"
 
     def __post_init__(self) -> None:
         _positive("preprocessing", self, "max_seq_len", "max_stop_words", "max_text_bytes")
+        if self.lora_format not in LORA_FORMATS:
+            raise ValueError(
+                f"preprocessing parameter lora_format: {self.lora_format!r} is not one of "
+                f"{', '.join(LORA_FORMATS)}"
+            )
         if self.json_whitespace not in JSON_WHITESPACE:
             raise ValueError(
                 f"preprocessing parameter json_whitespace: {self.json_whitespace!r} is not one of "
@@ -151,6 +164,9 @@ class EngineModelConfig:
     xgrammar_tokenizer_info_path  the tokenizer-info file (contract/tokenizer_info.py), relative to
                                   1/; empty: guided decoding is off and a request with a guide refused
     log_level                     INFO: one JSON line per request (logs.py)
+    lora_dir                      the adapter directory as the server sees it (contract/adapter_dir.py):
+                                  lora_name is loaded from <lora_dir>/<name> on first use; empty: LoRA
+                                  off. max_loras / max_lora_rank are EngineConfig's
     """
 
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -159,9 +175,14 @@ class EngineModelConfig:
     onnx_dir: str = "onnx"
     xgrammar_tokenizer_info_path: str = ""
     log_level: str = "INFO"
+    lora_dir: str = ""
 
     def __post_init__(self) -> None:
         _positive("engine", self, "stream_interval")
+        if self.lora_dir and not self.engine.max_loras:
+            raise ValueError(
+                f"engine parameter lora_dir: {self.lora_dir!r} is set but max_loras is 0 (no adapter slots)"
+            )
 
     @classmethod
     def from_parameters(cls, params: dict[str, str]) -> EngineModelConfig:

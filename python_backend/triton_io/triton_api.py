@@ -21,6 +21,7 @@ class Status(enum.Enum):
     """The error codes the engine models answer with (TritonError's)."""
 
     INVALID_ARG = "INVALID_ARG"  # a bad request: it fails the same way every time
+    NOT_FOUND = "NOT_FOUND"  # a LoRA adapter that is not there (HTTP 404)
     UNAVAILABLE = "UNAVAILABLE"  # overloaded or stopping: try again later
     INTERNAL = "INTERNAL"  # the engine failed (and every error of the TensorRT-LLM backend)
 

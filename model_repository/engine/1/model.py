@@ -14,7 +14,9 @@ tokenizer-info file, as on the GPU backend), beam_width INT32 and len_penalty FP
 refused otherwise), num_return_sequences INT32 (1-16 sibling sequences of the prompt; sibling i
 samples with seed + i when a seed is given), return_log_probs BOOL, return_generation_logits /
 return_context_logits BOOL (at most 256 tokens: contract/limits.py), return_num_input_tokens /
-return_num_output_tokens BOOL.
+return_num_output_tokens BOOL, lora_name STRING (a LoRA adapter of the adapter directory, the parameter
+lora_dir: loaded on first use, python_backend/triton_io/engine_lora.py; NOT_FOUND when it is not there),
+lora_task_id UINT64, lora_weights FP16[-1,-1], lora_config INT32[-1,3] (tensorrtllm_backend's).
 A request with stop=true stops the running request whose arrival_time_ns equals this request's
 id (TensorRT-LLM's `stop` names its target by request id too) and gets one empty final response.
 Postprocessing stops streams whose ensemble request was cancelled through
@@ -38,7 +40,8 @@ num_output_tokens INT32[1] (the tokens in this response's output_ids, as fillTri
 Responses: streaming → the first token at once, then one response per `stream_interval` tokens
 (parameter, default 1: one per token), then a final one with the FINAL flag (tokens: 0 unless some were
 still held back); otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
-request, UNAVAILABLE when the engine queue is full (retry later) or the engine has stopped.
+request, NOT_FOUND for an unknown adapter, UNAVAILABLE when the engine queue is full (retry later) or
+the engine has stopped.
 
 execute() only hands requests to the engine thread and returns; a writer thread sends the
 responses (python_backend/triton_io/responses.py).
@@ -68,7 +71,7 @@ class TritonPythonModel:
             config,
             Path(args["model_repository"]) / args["model_version"],
             PbResponses(pb_utils),
-            EngineMetrics(pb_utils, args["model_name"]),
+            EngineMetrics(pb_utils, args["model_name"], lora=bool(config.lora_dir)),
             on_fatal=exit_stub(log),
         ).start()
 

@@ -1,0 +1,60 @@
+"""A CPU repository with LoRA on, served by its own tritonserver for this directory's tests.
+
+Its own server, not the session's: the session's repository runs the plain export (LoRA off), whose
+answers every other serving test holds to; this one runs the LoRA-capable export with a small
+adapter table (MAX_LORAS 2, MAX_LORA_RANK 8) so that three adapters evict each other. LORA_DIR starts
+empty: the tests write adapters into it while the server runs, as an operator would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from lora_server import MAX_LORA_RANK, MAX_LORAS
+from suite_ports import SCRATCH, test_port
+
+PORTS = (test_port(1720), test_port(1721), test_port(1722))
+
+
+@pytest.fixture(scope="session")
+def base_model(checkpoint_dir):
+    from build_engines.lora.adapters import load_base
+
+    return load_base(checkpoint_dir)
+
+
+@pytest.fixture(scope="session")
+def made_adapters(checkpoint_dir, base_model, tmp_path_factory) -> dict[str, Path]:
+    """The test adapters (build_engines.lora.adapters), made once, outside the server's LORA_DIR."""
+    from build_engines.lora.adapters import make_test_adapters
+
+    paths = make_test_adapters(checkpoint_dir, tmp_path_factory.mktemp("made_adapters"), model=base_model)
+    return {path.name: path for path in paths}
+
+
+@pytest.fixture(scope="session")
+def lora_server(checkpoint_dir, onnx_fp32):
+    from build_engines.lora.export import export_lora
+    from build_engines.onnx import repository
+    from server.tritonserver import ServerOptions, TritonServer
+
+    lora_dir = SCRATCH / "lora_adapters"
+    shutil.rmtree(lora_dir, ignore_errors=True)
+    lora_dir.mkdir(parents=True)
+    repo = repository.assemble_cpu(
+        SCRATCH / "lora_repository",
+        checkpoint_dir,
+        export_lora(checkpoint_dir, onnx_fp32),  # reused when up to date, as `make serve` does
+        max_seq_len=256,
+        max_num_seqs=8,
+        max_queue_size=32,
+        lora_dir=str(lora_dir.resolve()),
+        max_loras=MAX_LORAS,
+        max_lora_rank=MAX_LORA_RANK,
+    )
+    options = ServerOptions(repo, *PORTS, exit_timeout_s=10)
+    with TritonServer(options, log_path=SCRATCH / "lora_tritonserver.log") as running:
+        running.lora_dir = lora_dir
+        yield running
