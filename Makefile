@@ -15,6 +15,11 @@ METRICS_PORT ?= 8002
 MAX_SEQ_LEN ?= $(or $(MAX_CONTEXT_LEN),2048)
 STREAM_INTERVAL ?= 1
 SPECULATIVE_DRAFT_LEN ?= 0
+# LoRA adapters for make serve: one PEFT adapter per sub-directory of LORA_DIR (created if absent),
+# loaded by name on first use; MAX_LORAS resident at once, ranks up to MAX_LORA_RANK. LORA_DIR= turns it off.
+LORA_DIR ?= build/lora_adapters
+MAX_LORAS ?= 4
+MAX_LORA_RANK ?= 16
 PYTEST_ARGS ?=
 
 QUICK ?=
@@ -78,9 +83,10 @@ export: venv ## build and verify both ONNX variants (fp32, int8) with their qual
 repo: venv ## only assemble the model repository [PRECISION=fp32|int8|int4] [MODEL=smollm2|/path/to/hf] [MAX_SEQ_LEN=2048]
 	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
 		--max-seq-len $(MAX_SEQ_LEN) --stream-interval $(STREAM_INTERVAL) \
-		--speculative-draft-len $(SPECULATIVE_DRAFT_LEN) --output $(REPO)
+		--speculative-draft-len $(SPECULATIVE_DRAFT_LEN) --output $(REPO) \
+		$(if $(LORA_DIR),--lora-dir $(LORA_DIR) --max-loras $(MAX_LORAS) --max-lora-rank $(MAX_LORA_RANK),)
 
-serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREAM_INTERVAL=4] [SPECULATIVE_DRAFT_LEN=4]
+serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREAM_INTERVAL=4] [SPECULATIVE_DRAFT_LEN=4] [LORA_DIR=build/lora_adapters]
 	$(BIN)/python -m server --model-repository $(REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
