@@ -19,10 +19,17 @@ from suite_ports import SCRATCH, test_port
 from build_engines import model_config
 from build_engines.llmapi import emulated as llmapi_emulated
 from build_engines.trtllm.emulated import EmulatedLimits, assemble_emulated
+from build_engines.trtllm.lora import LoraBuild
 from server.tritonserver import ServerOptions, TritonServer
 
 EMULATED_PORTS = (test_port(100), test_port(101), test_port(102))
 PYTORCH_PORTS = (test_port(200), test_port(201), test_port(202))
+LORA_PORTS = (test_port(1760), test_port(1761), test_port(1762))
+# The LoRA stand-in: built for rank 8 over every module (the test adapters' largest), its host PEFT cache
+# just over one rank-8 adapter of the bundled model (8·10176 values a layer × 30 layers × 2 bytes, the
+# smallest the backend loads with: lora.HOST_CACHE_TOO_SMALL), so two adapters do not fit together.
+TEST_LORA = LoraBuild(max_lora_rank=8)
+TEST_LORA_HOST_BYTES = 5_000_000
 # The CPU test repository's limits (tests/conftest.py): 8 KV slots, 512-token context.
 # The CPU test repository's queue bound too, so overload is refused the same way on both.
 GPU_REPO_ARGS = ["--max-queue-size", "8"]
@@ -71,6 +78,23 @@ def start_emulated_gpu_server(
     return start_server(
         repository, ports, log_name="test_emulated_gpu_tritonserver.log", exit_timeout_s=exit_timeout_s
     )
+
+
+def start_emulated_lora_server(
+    checkpoint_dir: Path, onnx_dir: Path, lora_dir: Path, ports: tuple[int, int, int] = LORA_PORTS
+) -> TritonServer:
+    """The emulated GPU repository over a stand-in engine with the LoRA plugin (emulate-gpu-repo
+    --max-lora-rank 8), adapters by name from `lora_dir`, a host PEFT cache of TEST_LORA_HOST_BYTES."""
+    lora_args = ["--lora-dir", str(lora_dir), "--lora-cache-host-memory-bytes", str(TEST_LORA_HOST_BYTES)]
+    repository = assemble_emulated(
+        onnx_dir,
+        checkpoint_dir,
+        SCRATCH / "test_emulated_lora_repository",
+        TEST_LIMITS,
+        gpu_repo_args=[*GPU_REPO_ARGS, *lora_args],
+        lora=TEST_LORA,
+    )
+    return start_server(repository, ports, log_name="test_emulated_lora_tritonserver.log", exit_timeout_s=5)
 
 
 def start_emulated_pytorch_server(
