@@ -17,6 +17,7 @@ extra: fastapi, uvicorn).
 from .aio import AsyncLLMClient
 from .api import LLMClient
 from .errors import (
+    AdapterNotFoundError,
     InvalidRequestError,
     OverloadedError,
     RequestTimeoutError,
@@ -27,6 +28,7 @@ from .retry import RetryPolicy
 from .types import GenerateRequest, GenerationResult
 
 __all__ = [
+    "AdapterNotFoundError",
     "AsyncLLMClient",
     "GenerateRequest",
     "GenerationResult",

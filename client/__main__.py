@@ -14,7 +14,7 @@ import json
 import sys
 
 from .api import LLMClient
-from .errors import ServerError
+from .errors import AdapterNotFoundError, ServerError
 from .retry import RetryPolicy
 from .types import GenerateRequest
 
@@ -43,6 +43,7 @@ def cmd_generate(args) -> int:
         stop=tuple(args.stop),
         chat=args.chat and not ids,  # token ids are the prompt as the engine runs it: no template
         speculative_draft_len=args.speculative_draft_len,
+        lora_name=args.lora,
     )
     client = _client(args)
     if args.stream:
@@ -104,6 +105,7 @@ def cmd_chat(args) -> int:
             temperature=args.temperature,
             top_p=args.top_p,
             seed=args.seed,
+            lora_name=args.lora,
         )
         parts = []
         try:
@@ -156,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
             "backoff, before any answer arrived (default %(default)s)",
         )
 
+    def lora(p):
+        p.add_argument(
+            "--lora",
+            metavar="NAME",
+            default=None,
+            help="answer with this LoRA adapter of the base model (a sub-directory of the server's "
+            "adapter directory, LORA_DIR); unset: the base model",
+        )
+
     p = sub.add_parser("generate", help="generate text for one prompt")
     p.add_argument("prompt")
     p.add_argument("--stream", action="store_true", help="print text as it is generated")
@@ -193,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add BIAS to token ID's logit (repeatable; the server takes any finite value)",
     )
     p.add_argument("-v", "--verbose", action="store_true")
+    lora(p)
     common(p)
     p.set_defaults(func=cmd_generate)
 
@@ -202,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=None, help="0 or unset: greedy")
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
+    lora(p)
     common(p)
     p.set_defaults(func=cmd_chat)
 
@@ -234,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except AdapterNotFoundError as exc:
+        print(
+            f"error: the server has no LoRA adapter {exc.adapter or args.lora!r} (adapters are the "
+            f"sub-directories of its adapter directory, LORA_DIR): {exc}",
+            file=sys.stderr,
+        )
+        return 1
     except ServerError as exc:
         print(f"error ({type(exc).__name__}, {exc.status}): {exc}", file=sys.stderr)
         return 1

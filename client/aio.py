@@ -19,7 +19,8 @@ What it promises:
 - A per-request deadline (`timeout_s`, default the client's) covers the whole request including
   retries, and raises RequestTimeoutError after cancelling the request.
 - Retries as in the sync client (client/retry.py): only before any response arrived, only for
-  connection failures and (unless disabled) an overloaded engine, with exponential backoff and jitter.
+  connection failures and (unless disabled) an overloaded engine, with exponential backoff and jitter;
+  and one resend with the adapter's weights after the C++ backend's LoRA cache miss.
 
 One try on the wire (the gRPC stream, HTTP generate / generate_stream) is client/aio_streams.py;
 this file is the client: its API, the deadline and retries around each try, and model metadata.
@@ -33,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from . import aio_streams, responses
 from .errors import RequestTimeoutError, grpc_error
-from .retry import AttemptCounter, Retrying, RetryPolicy
+from .retry import AttemptCounter, Retrying, RetryPolicy, names_adapter
 from .settings import MODEL, ClientSettings, TlsFiles
 from .types import Chunk, GenerateRequest, GenerationResult, ModelInfo, ResultBuilder, ensemble_steps
 
@@ -165,6 +166,11 @@ class AsyncLLMClient(ClientSettings):
         config = await self._model_config(self.model)
         return [await self._model_info(name) for name in [self.model, *ensemble_steps(config)]]
 
+    async def model_config(self, name: str | None = None) -> dict:
+        """A model's configuration as Triton states it (JSON form; default the served model): e.g.
+        its steps' `parameters`, where the gateway reads the server's LoRA limits."""
+        return await self._model_config(name or self.model)
+
     def _batch(self, requests: list[GenerateRequest]) -> tuple[GenerateRequest, ...]:
         if self.protocol != "grpc":
             raise ValueError("a batch of prompts in one request is sent over gRPC only")
@@ -182,8 +188,9 @@ class AsyncLLMClient(ClientSettings):
     ) -> AsyncIterator[Chunk]:
         deadline = time.monotonic() + timeout_s
         started = time.perf_counter()
-        for attempt in Retrying(self.retry, deadline, on_attempt):
-            source = self._attempt(request, stream, deadline)
+        retrying = Retrying(self.retry, deadline, on_attempt, adapter=names_adapter(request))
+        for attempt in retrying:
+            source = self._attempt(retrying.request(request), stream, deadline)
             try:
                 with attempt:
                     while True:

@@ -11,7 +11,8 @@ What it promises:
   connection is closed). Known limit: Triton 2.51's ensemble stops its remaining steps but does
   not forward the cancellation to the running `engine` request, which generates on to max_tokens.
 - Retries (off unless a `RetryPolicy` is given) follow client/retry.py: only before any response,
-  only for "cannot connect" and "overloaded".
+  only for "cannot connect" and "overloaded"; and, always, one resend with the adapter's weights
+  after the C++ backend's LoRA cache miss.
 - `GenerationResult` carries the text, the generated-token count, the finish reason, TTFT and the
   time of every chunk (client/types.py).
 
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from . import responses, wire
 from .errors import RequestTimeoutError, ServerError, ServerUnavailableError, grpc_error
-from .retry import AttemptCounter, Retrying
+from .retry import AttemptCounter, Retrying, names_adapter
 from .settings import ClientSettings
 from .types import Chunk, GenerateRequest, GenerationResult, ModelInfo, ResultBuilder, ensemble_steps
 
@@ -63,9 +64,10 @@ class LLMClient(ClientSettings):
         `on_attempt(n)` is called before the n-th try."""
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
         started = time.perf_counter()
-        for attempt in Retrying(self.retry, deadline, on_attempt):
+        retrying = Retrying(self.retry, deadline, on_attempt, adapter=names_adapter(request))
+        for attempt in retrying:
             with attempt:
-                for piece in self._send(request, stream, deadline - time.monotonic()):
+                for piece in self._send(retrying.request(request), stream, deadline - time.monotonic()):
                     attempt.received = True
                     yield Chunk.of(piece, time.perf_counter() - started)
                 return

@@ -12,6 +12,11 @@ when; `Retrying` is the loop both clients run, without I/O of its own (each brin
 Only a request the server never started is resent: "cannot connect" and (unless turned off)
 "overloaded", and only while no response has arrived, since a half-delivered stream cannot be
 taken back. The deadline covers every try and every pause.
+
+One more resend, always on and not counted against `attempts`: a request naming a LoRA adapter that
+TensorRT-LLM's C++ backend answers with its cache-miss error (LoraCacheMissError, before any token)
+is sent once more at once, asking for the adapter's weights (`lora_send_weights`): the clients send
+`retrying.request(request)` on every try.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import OverloadedError, ServerError, ServerUnavailableError
+from .errors import LoraCacheMissError, OverloadedError, ServerError, ServerUnavailableError
 
 
 @dataclass(frozen=True)
@@ -70,17 +75,22 @@ class Attempt:
     """One try. As a context manager it swallows a ServerError that may be retried (setting
     `pause_s`, the wait before the next try) and lets every other exception through."""
 
-    def __init__(self, policy: RetryPolicy, number: int, deadline: float):
+    def __init__(self, policy: RetryPolicy, number: int, deadline: float, may_resend_weights: bool = False):
         self.policy = policy
         self.number = number
         self.deadline = deadline
+        self.may_resend_weights = may_resend_weights
         self.received = False  # set by the caller once any response arrived
         self.pause_s = 0.0
+        self.cache_miss = False  # this try ended in a LoRA cache miss that the next try answers
 
     def __enter__(self) -> Attempt:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, LoraCacheMissError) and self.may_resend_weights and not self.received:
+            self.cache_miss = True
+            return time.monotonic() < self.deadline
         if not isinstance(exc, ServerError) or not self.policy.should_retry(exc, self.number, self.received):
             return False
         self.pause_s = self.policy.delay_s(self.number)
@@ -88,19 +98,54 @@ class Attempt:
 
 
 class Retrying:
-    """The tries of one request, up to `policy.attempts`; `on_attempt(n)` is called before the n-th.
-    `deadline` is a time.monotonic() value."""
+    """The tries of one request, up to `policy.attempts` (plus the one weights resend);
+    `on_attempt(n)` is called before the n-th. `deadline` is a time.monotonic() value. `adapter`:
+    the request names a LoRA adapter by name, so a cache miss can be answered by resending it."""
 
-    def __init__(self, policy: RetryPolicy, deadline: float, on_attempt: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        deadline: float,
+        on_attempt: Callable[[int], None] | None = None,
+        *,
+        adapter: bool = False,
+    ):
         self.policy = policy
         self.deadline = deadline
         self.on_attempt = on_attempt
+        self.adapter = adapter
+        self.send_weights = False  # set once the server asked for the adapter's weights
 
     def __iter__(self) -> Iterator[Attempt]:
-        for number in range(self.policy.attempts):
+        number = 0
+        tries = 0
+        while number < self.policy.attempts:
+            tries += 1
             if self.on_attempt:
-                self.on_attempt(number + 1)
-            yield Attempt(self.policy, number, self.deadline)
+                self.on_attempt(tries)
+            attempt = Attempt(
+                self.policy, number, self.deadline, may_resend_weights=self.adapter and not self.send_weights
+            )
+            yield attempt
+            if attempt.cache_miss:
+                self.send_weights = True
+            else:
+                number += 1
+
+    def request(self, request):
+        """What this try sends: `request` (a GenerateRequest, or a tuple of them for one batched
+        request), with its adapter's weights asked for once the server reported a cache miss."""
+        if not self.send_weights:
+            return request
+        if isinstance(request, tuple):
+            return tuple(one.with_weights() for one in request)
+        return request.with_weights()
+
+
+def names_adapter(request) -> bool:
+    """Whether a GenerateRequest (or any of a batch of them) names a LoRA adapter."""
+    requests = request if isinstance(request, tuple) else (request,)
+    return any(one.lora_name for one in requests)
 
 
 class AttemptCounter:

@@ -46,6 +46,12 @@ class GenerateRequest:
     prompt_token_ids: tuple[int, ...] | None = None
     # OpenAI's logit_bias: {token id: value added to its logit}, sent as logit_bias_token_ids / _values
     logit_bias: dict[int, float] | None = None
+    # A LoRA adapter of the base model by name (a sub-directory of the server's adapter directory,
+    # LORA_DIR); None: the base model. Sent as the ensemble's lora_name.
+    lora_name: str | None = None
+    # Attach the adapter's weights again: what the clients set when they resend a request after the
+    # C++ backend's LoRA cache miss (client/retry.py); sent as lora_send_weights.
+    lora_send_weights: bool = False
 
     def parameters(self) -> dict[str, object]:
         """Triton request parameters (sent beside the inputs: gRPC `parameters`, HTTP top-level keys)."""
@@ -83,7 +89,13 @@ class GenerateRequest:
             "return_num_input_tokens": self.prompt_logits or None,
             "logit_bias_token_ids": list(self.logit_bias) if self.logit_bias else None,
             "logit_bias_values": list(self.logit_bias.values()) if self.logit_bias else None,
+            "lora_name": self.lora_name,
+            "lora_send_weights": True if self.lora_send_weights and self.lora_name else None,
         }
+
+    def with_weights(self) -> GenerateRequest:
+        """This request asking for its adapter's weights to be attached again (after a cache miss)."""
+        return replace(self, lora_send_weights=True)
 
     @classmethod
     def of(cls, prompt: str | GenerateRequest, kwargs: dict) -> GenerateRequest:

@@ -4,7 +4,8 @@ JSON field. The sync and asyncio clients, the load test and the bench all build 
 equal). How its responses are read is client/responses.py.
 
 Requests are plain dicts {input name: value}; None means "not sent" (the ensemble's default).
-Every input has shape [1, n]: one request, n = 1 except for a list-valued input (stop_words).
+Every input has shape [1, n]: one request, n = 1 except for a list-valued input (stop_words); the
+two matrices of TensorRT-LLM's LoRA inputs (lora_weights, lora_config) are [1, rows, columns].
 """
 
 from __future__ import annotations
@@ -29,10 +30,19 @@ class Input:
     # Fills the shorter rows of a batch (grpc_batch_inputs) up to the longest; None: rows must be
     # equally long. The receiving model drops it.
     pad: object = None
+    matrix: bool = False  # dims [-1, -1] / [-1, 3]: one request's value is a 2-D array
 
     def array(self, value) -> np.ndarray:
         """The [1, n] tensor of one request's value (a list for list-valued inputs); strings are
-        sent as UTF-8 and integers must fit the datatype."""
+        sent as UTF-8 and integers must fit the datatype. A matrix input takes [rows, columns], or
+        [1, rows, columns] as TensorRT-LLM's converter saves it (model.lora_weights.npy)."""
+        if self.matrix:
+            array = np.asarray(value, dtype=self.dtype)
+            if array.ndim == 3 and array.shape[0] == 1:
+                return array
+            if array.ndim != 2:
+                raise ValueError(f"{self.name}: expected [rows, columns], got shape {list(array.shape)}")
+            return array[np.newaxis]
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         if self.datatype == "BYTES":
             items = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in items]
@@ -94,6 +104,14 @@ ENSEMBLE_INPUTS: dict[str, Input] = {
         Input("return_num_output_tokens", "BOOL", np.bool_),  # → num_output_tokens [1, 1]: the answer's
         # → the ten perf outputs (python_backend/contract/perf_metrics.py)
         Input("return_perf_metrics", "BOOL", np.bool_),
+        # A LoRA adapter by name: a sub-directory of the server's adapter directory (LORA_DIR).
+        Input("lora_name", "BYTES", np.object_),
+        # tensorrtllm_backend's LoRA inputs, so its clients work unchanged (docs/upstream/lora.md §2).
+        Input("lora_task_id", "UINT64", np.uint64),
+        Input("lora_weights", "FP16", np.float16, matrix=True),
+        Input("lora_config", "INT32", np.int32, matrix=True),
+        # Ours: attach the named adapter's weights again (the resend after a C++ LoRA cache miss).
+        Input("lora_send_weights", "BOOL", np.bool_),
     )
 }
 

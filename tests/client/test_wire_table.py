@@ -45,6 +45,14 @@ def test_each_input_has_the_declared_data_type_and_dims(name):
     # One value is [batch 1, 1]; a list-valued input (dims [-1]) takes a list as [1, n]. A dims [1]
     # input given a list would be refused by Triton, so only [-1] inputs may be list-valued.
     sample = {"BYTES": "a", "BOOL": True}.get(spec.datatype, 1)
+    if spec.matrix:
+        # TensorRT-LLM's lora_weights / lora_config: [rows, columns] per request, sent [1, rows,
+        # columns]; a declared column count (lora_config's 3) is what every row must have.
+        assert len(tensor.dims) == 2 and tensor.dims[0] == -1
+        columns = tensor.dims[1] if tensor.dims[1] > 0 else 5
+        assert spec.array([[sample] * columns] * 2).shape == (1, 2, columns)
+        assert spec.array([[[sample] * columns]]).shape == (1, 1, columns)  # as the converter saves it
+        return
     assert spec.array(sample).shape == (1, 1)
     assert list(tensor.dims) in ([1], [-1])
     if list(tensor.dims) == [-1]:
@@ -90,3 +98,13 @@ def test_logit_bias_is_sent_as_two_lists():
     inputs = request.inputs(stream=False)
     assert inputs["logit_bias_token_ids"] == [7, 3] and inputs["logit_bias_values"] == [2.5, -100]
     assert GenerateRequest("hi").inputs(stream=False)["logit_bias_token_ids"] is None
+
+
+def test_an_adapter_is_sent_by_name_and_its_weights_only_when_asked_again():
+    request = GenerateRequest("hi", lora_name="test-lora-a")
+    assert request.inputs(stream=False)["lora_name"] == "test-lora-a"
+    assert request.inputs(stream=False)["lora_send_weights"] is None
+    assert request.with_weights().inputs(stream=False)["lora_send_weights"] is True
+    # The base model sends neither (a weights flag without an adapter would mean nothing).
+    base = GenerateRequest("hi").with_weights().inputs(stream=False)
+    assert base["lora_name"] is None and base["lora_send_weights"] is None
