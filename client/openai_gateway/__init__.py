@@ -32,6 +32,10 @@ What it promises:
   over the context refused in tokens), 404 for an unknown model or path, 405 for a wrong method,
   429 with Retry-After when Triton's engine queue is full, 503 when Triton cannot be reached, 504
   on the gateway's per-request timeout.
+- LoRA adapters (--lora-dir, the adapter directory LORA_DIR): `"model": "<adapter>"` answers with
+  that adapter, /v1/models lists each adapter with `parent` = the base model, an unknown model is a
+  404 naming it (adapters.py). --allow-runtime-lora adds vLLM's POST /v1/load_lora_adapter and
+  /v1/unload_lora_adapter, which register names in that directory (lora_admin.py, adapter_check.py).
 - A client that disconnects (mid-stream, or while waiting for a non-streamed answer) has its Triton
   request cancelled (noticed at the next token, or within 0.5 s for a non-streamed answer).
   Binds to localhost unless --host says otherwise.
@@ -45,8 +49,11 @@ completion prompts), token_params.py (logit_bias, token-id prompts, stop_token_i
 tool_calls.py (tool calls read out of a streamed answer), logprobs.py and structured.py (the
 log-prob and response_format parameters), answers.py (OpenAI's response shapes, stop trimming,
 prompt-token counting), choices.py (one streamed choice's state, one per answer when n > 1),
-errors.py (OpenAI error objects, and Triton's errors mapped to them), gateway.py (one request end to
+errors.py (OpenAI error objects, and Triton's errors mapped to them), config.py (the settings),
+adapters.py (the base model and the adapters a request may name), lora_admin.py with
+adapter_check.py (adapters registered while serving), gateway.py (one request end to
 end: parse, call Triton, answer), access.py (API keys and rate limits), routes.py (the FastAPI app
 and its routes), __main__.py (the command line, TLS).
-Only gateway.py, routes.py and __main__.py need fastapi/uvicorn (`pip install -e ".[gateway]"`).
+Only gateway.py, routes.py, lora_admin.py and __main__.py need fastapi/uvicorn
+(`pip install -e ".[gateway]"`).
 """

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..settings import TlsFiles
 from . import __doc__ as DESCRIPTION
 from .access import KEYS_ENV, RateLimit, keys_from
-from .gateway import MAX_BODY_BYTES, GatewayConfig
+from .config import MAX_BODY_BYTES, GatewayConfig
 
 DEFAULT_TOKENIZER_DIR = Path("build/model_repository/preprocessing/1/tokenizer")
 
@@ -43,6 +43,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request before 504")
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="larger bodies get 413")
     parser.add_argument("--log-level", default="info")
+    lora = parser.add_argument_group("LoRA adapters (adapters.py, lora_admin.py)")
+    lora.add_argument(
+        "--lora-dir",
+        type=Path,
+        default=None,
+        help="the adapter directory (LORA_DIR; make openai passes build/lora_adapters): each "
+        'sub-directory is an adapter a request may name as its "model" (default: no adapters)',
+    )
+    lora.add_argument(
+        "--allow-runtime-lora",
+        action="store_true",
+        help="serve POST /v1/load_lora_adapter and /v1/unload_lora_adapter (vLLM's), which register "
+        "and remove adapters in --lora-dir; off: the routes do not exist",
+    )
     access = parser.add_argument_group("access (see access.py)")
     access.add_argument(
         "--api-key",
@@ -121,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             else None
         )
         access = AccessConfig(tuple(keys_from(args.api_key)), rate)
-        served = args.served_model_name or checkpoint_name(tokenizer_dir) or args.triton_model
+        base_model = checkpoint_name(tokenizer_dir)
+        served = args.served_model_name or base_model or args.triton_model
+        lora_dir = args.lora_dir
+        if args.allow_runtime_lora and (lora_dir is None or not lora_dir.is_dir()):
+            raise ValueError(f"--allow-runtime-lora needs --lora-dir, an existing directory (got {lora_dir})")
         app = create_app(
             GatewayConfig(
                 triton_grpc=args.triton_grpc,
@@ -131,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
                 max_body_bytes=args.max_body_bytes,
                 triton_tls=triton_tls,
+                lora_dir=lora_dir,
+                allow_runtime_lora=args.allow_runtime_lora,
+                base_model=base_model,
             ),
             access,
         )
@@ -139,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("triton_llm.gateway").info("serving %s as %r", args.triton_model, served)
+    logging.getLogger("triton_llm.gateway").info(
+        "LoRA adapters from %s; runtime loading %s",
+        lora_dir or "nowhere",
+        "on" if args.allow_runtime_lora else "off",
+    )
     logging.getLogger("triton_llm.gateway").info(
         "API keys: %d; rate limit: %s; TLS: %s",
         len(access.api_keys),

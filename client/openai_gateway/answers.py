@@ -113,10 +113,6 @@ def completion_id(chat: bool) -> str:
     return f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
 
 
-def model_card(name: str, created: int) -> dict:
-    return {"id": name, "object": "model", "created": created, "owned_by": "triton-llm"}
-
-
 class StopTrimmer:
     """Removes a trailing stop string from streamed text, as OpenAI does (the engine's answer ends
     with it). Text that might be the start of a stop string is held back until it cannot be."""

@@ -7,6 +7,7 @@ import re
 from python_backend.contract.errors import InputError
 
 from ..errors import (
+    AdapterNotFoundError,
     InvalidRequestError,
     OverloadedError,
     RequestTimeoutError,
@@ -134,6 +135,8 @@ def from_server_error(exc: ServerError, prompt_param: str) -> OpenAIError:
             code="engine_overloaded",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+    if isinstance(exc, AdapterNotFoundError):  # the directory lost it since the request was parsed
+        return model_not_found(exc.adapter or "?")
     reworded = _in_api_words(str(exc), prompt_param)
     if reworded is not None and (isinstance(exc, InvalidRequestError) or reworded[2]):
         return invalid(reworded[0], reworded[1])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -13,33 +11,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ..aio import AsyncLLMClient
 from ..errors import ServerError
 from ..retry import RetryPolicy
-from ..settings import TlsFiles
 from . import answers, logprobs
+from .adapters import InFlight
 from .choices import ChoiceStream
+from .config import GatewayConfig
 from .context import ModelLimits, admit
 from .errors import OpenAIError, from_server_error, invalid
 from .parsing import Call, parse_call
 from .schema import check_max_tokens, check_types, read_json
 
-MAX_BODY_BYTES = 1 << 20
 DRAIN_LIMIT_BYTES = 64 << 20  # past this an oversized upload is cut off rather than read to its end
-
-
-@dataclass(frozen=True, kw_only=True)
-class GatewayConfig:
-    triton_grpc: str = "localhost:8001"
-    tokenizer_dir: Path | None = None  # for usage.prompt_tokens; None: counted as 0
-    served_model_name: str = "ensemble"  # the model name clients send
-    triton_model: str = "ensemble"
-    timeout_s: float = 300.0  # per request, then 504
-    max_body_bytes: int = MAX_BODY_BYTES  # larger bodies get 413
-    triton_tls: TlsFiles | None = None  # gRPC over TLS to Triton (its --grpc-tls-* options)
-
-    @property
-    def model_names(self) -> tuple[str, ...]:
-        """Names a request may use: the served one (what /v1/models lists), and the Triton model's,
-        which clients written before the served name existed send ("ensemble")."""
-        return tuple(dict.fromkeys((self.served_model_name, self.triton_model)))
 
 
 class Gateway:
@@ -60,6 +41,7 @@ class Gateway:
             tls=config.triton_tls,
         )
         self.created = int(time.time())
+        self.in_flight = InFlight()  # requests per adapter, which /v1/unload_lora_adapter waits out
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -70,7 +52,7 @@ class Gateway:
         body = read_json(raw)
         check_types(body, chat)
         check_max_tokens(body, self.limits.max_seq_len)
-        call = parse_call(body, chat, self.config.model_names)
+        call = parse_call(body, chat, self.config.models)
         await asyncio.to_thread(admit, self.limits, self.counter, body, call)
         if (call.top_logprobs or call.request.prompt_logits) and self.counter.tokenizer is None:
             param = "top_logprobs" if chat else "logprobs"
@@ -120,7 +102,8 @@ class Gateway:
             # engine hears of a cancelled request only through the postprocessing step of its next
             # token (ARCHITECTURE.md). Non-streamed, that step comes at the very end, so a client that
             # went away kept its request generating up to max_tokens and held up every SIGTERM drain.
-            results = await _until_disconnected(request, self._results(calls))
+            with self.in_flight.hold(call.request.lora_name):
+                results = await _until_disconnected(request, self._results(calls))
         except ServerError as exc:
             raise from_server_error(exc, call.prompt_param) from None
         if results is None:  # the client went away; its Triton request was cancelled
@@ -179,6 +162,7 @@ class Gateway:
             chunks = self.client.batch_events([one.request for one in calls])
         else:
             chunks = self.client.events(call.request, stream=True)
+        chunks = self.in_flight.stream(call.request.lora_name, chunks)
         n = call.request.num_return_sequences
         # The first response decides the status: an error before any text is a proper HTTP error.
         try:

@@ -1,7 +1,8 @@
 """An OpenAI request body → a `Call`: what to send to Triton and how to shape the answer. The
 prompt itself (chat messages, completion prompt) is read by messages.py.
 
-Every check raises OpenAIError (400 naming the parameter, or 404 for another model); the numeric
+Every check raises OpenAIError (400 naming the parameter, or 404 for a model that is neither the base
+model nor an adapter in the adapter directory: adapters.py); the numeric
 limits are the request contract's (client.wire.checked → python_backend/contract/limits.py).
 """
 
@@ -15,7 +16,8 @@ from python_backend.contract.limits import NUM_RETURN_SEQUENCES, SAMPLING_LIMITS
 from .. import wire
 from ..types import GenerateRequest
 from . import logprobs, token_params, tools
-from .errors import from_input_error, invalid, model_not_found
+from .adapters import ServedModels
+from .errors import from_input_error, invalid
 from .messages import chat_messages, completion_prompts
 from .structured import response_format_guide
 
@@ -109,15 +111,17 @@ class Call:
         )
 
 
-def parse_call(body: dict, chat: bool, served_models: tuple[str, ...]) -> Call:
-    """served_models: the names a request may use, the listed (served) name first."""
+def parse_call(body: dict, chat: bool, models: ServedModels | tuple[str, ...]) -> Call:
+    """models: the base model's names (the listed, served name first) and the adapter directory; a
+    bare tuple of names serves no adapters. `"model": "<adapter>"` sends the adapter's lora_name."""
+    models = models if isinstance(models, ServedModels) else ServedModels(tuple(models))
     name = body.get("model")
     if not isinstance(name, str) or not name:
         raise invalid("model: required", "model")
-    if name not in served_models:
-        raise model_not_found(name, served_models[0])
+    lora_name = models.adapter_of(name)
     _refuse_unsupported(body, chat)
     params = sampling(body, DEFAULT_MAX_TOKENS["chat" if chat else "completion"])
+    params["lora_name"] = lora_name
     params["guide_type"], params["guide"] = response_format_guide(body)
     top_logprobs = logprobs.wanted(body, chat)
     params["log_probs"] = top_logprobs is not None

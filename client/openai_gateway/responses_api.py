@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .adapters import ServedModels
 from .errors import OpenAIError, invalid
 from .parsing import Call, parse_call
 from .schema import check_max_tokens, check_types
@@ -72,7 +73,7 @@ class ResponsesCall:
     echoed: dict
 
 
-def parse_responses(body: dict, served_models: tuple[str, ...], max_seq_len: int | None) -> ResponsesCall:
+def parse_responses(body: dict, served_models: ServedModels, max_seq_len: int | None) -> ResponsesCall:
     """body: read by schema.read_json; max_seq_len: the model's context (ModelLimits), None: unknown."""
     _refuse_unsupported(body)
     chat = {"model": body.get("model"), "messages": _messages(body)}

@@ -25,7 +25,7 @@ from .schema import read_json
 
 async def respond(gateway: Gateway, request: Request):
     raw = await read_bounded(request, gateway.config.max_body_bytes)
-    parsed = parse_responses(read_json(raw), gateway.config.model_names, gateway.limits.max_seq_len)
+    parsed = parse_responses(read_json(raw), gateway.config.models, gateway.limits.max_seq_len)
     try:
         await asyncio.to_thread(admit, gateway.limits, gateway.counter, parsed.chat, parsed.call)
     except OpenAIError as exc:
@@ -41,7 +41,8 @@ async def respond(gateway: Gateway, request: Request):
     call = parsed.call
     try:
         # Streamed underneath, as on the chat path: a client that goes away cancels its request.
-        result = await _until_disconnected(request, gateway.client.generate(call.request, stream=True))
+        with gateway.in_flight.hold(call.request.lora_name):
+            result = await _until_disconnected(request, gateway.client.generate(call.request, stream=True))
     except ServerError as exc:
         raise _error(exc) from None
     if result is None:  # the client went away; its Triton request was cancelled
@@ -69,7 +70,9 @@ def _error(exc: ServerError):
 
 
 async def _stream(gateway: Gateway, request: Request, call: Call, shape):
-    chunks = gateway.client.events(call.request, stream=True)
+    chunks = gateway.in_flight.stream(
+        call.request.lora_name, gateway.client.events(call.request, stream=True)
+    )
     # The first response decides the status: an error before any text is a proper HTTP error.
     try:
         first = await _next(chunks)

@@ -14,10 +14,11 @@ from starlette.exceptions import HTTPException
 
 from python_backend.contract.errors import InputError
 
-from . import answers, responses_gateway
+from . import lora_admin, responses_gateway
 from .access import ApiKeys, RateLimit, TokenBuckets, presented_key
-from .errors import OpenAIError, from_http_error, from_input_error, internal, model_not_found, unavailable
-from .gateway import Gateway, GatewayConfig
+from .config import GatewayConfig
+from .errors import OpenAIError, from_http_error, from_input_error, internal, unavailable
+from .gateway import Gateway
 from .metrics import GatewayMetrics, MetricsMiddleware
 
 
@@ -101,14 +102,13 @@ async def metrics(request: Request):
 
 @v1.get("/models")
 async def models(gateway: Shared):
-    return {"object": "list", "data": [answers.model_card(gateway.config.served_model_name, gateway.created)]}
+    """The base model, then every adapter in the adapter directory with its parent (adapters.py)."""
+    return {"object": "list", "data": gateway.config.models.cards(gateway.created)}
 
 
 @v1.get("/models/{model_id}")
 async def model(model_id: str, gateway: Shared):
-    if model_id not in gateway.config.model_names:
-        raise model_not_found(model_id)
-    return answers.model_card(model_id, gateway.created)
+    return gateway.config.models.card(model_id, gateway.created)
 
 
 @v1.post("/completions")
@@ -184,4 +184,7 @@ def create_app(config: GatewayConfig, access: AccessConfig | None = None) -> Fas
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(router)
     app.include_router(v1)
+    if config.allow_runtime_lora:  # else the routes do not exist, as in vLLM (lora_admin.py)
+        app.state.lora_admin = lora_admin.LoraAdmin(gateway)
+        app.include_router(lora_admin.router(Depends(_allowed)))
     return app

@@ -1,0 +1,111 @@
+"""LoRA adapters through the OpenAI gateway and the client library, against a real tritonserver
+serving the CPU repository with LoRA on (issue 27): an adapter registered with vLLM's
+/v1/load_lora_adapter while both run is listed with its parent and answers `"model": "<adapter>"`
+with the tokens the client library gets by lora_name over gRPC; the server's max_lora_rank, read
+from Triton's model configs, refuses a wider adapter by name; unknown adapters are a 404 / a typed
+error naming them; unload makes the name unknown again. (Greedy tokens against PyTorch + PEFT are
+tests/serving/lora/'s.)"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from gateway_process import start_gateway, stop_gateway
+from suite_ports import SCRATCH, test_port
+
+pytestmark = pytest.mark.integration
+
+PORTS = (test_port(1740), test_port(1741), test_port(1742))
+GATEWAY_PORT = test_port(11040)
+MAX_LORA_RANK = 4  # test-lora-b's rank: test-lora-a (rank 8) does not fit
+
+
+@pytest.fixture(scope="module")
+def stack(checkpoint_dir, onnx_fp32):
+    """(tritonserver, gateway URL, adapter directory); the made adapters wait in its hidden .staging."""
+    from build_engines.lora.adapters import make_test_adapters
+    from build_engines.lora.export import export_lora
+    from build_engines.onnx import repository
+    from server.tritonserver import ServerOptions, TritonServer
+
+    lora_dir = SCRATCH / "gateway_lora_adapters"
+    shutil.rmtree(lora_dir, ignore_errors=True)
+    make_test_adapters(checkpoint_dir, lora_dir / ".staging")
+    repo = repository.assemble_cpu(
+        SCRATCH / "gateway_lora_repository",
+        checkpoint_dir,
+        export_lora(checkpoint_dir, onnx_fp32),
+        max_seq_len=256,
+        max_num_seqs=4,
+        max_queue_size=16,
+        lora_dir=str(lora_dir.resolve()),
+        max_loras=2,
+        max_lora_rank=MAX_LORA_RANK,
+    )
+    options = ServerOptions(repo, *PORTS, exit_timeout_s=10)
+    with TritonServer(options, log_path=SCRATCH / "gateway_lora_tritonserver.log") as server:
+        tokenizer_dir = repo / "preprocessing" / "1" / "tokenizer"
+        gateway = start_gateway(
+            GATEWAY_PORT,
+            options.grpc_url,
+            tokenizer_dir,
+            "--lora-dir",
+            str(lora_dir),
+            "--allow-runtime-lora",
+        )
+        try:
+            yield server, f"http://127.0.0.1:{GATEWAY_PORT}", lora_dir
+        finally:
+            stop_gateway(gateway)
+
+
+def test_an_adapter_loaded_while_serving_answers_by_model_name(stack):
+    import httpx
+    import openai
+
+    from client import AdapterNotFoundError, GenerateRequest, LLMClient
+
+    server, url, lora_dir = stack
+    sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    base = sdk.models.list().data[0].id
+
+    too_wide = {"lora_name": "test-lora-a", "lora_path": str(lora_dir / ".staging" / "test-lora-a")}
+    refused = httpx.post(f"{url}/v1/load_lora_adapter", json=too_wide, timeout=120)
+    assert refused.status_code == 400
+    assert f"rank 8 > the server's max_lora_rank {MAX_LORA_RANK}" in refused.json()["error"]["message"]
+
+    body = {"lora_name": "test-lora-b", "lora_path": str(lora_dir / ".staging" / "test-lora-b")}
+    loaded = httpx.post(f"{url}/v1/load_lora_adapter", json=body, timeout=120)
+    assert loaded.status_code == 200, loaded.text
+    assert [(m.id, m.parent) for m in sdk.models.list()] == [(base, None), ("test-lora-b", base)]
+
+    messages = [{"role": "user", "content": "Name a colour."}]
+
+    def gateway_answer(model):
+        answer = sdk.chat.completions.create(model=model, messages=messages, max_tokens=12, temperature=0)
+        return answer.choices[0].message.content
+
+    llm = LLMClient(server.options.grpc_url)
+    direct = llm.generate(GenerateRequest.chat_messages(messages, max_tokens=12, lora_name="test-lora-b"))
+    # The same adapter by name on both edges: the same greedy tokens.
+    assert gateway_answer("test-lora-b") == direct.text
+    # And it is the adapter that answered: the base model says something else.
+    assert gateway_answer(base) != direct.text
+
+    with pytest.raises(openai.NotFoundError) as caught:
+        gateway_answer("no-such-adapter")
+    assert (
+        caught.value.body["code"] == "model_not_found" and "no-such-adapter" in caught.value.body["message"]
+    )
+    with pytest.raises(AdapterNotFoundError) as unknown:
+        llm.generate("hi", max_tokens=2, lora_name="no-such-adapter")
+    assert unknown.value.adapter == "no-such-adapter"
+
+    unloaded = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "test-lora-b"}, timeout=30)
+    assert unloaded.status_code == 200
+    assert (lora_dir / ".staging" / "test-lora-b" / "adapter_model.safetensors").is_file()  # files kept
+    with pytest.raises(openai.NotFoundError):
+        gateway_answer("test-lora-b")
+    with pytest.raises(AdapterNotFoundError):
+        llm.generate("hi", max_tokens=2, lora_name="test-lora-b")
