@@ -147,14 +147,18 @@ compare: venv export ## serve A, then B, the same load on both, one side-by-side
 # OpenAI-compatible API on localhost:$(OPENAI_PORT) in front of a running `make serve`.
 # API_KEY=… (comma-separated for several) makes it require that key; it goes through the
 # environment, so neither make's echo nor `ps` shows it. RATE_LIMIT=requests/s per key.
+# Adapters in LORA_DIR are served as models ("model": "<adapter>"); ALLOW_RUNTIME_LORA=1 adds vLLM's
+# POST /v1/load_lora_adapter and /v1/unload_lora_adapter, which register names in LORA_DIR.
 OPENAI_PORT ?= 9000
 API_KEY ?=
 RATE_LIMIT ?=
+ALLOW_RUNTIME_LORA ?=
 openai: export OPENAI_GATEWAY_API_KEYS := $(or $(API_KEY),$(OPENAI_GATEWAY_API_KEYS))
-openai: venv ## OpenAI-compatible API on localhost:9000 in front of make serve [API_KEY=] [RATE_LIMIT=]
+openai: venv ## OpenAI-compatible API on localhost:9000 in front of make serve [API_KEY=] [RATE_LIMIT=] [ALLOW_RUNTIME_LORA=1]
 	$(BIN)/python -m client.openai_gateway --host $(HOST) --port $(OPENAI_PORT) \
 		--triton-grpc $(HOST):$(GRPC_PORT) --tokenizer-dir $(REPO)/preprocessing/1/tokenizer \
-		$(if $(RATE_LIMIT),--rate-limit $(RATE_LIMIT),)
+		$(if $(RATE_LIMIT),--rate-limit $(RATE_LIMIT),) \
+		$(if $(LORA_DIR),--lora-dir $(LORA_DIR),) $(if $(ALLOW_RUNTIME_LORA),--allow-runtime-lora,)
 
 # GPU path (TensorRT-LLM 1.2.x; needs a CUDA GPU and the NGC image, see docs/GPU.md).
 # DRY_RUN=1 prints every command and exits 0 anywhere. PRECISION fp32/int8/int4 are CPU variants, so
