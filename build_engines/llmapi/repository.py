@@ -188,7 +188,9 @@ def engine_model_config(plan: PytorchRepoPlan, req: PytorchRepoRequest) -> Model
     batching.max_queue_delay_microseconds = req.max_queue_delay_microseconds
     # Past max_queue_size Triton rejects at once (UNAVAILABLE), as on the engine path.
     batching.default_queue_policy.max_queue_size = req.max_queue_size
-    declare_io(cfg)
+    # With LoRA: tensorrtllm_backend's lora inputs too (the ensemble feeds them; the model refuses them
+    # by name), and ours, lora_name.
+    declare_io(cfg, lora=bool(plan.model.lora_dir))
     if plan.model.lora_dir:
         declare_lora_name(cfg)
     # Instances on the CPU: the LLM API drives its GPUs from its own worker processes.

@@ -14,7 +14,7 @@ from build_engines.__main__ import main
 from build_engines.llmapi import model_yaml
 from build_engines.llmapi.lora import LoraSettings
 from build_engines.llmapi.repository import PytorchRepoRequest, assemble
-from build_engines.trtllm.engine_config import TrtllmEngineModel
+from build_engines.trtllm.engine_config import declare_io
 from python_backend.contract import llmapi_fields
 from python_backend.llmapi.config import LlmApiModelConfig
 from python_backend.triton_io.model_configs import PreprocessingConfig
@@ -63,9 +63,12 @@ def test_the_engine_model_reads_lora_dir_and_takes_lora_name(repo):
     config = LlmApiModelConfig.from_parameters(params(repo, "engine"))
     assert config.lora_dir == "/models/lora"
     cfg = model_config.load(repo / "engine" / "config.pbtxt")
-    trt = TrtllmEngineModel(engine_path="/unused", max_batch_size=16).to_model_config()
-    # the tensorrt_llm model's inputs, and lora_name after them (the CPU engine model's declaration)
+    trt = model_config.ModelConfig()
+    declare_io(trt, lora=True)
+    # the tensorrt_llm model's inputs with its lora ones (the ensemble feeds them; the engine model refuses
+    # them by name), then lora_name (the CPU engine model's declaration)
     assert list(cfg.input)[:-1] == list(trt.input)
+    assert {"lora_task_id", "lora_weights", "lora_config"} <= {i.name for i in cfg.input}
     lora_name = cfg.input[-1]
     assert (lora_name.name, list(lora_name.dims), lora_name.optional) == ("lora_name", [1], True)
     assert pb.DataType.Name(lora_name.data_type) == "TYPE_STRING"
