@@ -8,34 +8,77 @@ tests/serving/lora/'s.)"""
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 from gateway_process import start_gateway, stop_gateway
 from suite_ports import SCRATCH, test_port
+
+from python_backend.contract.adapter_dir import CONFIG_FILE, WEIGHTS_FILE
 
 pytestmark = pytest.mark.integration
 
 PORTS = (test_port(1740), test_port(1741), test_port(1742))
 GATEWAY_PORT = test_port(11040)
-MAX_LORA_RANK = 4  # test-lora-b's rank: test-lora-a (rank 8) does not fit
+MAX_LORA_RANK = 4  # the "narrow" adapter's rank: the "wide" one (rank 8) does not fit
+MODULES = ("q_proj", "v_proj", "up_proj", "down_proj")
+
+
+def write_adapter(
+    folder: Path, spec, checkpoint_dir: Path, *, rank: int, modules: tuple[str, ...], seed: int
+):
+    """A PEFT LoRA adapter's two files, written with numpy in PEFT's layout (keys, shapes, config):
+    quicker than training one with torch, and the gateway and the engine read nothing else. spec: the
+    LoRA export's LoraSpec (its layers and each module's in/out features)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for layer in range(spec.num_layers):
+        for module in modules:
+            features_in, features_out = spec.modules[module]
+            block = "self_attn" if module.endswith(("q_proj", "k_proj", "v_proj", "o_proj")) else "mlp"
+            key = f"base_model.model.model.layers.{layer}.{block}.{module}"
+            tensors[f"{key}.lora_A.weight"] = rng.uniform(-0.05, 0.05, (rank, features_in)).astype(np.float32)
+            tensors[f"{key}.lora_B.weight"] = rng.normal(0, 0.1, (features_out, rank)).astype(np.float32)
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / WEIGHTS_FILE))
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": str(checkpoint_dir),
+        "r": rank,
+        "lora_alpha": 2 * rank,
+        "target_modules": list(modules),
+        "lora_dropout": 0.0,
+        "bias": "none",
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
 
 
 @pytest.fixture(scope="module")
 def stack(checkpoint_dir, onnx_fp32):
-    """(tritonserver, gateway URL, adapter directory); the made adapters wait in its hidden .staging."""
-    from build_engines.lora.adapters import make_test_adapters
+    """(tritonserver, gateway URL, adapter directory); two adapters wait in its hidden .staging."""
     from build_engines.lora.export import export_lora
     from build_engines.onnx import repository
+    from python_backend.engine.lora_weights import LoraSpec
     from server.tritonserver import ServerOptions, TritonServer
 
     lora_dir = SCRATCH / "gateway_lora_adapters"
     shutil.rmtree(lora_dir, ignore_errors=True)
-    make_test_adapters(checkpoint_dir, lora_dir / ".staging")
+    export = export_lora(checkpoint_dir, onnx_fp32)  # reused when up to date, as `make serve` does
+    spec = LoraSpec.read(export)
+    for name, rank, seed in (("wide", 8, 1), ("narrow", MAX_LORA_RANK, 2)):
+        write_adapter(
+            lora_dir / ".staging" / name, spec, checkpoint_dir, rank=rank, modules=MODULES, seed=seed
+        )
     repo = repository.assemble_cpu(
         SCRATCH / "gateway_lora_repository",
         checkpoint_dir,
-        export_lora(checkpoint_dir, onnx_fp32),
+        export,
         max_seq_len=256,
         max_num_seqs=4,
         max_queue_size=16,
@@ -70,15 +113,15 @@ def test_an_adapter_loaded_while_serving_answers_by_model_name(stack):
     sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
     base = sdk.models.list().data[0].id
 
-    too_wide = {"lora_name": "test-lora-a", "lora_path": str(lora_dir / ".staging" / "test-lora-a")}
+    too_wide = {"lora_name": "wide", "lora_path": str(lora_dir / ".staging" / "wide")}
     refused = httpx.post(f"{url}/v1/load_lora_adapter", json=too_wide, timeout=120)
     assert refused.status_code == 400
     assert f"rank 8 > the server's max_lora_rank {MAX_LORA_RANK}" in refused.json()["error"]["message"]
 
-    body = {"lora_name": "test-lora-b", "lora_path": str(lora_dir / ".staging" / "test-lora-b")}
+    body = {"lora_name": "my-adapter", "lora_path": str(lora_dir / ".staging" / "narrow")}
     loaded = httpx.post(f"{url}/v1/load_lora_adapter", json=body, timeout=120)
     assert loaded.status_code == 200, loaded.text
-    assert [(m.id, m.parent) for m in sdk.models.list()] == [(base, None), ("test-lora-b", base)]
+    assert [(m.id, m.parent) for m in sdk.models.list()] == [(base, None), ("my-adapter", base)]
 
     messages = [{"role": "user", "content": "Name a colour."}]
 
@@ -87,9 +130,9 @@ def test_an_adapter_loaded_while_serving_answers_by_model_name(stack):
         return answer.choices[0].message.content
 
     llm = LLMClient(server.options.grpc_url)
-    direct = llm.generate(GenerateRequest.chat_messages(messages, max_tokens=12, lora_name="test-lora-b"))
+    direct = llm.generate(GenerateRequest.chat_messages(messages, max_tokens=12, lora_name="my-adapter"))
     # The same adapter by name on both edges: the same greedy tokens.
-    assert gateway_answer("test-lora-b") == direct.text
+    assert gateway_answer("my-adapter") == direct.text
     # And it is the adapter that answered: the base model says something else.
     assert gateway_answer(base) != direct.text
 
@@ -102,10 +145,10 @@ def test_an_adapter_loaded_while_serving_answers_by_model_name(stack):
         llm.generate("hi", max_tokens=2, lora_name="no-such-adapter")
     assert unknown.value.adapter == "no-such-adapter"
 
-    unloaded = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "test-lora-b"}, timeout=30)
+    unloaded = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "my-adapter"}, timeout=30)
     assert unloaded.status_code == 200
-    assert (lora_dir / ".staging" / "test-lora-b" / "adapter_model.safetensors").is_file()  # files kept
+    assert (lora_dir / ".staging" / "narrow" / WEIGHTS_FILE).is_file()  # files kept
     with pytest.raises(openai.NotFoundError):
-        gateway_answer("test-lora-b")
+        gateway_answer("my-adapter")
     with pytest.raises(AdapterNotFoundError):
-        llm.generate("hi", max_tokens=2, lora_name="test-lora-b")
+        llm.generate("hi", max_tokens=2, lora_name="my-adapter")
