@@ -86,6 +86,8 @@ class EmulatedBackend:
         self.peft = (
             PeftCache(settings.lora, self.engine.runner.adapters.spec, self.engine) if settings.lora else None
         )
+        if self.peft is not None and settings.lora.prefetch_dir:
+            self.peft.prefetch(settings.lora.prefetch_dir)
         self.writer = ResponseWriter()
         self._lock = threading.Lock()
         self._items: dict[str, PendingItem] = {}

@@ -18,6 +18,7 @@ All calls run under one lock: execute threads resolve, the engine thread marks t
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import tempfile
 import threading
@@ -34,6 +35,8 @@ from ..engine.sequence import SamplingParams
 from ..triton_io.trtllm_lora import TRTLLM_MODULES, TrtllmLora, from_trtllm, save_peft, squeeze_request
 from .executor_requests import LoraInput
 
+log = logging.getLogger("triton_llm.trtllm_emulator")
+PREFETCH_SKIPPED = "lora task name %s is invalid, skipping"  # prefetchLoraWeights
 VALUE_BYTES = 2  # the engine dtype the template's TYPE_FP16 lora_weights stands for
 
 
@@ -55,6 +58,7 @@ class LoraEngine:
     target_modules: tuple[str, ...]  # TensorRT-LLM names, e.g. attn_q
     host_cache_bytes: int
     max_adapter_size: int  # lora_cache_max_adapter_size, clamped to max_lora_rank
+    prefetch_dir: str | None = None  # lora_prefetch_dir: tasks put into the cache at start-up
 
     def max_adapter_bytes(self, spec: LoraSpec) -> int:
         """One adapter of max_adapter_size over every enabled module and layer."""
@@ -117,6 +121,24 @@ class PeftCache:
                 if task_id in self._bytes:
                     self._done[task_id] = None
                     self._done.move_to_end(task_id, last=False)
+
+    def prefetch(self, directory: str | Path) -> list[int]:
+        """lora_prefetch_dir at start-up (PeftCacheManager::prefetchLoraWeights): every sub-directory
+        named by digits is put into the cache under that id from its model.lora_weights.npy /
+        model.lora_config.npy (the converter's files); other names are skipped with the backend's
+        warning, a missing directory is no error. Returns the ids stored."""
+        directory = Path(directory)
+        stored = []
+        for path in sorted(directory.iterdir()) if directory.is_dir() else ():
+            if not path.name.isdigit():
+                log.warning(PREFETCH_SKIPPED, path.name)
+                continue
+            weights = np.load(path / "model.lora_weights.npy")
+            config = np.load(path / "model.lora_config.npy")
+            self.begin(int(path.name), weights, config)
+            self.done(int(path.name))
+            stored.append(int(path.name))
+        return stored
 
     def cached(self) -> list[int]:
         with self._lock:

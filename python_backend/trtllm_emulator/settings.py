@@ -210,6 +210,7 @@ def lora_engine(params: dict[str, str], build: dict, engine_dir: Path) -> LoraEn
         target_modules=tuple(built.get("lora_target_modules") or ()),
         host_cache_bytes=int(match.group()) if match else bl.DEFAULT_HOST_CACHE_BYTES,
         max_adapter_size=min(_integer(params, "lora_cache_max_adapter_size"), rank),
+        prefetch_dir=params.get("lora_prefetch_dir") or None,
     )
     spec = LoraSpec.read(engine_dir)
     if spec is None:

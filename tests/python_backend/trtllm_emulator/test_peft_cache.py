@@ -145,3 +145,19 @@ def test_a_host_cache_below_one_max_sized_adapter_fails_the_load(lora_dir, tmp_p
         "Not enough space allocated to host LoRA cache to hold 1 max sized LoRA"
     )
     assert np.isclose(bl.DEFAULT_DEVICE_CACHE_FRACTION, 0.05)
+
+
+def test_prefetch_puts_digit_named_tasks_in_the_cache_and_skips_the_rest(engine, loras, tmp_path, caplog):
+    # lora_prefetch_dir's layout (tensorrtllm_backend docs/lora.md): <task id>/model.lora_weights.npy and
+    # model.lora_config.npy as the converter saves them, with their batch dimension.
+    for name, lora in (("501", loras["b"]), ("not-a-task", loras["b"])):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "model.lora_weights.npy", lora.weights[None])
+        np.save(tmp_path / name / "model.lora_config.npy", lora.config[None])
+    peft = cache(engine, 4 * B_BYTES)
+    with caplog.at_level("WARNING"):
+        assert peft.prefetch(tmp_path) == [501]
+    assert "lora task name not-a-task is invalid, skipping" in caplog.text
+    assert send(peft, 501) == "task-501"  # the id alone: prefetched
+    peft.done(501)
+    assert peft.prefetch(tmp_path / "absent") == []

@@ -35,34 +35,49 @@ PROMPT = "The quick brown fox"  # the base model and both adapters answer it dif
 MAX_TOKENS = 10
 
 
-def _make_adapters(checkpoint_dir: Path, output: Path) -> None:
+def _start_making_adapters(checkpoint_dir: Path, output: Path) -> subprocess.Popen | None:
     """build_engines make-test-adapters needs PEFT, which the image's libraries (this suite's) lack: the
-    project's own environment makes them then (PROJECT_PYTHON, default .venv/bin/python)."""
+    project's own environment makes them then (PROJECT_PYTHON, default .venv/bin/python), beside the
+    server's start; None when they were made here."""
     if importlib.util.find_spec("peft") is not None:
         from build_engines.lora.adapters import make_test_adapters
 
         make_test_adapters(checkpoint_dir, output)
-        return
+        return None
     python = os.environ.get("PROJECT_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
     command = [python, "-m", "build_engines", "make-test-adapters", "--output", str(output)]
-    subprocess.run([*command, "--model", str(checkpoint_dir)], cwd=ROOT, check=True, capture_output=True)
+    return subprocess.Popen(
+        [*command, "--model", str(checkpoint_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 @pytest.fixture(scope="module")
-def lora_dir(checkpoint_dir) -> Path:
-    path = (SCRATCH / "emulated_lora_adapters").resolve()
-    shutil.rmtree(path, ignore_errors=True)
-    _make_adapters(checkpoint_dir, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def lora_server(checkpoint_dir, onnx_fp32, lora_dir):
+def served(checkpoint_dir, onnx_fp32):
+    """(server, adapter directory): the adapters are made while the server starts."""
     from emulated_gpu_servers import start_emulated_lora_server
 
+    lora_dir = (SCRATCH / "emulated_lora_adapters").resolve()
+    shutil.rmtree(lora_dir, ignore_errors=True)
+    lora_dir.mkdir(parents=True)
+    making = _start_making_adapters(checkpoint_dir, lora_dir)
     server = start_emulated_lora_server(checkpoint_dir, onnx_fp32, lora_dir)
-    yield server
-    server.stop()
+    try:
+        if making is not None:
+            output, _ = making.communicate(timeout=300)
+            assert making.returncode == 0, output.decode(errors="replace")
+        yield server, lora_dir
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def lora_server(served):
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def lora_dir(served) -> Path:
+    return served[1]
 
 
 @pytest.fixture(scope="module")
