@@ -1,10 +1,10 @@
 """LoRA by name on the PyTorch path, served (issue 27): the emulated PyTorch-path repository assembled with
 --lora-dir (gpu-repo --gpu-engine pytorch, the stand-in over the LoRA-capable export) on a real
 tritonserver. Adapters made with build_engines.lora.adapters in its lora_dir answer through the ensemble
-(plain tritonclient) with the CPU engine's greedy tokens for that adapter (as the text they decode
-to: the ensemble answers text), base-model requests beside
-them with the base model's; an unknown adapter is refused naming it; tensorrtllm_backend's lora_task_id
-is refused by name; the metrics port counts per adapter.
+(plain tritonclient) with the CPU engine's greedy tokens for that adapter (as the text they decode to:
+the ensemble answers text), base-model requests beside them with the base model's; an unknown adapter
+is refused naming it; tensorrtllm_backend's lora_task_id is refused by name; the metrics port counts
+per adapter.
 
 Its own server, not the session's (tests/emulated_gpu_servers.py): LoRA on means the LoRA export, and
 the session repository's answers stay the plain export's, which the other tests here hold to.
