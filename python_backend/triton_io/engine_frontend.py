@@ -28,7 +28,7 @@ from ..contract.errors import InputError, UnknownAdapterError
 from ..engine.llm_engine import LLMEngine, QueueFullError
 from . import cancel_channel, logs
 from . import requests as req
-from .engine_lora import EngineAdapters
+from .engine_lora import EngineAdapters, TaskNotCachedError
 from .engine_outputs import NO_EXTRAS, output_tensors
 from .fan_out import PromptPlan, fan_out, read_items
 from .metrics import EngineMetrics, MetricsThrottle
@@ -53,6 +53,8 @@ def refusal(exc: Exception) -> Refusal | None:
     """The refusal for an exception of reading or queueing a request; None: not a refusal (a bug)."""
     if isinstance(exc, UnknownAdapterError):  # before ValueError, which it is
         return Refusal(Status.NOT_FOUND, str(exc))
+    if isinstance(exc, TaskNotCachedError):  # the C++ backend's cache miss: INTERNAL, as it answers
+        return Refusal(Status.INTERNAL, str(exc))
     if isinstance(exc, ValueError):  # InputError, AdapterError, or a limit the engine checks
         return Refusal(Status.INVALID_ARG, str(exc))
     if isinstance(exc, QueueFullError):  # before RuntimeError, which it is

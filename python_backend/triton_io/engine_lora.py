@@ -13,19 +13,40 @@ fan_out.py). Before its sequences are queued, `prepare` makes every name it uses
   export lacks) is an AdapterError naming the adapter and what does not fit (INVALID_ARG).
 With the parameter lora_dir empty LoRA is off and lora_name is refused by name.
 
+tensorrtllm_backend's clients send an adapter as lora_task_id and, the first time, lora_weights /
+lora_config (TensorRT-LLM's converter format): `prepare` registers those as adapter "task-<id>"
+(trtllm_lora.from_trtllm, written as a PEFT directory the engine loads), keeps the first weights
+of an id as the backend's PEFT cache does (docs/upstream/lora.md §1.3: resent weights for a cached id
+are ignored), and answers an id without weights that it does not hold with the backend's own
+cache-miss message, on which those clients resend the weights. At most HELD_TASKS ids are held; the
+least recently used one that no request runs is dropped for a new one (the backend's host cache is
+bounded too: a dropped id is a cache miss again).
+
 Runs on Triton's execute thread (the only caller); the engine's own lock guards its adapter table.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
 
 from ..contract.adapter_dir import AdapterDirectory
 from ..contract.errors import InputError, UnknownAdapterError
+from ..contract.trtllm_backend.lora import CACHE_MISS
 from ..engine.lora import AdapterInUseError
 from ..engine.lora_weights import AdapterError
 from . import logs
-from .fan_out import Item
+from .fan_out import Item, task_name
+from .trtllm_lora import from_trtllm, save_peft
+
+HELD_TASKS = 64
+
+
+class TaskNotCachedError(RuntimeError):
+    """A lora_task_id without weights that this engine does not hold; the backend's message."""
+
 
 log = logging.getLogger("triton_llm.engine")
 
@@ -36,16 +57,20 @@ class EngineAdapters:
         self.engine = engine
         self.directory = AdapterDirectory(lora_dir) if lora_dir else None
         self.loaded: dict[str, tuple[int, int]] = {}  # name → the directory version the engine holds
+        self.tasks: OrderedDict[int, None] = OrderedDict()  # task ids held, least recently used first
 
     @staticmethod
     def names(items: list[Item]) -> list[str]:
-        """The adapter names a request's sequences use, each once, in order."""
-        names = [p.lora_name for item in items for p in item.sequences if p.lora_name]
-        return list(dict.fromkeys(names))
+        """The adapter names (by lora_name) a request's sequences use, each once, in order."""
+        names = [p.lora_name for item in items if item.lora_task_id is None for p in item.sequences]
+        return list(dict.fromkeys(name for name in names if name))
 
     def prepare(self, items: list[Item]) -> None:
         """Load (or reload) every adapter the request names; raises UnknownAdapterError, AdapterError
-        (ValueError: INVALID_ARG) or InputError, each naming the adapter."""
+        (ValueError: INVALID_ARG), InputError or TaskNotCachedError, each naming the adapter."""
+        for item in items:
+            if item.lora_task_id is not None:
+                self._task(item)
         for name in self.names(items):
             if self.directory is None:
                 raise InputError(
@@ -59,6 +84,33 @@ class EngineAdapters:
                 raise
             if self.loaded.get(name) != version:
                 self._load(name, version)
+
+    def _task(self, item: Item) -> None:
+        task_id = item.lora_task_id
+        if self.directory is None:
+            raise InputError(
+                "lora_task_id: LoRA is off in this engine model (its parameter lora_dir is empty)"
+            )
+        if task_id in self.tasks:  # held: resent weights are ignored, as the backend's cache does
+            self.tasks.move_to_end(task_id)
+            return
+        if item.lora_upload is None:
+            raise TaskNotCachedError(CACHE_MISS.format(task_id=task_id))
+        table = self.engine.runner.adapters
+        name = task_name(task_id)
+        adapter = from_trtllm(name, item.lora_upload, table.spec, table.max_lora_rank)
+        with tempfile.TemporaryDirectory(prefix="lora-task-") as scratch:  # read at load, then gone
+            self.engine.load_adapter(name, save_peft(adapter, table.spec, Path(scratch) / name))
+        self.tasks[task_id] = None
+        self._drop_old_tasks()
+
+    def _drop_old_tasks(self) -> None:
+        for task_id in list(self.tasks)[: max(0, len(self.tasks) - HELD_TASKS)]:
+            try:
+                self.engine.unload_adapter(task_name(task_id))
+            except AdapterInUseError:
+                continue
+            del self.tasks[task_id]
 
     def _load(self, name: str, version: tuple[int, int]) -> None:
         try:

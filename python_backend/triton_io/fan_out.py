@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ..contract.errors import InputError
+from ..contract.trtllm_backend.lora import WEIGHTS_WITHOUT_CONFIG
 from ..engine.sequence import SamplingParams
 from . import requests as req
 from .requests import Getter
 from .responses import Asked
+from .trtllm_lora import TrtllmLora, squeeze_request
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class Item:
     sequences: list[SamplingParams]  # one per sibling sequence (num_return_sequences)
     exclude_input: bool  # exclude_input_in_output: output_ids without the prompt
     asked: Asked
+    # tensorrtllm_backend's LoRA inputs: lora_task_id (its sequences run adapter "task-<id>") and,
+    # when sent, the adapter's lora_weights / lora_config (engine_lora.py registers them)
+    lora_task_id: int | None = None
+    lora_upload: TrtllmLora | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,11 @@ def read_item(get: Getter, exclude_input_default: bool) -> Item:
         req.scalar(get, "end_id", int, None),
     )
     lora_name = req.scalar(get, "lora_name", str)  # the adapter (engine_lora.py loads it)
+    task_id, upload = read_lora_task(get)
+    if task_id is not None:
+        if lora_name:
+            raise InputError("lora_task_id: send the adapter as lora_name or as lora_task_id, not both")
+        lora_name = task_name(task_id)
     if lora_name:
         params = replace(params, lora_name=lora_name)
     asked = Asked(
@@ -75,7 +87,27 @@ def read_item(get: Getter, exclude_input_default: bool) -> Item:
         sequences=req.sibling_params(params, req.num_return_sequences(get)),
         exclude_input=req.scalar(get, "exclude_input_in_output", bool, exclude_input_default),
         asked=asked,
+        lora_task_id=task_id,
+        lora_upload=upload,
     )
+
+
+def task_name(task_id: int) -> str:
+    """The engine's name for the adapter a tensorrtllm_backend client sends as lora_task_id."""
+    return f"task-{task_id}"
+
+
+def read_lora_task(get: Getter) -> tuple[int | None, TrtllmLora | None]:
+    """lora_task_id and, if sent, lora_weights / lora_config, read as the backend reads them
+    (docs/upstream/lora.md §1.1): without a task id there is no LoRA, even if weights are sent; a
+    task id with one of the two matrices but not the other is the backend's refusal."""
+    task_id = req.scalar(get, "lora_task_id", int)
+    if task_id is None:
+        return None, None
+    weights, config = get("lora_weights"), get("lora_config")
+    if (weights is None) != (config is None):
+        raise InputError(f"lora_weights: {WEIGHTS_WITHOUT_CONFIG}")
+    return task_id, None if weights is None else squeeze_request(weights, config)
 
 
 def read_items(get: Getter, parameters_json: str, exclude_input_default: bool) -> list[Item]:

@@ -38,7 +38,10 @@ def _tensor(grpcclient, name, array):
     return t
 
 
-def ensemble_inputs(grpcclient, prompt: str, max_tokens: int, lora_name: str | None, min_tokens: int = 0):
+def ensemble_inputs(
+    grpcclient, prompt: str, max_tokens: int, lora_name: str | None, min_tokens: int = 0, extra=None
+):
+    """extra: more inputs by name, numpy arrays with the batch dimension."""
     inputs = [
         _tensor(grpcclient, "text_input", np.array([[prompt.encode()]], dtype=np.object_)),
         _tensor(grpcclient, "max_tokens", np.array([[max_tokens]], dtype=np.int32)),
@@ -47,10 +50,13 @@ def ensemble_inputs(grpcclient, prompt: str, max_tokens: int, lora_name: str | N
         inputs.append(_tensor(grpcclient, "min_tokens", np.array([[min_tokens]], dtype=np.int32)))
     if lora_name is not None:
         inputs.append(_tensor(grpcclient, "lora_name", np.array([[lora_name.encode()]], dtype=np.object_)))
+    inputs.extend(_tensor(grpcclient, name, array) for name, array in (extra or {}).items())
     return inputs
 
 
-def grpc_generate(url: str, prompt: str, max_tokens: int, lora_name: str | None = None, min_tokens: int = 0):
+def grpc_generate(
+    url: str, prompt: str, max_tokens: int, lora_name: str | None = None, min_tokens: int = 0, extra=None
+):
     """One non-streaming request to the ensemble with plain tritonclient: (text, token_count), or the
     InferenceServerException the server answered with."""
     import tritonclient.grpc as grpcclient
@@ -61,7 +67,7 @@ def grpc_generate(url: str, prompt: str, max_tokens: int, lora_name: str | None 
     try:
         client.async_stream_infer(
             "ensemble",
-            ensemble_inputs(grpcclient, prompt, max_tokens, lora_name, min_tokens),
+            ensemble_inputs(grpcclient, prompt, max_tokens, lora_name, min_tokens, extra),
             enable_empty_final_response=True,
         )
         text, count = "", 0

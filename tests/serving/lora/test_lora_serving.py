@@ -103,6 +103,22 @@ def _post(url: str, payload: dict) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def test_tensorrtllm_clients_send_the_adapter_as_a_task(adapters_in_lora_dir, made_adapters, reference):
+    """tensorrtllm_backend's inputs on the CPU engine: weights the first time, the id alone after; an
+    id it does not hold, sent alone, gets the C++ backend's cache-miss message (its clients resend)."""
+    import numpy as np
+
+    from python_backend.triton_io.trtllm_lora import peft_to_trtllm
+
+    url, lora = adapters_in_lora_dir.options.grpc_url, peft_to_trtllm(made_adapters[A])
+    task = {"lora_task_id": np.array([[4242]], dtype=np.uint64)}
+    first = {**task, "lora_weights": lora.weights[None], "lora_config": lora.config[None]}
+    assert grpc_generate(url, PROMPTS[0], MAX_TOKENS, extra=first)[0] == reference[0, A]
+    assert grpc_generate(url, PROMPTS[0], MAX_TOKENS, extra=task)[0] == reference[0, A]
+    missing = grpc_generate(url, PROMPTS[0], 4, extra={"lora_task_id": np.array([[77]], dtype=np.uint64)})
+    assert "LoRA task 77 not found in cache. Please send LoRA weights with request" in missing.message()
+
+
 def test_unknown_adapter_is_not_found_by_name(lora_server):
     """Preprocessing answers NOT_FOUND naming the adapter: HTTP 404 from the model itself. Through the
     ensemble Triton 2.51 keeps the message, not the code: a gRPC stream's error carries a message only,
