@@ -154,6 +154,16 @@ def shared_models_lora(req: LoraCacheRequest, engine: EngineLora | None) -> dict
     return {"lora_dir": req.lora_dir, "lora_format": "trtllm", "lora_engine_inputs": inputs}
 
 
+def describe_lora(req: LoraCacheRequest, engine: EngineLora | None) -> list[str]:
+    """gpu-repo --dry-run's line about LoRA (none for an engine without it)."""
+    if engine is None:
+        return []
+    return [
+        f"# LoRA engine (rank <= {engine.max_lora_rank}; {' '.join(engine.target_modules)}): preprocessing "
+        f"lora_format=trtllm, lora_dir={req.lora_dir or '(empty: lora_name off)'}"
+    ]
+
+
 def adapter_bytes_per_gpu(shape, build: LoraBuild, *, tp: int, pp: int, dtype_bytes: int) -> int:
     """One adapter of max_lora_rank on the most loaded GPU: r·(in + out) values per enabled module and
     layer (loraModule.h flattenedInOutSize), the TP-split side divided (A of a column-parallel

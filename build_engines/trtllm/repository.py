@@ -22,7 +22,7 @@ from . import environment
 from .engine_config import TrtllmEngineModel
 from .engine_facts import EngineFacts, resolve_engine_dir
 from .lookahead import Lookahead, check_serves
-from .lora import LoraCacheRequest, cache_for, shared_models_lora
+from .lora import LoraCacheRequest, cache_for, describe_lora, shared_models_lora
 
 ENGINE_SUBDIR = "trtllm_engine"  # engine files inside engine/1/
 # Guided decoding: the backend's xgrammar reads this file (python_backend/contract/tokenizer_info.py)
@@ -283,6 +283,7 @@ def describe(req: GpuRepoRequest, plan: RepoPlan) -> str:
             if model.lookahead is not None
             else []
         ),
+        *describe_lora(req.lora, facts.lora),
         f"# the engine's paths are written for tritonserver seeing {req.output} at {mount_path(req)}",
         f"# would link {req.engine_dir} -> {req.output / 'engine' / '1' / ENGINE_SUBDIR}",
         f"# would write {req.output / 'engine' / '1' / TOKENIZER_INFO} (xgrammar tokenizer info from "

@@ -14,7 +14,14 @@ from build_engines.trtllm.checkpoint_shape import CheckpointShape
 from build_engines.trtllm.emulated import EmulatedLimits, engine_config_json
 from build_engines.trtllm.engine_facts import EngineFacts
 from build_engines.trtllm.environment import GpuEnvironment
-from build_engines.trtllm.lora import EngineLora, LoraBuild, LoraCacheRequest, cache_for, shared_models_lora
+from build_engines.trtllm.lora import (
+    EngineLora,
+    LoraBuild,
+    LoraCacheRequest,
+    cache_for,
+    describe_lora,
+    shared_models_lora,
+)
 from build_engines.trtllm.recipes import EngineBuildConfig
 
 ALL = ["attn_q", "attn_k", "attn_v", "attn_dense", "mlp_h_to_4h", "mlp_4h_to_h", "mlp_gate"]
@@ -70,6 +77,8 @@ def test_the_cache_parameters_follow_the_engine_and_the_options():
         "lora_format": "trtllm",
         "lora_engine_inputs": ("lora_task_id", "lora_weights", "lora_config"),
     }
+    assert "lora_dir=/models/lora" in describe_lora(LoraCacheRequest(lora_dir="/models/lora"), engine)[0]
+    assert describe_lora(LoraCacheRequest(), None) == []
     with pytest.raises(ValueError, match="need an engine built with LoRA"):
         cache_for(LoraCacheRequest(lora_dir="/models/lora"), None)
 
