@@ -31,10 +31,11 @@ class EngineConfig:
     max_loras               LoRA adapters resident at once (weight slots of a LoRA-capable export,
                             engine/lora.py); more may be loaded by name, the least recently used
                             idle one is evicted. vLLM's name for the same limit
-    max_lora_rank           largest adapter rank served (vLLM's name); every resident adapter is
-                            padded to it. Each call computes (max_loras + 1) × max_lora_rank LoRA
-                            columns per target projection (masked per row: lora_weights.py), so
-                            its cost grows with both
+    max_lora_rank           largest adapter rank served (vLLM's name). A call in which a row has
+                            an adapter computes the resident adapters' ranks summed as LoRA
+                            columns per target module (masked per row: lora_weights.py), so its
+                            cost grows with the adapters actually resident, at most max_loras ×
+                            max_lora_rank; a call with no adapter in any row computes one column
     """
 
     max_num_seqs: int = 16

@@ -20,6 +20,7 @@ from pathlib import Path
 from .admission import Admission, Member
 from .config import EngineConfig
 from .lora import AdapterInUseError, AdapterTable
+from .lora_weights import Adapter
 from .outputs import OutputCallback, TokenOutput, final_output, token_output
 from .runner import VERIFY_UNAVAILABLE, ModelRunner
 from .scheduler import QueueFullError, Scheduler, StepPlan
@@ -187,6 +188,16 @@ class LLMEngine:
         adapter = table.read(name, path)  # the file reading, outside the lock
         with self._lock:
             self._check_unused(name)
+            table.install(adapter)
+
+    def load_adapter_arrays(self, adapter: Adapter) -> None:
+        """Serve an adapter already in the engine's layout (lora_weights.Adapter, e.g. TensorRT-LLM's
+        lora_weights converted by triton_io/trtllm_lora.from_trtllm) under adapter.name, as
+        load_adapter serves a directory, with the same errors."""
+        table = self._adapters()
+        table.check(adapter)
+        with self._lock:
+            self._check_unused(adapter.name)
             table.install(adapter)
 
     def unload_adapter(self, name: str) -> bool:

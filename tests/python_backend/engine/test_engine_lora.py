@@ -17,6 +17,7 @@ from python_backend.contract.errors import UnknownAdapterError
 from python_backend.engine.config import EngineConfig
 from python_backend.engine.llm_engine import LLMEngine
 from python_backend.engine.lora import AdapterInUseError
+from python_backend.engine.lora_weights import read_adapter
 from python_backend.engine.sequence import SamplingParams
 
 MAX_TOKENS = 12
@@ -170,11 +171,12 @@ def test_mixed_batch_equals_merged_peft(lora_export, onnx_fp32, adapter_dirs, pr
 
 def test_one_slot_evicts_and_waits(lora_export, adapter_dirs, prompts, reference):
     """max_loras=1: the rows with adapter A run first; B waits for the slot, evicts A when A's rows
-    finish, and still matches its merged model. The base row never waits."""
+    finish, and still matches its merged model. The base row never waits. B comes in as arrays
+    (load_adapter_arrays, as TensorRT-LLM-format adapters do once converted): the same tokens."""
     engine = _engine(lora_export, max_loras=1)
     try:
-        for name in (A, B):
-            engine.load_adapter(name, adapter_dirs[name])
+        engine.load_adapter(A, adapter_dirs[A])
+        engine.load_adapter_arrays(read_adapter(B, adapter_dirs[B], engine.runner.adapters.spec, 8))
         results = _run_batch(engine, prompts, ROW_ADAPTERS)
         table = engine.runner.adapters
         assert table.evictions == 1 and table.loads == 2 and table.resident == [B]

@@ -13,7 +13,7 @@ from safetensors.numpy import save_file
 
 from python_backend.engine.kv_cache import SlotAllocator
 from python_backend.engine.lora import AdapterInUseError, AdapterTable
-from python_backend.engine.lora_weights import AdapterError, LoraSpec, read_adapter
+from python_backend.engine.lora_weights import Adapter, AdapterError, LoraSpec, read_adapter
 
 SPEC = LoraSpec(
     base_model="tiny-llama",
@@ -218,3 +218,17 @@ def test_a_fused_branch_stacks_its_modules_block_diagonally(tmp_path):
     )
     assert np.allclose(delta[0], expected, atol=1e-5) and not delta[1].any()
     assert {name: shape for name, shape, _ in table.zero_bindings()}["lora_b.0.qv"] == [2, 6]
+
+
+def test_adapters_made_in_memory_are_checked_as_directories_are(tmp_path):
+    table = AdapterTable(SPEC, max_loras=1, max_lora_rank=2)
+    adapter = read_adapter("a", make_adapter(tmp_path / "a", rank=2), SPEC, max_rank=2)
+    assert table.install(table.check(adapter)) is adapter and table.names == ["a"]
+    wide = read_adapter("w", make_adapter(tmp_path / "w", rank=4), SPEC, max_rank=4)
+    with pytest.raises(AdapterError, match="adapter 'w': rank 4 is not within 1..max_lora_rank 2"):
+        table.check(wide)
+    short = Adapter(
+        name="s", path="", rank=2, a={**adapter.a, "v_proj": adapter.a["v_proj"][:1]}, b=adapter.b
+    )
+    with pytest.raises(AdapterError, match=r"adapter 's': v_proj A is \[1, 4, 2\], needs \[2, 4, 2\]"):
+        table.check(short)
