@@ -157,3 +157,30 @@ def test_the_dry_run_prints_the_lora_keys_with_their_sources(tmp_path, checkpoin
         assert facts["path"] in line and facts["commit"] in line, line
     (line,) = [line for line in printed if line.startswith("#   lora_config.max_loras = ")]
     assert "NOT read at the 1.2.1 docs commit" in line  # the extract's caveat for LoraConfig rides along
+
+
+def test_the_emulated_repository_passes_lora_on_and_runs_the_lora_export(repo, tmp_path, checkpoint_dir):
+    from build_engines.llmapi import arguments, emulated
+    from build_engines.trtllm.emulated import EmulatedLimits
+
+    parser = arguments.emulate_parser(EmulatedLimits())
+    args = parser.parse_args(["emulate-gpu-repo", "--lora-dir", "/l", "--max-lora-rank", "8"])
+    assert emulated.lora_args(args) == [
+        "--lora-dir",
+        "/l",
+        "--max-loras",
+        "4",
+        "--max-lora-rank",
+        "8",
+        "--lora-target-modules",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "down_proj",
+        "up_proj",
+    ]
+    assert emulated.lora_args(parser.parse_args(["emulate-gpu-repo"])) == []
+    # the assembled engine model's lora_dir is what makes the emulated repository link the LoRA export
+    assert emulated.lora_on(repo) and not emulated.lora_on(build(tmp_path, checkpoint_dir))
