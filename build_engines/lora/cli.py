@@ -10,7 +10,8 @@ from .. import checkpoint, manifest
 from ..onnx import export, quality
 from ..onnx.cli import DEFAULT_WORK_DIR
 from .adapters import TEST_ADAPTERS, make_test_adapters
-from .export import export_lora
+from .export import artifact_dir, export_lora
+from .speed import measure, report
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,25 @@ def cmd_make_test_adapters(args) -> None:
         print(path)
 
 
+def cmd_lora_speed(args) -> None:
+    ckpt = checkpoint.resolve(args.model, args.work_dir)
+    plain = args.work_dir / "exports" / ckpt.name / f"onnx-{args.precision}"
+    lora = export_lora(ckpt, plain) if args.derive else artifact_dir(plain)
+    names = [p for p in args.adapters.iterdir() if p.is_dir()]
+    print(f"[lora-speed] {args.rows} rows at position {args.position}, {args.calls} calls each, {lora}")
+    medians = measure(
+        plain,
+        lora,
+        args.adapters,
+        rows=args.rows,
+        position=args.position,
+        calls=args.calls,
+        max_lora_rank=args.max_lora_rank,
+        intra_op_threads=args.threads,
+    )
+    print(report(medians, len(names)))
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "export-lora",
@@ -55,3 +75,18 @@ def register(sub) -> None:
     _model_args(p)
     p.add_argument("--output", type=Path, required=True, help="directory to write the adapters into")
     p.set_defaults(func=cmd_make_test_adapters)
+
+    p = sub.add_parser(
+        "lora-speed",
+        help="median decode-call time: plain export, LoRA export without adapters, with the given adapters",
+    )
+    _model_args(p)
+    p.add_argument("--precision", choices=sorted(export.PRECISIONS), default="fp32")
+    p.add_argument("--adapters", type=Path, required=True, help="PEFT adapters, one per sub-directory")
+    p.add_argument("--rows", type=int, default=16, help="sequences decoded per call (default 16)")
+    p.add_argument("--position", type=int, default=120, help="their position (default 120)")
+    p.add_argument("--calls", type=int, default=20, help="calls per runner (default 20)")
+    p.add_argument("--max-lora-rank", type=int, default=16)
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: one per core)")
+    p.add_argument("--derive", action="store_true", help="derive the LoRA export first if it is out of date")
+    p.set_defaults(func=cmd_lora_speed)
