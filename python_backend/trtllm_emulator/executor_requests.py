@@ -12,7 +12,8 @@ Sampling inputs are read as the executor reads them, its defaults for the absent
 then checked by the CPU engine's own limits (python_backend/contract), standing in for the
 executor's checks; their failures are EnqueueErrors too (the backend answers every enqueue failure
 the same way: one output-less final response carrying an INTERNAL error). The embedding bias's
-length is kept for the executor's check inside its step (backend.py).
+length is kept for the executor's check inside its step (backend.py), a row's lora_task_id /
+lora_weights / lora_config for the PEFT cache (peft_cache.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Plain data and two small rules as code, standard library only: the emulator that runs inside
 Triton's Python backend (python_backend/trtllm_emulator/) reads it, and so does the build-time
 check of a generated repository (build_engines/trtllm/contract_check.py). One module per topic:
-sources.py (where each fact was read), parameters.py, inputs.py, outputs.py, framing.py. Every
+sources.py (where each fact was read), parameters.py, inputs.py, outputs.py, framing.py,
+executor.py, lora.py (the PEFT cache and its messages). Every
 fact carries its Source: repository, path, commit, function or line. This package's names are the
 contract as its users read it (`from python_backend.contract import trtllm_backend as bc`).
 
