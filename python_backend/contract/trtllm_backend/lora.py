@@ -7,21 +7,24 @@ sources as every other); this module names them together and adds what the execu
 
 from __future__ import annotations
 
-from .sources import TRTLLM, Source, backend_c2e, model_instance_state
+from .sources import BACKEND, TRTLLM, Source, model_instance_state
 
 # -- Inputs (template tensorrt_llm/config.pbtxt; utils.cc getLoraConfigFromTensors) ----------------------
 # lora_task_id UINT64 [1] (reshape []), lora_weights FP16 [-1, -1] ragged, lora_config INT32 [-1, 3]
 # ragged: inputs.INPUTS. Without lora_task_id the request runs on the base model, weights or not.
 INPUTS = ("lora_task_id", "lora_weights", "lora_config")
 CONFIG_COLUMNS = 3  # [module_id, layer_idx, adapter_size]; the template's dims [-1, 3]
+# The last tensorrtllm_backend commit holding the C++ backend (docs/upstream/lora.md's tb@c1e19638).
+BACKEND_C1E = "c1e19638304d287f554f738c1411746555ed348c"
 INPUT_SOURCES = (
     Source(
         TRTLLM,
         "triton_backend/all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt",
-        "2a9abd95",
-        "L348-L389",
+        "2a9abd9536aa62ad3e4b9314be9286b1b1be523b",
+        "lora_task_id / lora_weights / lora_config inputs and their comments",
     ),
-    backend_c2e("utils.cc", 703, "getLoraConfigFromTensors"),
+    Source(BACKEND, "all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt", BACKEND_C1E, "L348-L389"),
+    Source(BACKEND, "inflight_batcher_llm/src/utils.cc", BACKEND_C1E, "L703-L735 getLoraConfigFromTensors"),
 )
 
 # -- Parameters (getPeftCacheConfigFromParams) -----------------------------------------------------------
