@@ -198,6 +198,14 @@ def test_eviction_under_load_loses_nothing(adapters_in_lora_dir, made_adapters, 
         assert answer[0] == reference[i, A if name == "test-lora-c" else name], (i, name)
 
 
+def test_an_adapter_rewritten_in_lora_dir_is_loaded_again(adapters_in_lora_dir, made_adapters, reference):
+    url = adapters_in_lora_dir.options.grpc_url
+    publish(made_adapters[A], adapters_in_lora_dir.lora_dir, "rewritten")
+    assert grpc_generate(url, PROMPTS[1], MAX_TOKENS, "rewritten")[0] == reference[1, A]
+    publish(made_adapters[B], adapters_in_lora_dir.lora_dir, "rewritten")  # new files: a new version
+    assert grpc_generate(url, PROMPTS[1], MAX_TOKENS, "rewritten")[0] == reference[1, B]
+
+
 def test_metrics_show_the_adapters(adapters_in_lora_dir):
     grpc_generate(adapters_in_lora_dir.options.grpc_url, PROMPTS[0], 4, A)
     time.sleep(0.5)  # the engine copies its counts into the families at most every 0.25 s
