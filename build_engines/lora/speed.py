@@ -79,5 +79,5 @@ def report(medians: dict[str, float], adapters: int) -> str:
     lines = []
     for name, seconds in medians.items():
         label = f"{name} ({adapters} adapters + base rows)" if name == "lora with adapters" else name
-        lines.append(f"  {label:<40} {1000 * seconds:7.1f} ms/call  {plain / seconds:.2f}x plain's speed")
+        lines.append(f"  {label:<44} {1000 * seconds:7.1f} ms/call  {plain / seconds:.2f}x plain's speed")
     return "\n".join(lines)
