@@ -11,7 +11,7 @@ What the executor does with a request's LoRA inputs (contract/trtllm_backend/lor
 The cache is sized in bytes from lora_cache_host_memory_bytes: a task takes its rows' values at the
 engine's 2-byte LoRA dtype (fp16), r·(in+out) per row, as the backend's pages hold them (the pages'
 rounding aside). A stored task becomes the CPU engine's adapter "task-<id>" (trtllm_lora.from_trtllm,
-registered through a PEFT directory, the engine's one way in); an evicted one is unloaded from it.
+LLMEngine.load_adapter_arrays); an evicted one is unloaded from it.
 All calls run under one lock: execute threads resolve, the engine thread marks tasks done.
 """
 
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
-import tempfile
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from ..contract.trtllm_backend import lora as bl
 from ..engine.lora import AdapterInUseError
 from ..engine.lora_weights import LoraSpec
 from ..engine.sequence import SamplingParams
-from ..triton_io.trtllm_lora import TRTLLM_MODULES, TrtllmLora, from_trtllm, save_peft, squeeze_request
+from ..triton_io.trtllm_lora import TRTLLM_MODULES, TrtllmLora, from_trtllm, squeeze_request
 from .executor_requests import LoraInput
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
@@ -152,13 +150,8 @@ class PeftCache:
                 raise LoraRequestError(bl.CACHE_FULL.format(task_id=task_id))
             victim, _ = self._done.popitem(last=True)  # the back: least recently done
             self._evict(victim)
-        name = adapter_name(task_id)
-        adapter = from_trtllm(name, lora, self.spec, self.lora.max_lora_rank)
-        scratch = Path(tempfile.mkdtemp(prefix=f"{name}-"))
-        try:
-            self.engine.load_adapter(name, save_peft(adapter, self.spec, scratch))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        adapter = from_trtllm(adapter_name(task_id), lora, self.spec, self.lora.max_lora_rank)
+        self.engine.load_adapter_arrays(adapter)
         self._bytes[task_id] = size
 
     def _evict(self, task_id: int) -> None:
