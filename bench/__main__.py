@@ -1,16 +1,16 @@
 """`python -m bench [--quick]`: every serving path on the same prompts, one run, ratios printed.
 
 Rows: HF `generate` one request at a time and batched (baseline); our engine called directly;
-the same on the LoRA-capable export, base-only and with 16 streams over 4 adapters mixed with
-base-model requests (bench/lora.py); our engine through the Triton ensemble with 1, 4 and 16
-concurrent streaming clients, and with 16 whose answers are held to a JSON schema (guided
-decoding, bench/workload.py), the summarization prompts at 1 and 16 streams without and with
-prompt-lookup speculation, and the 1, 4 and 16 streams again on a server that streams
-STREAM_INTERVAL tokens per response (`stream_interval`); the Locust load test (`loadtest/`, 16
-gRPC users, the same half-short/half-long mix and output length) on the same server, so its
-figures can be checked against this benchmark's; FP32 and INT8. With --peers (`make bench
-PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline on the 16-stream
-row's workload, at the matching precision (bench/peers). Writes
+16 streams over 4 adapters mixed with base-model requests beside base-only rows on the same
+LoRA-capable engine and on the plain export, interleaved (bench/lora.py); our engine through the
+Triton ensemble with 1, 4 and 16 concurrent streaming clients, and with 16 whose answers are held
+to a JSON schema (guided decoding, bench/workload.py), the summarization prompts at 1 and 16
+streams without and with prompt-lookup speculation, and the 1, 4 and 16 streams again on a server
+that streams STREAM_INTERVAL tokens per response (`stream_interval`); the Locust load test
+(`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on the same
+server, so its figures can be checked against this benchmark's; FP32 and INT8. With --peers
+(`make bench PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline on the
+16-stream row's workload, at the matching precision (bench/peers). Writes
 results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
 compare rows of the same run.
 """
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
             quality.verify(ckpt, onnx_dir, precision)
         samples, wall = runners.engine_direct(onnx_dir, prompt_ids, p["max_tokens"], 16)
         add_row(row("engine_direct", precision, 16, samples, wall))
-        if precision == "fp32":  # the LoRA export is fp32 (build_engines/lora): its rows follow this one
+        if precision == "fp32":  # the LoRA export is fp32 (build_engines/lora)
             adapter_dir = ROOT / "build" / "bench-lora-adapters"
             for r in lora.rows(ckpt, onnx_dir, adapter_dir, prompt_ids, p["max_tokens"]):
                 add_row(r)

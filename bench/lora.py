@@ -1,14 +1,13 @@
 """The multi-LoRA rows (issue 27): 16 streams over 4 adapters mixed with base-model requests, beside
-the base-only row on the same LoRA-capable engine, in the same run as the plain export's
-engine_direct row.
+the base-only row on the same LoRA-capable engine and the plain export's base-only row.
 
-All three rows are the engine called in-process (runners.engine_direct) on the same prompts, so
-their ratios isolate what LoRA costs: `engine_lora_base` the LoRA-capable export with no adapter in
-any row (the masked LoRA columns are computed all the same, engine/lora_weights.py), and
-`engine_lora_mixed` 4 of every 16 requests on the base model and 3 on each of 4 adapters, all
-resident (max_loras 4), so that every batched step mixes rows with different adapters and rows
-with none. The adapters are made here from the bundled model, as the test adapters are
-(build_engines/lora/adapters.py), with their own seeds and ranks.
+All three are the engine called in-process (runners.engine_batch) on the same prompts, so their
+ratios isolate what LoRA costs: `engine_lora_plain` the plain export, `engine_lora_base` the
+LoRA-capable export with no adapter in any row, and `engine_lora_mixed` the same engine with 4 of
+every 16 requests on the base model and 3 on each of 4 adapters, all resident (max_loras 4), so that
+every batched step mixes rows with different adapters and rows with none. The adapters are made
+here from the bundled model, as the test adapters are (build_engines/lora/adapters.py), with their
+own seeds and ranks.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ STREAMS = 16
 BASE_EVERY = 4  # every 4th stream asks for the base model: 4 of the 16
 # The engine's LoRA limits (make serve's MAX_LORAS / MAX_LORA_RANK defaults): every adapter resident.
 LORA_CONFIG = {"max_loras": 4, "max_lora_rank": 16}
-# Ranks 4 to 16 (the engine pads every resident adapter to max_lora_rank, so rank changes nothing
-# of the step's cost: it shows that adapters of different ranks share one step).
+# Ranks 4 to 16: adapters of different ranks share one step (the engine packs each at its own rank).
 ADAPTERS = tuple(
     AdapterRecipe(
         name=f"bench-lora-{i}",
@@ -62,27 +60,45 @@ def make_adapters(checkpoint_dir: Path, output: Path) -> dict[str, Path]:
 
 
 def rows(checkpoint_dir: Path, plain_dir: Path, adapter_dir: Path, prompt_ids, max_tokens: int) -> list[dict]:
-    """engine_lora_base and engine_lora_mixed on the LoRA-capable export derived from `plain_dir`
-    (derived on first use, then reused), adapters written to `adapter_dir`."""
+    """engine_lora_plain, engine_lora_base and engine_lora_mixed: the plain export and the LoRA-capable
+    one derived from it (derived on first use, then reused), adapters written to `adapter_dir`.
+
+    The three workloads run interleaved, in rounds of STREAMS requests submitted at once (plain,
+    base-only, mixed; then again), on two engines started once: the LoRA-capable engine serves both
+    its rows, as the issue's comparison asks. On a shared machine whose load drifts over minutes,
+    rows run one after another compare the load of different minutes (one such run here put the
+    mixed row at 4.2× the base-only one); interleaved rounds share it. Each row sums its rounds:
+    all their samples, their wall times added."""
     lora_dir = export_lora(checkpoint_dir, plain_dir)
     adapters = make_adapters(checkpoint_dir, adapter_dir)
-    samples, wall = runners.engine_direct(lora_dir, prompt_ids, max_tokens, STREAMS, lora=LORA_CONFIG)
-    base = row("engine_lora_base", "fp32", STREAMS, samples, wall)
-    samples, wall = runners.engine_direct(
-        lora_dir,
-        prompt_ids,
-        max_tokens,
-        STREAMS,
-        lora=LORA_CONFIG,
-        adapters=adapters,
-        lora_names=mix(len(prompt_ids), list(adapters)),
-    )
-    return [base, row("engine_lora_mixed", "fp32", STREAMS, samples, wall)]
+    names = mix(len(prompt_ids), list(adapters))
+    plain = runners.start_engine(plain_dir, STREAMS, prompt_ids[0])
+    lora = runners.start_engine(lora_dir, STREAMS, prompt_ids[0], lora=LORA_CONFIG, adapters=adapters)
+    workloads = {
+        "engine_lora_plain": (plain, None),
+        "engine_lora_base": (lora, None),
+        "engine_lora_mixed": (lora, names),
+    }
+    samples: dict[str, list] = {row_name: [] for row_name in workloads}
+    wall = dict.fromkeys(workloads, 0.0)
+    try:
+        for start in range(0, len(prompt_ids), STREAMS):
+            batch = slice(start, start + STREAMS)
+            for row_name, (engine, lora_names) in workloads.items():
+                got, seconds = runners.engine_batch(
+                    engine, prompt_ids[batch], max_tokens, lora_names[batch] if lora_names else None
+                )
+                samples[row_name] += got
+                wall[row_name] += seconds
+    finally:
+        plain.shutdown()
+        lora.shutdown()
+    return [row(row_name, "fp32", STREAMS, samples[row_name], wall[row_name]) for row_name in workloads]
 
 
 def main(argv=None) -> int:
-    """`python -m bench.lora [--quick]`: only these rows and the plain export's engine_direct row,
-    on `make bench`'s prompts and plan, with their ratios (what `make bench` prints among the rest)."""
+    """`python -m bench.lora [--quick]`: only these rows, on `make bench`'s prompts and plan, with
+    their ratios (what `make bench` prints among the rest)."""
     import argparse
 
     from transformers import AutoTokenizer
@@ -105,9 +121,7 @@ def main(argv=None) -> int:
         for t in workload.prompts(p["engine_requests"])
     ]
     plain = onnx_export.export(ckpt, ROOT / "artifacts" / "exports" / ckpt.name, "fp32")
-    samples, wall = runners.engine_direct(plain, prompt_ids, p["max_tokens"], STREAMS)
-    found = [row("engine_direct", "fp32", STREAMS, samples, wall)]
-    found += rows(ckpt, plain, ROOT / "build" / "bench-lora-adapters", prompt_ids, p["max_tokens"])
+    found = rows(ckpt, plain, ROOT / "build" / "bench-lora-adapters", prompt_ids, p["max_tokens"])
     for r in found:
         print(f"  {r['engine']:<18} c={r['concurrency']} {r['output_tok_s']:>8.1f} tok/s", flush=True)
     print("\n".join(report.ratios(found, stream_interval=1, draft_len=0)))

@@ -67,20 +67,26 @@ def hf_generate(checkpoint_dir: Path, prompt_ids: list[list[int]], max_tokens: i
     return samples, time.perf_counter() - started
 
 
-def engine_direct(
+def engine_direct(onnx_dir: Path, prompt_ids: list[list[int]], max_tokens: int, max_num_seqs: int):
+    """Our engine called in-process: every request submitted at once, in-flight batching decides."""
+    engine = start_engine(onnx_dir, max_num_seqs, prompt_ids[0])
+    try:
+        return engine_batch(engine, prompt_ids, max_tokens)
+    finally:
+        engine.shutdown()
+
+
+def start_engine(
     onnx_dir: Path,
-    prompt_ids: list[list[int]],
-    max_tokens: int,
     max_num_seqs: int,
+    warm_prompt: list[int],
     *,
     lora: dict | None = None,
     adapters: dict[str, Path] | None = None,
-    lora_names: list[str | None] | None = None,
 ):
-    """Our engine called in-process: every request submitted at once, in-flight batching decides.
-    `lora`: EngineConfig's LoRA fields (max_loras, max_lora_rank) for a LoRA-capable export;
-    `adapters`: name → PEFT directory, loaded before timing; `lora_names`: request i's adapter
-    (None: the base model)."""
+    """A started LLMEngine, warmed up. `lora`: EngineConfig's LoRA fields (max_loras,
+    max_lora_rank) for a LoRA-capable export; `adapters`: name → PEFT directory, loaded and each
+    run once, so that no timed request pays an adapter's first copy into a weight slot."""
     from python_backend.engine.config import EngineConfig
     from python_backend.engine.llm_engine import LLMEngine
     from python_backend.engine.sequence import SamplingParams
@@ -89,9 +95,19 @@ def engine_direct(
     engine = LLMEngine(config, onnx_dir).start()
     for name, path in (adapters or {}).items():
         engine.load_adapter(name, path)
-    engine.generate(prompt_ids[0], SamplingParams(max_tokens=2))  # warm-up: first-call allocations
-    for name in adapters or {}:  # and each adapter's first copy into a weight slot
-        engine.generate(prompt_ids[0], SamplingParams(max_tokens=2, lora_name=name))
+    engine.generate(warm_prompt, SamplingParams(max_tokens=2))  # warm-up: first-call allocations
+    for name in adapters or {}:
+        engine.generate(warm_prompt, SamplingParams(max_tokens=2, lora_name=name))
+    return engine
+
+
+def engine_batch(
+    engine, prompt_ids: list[list[int]], max_tokens: int, lora_names: list[str | None] | None = None
+):
+    """Submit every prompt at once to a started engine and wait for all: (samples, wall seconds).
+    `lora_names`: request i's adapter (None: the base model)."""
+    from python_backend.engine.sequence import SamplingParams
+
     names = lora_names or [None] * len(prompt_ids)
     samples: list[Sample] = []
     lock, done = threading.Lock(), threading.Event()
@@ -115,11 +131,9 @@ def engine_direct(
 
     for i, ids in enumerate(prompt_ids):
         params = SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens, lora_name=names[i])
-        engine.submit(f"bench-{i}", ids, params, callback_for(time.perf_counter()))
+        engine.submit(f"bench-{id(done)}-{i}", ids, params, callback_for(time.perf_counter()))
     done.wait()
-    wall = time.perf_counter() - started
-    engine.shutdown()
-    return samples, wall
+    return samples, time.perf_counter() - started
 
 
 def _stream_one(
