@@ -9,6 +9,7 @@ empty: the tests write adapters into it while the server runs, as an operator wo
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,10 @@ def made_adapters(checkpoint_dir, base_model, tmp_path_factory) -> dict[str, Pat
     return {path.name: path for path in paths}
 
 
-@pytest.fixture(scope="session")
-def lora_server(checkpoint_dir, onnx_fp32):
+@pytest.fixture(scope="session", autouse=True)
+def lora_server_starting(checkpoint_dir, onnx_fp32):
+    """Assemble and start the server in the background (about 40 s), so the adapters and the PyTorch
+    reference are made meanwhile; `lora_server` waits for it."""
     from build_engines.lora.export import export_lora
     from build_engines.onnx import repository
     from server.tritonserver import ServerOptions, TritonServer
@@ -54,7 +57,20 @@ def lora_server(checkpoint_dir, onnx_fp32):
         max_loras=MAX_LORAS,
         max_lora_rank=MAX_LORA_RANK,
     )
-    options = ServerOptions(repo, *PORTS, exit_timeout_s=10)
-    with TritonServer(options, log_path=SCRATCH / "lora_tritonserver.log") as running:
-        running.lora_dir = lora_dir
-        yield running
+    server = TritonServer(
+        ServerOptions(repo, *PORTS, exit_timeout_s=10), log_path=SCRATCH / "lora_tritonserver.log"
+    )
+    server.lora_dir = lora_dir
+    with ThreadPoolExecutor(1) as pool:
+        started = pool.submit(server.start)
+        try:
+            yield started
+        finally:
+            server.stop_requested.set()  # a start still under way stops what it started
+            started.exception()
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def lora_server(lora_server_starting):
+    return lora_server_starting.result()

@@ -64,7 +64,7 @@ def _greedy_text(model, tokenizer, prompt: str, end_ids: set[int]) -> str:
 
 
 @pytest.fixture(scope="module")
-def adapters_in_lora_dir(lora_server, made_adapters):
+def adapters_in_lora_dir(made_adapters, lora_server):
     """A and B written into LORA_DIR after the server started."""
     for name in (A, B):
         publish(made_adapters[name], lora_server.lora_dir, name)
@@ -77,7 +77,7 @@ def _mixed_batch(url, rows):
         return [f.result() for f in futures]
 
 
-def test_adapters_written_while_serving_answer_as_merged_peft(adapters_in_lora_dir, reference):
+def test_adapters_written_while_serving_answer_as_merged_peft(reference, adapters_in_lora_dir):
     answers = _mixed_batch(adapters_in_lora_dir.options.grpc_url, MIXED)
     for (i, name), answer in zip(MIXED, answers, strict=True):
         assert isinstance(answer, tuple), f"{name}: {answer}"
