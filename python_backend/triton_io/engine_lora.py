@@ -15,7 +15,7 @@ With the parameter lora_dir empty LoRA is off and lora_name is refused by name.
 
 tensorrtllm_backend's clients send an adapter as lora_task_id and, the first time, lora_weights /
 lora_config (TensorRT-LLM's converter format): `prepare` registers those as adapter "task-<id>"
-(trtllm_lora.from_trtllm, written as a PEFT directory the engine loads), keeps the first weights
+(trtllm_lora.from_trtllm, loaded with engine.load_adapter_arrays), keeps the first weights
 of an id as the backend's PEFT cache does (docs/upstream/lora.md §1.3: resent weights for a cached id
 are ignored), and answers an id without weights that it does not hold with the backend's own
 cache-miss message, on which those clients resend the weights. At most HELD_TASKS ids are held; the
@@ -28,9 +28,7 @@ Runs on Triton's execute thread (the only caller); the engine's own lock guards 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import OrderedDict
-from pathlib import Path
 
 from ..contract.adapter_dir import AdapterDirectory
 from ..contract.errors import InputError, UnknownAdapterError
@@ -39,7 +37,7 @@ from ..engine.lora import AdapterInUseError
 from ..engine.lora_weights import AdapterError
 from . import logs
 from .fan_out import Item, task_name
-from .trtllm_lora import from_trtllm, save_peft
+from .trtllm_lora import from_trtllm
 
 HELD_TASKS = 64
 
@@ -98,9 +96,7 @@ class EngineAdapters:
             raise TaskNotCachedError(CACHE_MISS.format(task_id=task_id))
         table = self.engine.runner.adapters
         name = task_name(task_id)
-        adapter = from_trtllm(name, item.lora_upload, table.spec, table.max_lora_rank)
-        with tempfile.TemporaryDirectory(prefix="lora-task-") as scratch:  # read at load, then gone
-            self.engine.load_adapter(name, save_peft(adapter, table.spec, Path(scratch) / name))
+        self.engine.load_adapter_arrays(from_trtllm(name, item.lora_upload, table.spec, table.max_lora_rank))
         self.tasks[task_id] = None
         self._drop_old_tasks()
 
