@@ -64,11 +64,11 @@ def rows(checkpoint_dir: Path, plain_dir: Path, adapter_dir: Path, prompt_ids, m
     one derived from it (derived on first use, then reused), adapters written to `adapter_dir`.
 
     The three workloads run interleaved, in rounds of STREAMS requests submitted at once (plain,
-    base-only, mixed; then again), on two engines started once: the LoRA-capable engine serves both
-    its rows, as the issue's comparison asks. On a shared machine whose load drifts over minutes,
-    rows run one after another compare the load of different minutes (one such run here put the
-    mixed row at 4.2× the base-only one); interleaved rounds share it. Each row sums its rounds:
-    all their samples, their wall times added."""
+    base-only, mixed; then base-only, mixed, plain; ...), on two engines started once: the
+    LoRA-capable engine serves both its rows, as the issue's comparison asks. On a shared machine
+    whose load drifts over minutes, rows run one after another compare the load of different
+    minutes (one such run here put the mixed row at 4.2× the base-only one); interleaved rounds
+    share it. Each row sums its rounds: all their samples, their wall times added."""
     lora_dir = export_lora(checkpoint_dir, plain_dir)
     adapters = make_adapters(checkpoint_dir, adapter_dir)
     names = mix(len(prompt_ids), list(adapters))
@@ -81,10 +81,15 @@ def rows(checkpoint_dir: Path, plain_dir: Path, adapter_dir: Path, prompt_ids, m
     }
     samples: dict[str, list] = {row_name: [] for row_name in workloads}
     wall = dict.fromkeys(workloads, 0.0)
+    order = list(workloads)
     try:
-        for start in range(0, len(prompt_ids), STREAMS):
+        for round_index, start in enumerate(range(0, len(prompt_ids), STREAMS)):
             batch = slice(start, start + STREAMS)
-            for row_name, (engine, lora_names) in workloads.items():
+            # Each round starts with the next workload, so that over 3 rounds each takes each place
+            # once: what a round's first batch pays (or the last gains) is shared out.
+            shift = round_index % len(order)
+            for row_name in order[shift:] + order[:shift]:
+                engine, lora_names = workloads[row_name]
                 got, seconds = runners.engine_batch(
                     engine, prompt_ids[batch], max_tokens, lora_names[batch] if lora_names else None
                 )
