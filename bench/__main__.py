@@ -65,30 +65,6 @@ def machine() -> dict:
     }
 
 
-def plan(quick: bool) -> dict:
-    if quick:
-        return {
-            "max_tokens": 32,
-            "engine_requests": 16,
-            "streams": {1: 4, 16: 16},
-            "hf_single": 2,
-            "hf_batched": 4,
-            "locust_s": 20,
-            "summaries": {1: 4, 16: 16},
-        }
-    # 48 requests where the issue asks for them; the slow low-concurrency rows use fewer requests
-    # (tokens/s and latencies are per-request rates, so they stay comparable).
-    return {
-        "max_tokens": 128,
-        "engine_requests": 48,
-        "streams": {1: 6, 4: 16, 16: 48},
-        "hf_single": 4,
-        "hf_batched": 8,
-        "locust_s": 45,
-        "summaries": {1: 8, 16: 32},
-    }
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short run (< 3 minutes)")
@@ -100,7 +76,7 @@ def main(argv=None) -> int:
         "(bench/peers; built or installed once under artifacts/peers)",
     )
     args = parser.parse_args(argv)
-    p = plan(args.quick)
+    p = workload.plan(args.quick)
     work = ROOT / "artifacts"
     ckpt = checkpoint.resolve(None, work)
     from transformers import AutoTokenizer

@@ -20,6 +20,7 @@ from build_engines.lora.export import export_lora
 from . import runners
 from .stats import row
 
+ROOT = Path(__file__).resolve().parent.parent
 STREAMS = 16
 BASE_EVERY = 4  # every 4th stream asks for the base model: 4 of the 16
 # The engine's LoRA limits (make serve's MAX_LORAS / MAX_LORA_RANK defaults): every adapter resident.
@@ -112,11 +113,10 @@ def main(argv=None) -> int:
     from build_engines.onnx import export as onnx_export
 
     from . import report, workload
-    from .__main__ import ROOT, plan
 
     parser = argparse.ArgumentParser(prog="python -m bench.lora", description=main.__doc__)
     parser.add_argument("--quick", action="store_true", help="make bench QUICK=1's plan")
-    p = plan(parser.parse_args(argv).quick)
+    p = workload.plan(parser.parse_args(argv).quick)
     ckpt = checkpoint.resolve(None, ROOT / "artifacts")
     tokenizer = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
     prompt_ids = [

@@ -1,4 +1,5 @@
-"""The benchmark's prompts: a fixed mix of short questions and long summarization requests."""
+"""The benchmark's prompts (a fixed mix of short questions and long summarization requests) and its
+plan (requests and tokens per row, full or quick), shared by `python -m bench` and `python -m bench.lora`."""
 
 from __future__ import annotations
 
@@ -36,3 +37,27 @@ def prompts(n: int) -> list[str]:
     short = json.loads((DATA / "prompts.json").read_text())["prompts"]
     mixed = [item for pair in zip(short, summaries(), strict=False) for item in pair]
     return [mixed[i % len(mixed)] for i in range(n)]
+
+
+def plan(quick: bool) -> dict:
+    if quick:
+        return {
+            "max_tokens": 32,
+            "engine_requests": 16,
+            "streams": {1: 4, 16: 16},
+            "hf_single": 2,
+            "hf_batched": 4,
+            "locust_s": 20,
+            "summaries": {1: 4, 16: 16},
+        }
+    # 48 requests where the issue asks for them; the slow low-concurrency rows use fewer requests
+    # (tokens/s and latencies are per-request rates, so they stay comparable).
+    return {
+        "max_tokens": 128,
+        "engine_requests": 48,
+        "streams": {1: 6, 4: 16, 16: 48},
+        "hf_single": 4,
+        "hf_batched": 8,
+        "locust_s": 45,
+        "summaries": {1: 8, 16: 32},
+    }
