@@ -253,12 +253,16 @@ quantize-gpu: ## a ModelOpt checkpoint for GPU_ENGINE=pytorch [PRECISION=fp8|nvf
 # No GPU here: the repository `make gpu-repo` writes, from a stand-in engine (the ONNX export), with only
 # the engine model's backend swapped for the TensorRT-LLM backend emulator; served like `make serve`.
 EMULATED_REPO ?= $(if $(filter pytorch,$(GPU_ENGINE)),build/emulated_pytorch_repository,build/emulated_gpu_repository)
+# LoRA as `make serve` has it (LORA_DIR; empty: off): the trt path's stand-in engine is built with the LoRA
+# plugin (its cache sizes are the backend's defaults), the pytorch path's model.yaml gets lora_config.
+EMULATED_LORA_ARGS = $(if $(LORA_DIR),--lora-dir $(abspath $(LORA_DIR)) --max-lora-rank $(MAX_LORA_RANK) \
+	$(if $(filter pytorch,$(GPU_ENGINE)),--max-loras $(MAX_LORAS),),)
 .PHONY: emulate-gpu
 # GPU_ENGINE=pytorch: the PyTorch-path repository, its LLM API run by a CPU stand-in (build_engines/llmapi).
 emulate-gpu: venv ## the GPU repository with the engine backend emulated on CPU, served like make serve [GPU_ENGINE=]
 	$(BIN)/python -m build_engines emulate-gpu-repo --gpu-engine $(GPU_ENGINE) --model $(MODEL) \
 		--precision $(PRECISION) --max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO) \
-		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),)
+		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),) $(EMULATED_LORA_ARGS)
 	$(BIN)/python -m server --model-repository $(EMULATED_REPO) --host $(HOST) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
