@@ -145,6 +145,8 @@ def plan_repo(req: PytorchRepoRequest, *, facts: CheckpointFacts | None) -> Pyto
         gpu_device_ids=req.gpu_device_ids,
         # As the engine path's gpu-repo: output_ids hold the generated tokens only.
         exclude_input_in_output=True,
+        # The same bound as the model's queue policy: the frontend applies it (the LLM API has none).
+        max_queue_size=req.max_queue_size,
         lora_dir=serve_lora_dir(req.lora_dir),
     )
     world = req.tp * req.pp

@@ -23,6 +23,13 @@ Where each default comes from:
   exclude_input_in_output       False, the C++ backend's default when the parameter is absent; a
                                 request's own exclude_input_in_output input wins, as there.
   log_level                     INFO: one JSON line per request (triton_io/logs.py).
+  max_queue_size                256, as the C++ path's assembly writes for the tensorrtllm backend
+                                (build_engines/trtllm/engine_config.py TrtllmEngineModel.max_queue_size,
+                                its default_queue_policy, the executor's bound: bc.EXECUTOR_QUEUE);
+                                build_engines/llmapi writes the same value as this model's
+                                default_queue_policy. The LLM API queues without bound, so the frontend
+                                bounds it (admission.py): past max_queue_size + max_batch_size sequences
+                                held, a request is refused with the C++ backend's message. 0: no bound.
   lora_dir                      "" (LoRA off: lora_name refused by name). The adapter directory
                                 (contract/adapter_dir.py) as the server sees it: a request's lora_name
                                 is passed to the LLM API as LoRARequest(lora_path=<lora_dir>/<name>)
@@ -88,6 +95,7 @@ class LlmApiModelConfig:
     gpu_device_ids: str = ""
     exclude_input_in_output: bool = False
     log_level: str = "INFO"
+    max_queue_size: int = 256
     lora_dir: str = ""
 
     def __post_init__(self) -> None:
@@ -97,6 +105,8 @@ class LlmApiModelConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"{MODEL} parameter {name}: must be >= 1, got {value}")
+        if self.max_queue_size < 0:
+            raise ValueError(f"{MODEL} parameter max_queue_size: must be >= 0, got {self.max_queue_size}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(
                 f"{MODEL} parameter log_level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"

@@ -15,6 +15,7 @@ tritonserver 2.51: trtllm_emulator/tracking.py) without a lock.
   (lora_name) is submitted with its LoRARequest (lora.py); an adapter not in the adapter directory
   is answered NOT_FOUND naming it, before anything of the request runs. An error while generating is the
   sequence's error response (INTERNAL), worded as upstream's llmapi model words it.
+- Overload: past admission.py's bound a request is refused as the C++ backend refuses it.
 - FINAL goes on the response that ends the Triton request's last sequence (C++ backend framing).
 - Cancellation: every cancellation_check_period_ms the loop asks each request's sender
   is_cancelled() and aborts its sequences (RequestOutput.abort(): the request is aborted in the
@@ -37,7 +38,7 @@ from ..contract.errors import UnknownAdapterError
 from ..triton_io import logs
 from ..triton_io.executor_inputs import STOP_WITHOUT_ID, EnqueueError
 from ..triton_io.triton_api import ResponseBuilder, Status, TritonRequest
-from . import outputs, requests, sampling, tracking
+from . import admission, outputs, requests, sampling, tracking
 from .lora import Adapters
 from .tracking import Pending, Sequence
 
@@ -65,11 +66,14 @@ class LlmApiFrontend:
         on_fatal: Callable[[BaseException], None] | None = None,
         adapters: Adapters | None = None,
         lora_metrics=None,
+        max_queue_size: int = 0,
+        max_batch_size: int = 0,
     ):
         """llm: the tensorrt_llm.LLM; api: an object with `SamplingParams`, `GuidedDecodingParams`
         and `LoRARequest` (the model passes the imported classes); on_fatal: called if the loop
         thread dies (the model exits its stub: triton_io/stub_exit.py); adapters: the adapter
-        directory (None: LoRA off); lora_metrics: metrics.LoraCounters (None: not counted)."""
+        directory (None: LoRA off); lora_metrics: metrics.LoraCounters (None: not counted);
+        max_queue_size, max_batch_size: admission.py's bound (max_queue_size 0: none)."""
         self.llm = llm
         self.api = api
         self.exclude_input_in_output = exclude_input_in_output
@@ -81,6 +85,7 @@ class LlmApiFrontend:
         self.on_fatal = on_fatal
         self.adapters = adapters or Adapters("")
         self.lora_metrics = lora_metrics
+        self.admission = admission.Admission(max_queue_size, max_batch_size)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="llmapi-loop", daemon=True)
         self._running: dict[int, Sequence] = {}  # touched on the loop thread only
@@ -153,6 +158,9 @@ class LlmApiFrontend:
                 request, triton_id, f"engine model failed to read the request: {exc}", Status.INTERNAL
             )
             return
+        if not self.admission.admit(len(sequences)):  # INTERNAL, as trtllm_emulator/backend.py answers it
+            self._refuse(request, triton_id, self.admission.refusal, Status.INTERNAL)
+            return
         served = asyncio.run_coroutine_threadsafe(self._serve(pending, sequences), self.loop)
         served.add_done_callback(_log_failure)
 
@@ -165,10 +173,17 @@ class LlmApiFrontend:
         if pending.plan.error is not None:  # every response would be this error: send it, run nothing
             for seq in sequences:
                 self._send_error(seq, pending.plan.error, Status.INTERNAL)
+            self.admission.release(len(sequences))
             return
         await asyncio.gather(*(self._run(seq) for seq in sequences))
 
     async def _run(self, seq: Sequence) -> None:
+        try:
+            await self._generate(seq)
+        finally:  # whichever way it ended, the sequence no longer counts against the bound
+            self.admission.release()
+
+    async def _generate(self, seq: Sequence) -> None:
         try:
             params = sampling.construct(self.api, self.api.GuidedDecodingParams, seq.call)
             lora = None if seq.lora is None else seq.lora.request(self.api.LoRARequest)
@@ -251,6 +266,7 @@ class LlmApiFrontend:
         targets = [s for s in self._running.values() if s.pending.request.request_id() == triton_id]
         for seq in targets:
             self._abort(seq)
+        self.admission.cancelled(len(targets))
         logs.event(log, "stop_requested", request_id=triton_id, running=len(targets))
         request.sender.send(self.responses.empty(), flags=self.responses.final_flag)
 
@@ -266,6 +282,7 @@ class LlmApiFrontend:
                 targets = [s for s in self._running.values() if s.pending is pending]
                 for seq in targets:
                     self._abort(seq)
+                self.admission.cancelled(len(targets))
                 logs.event(
                     log, "cancellation_seen", request_id=pending.request.request_id(), items=len(targets)
                 )

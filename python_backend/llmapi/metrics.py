@@ -19,6 +19,12 @@ API reports no per-request queue state (its iteration stats count queued request
 without naming their adapters), so no adapter is known to wait. The info series is renewed every
 stats_check_period_ms, with the nv_trt_llm_* families.
 
+The engine models' leak and cancel families (triton_io/metrics.py EngineMetrics's, same names,
+descriptions and label model=<model name>): triton_llm_active_requests, the sequences the model holds
+(submitted and not finished: 0 when idle), and triton_llm_requests_cancelled_total, the sequences
+aborted for a cancelled client or a stop request (admission.py counts both), written with the
+nv_trt_llm_* families every stats_check_period_ms.
+
 One addition: get_stats reports only iterations that ran, so the gauges of an engine that went idle
 would keep its last busy iteration. When no iteration was reported and the model has no request in
 flight, the request gauges (and the in-flight batcher's request counts) are set to 0: the executor
@@ -33,6 +39,8 @@ import logging
 import threading
 from collections.abc import Callable
 from types import SimpleNamespace
+
+from ..triton_io.metrics import ACTIVE_REQUESTS, REQUESTS_CANCELLED
 
 log = logging.getLogger("triton_llm.llmapi")
 
@@ -156,6 +164,31 @@ class TrtLlmMetrics:
                 self._metrics[family][label].set(0.0)
 
 
+class EngineCounts:
+    """triton_llm_active_requests and triton_llm_requests_cancelled_total, from `counts()`:
+    admission.Admission.counts, (sequences held, sequences cancelled so far)."""
+
+    def __init__(self, pb_utils, model: str, counts: Callable[[], tuple[int, int]]):
+        labels = {"model": model}
+        self._families = [  # kept referenced: a Metric is invalid once its family is collected
+            pb_utils.MetricFamily(name=name, description=description, kind=kind)
+            for (name, description), kind in (
+                (ACTIVE_REQUESTS, pb_utils.MetricFamily.GAUGE),
+                (REQUESTS_CANCELLED, pb_utils.MetricFamily.COUNTER),
+            )
+        ]
+        self._active, self._cancelled = (family.Metric(labels=labels) for family in self._families)
+        self.counts = counts
+        self._cancelled_seen = 0
+
+    def publish(self) -> None:
+        held, cancelled = self.counts()
+        self._active.set(held)
+        if cancelled > self._cancelled_seen:
+            self._cancelled.increment(cancelled - self._cancelled_seen)
+            self._cancelled_seen = cancelled
+
+
 class LoraCounters:
     """The LoRA families (`families`: triton_io.metrics.LoraMetrics) as the LLM-API frontend feeds them:
     a request per row naming an adapter, its generated tokens as they stream in; `publish()` writes
@@ -184,7 +217,7 @@ def _accept(_output) -> bool:
 
 class StatsPoller:
     """The thread that copies llm.get_stats() into the families every period (and publishes the
-    LoRA families, when the model serves adapters)."""
+    engine counts and, when the model serves adapters, the LoRA families)."""
 
     def __init__(
         self,
@@ -194,10 +227,12 @@ class StatsPoller:
         in_flight: Callable[[], int],
         timeout_s: float = 2.0,
         lora: LoraCounters | None = None,
+        engine: EngineCounts | None = None,
     ):
         self.llm = llm
         self.metrics = metrics
         self.lora = lora
+        self.engine = engine
         self.period_s = period_ms / 1000
         self.in_flight = in_flight
         self.timeout_s = timeout_s
@@ -213,6 +248,9 @@ class StatsPoller:
         self._thread.join(self.timeout_s + 1)
 
     def poll_once(self) -> None:
+        # Ours first: a get_stats that fails must not hold back the leak and cancel families.
+        if self.engine is not None:
+            self.engine.publish()
         if self.lora is not None:
             self.lora.publish()
         stats = self.llm.get_stats(self.timeout_s)

@@ -15,6 +15,10 @@ from collections.abc import Callable
 TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
 ITL_BUCKETS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0]
 CODEC_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]
+# (name, description) of the leak and cancel families: every engine model exports them, the LLM-API
+# engine model's too (llmapi/metrics.py EngineCounts).
+ACTIVE_REQUESTS = ("triton_llm_active_requests", "Requests inside the engine (leak check: 0 when idle)")
+REQUESTS_CANCELLED = ("triton_llm_requests_cancelled_total", "Requests cancelled before finishing")
 
 
 class _Histogram:
@@ -76,9 +80,7 @@ class EngineMetrics:
         self.kv_utilization = family(
             "triton_llm_kv_cache_utilization_ratio", "Fraction of KV slots in use", gauge
         )
-        self.active = family(
-            "triton_llm_active_requests", "Requests inside the engine (leak check: 0 when idle)", gauge
-        )
+        self.active = family(*ACTIVE_REQUESTS, gauge)
         self.prefix_queried = family(
             "triton_llm_prefix_cache_queried_tokens_total",
             "Prompt tokens looked up in the prefix cache",
@@ -94,9 +96,7 @@ class EngineMetrics:
         self.rejected = family(
             "triton_llm_requests_rejected_total", "Requests rejected because the queue was full", counter
         )
-        self.cancelled = family(
-            "triton_llm_requests_cancelled_total", "Requests cancelled before finishing", counter
-        )
+        self.cancelled = family(*REQUESTS_CANCELLED, counter)
         self._last: dict[str, float] = {}
 
     def update(self, stats: dict[str, float]) -> None:

@@ -12,13 +12,15 @@ ensemble are unchanged; its parameters are python_backend/llmapi/config.py's Llm
   - per request: one generate_async call per batch row and sibling sequence, framed as the
     tensorrtllm backend frames them (python_backend/llmapi/framing.py); errors at submit are that
     request's error response; stop=true aborts the requests with the same request id; a cancelled
-    client's requests are aborted every cancellation_check_period_ms;
+    client's requests are aborted every cancellation_check_period_ms; past max_queue_size +
+    max_batch_size sequences held a request is refused as the C++ backend refuses it (admission.py);
   - LoRA (parameter lora_dir set; model.yaml's lora_config): a row's lora_name → LoRARequest(name,
     a stable id per adapter version, <lora_dir>/<name>) on its generate_async call; an adapter not
     in the directory is NOT_FOUND; lora_task_id / lora_weights / lora_config are refused by name;
   - metrics: the C++ backend's nv_trt_llm_* families from llm.get_stats() every
-    stats_check_period_ms, and with LoRA the triton_llm_lora_* families (python_backend/llmapi/
-    metrics.py).
+    stats_check_period_ms, the engine models' triton_llm_active_requests and
+    triton_llm_requests_cancelled_total, and with LoRA the triton_llm_lora_* families
+    (python_backend/llmapi/metrics.py).
 Logic lives in python_backend/llmapi/, which unit-tests without Triton. Decoupled only.
 """
 
@@ -34,7 +36,7 @@ from python_backend.llmapi import launch
 from python_backend.llmapi.config import LlmApiModelConfig
 from python_backend.llmapi.frontend import LlmApiFrontend
 from python_backend.llmapi.lora import Adapters
-from python_backend.llmapi.metrics import LoraCounters, StatsPoller, TrtLlmMetrics
+from python_backend.llmapi.metrics import EngineCounts, LoraCounters, StatsPoller, TrtLlmMetrics
 from python_backend.triton_io import logs
 from python_backend.triton_io.metrics import LoraMetrics
 from python_backend.triton_io.requests import model_parameters
@@ -87,10 +89,13 @@ class TritonPythonModel:
             on_fatal=exit_stub(log),
             adapters=Adapters(config.lora_dir),
             lora_metrics=lora,
+            max_queue_size=config.max_queue_size,
+            max_batch_size=int(model_config.get("max_batch_size", 0)),  # model.yaml's, as assembled
         ).start()
         metrics = TrtLlmMetrics(pb_utils, args["model_name"], args["model_version"])
+        engine = EngineCounts(pb_utils, args["model_name"], self.frontend.admission.counts)
         self.stats = StatsPoller(
-            self.llm, metrics, config.stats_check_period_ms, self.frontend.in_flight, lora=lora
+            self.llm, metrics, config.stats_check_period_ms, self.frontend.in_flight, lora=lora, engine=engine
         ).start()
 
     def execute(self, requests):

@@ -58,6 +58,17 @@ def test_its_parameters_are_what_the_engine_model_reads(repo):
     assert config.llm_config_path == "model.yaml"
     assert config.exclude_input_in_output is True  # output_ids = generated tokens, as the engine path
     assert config.gpu_device_ids == ""
+    # The engine path's queue bound, in both places: Triton's queue policy and the frontend's bound.
+    trt = TrtllmEngineModel(engine_path="/unused").to_model_config()
+    policy = engine_config(repo).dynamic_batching.default_queue_policy.max_queue_size
+    assert config.max_queue_size == policy == trt.dynamic_batching.default_queue_policy.max_queue_size
+
+
+def test_the_queue_bound_asked_for_reaches_the_engine_model(tmp_path, checkpoint_dir):
+    repo = build(tmp_path, checkpoint_dir, max_queue_size=8)
+    cfg = engine_config(repo)
+    assert model_config.get_parameter(cfg, "max_queue_size") == "8"
+    assert cfg.dynamic_batching.default_queue_policy.max_queue_size == 8
 
 
 def test_the_version_directory_holds_the_model_its_code_and_model_yaml(repo):

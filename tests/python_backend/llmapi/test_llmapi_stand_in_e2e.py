@@ -237,15 +237,21 @@ def test_a_regex_guide_holds(frontend, tokenizer):
     assert tokenizer.decode(out, skip_special_tokens=True).strip().isdigit()
 
 
+def wait_idle(frontend, timeout_s=10):
+    deadline = time.monotonic() + timeout_s
+    while (frontend.in_flight() or frontend.admission.counts()[0]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert frontend.in_flight() == 0 and frontend.admission.counts()[0] == 0
+
+
 def test_a_cancelled_client_is_aborted_in_the_executor(frontend):
+    cancelled = frontend.admission.counts()[1]
     sender = Sender(cancel_after=1)
     sent = run(frontend, make_request(sender=sender, max_tokens=60, streaming=np.asarray([[True]])))
     # Aborted after the first response: far fewer than 60 tokens, ending with a FINAL response.
     assert len(tokens(sent)) < 60 and sent[-1][1] == FINAL
-    deadline = time.monotonic() + 10
-    while frontend.in_flight() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert frontend.in_flight() == 0
+    wait_idle(frontend)
+    assert frontend.admission.counts()[1] == cancelled + 1  # triton_llm_requests_cancelled_total's count
 
 
 def test_a_stop_request_aborts_the_requests_of_its_id(frontend):
@@ -254,8 +260,10 @@ def test_a_stop_request_aborts_the_requests_of_its_id(frontend):
     deadline = time.monotonic() + 60
     while not running.sender.sent and time.monotonic() < deadline:
         time.sleep(0.01)
+    cancelled = frontend.admission.counts()[1]
     stop = Request("r-7", stop=np.asarray([[True]]))
     assert run(frontend, stop) == [({}, FINAL)]  # one output-less FINAL response
+    assert frontend.admission.counts()[1] == cancelled + 1
     assert running.sender.done.wait(30) and len(tokens(running.sender.sent)) < 60
     no_id = run(frontend, Request("", stop=np.asarray([[True]])))
     assert no_id[0][0]["error"] == "Trying to stop a request but request ID is not provided"
@@ -284,3 +292,40 @@ def test_iteration_stats_feed_the_nv_trt_llm_families(frontend, llm):
     assert pb.get("nv_trt_llm_kv_cache_block_metrics", kv_cache_block_type="tokens_per") is not None
     poller.poll_once()  # nothing ran since: an idle engine holds no request
     assert pb.get("nv_trt_llm_request_metrics", request_type="active") == 0
+
+
+def test_past_queue_plus_batch_sequences_a_request_is_refused_as_the_cpp_path_refuses_it(llm, tensorrt_llm):
+    from tensorrt_llm.llmapi import GuidedDecodingParams
+
+    api = SimpleNamespace(
+        SamplingParams=tensorrt_llm.SamplingParams, GuidedDecodingParams=GuidedDecodingParams
+    )
+    bounded = LlmApiFrontend(
+        llm,
+        api,
+        exclude_input_in_output=False,
+        cancellation_check_period_ms=10,
+        declared=set(bc.OUTPUTS),
+        model_name="engine",
+        responses=Builder(),
+        guided_decoding=llm.guided,
+        max_queue_size=1,
+        max_batch_size=2,
+    ).start()
+    try:
+        # Three sequences fill the bound (2 running + 1 queued): a request of two siblings is then refused.
+        def pair():
+            return make_request(max_tokens=4, num_return_sequences=one(2), seed=one(1, np.uint64))
+
+        held = [make_request(max_tokens=40, streaming=np.asarray([[True]])) for _ in range(3)]
+        for request in held:
+            bounded.submit(request)
+        (response, flags), *more = run(bounded, pair(), timeout=5)
+        assert not more and flags == FINAL and response["status"] is Status.INTERNAL
+        assert response["error"] == "Maximum queue size of 1 has been reached, please try again later"
+        for request in held:
+            assert request.sender.done.wait(120) and tokens(request.sender.sent)
+        wait_idle(bounded)
+        assert tokens(run(bounded, pair()))  # the bound counts what is held, not what was ever taken
+    finally:
+        bounded.close()
