@@ -5,10 +5,11 @@ features the LLM-API engine model maps (perf outputs, n sequences, batched promp
 The tests are loaded from their files, not copied: each chosen test and its module's fixtures are
 collected here, where `server` (conftest.py) is the PyTorch path's server. Chosen to stay within this
 suite's share of `make test` (issue 26: about 3 minutes); the whole of tests/serving/client runs on the
-CPU and engine-path repositories. Left out, besides time: the tests that read the CPU engine's own
-triton_llm_* metrics (client-side cancellation, the gateway's 429 and disconnect), which the LLM-API
-engine model does not export (it exports TensorRT-LLM's nv_trt_llm_* families; the acceptance suite's
-cancellation check reads those), and one that needs the CPU server.
+CPU and engine-path repositories. Taken too: client-side cancellation, the gateway's 429 and its
+client disconnect, which read the engine models' triton_llm_active_requests and
+triton_llm_requests_cancelled_total (the LLM-API engine model exports them beside TensorRT-LLM's
+nv_trt_llm_* families) and its queue bound (python_backend/llmapi/admission.py). Left out, besides
+time: one that needs the CPU server.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ CHOSEN = {
         "test_openai_chat_completions",
         "test_openai_completions_with_echo_and_stop",
         "test_openai_errors_name_the_param",
+        "test_a_cancelled_stream_stops_generation_in_the_engine",
+        "test_gateway_answers_429_with_retry_after_when_the_engine_queue_is_full",
+        "test_gateway_client_disconnect_mid_stream_cancels_the_triton_request",
     ),
     "test_perf_outputs": (
         "test_the_perf_outputs_tell_when_and_how_much",
