@@ -4,7 +4,7 @@ The LLM API queues every generate_async call without bound, and the engine model
 at once (decoupled), so Triton's own queue policy never fills either: without a bound of ours an
 overloaded server would queue forever and the gateway would never answer 429. The C++ backend's
 executor refuses a request when its queue (requests not yet scheduled) is full (bc.EXECUTOR_QUEUE);
-the C++ path's emulator counts it as its scheduler does (trtllm_emulator/backend.py QUEUE_FULL,
+the C++ path's emulator counts it as its scheduler does (contract QUEUE_FULL, trtllm_emulator/backend.py,
 engine/scheduler.py add): up to max_batch_size sequences run, up to max_queue_size wait, a request's
 sequences are admitted all or none. The LLM API does not say which of its requests wait, so the bound
 here is on the sum: a request is refused when the sequences held (submitted and not finished) plus its
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import threading
 
-# The C++ backend's refusal (Executor::Impl::enqueueRequests), word for word as
-# trtllm_emulator/backend.py QUEUE_FULL (which this package cannot import; a test checks they match).
-QUEUE_FULL = "Maximum queue size of {size} has been reached, please try again later"
+from ..contract.trtllm_backend.executor import QUEUE_FULL  # the C++ backend's refusal, word for word
 
 
 class Admission:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..contract.trtllm_backend.executor import FORWARD_ASYNC_ERROR
+from ..contract.trtllm_backend.executor import FORWARD_ASYNC_ERROR, QUEUE_FULL
 from ..engine.llm_engine import LLMEngine, QueueFullError, TokenOutput
 from ..engine.scheduler import StepPlan
 from ..triton_io import logs
@@ -38,9 +38,6 @@ from .settings import EmulatorSettings
 from .tracking import PendingItem, PendingRequest, QueuedResponse
 
 log = logging.getLogger("triton_llm.trtllm_emulator")
-QUEUE_FULL = (
-    "Maximum queue size of {size} has been reached, please try again later"  # Executor::Impl::enqueueRequests
-)
 EXECUTOR_FAILED = (
     "Executor failed process requestId {id} due to the following error: {error}"  # fillTritonResponse
 )

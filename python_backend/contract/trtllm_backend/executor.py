@@ -97,3 +97,8 @@ EMBEDDING_BIAS_CHECK = Source(
 EMBEDDING_BIAS_SHAPE = (
     "The embedding bias shape is not as expected. Expected last dimension to be same as vocab size: {vocab}."
 )
+
+# -- Queue bound ---------------------------------------------------------------------------------------
+# Executor::Impl::enqueueRequests refuses a request when max_queue_size requests already wait: the C++
+# path's emulator answers with it, and the LLM-API engine model bounds its sequences the same way.
+QUEUE_FULL = "Maximum queue size of {size} has been reached, please try again later"

@@ -10,7 +10,6 @@ from python_backend.llmapi.admission import Admission
 from python_backend.llmapi.config import LlmApiModelConfig
 from python_backend.llmapi.metrics import EngineCounts, StatsPoller, TrtLlmMetrics
 from python_backend.triton_io.metrics import EngineMetrics
-from python_backend.trtllm_emulator import backend
 
 
 class Families:
@@ -68,7 +67,6 @@ def test_queue_size_0_is_no_bound_and_negatives_are_refused():
 
 
 def test_the_refusal_is_the_cpp_paths_word_for_word():
-    assert Admission(8, 8).refusal == backend.QUEUE_FULL.format(size=8)
     assert Admission(8, 8).refusal == "Maximum queue size of 8 has been reached, please try again later"
 
 
