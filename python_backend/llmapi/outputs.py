@@ -18,9 +18,6 @@ num_output_tokens INT32 [1, 1], each perf output [1, 1] in its contract dtype.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..contract import trtllm_backend as bc
@@ -31,24 +28,10 @@ from .framing import Emission
 NO_PERF = PerfMetrics(0, 0, 0, 0, 0, 0, 0)
 
 
-@dataclass(frozen=True)
-class OutputPlan:
-    names: tuple[str, ...] = ()  # in the order fillTritonResponse writes them
-    error: str | None = None
-
-
-def plan_outputs(
-    flags: dict, requested: Collection[str], declared: Collection[str], model: str
-) -> OutputPlan:
-    try:
-        written = bc.outputs_written(flags, set(requested))
-    except ValueError as exc:  # output_ids / sequence_length not requested
-        return OutputPlan(error=str(exc))
-    ordered = [name for name in bc.OUTPUTS if name in written]
-    for name in ordered:
-        if name not in declared:
-            return OutputPlan(error=bc.UNDECLARED_OUTPUT_ERROR.format(name=name, model=model))
-    return OutputPlan(tuple(ordered))
+# The backend's rule, as the C++ path's emulator applies it; nothing is refused here for being
+# unavailable (the LLM API returns log probs and logits).
+OutputPlan = bc.OutputPlan
+plan_outputs = bc.plan_outputs
 
 
 def _one(value, dtype) -> np.ndarray:

@@ -23,7 +23,6 @@ contract dtype, batch_index INT32 [1, 1].
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,23 +40,18 @@ EMULATED = {
 }
 
 
-@dataclass(frozen=True)
-class OutputPlan:
-    names: tuple[str, ...] = ()  # in the order fillTritonResponse writes them
-    error: str | None = None
+OutputPlan = bc.OutputPlan
 
 
 def plan_outputs(
     flags: dict, requested: Collection[str], declared: Collection[str], model: str
 ) -> OutputPlan:
-    try:
-        written = bc.outputs_written(flags, set(requested))
-    except ValueError as exc:  # output_ids / sequence_length not requested
-        return OutputPlan(error=str(exc))
-    ordered = [name for name in bc.OUTPUTS if name in written]
-    for name in ordered:
-        if name not in declared:
-            return OutputPlan(error=bc.UNDECLARED_OUTPUT_ERROR.format(name=name, model=model))
+    """The backend's plan (contract: bc.plan_outputs), refused by name where it names an output the CPU
+    engine cannot produce."""
+    plan = bc.plan_outputs(flags, requested, declared, model)
+    if plan.error:
+        return plan
+    ordered = plan.names
     unsupported = [name for name in ordered if name not in EMULATED]
     if unsupported:
         return OutputPlan(

@@ -43,7 +43,9 @@ from .outputs import (
     PERF_METRICS,
     UNDECLARED_OUTPUT_ERROR,
     Output,
+    OutputPlan,
     outputs_written,
+    plan_outputs,
 )
 from .parameters import (
     BOOL_FALSE,
@@ -121,11 +123,13 @@ __all__ = [
     "UNDECLARED_OUTPUT_ERROR",
     "ZERO_TOKEN_FINAL",
     "Output",
+    "OutputPlan",
     "Parameter",
     "Rule",
     "Source",
     "Tensor",
     "guided_decoding_off",
     "outputs_written",
+    "plan_outputs",
     "response_tokens",
 ]

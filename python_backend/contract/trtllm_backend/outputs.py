@@ -180,3 +180,27 @@ def outputs_written(flags: dict, requested: set[str] | frozenset[str] | None = N
             continue
         written.add(out.name)
     return written
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """One Triton request's outputs, decided once: the names every data response carries, in
+    fillTritonResponse's order, or the error every response would be instead."""
+
+    names: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def plan_outputs(flags: dict, requested, declared, model: str) -> OutputPlan:
+    """outputs_written in the backend's order, checked against the outputs the loaded config declares
+    (a Python model's undeclared outputs are dropped silently by its stub, so a Python stand-in for the
+    backend makes the check the C++ backend's write would fail)."""
+    try:
+        written = outputs_written(flags, set(requested))
+    except ValueError as exc:  # output_ids / sequence_length not requested
+        return OutputPlan(error=str(exc))
+    ordered = [name for name in OUTPUTS if name in written]
+    for name in ordered:
+        if name not in declared:
+            return OutputPlan(error=UNDECLARED_OUTPUT_ERROR.format(name=name, model=model))
+    return OutputPlan(tuple(ordered))
