@@ -109,3 +109,14 @@ def emulated_gpu_server(checkpoint_dir, onnx_fp32):
     running = start_emulated_gpu_server(checkpoint_dir, onnx_fp32)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def emulated_pytorch_server(checkpoint_dir, onnx_fp32):
+    """The PyTorch path's repository (`make emulate-gpu GPU_ENGINE=pytorch`: gpu-repo --gpu-engine pytorch,
+    its LLM API served by the CPU stand-in), assembled and moved as a copy to a server is; once per session."""
+    from emulated_gpu_servers import start_emulated_pytorch_server
+
+    running = start_emulated_pytorch_server(checkpoint_dir, onnx_fp32)
+    yield running
+    running.stop()

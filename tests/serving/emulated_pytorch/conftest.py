@@ -16,15 +16,6 @@ from suite_ports import test_port
 GATEWAY_PORT = test_port(11070)
 
 
-@pytest.fixture(scope="session")
-def emulated_pytorch_server(checkpoint_dir, onnx_fp32):
-    from emulated_gpu_servers import start_emulated_pytorch_server
-
-    running = start_emulated_pytorch_server(checkpoint_dir, onnx_fp32)
-    yield running
-    running.stop()
-
-
 # The client tests tell TensorRT-LLM repositories from the CPU one by this parameter ("emulated-gpu": a
 # stream stopped by request id, which Triton's HTTP generate endpoint does not carry; logits only when
 # the engine gathers them). The PyTorch path shares both, so it takes the value; its id says which it is.
