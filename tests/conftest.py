@@ -114,7 +114,7 @@ def emulated_gpu_server(checkpoint_dir, onnx_fp32):
 @pytest.fixture(scope="session")
 def emulated_pytorch_server(checkpoint_dir, onnx_fp32):
     """The PyTorch path's repository (`make emulate-gpu GPU_ENGINE=pytorch`: gpu-repo --gpu-engine pytorch,
-    its LLM API served by the CPU stand-in), assembled and moved as a copy to a server is; once per session."""
+    its LLM API served by the CPU stand-in), assembled and moved as a server copy is; once per session."""
     from emulated_gpu_servers import start_emulated_pytorch_server
 
     running = start_emulated_pytorch_server(checkpoint_dir, onnx_fp32)
