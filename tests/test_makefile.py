@@ -253,6 +253,8 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     suite = f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
     assert lines[-1] == f"AIPERF_PYTHON=.venv-aiperf/bin/python {suite}"  # AIPerf's parser, its own env
     assert "-m image_libs" in lines[-2]
+    # Environments and exports first, side by side: none of them waits for another it does not need.
+    assert lines[0].endswith("-j3 venv export image-env aiperf-env")
     assert any("-m build_engines export" in line for line in lines)
     assert list(tmp_path.iterdir()) == []
 
