@@ -14,6 +14,8 @@ so they unit-test without it. One role per file:
   outputs.py    which output tensors a response carries, and their arrays
   lora.py       a row's lora_name → the LoRARequest fields (adapter directory, stable id per version)
   tracking.py   what is kept per Triton request and per sequence while they run, built per request
-  frontend.py   the asyncio loop: submit, stream, send, cancellation and stop requests
+  inflight.py   what runs, and how a stop request, a cancelled client or close stops it
+  replies.py    a sequence's responses to Triton, FINAL on the request's last one
+  frontend.py   execute() → the asyncio loop: submit, stream, stop requests, cancellation checks
   metrics.py    the C++ backend's nv_trt_llm_* families from llm.get_stats(), the triton_llm_lora_* ones
 """

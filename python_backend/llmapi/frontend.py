@@ -2,10 +2,9 @@
 
 `submit(request)` runs on Triton's execute thread: it parses the request (requests.py), maps it
 (sampling.py) and hands it to an asyncio loop on a thread of its own; it never waits for
-generation. On that loop each sequence is one `llm.generate_async` call whose outputs are framed
-(framing.py) and sent (outputs.py). Sends, cancellation checks and stops all run on the loop, so
-Triton's response sender is never asked is_cancelled() after its FINAL send (which crashes
-tritonserver 2.51: trtllm_emulator/tracking.py) without a lock.
+generation. On that loop the request is entered among those in flight (inflight.py) and each of its
+sequences is one `llm.generate_async` call whose outputs are framed (framing.py) and sent
+(replies.py). Sends, cancellation checks and stops all run on the loop, so they need no lock.
 
 - Streaming from the LLM API is on for streaming requests and for requests with multi-token stop
   words (stops.py must see each token to cut there); otherwise the one final output is framed.
@@ -22,14 +21,15 @@ tritonserver 2.51: trtllm_emulator/tracking.py) without a lock.
   executor), as the C++ backend's WaitForCancel and upstream's llmapi cancellation_loop do. Inside
   an ensemble the engine model is never told (cancel_channel.py): postprocessing then sends a
   `stop` request with the Triton request id (engine_stop.py), which aborts the sequences of that id
-  and is answered with one output-less FINAL response (trtllm_backend.STOP_INPUT).
+  and is answered with one output-less FINAL response (trtllm_backend.STOP_INPUT). A stop finds
+  every request execute() took before it, even one whose sequences are not yet submitted
+  (inflight.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -38,8 +38,10 @@ from ..contract.errors import UnknownAdapterError
 from ..triton_io import logs
 from ..triton_io.executor_inputs import STOP_WITHOUT_ID, EnqueueError
 from ..triton_io.triton_api import ResponseBuilder, Status, TritonRequest
-from . import admission, outputs, requests, sampling, tracking
+from . import admission, requests, sampling, tracking
+from .inflight import InFlight, abort
 from .lora import Adapters
+from .replies import Replies
 from .tracking import Pending, Sequence
 
 log = logging.getLogger("triton_llm.llmapi")
@@ -88,8 +90,9 @@ class LlmApiFrontend:
         self.admission = admission.Admission(max_queue_size, max_batch_size)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="llmapi-loop", daemon=True)
-        self._running: dict[int, Sequence] = {}  # touched on the loop thread only
-        self._keys = itertools.count(1)
+        self.inflight = InFlight()  # touched on the loop thread only (but its counts)
+        self.replies = Replies(responses)
+        self._serving: set[asyncio.Task] = set()
         self._poll_task: asyncio.Task | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -112,11 +115,11 @@ class LlmApiFrontend:
 
     def in_flight(self) -> int:
         """Sequences submitted to the LLM and not finished (metrics.py zeroes an idle engine's gauges)."""
-        return len(self._running)
+        return self.inflight.count()
 
     def running_adapters(self) -> list[str]:
         """The adapters of the sequences in flight (metrics.py's lora_requests_info), any thread."""
-        return sorted({seq.lora.name for seq in tuple(self._running.values()) if seq.lora is not None})
+        return self.inflight.adapters()
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -161,18 +164,26 @@ class LlmApiFrontend:
         if not self.admission.admit(len(sequences)):  # INTERNAL, as trtllm_emulator/backend.py answers it
             self._refuse(request, triton_id, self.admission.refusal, Status.INTERNAL)
             return
-        served = asyncio.run_coroutine_threadsafe(self._serve(pending, sequences), self.loop)
-        served.add_done_callback(_log_failure)
+        # Entered now, in execute() order, ahead of any stop request execute() takes after it (inflight.py).
+        self.loop.call_soon_threadsafe(self._enter, pending, sequences)
 
     def _refuse(self, request: TritonRequest, triton_id: str, message: str, status: Status) -> None:
         logs.event(log, "request_refused", logging.WARNING, request_id=triton_id, reason=message)
         request.sender.send(self.responses.error(message, status), flags=self.responses.final_flag)
 
     # -- loop thread --------------------------------------------------------------------------------------
+    def _enter(self, pending: Pending, sequences: list[Sequence]) -> None:
+        self.inflight.enter(pending, sequences)
+        served = self.loop.create_task(self._serve(pending, sequences))
+        self._serving.add(served)  # the loop keeps only a weak reference to a task
+        served.add_done_callback(self._serving.discard)
+        served.add_done_callback(_log_failure)
+
     async def _serve(self, pending: Pending, sequences: list[Sequence]) -> None:
         if pending.plan.error is not None:  # every response would be this error: send it, run nothing
             for seq in sequences:
-                self._send_error(seq, pending.plan.error, Status.INTERNAL)
+                self.replies.error(seq, pending.plan.error, Status.INTERNAL)
+                self.inflight.ended(seq)
             self.admission.release(len(sequences))
             return
         await asyncio.gather(*(self._run(seq) for seq in sequences))
@@ -181,6 +192,7 @@ class LlmApiFrontend:
         try:
             await self._generate(seq)
         finally:  # whichever way it ended, the sequence no longer counts against the bound
+            self.inflight.ended(seq)
             self.admission.release()
 
     async def _generate(self, seq: Sequence) -> None:
@@ -191,30 +203,25 @@ class LlmApiFrontend:
             seq.result = self.llm.generate_async(seq.call.prompt, **kwargs)
         except Exception as exc:
             status = Status.UNAVAILABLE if _is_shutdown(exc) else Status.INVALID_ARG
-            self._send_error(seq, str(exc), status)
+            self.replies.error(seq, str(exc), status)
             return
-        seq.key = next(self._keys)
-        self._running[seq.key] = seq
         if seq.lora is not None and self.lora_metrics is not None and not seq.sequence_index:
             self.lora_metrics.count_request(seq.lora.name)  # once per row, whatever its siblings
-        if seq.pending.cancel_seen:  # cancelled while it was being submitted
-            self._abort(seq)
+        self.inflight.submitted(seq)  # aborted at once if its request was stopped meanwhile
         try:
             async for output in seq.result:
                 emission = seq.framing.on_output(output.outputs[0], output.context_logits)
                 self._count_tokens(seq)
                 if emission is not None:
-                    self._send(seq, self._data(seq, emission), emission.final)
+                    self.replies.data(seq, emission)
                 if seq.framing.matched_stop_word:
-                    self._abort(seq)
+                    abort(seq)
             if not seq.framing.finished:  # the stream ended with no finished output: still answer
-                self._send_error(seq, GENERATION_FAILED.format(error=STREAM_ENDED), Status.INTERNAL)
+                self.replies.error(seq, GENERATION_FAILED.format(error=STREAM_ENDED), Status.INTERNAL)
         except Exception as exc:  # the generation failed: this sequence's error, nobody else's
             log.exception("generation of %s failed", seq.pending.request.request_id())
             if not seq.framing.finished:
-                self._send_error(seq, GENERATION_FAILED.format(error=exc), Status.INTERNAL)
-        finally:
-            self._running.pop(seq.key, None)
+                self.replies.error(seq, GENERATION_FAILED.format(error=exc), Status.INTERNAL)
 
     def _count_tokens(self, seq: Sequence) -> None:
         if seq.lora is not None and self.lora_metrics is not None:
@@ -222,70 +229,29 @@ class LlmApiFrontend:
             self.lora_metrics.count_tokens(seq.lora.name, generated - seq.counted)
             seq.counted = generated
 
-    def _abort(self, seq: Sequence) -> None:
-        if not seq.aborted and seq.result is not None:
-            seq.aborted = True
-            seq.result.abort()
-
     async def _wind_down(self) -> None:
-        for seq in list(self._running.values()):
-            self._abort(seq)
+        self.inflight.abort_all()
         if self._poll_task is not None:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
 
-    def _data(self, seq: Sequence, emission):
-        arrays = outputs.tensors(
-            seq.pending.plan,
-            emission,
-            batch_index=seq.batch_index,
-            sequence_index=seq.sequence_index,
-            prompt_len=len(seq.call.prompt),
-        )
-        return self.responses.data(arrays)
-
-    def _send_error(self, seq: Sequence, message: str, status: Status) -> None:
-        seq.framing.finished = True
-        self._send(seq, self.responses.error(message, status), True)
-
-    def _send(self, seq: Sequence, response, ends_sequence: bool) -> None:
-        pending = seq.pending
-        flags = 0
-        if ends_sequence:
-            pending.live -= 1
-            if pending.live == 0:
-                flags = self.responses.final_flag
-                pending.closed = True
-        pending.request.sender.send(response, flags=flags)
-
     def _stop(self, request: TritonRequest, triton_id: str) -> None:
         if not triton_id:
             request.sender.send(self.responses.error(STOP_WITHOUT_ID), flags=self.responses.final_flag)
             return
-        targets = [s for s in self._running.values() if s.pending.request.request_id() == triton_id]
-        for seq in targets:
-            self._abort(seq)
-        self.admission.cancelled(len(targets))
-        logs.event(log, "stop_requested", request_id=triton_id, running=len(targets))
+        stopped = self.inflight.stop(triton_id)
+        self.admission.cancelled(stopped)
+        logs.event(log, "stop_requested", request_id=triton_id, running=stopped)
         request.sender.send(self.responses.empty(), flags=self.responses.final_flag)
 
     async def _poll_cancellation(self) -> None:
         self._poll_task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.period_s)
-            pendings = {id(s.pending): s.pending for s in self._running.values()}
-            for pending in pendings.values():
-                if pending.closed or pending.cancel_seen or not pending.request.sender.is_cancelled():
-                    continue
-                pending.cancel_seen = True
-                targets = [s for s in self._running.values() if s.pending is pending]
-                for seq in targets:
-                    self._abort(seq)
-                self.admission.cancelled(len(targets))
-                logs.event(
-                    log, "cancellation_seen", request_id=pending.request.request_id(), items=len(targets)
-                )
+            for pending, stopped in self.inflight.cancelled_by_clients():
+                self.admission.cancelled(stopped)
+                logs.event(log, "cancellation_seen", request_id=pending.request.request_id(), items=stopped)
 
 
 def _is_shutdown(exc: Exception) -> bool:

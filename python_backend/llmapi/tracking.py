@@ -44,7 +44,7 @@ class Sequence:
     lora: AdapterRef | None = None  # the row's adapter; None: the base model
     result: object = None  # the RequestOutput once submitted
     aborted: bool = False
-    key: int = field(default=0)  # its entry among the frontend's running sequences
+    key: int = field(default=0)  # its entry among the sequences submitted (inflight.py)
     counted: int = 0  # generated tokens already added to its adapter's token counter
 
 

@@ -269,6 +269,29 @@ def test_a_stop_request_aborts_the_requests_of_its_id(frontend):
     assert no_id[0][0]["error"] == "Trying to stop a request but request ID is not provided"
 
 
+def test_a_stop_taken_before_the_loop_runs_its_request_still_stops_it(frontend):
+    """execute() hands both requests to the loop and returns; a stop of the same id taken right after
+    the request must find it, even if the loop has not yet started serving it (a client that
+    cancels at once). The loop is held busy while both are submitted, so the stop is queued before the
+    request's sequences can be submitted to the LLM: the order a busy server gives them."""
+    cancelled = frontend.admission.counts()[1]
+    running = make_request("r-8", max_tokens=60, streaming=np.asarray([[True]]))
+    stop = Request("r-8", stop=np.asarray([[True]]))
+    release = threading.Event()
+    frontend.loop.call_soon_threadsafe(release.wait, 30)
+    try:
+        frontend.submit(running)
+        frontend.submit(stop)
+    finally:
+        release.set()
+    assert stop.sender.done.wait(30) and stop.sender.sent == [({}, FINAL)]
+    assert running.sender.done.wait(60), "no FINAL response"
+    # Aborted as soon as it was submitted: far fewer than 60 tokens, and counted as cancelled.
+    assert len(tokens(running.sender.sent)) < 60
+    wait_idle(frontend)
+    assert frontend.admission.counts()[1] == cancelled + 1
+
+
 def test_an_error_at_submit_is_that_requests_error_only(frontend):
     long_prompt = Request(
         input_ids=np.asarray([[5] * 100], dtype=np.int32),
