@@ -124,7 +124,7 @@ class EngineFrontend:
             responses=responses,
             metrics=metrics,
             vocab_size=self.engine.runner.shape.vocab_size,
-            stream_interval=config.stream_interval,
+            stream_interval=config.fixed_stream_interval,
         )
         self.adapters = EngineAdapters(self.engine, config.lora_dir)
         self.lora_metrics = getattr(metrics, "lora", None)  # None: LoRA off (or metrics without its families)

@@ -23,6 +23,8 @@ FORWARD_CANCELLATION = ("cancel_channel", "engine_stop", "none")
 # What preprocessing sends the engine for a request's lora_name (lora_inputs.py): the name itself (our
 # CPU engine, the PyTorch path) or TensorRT-LLM's lora_task_id / lora_weights / lora_config (C++ path).
 LORA_FORMATS = ("name", "trtllm")
+# EngineModelConfig.stream_interval: coalesce what accumulated whenever the response writer is free.
+AUTO = "auto"
 
 
 def _parse(model: str, name: str, kind: str, raw: str):
@@ -32,11 +34,12 @@ def _parse(model: str, name: str, kind: str, raw: str):
             return True
         if raw.lower() in ("false", "0"):
             return False
-    elif kind.startswith("int"):  # int, or int | None
+    elif kind.startswith("int"):  # int, int | None, or int | str (a number, or a word it allows)
         try:
             return int(raw)
         except ValueError:
-            pass
+            if kind == "int | str":
+                return raw
     else:
         return raw
     raise ValueError(f"{model} parameter {name}: cannot parse {raw!r} as {kind}")
@@ -48,7 +51,7 @@ def _text(value) -> str:
 
 def _scalar_fields(cls) -> list:
     """The fields read from and written to one parameter each (the nested configs are not)."""
-    return [f for f in fields(cls) if f.type in ("int", "int | None", "bool", "str")]
+    return [f for f in fields(cls) if f.type in ("int", "int | None", "int | str", "bool", "str")]
 
 
 def _read(cls, model: str, params: dict[str, str]) -> dict:
@@ -60,6 +63,11 @@ def _read(cls, model: str, params: dict[str, str]) -> dict:
 def _written(config) -> dict[str, str]:
     values = {f.name: getattr(config, f.name) for f in _scalar_fields(type(config))}
     return {name: _text(value) for name, value in values.items() if value is not None}
+
+
+def parse_stream_interval(text: str) -> int | str:
+    """A stream_interval as a command line or Makefile gives it: AUTO, or a number of tokens."""
+    return text if text == AUTO else int(text)
 
 
 def _positive(model: str, config, *names: str) -> None:
@@ -156,9 +164,13 @@ class PostprocessingConfig:
 class EngineModelConfig:
     """The CPU engine model's parameters: EngineConfig's (one parameter per field) and the adapter's.
 
-    stream_interval               streaming: tokens per response after the first, which goes out at
-                                  once (every response costs IPC and a postprocessing step, so larger
-                                  ones leave more CPU to the model); read by the response side
+    stream_interval               streaming: how the tokens after the first, which goes out at once,
+                                  are framed (every response costs IPC and a postprocessing step, so
+                                  larger ones leave more CPU to the model): "auto" (the default)
+                                  sends what accumulated whenever the response writer is free for
+                                  the stream, so one token per response while it keeps up and more
+                                  when it falls behind; N >= 1: N tokens per response (1: one per
+                                  token, tensorrtllm_backend's framing). Read by responses.py
     exclude_input_in_output       the default when a request does not say
     onnx_dir                      the ONNX export, relative to the version directory 1/
     xgrammar_tokenizer_info_path  the tokenizer-info file (contract/tokenizer_info.py), relative to
@@ -170,15 +182,24 @@ class EngineModelConfig:
     """
 
     engine: EngineConfig = field(default_factory=EngineConfig)
-    stream_interval: int = 1
+    stream_interval: int | str = AUTO
     exclude_input_in_output: bool = True
     onnx_dir: str = "onnx"
     xgrammar_tokenizer_info_path: str = ""
     log_level: str = "INFO"
     lora_dir: str = ""
 
+    @property
+    def fixed_stream_interval(self) -> int | None:
+        """Tokens per streamed response after the first; None for "auto" (responses.StreamSettings)."""
+        return None if self.stream_interval == AUTO else self.stream_interval
+
     def __post_init__(self) -> None:
-        _positive("engine", self, "stream_interval")
+        interval = self.stream_interval
+        if interval != AUTO and (isinstance(interval, bool) or not isinstance(interval, int) or interval < 1):
+            raise ValueError(
+                f'engine parameter stream_interval: must be an integer >= 1 or "{AUTO}", got {interval!r}'
+            )
         if self.lora_dir and not self.engine.max_loras:
             raise ValueError(
                 f"engine parameter lora_dir: {self.lora_dir!r} is set but max_loras is 0 (no adapter slots)"

@@ -8,11 +8,18 @@ the tensors engine_outputs.py lays out.
 
 Framing (the CPU engine's): streaming → the first token in a response of its own, then one response
 per `stream_interval` new tokens (1: one per token), and the last tokens with the final one;
-otherwise one final response with every token. A request that failed in the engine gets an
-INTERNAL error instead of its final response. num_return_sequences > 1, or a batch of several
-prompts: one stream per sequence, all on the request's sender; each response names its sequence
-(sequence_index) and prompt (batch_index), and only the response that ends the last of them carries
-the FINAL flag (TensorRT-LLM's framing).
+otherwise one final response with every token. `stream_interval` None ("auto", the default)
+coalesces by the writer's backlog instead. The writer is every stream's sender, and it is free for a
+stream when no later output of that stream waits in its queue: then it sends everything the stream
+produced since its last response. While a later output waits (the writer fell behind: its earlier
+sends had not returned when the engine produced it), the tokens wait for that output's response. A
+writer that keeps up sends one token per response; one that falls behind sends fewer, larger ones,
+and each costs the same IPC and postprocessing step however many tokens it carries.
+
+A request that failed in the engine gets an INTERNAL error instead of its final response.
+num_return_sequences > 1, or a batch of several prompts: one stream per sequence, all on the
+request's sender; each response names its sequence (sequence_index) and prompt (batch_index), and
+only the response that ends the last of them carries the FINAL flag (TensorRT-LLM's framing).
 """
 
 from __future__ import annotations
@@ -59,7 +66,9 @@ class StreamSettings:
     responses: ResponseBuilder
     metrics: LatencyHistograms
     vocab_size: int  # generation_logits' last dim
-    stream_interval: int = 1  # streaming: tokens per response after the first (EngineModelConfig)
+    # streaming: tokens per response after the first; None: what accumulated, whenever the writer is
+    # free for the stream (EngineModelConfig.stream_interval "auto", its fixed_stream_interval)
+    stream_interval: int | None = 1
 
 
 class ArrivalClock:
@@ -133,8 +142,11 @@ class ResponseStream:
         self.last: float | None = None
         self.generated = 0  # tokens generated so far, for the KV blocks of the perf outputs
         self.cancelled = False
+        self.queued = 0  # outputs handed to the writer and not written yet (ResponseWriter's lock)
 
-    def write(self, out: TokenOutput, at: float) -> None:
+    def write(self, out: TokenOutput, at: float, *, behind: bool = False) -> None:
+        """Frame one engine output. behind: a later output of this stream already waits for the
+        writer (stream_interval None holds the tokens for it)."""
         if out.new_token_ids:
             if self.last is None:
                 self.first = at
@@ -162,7 +174,7 @@ class ResponseStream:
             self.logits.extend(out.generation_logits)
         if out.context_logits is not None:
             self.context_logits = out.context_logits
-        if not (out.finished or self.streaming and self._stream_due()):
+        if not (out.finished or self.streaming and self._stream_due(behind)):
             return
         tensors = output_tensors(self.collected, self.arrival_ns, self._extras(out), self.settings.vocab_size)
         self.sender.send(self.responses.data(tensors), flags=final)
@@ -180,11 +192,16 @@ class ResponseStream:
         self.logits: list | None = [] if self.asked.logits else None
         self.context_logits = None
 
-    def _stream_due(self) -> bool:
-        """Streaming: the first token goes out at once, the rest `stream_interval` at a time."""
-        return bool(self.collected) and (
-            len(self.collected) == self.generated or len(self.collected) >= self.settings.stream_interval
-        )
+    def _stream_due(self, behind: bool) -> bool:
+        """Streaming: the first token goes out at once, the rest `stream_interval` at a time, or
+        (None) whenever no later output of this stream waits for the writer."""
+        if not self.collected:
+            return False
+        if len(self.collected) == self.generated:  # nothing sent yet: the first response
+            return True
+        if self.settings.stream_interval is None:
+            return not behind
+        return len(self.collected) >= self.settings.stream_interval
 
     def _extras(self, out: TokenOutput) -> Extras:
         """The optional outputs of the response that carries `collected`."""
@@ -242,14 +259,20 @@ class ResponseStream:
 
 
 class ResponseWriter:
-    """The thread that sends every request's responses, in the order the engine produced them."""
+    """The thread that sends every request's responses, in the order the engine produced them.
+
+    It counts each stream's outputs still in its queue (ResponseStream.queued), so that a stream
+    knows, when one of its outputs is written, whether a later one already waits ("auto" framing)."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()  # the engine thread adds to `queued`, this thread takes away
         self._thread = threading.Thread(target=self._loop, name="response-writer", daemon=True)
         self._thread.start()
 
     def put(self, stream: ResponseStream, out: TokenOutput, at: float) -> None:
+        with self._lock:
+            stream.queued += 1
         self._queue.put((stream, out, at))
 
     def close(self, timeout: float = 5.0) -> None:
@@ -259,8 +282,11 @@ class ResponseWriter:
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
             stream, out, at = item
+            with self._lock:
+                stream.queued -= 1
+                behind = stream.queued > 0
             try:
-                stream.write(out, at)
+                stream.write(out, at, behind=behind)
             except Exception:  # a broken client must not stop the writer for everyone else
                 log.exception("sending a response of %s failed", out.request_id)
                 stream.cancelled = True

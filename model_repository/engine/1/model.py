@@ -37,9 +37,11 @@ FP32[beam=1, tokens, vocab] (the model's raw logits at each token of this respon
 return_context_logits context_logits FP32[prompt, vocab] on a sequence's first response; with
 return_num_input_tokens num_input_tokens INT32[1] (the prompt's length), with return_num_output_tokens
 num_output_tokens INT32[1] (the tokens in this response's output_ids, as fillTritonResponse counts them).
-Responses: streaming → the first token at once, then one response per `stream_interval` tokens
-(parameter, default 1: one per token), then a final one with the FINAL flag (tokens: 0 unless some were
-still held back); otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
+Responses: streaming → the first token at once, then (parameter `stream_interval`, default "auto")
+everything generated since the last response whenever the response writer is free for the stream (one
+token per response while it keeps up), or with stream_interval N one response per N tokens (1: one
+per token), then a final one with the FINAL flag (tokens: 0 unless some were still held back);
+otherwise one response with every token and the FINAL flag. Errors: INVALID_ARG for a bad
 request, NOT_FOUND for an unknown adapter, UNAVAILABLE when the engine queue is full (retry later) or
 the engine has stopped.
 

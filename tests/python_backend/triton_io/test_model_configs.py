@@ -40,6 +40,7 @@ def test_text_limits_default_to_contract_limits():
             exclude_input_in_output=False,
             xgrammar_tokenizer_info_path="info.json",
         ),
+        EngineModelConfig(stream_interval="auto"),
     ],
 )
 def test_what_the_assembly_writes_the_model_reads_back(config):
@@ -65,7 +66,14 @@ def test_the_engine_model_writes_every_engine_config_field():
     # served config says what the engine runs with.
     engine_fields = set(EngineConfig.__dataclass_fields__)
     assert engine_fields <= set(written)
-    assert written["stream_interval"] == "1" and written["exclude_input_in_output"] == "true"
+    # "auto" is the default framing: the first token alone, then what accumulated while the
+    # response writer was busy (triton_io/responses.py).
+    assert written["stream_interval"] == "auto" and written["exclude_input_in_output"] == "true"
+
+
+def test_the_response_side_gets_a_fixed_interval_or_none_for_auto():
+    assert EngineModelConfig(stream_interval="auto").fixed_stream_interval is None
+    assert EngineModelConfig(stream_interval=4).fixed_stream_interval == 4
 
 
 @pytest.mark.parametrize(
@@ -95,7 +103,12 @@ def test_the_engine_model_writes_every_engine_config_field():
         (
             EngineModelConfig,
             {"stream_interval": "0"},
-            "engine parameter stream_interval: must be >= 1, got 0",
+            'engine parameter stream_interval: must be an integer >= 1 or "auto", got 0',
+        ),
+        (
+            EngineModelConfig,
+            {"stream_interval": "Auto"},  # the word is exact, as the Makefile and the CLI pass it
+            "engine parameter stream_interval: must be an integer >= 1 or \"auto\", got 'Auto'",
         ),
     ],
 )

@@ -1,10 +1,18 @@
 """python_backend/triton_io/responses.py: framing of one request's responses, without Triton."""
 
+import threading
+
 import numpy as np
 
 from python_backend.engine.llm_engine import TokenOutput
 from python_backend.engine.sequence import FinishReason
-from python_backend.triton_io.responses import Asked, ResponseStream, Siblings, StreamSettings
+from python_backend.triton_io.responses import (
+    Asked,
+    ResponseStream,
+    ResponseWriter,
+    Siblings,
+    StreamSettings,
+)
 from python_backend.triton_io.triton_api import Status
 
 FINAL = 1
@@ -243,3 +251,101 @@ def test_a_held_back_response_carries_the_log_probs_and_logits_of_its_tokens():
         ([6, 7], [-0.75, -0.875], [6.0, 7.0], (1, 1, 2, VOCAB)),
         ([], [], [], (1, 1, 0, VOCAB)),
     ]
+
+
+# stream_interval "auto" (StreamSettings.stream_interval None): the writer sends what accumulated
+# whenever it is free for the stream, i.e. when no later output of that stream waits in its queue.
+AUTO = None
+
+
+def test_auto_sends_the_first_token_alone_even_when_the_writer_is_behind():
+    sender = Sender()
+    s = stream(sender, stream_interval=AUTO)
+    s.write(_out("r", [1], False), 0.0, behind=True)
+    # The first token is what TTFT measures: it never waits for the next.
+    assert [ids(response) for response, _ in sender.sent] == [[1]]
+
+
+def test_auto_holds_tokens_while_later_ones_wait_and_the_final_response_carries_the_rest():
+    sender = CountingSender()
+    s = stream(sender, stream_interval=AUTO)
+    s.write(_out("r", [1], False), 0.0, behind=False)
+    s.write(_out("r", [2], False), 0.0, behind=True)  # token 3 is queued already: hold 2 for it
+    s.write(_out("r", [3], False), 0.0, behind=False)  # the writer caught up: send 2 and 3
+    s.write(_out("r", [4], False), 0.0, behind=False)  # keeping up: one token per response
+    s.write(_out("r", [5], False), 0.0, behind=True)
+    s.write(_out("r", [6], True), 0.0)  # the last output: whatever was held goes with it
+    assert [ids(response) for response, _ in sender.sent] == [[1], [2, 3], [4], [5, 6]]
+    assert [flags for _, flags in sender.sent] == [0, 0, 0, FINAL]
+    assert sender.cancel_checks == 3  # once per response that is not the final one
+
+
+def _framed(stream_interval, behind):
+    """Tokens 1..n (n = len(behind)) then an empty final output, written as the writer would with
+    behind[i] for output i; returns the token ids of each response."""
+    sender = Sender()
+    s = stream(sender, stream_interval=stream_interval)
+    for token, late in enumerate(behind, start=1):
+        s.write(_out("r", [token], False), 0.0, behind=late)
+    s.write(_out("r", [], True), 0.0)
+    return [ids(response) for response, _ in sender.sent]
+
+
+def test_auto_carries_the_same_tokens_as_per_token_framing():
+    behind = [True, True, False, True, False, False, True, True, True, False, True]
+    per_token = _framed(1, behind)  # a fixed interval ignores the backlog
+    auto = _framed(AUTO, behind)
+    assert per_token == [[t] for t in range(1, 12)] + [[]]
+    # 1 alone; 2-3 held for 3; 4-5; 6; 7-10; 11 held until the final output, which carries it.
+    assert auto == [[1], [2, 3], [4, 5], [6], [7, 8, 9, 10], [11]]
+    assert sum(auto, []) == sum(per_token, [])
+
+
+class GatedSender(Sender):
+    """Triton's response sender as the writer sees it: send() may take a while (an IPC round trip);
+    here the send numbered `gate_at` does not return until the test opens the gate."""
+
+    def __init__(self, gate_at):
+        super().__init__()
+        self.gate_at = gate_at
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.changed = threading.Condition()
+
+    def send(self, response=None, flags=0):
+        with self.changed:
+            super().send(response, flags)
+            self.changed.notify_all()
+        if len(self.sent) == self.gate_at:
+            self.entered.set()
+            assert self.gate.wait(10)
+
+    def wait_for(self, count):
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.sent) >= count, 10)
+
+
+def test_the_writer_coalesces_what_accumulated_while_a_send_had_not_returned():
+    """The real writer thread: tokens the engine produced while the writer was inside a send of this
+    stream go out together once it returns; while it keeps up, one token per response."""
+    sender = GatedSender(gate_at=2)
+    s = stream(sender, stream_interval=AUTO)
+    writer = ResponseWriter()
+    try:
+        writer.put(s, _out("r", [1], False), 0.0)
+        sender.wait_for(1)
+        writer.put(s, _out("r", [2], False), 0.0)
+        assert sender.entered.wait(10)  # the writer is inside the send of token 2
+        for token in (3, 4, 5):
+            writer.put(s, _out("r", [token], False), 0.0)
+        sender.gate.set()
+        sender.wait_for(3)
+        writer.put(s, _out("r", [6], False), 0.0)
+        sender.wait_for(4)
+        writer.put(s, _out("r", [], True), 0.0)
+        sender.wait_for(5)
+    finally:
+        writer.close()
+    assert [ids(response) for response, _ in sender.sent] == [[1], [2], [3, 4, 5], [6], []]
+    assert [flags for _, flags in sender.sent] == [0, 0, 0, 0, FINAL]
+    assert s.queued == 0
