@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from python_backend.triton_io.model_configs import AUTO, parse_stream_interval
+
 from .. import checkpoint, manifest
 from . import export, quality, repository
 
@@ -116,9 +118,11 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--stream-interval",
-        type=int,
-        default=1,
-        help="streaming: tokens per response after the first (larger: less CPU per token, coarser streams)",
+        type=parse_stream_interval,
+        default=AUTO,
+        help='streaming: after the first token, "auto" sends what accumulated whenever the response '
+        "writer is free (one token per response while it keeps up), N: N tokens per response "
+        "(larger: less CPU per token, coarser streams; 1: tensorrtllm_backend's framing)",
     )
     p.add_argument(
         "--speculative-draft-len",

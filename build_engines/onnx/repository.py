@@ -6,7 +6,7 @@ from pathlib import Path
 
 from python_backend.engine.config import EngineConfig
 from python_backend.engine.lora_weights import SPEC_FILE as LORA_SPEC_FILE
-from python_backend.triton_io.model_configs import EngineModelConfig
+from python_backend.triton_io.model_configs import AUTO, EngineModelConfig
 from python_backend.triton_io.preprocess import CPU_ENGINE
 
 from .. import manifest, model_config
@@ -30,7 +30,7 @@ def assemble_cpu(
     max_num_seqs: int = 16,
     max_queue_size: int = 256,
     max_batch_size: int = 64,
-    stream_interval: int = 1,
+    stream_interval: int | str = AUTO,
     speculative_draft_len: int = 0,
     lora_dir: str = "",
     max_loras: int = 0,
@@ -38,8 +38,9 @@ def assemble_cpu(
 ) -> Path:
     """The CPU repository: shared models + the Python-backend `engine` over onnx_dir.
     max_seq_len: prompt + generated tokens of one sequence (the engine's and preprocessing's);
-    stream_interval and the engine's settings are EngineModelConfig's (triton_io/model_configs.py),
-    which refuses bad values now, not when Triton loads the model.
+    stream_interval ("auto", or tokens per streamed response) and the engine's settings are
+    EngineModelConfig's (triton_io/model_configs.py), which refuses bad values now, not when Triton
+    loads the model.
     lora_dir: the adapter directory as the server will see it ("" = LoRA off); with it, onnx_dir must
     be a LoRA-capable export (python -m build_engines export-lora) and max_loras >= 1 of its
     max_lora_rank adapters are resident at once."""
