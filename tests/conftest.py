@@ -120,3 +120,13 @@ def emulated_pytorch_server(checkpoint_dir, onnx_fp32):
     running = start_emulated_pytorch_server(checkpoint_dir, onnx_fp32)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def made_adapters(checkpoint_dir) -> dict[str, Path]:
+    """The LoRA test adapters by name (build_engines.lora.adapters), made once under the scratch folder
+    and reused by every directory that serves them, and by the next run on the same folder
+    (tests/made_adapters.py). Read-only: copy them into a server's LORA_DIR."""
+    from made_adapters import made_adapters as make
+
+    return make(checkpoint_dir)

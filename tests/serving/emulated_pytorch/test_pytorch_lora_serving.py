@@ -7,7 +7,9 @@ is refused naming it; tensorrtllm_backend's lora_task_id is refused by name; the
 per adapter.
 
 Its own server, not the session's (tests/emulated_gpu_servers.py): LoRA on means the LoRA export, and
-the session repository's answers stay the plain export's, which the other tests here hold to.
+the session repository's answers stay the plain export's, which the other tests here hold to (its
+base-model tokens would not change, but every step would run the LoRA branches, and
+test_pytorch_relocation.py holds its files to what gpu-repo writes without LoRA options).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ ROWS = (A, None, B, A)  # sent together: two adapters and the base model share t
 @pytest.fixture(scope="module")
 def lora_server(checkpoint_dir, onnx_fp32, tokenizer):
     """The server, with `expected`: the CPU engine's own answer per adapter. Adapters are read per request,
-    so they are made (and the CPU engine answers) while the server starts."""
+    so they are copied in (and the CPU engine answers) while the server starts."""
     from emulated_gpu_servers import GPU_REPO_ARGS, TEST_LIMITS, start_server
 
     from build_engines.llmapi import emulated
@@ -67,16 +69,19 @@ def lora_server(checkpoint_dir, onnx_fp32, tokenizer):
 
 
 def cpu_engine_answers(checkpoint_dir, onnx_fp32, tokenizer, lora_dir) -> dict:
-    """The test adapters made into lora_dir, and the CPU engine's own greedy text per adapter (None: the
-    base model), ending on the model's end ids as the ensemble's requests do."""
-    from build_engines.lora.adapters import make_test_adapters
+    """The session's test adapters (tests/made_adapters.py: made, or read when made already) copied into
+    lora_dir, and the CPU engine's own greedy text per adapter (None: the base model), ending on the
+    model's end ids as the ensemble's requests do."""
+    from made_adapters import made_adapters
+
     from build_engines.lora.export import export_lora
     from python_backend.engine.config import EngineConfig
     from python_backend.engine.llm_engine import LLMEngine
     from python_backend.engine.sequence import SamplingParams
     from python_backend.text.tokenizer import generation_end_ids
 
-    make_test_adapters(checkpoint_dir, lora_dir)
+    for name, path in made_adapters(checkpoint_dir).items():
+        shutil.copytree(path, lora_dir / name)
     ends = tuple(generation_end_ids(checkpoint_dir, tokenizer))
     engine = LLMEngine(
         EngineConfig(max_seq_len=128, max_loras=2, max_lora_rank=8), export_lora(checkpoint_dir, onnx_fp32)
