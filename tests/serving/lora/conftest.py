@@ -1,16 +1,19 @@
-"""A CPU repository with LoRA on, served by its own tritonserver for this directory's tests.
+"""A CPU repository with LoRA on, served by its own tritonserver for this directory's tests: the
+engine's (test_lora_serving.py) and the OpenAI gateway's (test_lora_via_gateway.py, which starts a
+gateway over the same LORA_DIR). The engine's run first (pytest takes files in name order), so the
+server starts while their PyTorch reference is made; the gateway's test has nothing to do meanwhile.
 
 Its own server, not the session's: the session's repository runs the plain export (LoRA off), whose
 answers every other serving test holds to; this one runs the LoRA-capable export with a small
 adapter table (MAX_LORAS 2, MAX_LORA_RANK 8) so that three adapters evict each other. LORA_DIR starts
-empty: the tests write adapters into it while the server runs, as an operator would.
+empty: the tests write adapters into it while the server runs, as an operator would. The adapters
+they copy there are the session's made_adapters (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from lora_server import MAX_LORA_RANK, MAX_LORAS
@@ -26,19 +29,10 @@ def base_model(checkpoint_dir):
     return load_base(checkpoint_dir)
 
 
-@pytest.fixture(scope="session")
-def made_adapters(checkpoint_dir, base_model, tmp_path_factory) -> dict[str, Path]:
-    """The test adapters (build_engines.lora.adapters), made once, outside the server's LORA_DIR."""
-    from build_engines.lora.adapters import make_test_adapters
-
-    paths = make_test_adapters(checkpoint_dir, tmp_path_factory.mktemp("made_adapters"), model=base_model)
-    return {path.name: path for path in paths}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def lora_server_starting(checkpoint_dir, onnx_fp32):
     """Assemble and start the server in the background (about 40 s), so the adapters and the PyTorch
-    reference are made meanwhile; `lora_server` waits for it."""
+    reference are made (or read) meanwhile; `lora_server` waits for it."""
     from build_engines.lora.export import export_lora
     from build_engines.onnx import repository
     from server.tritonserver import ServerOptions, TritonServer

@@ -1,10 +1,11 @@
-"""LoRA adapters through the OpenAI gateway and the client library, against a real tritonserver
-serving the CPU repository with LoRA on (issue 27): an adapter registered with vLLM's
+"""LoRA adapters through the OpenAI gateway and the client library, against this directory's
+tritonserver (conftest.py: the CPU repository with LoRA on, max_lora_rank 8) with a gateway of its
+own over the same adapter directory (issue 27): an adapter registered with vLLM's
 /v1/load_lora_adapter while both run is listed with its parent and answers `"model": "<adapter>"`
 with the tokens the client library gets by lora_name over gRPC; the server's max_lora_rank, read
 from Triton's model configs, refuses a wider adapter by name; unknown adapters are a 404 / a typed
 error naming them; unload makes the name unknown again. (Greedy tokens against PyTorch + PEFT are
-tests/serving/lora/'s.)"""
+test_lora_serving.py's; the adapters its tests wrote are still in the directory when this runs.)"""
 
 from __future__ import annotations
 
@@ -15,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gateway_process import start_gateway, stop_gateway
-from suite_ports import SCRATCH, test_port
+from lora_server import MAX_LORA_RANK
+from suite_ports import test_port
 
-from python_backend.contract.adapter_dir import CONFIG_FILE, WEIGHTS_FILE
+from python_backend.contract.adapter_dir import CONFIG_FILE, WEIGHTS_FILE, AdapterDirectory
 
 pytestmark = pytest.mark.integration
 
-PORTS = (test_port(1740), test_port(1741), test_port(1742))
 GATEWAY_PORT = test_port(11040)
-MAX_LORA_RANK = 4  # the "narrow" adapter's rank: the "wide" one (rank 8) does not fit
+NARROW_RANK = 4
+WIDE_RANK = MAX_LORA_RANK * 2  # does not fit the server's max_lora_rank
 MODULES = ("q_proj", "v_proj", "up_proj", "down_proj")
 
 
@@ -60,47 +62,32 @@ def write_adapter(
 
 
 @pytest.fixture(scope="module")
-def stack(checkpoint_dir, onnx_fp32):
-    """(tritonserver, gateway URL, adapter directory); two adapters wait in its hidden .staging."""
+def stack(lora_server, checkpoint_dir, onnx_fp32):
+    """(tritonserver, gateway URL, adapter directory): this directory's server, its LORA_DIR, a gateway
+    reading the same directory; two adapters wait in the directory's hidden .staging."""
     from build_engines.lora.export import export_lora
-    from build_engines.onnx import repository
     from python_backend.engine.lora_weights import LoraSpec
-    from server.tritonserver import ServerOptions, TritonServer
 
-    lora_dir = SCRATCH / "gateway_lora_adapters"
-    shutil.rmtree(lora_dir, ignore_errors=True)
-    export = export_lora(checkpoint_dir, onnx_fp32)  # reused when up to date, as `make serve` does
-    spec = LoraSpec.read(export)
-    for name, rank, seed in (("wide", 8, 1), ("narrow", MAX_LORA_RANK, 2)):
+    lora_dir = lora_server.lora_dir
+    shutil.rmtree(lora_dir / ".staging", ignore_errors=True)
+    spec = LoraSpec.read(export_lora(checkpoint_dir, onnx_fp32))  # the server's, already derived
+    for name, rank, seed in (("wide", WIDE_RANK, 1), ("narrow", NARROW_RANK, 2)):
         write_adapter(
             lora_dir / ".staging" / name, spec, checkpoint_dir, rank=rank, modules=MODULES, seed=seed
         )
-    repo = repository.assemble_cpu(
-        SCRATCH / "gateway_lora_repository",
-        checkpoint_dir,
-        export,
-        max_seq_len=256,
-        max_num_seqs=4,
-        max_queue_size=16,
-        lora_dir=str(lora_dir.resolve()),
-        max_loras=2,
-        max_lora_rank=MAX_LORA_RANK,
+    tokenizer_dir = Path(lora_server.options.model_repository) / "preprocessing" / "1" / "tokenizer"
+    gateway = start_gateway(
+        GATEWAY_PORT,
+        lora_server.options.grpc_url,
+        tokenizer_dir,
+        "--lora-dir",
+        str(lora_dir),
+        "--allow-runtime-lora",
     )
-    options = ServerOptions(repo, *PORTS, exit_timeout_s=10)
-    with TritonServer(options, log_path=SCRATCH / "gateway_lora_tritonserver.log") as server:
-        tokenizer_dir = repo / "preprocessing" / "1" / "tokenizer"
-        gateway = start_gateway(
-            GATEWAY_PORT,
-            options.grpc_url,
-            tokenizer_dir,
-            "--lora-dir",
-            str(lora_dir),
-            "--allow-runtime-lora",
-        )
-        try:
-            yield server, f"http://127.0.0.1:{GATEWAY_PORT}", lora_dir
-        finally:
-            stop_gateway(gateway)
+    try:
+        yield lora_server, f"http://127.0.0.1:{GATEWAY_PORT}", lora_dir
+    finally:
+        stop_gateway(gateway)
 
 
 def test_an_adapter_loaded_while_serving_answers_by_model_name(stack):
@@ -116,12 +103,17 @@ def test_an_adapter_loaded_while_serving_answers_by_model_name(stack):
     too_wide = {"lora_name": "wide", "lora_path": str(lora_dir / ".staging" / "wide")}
     refused = httpx.post(f"{url}/v1/load_lora_adapter", json=too_wide, timeout=120)
     assert refused.status_code == 400
-    assert f"rank 8 > the server's max_lora_rank {MAX_LORA_RANK}" in refused.json()["error"]["message"]
+    message = refused.json()["error"]["message"]
+    assert f"rank {WIDE_RANK} > the server's max_lora_rank {MAX_LORA_RANK}" in message
 
     body = {"lora_name": "my-adapter", "lora_path": str(lora_dir / ".staging" / "narrow")}
     loaded = httpx.post(f"{url}/v1/load_lora_adapter", json=body, timeout=120)
     assert loaded.status_code == 200, loaded.text
-    assert [(m.id, m.parent) for m in sdk.models.list()] == [(base, None), ("my-adapter", base)]
+    listed = [(m.id, m.parent) for m in sdk.models.list()]
+    assert ("my-adapter", base) in listed
+    # The base model, then every adapter of the directory the server reads (the other tests of this
+    # directory write theirs there too), each with its parent.
+    assert listed == [(base, None)] + [(name, base) for name in AdapterDirectory(lora_dir).names()]
 
     messages = [{"role": "user", "content": "Name a colour."}]
 
