@@ -29,6 +29,7 @@ from build_engines.onnx import quality, repository
 from server.tritonserver import ServerOptions, TritonServer
 
 from . import lora, report, runners, workload
+from .peers import rows as peer_rows
 from .stats import row
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PORTS = (30000, 30001, 30002)
 STREAM_INTERVAL = 4  # the tokens per streamed response of the triton_interval row
 DRAFT_LEN = 4  # speculative_draft_len of the triton_speculative rows
+PEER_WORK = ROOT / "artifacts" / "peers"  # the peers' builds, exports and environments
+LOGS = ROOT / "build"  # the server peers' logs
 
 
 def machine() -> dict:
@@ -151,8 +154,8 @@ def main(argv=None) -> int:
         with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}-interval.log"):
             stream_rows(options.grpc_url, f"triton_interval{STREAM_INTERVAL}", precision, p, add_row)
         if args.peers:
-            add_row(llama_server_row(ckpt, precision, p))
-            for r in openvino_rows(ckpt, precision, prompt_ids[: p["streams"][16]], p):
+            add_row(peer_rows.llama_server_row(PEER_WORK, ckpt, precision, p, port=PORTS[0], logs=LOGS))
+            for r in peer_rows.openvino_rows(PEER_WORK, ckpt, precision, prompt_ids[: p["streams"][16]], p):
                 add_row(r)
     report.write(rows, machine(), args.quick, stream_interval=STREAM_INTERVAL, draft_len=DRAFT_LEN)
     return 0
@@ -191,38 +194,6 @@ def speculative_rows(grpc_url: str, precision: str, p: dict, add_row) -> None:
                     wall,
                 )
             )
-
-
-def llama_server_row(ckpt: Path, precision: str, p: dict) -> dict:
-    """llama.cpp's server on the same model (GGUF of the matching precision), prompts, output length
-    and 16 closed-loop streaming clients as the triton_ensemble 16-stream row."""
-    from .peers import llamacpp
-
-    work = ROOT / "artifacts" / "peers"
-    binary = llamacpp.server_binary(work)
-    model = llamacpp.gguf(work, ckpt, precision)
-    log = ROOT / "build" / f"bench-llama-server-{precision}.log"
-    with llamacpp.Server(binary, model, PORTS[0], slots=16, context=1024, log_path=log):
-        samples, wall = llamacpp.streams(PORTS[0], workload.prompts(p["streams"][16]), p["max_tokens"], 16)
-    return row(f"llama_server_{llamacpp.PRECISIONS[precision]}", precision, 16, samples, wall)
-
-
-def openvino_rows(ckpt: Path, precision: str, prompt_ids: list[list[int]], p: dict) -> list[dict]:
-    """OpenVINO GenAI's continuous-batching pipeline, in process, with the matching weight precision:
-    f32 inference precision, then OpenVINO's default on this CPU; the 16-stream row's prompts."""
-    from .peers import openvino_peer
-
-    work = ROOT / "artifacts" / "peers"
-    model = openvino_peer.export(work, ckpt, precision)
-    return [
-        row(
-            f"openvino_genai_{compute}",
-            precision,
-            16,
-            *openvino_peer.streams(work, model, prompt_ids, p["max_tokens"], 16, compute),
-        )
-        for compute in openvino_peer.COMPUTE
-    ]
 
 
 def locust_row(grpc_url: str, precision: str, p: dict) -> dict:
