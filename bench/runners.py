@@ -156,7 +156,7 @@ def _stream_one(
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
     sent = time.perf_counter()
     client.async_stream_infer("ensemble", inputs, enable_empty_final_response=True, parameters=parameters)
-    first, count = None, 0
+    first, count, marks = None, 0, []  # marks: (s since send, tokens so far) of responses with tokens
     try:
         while True:
             result, error = responses.get(timeout=600)
@@ -168,8 +168,10 @@ def _stream_one(
                 if first is None and b"".join(text.reshape(-1)):
                     first = now
                 count = int(result.as_numpy("token_count").reshape(-1)[0])
+                if count > (marks[-1][1] if marks else 0):
+                    marks.append((now - sent, count))
             if result.get_response().parameters["triton_final_response"].bool_param:
-                return Sample((first or now) - sent, now - sent, count)
+                return Sample((first or now) - sent, now - sent, count, tuple(marks))
     finally:
         client.stop_stream()
         client.close()
@@ -183,16 +185,23 @@ def triton_streams(
     extra: dict | None = None,
     parameters: dict | None = None,
     exact: bool = True,
+    *,
+    per_request: list[dict] | None = None,
+    warm_up: bool = True,
 ):
     """`concurrency` clients, each streaming its requests one after another over gRPC; `extra`:
-    more ensemble inputs for every request (e.g. a guided-decoding guide); `parameters`: Triton
-    request parameters; exact=False lets answers end where the model ends them (max_tokens at most)."""
-    _stream_one(
-        grpc_url, prompts[0], 2, extra, parameters
-    )  # warm-up (compiles a guide once: xgrammar caches it)
+    more ensemble inputs for every request (e.g. a guided-decoding guide); `per_request`: request
+    i's own inputs besides (e.g. its `lora_name`; a None value sends no input); `parameters`: Triton
+    request parameters; exact=False lets answers end where the model ends them (max_tokens at most);
+    warm_up=False skips the untimed first request (the caller has warmed the server up)."""
+    own = per_request or [{}] * len(prompts)
+    if warm_up:  # compiles a guide once: xgrammar caches it
+        _stream_one(grpc_url, prompts[0], 2, {**(extra or {}), **own[0]}, parameters)
+
+    def one(i: int) -> Sample:
+        return _stream_one(grpc_url, prompts[i], max_tokens, {**(extra or {}), **own[i]}, parameters, exact)
+
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        samples = list(
-            pool.map(lambda p: _stream_one(grpc_url, p, max_tokens, extra, parameters, exact), prompts)
-        )
+        samples = list(pool.map(one, range(len(prompts))))
     return samples, time.perf_counter() - started
