@@ -1,5 +1,6 @@
-"""The processes the soak and the fault injection run and watch: `python -m server` and the OpenAI
-gateway as operators start them, their memory, and the engine's load as its metrics report it."""
+"""The processes the benchmarks run and watch: `python -m server` and the OpenAI gateway as operators
+start them (the soak, the fault injection), their memory, the engine's load as its metrics report it,
+and the CPU repository's tritonserver as `make bench` starts it, LoRA on or off (the multi-LoRA rows)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from build_engines.onnx import repository
 from server import drain
+from server.tritonserver import ServerOptions, TritonServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +84,34 @@ def metric(metrics_url: str, name: str) -> float | None:
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in lines if line.split("{", 1)[0].split(" ", 1)[0] == name
     )
+
+
+def cpu_server(
+    name: str,
+    checkpoint_dir: Path,
+    onnx_dir: Path,
+    ports: tuple[int, int, int],
+    *,
+    adapter_dir: Path | None = None,
+    max_loras: int = 0,
+    max_lora_rank: int = 16,
+) -> TritonServer:
+    """A tritonserver (not started: `with` starts it) on the CPU repository build/<name> over
+    onnx_dir, with `make bench`'s engine settings (max_seq_len 1024, max_num_seqs 16); its log is
+    build/<name>.log. adapter_dir: the LORA_DIR whose adapters the engine serves by name (onnx_dir
+    then a LoRA-capable export, max_loras of rank up to max_lora_rank resident); None: LoRA off."""
+    repo = repository.assemble_cpu(
+        ROOT / "build" / name,
+        checkpoint_dir,
+        onnx_dir,
+        max_seq_len=1024,
+        max_num_seqs=16,
+        lora_dir=str(adapter_dir.resolve()) if adapter_dir else "",
+        max_loras=max_loras,
+        max_lora_rank=max_lora_rank,
+    )
+    options = ServerOptions(repo, *ports, exit_timeout_s=5)
+    return TritonServer(options, log_path=ROOT / "build" / f"{name}.log")
 
 
 def wait_until(predicate, timeout_s: float, poll_s: float = 0.5) -> bool:
