@@ -2,7 +2,8 @@
 
 Rows: HF `generate` one request at a time and batched (baseline); our engine called directly;
 16 streams over 4 adapters mixed with base-model requests beside base-only rows on the same
-LoRA-capable engine and on the plain export, interleaved (bench/lora.py); our engine through the
+LoRA-capable engine and on the plain export, interleaved (bench/lora.py), and the same three through
+Triton (a LoRA server with the adapters in its LORA_DIR beside the plain one); our engine through the
 Triton ensemble with 1, 4 and 16 concurrent streaming clients, and with 16 whose answers are held
 to a JSON schema (guided decoding, bench/workload.py), the summarization prompts at 1 and 16
 streams without and with prompt-lookup speculation, and the 1, 4 and 16 streams again on a server
@@ -10,7 +11,8 @@ that streams STREAM_INTERVAL tokens per response (`stream_interval`); the Locust
 (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on the same
 server, so its figures can be checked against this benchmark's; FP32 and INT8. With --peers
 (`make bench PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline on the
-16-stream row's workload, at the matching precision (bench/peers). Writes
+16-stream row's workload, at the matching precision, and vLLM's CPU server at f32 and BF16 compute
+(bench/peers; `python -m bench.peers` runs only those and our 16-stream row). Writes
 results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
 compare rows of the same run.
 """
@@ -75,8 +77,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--peers",
         action="store_true",
-        help="also llama.cpp's llama-server and OpenVINO GenAI's pipeline at the matching precision "
-        "(bench/peers; built or installed once under artifacts/peers)",
+        help="also llama.cpp's llama-server and OpenVINO GenAI's pipeline at the matching precision, "
+        "and vLLM's CPU server (bench/peers; built or installed once under artifacts/peers)",
     )
     args = parser.parse_args(argv)
     p = workload.plan(args.quick)
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
         add_row(row("engine_direct", precision, 16, samples, wall))
         if precision == "fp32":  # the LoRA export is fp32 (build_engines/lora)
             adapter_dir = ROOT / "build" / "bench-lora-adapters"
-            for r in lora.rows(ckpt, onnx_dir, adapter_dir, prompt_ids, p["max_tokens"]):
+            for r in lora.engine_rows(ckpt, onnx_dir, adapter_dir, prompt_ids, p["max_tokens"]):
                 add_row(r)
         repo = repository.assemble_cpu(
             ROOT / "build" / f"bench-{precision}", ckpt, onnx_dir, max_seq_len=1024, max_num_seqs=16
@@ -139,6 +141,12 @@ def main(argv=None) -> int:
             add_row(row("triton_json_schema", precision, 16, samples, wall))
             add_row(locust_row(options.grpc_url, precision, p))
             speculative_rows(options.grpc_url, precision, p, add_row)
+            if precision == "fp32":  # the 16-stream row's workload, on this server and a LoRA one
+                prompts = workload.prompts(p["streams"][16])
+                for r in lora.triton_rows(
+                    ckpt, onnx_dir, adapter_dir, options.grpc_url, prompts, p["max_tokens"]
+                ):
+                    add_row(r)
         # The stream rows again on a server that sends STREAM_INTERVAL tokens per response after the
         # first: what per-response IPC and postprocessing cost. The same rows in the same order, so
         # that the prefix cache holds the same prompts when the 16-stream row starts on both servers.
@@ -157,6 +165,9 @@ def main(argv=None) -> int:
             add_row(peer_rows.llama_server_row(PEER_WORK, ckpt, precision, p, port=PORTS[0], logs=LOGS))
             for r in peer_rows.openvino_rows(PEER_WORK, ckpt, precision, prompt_ids[: p["streams"][16]], p):
                 add_row(r)
+    if args.peers:  # one server per compute dtype, on the FP32 checkpoint: not per variant of ours
+        for r in peer_rows.vllm_rows(PEER_WORK, ckpt, p, port=PORTS[0], logs=LOGS):
+            add_row(r)
     report.write(rows, machine(), args.quick, stream_interval=STREAM_INTERVAL, draft_len=DRAFT_LEN)
     return 0
 

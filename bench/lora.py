@@ -1,23 +1,32 @@
 """The multi-LoRA rows (issue 27): 16 streams over 4 adapters mixed with base-model requests, beside
-the base-only row on the same LoRA-capable engine and the plain export's base-only row.
+base-only rows, through the Triton ensemble and with the engine called directly.
 
-All three are the engine called in-process (runners.engine_batch) on the same prompts, so their
-ratios isolate what LoRA costs: `engine_lora_plain` the plain export, `engine_lora_base` the
-LoRA-capable export with no adapter in any row, and `engine_lora_mixed` the same engine with 4 of
-every 16 requests on the base model and 3 on each of 4 adapters, all resident (max_loras 4), so that
-every batched step mixes rows with different adapters and rows with none. The adapters are made
-here from the bundled model, as the test adapters are (build_engines/lora/adapters.py), with their
-own seeds and ranks.
+Through Triton (`triton_rows`, the issue's row): `make bench`'s 16-stream row (the same prompts, 16
+streaming gRPC clients, exactly max_tokens tokens per request) on two servers up at once: the plain
+one (bench's default repository, LoRA off) and one whose repository serves ADAPTERS from a LORA_DIR
+(the LoRA-capable export, max_loras 4). `triton_lora_plain` is base-only on the plain server,
+`triton_lora_base` base-only on the LoRA server and `triton_lora_mixed` the LoRA server with, of
+every 16 requests, 4 on the base model and 3 on each of the 4 adapters, each request naming its
+adapter in the ensemble's `lora_name` input, so that every batched step mixes rows with different
+adapters and rows with none.
+
+With the engine called in-process (`engine_rows`, runners.engine_batch): the same three workloads on
+the plain export and on the LoRA-capable one (`engine_lora_*`), so that the two sets show how much of
+LoRA's cost is the engine's and how much Triton adds.
+
+The adapters are made here from the bundled model, as the test adapters are
+(build_engines/lora/adapters.py), with their own seeds and ranks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from build_engines.lora.adapters import ALL_MODULES, AdapterRecipe, load_base, make_adapter
 from build_engines.lora.export import export_lora
 
-from . import runners
+from . import processes, runners
 from .stats import row
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +34,9 @@ STREAMS = 16
 BASE_EVERY = 4  # every 4th stream asks for the base model: 4 of the 16
 # The engine's LoRA limits (make serve's MAX_LORAS / MAX_LORA_RANK defaults): every adapter resident.
 LORA_CONFIG = {"max_loras": 4, "max_lora_rank": 16}
+# The LoRA server's ports in `make bench`, beside the plain server's 30000-30002 (below Linux's
+# ephemeral range, as those are).
+PORTS = (30003, 30004, 30005)
 # Ranks 4 to 16: adapters of different ranks share one step (the engine packs each at its own rank).
 ADAPTERS = tuple(
     AdapterRecipe(
@@ -37,6 +49,9 @@ ADAPTERS = tuple(
     )
     for i, rank in enumerate((16, 8, 8, 4))
 )
+
+# One workload's round: the requests of a slice → (samples, wall seconds).
+Round = Callable[[slice], tuple[list, float]]
 
 
 def mix(n: int, names: list[str]) -> list[str | None]:
@@ -60,51 +75,121 @@ def make_adapters(checkpoint_dir: Path, output: Path) -> dict[str, Path]:
     return {recipe.name: make_adapter(model, recipe, output) for recipe in ADAPTERS}
 
 
-def rows(checkpoint_dir: Path, plain_dir: Path, adapter_dir: Path, prompt_ids, max_tokens: int) -> list[dict]:
-    """engine_lora_plain, engine_lora_base and engine_lora_mixed: the plain export and the LoRA-capable
-    one derived from it (derived on first use, then reused), adapters written to `adapter_dir`.
+def interleave(workloads: dict[str, Round], n: int) -> list[dict]:
+    """Each workload's row over requests [0, n), run in rounds of STREAMS requests, the workloads
+    taking turns (plain, base-only, mixed; then base-only, mixed, plain; ...). Each row sums its
+    rounds: all their samples, their wall times added.
 
-    The three workloads run interleaved, in rounds of STREAMS requests submitted at once (plain,
-    base-only, mixed; then base-only, mixed, plain; ...), on two engines started once: the
-    LoRA-capable engine serves both its rows, as the issue's comparison asks. On a shared machine
-    whose load drifts over minutes, rows run one after another compare the load of different
-    minutes (one such run here put the mixed row at 4.2× the base-only one); interleaved rounds
-    share it. Each row sums its rounds: all their samples, their wall times added."""
+    On a shared machine whose load drifts over minutes, rows run one after another compare the load
+    of different minutes (one such run here put the mixed row at 4.2× the base-only one);
+    interleaved rounds share it. Each round starts with the next workload, so that over 3 rounds
+    each takes each place once: what a round's first batch pays (or the last gains) is shared out."""
+    samples: dict[str, list] = {name: [] for name in workloads}
+    wall = dict.fromkeys(workloads, 0.0)
+    order = list(workloads)
+    for round_index, start in enumerate(range(0, n, STREAMS)):
+        batch = slice(start, start + STREAMS)
+        shift = round_index % len(order)
+        for name in order[shift:] + order[:shift]:
+            got, seconds = workloads[name](batch)
+            samples[name] += got
+            wall[name] += seconds
+    return [row(name, "fp32", STREAMS, samples[name], wall[name]) for name in workloads]
+
+
+def engine_rows(
+    checkpoint_dir: Path, plain_dir: Path, adapter_dir: Path, prompt_ids, max_tokens: int
+) -> list[dict]:
+    """engine_lora_plain, engine_lora_base and engine_lora_mixed: the plain export and the LoRA-capable
+    one derived from it (derived on first use, then reused), adapters written to `adapter_dir`, on
+    two engines started once, each round's STREAMS requests submitted at once."""
     lora_dir = export_lora(checkpoint_dir, plain_dir)
     adapters = make_adapters(checkpoint_dir, adapter_dir)
     names = mix(len(prompt_ids), list(adapters))
     plain = runners.start_engine(plain_dir, STREAMS, prompt_ids[0])
     lora = runners.start_engine(lora_dir, STREAMS, prompt_ids[0], lora=LORA_CONFIG, adapters=adapters)
-    workloads = {
-        "engine_lora_plain": (plain, None),
-        "engine_lora_base": (lora, None),
-        "engine_lora_mixed": (lora, names),
-    }
-    samples: dict[str, list] = {row_name: [] for row_name in workloads}
-    wall = dict.fromkeys(workloads, 0.0)
-    order = list(workloads)
+
+    def on(engine, lora_names) -> Round:
+        def run(batch: slice):
+            return runners.engine_batch(
+                engine, prompt_ids[batch], max_tokens, lora_names[batch] if lora_names else None
+            )
+
+        return run
+
     try:
-        for round_index, start in enumerate(range(0, len(prompt_ids), STREAMS)):
-            batch = slice(start, start + STREAMS)
-            # Each round starts with the next workload, so that over 3 rounds each takes each place
-            # once: what a round's first batch pays (or the last gains) is shared out.
-            shift = round_index % len(order)
-            for row_name in order[shift:] + order[:shift]:
-                engine, lora_names = workloads[row_name]
-                got, seconds = runners.engine_batch(
-                    engine, prompt_ids[batch], max_tokens, lora_names[batch] if lora_names else None
-                )
-                samples[row_name] += got
-                wall[row_name] += seconds
+        return interleave(
+            {
+                "engine_lora_plain": on(plain, None),
+                "engine_lora_base": on(lora, None),
+                "engine_lora_mixed": on(lora, names),
+            },
+            len(prompt_ids),
+        )
     finally:
         plain.shutdown()
         lora.shutdown()
-    return [row(row_name, "fp32", STREAMS, samples[row_name], wall[row_name]) for row_name in workloads]
+
+
+def lora_inputs(names: list[str | None]) -> list[dict]:
+    """Each request's own ensemble inputs: its adapter's name in `lora_name` (None: the input is not
+    sent, and the request runs on the base model)."""
+    return [{"lora_name": name} for name in names]
+
+
+def triton_rows(
+    checkpoint_dir: Path,
+    plain_dir: Path,
+    adapter_dir: Path,
+    plain_url: str,
+    prompts: list[str],
+    max_tokens: int,
+    ports: tuple[int, int, int] = PORTS,
+) -> list[dict]:
+    """triton_lora_plain, triton_lora_base and triton_lora_mixed: the plain server at `plain_url`
+    (already up) and a LoRA server started here on `ports` over the LoRA-capable export of
+    `plain_dir`, serving ADAPTERS written to `adapter_dir` (its LORA_DIR); 16 clients each send one
+    request of a round, as the 16-stream row's do."""
+    lora_export = export_lora(checkpoint_dir, plain_dir)
+    names = mix(len(prompts), list(make_adapters(checkpoint_dir, adapter_dir)))
+    server = processes.cpu_server(
+        "bench-fp32-lora", checkpoint_dir, lora_export, ports, adapter_dir=adapter_dir, **LORA_CONFIG
+    )
+    with server:
+        lora_url = server.options.grpc_url
+
+        def on(url: str, own: list[dict] | None, tokens: int) -> Round:
+            def run(batch: slice):
+                return runners.triton_streams(
+                    url,
+                    prompts[batch],
+                    tokens,
+                    STREAMS,
+                    per_request=own[batch] if own else None,
+                    warm_up=False,
+                )
+
+            return run
+
+        workloads = {
+            "triton_lora_plain": (plain_url, None),
+            "triton_lora_base": (lora_url, None),
+            "triton_lora_mixed": (lora_url, lora_inputs(names)),
+        }
+        # Untimed: the first STREAMS requests of each workload (prompts and mix repeat with that
+        # period), 2 tokens each, so that every adapter is loaded into its slot and every prompt
+        # is in each server's prefix cache (tagged by adapter) before the first timed round.
+        for url, own in workloads.values():
+            on(url, own, 2)(slice(0, STREAMS))
+        timed = {name: on(url, own, max_tokens) for name, (url, own) in workloads.items()}
+        return interleave(timed, len(prompts))
 
 
 def main(argv=None) -> int:
-    """`python -m bench.lora [--quick]`: only these rows, on `make bench`'s prompts and plan, with
-    their ratios (what `make bench` prints among the rest)."""
+    """`python -m bench.lora [--quick] [--port-base N] [--sets engine triton]`: only these rows, on
+    `make bench`'s prompts and plan (fp32), with their ratios (what `make bench` prints among the
+    rest): the engine rows, then the plain server and the LoRA server on ports N to N+5 and the
+    Triton rows (--sets: only one of the two)."""
     import argparse
 
     from transformers import AutoTokenizer
@@ -116,7 +201,12 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.lora", description=main.__doc__)
     parser.add_argument("--quick", action="store_true", help="make bench QUICK=1's plan")
-    p = workload.plan(parser.parse_args(argv).quick)
+    parser.add_argument("--port-base", type=int, default=30000, help="the servers' 6 ports start here")
+    parser.add_argument(
+        "--sets", nargs="+", choices=("engine", "triton"), default=["engine", "triton"], help="which rows"
+    )
+    args = parser.parse_args(argv)
+    p = workload.plan(args.quick)
     ckpt = checkpoint.resolve(None, ROOT / "artifacts")
     tokenizer = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
     prompt_ids = [
@@ -126,11 +216,28 @@ def main(argv=None) -> int:
         for t in workload.prompts(p["engine_requests"])
     ]
     plain = onnx_export.export(ckpt, ROOT / "artifacts" / "exports" / ckpt.name, "fp32")
-    found = rows(ckpt, plain, ROOT / "build" / "bench-lora-adapters", prompt_ids, p["max_tokens"])
-    for r in found:
-        print(f"  {r['engine']:<18} c={r['concurrency']} {r['output_tok_s']:>8.1f} tok/s", flush=True)
+    adapter_dir = ROOT / "build" / "bench-lora-adapters"
+    found = []
+    if "engine" in args.sets:
+        found += _print(engine_rows(ckpt, plain, adapter_dir, prompt_ids, p["max_tokens"]))
+    if "triton" in args.sets:
+        ports = tuple(range(args.port_base, args.port_base + 6))
+        with processes.cpu_server("bench-lora-plain", ckpt, plain, ports[:3]) as server:
+            prompts = workload.prompts(p["streams"][16])
+            url = server.options.grpc_url
+            found += _print(triton_rows(ckpt, plain, adapter_dir, url, prompts, p["max_tokens"], ports[3:]))
     print("\n".join(report.ratios(found, stream_interval=1, draft_len=0)))
     return 0
+
+
+def _print(rows: list[dict]) -> list[dict]:
+    for r in rows:
+        print(
+            f"  {r['engine']:<18} c={r['concurrency']} {r['output_tok_s']:>8.1f} tok/s  "
+            f"TTFT p50 {r['ttft_p50_s']:.3f}s  TPOT p50 {r['tpot_p50_s'] or 0:.4f}s",
+            flush=True,
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """bench/lora.py's rows are wired as the issue asks (not their timing): 16 streams of which 4 ask for the
-base model and 12 for 4 adapters in equal shares, four real PEFT adapters made from the bundled model, the
-three rows (plain export, LoRA-capable export base-only and mixed) run through the engine, and their
-ratios."""
+base model and 12 for 4 adapters in equal shares, each adapter request naming its adapter in the ensemble's
+`lora_name`, four real PEFT adapters made from the bundled model, the three workloads of each set taking
+turns round by round, the engine set run through the engine, and the ratios between the rows."""
 
 import json
 
+import tritonclient.grpc as grpcclient
+
 from bench import lora, report
+from bench.stats import Sample
+from client import wire
 from python_backend.contract.adapter_dir import AdapterDirectory
 
 NAMES = ["a", "b", "c", "d"]
@@ -21,6 +25,50 @@ def test_mix_is_a_quarter_base_and_equal_shares_per_adapter():
     assert lora.mix(48, NAMES) == mixed * 3
 
 
+def test_each_mixed_request_names_its_adapter_and_base_requests_send_none():
+    names = lora.mix(16, NAMES)
+    sent = []
+    for values in lora.lora_inputs(names):
+        # As runners.triton_streams composes a request: the shared inputs, then the request's own.
+        inputs = wire.grpc_inputs(grpcclient, {"text_input": "Hi", "max_tokens": 4, **values})
+        tensor = next((t for t in inputs if t.name() == "lora_name"), None)
+        if tensor is None:
+            sent.append(None)
+        else:
+            assert (tensor.datatype(), tensor.shape()) == ("BYTES", [1, 1])
+            # A BYTES tensor's raw content: each element as a 4-byte length, then its bytes.
+            sent.append(tensor._get_content()[4:].decode())
+    # A base-model request sends no lora_name input at all (the ensemble's input is optional); every
+    # other request names its own adapter, as the mix gave it.
+    assert sent == names
+
+
+def test_interleaved_rounds_take_turns_and_sum_per_workload():
+    calls = []
+
+    def workload(name, seconds):
+        def run(batch):
+            calls.append((name, batch.start, batch.stop))
+            # One sample per request of the round, each 2 tokens: the row counts what its rounds ran.
+            return [Sample(0.1, 0.3, 2) for _ in range(*batch.indices(40))], seconds
+
+        return run
+
+    rows = lora.interleave({"p": workload("p", 1.0), "b": workload("b", 2.0), "m": workload("m", 4.0)}, 40)
+    # 40 requests: rounds [0, 16), [16, 32), [32, 40); each round starts with the next workload.
+    assert calls == [
+        ("p", 0, 16), ("b", 0, 16), ("m", 0, 16),
+        ("b", 16, 32), ("m", 16, 32), ("p", 16, 32),
+        ("m", 32, 48), ("p", 32, 48), ("b", 32, 48),
+    ]  # fmt: skip
+    assert [(r["engine"], r["requests"], r["output_tokens"], r["wall_s"]) for r in rows] == [
+        ("p", 40, 80, 3.0),
+        ("b", 40, 80, 6.0),
+        ("m", 40, 80, 12.0),
+    ]
+    assert rows[0]["output_tok_s"] == round(80 / 3.0, 2)
+
+
 def test_four_adapters_made_from_the_bundled_model(checkpoint_dir, tmp_path):
     made = lora.make_adapters(checkpoint_dir, tmp_path)
     assert list(made) == [f"bench-lora-{i}" for i in range(4)]
@@ -30,10 +78,10 @@ def test_four_adapters_made_from_the_bundled_model(checkpoint_dir, tmp_path):
     assert max(ranks) <= lora.LORA_CONFIG["max_lora_rank"]
 
 
-def test_rows_run_the_three_workloads(checkpoint_dir, onnx_fp32, tokenizer, tmp_path):
+def test_engine_rows_run_the_three_workloads(checkpoint_dir, onnx_fp32, tokenizer, tmp_path):
     # 20 prompts: a full round of 16 and a partial one, each row's requests summed over both.
     prompts = [tokenizer(f"Count to {n}.")["input_ids"] for n in range(20)]
-    plain, base, mixed = lora.rows(checkpoint_dir, onnx_fp32, tmp_path, prompts, 3)
+    plain, base, mixed = lora.engine_rows(checkpoint_dir, onnx_fp32, tmp_path, prompts, 3)
     assert [r["engine"] for r in (plain, base, mixed)] == [
         "engine_lora_plain",
         "engine_lora_base",
@@ -44,10 +92,11 @@ def test_rows_run_the_three_workloads(checkpoint_dir, onnx_fp32, tokenizer, tmp_
         assert r["output_tokens"] == 20 * 3  # min_tokens = max_tokens: equal work in every row
 
 
-def test_ratios_put_the_mixed_row_beside_both_base_only_rows():
-    def make(engine, tok_s):
-        return {"engine": engine, "precision": "fp32", "concurrency": 16, "output_tok_s": tok_s}
+def make(engine, tok_s):
+    return {"engine": engine, "precision": "fp32", "concurrency": 16, "output_tok_s": tok_s}
 
+
+def test_ratios_put_the_mixed_row_beside_both_base_only_rows():
     rows = [
         make("engine_lora_plain", 200.0),
         make("engine_lora_base", 180.0),
@@ -55,9 +104,37 @@ def test_ratios_put_the_mixed_row_beside_both_base_only_rows():
     ]
     lines = report.ratios(rows, stream_interval=4, draft_len=4)
     assert lines == [
-        "fp32: 16 streams, 4 adapters + base mixed vs base-only, same LoRA-capable engine: "
+        "fp32: engine direct, 16 streams, 4 adapters + base mixed vs base-only, same LoRA-capable engine: "
         "0.85× output tok/s (target ≥ 0.8×)",
-        "fp32: 16 streams, 4 adapters + base mixed vs the plain export, base-only: 0.77× output tok/s",
-        "fp32: LoRA-capable export vs the plain export, both base-only: 0.90× output tok/s "
-        "(what the LoRA branches cost base-model traffic)",
+        "fp32: engine direct, 16 streams, 4 adapters + base mixed vs the plain export, base-only: "
+        "0.77× output tok/s",
+        "fp32: engine direct, 16 streams, LoRA-capable engine vs the plain export, both base-only: "
+        "0.90× output tok/s (what the LoRA branches cost base-model traffic)",
+    ]
+
+
+def test_triton_ratios_add_the_plain_servers_row_and_engine_direct():
+    rows = [
+        make("engine_lora_plain", 200.0),
+        make("engine_lora_base", 180.0),
+        make("engine_lora_mixed", 160.0),
+        {**make("triton_ensemble", 170.0), "ttft_p99_s": 1.0},  # its own lines read its TTFT
+        make("triton_lora_plain", 180.0),
+        make("triton_lora_base", 150.0),
+        make("triton_lora_mixed", 120.0),
+    ]
+    lines = report.ratios(rows, stream_interval=4, draft_len=4)
+    triton = [line for line in lines if "through Triton" in line]
+    # 120 / 150, 120 / 180, 150 / 180; 120 / 170 (the 16-stream row); 120 / 160, 150 / 180, 180 / 200.
+    assert triton == [
+        "fp32: through Triton, 16 streams, 4 adapters + base mixed vs base-only, same LoRA server: "
+        "0.80× output tok/s (target ≥ 0.8×)",
+        "fp32: through Triton, 16 streams, 4 adapters + base mixed vs the plain server, base-only: "
+        "0.67× output tok/s",
+        "fp32: through Triton, 16 streams, LoRA server vs the plain server, both base-only: "
+        "0.83× output tok/s (what the LoRA branches cost base-model traffic)",
+        "fp32: through Triton, 4 adapters + base mixed vs the plain server's 16-stream row "
+        "(triton_ensemble, run earlier): 0.71× output tok/s",
+        "fp32: through Triton vs engine direct, 16 streams: mixed 0.75×, LoRA base-only 0.83×, "
+        "plain 0.90× output tok/s",
     ]
