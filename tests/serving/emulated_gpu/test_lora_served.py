@@ -12,10 +12,8 @@ lora_send_weights and the caller never sees it.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import shutil
-import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,43 +27,43 @@ from python_backend.triton_io.trtllm_lora import peft_to_trtllm, task_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.image_libs]
 
-ROOT = Path(__file__).resolve().parents[3]
 A, B = "test-lora-a", "test-lora-b"  # rank 8 over all 7 modules; rank 4 over q/v/up/down
 PROMPT = "The quick brown fox"  # the base model and both adapters answer it differently
 MAX_TOKENS = 10
 
 
-def _start_making_adapters(checkpoint_dir: Path, output: Path) -> subprocess.Popen | None:
-    """build_engines make-test-adapters needs PEFT, which the image's libraries (this suite's) lack: the
-    project's own environment makes them then (PROJECT_PYTHON, default .venv/bin/python), beside the
-    server's start; None when they were made here."""
-    if importlib.util.find_spec("peft") is not None:
-        from build_engines.lora.adapters import make_test_adapters
-
-        make_test_adapters(checkpoint_dir, output)
-        return None
-    python = os.environ.get("PROJECT_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
-    command = [python, "-m", "build_engines", "make-test-adapters", "--output", str(output)]
-    return subprocess.Popen(
-        [*command, "--model", str(checkpoint_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-
-
 @pytest.fixture(scope="module")
-def served(checkpoint_dir, onnx_fp32):
-    """(server, adapter directory): the adapters are made while the server starts."""
+def served(checkpoint_dir, onnx_fp32, tokenizer):
+    """(server, adapter directory, reference): the session's test adapters (tests/made_adapters.py: made
+    with the project's environment, PEFT being none of the image's libraries, or read) are copied into
+    a LORA_DIR of its own, and the CPU engine answers with them, while the server starts."""
     from emulated_gpu_servers import start_emulated_lora_server
+    from made_adapters import made_adapters
 
+    from build_engines.lora.export import export_lora
+
+    lora_export = export_lora(checkpoint_dir, onnx_fp32)  # derived once here, before two threads need it
     lora_dir = (SCRATCH / "emulated_lora_adapters").resolve()
     shutil.rmtree(lora_dir, ignore_errors=True)
     lora_dir.mkdir(parents=True)
-    making = _start_making_adapters(checkpoint_dir, lora_dir)
-    server = start_emulated_lora_server(checkpoint_dir, onnx_fp32, lora_dir)
+
+    def adapters_and_reference() -> dict:
+        for name, path in made_adapters(checkpoint_dir).items():
+            shutil.copytree(path, lora_dir / name)
+        return cpu_engine_answers(lora_export, tokenizer, lora_dir)
+
+    # The server in this thread: it is stopped when the thread that started it ends (parent-death
+    # signal). It reads adapters per request, so they need only be there before the first one.
+    with ThreadPoolExecutor(1) as pool:
+        answering = pool.submit(adapters_and_reference)
+        server = start_emulated_lora_server(checkpoint_dir, onnx_fp32, lora_dir)
+        try:
+            reference = answering.result()
+        except BaseException:
+            server.stop()
+            raise
     try:
-        if making is not None:
-            output, _ = making.communicate(timeout=300)
-            assert making.returncode == 0, output.decode(errors="replace")
-        yield server, lora_dir
+        yield server, lora_dir, reference
     finally:
         server.stop()
 
@@ -81,15 +79,18 @@ def lora_dir(served) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(onnx_fp32, lora_dir, tokenizer) -> dict:
+def reference(served) -> dict:
+    return served[2]
+
+
+def cpu_engine_answers(lora_export: Path, tokenizer, lora_dir: Path) -> dict:
     """The CPU engine's greedy text per adapter (None: the base model), PEFT directories loaded by name."""
-    from build_engines.lora.export import artifact_dir
     from python_backend.engine.config import EngineConfig
     from python_backend.engine.llm_engine import LLMEngine
     from python_backend.engine.sequence import SamplingParams
 
     engine = LLMEngine(
-        EngineConfig(max_num_seqs=2, max_seq_len=128, max_loras=2, max_lora_rank=8), artifact_dir(onnx_fp32)
+        EngineConfig(max_num_seqs=2, max_seq_len=128, max_loras=2, max_lora_rank=8), lora_export
     )
     engine.start()
     try:
