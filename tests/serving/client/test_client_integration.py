@@ -252,15 +252,17 @@ CANCELLERS = {
 
 
 @pytest.mark.parametrize("how", list(CANCELLERS))
-def test_a_cancelled_stream_stops_generation_in_the_engine(server, how, request):
+def test_a_cancelled_stream_stops_generation_in_the_engine(server, served_engine, how, request):
     # Triton's ensemble does not cancel its running engine step; postprocessing forwards the
     # cancellation to it (model_repository/postprocessing/1/model.py). Behaviour, not timing: the
     # engine counts the stream as cancelled, or the stream runs to its natural end (min_tokens
     # forbids an early one) and the assertion fails, however busy the machine.
-    if request.node.callspec.params.get("server") == "emulated-gpu" and "http" in how:
-        # A TensorRT-LLM engine is stopped by request id, and Triton 2.51's HTTP generate endpoint
-        # takes none: the client's stream ends, the engine finishes the generation. Strict: if
-        # this starts passing, the limitation is gone and docs/GPU.md must say so.
+    if served_engine in ("trt", "pytorch") and "http" in how:
+        # Both TensorRT-LLM engine models (the C++ backend's and the LLM-API one) are stopped by
+        # request id (postprocessing's engine_stop, python_backend/triton_io/engine_stop.py), and
+        # Triton 2.51's HTTP generate endpoint takes none: the client's stream ends, the engine
+        # finishes the generation. Strict: if this starts passing, the limitation is gone and
+        # docs/GPU.md must say so.
         request.applymarker(pytest.mark.xfail(strict=True, reason="HTTP requests carry no request id"))
     _wait_engine_idle(server)
     before = _engine_cancelled(server)

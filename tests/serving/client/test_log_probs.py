@@ -1,6 +1,11 @@
 """return_log_probs → output_log_probs / cum_log_probs over gRPC, HTTP and the OpenAI API (the `openai`
-package), on the session's servers. The emulated GPU server refuses the flag by naming the outputs:
-the emulator does not produce log probs (python_backend/trtllm_emulator/outputs.py)."""
+package), on the session's servers. The C++ path's emulated server refuses the flag by naming the
+outputs: its emulator does not produce log probs (python_backend/trtllm_emulator/outputs.py). The CPU
+engine and the PyTorch path (the LLM API returns log probs: python_backend/llmapi/outputs.py) serve
+them, and the same answers are expected of both (`served_engine`, conftest.py). Logits, and what the
+gateway computes from them (top_logprobs, echo's prompt log probs), come only from an engine that
+gathers them; preprocessing refuses them by name otherwise (`engine_traits`, conftest.py): the CPU
+engine does, the emulated GPU repositories of both paths do not."""
 
 import asyncio
 
@@ -16,8 +21,9 @@ pytestmark = pytest.mark.integration
 PROMPT = "Write one sentence about the sea."
 
 
-def emulated(request) -> bool:
-    return request.node.callspec.params.get("server") == "emulated-gpu"
+def refused(served_engine: str) -> bool:
+    """Log probs: the C++ backend's emulator refuses them; the others return them."""
+    return served_engine == "trt"
 
 
 def cum_log_probs_over_grpc(server, max_tokens):
@@ -39,9 +45,9 @@ def cum_log_probs_over_grpc(server, max_tokens):
     ]
 
 
-def test_log_probs_agree_over_every_protocol_and_mode_and_sum_to_the_cumulative(server, request):
+def test_log_probs_agree_over_every_protocol_and_mode_and_sum_to_the_cumulative(server, served_engine):
     ask = GenerateRequest(PROMPT, max_tokens=8, chat=True, log_probs=True)
-    if emulated(request):
+    if refused(served_engine):
         with pytest.raises(ServerError, match="output_log_probs"):
             LLMClient(server.options.grpc_url).generate(ask)
         return
@@ -60,13 +66,16 @@ def test_log_probs_agree_over_every_protocol_and_mode_and_sum_to_the_cumulative(
     assert len(reference) == results[0].output_tokens == 8 and all(lp <= 0 for lp in reference)
     for result in results[1:]:  # greedy: the same tokens, so the same values
         assert np.allclose(result.log_probs, reference, atol=1e-5)
-    # Streaming: one value per token response, cum_log_probs the running sum (the empty final one
-    # carries no value and the total).
+    # Streaming: one value per token response, cum_log_probs the running sum. The CPU engine ends the
+    # stream with an empty final response (no value, the total); the LLM-API engine model puts FINAL
+    # on the last token's response, as the C++ backend does (its executor's last result is a data
+    # response: contract/trtllm_backend/framing.py FINAL_FLAG).
+    ending = [0] if served_engine == "cpu" else []
     responses = cum_log_probs_over_grpc(server, 8)
-    assert [len(lps) for lps, _ in responses] == [1] * 8 + [0]
-    running = np.cumsum([lps[0] for lps, _ in responses[:-1]])
-    assert np.allclose([cum for _, cum in responses], [*running, running[-1]], atol=1e-4)
-    assert np.allclose([lps[0] for lps, _ in responses[:-1]], reference, atol=1e-5)
+    assert [len(lps) for lps, _ in responses] == [1] * 8 + ending
+    running = np.cumsum([lps[0] for lps, _ in responses[:8]])
+    assert np.allclose([cum for _, cum in responses], [*running, *running[-1:]][: len(responses)], atol=1e-4)
+    assert np.allclose([lps[0] for lps, _ in responses[:8]], reference, atol=1e-5)
 
 
 def test_without_return_log_probs_no_log_probs_come_back(server):
@@ -82,13 +91,13 @@ def openai_client(gateway):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_openai_chat_logprobs(openai_client, request, stream):
+def test_openai_chat_logprobs(openai_client, served_engine, stream):
     import openai
 
     kwargs = dict(
         model="ensemble", messages=[{"role": "user", "content": PROMPT}], max_tokens=8, logprobs=True
     )
-    if emulated(request):
+    if refused(served_engine):
         with pytest.raises(openai.APIError):
             openai_client.chat.completions.create(**kwargs)
         return
@@ -106,10 +115,10 @@ def test_openai_chat_logprobs(openai_client, request, stream):
     assert all(e.logprob <= 0 and e.bytes == list(e.token.encode()) and e.top_logprobs == [] for e in entries)
 
 
-def test_openai_completions_logprobs_and_what_is_refused(openai_client, request):
+def test_openai_completions_logprobs_and_what_is_refused(openai_client, served_engine):
     import openai
 
-    if not emulated(request):
+    if not refused(served_engine):
         answer = openai_client.completions.create(
             model="ensemble", prompt="The sea is", max_tokens=6, logprobs=0
         )
@@ -132,9 +141,9 @@ def test_openai_completions_logprobs_and_what_is_refused(openai_client, request)
 
 
 # -- top-k alternatives: TensorRT-LLM's generation_logits, turned into log probs by the gateway -------
-def test_generation_logits_are_the_logits_the_tokens_were_chosen_from(server, request):
+def test_generation_logits_are_the_logits_the_tokens_were_chosen_from(server, engine_traits):
     ask = GenerateRequest(PROMPT, max_tokens=6, chat=True, log_probs=True, logits=True)
-    if emulated(request):  # the emulator does not produce logits (trtllm_emulator/outputs.py)
+    if not engine_traits.generation_logits:  # preprocessing's refusal: the engine gathers none
         with pytest.raises(ServerError, match="generation_logits"):
             LLMClient(server.options.grpc_url).generate(ask)
         return
@@ -150,7 +159,7 @@ def test_generation_logits_are_the_logits_the_tokens_were_chosen_from(server, re
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_openai_top_logprobs(openai_client, request, stream):
+def test_openai_top_logprobs(openai_client, served_engine, engine_traits, stream):
     import openai
 
     kwargs = dict(
@@ -161,7 +170,7 @@ def test_openai_top_logprobs(openai_client, request, stream):
         top_logprobs=3,
         temperature=0,  # greedy, which the assertions below rely on (the gateway's default samples)
     )
-    if emulated(request):
+    if refused(served_engine) or not engine_traits.generation_logits:  # the alternatives need the logits
         with pytest.raises(openai.APIError):
             openai_client.chat.completions.create(**kwargs)
         return
@@ -182,9 +191,9 @@ def test_openai_top_logprobs(openai_client, request, stream):
 
 
 # -- prompt log probs: TensorRT-LLM's context_logits; completions echo with logprobs ------------------
-def test_context_logits_are_the_prompt_s_logits(server, request):
+def test_context_logits_are_the_prompt_s_logits(server, engine_traits):
     ask = GenerateRequest("The sea is calm and the sky is", max_tokens=3, prompt_logits=True)
-    if emulated(request):  # the emulator does not produce logits (trtllm_emulator/outputs.py)
+    if not engine_traits.context_logits:  # preprocessing's refusal: the engine gathers none
         with pytest.raises(ServerError, match="context_logits"):
             LLMClient(server.options.grpc_url).generate(ask)
         return
@@ -201,12 +210,14 @@ def test_context_logits_are_the_prompt_s_logits(server, request):
             assert result.text == plain.text
 
 
-def test_openai_echo_with_logprobs_scores_the_prompt(openai_client, request, prompt_counter):
+def test_openai_echo_with_logprobs_scores_the_prompt(
+    openai_client, served_engine, engine_traits, prompt_counter
+):
     import openai
 
     prompt = "The capital of France is"
     kwargs = dict(model="ensemble", prompt=prompt, max_tokens=1, echo=True, logprobs=1, temperature=0)
-    if emulated(request):
+    if refused(served_engine) or not engine_traits.context_logits:  # prompt log probs: context logits
         with pytest.raises(openai.APIError):
             openai_client.completions.create(**kwargs)
         return

@@ -39,11 +39,11 @@ EVENTS = [
 
 
 @pytest.fixture(autouse=True)
-def _cpu_only(request):
+def _cpu_only(served_engine):
     """The Responses API is the gateway's rewrite onto the chat path: what it reaches on the server
-    (guided decoding, the tools' grammar) runs on both servers in test_openai_features.py and
+    (guided decoding, the tools' grammar) runs on every server in test_openai_features.py and
     test_openai_tools.py, so this module runs once, against the CPU server, to keep `make test` short."""
-    if request.node.callspec.params.get("server") == "emulated-gpu":
+    if served_engine != "cpu":
         pytest.skip("the gateway's own surface: checked against the CPU server")
 
 
