@@ -142,11 +142,21 @@ class ResponseStream:
         self.last: float | None = None
         self.generated = 0  # tokens generated so far, for the KV blocks of the perf outputs
         self.cancelled = False
-        self.queued = 0  # outputs handed to the writer and not written yet (ResponseWriter's lock)
+        # Outputs handed to the writer and not written yet: the engine thread adds, the writer takes.
+        self.backlog = 0
+        self._backlog_lock = threading.Lock()
 
-    def write(self, out: TokenOutput, at: float, *, behind: bool = False) -> None:
-        """Frame one engine output. behind: a later output of this stream already waits for the
-        writer (stream_interval None holds the tokens for it)."""
+    def write(self, out: TokenOutput, at: float) -> None:
+        """The writer thread's call for each output engine_callback queued: frame it, knowing whether
+        a later output of this stream already waits behind it."""
+        with self._backlog_lock:
+            self.backlog -= 1
+            behind = self.backlog > 0
+        self.frame(out, at, behind=behind)
+
+    def frame(self, out: TokenOutput, at: float, *, behind: bool = False) -> None:
+        """Send what one engine output completes. behind: a later output of this stream already
+        waits for the writer (stream_interval None holds the tokens for it)."""
         if out.new_token_ids:
             if self.last is None:
                 self.first = at
@@ -252,6 +262,8 @@ class ResponseStream:
         False (cancel) once the writer saw the client go away."""
 
         def respond(out: TokenOutput) -> bool:
+            with self._backlog_lock:
+                self.backlog += 1
             writer.put(self, out, time.monotonic())
             return out.finished or not self.cancelled
 
@@ -259,20 +271,15 @@ class ResponseStream:
 
 
 class ResponseWriter:
-    """The thread that sends every request's responses, in the order the engine produced them.
-
-    It counts each stream's outputs still in its queue (ResponseStream.queued), so that a stream
-    knows, when one of its outputs is written, whether a later one already waits ("auto" framing)."""
+    """The thread that sends every request's responses, in the order the engine produced them: it
+    calls `write(out, at)` on what was put (a ResponseStream, or the TensorRT-LLM emulator's)."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()  # the engine thread adds to `queued`, this thread takes away
         self._thread = threading.Thread(target=self._loop, name="response-writer", daemon=True)
         self._thread.start()
 
     def put(self, stream: ResponseStream, out: TokenOutput, at: float) -> None:
-        with self._lock:
-            stream.queued += 1
         self._queue.put((stream, out, at))
 
     def close(self, timeout: float = 5.0) -> None:
@@ -282,11 +289,8 @@ class ResponseWriter:
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
             stream, out, at = item
-            with self._lock:
-                stream.queued -= 1
-                behind = stream.queued > 0
             try:
-                stream.write(out, at, behind=behind)
+                stream.write(out, at)
             except Exception:  # a broken client must not stop the writer for everyone else
                 log.exception("sending a response of %s failed", out.request_id)
                 stream.cancelled = True

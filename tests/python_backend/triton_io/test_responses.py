@@ -99,10 +99,10 @@ def test_only_the_sequence_that_ends_last_sends_final():
     streams = [
         stream(sender, on_finished=finished.append, sequence_index=i, siblings=siblings) for i in range(2)
     ]
-    streams[0].write(_out("r/0", [5], False), 0.0)
-    streams[1].write(_out("r/1", [6], False), 0.0)
-    streams[1].write(_out("r/1", [], True), 0.0)
-    streams[0].write(_out("r/0", [], True), 0.0)
+    streams[0].frame(_out("r/0", [5], False), 0.0)
+    streams[1].frame(_out("r/1", [6], False), 0.0)
+    streams[1].frame(_out("r/1", [], True), 0.0)
+    streams[0].frame(_out("r/0", [], True), 0.0)
     assert [(ids(response), index(response), flags) for response, flags in sender.sent] == [
         ([5], 0, 0),
         ([6], 1, 0),
@@ -119,8 +119,8 @@ def test_non_streaming_siblings_send_one_response_each():
         stream(sender, streaming=False, prefix_ids=[1, 2], sequence_index=i, siblings=siblings)
         for i in range(2)
     ]
-    streams[0].write(_out("r/0", [5, 6], True), 0.0)
-    streams[1].write(_out("r/1", [8], True), 0.0)
+    streams[0].frame(_out("r/0", [5, 6], True), 0.0)
+    streams[1].frame(_out("r/1", [8], True), 0.0)
     # Each carries the prompt first (exclude_input_in_output false), then its own tokens.
     assert [(ids(response), index(response), flags) for response, flags in sender.sent] == [
         ([1, 2, 5, 6], 0, 0),
@@ -130,7 +130,7 @@ def test_non_streaming_siblings_send_one_response_each():
 
 def test_a_single_sequence_has_no_sequence_index():
     sender = Sender()
-    stream(sender).write(_out("r", [5], True), 0.0)
+    stream(sender).frame(_out("r", [5], True), 0.0)
     (response, flags), *_ = sender.sent
     # TensorRT-LLM writes sequence_index and batch_index only when there are several: the default
     # outputs are the ids, their length, and postprocessing's key and cache hits.
@@ -148,7 +148,7 @@ def test_an_engine_failure_is_an_internal_error_on_the_final_response():
         num_prompt_tokens=3,
         num_cached_tokens=0,
     )
-    stream(sender).write(failed, 0.0)
+    stream(sender).frame(failed, 0.0)
     # INTERNAL: the request was fine, the engine was not (a retry may well succeed).
     assert sender.sent == [
         ({"error": "engine failed while generating; see server log", "status": Status.INTERNAL}, FINAL)
@@ -158,8 +158,8 @@ def test_an_engine_failure_is_an_internal_error_on_the_final_response():
 def test_token_counts_only_when_asked():
     sender = Sender()
     asked = Asked(num_input_tokens=True, num_output_tokens=True)
-    stream(sender, streaming=False, prefix_ids=[1, 2], asked=asked).write(_out("r", [5, 6], True), 0.0)
-    stream(sender).write(_out("s", [5], True), 0.0)
+    stream(sender, streaming=False, prefix_ids=[1, 2], asked=asked).frame(_out("r", [5, 6], True), 0.0)
+    stream(sender).frame(_out("s", [5], True), 0.0)
     counts = [
         (response.get("num_input_tokens"), response.get("num_output_tokens")) for response, _ in sender.sent
     ]
@@ -181,8 +181,8 @@ def test_perf_outputs_count_held_tokens_and_time_the_first_and_last_token():
         asked=Asked(perf_metrics=True),
     )
     common = dict(request_id="r", num_prompt_tokens=3, num_cached_tokens=2, scheduled_ns=1_500)
-    s.write(TokenOutput(new_token_ids=[5], finished=False, finish_reason=None, **common), 2e-6)
-    s.write(TokenOutput(new_token_ids=[6], finished=True, finish_reason=FinishReason.LENGTH, **common), 3e-6)
+    s.frame(TokenOutput(new_token_ids=[5], finished=False, finish_reason=None, **common), 2e-6)
+    s.frame(TokenOutput(new_token_ids=[6], finished=True, finish_reason=FinishReason.LENGTH, **common), 3e-6)
     first, last = (
         {name: array.reshape(-1)[0].item() for name, array in response.items()} for response, _ in sender.sent
     )
@@ -202,7 +202,7 @@ def test_perf_outputs_count_held_tokens_and_time_the_first_and_last_token():
     assert first["last_token_time_ns"] == 0 and last["last_token_time_ns"] == 3_000
     # Not asked: no perf outputs beyond the two always written.
     sender.sent.clear()
-    stream(sender).write(_out("s", [5], True), 0.0)
+    stream(sender).frame(_out("s", [5], True), 0.0)
     assert "kv_cache_alloc_total_blocks" not in sender.sent[0][0]
 
 
@@ -220,8 +220,8 @@ def test_stream_interval_sends_the_first_token_at_once_then_that_many_at_a_time(
     sender = CountingSender()
     s = stream(sender, stream_interval=3)
     for token in range(1, 9):
-        s.write(_out("r", [token], False), 0.0)
-    s.write(_out("r", [], True), 0.0)
+        s.frame(_out("r", [token], False), 0.0)
+    s.frame(_out("r", [], True), 0.0)
     # The 8th token was still held back: it goes with the final response, none is lost.
     assert [ids(response) for response, _ in sender.sent] == [[1], [2, 3, 4], [5, 6, 7], [8]]
     assert [flags for _, flags in sender.sent] == [0, 0, 0, FINAL]
@@ -234,8 +234,8 @@ def test_a_held_back_response_carries_the_log_probs_and_logits_of_its_tokens():
     s = stream(sender, asked=Asked(log_probs=True, logits=True), stream_interval=2)
     for token in (5, 6, 7):
         row = np.full(VOCAB, float(token), dtype=np.float32)
-        s.write(_out("r", [token], False, log_probs=(-token / 8,), generation_logits=(row,)), 0.0)
-    s.write(_out("r", [], True), 0.0)
+        s.frame(_out("r", [token], False, log_probs=(-token / 8,), generation_logits=(row,)), 0.0)
+    s.frame(_out("r", [], True), 0.0)
     sent = [
         (
             ids(response),
@@ -261,7 +261,7 @@ AUTO = None
 def test_auto_sends_the_first_token_alone_even_when_the_writer_is_behind():
     sender = Sender()
     s = stream(sender, stream_interval=AUTO)
-    s.write(_out("r", [1], False), 0.0, behind=True)
+    s.frame(_out("r", [1], False), 0.0, behind=True)
     # The first token is what TTFT measures: it never waits for the next.
     assert [ids(response) for response, _ in sender.sent] == [[1]]
 
@@ -269,12 +269,12 @@ def test_auto_sends_the_first_token_alone_even_when_the_writer_is_behind():
 def test_auto_holds_tokens_while_later_ones_wait_and_the_final_response_carries_the_rest():
     sender = CountingSender()
     s = stream(sender, stream_interval=AUTO)
-    s.write(_out("r", [1], False), 0.0, behind=False)
-    s.write(_out("r", [2], False), 0.0, behind=True)  # token 3 is queued already: hold 2 for it
-    s.write(_out("r", [3], False), 0.0, behind=False)  # the writer caught up: send 2 and 3
-    s.write(_out("r", [4], False), 0.0, behind=False)  # keeping up: one token per response
-    s.write(_out("r", [5], False), 0.0, behind=True)
-    s.write(_out("r", [6], True), 0.0)  # the last output: whatever was held goes with it
+    s.frame(_out("r", [1], False), 0.0, behind=False)
+    s.frame(_out("r", [2], False), 0.0, behind=True)  # token 3 is queued already: hold 2 for it
+    s.frame(_out("r", [3], False), 0.0, behind=False)  # the writer caught up: send 2 and 3
+    s.frame(_out("r", [4], False), 0.0, behind=False)  # keeping up: one token per response
+    s.frame(_out("r", [5], False), 0.0, behind=True)
+    s.frame(_out("r", [6], True), 0.0)  # the last output: whatever was held goes with it
     assert [ids(response) for response, _ in sender.sent] == [[1], [2, 3], [4], [5, 6]]
     assert [flags for _, flags in sender.sent] == [0, 0, 0, FINAL]
     assert sender.cancel_checks == 3  # once per response that is not the final one
@@ -286,8 +286,8 @@ def _framed(stream_interval, behind):
     sender = Sender()
     s = stream(sender, stream_interval=stream_interval)
     for token, late in enumerate(behind, start=1):
-        s.write(_out("r", [token], False), 0.0, behind=late)
-    s.write(_out("r", [], True), 0.0)
+        s.frame(_out("r", [token], False), 0.0, behind=late)
+    s.frame(_out("r", [], True), 0.0)
     return [ids(response) for response, _ in sender.sent]
 
 
@@ -332,20 +332,21 @@ def test_the_writer_coalesces_what_accumulated_while_a_send_had_not_returned():
     s = stream(sender, stream_interval=AUTO)
     writer = ResponseWriter()
     try:
-        writer.put(s, _out("r", [1], False), 0.0)
+        respond = s.engine_callback(writer)  # what the engine thread calls with each output
+        respond(_out("r", [1], False))
         sender.wait_for(1)
-        writer.put(s, _out("r", [2], False), 0.0)
+        respond(_out("r", [2], False))
         assert sender.entered.wait(10)  # the writer is inside the send of token 2
         for token in (3, 4, 5):
-            writer.put(s, _out("r", [token], False), 0.0)
+            respond(_out("r", [token], False))
         sender.gate.set()
         sender.wait_for(3)
-        writer.put(s, _out("r", [6], False), 0.0)
+        respond(_out("r", [6], False))
         sender.wait_for(4)
-        writer.put(s, _out("r", [], True), 0.0)
+        respond(_out("r", [], True))
         sender.wait_for(5)
     finally:
         writer.close()
     assert [ids(response) for response, _ in sender.sent] == [[1], [2], [3, 4, 5], [6], []]
     assert [flags for _, flags in sender.sent] == [0, 0, 0, 0, FINAL]
-    assert s.queued == 0
+    assert s.backlog == 0
