@@ -1,5 +1,5 @@
 """The peers' benchmark rows, each on the 16-stream row's workload: its prompts, output length and
-16 closed-loop clients, called by `python -m bench --peers`.
+16 closed-loop clients. `python -m bench --peers` and `python -m bench.peers` both call these.
 `port` is where a server peer listens; `logs` is the folder for its log.
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import workload
 from ..stats import row
-from . import llamacpp, openai_client, openvino_peer
+from . import llamacpp, openai_client, openvino_peer, vllm_peer
 
 SLOTS = 16  # sequences at once, as our server's max_num_seqs
 CONTEXT = 1024  # tokens per sequence, as our server's max_seq_len
@@ -40,3 +40,19 @@ def openvino_rows(work: Path, ckpt: Path, precision: str, prompt_ids: list[list[
         for compute in openvino_peer.COMPUTE
     ]
 
+
+def vllm_rows(work: Path, ckpt: Path, p: dict, *, port: int, logs: Path) -> list[dict]:
+    """vLLM's OpenAI server on the checkpoint's FP32 weights, computing in f32, then in BF16; one
+    server per row. Its precision column is the compute dtype: there is no INT8 counterpart."""
+    rows = []
+    for dtype in vllm_peer.DTYPES:
+        log = logs / f"bench-vllm-{dtype}.log"
+        server = vllm_peer.server(
+            work, ckpt, dtype=dtype, port=port, slots=SLOTS, context=CONTEXT, log_path=log
+        )
+        with server:
+            samples, wall = openai_client.streams(
+                port, workload.prompts(p["streams"][16]), p["max_tokens"], 16
+            )
+        rows.append(row(f"vllm_serve_{dtype}", "fp32" if dtype == "f32" else dtype, 16, samples, wall))
+    return rows

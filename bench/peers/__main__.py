@@ -1,0 +1,96 @@
+"""`python -m bench.peers [--quick] [--only vllm ...]`: the peers' rows without the rest of
+`make bench`, next to our own 16-stream row through Triton from the same run, for each of our
+variants, so the ratios compare rows measured minutes apart on the same machine. Prints the rows
+and bench/report.py's ratios and writes results/bench/peers.json (`make bench` owns latest.*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from build_engines import checkpoint
+from build_engines.onnx import export as onnx_export
+from build_engines.onnx import repository
+from server.tritonserver import ServerOptions, TritonServer
+
+from .. import report, runners, workload
+from ..stats import row
+from . import rows as peer_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / "artifacts" / "peers"
+PEERS = ("llama", "openvino", "vllm")
+STREAM_INTERVAL = 4  # bench/__main__.py's; only names ratio lines for rows this run does not have
+DRAFT_LEN = 4
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the quick plan's 16 requests of 32 tokens")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], help="our variants")
+    parser.add_argument("--only", nargs="+", choices=PEERS, default=list(PEERS), help="which peers")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=30000,
+        help="first of three ports: tritonserver's HTTP, gRPC and metrics; a server peer uses the first",
+    )
+    args = parser.parse_args(argv)
+    p = workload.plan(args.quick)
+    ckpt = checkpoint.resolve(None, ROOT / "artifacts")
+    ports = (args.port, args.port + 1, args.port + 2)
+    logs = ROOT / "build"
+    rows = []
+
+    def add_row(r):
+        rows.append(r)
+        print(
+            f"  {r['engine']:<22} {r['precision']:<5} c={r['concurrency']:<3} "
+            f"{r['output_tok_s']:>8.1f} tok/s  TTFT p50 {r['ttft_p50_s']:.3f}s p99 {r['ttft_p99_s']:.3f}s",
+            flush=True,
+        )
+
+    for precision in args.precisions:
+        onnx_dir = onnx_export.export(ckpt, ROOT / "artifacts" / "exports" / ckpt.name, precision)
+        repo = repository.assemble_cpu(
+            ROOT / "build" / f"bench-peers-{precision}", ckpt, onnx_dir, max_seq_len=1024, max_num_seqs=16
+        )
+        options = ServerOptions(repo, *ports, exit_timeout_s=5)
+        with TritonServer(options, log_path=logs / f"bench-peers-{precision}.log"):
+            samples, wall = runners.triton_streams(
+                options.grpc_url, workload.prompts(p["streams"][16]), p["max_tokens"], 16
+            )
+        add_row(row("triton_ensemble", precision, 16, samples, wall))
+        if "llama" in args.only:
+            add_row(peer_rows.llama_server_row(WORK, ckpt, precision, p, port=ports[0], logs=logs))
+        if "openvino" in args.only:
+            for r in peer_rows.openvino_rows(WORK, ckpt, precision, _prompt_ids(ckpt, p), p):
+                add_row(r)
+    if "vllm" in args.only:
+        for r in peer_rows.vllm_rows(WORK, ckpt, p, port=ports[0], logs=logs):
+            add_row(r)
+    print("\n".join(report.ratios(rows, stream_interval=STREAM_INTERVAL, draft_len=DRAFT_LEN)))
+    report.OUT.mkdir(parents=True, exist_ok=True)
+    (report.OUT / "peers.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def _prompt_ids(ckpt: Path, p: dict) -> list[list[int]]:
+    """The 16-stream row's prompts, chat-formatted by the checkpoint's tokenizer (OpenVINO's
+    pipeline takes token ids)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        for t in workload.prompts(p["streams"][16])
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
