@@ -4,7 +4,8 @@
 Derived from the plain export rather than built again: its graph gets the LoRA branches
 (graph.py), every other file is hard-linked (copied where links are impossible), so it takes
 seconds and the plain export's directory is never written to. The manifest records the plain
-export it came from (its recipe, quality and creation time); a newer plain export is derived again.
+export it came from (its recipe, quality and creation time) and the graph layout's version
+(graph.GRAPH_VERSION); a newer plain export, or an export of another layout, is derived again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from python_backend.engine.lora_weights import MASK, LoraSpec
 
 from .. import manifest
-from .graph import add_lora, spec_for
+from .graph import GRAPH_VERSION, add_lora, spec_for
 
 SUFFIX = "-lora"
 
@@ -32,15 +33,16 @@ def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: 
     out = out or artifact_dir(base_dir)
     base = manifest.read(base_dir)
     spec = spec_for(checkpoint_dir)
-    # Up to date: derived from this very plain export, with this graph layout (its lora.json:
-    # exports written before fused branches are derived again).
+    # Up to date: derived from this very plain export, with this spec (its lora.json: exports written
+    # before fused branches are derived again) and this graph layout.
     if not force and LoraSpec.read(out) == spec:
         try:
-            if manifest.read(out).get("derived_from") == _origin(base_dir, base):
-                print(f"[export-lora] {out} is up to date", flush=True)
-                return out
+            built = manifest.read(out)
         except FileNotFoundError:
-            pass
+            built = {}
+        if built.get("derived_from") == _origin(base_dir, base) and _graph_version(built) == GRAPH_VERSION:
+            print(f"[export-lora] {out} is up to date", flush=True)
+            return out
     started = time.monotonic()
     staging = out.with_name(out.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
@@ -55,6 +57,7 @@ def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: 
     fields.update(
         artifact="onnx-decoder-lora",
         derived_from=_origin(base_dir, base),
+        lora_graph_version=GRAPH_VERSION,
         inputs={
             **base["inputs"],
             MASK: ["batch_size", 1, "lora_columns"],
@@ -104,6 +107,11 @@ def check_graph(model_path: Path) -> list[str]:
         graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
     onnx.checker.check_model(model)
     return contrib
+
+
+def _graph_version(built: dict) -> int:
+    """The graph layout an export was written with: 1 for those written before it was recorded."""
+    return built.get("lora_graph_version", 1)
 
 
 def _origin(base_dir: Path, base: dict) -> dict:

@@ -28,6 +28,11 @@ from pathlib import Path
 
 from python_backend.engine.lora_weights import MASK, LoraSpec, a_input, b_input
 
+# The layout add_lora writes (its nodes and inputs). Bump it with any change to add_lora: export_lora
+# derives an export whose manifest records another version again, also when its lora.json is equal.
+# Exports written before the stamp have none and are version 1 (the layout it was introduced with).
+GRAPH_VERSION = 1
+
 # PEFT module → (the builder's node folder, part of a fused projection or None)
 PROJECTIONS = {
     "q_proj": ("attn/qkv_proj", 0),

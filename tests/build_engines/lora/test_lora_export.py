@@ -13,7 +13,7 @@ import pytest
 from build_engines import manifest
 from build_engines.lora.adapters import TEST_ADAPTERS, load_base, make_test_adapters
 from build_engines.lora.export import export_lora
-from build_engines.lora.graph import add_lora, spec_for
+from build_engines.lora.graph import GRAPH_VERSION, add_lora, spec_for
 from python_backend.engine.lora_weights import MASK, SPEC_FILE, LoraSpec, a_input, b_input
 
 
@@ -64,6 +64,25 @@ def test_lora_export_leaves_the_plain_export_as_it_was(checkpoint_dir, onnx_fp32
     # Up to date: a second call reuses it (the manifest is not rewritten).
     assert export_lora(checkpoint_dir, onnx_fp32, out=out) == out
     assert manifest.read(out)["created_unix"] == built["created_unix"]
+
+
+def test_an_export_of_another_graph_layout_is_derived_again(checkpoint_dir, onnx_fp32, tmp_path):
+    out = export_lora(checkpoint_dir, onnx_fp32, out=tmp_path / "onnx-fp32-lora")
+    built = manifest.read(out)
+    assert built["lora_graph_version"] == GRAPH_VERSION
+    graph_file = (out / "model.onnx").stat().st_ino
+    # An export whose manifest names no layout was written before the stamp: version 1, reused
+    # while that is the current layout.
+    fields = {k: v for k, v in built.items() if k not in ("created_unix", "lora_graph_version")}
+    manifest.write(out, **fields)
+    assert export_lora(checkpoint_dir, onnx_fp32, out=out) == out
+    assert ((out / "model.onnx").stat().st_ino == graph_file) == (GRAPH_VERSION == 1)
+    # Another layout (same lora.json, same plain export): derived again, a new graph file.
+    manifest.write(out, **{**fields, "lora_graph_version": GRAPH_VERSION - 1})
+    graph_file = (out / "model.onnx").stat().st_ino
+    export_lora(checkpoint_dir, onnx_fp32, out=out)
+    assert manifest.read(out)["lora_graph_version"] == GRAPH_VERSION
+    assert (out / "model.onnx").stat().st_ino != graph_file
 
 
 def test_fused_qkv_needs_all_three_modules(checkpoint_dir, onnx_fp32, tmp_path):
