@@ -51,9 +51,11 @@ class InFlight:
         return sum(self._stop(p) for p in list(self._requests) if p.request.request_id() == triton_id)
 
     def cancelled_by_clients(self) -> list[tuple[Pending, int]]:
-        """Stop each request whose client is newly seen cancelled: (request, sequences it stopped)."""
+        """Stop each request whose client is newly seen cancelled: (request, sequences it stopped).
+        Only requests with a sequence running in the LLM are asked (is_cancelled() is a call into
+        Triton: none is made for a request execute() may still be handing over)."""
         seen = []
-        for pending in list(self._requests):
+        for pending in {id(s.pending): s.pending for s in self._submitted.values()}.values():
             if pending.closed or pending.cancel_seen or not pending.request.sender.is_cancelled():
                 continue
             seen.append((pending, self._stop(pending)))

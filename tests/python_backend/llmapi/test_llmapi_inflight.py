@@ -81,6 +81,7 @@ def test_a_cancelled_client_is_seen_once_and_its_sequences_aborted():
     live, (other,) = make_request("")
     inflight.enter(cancelled, [seq])
     inflight.enter(live, [other])
+    assert inflight.cancelled_by_clients() == []  # asked only once a sequence runs in the LLM
     result = submit(inflight, seq)
     submit(inflight, other)
     assert inflight.cancelled_by_clients() == [(cancelled, 1)] and result.aborts == 1
