@@ -262,7 +262,10 @@ def test_a_cancelled_stream_stops_generation_in_the_engine(server, served_engine
         # request id (postprocessing's engine_stop, python_backend/triton_io/engine_stop.py), and
         # Triton 2.51's HTTP generate endpoint takes none: the client's stream ends, the engine
         # finishes the generation. Strict: if this starts passing, the limitation is gone and
-        # docs/GPU.md must say so.
+        # docs/GPU.md must say so. The limitation is the server's, the same for every HTTP client:
+        # one of them shows it (each lets a whole generation run to its end).
+        if how != "sync-http-break":
+            pytest.skip("HTTP requests carry no request id: shown once, by sync-http-break")
         request.applymarker(pytest.mark.xfail(strict=True, reason="HTTP requests carry no request id"))
     _wait_engine_idle(server)
     before = _engine_cancelled(server)
