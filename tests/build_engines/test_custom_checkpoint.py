@@ -57,7 +57,7 @@ def test_a_user_checkpoint_is_exported_verified_and_assembled(custom_checkpoint,
     # written beside it (guided decoding on).
     served = model_config.load(repo / "engine" / "config.pbtxt").parameters
     engine = EngineModelConfig.from_parameters({key: value.string_value for key, value in served.items()})
-    assert (engine.engine.max_seq_len, engine.stream_interval) == (256, 1)
+    assert (engine.engine.max_seq_len, engine.stream_interval) == (256, "auto")  # the default framing
     assert (repo / "engine" / "1" / engine.xgrammar_tokenizer_info_path).is_file()
     assert (repo / "engine" / "1" / engine.onnx_dir / "model.onnx").is_file()
     assert (repo / "preprocessing" / "1" / "tokenizer" / "tokenizer.json").is_file()
