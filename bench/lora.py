@@ -1,7 +1,7 @@
 """The multi-LoRA rows (issue 27): 16 streams over 4 adapters mixed with base-model requests, beside
 base-only rows, through the Triton ensemble and with the engine called directly.
 
-Through Triton (`triton_rows`, the issue's row): `make bench`'s 16-stream row (the same prompts, 16
+Through Triton (`triton_rows`, the issue's row): `make bench`'s 16-stream workload (its prompts, 16
 streaming gRPC clients, exactly max_tokens tokens per request) on two servers up at once: the plain
 one (bench's default repository, LoRA off) and one whose repository serves ADAPTERS from a LORA_DIR
 (the LoRA-capable export, max_loras 4). `triton_lora_plain` is base-only on the plain server,
@@ -13,6 +13,18 @@ adapters and rows with none.
 With the engine called in-process (`engine_rows`, runners.engine_batch): the same three workloads on
 the plain export and on the LoRA-capable one (`engine_lora_*`), so that the two sets show how much of
 LoRA's cost is the engine's and how much Triton adds.
+
+Fresh prompts: every row's every round sends its prompts tagged with a number of its own
+(workload.tagged, 9 tokens at the start of each user message), so no prompt is ever sent twice. With
+the 16-stream row's prompts repeating every round, the plain server's prefix cache served most of
+each round's prompts from the round before (3146 of 4173 prompt tokens), while on the LoRA server the
+base-only and mixed rows overwrote each other's entries and adapter requests never reuse the base
+model's (the cache is tagged by adapter, python_backend/engine/lora.py): the rows compared cache luck.
+Now each request prefills all of its prompt but what prompts share in production: the chat
+template's system turn, and its tag among its own row's round (base requests among themselves, each
+adapter's among its own, as the cache is tagged by adapter). So the rows are comparable with each other, not with
+`make bench`'s 16-stream row (`triton_ensemble`): same prompts and token counts but 9 tokens more
+per prompt, and none of its prompts come from the cache.
 
 The adapters are made here from the bundled model, as the test adapters are
 (build_engines/lora/adapters.py), with their own seeds and ranks.
@@ -26,7 +38,7 @@ from pathlib import Path
 from build_engines.lora.adapters import ALL_MODULES, AdapterRecipe, load_base, make_adapter
 from build_engines.lora.export import export_lora
 
-from . import processes, runners
+from . import processes, runners, workload
 from .stats import row
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +62,9 @@ ADAPTERS = tuple(
     for i, rank in enumerate((16, 8, 8, 4))
 )
 
-# One workload's round: the requests of a slice → (samples, wall seconds).
-Round = Callable[[slice], tuple[list, float]]
+# One workload's round: the requests of a slice, their prompts tagged with the given key →
+# (samples, wall seconds).
+Round = Callable[[slice, int], tuple[list, float]]
 
 
 def mix(n: int, names: list[str]) -> list[str | None]:
@@ -75,10 +88,14 @@ def make_adapters(checkpoint_dir: Path, output: Path) -> dict[str, Path]:
     return {recipe.name: make_adapter(model, recipe, output) for recipe in ADAPTERS}
 
 
-def interleave(workloads: dict[str, Round], n: int) -> list[dict]:
+def interleave(workloads: dict[str, Round], n: int, first_key: int = 0) -> list[dict]:
     """Each workload's row over requests [0, n), run in rounds of STREAMS requests, the workloads
     taking turns (plain, base-only, mixed; then base-only, mixed, plain; ...). Each row sums its
-    rounds: all their samples, their wall times added.
+    rounds: all their samples, their wall times added. Each (round, workload) gets its own prompt
+    key, from `first_key` up: the same prompts in every row, tagged apart, so that no row finds a
+    whole prompt in a cache, neither from an earlier round nor from another row of this one (the
+    base-only and mixed rows share the LoRA server, and the mixed row's base requests would reuse
+    the base-only row's prompts of the same round).
 
     On a shared machine whose load drifts over minutes, rows run one after another compare the load
     of different minutes (one such run here put the mixed row at 4.2× the base-only one);
@@ -91,7 +108,8 @@ def interleave(workloads: dict[str, Round], n: int) -> list[dict]:
         batch = slice(start, start + STREAMS)
         shift = round_index % len(order)
         for name in order[shift:] + order[:shift]:
-            got, seconds = workloads[name](batch)
+            key = first_key + round_index * len(order) + order.index(name)
+            got, seconds = workloads[name](batch, key)
             samples[name] += got
             wall[name] += seconds
     return [row(name, "fp32", STREAMS, samples[name], wall[name]) for name in workloads]
@@ -102,7 +120,12 @@ def engine_rows(
 ) -> list[dict]:
     """engine_lora_plain, engine_lora_base and engine_lora_mixed: the plain export and the LoRA-capable
     one derived from it (derived on first use, then reused), adapters written to `adapter_dir`, on
-    two engines started once, each round's STREAMS requests submitted at once."""
+    two engines started once, each round's STREAMS requests submitted at once. `prompt_ids` are
+    rendered by the chat template (as `python -m bench` makes them): each is decoded, tagged in its
+    user message and encoded again (byte-level BPE gives back the same ids around the tag)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
     lora_dir = export_lora(checkpoint_dir, plain_dir)
     adapters = make_adapters(checkpoint_dir, adapter_dir)
     names = mix(len(prompt_ids), list(adapters))
@@ -110,10 +133,12 @@ def engine_rows(
     lora = runners.start_engine(lora_dir, STREAMS, prompt_ids[0], lora=LORA_CONFIG, adapters=adapters)
 
     def on(engine, lora_names) -> Round:
-        def run(batch: slice):
-            return runners.engine_batch(
-                engine, prompt_ids[batch], max_tokens, lora_names[batch] if lora_names else None
-            )
+        def run(batch: slice, key: int):
+            fresh = [
+                tokenizer.encode(workload.tagged(tokenizer.decode(ids), key), add_special_tokens=False)
+                for ids in prompt_ids[batch]
+            ]
+            return runners.engine_batch(engine, fresh, max_tokens, lora_names[batch] if lora_names else None)
 
         return run
 
@@ -159,10 +184,10 @@ def triton_rows(
         lora_url = server.options.grpc_url
 
         def on(url: str, own: list[dict] | None, tokens: int) -> Round:
-            def run(batch: slice):
+            def run(batch: slice, key: int):
                 return runners.triton_streams(
                     url,
-                    prompts[batch],
+                    [workload.tagged(text, key) for text in prompts[batch]],
                     tokens,
                     STREAMS,
                     per_request=own[batch] if own else None,
@@ -176,13 +201,14 @@ def triton_rows(
             "triton_lora_base": (lora_url, None),
             "triton_lora_mixed": (lora_url, lora_inputs(names)),
         }
-        # Untimed: the first STREAMS requests of each workload (prompts and mix repeat with that
-        # period), 2 tokens each, so that every adapter is loaded into its slot and every prompt
-        # is in each server's prefix cache (tagged by adapter) before the first timed round.
-        for url, own in workloads.values():
-            on(url, own, 2)(slice(0, STREAMS))
+        # Untimed: the first STREAMS requests of each workload (the mix repeats with that period),
+        # 2 tokens each, so that every adapter is loaded into its slot before the first timed
+        # round. Their prompts have keys of their own (0 to 2): the timed rounds find only the
+        # chat template's system turn in the prefix cache, as a later round would.
+        for key, (url, own) in enumerate(workloads.values()):
+            on(url, own, 2)(slice(0, STREAMS), key)
         timed = {name: on(url, own, max_tokens) for name, (url, own) in workloads.items()}
-        return interleave(timed, len(prompts))
+        return interleave(timed, len(prompts), first_key=len(workloads))
 
 
 def main(argv=None) -> int:
@@ -197,7 +223,7 @@ def main(argv=None) -> int:
     from build_engines import checkpoint
     from build_engines.onnx import export as onnx_export
 
-    from . import report, workload
+    from . import report
 
     parser = argparse.ArgumentParser(prog="python -m bench.lora", description=main.__doc__)
     parser.add_argument("--quick", action="store_true", help="make bench QUICK=1's plan")

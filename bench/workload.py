@@ -39,6 +39,22 @@ def prompts(n: int) -> list[str]:
     return [mixed[i % len(mixed)] for i in range(n)]
 
 
+# bench/lora.py's rows tag every prompt with the (round, row) it runs in, at the start of the user
+# message, so no prompt is ever sent twice: a tag is 9 tokens whatever its number (SmolLM2 writes each
+# digit as its own token) and ends in a newline, so the message after it tokenizes as it does alone.
+TAG = "[Set {:04d}]\n"
+# Where SmolLM2's chat template opens the user's message, in a prompt already rendered by it.
+USER_HEADER = "<|im_start|>user\n"
+
+
+def tagged(prompt: str, key: int) -> str:
+    """`prompt` with TAG(key) opening its (last) user message: right after USER_HEADER in a rendered
+    prompt, at the start of a bare message. Everything before the tag (the template's system turn)
+    is shared by all keys and stays in a prefix cache as in production; nothing after it is."""
+    head, header, message = prompt.rpartition(USER_HEADER)
+    return f"{head}{header}{TAG.format(key)}{message}"
+
+
 def plan(quick: bool) -> dict:
     if quick:
         return {
