@@ -1,13 +1,14 @@
 """bench/lora.py's rows are wired as the issue asks (not their timing): 16 streams of which 4 ask for the
 base model and 12 for 4 adapters in equal shares, each adapter request naming its adapter in the ensemble's
 `lora_name`, four real PEFT adapters made from the bundled model, the three workloads of each set taking
-turns round by round, the engine set run through the engine, and the ratios between the rows."""
+turns round by round, every round of every row on prompts of its own (the same prompts, tagged apart), the
+engine set run through the engine, and the ratios between the rows."""
 
 import json
 
 import tritonclient.grpc as grpcclient
 
-from bench import lora, report
+from bench import lora, report, workload
 from bench.stats import Sample
 from client import wire
 from python_backend.contract.adapter_dir import AdapterDirectory
@@ -20,8 +21,7 @@ def test_mix_is_a_quarter_base_and_equal_shares_per_adapter():
     # Streams 0, 4, 8 and 12 ask for the base model; the 12 others cycle through the 4 adapters.
     assert [i for i, name in enumerate(mixed) if name is None] == [0, 4, 8, 12]
     assert mixed == [None, "a", "b", "c", None, "d", "a", "b", None, "c", "d", "a", None, "b", "c", "d"]
-    # Request i is stream i % 16's: with the benchmark's 16 prompts cycling the same way, a prompt always
-    # meets the same adapter, so the prefix cache helps the mixed row exactly as much as the base-only one.
+    # Request i is stream i % 16's: every round of 16 has the same mix.
     assert lora.mix(48, NAMES) == mixed * 3
 
 
@@ -47,19 +47,22 @@ def test_interleaved_rounds_take_turns_and_sum_per_workload():
     calls = []
 
     def workload(name, seconds):
-        def run(batch):
-            calls.append((name, batch.start, batch.stop))
+        def run(batch, key):
+            calls.append((name, batch.start, batch.stop, key))
             # One sample per request of the round, each 2 tokens: the row counts what its rounds ran.
             return [Sample(0.1, 0.3, 2) for _ in range(*batch.indices(40))], seconds
 
         return run
 
-    rows = lora.interleave({"p": workload("p", 1.0), "b": workload("b", 2.0), "m": workload("m", 4.0)}, 40)
-    # 40 requests: rounds [0, 16), [16, 32), [32, 40); each round starts with the next workload.
+    workloads = {"p": workload("p", 1.0), "b": workload("b", 2.0), "m": workload("m", 4.0)}
+    rows = lora.interleave(workloads, 40, first_key=3)
+    # 40 requests: rounds [0, 16), [16, 32), [32, 40); each round starts with the next workload. Each
+    # (round, workload) has its own prompt key, from 3 up (0 to 2 are triton_rows' warm-up's), numbered
+    # by the workloads' fixed order, not by their turn.
     assert calls == [
-        ("p", 0, 16), ("b", 0, 16), ("m", 0, 16),
-        ("b", 16, 32), ("m", 16, 32), ("p", 16, 32),
-        ("m", 32, 48), ("p", 32, 48), ("b", 32, 48),
+        ("p", 0, 16, 3), ("b", 0, 16, 4), ("m", 0, 16, 5),
+        ("b", 16, 32, 7), ("m", 16, 32, 8), ("p", 16, 32, 6),
+        ("m", 32, 48, 11), ("p", 32, 48, 9), ("b", 32, 48, 10),
     ]  # fmt: skip
     assert [(r["engine"], r["requests"], r["output_tokens"], r["wall_s"]) for r in rows] == [
         ("p", 40, 80, 3.0),
@@ -67,6 +70,41 @@ def test_interleaved_rounds_take_turns_and_sum_per_workload():
         ("m", 40, 80, 12.0),
     ]
     assert rows[0]["output_tok_s"] == round(80 / 3.0, 2)
+
+
+def render(tokenizer, text):
+    """`text` as python -m bench sends it to the engine: a user message rendered by the chat template."""
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True, return_dict=False
+    )
+
+
+def test_tagged_prompts_are_new_to_every_round_and_row_with_the_same_token_counts(tokenizer):
+    texts = workload.prompts(16)
+    # Keys 0 to 11: a warm-up's 3 and 3 rounds of 3 rows, as triton_rows gives them on the full plan.
+    keyed = {key: [workload.tagged(t, key) for t in texts] for key in range(12)}
+    everything = [p for prompts in keyed.values() for p in prompts]
+    # No prompt is sent twice: not in another round, not in another row of the same round.
+    assert len(set(everything)) == 12 * 16
+    for key, prompts in keyed.items():
+        # The same prompts in every round and row, the message opening with the key's tag.
+        assert prompts == [f"[Set {key:04d}]\n{t}" for t in texts]
+        tokens = [len(render(tokenizer, p)) for p in prompts]
+        # 9 tokens more than the untagged prompt whatever the key: "[", "Set", " ", 4 digits, "]", "\n".
+        assert tokens == [len(render(tokenizer, t)) + 9 for t in texts]
+
+
+def test_a_rendered_prompt_is_tagged_in_its_user_message_as_its_text_would_be(tokenizer):
+    text = workload.prompts(2)[1]
+    ids = render(tokenizer, text)
+    # engine_rows' way: decode the rendered ids, tag, encode again.
+    again = tokenizer.encode(workload.tagged(tokenizer.decode(ids), 7), add_special_tokens=False)
+    # The same ids as rendering the tagged text (triton_rows' way, the server applying the template):
+    # the engine and Triton rows prefill the same tokens.
+    assert again == render(tokenizer, workload.tagged(text, 7))
+    # The tag comes after the template's system turn, which every prompt keeps sharing.
+    system_turn = tokenizer.decode(ids).rpartition(workload.USER_HEADER)[0]
+    assert tokenizer.decode(again).startswith(system_turn + workload.USER_HEADER + "[Set 0007]\n")
 
 
 def test_four_adapters_made_from_the_bundled_model(checkpoint_dir, tmp_path):
