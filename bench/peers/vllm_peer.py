@@ -38,7 +38,7 @@ UNLOADABLE = ("torchvision", "torchaudio", "torchcodec")
 DTYPES = {"f32": "float32", "bf16": "bfloat16"}  # row suffix → vLLM's --dtype
 KV_CACHE_GIB = 1  # 23,296 tokens at float32 for this model: 16 sequences × 1,024 fit
 # Each start compiles the model with torch.compile (inductor), or loads it from the cache under
-# artifacts/peers/, and warms it up: 131-310 s on this 2-core machine while it was busy.
+# artifacts/peers/, and warms it up: 54-310 s on this 2-core machine, the longer while it was busy.
 READY_TIMEOUT_S = 1200
 # `vllm/envs.py`: VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS, default 300: a model step that takes longer
 # kills the engine ("TimeoutError: RPC call to execute_model timed out.", every stream answered
