@@ -15,16 +15,16 @@ the plain export and on the LoRA-capable one (`engine_lora_*`), so that the two 
 LoRA's cost is the engine's and how much Triton adds.
 
 Fresh prompts: every row's every round sends its prompts tagged with a number of its own
-(workload.tagged, 9 tokens at the start of each user message), so no prompt is ever sent twice. With
+(workload.tagged, 8 tokens at the start of each user message), so no prompt is ever sent twice. With
 the 16-stream row's prompts repeating every round, the plain server's prefix cache served most of
 each round's prompts from the round before (3146 of 4173 prompt tokens), while on the LoRA server the
 base-only and mixed rows overwrote each other's entries and adapter requests never reuse the base
 model's (the cache is tagged by adapter, python_backend/engine/lora.py): the rows compared cache luck.
 Now each request prefills all of its prompt but what prompts share in production: the chat
 template's system turn, and its tag among its own row's round (base requests among themselves, each
-adapter's among its own, as the cache is tagged by adapter). So the rows are comparable with each other, not with
-`make bench`'s 16-stream row (`triton_ensemble`): same prompts and token counts but 9 tokens more
-per prompt, and none of its prompts come from the cache.
+adapter's among its own, as the cache is tagged by adapter). So the rows are comparable with each
+other, not with `make bench`'s 16-stream row (`triton_ensemble`): the same prompts and token counts
+but 8 tokens more per prompt, and none of a prompt taken from an earlier round's cache.
 
 The adapters are made here from the bundled model, as the test adapters are
 (build_engines/lora/adapters.py), with their own seeds and ranks.

@@ -40,9 +40,11 @@ def prompts(n: int) -> list[str]:
 
 
 # bench/lora.py's rows tag every prompt with the (round, row) it runs in, at the start of the user
-# message, so no prompt is ever sent twice: a tag is 9 tokens whatever its number (SmolLM2 writes each
+# message, so no prompt is ever sent twice: a tag is 8 tokens whatever its number (SmolLM2 writes each
 # digit as its own token) and ends in a newline, so the message after it tokenizes as it does alone.
-TAG = "[Set {:04d}]\n"
+# Not opening with "[": preprocessing reads a text_input that does as a JSON message list
+# (python_backend/text/tokenizer.py, _parse_messages).
+TAG = "Set {:04d}:\n"
 # Where SmolLM2's chat template opens the user's message, in a prompt already rendered by it.
 USER_HEADER = "<|im_start|>user\n"
 

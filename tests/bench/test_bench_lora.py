@@ -88,10 +88,10 @@ def test_tagged_prompts_are_new_to_every_round_and_row_with_the_same_token_count
     assert len(set(everything)) == 12 * 16
     for key, prompts in keyed.items():
         # The same prompts in every round and row, the message opening with the key's tag.
-        assert prompts == [f"[Set {key:04d}]\n{t}" for t in texts]
+        assert prompts == [f"Set {key:04d}:\n{t}" for t in texts]
         tokens = [len(render(tokenizer, p)) for p in prompts]
-        # 9 tokens more than the untagged prompt whatever the key: "[", "Set", " ", 4 digits, "]", "\n".
-        assert tokens == [len(render(tokenizer, t)) + 9 for t in texts]
+        # 8 tokens more than the untagged prompt whatever the key: "Set", " ", 4 digits, ":", "\n".
+        assert tokens == [len(render(tokenizer, t)) + 8 for t in texts]
 
 
 def test_a_rendered_prompt_is_tagged_in_its_user_message_as_its_text_would_be(tokenizer):
@@ -104,7 +104,7 @@ def test_a_rendered_prompt_is_tagged_in_its_user_message_as_its_text_would_be(to
     assert again == render(tokenizer, workload.tagged(text, 7))
     # The tag comes after the template's system turn, which every prompt keeps sharing.
     system_turn = tokenizer.decode(ids).rpartition(workload.USER_HEADER)[0]
-    assert tokenizer.decode(again).startswith(system_turn + workload.USER_HEADER + "[Set 0007]\n")
+    assert tokenizer.decode(again).startswith(system_turn + workload.USER_HEADER + "Set 0007:\n")
 
 
 def test_four_adapters_made_from_the_bundled_model(checkpoint_dir, tmp_path):
