@@ -12,6 +12,7 @@ from bench import lora, report, workload
 from bench.stats import Sample
 from client import wire
 from python_backend.contract.adapter_dir import AdapterDirectory
+from python_backend.text.tokenizer import Preprocessor
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -94,14 +95,16 @@ def test_tagged_prompts_are_new_to_every_round_and_row_with_the_same_token_count
         assert tokens == [len(render(tokenizer, t)) + 8 for t in texts]
 
 
-def test_a_rendered_prompt_is_tagged_in_its_user_message_as_its_text_would_be(tokenizer):
+def test_a_rendered_prompt_is_tagged_in_its_user_message_as_its_text_would_be(checkpoint_dir, tokenizer):
     text = workload.prompts(2)[1]
     ids = render(tokenizer, text)
     # engine_rows' way: decode the rendered ids, tag, encode again.
     again = tokenizer.encode(workload.tagged(tokenizer.decode(ids), 7), add_special_tokens=False)
-    # The same ids as rendering the tagged text (triton_rows' way, the server applying the template):
-    # the engine and Triton rows prefill the same tokens.
-    assert again == render(tokenizer, workload.tagged(text, 7))
+    # The same ids as the server's preprocessing makes of the tagged text (triton_rows' way): it takes
+    # the tag as part of a plain user turn (a text opening with "[" it would parse as JSON messages),
+    # and the engine and Triton rows prefill the same tokens.
+    server = Preprocessor(checkpoint_dir, max_seq_len=1024)
+    assert again == server.encode(workload.tagged(text, 7), apply_chat_template=True)
     # The tag comes after the template's system turn, which every prompt keeps sharing.
     system_turn = tokenizer.decode(ids).rpartition(workload.USER_HEADER)[0]
     assert tokenizer.decode(again).startswith(system_turn + workload.USER_HEADER + "Set 0007:\n")
