@@ -66,15 +66,18 @@ def test_log_probs_agree_over_every_protocol_and_mode_and_sum_to_the_cumulative(
     assert len(reference) == results[0].output_tokens == 8 and all(lp <= 0 for lp in reference)
     for result in results[1:]:  # greedy: the same tokens, so the same values
         assert np.allclose(result.log_probs, reference, atol=1e-5)
-    # Streaming: one value per token response, cum_log_probs the running sum. FINAL rides on the last
-    # token's response (the C++ backend's framing, contract/trtllm_backend/framing.py FINAL_FLAG, which
-    # the LLM-API engine model keeps) or on an empty response after it, which carries no value and
-    # the total (how the CPU engine may end a stream): either frames the same values.
+    # Streaming: each response carries the values of the tokens it carries, cum_log_probs the running
+    # sum so far. The first response has one token; later ones one each (the C++ backend's framing,
+    # which the LLM-API engine model keeps) or what accumulated while the writer was busy (the CPU
+    # engine's stream_interval "auto"); FINAL rides on the last token's response or on an empty one
+    # after it, which carries no value and the total. Every framing carries the same values.
     responses = cum_log_probs_over_grpc(server, 8)
-    assert [len(lps) for lps, _ in responses] in ([1] * 8, [1] * 8 + [0])
-    running = np.cumsum([lps[0] for lps, _ in responses[:8]])
-    assert np.allclose([cum for _, cum in responses], [*running, *running[-1:]][: len(responses)], atol=1e-4)
-    assert np.allclose([lps[0] for lps, _ in responses[:8]], reference, atol=1e-5)
+    counts = [len(lps) for lps, _ in responses]
+    assert counts[0] == 1 and all(counts[:-1]), counts
+    assert np.allclose([lp for lps, _ in responses for lp in lps], reference, atol=1e-5)
+    running = np.cumsum(reference)
+    sent = np.cumsum(counts)  # tokens sent up to and including each response
+    assert np.allclose([cum for _, cum in responses], [running[n - 1] for n in sent], atol=1e-4)
 
 
 def test_without_return_log_probs_no_log_probs_come_back(server):
