@@ -140,8 +140,8 @@ _LORA_SETS = {
 
 def _lora_ratios(rows, precision: str) -> list[str]:
     """bench/lora.py's rows (each set's three run interleaved, so they share the machine's load)
-    against each other, against the plain server's 16-stream row, and through Triton against the
-    engine called directly."""
+    against each other, and through Triton against the engine called directly. Not against the
+    16-stream row: their prompts are tagged fresh every round (bench/lora.py), its are not."""
     lines = []
     for prefix, (where, lora_side, plain_side) in _LORA_SETS.items():
         plain = _find(rows, f"{prefix}_plain", precision, 16)
@@ -163,13 +163,6 @@ def _lora_ratios(rows, precision: str) -> list[str]:
                 f"{head}, {lora_side} vs {plain_side}, both base-only: {_times(base, plain)} output tok/s "
                 "(what the LoRA branches cost base-model traffic)"
             )
-    mixed = _find(rows, "triton_lora_mixed", precision, 16)
-    t16 = _find(rows, "triton_ensemble", precision, 16)
-    if mixed and t16:
-        lines.append(
-            f"{precision}: through Triton, 4 adapters + base mixed vs the plain server's 16-stream row "
-            f"(triton_ensemble, run earlier): {_times(mixed, t16)} output tok/s"
-        )
     pairs = [
         (_find(rows, f"triton_lora_{kind}", precision, 16), _find(rows, f"engine_lora_{kind}", precision, 16))
         for kind in ("mixed", "base", "plain")
