@@ -149,7 +149,7 @@ def test_the_engine_stop_input_stops_a_running_request(server):
     responses = queue.Queue()
     generating = grpcclient.InferenceServerClient(server.options.grpc_url)
     generating.start_stream(callback=lambda result, error: responses.put((result, error)))
-    generating.async_stream_infer("engine", request())
+    generating.async_stream_infer("engine", request(), enable_empty_final_response=True)
     result, error = responses.get(timeout=60)
     assert error is None
     key = int(result.as_numpy("arrival_time_ns").reshape(-1)[0])
@@ -161,12 +161,14 @@ def test_the_engine_stop_input_stops_a_running_request(server):
     result, error = stopped.get(timeout=30)
     assert error is None and result.as_numpy("sequence_length").reshape(-1)[0] == 0
     tokens = 1
-    while True:  # the stream ends (empty final response) long before its 400 tokens
+    while True:  # the stream ends (its final response) long before its 400 tokens
         result, error = responses.get(timeout=30)
         assert error is None
-        if result.as_numpy("sequence_length").reshape(-1)[0] == 0:
+        # The final response carries what the writer still held ("auto" framing) or nothing.
+        length = result.as_numpy("sequence_length")
+        tokens += 0 if length is None else int(length.reshape(-1)[0])
+        if result.get_response().parameters["triton_final_response"].bool_param:
             break
-        tokens += 1
     assert tokens < 400
     stopper.stop_stream()
     generating.stop_stream()
