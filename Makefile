@@ -99,7 +99,7 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
 SUITE_MARKS = not (image_libs and integration)
 # The three environments and the exports are built side by side (pip mostly waits on disk and network
-# while the export computes; export still waits for .venv): about a minute less from nothing.
+# while the export computes; export still waits for .venv).
 test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
 	$(MAKE) --no-print-directory -j3 venv export image-env aiperf-env
 	$(IMAGE_PYTEST)
