@@ -29,10 +29,9 @@ from pathlib import Path
 
 from build_engines import checkpoint
 from build_engines.onnx import export as onnx_export
-from build_engines.onnx import quality, repository
-from server.tritonserver import ServerOptions, TritonServer
+from build_engines.onnx import quality
 
-from . import lora, report, runners, workload
+from . import lora, processes, report, runners, workload
 from .peers import rows as peer_rows
 from .stats import row
 
@@ -128,16 +127,9 @@ def main(argv=None) -> int:
                 add_row(r)
         # One token per response (tensorrtllm_backend's framing): the baseline the framing rows below
         # are compared with, as in every earlier run of this table.
-        repo = repository.assemble_cpu(
-            ROOT / "build" / f"bench-{precision}",
-            ckpt,
-            onnx_dir,
-            max_seq_len=1024,
-            max_num_seqs=16,
-            stream_interval=1,
-        )
-        options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
-        with TritonServer(options, log_path=ROOT / "build" / f"bench-{precision}.log"):
+        server = processes.cpu_server(f"bench-{precision}", ckpt, onnx_dir, PORTS, stream_interval=1)
+        options = server.options
+        with server:
             stream_rows(options.grpc_url, "triton_ensemble", precision, p, add_row)
             # The same 16 streams, each answer held to a JSON schema by xgrammar (guided decoding).
             samples, wall = runners.triton_streams(
@@ -161,18 +153,10 @@ def main(argv=None) -> int:
         # default): what per-response IPC and postprocessing cost. The same rows in the same order, so
         # that the prefix cache holds the same prompts when the 16-stream row starts on every server.
         for interval in (STREAM_INTERVAL, "auto"):
-            repo = repository.assemble_cpu(
-                ROOT / "build" / f"bench-{precision}-interval{interval}",
-                ckpt,
-                onnx_dir,
-                max_seq_len=1024,
-                max_num_seqs=16,
-                stream_interval=interval,
-            )
-            options = ServerOptions(repo, *PORTS, exit_timeout_s=5)
-            log_path = ROOT / "build" / f"bench-{precision}-interval{interval}.log"
-            with TritonServer(options, log_path=log_path):
-                stream_rows(options.grpc_url, f"triton_interval{interval}", precision, p, add_row)
+            name = f"bench-{precision}-interval{interval}"
+            server = processes.cpu_server(name, ckpt, onnx_dir, PORTS, stream_interval=interval)
+            with server:
+                stream_rows(server.options.grpc_url, f"triton_interval{interval}", precision, p, add_row)
         if args.peers:
             add_row(peer_rows.llama_server_row(PEER_WORK, ckpt, precision, p, port=PORTS[0], logs=LOGS))
             for r in peer_rows.openvino_rows(PEER_WORK, ckpt, precision, prompt_ids[: p["streams"][16]], p):

@@ -95,11 +95,13 @@ def cpu_server(
     adapter_dir: Path | None = None,
     max_loras: int = 0,
     max_lora_rank: int = 16,
+    stream_interval: int | str = "auto",
 ) -> TritonServer:
     """A tritonserver (not started: `with` starts it) on the CPU repository build/<name> over
     onnx_dir, with `make bench`'s engine settings (max_seq_len 1024, max_num_seqs 16); its log is
     build/<name>.log. adapter_dir: the LORA_DIR whose adapters the engine serves by name (onnx_dir
-    then a LoRA-capable export, max_loras of rank up to max_lora_rank resident); None: LoRA off."""
+    then a LoRA-capable export, max_loras of rank up to max_lora_rank resident); None: LoRA off.
+    stream_interval: the engine's framing (EngineModelConfig), the assembly's default unless given."""
     repo = repository.assemble_cpu(
         ROOT / "build" / name,
         checkpoint_dir,
@@ -109,6 +111,7 @@ def cpu_server(
         lora_dir=str(adapter_dir.resolve()) if adapter_dir else "",
         max_loras=max_loras,
         max_lora_rank=max_lora_rank,
+        stream_interval=stream_interval,
     )
     options = ServerOptions(repo, *ports, exit_timeout_s=5)
     return TritonServer(options, log_path=ROOT / "build" / f"{name}.log")
