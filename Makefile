@@ -13,8 +13,8 @@ METRICS_PORT ?= 8002
 # The most tokens, prompt and answer together, one sequence may hold (TensorRT-LLM's max_seq_len).
 # MAX_CONTEXT_LEN is its old name, still accepted.
 MAX_SEQ_LEN ?= $(or $(MAX_CONTEXT_LEN),2048)
-# Streaming framing after the first token: auto (what accumulated, whenever the engine's response
-# writer is free: one token per response while it keeps up) or N tokens per response (1: per token).
+# Streaming framing after the first token: auto (by load: one token per response while at most 4
+# streams share an engine step, 4 per response at 16) or N tokens per response (1: per token).
 STREAM_INTERVAL ?= auto
 SPECULATIVE_DRAFT_LEN ?= 0
 # LoRA adapters for make serve: one PEFT adapter per sub-directory of LORA_DIR (created if absent),

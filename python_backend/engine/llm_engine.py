@@ -266,10 +266,11 @@ class LLMEngine:
     def _deliver(self, outputs: list[SequenceOutput]) -> None:
         """A step's new tokens go out on their own, then a finish as an empty final output (the
         framing of outputs.py). A callback that returns False cancels its request."""
+        step_batch = sum(1 for out in outputs if out.new_token_ids)
         for out in outputs:
             active = self._active[out.seq.request_id]
             if out.new_token_ids:
-                if not self._emit(active, token_output(out)) and not out.finished:
+                if not self._emit(active, token_output(out, step_batch)) and not out.finished:
                     active.seq.cancel_requested = True
                 if out.finished:
                     self._emit(active, final_output(out.seq))

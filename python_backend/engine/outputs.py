@@ -38,14 +38,19 @@ class TokenOutput:
     # speculative decoding so far: draft tokens verified, and how many of them were kept
     draft_tokens: int = 0
     accepted_draft_tokens: int = 0
+    # How many sequences got tokens in the step that produced this output (0: a final output with
+    # no token). The response side sends larger responses when more streams share a step
+    # (triton_io/responses.py, stream_interval "auto").
+    step_batch: int = 0
 
 
 # Called on the engine thread; returning False asks the engine to cancel the request.
 OutputCallback = Callable[[TokenOutput], "bool | None"]
 
 
-def token_output(out: SequenceOutput) -> TokenOutput:
-    """The output carrying a step's new tokens and their extras (not yet final)."""
+def token_output(out: SequenceOutput, step_batch: int) -> TokenOutput:
+    """The output carrying a step's new tokens and their extras (not yet final), from a step in
+    which `step_batch` sequences got tokens."""
     return _output(
         out.seq,
         new_token_ids=out.new_token_ids,
@@ -53,6 +58,7 @@ def token_output(out: SequenceOutput) -> TokenOutput:
         log_probs=out.log_probs,
         generation_logits=out.logits,
         context_logits=out.context_logits,
+        step_batch=step_batch,
     )
 
 
@@ -77,6 +83,7 @@ def _output(
     log_probs: tuple[float, ...],
     generation_logits: tuple[np.ndarray, ...],
     context_logits: np.ndarray | None,
+    step_batch: int = 0,
 ) -> TokenOutput:
     return TokenOutput(
         request_id=seq.request_id,
@@ -92,4 +99,5 @@ def _output(
         scheduled_ns=seq.scheduled_ns,
         draft_tokens=seq.draft_tokens,
         accepted_draft_tokens=seq.accepted_draft_tokens,
+        step_batch=step_batch,
     )

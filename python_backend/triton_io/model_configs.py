@@ -167,10 +167,11 @@ class EngineModelConfig:
     stream_interval               streaming: how the tokens after the first, which goes out at once,
                                   are framed (every response costs IPC and a postprocessing step, so
                                   larger ones leave more CPU to the model): "auto" (the default)
-                                  sends what accumulated whenever the response writer is free for
-                                  the stream, so one token per response while it keeps up and more
-                                  when it falls behind; N >= 1: N tokens per response (1: one per
-                                  token, tensorrtllm_backend's framing). Read by responses.py
+                                  frames by load: one token per response while at most 4 streams
+                                  share an engine step, more as more do (4 at 16 streams), and
+                                  more when the response writer falls behind; N >= 1: N tokens per
+                                  response (1: one per token, tensorrtllm_backend's framing). The
+                                  rule: stream_framing.py
     exclude_input_in_output       the default when a request does not say
     onnx_dir                      the ONNX export, relative to the version directory 1/
     xgrammar_tokenizer_info_path  the tokenizer-info file (contract/tokenizer_info.py), relative to

@@ -6,15 +6,9 @@ otherwise stall every stream's next step). One thread, FIFO, so a request's resp
 order. Nothing here imports Triton: responses are built by a ResponseBuilder (triton_api.py) from
 the tensors engine_outputs.py lays out.
 
-Framing (the CPU engine's): streaming → the first token in a response of its own, then one response
-per `stream_interval` new tokens (1: one per token), and the last tokens with the final one;
-otherwise one final response with every token. `stream_interval` None ("auto", the default)
-coalesces by the writer's backlog instead. The writer is every stream's sender, and it is free for a
-stream when no later output of that stream waits in its queue: then it sends everything the stream
-produced since its last response. While a later output waits (the writer fell behind: its earlier
-sends had not returned when the engine produced it), the tokens wait for that output's response. A
-writer that keeps up sends one token per response; one that falls behind sends fewer, larger ones,
-and each costs the same IPC and postprocessing step however many tokens it carries.
+Framing (the CPU engine's): streaming → the first token in a response of its own, then as
+stream_framing.py decides (`stream_interval` tokens per response, or by load: "auto"), and the last
+tokens with the final one; otherwise one final response with every token.
 
 A request that failed in the engine gets an INTERNAL error instead of its final response.
 num_return_sequences > 1, or a batch of several prompts: one stream per sequence, all on the
@@ -35,7 +29,7 @@ from typing import Protocol
 from ..contract.perf_metrics import PerfMetrics
 from ..engine.llm_engine import TokenOutput
 from ..engine.sequence import FinishReason
-from . import logs
+from . import logs, stream_framing
 from .engine_outputs import Extras, LogProbs, output_tensors
 from .triton_api import ResponseBuilder, ResponseSender, Status
 
@@ -66,8 +60,8 @@ class StreamSettings:
     responses: ResponseBuilder
     metrics: LatencyHistograms
     vocab_size: int  # generation_logits' last dim
-    # streaming: tokens per response after the first; None: what accumulated, whenever the writer is
-    # free for the stream (EngineModelConfig.stream_interval "auto", its fixed_stream_interval)
+    # streaming: tokens per response after the first; None: by load (stream_framing.py;
+    # EngineModelConfig.stream_interval "auto", its fixed_stream_interval)
     stream_interval: int | None = 1
 
 
@@ -184,7 +178,7 @@ class ResponseStream:
             self.logits.extend(out.generation_logits)
         if out.context_logits is not None:
             self.context_logits = out.context_logits
-        if not (out.finished or self.streaming and self._stream_due(behind)):
+        if not (out.finished or self.streaming and self._stream_due(out.step_batch, behind)):
             return
         tensors = output_tensors(self.collected, self.arrival_ns, self._extras(out), self.settings.vocab_size)
         self.sender.send(self.responses.data(tensors), flags=final)
@@ -202,16 +196,14 @@ class ResponseStream:
         self.logits: list | None = [] if self.asked.logits else None
         self.context_logits = None
 
-    def _stream_due(self, behind: bool) -> bool:
-        """Streaming: the first token goes out at once, the rest `stream_interval` at a time, or
-        (None) whenever no later output of this stream waits for the writer."""
-        if not self.collected:
-            return False
-        if len(self.collected) == self.generated:  # nothing sent yet: the first response
-            return True
-        if self.settings.stream_interval is None:
-            return not behind
-        return len(self.collected) >= self.settings.stream_interval
+    def _stream_due(self, step_batch: int, behind: bool) -> bool:
+        return stream_framing.due(
+            held=len(self.collected),
+            first=len(self.collected) == self.generated,
+            interval=self.settings.stream_interval,
+            step_batch=step_batch,
+            behind=behind,
+        )
 
     def _extras(self, out: TokenOutput) -> Extras:
         """The optional outputs of the response that carries `collected`."""

@@ -259,3 +259,30 @@ def test_stream_interval_changes_the_framing_not_the_tokens(engine, tokenizer):
     assert sum(one, []) == sum(four, []) and len(sum(one, [])) == 21
     assert [len(r) for r in one] == [1] * 21 + [0]  # one per token, then the empty final one
     assert [len(r) for r in four] == [1, 4, 4, 4, 4, 4, 0]
+
+
+def test_each_token_output_says_how_many_sequences_got_tokens_in_its_step(engine, tokenizer):
+    """step_batch, what "auto" framing coalesces by (triton_io/stream_framing.py): a request alone
+    gets 1 in every output; four decoding together (the engine's 4 slots) get 4 while all four run,
+    and never more than the slots; a final output without tokens carries 0."""
+    seen: dict[str, list[tuple[int, bool]]] = {}
+    done = threading.Event()
+
+    def submit(rid, prompt, wanted):
+        def cb(out):
+            seen.setdefault(rid, []).append((out.step_batch, bool(out.new_token_ids)))
+            if sum(1 for outs in seen.values() if outs[-1][0] == 0 and not outs[-1][1]) == wanted:
+                done.set()
+
+        engine.submit(rid, encode(tokenizer, prompt), SamplingParams(max_tokens=12, min_tokens=12), cb)
+
+    submit("alone", PROMPTS[0], 1)
+    assert done.wait(120)
+    assert [batch for batch, tokens in seen.pop("alone") if tokens] == [1] * 12
+    done.clear()
+    for i in range(4):
+        submit(f"together-{i}", PROMPTS[i + 1], 4)
+    assert done.wait(120)
+    batches = [batch for outs in seen.values() for batch, tokens in outs if tokens]
+    assert len(batches) == 48 and max(batches) == 4 and min(batches) >= 1
+    assert all(outs[-1] == (0, False) for outs in seen.values())

@@ -301,6 +301,29 @@ def test_auto_carries_the_same_tokens_as_per_token_framing():
     assert sum(auto, []) == sum(per_token, [])
 
 
+def _by_load(step_batches):
+    """Tokens 1..n, token i from a step shared by step_batches[i-1] streams, the writer keeping up,
+    then an empty final output; returns the token ids of each response ("auto")."""
+    sender = Sender()
+    s = stream(sender, stream_interval=AUTO)
+    for token, batch in enumerate(step_batches, start=1):
+        s.frame(_out("r", [token], False, step_batch=batch), 0.0, behind=False)
+    s.frame(_out("r", [], True), 0.0)
+    return [ids(response) for response, _ in sender.sent]
+
+
+def test_auto_sends_more_tokens_per_response_the_more_streams_share_a_step():
+    """What makes "auto" pay on a machine whose writer keeps up: the cost of a response is CPU
+    downstream of send(), paid per response, so at 16 streams a step's 16 responses become about
+    4; a lone stream (or up to 4) still gets every token at once."""
+    assert _by_load([1] * 6) == [[t] for t in range(1, 7)] + [[]]
+    assert _by_load([4] * 6) == [[t] for t in range(1, 7)] + [[]]
+    assert _by_load([16] * 10) == [[1], [2, 3, 4, 5], [6, 7, 8, 9], [10]]
+    assert _by_load([8] * 6) == [[1], [2, 3], [4, 5], [6]]  # the final response carries 6
+    # Others finish: the stream's next output, from a step it ran alone, sends what was held.
+    assert _by_load([16, 16, 16, 1, 1]) == [[1], [2, 3, 4], [5], []]
+
+
 class GatedSender(Sender):
     """Triton's response sender as the writer sees it: send() may take a while (an IPC round trip);
     here the send numbered `gate_at` does not return until the test opens the gate."""

@@ -1,8 +1,9 @@
 """Streaming framing through the real tritonserver: the session server runs the default,
-stream_interval "auto" (the first token alone, then what accumulated whenever the engine's response
-writer is free for the stream); a second server runs stream_interval 1 (one token per response,
-tensorrtllm_backend's framing). The same greedy request must carry the same tokens and the same text
-on both: framing may change how many responses a client gets, never what they say."""
+stream_interval "auto" (the first token alone, then more tokens per response the more streams
+share an engine step: python_backend/triton_io/stream_framing.py); a second server runs
+stream_interval 1 (one token per response, tensorrtllm_backend's framing). The same greedy request
+must carry the same tokens and the same text on both: framing may change how many responses a
+client gets, never what they say."""
 
 import queue
 
@@ -117,8 +118,8 @@ def test_per_token_and_coalesced_framing_carry_the_same_tokens(cpu_server, per_t
     coalesced = engine_chunks(cpu_server.options.grpc_url, prompt_ids)
     # stream_interval 1: one token per response, then the empty final one.
     assert [len(chunk) for chunk in per_token] == [1] * TOKENS + [0]
-    # auto: the first token alone; after it no response is empty but the final one, and however
-    # the writer's backlog grouped them, the same tokens in the same order.
+    # auto, one stream: the first token alone; after it no response is empty but the final one, and
+    # however they were grouped, the same tokens in the same order.
     assert len(coalesced[0]) == 1
     assert all(coalesced[:-1]) and sum(coalesced, []) == sum(per_token, [])
     assert len(sum(coalesced, [])) == TOKENS
@@ -134,3 +135,20 @@ def test_per_token_and_coalesced_framing_carry_the_same_text(cpu_server, per_tok
     assert [count for _, count in per_token] == list(range(1, TOKENS + 1)) + [TOKENS]
     whole = "".join(text for text, _ in per_token)
     assert whole.strip() and "".join(text for text, _ in coalesced) == whole
+
+
+def test_auto_framing_coalesces_when_eight_streams_share_the_steps(cpu_server, tokenizer):
+    """8 concurrent streams (the session server's max_num_seqs): while more than 4 share a step,
+    "auto" sends 2 tokens per response, and each stream still carries the same greedy tokens."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompt_ids = tokenizer.encode(PROMPT)
+    alone = sum(engine_chunks(cpu_server.options.grpc_url, prompt_ids), [])
+    with ThreadPoolExecutor(8) as pool:
+        streams = list(pool.map(lambda _: engine_chunks(cpu_server.options.grpc_url, prompt_ids), range(8)))
+    assert all(sum(chunks, []) == alone for chunks in streams)
+    assert all(len(chunks[0]) == 1 for chunks in streams)
+    # Mostly 2 tokens per response (about 22 responses a stream where one per token is 41); a writer
+    # that keeps up would send one per token by its backlog alone (the rule before the load rule).
+    responses = sum(len(chunks) for chunks in streams)
+    assert responses < 0.75 * 8 * (TOKENS + 1), [len(chunks) for chunks in streams]
