@@ -40,7 +40,7 @@ class TokenOutput:
     accepted_draft_tokens: int = 0
     # How many sequences got tokens in the step that produced this output (0: a final output with
     # no token). The response side sends larger responses when more streams share a step
-    # (triton_io/responses.py, stream_interval "auto").
+    # (triton_io/stream_framing.py, stream_interval "auto").
     step_batch: int = 0
 
 
