@@ -29,6 +29,7 @@ ORDER = (
 PYTHON_BACKEND_ROOMS = (
     ("contract",),
     ("engine", "text"),
+    ("openvino",),
     ("triton_io",),
     ("llmapi",),
     ("trtllm_emulator", "llmapi_emulator"),
