@@ -100,6 +100,10 @@ class LLMEngine:
         return self._thread is not None and self._thread.is_alive() and self.error is None
 
     @property
+    def vocab_size(self) -> int:
+        return self.runner.shape.vocab_size
+
+    @property
     def idle(self) -> bool:
         """No request inside the engine (queued, running or awaiting its final callback)."""
         return not self._active

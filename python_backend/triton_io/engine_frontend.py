@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract.errors import InputError, UnknownAdapterError
-from ..engine.llm_engine import LLMEngine, QueueFullError
+from ..engine.llm_engine import QueueFullError
 from . import cancel_channel, logs
 from . import requests as req
+from .engine_choice import build_engine
 from .engine_lora import EngineAdapters, TaskNotCachedError
 from .engine_outputs import NO_EXTRAS, output_tensors
 from .fan_out import PromptPlan, fan_out, read_items
@@ -112,18 +113,16 @@ class EngineFrontend:
         self.config = config
         self.responses = responses
         self.throttle = MetricsThrottle(metrics)
-        info = config.xgrammar_tokenizer_info_path
-        self.engine = LLMEngine(
-            config.engine,
-            version_dir / config.onnx_dir,
+        self.engine = build_engine(
+            config,
+            version_dir,
             step_observer=lambda plan, seconds: self.throttle.after_step(self.engine),
             on_fatal=on_fatal,
-            tokenizer_info_path=version_dir / info if info else None,
         )
         self.streams = StreamSettings(
             responses=responses,
             metrics=metrics,
-            vocab_size=self.engine.runner.shape.vocab_size,
+            vocab_size=self.engine.vocab_size,
             stream_interval=config.fixed_stream_interval,
         )
         self.adapters = EngineAdapters(self.engine, config.lora_dir)

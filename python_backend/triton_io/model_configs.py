@@ -25,6 +25,9 @@ FORWARD_CANCELLATION = ("cancel_channel", "engine_stop", "none")
 LORA_FORMATS = ("name", "trtllm")
 # EngineModelConfig.stream_interval: coalesce what accumulated whenever the response writer is free.
 AUTO = "auto"
+# The engines behind the CPU engine model: ours over ONNX Runtime (engine/), or OpenVINO GenAI's
+# continuous-batching pipeline (openvino/).
+ENGINE_KINDS = ("onnx", "openvino")
 
 
 def _parse(model: str, name: str, kind: str, raw: str):
@@ -180,6 +183,8 @@ class EngineModelConfig:
     lora_dir                      the adapter directory as the server sees it (contract/adapter_dir.py):
                                   lora_name is loaded from <lora_dir>/<name> on first use; empty: LoRA
                                   off. max_loras / max_lora_rank are EngineConfig's
+    engine_kind                   which engine serves (ENGINE_KINDS): "openvino" runs the export in
+                                  openvino_dir with the two precision hints (openvino/pipeline.py)
     """
 
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -189,6 +194,10 @@ class EngineModelConfig:
     xgrammar_tokenizer_info_path: str = ""
     log_level: str = "INFO"
     lora_dir: str = ""
+    engine_kind: str = "onnx"
+    openvino_dir: str = "openvino"
+    inference_precision: str = ""
+    kv_cache_precision: str = ""
 
     @property
     def fixed_stream_interval(self) -> int | None:
@@ -201,6 +210,12 @@ class EngineModelConfig:
             raise ValueError(
                 f'engine parameter stream_interval: must be an integer >= 1 or "{AUTO}", got {interval!r}'
             )
+        if self.engine_kind not in ENGINE_KINDS:
+            raise ValueError(
+                f"engine parameter engine_kind: {self.engine_kind!r} is not one of {', '.join(ENGINE_KINDS)}"
+            )
+        if self.engine_kind == "openvino" and self.lora_dir:
+            raise ValueError("engine parameter lora_dir: the openvino engine serves no LoRA adapters")
         if self.lora_dir and not self.engine.max_loras:
             raise ValueError(
                 f"engine parameter lora_dir: {self.lora_dir!r} is set but max_loras is 0 (no adapter slots)"

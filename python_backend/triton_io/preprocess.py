@@ -93,6 +93,9 @@ class EngineTraits:
 
 
 CPU_ENGINE = EngineTraits()
+# The OpenVINO engine (python_backend/openvino): its pipeline returns no logits and speculates only
+# when built for it, so those requests are refused at preprocessing, by name.
+OPENVINO_ENGINE = EngineTraits(generation_logits=False, context_logits=False, prompt_lookup=False)
 TENSORRT_LLM = EngineTraits(
     needs_perf_metrics=True, prompt_lookup=False
 )  # and the logits its build gathered (gpu-repo)
