@@ -60,6 +60,16 @@ def onnx_int8(checkpoint_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def openvino_fp32(checkpoint_dir) -> Path:
+    """The ov-fp32 variant, built and gated by the code `make export PRECISION=ov-fp32` runs (its first
+    build creates the peers' environment, artifacts/peers/venv, for optimum-intel)."""
+    from build_engines.openvino import quality
+
+    work = WORK_DIR / "exports" / checkpoint_dir.name
+    return quality.verified(checkpoint_dir, work, "ov-fp32", peers_dir=WORK_DIR / "peers")
+
+
+@pytest.fixture(scope="session")
 def tokenizer(checkpoint_dir):
     # The served models' loader: under transformers 4 (make test-image) AutoTokenizer cannot read the
     # checkpoint transformers 5 saved (python_backend/text/tokenizer_classes.py).

@@ -1,0 +1,169 @@
+"""The OpenVINO engine (python_backend/openvino) on the real ov-fp32 export, without Triton: the same
+tokens, framing, finish rules and refusals as the ONNX engine behind the same contract."""
+
+import re
+import threading
+
+import pytest
+
+from python_backend.contract.errors import InputError
+from python_backend.contract.guides import Guide
+from python_backend.engine.config import EngineConfig
+from python_backend.engine.llm_engine import LLMEngine, QueueFullError
+from python_backend.engine.sequence import FinishReason, SamplingParams
+from python_backend.openvino.ov_engine import OpenVINOEngine
+from python_backend.openvino.pipeline import OpenVINOSettings
+
+CONFIG = EngineConfig(max_num_seqs=4, max_num_batched_tokens=64, max_seq_len=256, max_queue_size=4)
+PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a land far away,"]
+
+
+@pytest.fixture(scope="module")
+def engine(openvino_fp32):
+    # ov-fp32's hints: f32 compute and KV cache, so greedy tokens equal the ONNX FP32 engine's
+    settings = OpenVINOSettings(model_dir=openvino_fp32, inference_precision="f32", kv_cache_precision="f32")
+    eng = OpenVINOEngine(CONFIG, settings).start()
+    yield eng
+    eng.shutdown()
+
+
+@pytest.fixture(scope="module")
+def onnx_engine(onnx_fp32):
+    eng = LLMEngine(CONFIG, onnx_fp32).start()
+    yield eng
+    eng.shutdown()
+
+
+def outputs_of(engine, ids, params, request_id="r"):
+    """Every TokenOutput of one request, in order, once its final one came."""
+    seen, done = [], threading.Event()
+
+    def collect(out):
+        seen.append(out)
+        if out.finished:
+            done.set()
+
+    engine.submit(request_id, ids, params, collect)
+    assert done.wait(120)
+    return seen
+
+
+def test_greedy_tokens_and_log_probs_equal_the_onnx_engine(engine, onnx_engine, tokenizer):
+    # Both run the same FP32 weights in f32: the greedy path is the model's, whichever kernels run it;
+    # log probs are the raw log softmax under both (no temperature, penalty or mask).
+    for text in PROMPTS:
+        ids = tokenizer.encode(text)
+        params = SamplingParams(max_tokens=24, return_log_probs=True)
+        ours = outputs_of(engine, ids, params)
+        theirs = outputs_of(onnx_engine, ids, params)
+        assert [t for o in ours for t in o.new_token_ids] == [t for o in theirs for t in o.new_token_ids]
+        ours_lp = [p for o in ours for p in o.log_probs]
+        theirs_lp = [p for o in theirs for p in o.log_probs]
+        assert len(ours_lp) == 24
+        assert max(abs(a - b) for a, b in zip(ours_lp, theirs_lp, strict=True)) < 1e-3
+        assert ours[-1].cum_log_prob == pytest.approx(sum(ours_lp), abs=1e-4)
+
+
+def test_framing_one_output_per_step_then_one_empty_final(engine, tokenizer):
+    outs = outputs_of(engine, tokenizer.encode(PROMPTS[0]), SamplingParams(max_tokens=5))
+    # max_tokens 5, no end id: five one-token outputs (one decode step each), then the final
+    assert [len(o.new_token_ids) for o in outs] == [1, 1, 1, 1, 1, 0]
+    assert [o.finished for o in outs] == [False] * 5 + [True]
+    assert outs[-1].finish_reason is FinishReason.LENGTH
+    assert outs[0].num_prompt_tokens == len(tokenizer.encode(PROMPTS[0]))
+
+
+def test_end_id_stops_and_is_not_output(engine, tokenizer):
+    ids = tokenizer.encode(PROMPTS[0])
+    free = [t for o in outputs_of(engine, ids, SamplingParams(max_tokens=8)) for t in o.new_token_ids]
+    # the 4th greedy token as an end id: generation stops before it, as the ONNX engine drops end ids
+    outs = outputs_of(engine, ids, SamplingParams(max_tokens=8, end_ids=(free[3],)))
+    assert [t for o in outs for t in o.new_token_ids] == free[: free.index(free[3])]
+    assert outs[-1].finish_reason is FinishReason.STOP
+
+
+def test_multi_token_stop_sequence_is_kept_and_stops(engine, tokenizer):
+    ids = tokenizer.encode(PROMPTS[1])
+    free = [t for o in outputs_of(engine, ids, SamplingParams(max_tokens=12)) for t in o.new_token_ids]
+    stop = tuple(free[4:6])  # two tokens the greedy path produces at positions 4-5
+    outs = outputs_of(engine, ids, SamplingParams(max_tokens=12, stop_sequences=(stop,)))
+    tokens = [t for o in outs for t in o.new_token_ids]
+    first = next(i for i in range(len(free) - 1) if tuple(free[i : i + 2]) == stop)
+    assert tokens == free[: first + 2]  # a stop sequence is output, then the sequence ends
+    assert outs[-1].finish_reason is FinishReason.STOP
+
+
+def test_cancel_ends_with_one_cancelled_final_and_frees_the_engine(engine, tokenizer):
+    seen, first, done = [], threading.Event(), threading.Event()
+
+    def collect(out):
+        seen.append(out)
+        first.set()
+        if out.finished:
+            done.set()
+
+    engine.submit("long", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), collect)
+    assert first.wait(60)
+    assert engine.cancel("long")
+    assert done.wait(60)
+    assert seen[-1].finish_reason is FinishReason.CANCELLED
+    assert sum(o.finished for o in seen) == 1
+    assert len([t for o in seen for t in o.new_token_ids]) < 200
+    assert not engine.cancel("long")  # gone: nothing left to cancel
+    assert engine.idle
+
+
+def test_callback_returning_false_cancels(engine, tokenizer):
+    seen, done = [], threading.Event()
+
+    def collect(out):
+        seen.append(out)
+        if out.finished:
+            done.set()
+        return False  # the client went away
+
+    engine.submit("gone", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=100), collect)
+    assert done.wait(60)
+    assert seen[-1].finish_reason is FinishReason.CANCELLED
+    assert len([t for o in seen for t in o.new_token_ids]) < 100
+
+
+def test_seeded_sampling_repeats_and_regex_guide_is_followed(engine, tokenizer):
+    ids = tokenizer.encode(PROMPTS[2])
+    params = SamplingParams(max_tokens=16, temperature=1.0, top_p=0.9, seed=7)
+    first = [t for o in outputs_of(engine, ids, params) for t in o.new_token_ids]
+    again = [t for o in outputs_of(engine, ids, params) for t in o.new_token_ids]
+    assert first == again  # the seed is per request: the same seed, the same draws
+    guided = SamplingParams(
+        max_tokens=16, end_ids=(tokenizer.eos_token_id,), guide=Guide("regex", "[0-9]{3}-[a-z]{2}")
+    )
+    tokens = [t for o in outputs_of(engine, tokenizer.encode("Code:"), guided) for t in o.new_token_ids]
+    assert re.fullmatch("[0-9]{3}-[a-z]{2}", tokenizer.decode(tokens, skip_special_tokens=True))
+
+
+@pytest.mark.parametrize(
+    ("field", "params"),
+    [
+        ("bad_words_list", SamplingParams(bad_sequences=((5,),))),
+        ("embedding_bias", SamplingParams(logit_bias=((5, 1.0),))),
+        ("return_generation_logits", SamplingParams(return_generation_logits=True)),
+        ("return_context_logits", SamplingParams(return_context_logits=True)),
+        ("lora_name", SamplingParams(lora_name="a")),
+        ("speculative_draft_len", SamplingParams(speculative_draft_len=2)),
+    ],
+)
+def test_what_the_pipeline_lacks_is_refused_by_name(engine, field, params):
+    with pytest.raises(InputError, match=f"^{field}: not served by the OpenVINO engine"):
+        engine.submit("refused", [1, 2, 3], params, lambda out: None)
+    assert engine.idle
+
+
+def test_limits_and_queue(engine):
+    with pytest.raises(ValueError, match="request_output_len"):
+        engine.validate([1] * 200, SamplingParams(max_tokens=100))  # 300 > max_seq_len 256
+    with pytest.raises(ValueError, match="input_ids: token id 10000000"):
+        engine.validate([10_000_000], SamplingParams())
+    batch = [([1, 2, 3], [(f"q{i}", SamplingParams(), lambda out: None) for i in range(5)])]
+    with pytest.raises(QueueFullError):  # five waiting sequences > max_queue_size 4, all refused
+        engine.submit_batch(batch)
+    assert engine.idle
