@@ -82,11 +82,14 @@ checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/c
 export: venv ## build and verify both ONNX variants (fp32, int8) with their quality reports
 	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8
 
-repo: venv ## only assemble the model repository [PRECISION=fp32|int8|int4] [MODEL=smollm2|/path/to/hf] [MAX_SEQ_LEN=2048]
+# PRECISION=ov-fp32|ov-bf16|ov-int8: the OpenVINO engine (opt-in; docs/OPENVINO.md), which serves no LoRA
+# adapters, so LORA_DIR is not passed for it (a request naming an adapter is refused by name).
+OV_PRECISIONS = ov-fp32 ov-bf16 ov-int8
+repo: venv ## only assemble the model repository [PRECISION=fp32|int8|int4|ov-fp32|ov-bf16|ov-int8] [MODEL=smollm2|/path/to/hf] [MAX_SEQ_LEN=2048]
 	$(BIN)/python -m build_engines assemble --model $(MODEL) --precision $(PRECISION) \
 		--max-seq-len $(MAX_SEQ_LEN) --stream-interval $(STREAM_INTERVAL) \
 		--speculative-draft-len $(SPECULATIVE_DRAFT_LEN) --output $(REPO) \
-		$(if $(LORA_DIR),--lora-dir $(LORA_DIR) --max-loras $(MAX_LORAS) --max-lora-rank $(MAX_LORA_RANK),)
+		$(if $(and $(LORA_DIR),$(filter-out $(OV_PRECISIONS),$(PRECISION))),--lora-dir $(LORA_DIR) --max-loras $(MAX_LORAS) --max-lora-rank $(MAX_LORA_RANK),)
 
 serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREAM_INTERVAL=auto|1|4] [SPECULATIVE_DRAFT_LEN=4] [LORA_DIR=build/lora_adapters]
 	$(BIN)/python -m server --model-repository $(REPO) --host $(HOST) \
@@ -172,7 +175,7 @@ CHECKPOINT ?= /path/to/hf-checkpoint
 TP ?= 1
 PP ?= 1
 DRY_RUN ?=
-GPU_PRECISION = $(if $(filter fp32 int8 int4,$(PRECISION)),fp16,$(PRECISION))
+GPU_PRECISION = $(if $(filter fp32 int8 int4 $(OV_PRECISIONS),$(PRECISION)),fp16,$(PRECISION))
 ENGINE_DIR ?= build/engines/$(GPU_PRECISION)-tp$(TP)-pp$(PP)
 GPU_REPO ?= build/gpu_model_repository
 GPU_DRY = $(if $(DRY_RUN),--dry-run,)
@@ -265,6 +268,8 @@ EMULATED_LORA_ARGS = $(if $(LORA_DIR),--lora-dir $(abspath $(LORA_DIR)) --max-lo
 .PHONY: emulate-gpu
 # GPU_ENGINE=pytorch: the PyTorch-path repository, its LLM API run by a CPU stand-in (build_engines/llmapi).
 emulate-gpu: venv ## the GPU repository with the engine backend emulated on CPU, served like make serve [GPU_ENGINE=]
+	$(if $(filter $(OV_PRECISIONS),$(PRECISION)),$(error PRECISION=$(PRECISION): emulate-gpu emulates a GPU \
+		engine over the ONNX export (fp32 or int8); the OpenVINO variants are CPU-only: make serve PRECISION=$(PRECISION)),)
 	$(BIN)/python -m build_engines emulate-gpu-repo --gpu-engine $(GPU_ENGINE) --model $(MODEL) \
 		--precision $(PRECISION) --max-seq-len $(MAX_SEQ_LEN) --output $(EMULATED_REPO) \
 		$(if $(REPO_MOUNT_PATH),--repo-mount-path $(REPO_MOUNT_PATH),) $(EMULATED_LORA_ARGS)

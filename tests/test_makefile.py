@@ -371,3 +371,18 @@ def test_the_pytorch_dry_runs_work_here_and_cite_their_sources(tmp_path):
         in quant.stdout
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_openvino_variants_serve_without_lora_map_to_fp16_on_gpu_and_are_refused_by_emulate_gpu():
+    # The OpenVINO engine serves no adapters: LORA_DIR (on by default) is not passed for it.
+    ov = build_engines_command(make_dry("repo", "PRECISION=ov-bf16").stdout)
+    assert ov[ov.index("--precision") + 1] == "ov-bf16" and "--lora-dir" not in ov
+    assert "--lora-dir" in build_engines_command(make_dry("repo", "PRECISION=fp32").stdout)
+    # As fp32 / int8 do, the CPU-only names build the GPU's default precision.
+    engines = build_engines_command(
+        make_dry("engines", "PRECISION=ov-int8", "CHECKPOINT=/c", "DRY_RUN=1").stdout
+    )
+    assert engines[engines.index("--precision") + 1] == "fp16"
+    refused = make_dry("emulate-gpu", "PRECISION=ov-fp32")
+    assert refused.returncode != 0
+    assert "PRECISION=ov-fp32: emulate-gpu emulates a GPU engine over the ONNX export" in refused.stderr
