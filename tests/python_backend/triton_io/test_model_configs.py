@@ -41,6 +41,7 @@ def test_text_limits_default_to_contract_limits():
             xgrammar_tokenizer_info_path="info.json",
         ),
         EngineModelConfig(stream_interval="auto"),
+        EngineModelConfig(engine_kind="openvino", inference_precision="bf16", kv_cache_precision="u8"),
     ],
 )
 def test_what_the_assembly_writes_the_model_reads_back(config):
@@ -109,6 +110,16 @@ def test_the_response_side_gets_a_fixed_interval_or_none_for_auto():
             EngineModelConfig,
             {"stream_interval": "Auto"},  # the word is exact, as the Makefile and the CLI pass it
             "engine parameter stream_interval: must be an integer >= 1 or \"auto\", got 'Auto'",
+        ),
+        (
+            EngineModelConfig,
+            {"engine_kind": "tensorrt"},
+            "engine parameter engine_kind: 'tensorrt' is not one of onnx, openvino",
+        ),
+        (
+            EngineModelConfig,
+            {"engine_kind": "openvino", "lora_dir": "/a", "max_loras": "2"},
+            "engine parameter lora_dir: the openvino engine serves no LoRA adapters",
         ),
     ],
 )
