@@ -4,10 +4,11 @@ of what the pipeline cannot do. The field names, defaults and bounds are the pip
 
 Mapped: max_tokens → max_new_tokens; temperature, top_k, top_p (temperature 0 or top_k 1: greedy,
 do_sample false); repetition_penalty, presence_penalty, frequency_penalty (the same names and the
-same bounds; the pipeline's repetition penalty also counts the prompt's tokens, docs/OPENVINO.md); min_tokens → min_new_tokens; seed → rng_seed (per request; no seed: a fresh random
-one, as the ONNX engine draws); end_ids → stop_token_ids (none: ignore_eos, so the model's end token
-does not stop it either); stop_sequences: matched on token ids by finish.py; guide →
-structured_output_config (xgrammar, the backend our engine uses too); return_log_probs → logprobs 1.
+same bounds; the pipeline's repetition penalty also counts the prompt's tokens, docs/OPENVINO.md);
+min_tokens → min_new_tokens; seed → rng_seed (per request; no seed: a fresh random one, as the ONNX
+engine draws); end_ids → stop_token_ids (none: ignore_eos, so the model's end token does not stop it
+either); stop_sequences: matched on token ids by finish.py; guide → structured_output_config
+(xgrammar, the backend our engine uses too); return_log_probs → logprobs 1.
 num_return_sequences needs nothing here: the frontend fans a request out into sibling sequences.
 """
 
