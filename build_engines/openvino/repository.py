@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from python_backend.engine.config import EngineConfig
-from python_backend.triton_io.model_configs import EngineModelConfig
+from python_backend.triton_io.model_configs import AUTO, EngineModelConfig
 from python_backend.triton_io.preprocess import OPENVINO_ENGINE
 
 from .. import manifest, model_config
@@ -33,7 +33,7 @@ def assemble_openvino(
     max_num_seqs: int = 16,
     max_queue_size: int = 256,
     max_batch_size: int = 64,
-    stream_interval: int = 1,
+    stream_interval: int | str = AUTO,
 ) -> Path:
     """model_dir: a verified variant (export.export + quality.verify); its manifest names it."""
     built = manifest.read(model_dir)
