@@ -38,7 +38,7 @@ def openvino_repository(checkpoint_dir, openvino_fp32):
 def openvino_server(openvino_repository):
     from server.tritonserver import ServerOptions, TritonServer
 
-    ports = (test_port(1800), test_port(1801), test_port(1802))
+    ports = (test_port(300), test_port(301), test_port(302))
     options = ServerOptions(openvino_repository, *ports, exit_timeout_s=10)
     with TritonServer(options, log_path=SCRATCH / "openvino_tritonserver.log") as running:
         yield running
