@@ -27,7 +27,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 PEERS ?=
 
-.PHONY: help venv image-env aiperf-env test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo quantize-gpu lint format clean
+.PHONY: help venv image-env aiperf-env openvino-env openvino-export test-image checkpoint export repo serve test unit bench profile soak chaos loadtest compare openai engines gpu-repo quantize-gpu lint format clean
 
 # `make help` prints the `## ` comment on each target's line: every target has one, and
 # tests/test_makefile.py checks that none is missing.
@@ -79,8 +79,21 @@ $(VENV_AIPERF)/.installed: $(AIPERF_REQUIREMENTS)
 checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/checkpoints/
 	$(BIN)/python -m build_engines checkpoint --model $(MODEL)
 
-export: venv ## build and verify both ONNX variants (fp32, int8) with their quality reports
+# After checkpoint: openvino-export reads the same checkpoint beside it in make test's set-up, and
+# the conversion writes its files in place.
+export: checkpoint ## build and verify both ONNX variants (fp32, int8) with their quality reports
 	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8
+
+# The OpenVINO export's environment (PRECISION=ov-*): optimum-intel and the older transformers it
+# supports, installed without a resolver over .venv's site-packages (build_engines/openvino/
+# environment.py, requirements/openvino-export.txt). The export builds it itself when missing; as a
+# target it needs no .venv yet, so make test builds it beside .venv.
+openvino-env: ## create .venv-openvino, where optimum-intel exports the OpenVINO variants (over .venv)
+	$(PYTHON) build_engines/openvino/environment.py --over $(VENV)
+
+# The variant the OpenVINO tests run (tests/conftest.py openvino_fp32), exported and gated.
+openvino-export: checkpoint openvino-env ## build and verify the ov-fp32 variant (make test's OpenVINO tests run it)
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision ov-fp32
 
 # PRECISION=ov-fp32|ov-bf16|ov-int8: the OpenVINO engine (opt-in; docs/OPENVINO.md), which serves no LoRA
 # adapters, so LORA_DIR is not passed for it (a request naming an adapter is refused by name).
@@ -101,10 +114,10 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 # The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
 SUITE_MARKS = not (image_libs and integration)
-# The three environments and the exports are built side by side (pip mostly waits on disk and network
-# while the export computes; export still waits for .venv).
+# The four environments and the exports are built side by side (pip mostly waits on disk and network
+# while the exports compute; the exports still wait for .venv).
 test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
-	$(MAKE) --no-print-directory -j3 venv export image-env aiperf-env
+	$(MAKE) --no-print-directory -j4 venv export image-env aiperf-env openvino-export
 	$(IMAGE_PYTEST)
 	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
 
@@ -120,7 +133,7 @@ unit: venv ## the tests that need no server
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
-bench: venv export ## throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: llama.cpp and OpenVINO GenAI too]
+bench: venv export ## throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: the peers and our OpenVINO engine too]
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(PEERS),--peers,)
 
 # Where an engine step's time goes: operator types, Python, this machine's roofline (docs/PERFORMANCE.md).

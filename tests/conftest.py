@@ -61,12 +61,12 @@ def onnx_int8(checkpoint_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def openvino_fp32(checkpoint_dir) -> Path:
-    """The ov-fp32 variant, built and gated by the code `make export PRECISION=ov-fp32` runs (its first
-    build creates the peers' environment, artifacts/peers/venv, for optimum-intel)."""
+    """The ov-fp32 variant, built and gated by the code `make openvino-export` runs (make test builds it
+    in its set-up; its first build here creates the export's environment, .venv-openvino)."""
     from build_engines.openvino import quality
 
     work = WORK_DIR / "exports" / checkpoint_dir.name
-    return quality.verified(checkpoint_dir, work, "ov-fp32", peers_dir=WORK_DIR / "peers")
+    return quality.verified(checkpoint_dir, work, "ov-fp32")
 
 
 @pytest.fixture(scope="session")

@@ -254,8 +254,15 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     assert lines[-1] == f"AIPERF_PYTHON=.venv-aiperf/bin/python {suite}"  # AIPerf's parser, its own env
     assert "-m image_libs" in lines[-2]
     # Environments and exports first, side by side: none of them waits for another it does not need.
-    assert lines[0].endswith("-j3 venv export image-env aiperf-env")
-    assert any("-m build_engines export" in line for line in lines)
+    assert lines[0].endswith("-j4 venv export image-env aiperf-env openvino-export")
+    assert any(
+        line.endswith("-m build_engines export --model smollm2 --precision fp32 int8") for line in lines
+    )
+    # The OpenVINO tests' variant, in its own environment, which needs no .venv to be built.
+    assert any(line.endswith("-m build_engines export --model smollm2 --precision ov-fp32") for line in lines)
+    assert any(
+        line.endswith(f"build_engines/openvino/environment.py --over {tmp_path}/venv") for line in lines
+    )
     assert list(tmp_path.iterdir()) == []
 
 

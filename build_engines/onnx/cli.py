@@ -61,9 +61,8 @@ def _export(args, precision: str) -> tuple[Path, Path]:
 
 
 def _export_openvino(args, ckpt: Path, name: str) -> Path:
-    peers_dir = args.work_dir / "peers"  # the peers' environment, where optimum-intel runs
     force = getattr(args, "force", False)
-    return ov_quality.verified(ckpt, _work_dir(args, ckpt), name, peers_dir=peers_dir, force=force)
+    return ov_quality.verified(ckpt, _work_dir(args, ckpt), name, force=force)
 
 
 def cmd_export(args) -> None:

@@ -1,7 +1,7 @@
 """The checkpoint as an OpenVINO model: optimum-intel's export (OpenVINO's stateful LLM format with its
 tokenizer models, which OpenVINO GenAI's pipeline turns into paged attention when it loads it), run
-in the peers' environment (environment.py: optimum-intel cannot join the project's environment, it
-would replace torch and transformers).
+in the export's own environment (environment.py: optimum-intel needs an older transformers than the
+project's).
 
 One export per weight format, `openvino-<weights>`; each variant is a directory `ov-<...>` of hard
 links to it plus its own manifest (the variant's hints and, once measured, its quality), so ov-bf16
@@ -28,9 +28,8 @@ def artifact_dir(work_dir: Path, name: str) -> Path:
     return work_dir / name
 
 
-def export(checkpoint_dir: Path, work_dir: Path, name: str, *, peers_dir: Path, force: bool = False) -> Path:
-    """The variant `name` of the checkpoint (without its quality, which quality.verify adds); peers_dir:
-    where the peers' environment lives (artifacts/peers)."""
+def export(checkpoint_dir: Path, work_dir: Path, name: str, *, force: bool = False) -> Path:
+    """The variant `name` of the checkpoint (without its quality, which quality.verify adds)."""
     spec = variant(name)
     out = artifact_dir(work_dir, name)
     digest = checkpoint_hash(checkpoint_dir)
@@ -42,7 +41,7 @@ def export(checkpoint_dir: Path, work_dir: Path, name: str, *, peers_dir: Path, 
                 return out
         except FileNotFoundError:
             pass
-    weights = _weights(checkpoint_dir, work_dir, spec, digest, peers_dir=peers_dir, force=force)
+    weights = _weights(checkpoint_dir, work_dir, spec, digest, force=force)
     link_tree(weights, out)
     (out / manifest.MANIFEST_NAME).unlink(missing_ok=True)  # the weights' manifest, linked with them
     manifest.write(
@@ -57,9 +56,7 @@ def export(checkpoint_dir: Path, work_dir: Path, name: str, *, peers_dir: Path, 
     return out
 
 
-def _weights(
-    checkpoint_dir: Path, work_dir: Path, spec: Variant, digest: str, *, peers_dir: Path, force: bool
-) -> Path:
+def _weights(checkpoint_dir: Path, work_dir: Path, spec: Variant, digest: str, *, force: bool) -> Path:
     """optimum-intel's export with spec's weight format, built once per checkpoint."""
     out = work_dir / f"openvino-{spec.weight_format}"
     if not force and (out / MODEL_FILE).is_file():
@@ -68,7 +65,7 @@ def _weights(
                 return out
         except FileNotFoundError:
             pass
-    python = environment.python(peers_dir)
+    python = environment.python()
     staging = out.with_name(out.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     command = [
@@ -92,7 +89,7 @@ def _weights(
         artifact="openvino-weights",
         weight_format=spec.weight_format,
         checkpoint_sha256=digest,
-        exporter={"packages": list(environment.PACKAGES), "command": command[1:]},
+        exporter={"packages": environment.pins(), "command": command[1:]},
     )
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)

@@ -146,12 +146,10 @@ def verify(
     return report
 
 
-def verified(
-    checkpoint_dir: Path, work_dir: Path, name: str, *, peers_dir: Path, force: bool = False
-) -> Path:
+def verified(checkpoint_dir: Path, work_dir: Path, name: str, *, force: bool = False) -> Path:
     """The variant, exported (export.export) and measured once; a variant below its bars fails here,
     also when its measured report is reused."""
-    model_dir = export(checkpoint_dir, work_dir, name, peers_dir=peers_dir, force=force)
+    model_dir = export(checkpoint_dir, work_dir, name, force=force)
     built = manifest.read(model_dir)
     if "quality" not in built:
         verify(checkpoint_dir, model_dir, name)
