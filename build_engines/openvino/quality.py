@@ -21,6 +21,7 @@ import numpy as np
 from .. import manifest
 from ..onnx.quality import QualityReport, _log_softmax, check, record
 from ..onnx.reference import ANSWER_TOKENS, GREEDY_TOKENS, WINDOW, Reference, answer_is_correct, questions
+from ..onnx.reference_cache import cached
 from .export import MODEL_FILE, export
 from .variants import Variant, variant
 
@@ -140,7 +141,8 @@ def verify(
     checkpoint_dir: Path, model_dir: Path, name: str, reference: Reference | None = None
 ) -> QualityReport:
     """Measure, record in the variant's manifest, print, and fail below its bars."""
-    report = measure_against(reference or Reference.compute(checkpoint_dir), model_dir, name)
+    # the reference the ONNX gates of this checkpoint computed, kept beside the exports
+    report = measure_against(reference or cached(checkpoint_dir, model_dir.parent), model_dir, name)
     record(model_dir, report)
     check(report, variant(name).bars)
     return report
