@@ -13,8 +13,9 @@ latency between responses; the Locust load test
 (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on the same
 server, so its figures can be checked against this benchmark's; FP32 and INT8. With --peers
 (`make bench PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline on the
-16-stream row's workload, at the matching precision, and vLLM's CPU server at f32 and BF16 compute
-(bench/peers; `python -m bench.peers` runs only those and our 16-stream row). Writes
+16-stream row's workload, at the matching precision, vLLM's CPU server at f32 and BF16 compute
+(bench/peers; `python -m bench.peers` runs only those and our 16-stream rows), and our OpenVINO engine
+variants ov-fp32 and ov-bf16 through the Triton ensemble on that workload (bench/ov_rows.py). Writes
 results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
 compare rows of the same run.
 """
@@ -31,7 +32,7 @@ from build_engines import checkpoint
 from build_engines.onnx import export as onnx_export
 from build_engines.onnx import quality
 
-from . import lora, processes, report, runners, workload
+from . import lora, ov_rows, processes, report, runners, workload
 from .peers import rows as peer_rows
 from .stats import row
 
@@ -161,7 +162,12 @@ def main(argv=None) -> int:
             add_row(peer_rows.llama_server_row(PEER_WORK, ckpt, precision, p, port=PORTS[0], logs=LOGS))
             for r in peer_rows.openvino_rows(PEER_WORK, ckpt, precision, prompt_ids[: p["streams"][16]], p):
                 add_row(r)
-    if args.peers:  # one server per compute dtype, on the FP32 checkpoint: not per variant of ours
+    if args.peers:
+        # Our OpenVINO engine through Triton, framed as the 16-stream rows above (one token per
+        # response), beside the OpenVINO GenAI pipeline's rows on the same weights.
+        for variant in ov_rows.VARIANTS:
+            add_row(ov_rows.triton_row(ckpt, variant, p, PORTS, stream_interval=1))
+        # one server per compute dtype, on the FP32 checkpoint: not per variant of ours
         for r in peer_rows.vllm_rows(PEER_WORK, ckpt, p, port=PORTS[0], logs=LOGS):
             add_row(r)
     report.write(rows, machine(), args.quick, stream_interval=STREAM_INTERVAL, draft_len=DRAFT_LEN)

@@ -121,12 +121,47 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                 f"{dtype} compute: {best['output_tok_s'] / vllm['output_tok_s']:.2f}× output tok/s "
                 "(target ≥ 1×)"
             )
+    lines += _openvino_engine_ratios(rows)
     fp = _find(rows, "triton_ensemble", "fp32", 16)
     i8 = _find(rows, "triton_ensemble", "int8", 16)
     if fp and i8:
         lines.append(
             f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×"
         )
+    return lines
+
+
+# Our OpenVINO engine variants (bench/ov_rows.py) → the compute of the OpenVINO GenAI peer's row on
+# the same FP32 weights (bench/peers/openvino_peer.py: "default" is BF16 on this CPU) and of vLLM's.
+_OV_COMPUTE = {"ov-fp32": ("f32", "f32"), "ov-bf16": ("default", "bf16")}
+
+
+def _openvino_engine_ratios(rows) -> list[str]:
+    """Each OpenVINO variant's 16-stream row through Triton against the OpenVINO GenAI pipeline in
+    process at the same compute precision, llama.cpp's server on the same (F32) weights, vLLM's CPU
+    server at the same compute dtype, and the ONNX FP32 engine's row through Triton."""
+    lines = []
+    onnx = _find(rows, "triton_ensemble", "fp32", 16)
+    for variant, (ov_compute, vllm_dtype) in _OV_COMPUTE.items():
+        ours = _find(rows, "triton_ensemble", variant, 16)
+        if not ours:
+            continue
+        head = f"{variant}: Triton ensemble (16 streams) vs"
+        peers = (
+            (_find(rows, f"openvino_genai_{ov_compute}", "fp32", 16), "target > 1×"),
+            (_find(rows, "llama_server_f32", "fp32", 16), "target ≥ 2×"),
+            (_find(rows, f"vllm_serve_{vllm_dtype}", concurrency=16), "target ≥ 1×"),
+        )
+        names = (
+            f"OpenVINO GenAI in process, {ov_compute} compute",
+            "llama.cpp's llama-server (f32, 16 streams)",
+            f"vLLM's CPU server, {vllm_dtype} compute",
+        )
+        for (peer, target), name in zip(peers, names, strict=True):
+            if peer:
+                lines.append(f"{head} {name}: {_times(ours, peer)} output tok/s ({target})")
+        if onnx:
+            lines.append(f"{head} the ONNX fp32 engine through Triton: {_times(ours, onnx)} output tok/s")
     return lines
 
 

@@ -1,0 +1,61 @@
+"""bench/report.py's ratio lines for our OpenVINO engine variants through Triton (bench/ov_rows.py):
+each against the peer row at its compute precision, none for a peer the run did not have."""
+
+from bench.report import ratios
+
+
+def make_row(engine: str, precision: str, tok_s: float) -> dict:
+    return {
+        "engine": engine,
+        "precision": precision,
+        "concurrency": 16,
+        "output_tok_s": tok_s,
+        "ttft_p50_s": 0.1,
+        "ttft_p99_s": 0.2,
+        "tpot_p50_s": 0.01,
+        "tpot_p99_s": 0.02,
+    }
+
+
+def ov_lines(rows) -> list[str]:
+    return [line for line in ratios(rows, stream_interval=4, draft_len=4) if line.startswith("ov-")]
+
+
+def test_each_variant_meets_the_peer_rows_at_its_compute_precision():
+    rows = [
+        make_row("triton_ensemble", "fp32", 200.0),
+        make_row("llama_server_f32", "fp32", 100.0),
+        make_row("openvino_genai_f32", "fp32", 400.0),
+        make_row("openvino_genai_default", "fp32", 500.0),
+        make_row("triton_ensemble", "ov-fp32", 300.0),
+        make_row("triton_ensemble", "ov-bf16", 450.0),
+        make_row("vllm_serve_f32", "fp32", 150.0),
+        make_row("vllm_serve_bf16", "bf16", 90.0),
+    ]
+    # ov-fp32 against the f32 rows (300/400, 300/100, 300/150, 300/200); ov-bf16 (FP32 weights in BF16)
+    # against the pipeline's default compute, BF16 here, and vLLM's bf16 (450/500, 450/100, 450/90, 450/200)
+    assert ov_lines(rows) == [
+        "ov-fp32: Triton ensemble (16 streams) vs OpenVINO GenAI in process, f32 compute: 0.75× output tok/s"
+        " (target > 1×)",
+        "ov-fp32: Triton ensemble (16 streams) vs llama.cpp's llama-server (f32, 16 streams): 3.00× output"
+        " tok/s (target ≥ 2×)",
+        "ov-fp32: Triton ensemble (16 streams) vs vLLM's CPU server, f32 compute: 2.00× output tok/s"
+        " (target ≥ 1×)",
+        "ov-fp32: Triton ensemble (16 streams) vs the ONNX fp32 engine through Triton: 1.50× output tok/s",
+        "ov-bf16: Triton ensemble (16 streams) vs OpenVINO GenAI in process, default compute: 0.90× output"
+        " tok/s (target > 1×)",
+        "ov-bf16: Triton ensemble (16 streams) vs llama.cpp's llama-server (f32, 16 streams): 4.50× output"
+        " tok/s (target ≥ 2×)",
+        "ov-bf16: Triton ensemble (16 streams) vs vLLM's CPU server, bf16 compute: 5.00× output tok/s"
+        " (target ≥ 1×)",
+        "ov-bf16: Triton ensemble (16 streams) vs the ONNX fp32 engine through Triton: 2.25× output tok/s",
+    ]
+
+
+def test_a_variant_without_peers_in_the_run_gets_no_peer_line():
+    # Only the OpenVINO pipeline's f32 row ran (e.g. --only openvino, f32 first): one line, no others.
+    rows = [make_row("triton_ensemble", "ov-fp32", 120.0), make_row("openvino_genai_f32", "fp32", 100.0)]
+    assert ov_lines(rows) == [
+        "ov-fp32: Triton ensemble (16 streams) vs OpenVINO GenAI in process, f32 compute: 1.20× output tok/s"
+        " (target > 1×)"
+    ]
