@@ -28,7 +28,7 @@ from ..engine.config import EngineConfig
 from ..engine.scheduler import QueueFullError
 from ..engine.sequence import FinishReason, SamplingParams
 from . import pipeline as pipe
-from .finish import keep
+from .finish import Kept, keep
 from .request_map import generation_config, refuse_unmapped
 from .running import EngineTotals, Running, token_output
 
@@ -213,9 +213,12 @@ class OpenVINOEngine:
                 if self.pipeline.has_non_finished_requests():
                     self.pipeline.step()
                     self.totals.steps += 1
-                for running in batch:
-                    if not running.done:
-                        self._collect(running)
+                read = [(running, *self._read(running)) for running in batch if not running.done]
+                # the sequences that got tokens in this step (TokenOutput.step_batch), as the ONNX
+                # engine counts them: its "auto" stream framing reads it
+                step_batch = sum(1 for _, kept, _ in read if kept.tokens)
+                for running, kept, log_probs in read:
+                    self._hand_out(running, kept, log_probs, step_batch)
                 if self.step_observer is not None:
                     self.step_observer(None, time.monotonic() - started)
         except BaseException as exc:  # the engine is dead: fail every request, report not alive
@@ -226,8 +229,9 @@ class OpenVINOEngine:
             if self.on_fatal is not None:
                 self.on_fatal(exc)
 
-    def _collect(self, running: Running) -> None:
-        """Hand out what the pipeline generated for this sequence since the last step."""
+    def _read(self, running: Running) -> tuple[Kept, list[float]]:
+        """What the pipeline generated for this sequence since the last step, under the finish rules
+        (finish.keep), and the log probs of those tokens."""
         if not running.scheduled_ns:
             running.scheduled_ns = time.monotonic_ns()
         handle = running.handle
@@ -236,12 +240,17 @@ class OpenVINOEngine:
             for output in handle.read().values():
                 new.extend(output.generated_ids)
                 log_probs.extend(output.generated_log_probs)
-        kept = keep(running.generated, new, running.params)
+        return keep(running.generated, new, running.params), log_probs
+
+    def _hand_out(self, running: Running, kept: Kept, log_probs: list[float], step_batch: int) -> None:
+        """The sequence's new tokens to its callback, then its final output when a rule ended it."""
+        handle = running.handle
         if kept.tokens:
             probs = tuple(log_probs[: len(kept.tokens)]) if running.params.return_log_probs else ()
             running.cum_log_prob += sum(probs)
             self.totals.generated += len(kept.tokens)
-            if running.emit(token_output(running, kept.tokens, probs)) is False:
+            out = token_output(running, kept.tokens, probs, step_batch=step_batch)
+            if running.emit(out) is False:
                 running.cancel_requested = True
         if kept.reason is not None:
             if handle.get_status() == RUNNING:  # a stop sequence: the pipeline runs on without it

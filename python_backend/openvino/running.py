@@ -38,10 +38,15 @@ class Running:
 
 
 def token_output(
-    running: Running, tokens: list[int], log_probs: tuple[float, ...], finished: bool = False
+    running: Running,
+    tokens: list[int],
+    log_probs: tuple[float, ...],
+    finished: bool = False,
+    *,
+    step_batch: int = 0,
 ) -> TokenOutput:
-    """An output of new tokens, or (finished) the empty final one. The pipeline reports no prefix-cache
-    hits per sequence, so num_cached_tokens is 0."""
+    """An output of new tokens from a step in which step_batch sequences got tokens, or (finished) the
+    empty final one. The pipeline reports no prefix-cache hits per sequence, so num_cached_tokens is 0."""
     return TokenOutput(
         request_id=running.request_id,
         new_token_ids=tokens,
@@ -52,6 +57,7 @@ def token_output(
         log_probs=log_probs,
         cum_log_prob=running.cum_log_prob,
         scheduled_ns=running.scheduled_ns,
+        step_batch=step_batch,
     )
 
 

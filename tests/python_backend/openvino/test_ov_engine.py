@@ -73,6 +73,37 @@ def test_framing_one_output_per_step_then_one_empty_final(engine, tokenizer):
     assert outs[0].num_prompt_tokens == len(tokenizer.encode(PROMPTS[0]))
 
 
+def test_each_output_counts_the_sequences_that_got_tokens_in_its_step(engine, tokenizer):
+    # One Triton request's three prompts enter the pipeline together (submit_batch, all or none) and
+    # fit one step's token budget (CONFIG: 64 tokens, 4 sequences): each step gives all three a token,
+    # and with the same max_tokens and no end id they end together, so every output with tokens says 3;
+    # the empty finals say 0. Alone, a sequence's outputs say 1.
+    seen = {f"b{i}": [] for i in range(3)}
+    done = threading.Semaphore(0)
+
+    def collect(request_id):
+        def on_output(out):
+            seen[request_id].append(out)
+            if out.finished:
+                done.release()
+
+        return on_output
+
+    params = SamplingParams(max_tokens=4)
+    engine.submit_batch(
+        [
+            (tokenizer.encode(text), [(rid, params, collect(rid))])
+            for rid, text in zip(seen, PROMPTS, strict=True)
+        ]
+    )
+    for _ in seen:
+        assert done.acquire(timeout=120)
+    for outs in seen.values():
+        assert [(len(o.new_token_ids), o.step_batch) for o in outs] == [(1, 3)] * 4 + [(0, 0)]
+    alone = outputs_of(engine, tokenizer.encode(PROMPTS[0]), params)
+    assert [o.step_batch for o in alone] == [1, 1, 1, 1, 0]
+
+
 def test_end_id_stops_and_is_not_output(engine, tokenizer):
     ids = tokenizer.encode(PROMPTS[0])
     free = [t for o in outputs_of(engine, ids, SamplingParams(max_tokens=8)) for t in o.new_token_ids]
