@@ -3,13 +3,16 @@ tokenizer models, which OpenVINO GenAI's pipeline turns into paged attention whe
 in the export's own environment (environment.py: optimum-intel needs an older transformers than the
 project's).
 
-One export per weight format, `openvino-<weights>`; each variant is a directory `ov-<...>` of hard
-links to it plus its own manifest (the variant's hints and, once measured, its quality), so ov-bf16
-reuses ov-fp32's weights. An up-to-date variant (same checkpoint, same variant) is reused.
+One export per weight format, `openvino-<weights>`: optimum-intel's FP32 export, and the int8
+variant's recipe applied to it by compress.py (nncf, in the same environment); each variant is a
+directory `ov-<...>` of hard links to it plus its own manifest (the variant's hints and, once
+measured, its quality), so ov-bf16 reuses ov-fp32's weights. An up-to-date variant (same checkpoint,
+same variant) is reused.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,19 +60,40 @@ def export(checkpoint_dir: Path, work_dir: Path, name: str, *, force: bool = Fal
 
 
 def _weights(checkpoint_dir: Path, work_dir: Path, spec: Variant, digest: str, *, force: bool) -> Path:
-    """optimum-intel's export with spec's weight format, built once per checkpoint."""
+    """The FP32 export, or for an int8 variant that export compressed with its recipe; each built once
+    per checkpoint (and recipe)."""
+    fp32 = _fp32_export(checkpoint_dir, work_dir, digest, force=force)
+    recipe = spec.compression()
+    if recipe is None:
+        return fp32
     out = work_dir / f"openvino-{spec.weight_format}"
-    if not force and (out / MODEL_FILE).is_file():
-        try:
-            if manifest.read(out).get("checkpoint_sha256") == digest:
-                return out
-        except FileNotFoundError:
-            pass
-    python = environment.python()
-    staging = out.with_name(out.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
+    if not force and _built(out, digest, recipe):
+        return out
+    staging = _staging(out)
+    script = Path(__file__).with_name("compress.py")
+    command = [str(environment.python()), str(script), str(fp32), str(staging), json.dumps(recipe)]
+    print(f"[export] {' '.join(command)}", flush=True)
+    subprocess.run(command, check=True)
+    exporter = manifest.read(fp32)["exporter"]
+    manifest.write(
+        staging,
+        artifact="openvino-weights",
+        weight_format=spec.weight_format,
+        compression=recipe,
+        checkpoint_sha256=digest,
+        exporter={**exporter, "compression_command": command[1:]},
+    )
+    return _publish(staging, out)
+
+
+def _fp32_export(checkpoint_dir: Path, work_dir: Path, digest: str, *, force: bool) -> Path:
+    """optimum-intel's export in FP32, built once per checkpoint."""
+    out = work_dir / "openvino-fp32"
+    if not force and _built(out, digest, None):
+        return out
+    staging = _staging(out)
     command = [
-        str(python),
+        str(environment.python()),
         "-m",
         "optimum.commands.optimum_cli",
         "export",
@@ -79,7 +103,7 @@ def _weights(checkpoint_dir: Path, work_dir: Path, spec: Variant, digest: str, *
         "--task",
         "text-generation-with-past",
         "--weight-format",
-        spec.weight_format,
+        "fp32",
         str(staging),
     ]
     print(f"[export] {' '.join(command)}", flush=True)
@@ -87,10 +111,32 @@ def _weights(checkpoint_dir: Path, work_dir: Path, spec: Variant, digest: str, *
     manifest.write(
         staging,
         artifact="openvino-weights",
-        weight_format=spec.weight_format,
+        weight_format="fp32",
         checkpoint_sha256=digest,
         exporter={"packages": environment.pins(), "command": command[1:]},
     )
+    return _publish(staging, out)
+
+
+def _built(out: Path, digest: str, recipe: dict | None) -> bool:
+    """out holds weights of this checkpoint made with this recipe (an older int8 export, made by
+    `--weight-format int8`, has none, so it is rebuilt)."""
+    if not (out / MODEL_FILE).is_file():
+        return False
+    try:
+        built = manifest.read(out)
+    except FileNotFoundError:
+        return False
+    return built.get("checkpoint_sha256") == digest and built.get("compression") == recipe
+
+
+def _staging(out: Path) -> Path:
+    staging = out.with_name(out.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    return staging
+
+
+def _publish(staging: Path, out: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
