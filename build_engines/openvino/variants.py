@@ -1,5 +1,6 @@
-"""The OpenVINO variants: optimum-intel's weight format, the CPU plugin's precision hints, and the
-quality bars each must pass (the ONNX variants' bars, build_engines/onnx/recipes.py).
+"""The OpenVINO variants: their weights (optimum-intel's FP32 export, or that export compressed by nncf
+with the variant's recipe), the CPU plugin's precision hints, and the quality bars each must pass (the
+ONNX variants' bars, build_engines/onnx/recipes.py).
 
 ov-bf16 is the FP32 export served with INFERENCE_PRECISION_HINT bf16: the weights stay FP32 on disk
 and the plugin computes in BF16 (the weights converted when the model is compiled), so it shares
