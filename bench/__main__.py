@@ -163,10 +163,10 @@ def main(argv=None) -> int:
             for r in peer_rows.openvino_rows(PEER_WORK, ckpt, precision, prompt_ids[: p["streams"][16]], p):
                 add_row(r)
     if args.peers:
-        # Our OpenVINO engine through Triton, framed as the 16-stream rows above (one token per
-        # response), beside the OpenVINO GenAI pipeline's rows on the same weights.
+        # Our OpenVINO engine through Triton as `make serve PRECISION=ov-*` serves it (stream_interval
+        # "auto", the default), beside the OpenVINO GenAI pipeline's rows on the same weights.
         for variant in ov_rows.VARIANTS:
-            add_row(ov_rows.triton_row(ckpt, variant, p, PORTS, stream_interval=1))
+            add_row(ov_rows.triton_row(ckpt, variant, p, PORTS, stream_interval="auto"))
         # one server per compute dtype, on the FP32 checkpoint: not per variant of ours
         for r in peer_rows.vllm_rows(PEER_WORK, ckpt, p, port=PORTS[0], logs=LOGS):
             add_row(r)
