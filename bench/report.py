@@ -131,37 +131,49 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
     return lines
 
 
-# Our OpenVINO engine variants (bench/ov_rows.py) → the compute of the OpenVINO GenAI peer's row on
-# the same FP32 weights (bench/peers/openvino_peer.py: "default" is BF16 on this CPU) and of vLLM's.
-_OV_COMPUTE = {"ov-fp32": ("f32", "f32"), "ov-bf16": ("default", "bf16")}
+# Our OpenVINO engine variants (bench/ov_rows.py) → their peers' rows: the OpenVINO GenAI pipeline's on
+# the same weights at the same compute (bench/peers/openvino_peer.py: "default" is BF16 on this CPU;
+# its int8 weights are optimum-cli's), llama.cpp's GGUF of the same weight precision, vLLM's dtype
+# (FP32 weights) and our ONNX variant of that weight precision.
+_OV_PEERS = {
+    "ov-fp32": {"weights": "fp32", "ov_compute": "f32", "gguf": "f32", "vllm": "f32"},
+    "ov-bf16": {"weights": "fp32", "ov_compute": "default", "gguf": "f32", "vllm": "bf16"},
+    "ov-int8": {"weights": "int8", "ov_compute": "f32", "gguf": "q8_0", "vllm": "f32"},
+}
 
 
 def _openvino_engine_ratios(rows) -> list[str]:
     """Each OpenVINO variant's 16-stream row through Triton against the OpenVINO GenAI pipeline in
-    process at the same compute precision, llama.cpp's server on the same (F32) weights, vLLM's CPU
-    server at the same compute dtype, and the ONNX FP32 engine's row through Triton."""
+    process at the same compute precision, llama.cpp's server and our ONNX engine through Triton on
+    the same weight precision, and vLLM's CPU server at the same compute dtype."""
     lines = []
-    onnx = _find(rows, "triton_ensemble", "fp32", 16)
-    for variant, (ov_compute, vllm_dtype) in _OV_COMPUTE.items():
+    for variant, peer in _OV_PEERS.items():
         ours = _find(rows, "triton_ensemble", variant, 16)
         if not ours:
             continue
+        weights = peer["weights"]
         head = f"{variant}: Triton ensemble (16 streams) vs"
-        peers = (
-            (_find(rows, f"openvino_genai_{ov_compute}", "fp32", 16), "target > 1×"),
-            (_find(rows, "llama_server_f32", "fp32", 16), "target ≥ 2×"),
-            (_find(rows, f"vllm_serve_{vllm_dtype}", concurrency=16), "target ≥ 1×"),
+        compared = (
+            (
+                _find(rows, f"openvino_genai_{peer['ov_compute']}", weights, 16),
+                f"OpenVINO GenAI in process, {peer['ov_compute']} compute",
+                " (target > 1×)",
+            ),
+            (
+                _find(rows, f"llama_server_{peer['gguf']}", weights, 16),
+                f"llama.cpp's llama-server ({peer['gguf']}, 16 streams)",
+                " (target ≥ 2×)",
+            ),
+            (
+                _find(rows, f"vllm_serve_{peer['vllm']}", concurrency=16),
+                f"vLLM's CPU server, {peer['vllm']} compute",
+                " (target ≥ 1×)",
+            ),
+            (_find(rows, "triton_ensemble", weights, 16), f"the ONNX {weights} engine through Triton", ""),
         )
-        names = (
-            f"OpenVINO GenAI in process, {ov_compute} compute",
-            "llama.cpp's llama-server (f32, 16 streams)",
-            f"vLLM's CPU server, {vllm_dtype} compute",
-        )
-        for (peer, target), name in zip(peers, names, strict=True):
-            if peer:
-                lines.append(f"{head} {name}: {_times(ours, peer)} output tok/s ({target})")
-        if onnx:
-            lines.append(f"{head} the ONNX fp32 engine through Triton: {_times(ours, onnx)} output tok/s")
+        for other, name, target in compared:
+            if other:
+                lines.append(f"{head} {name}: {_times(ours, other)} output tok/s{target}")
     return lines
 
 

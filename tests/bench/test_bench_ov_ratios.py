@@ -52,6 +52,28 @@ def test_each_variant_meets_the_peer_rows_at_its_compute_precision():
     ]
 
 
+def test_ov_int8_meets_the_int8_weight_rows():
+    rows = [
+        make_row("triton_ensemble", "int8", 250.0),
+        make_row("llama_server_q8_0", "int8", 100.0),
+        make_row("openvino_genai_f32", "int8", 200.0),
+        make_row("openvino_genai_f32", "fp32", 999.0),  # other weights: not ov-int8's peer
+        make_row("triton_ensemble", "ov-int8", 300.0),
+        make_row("vllm_serve_f32", "fp32", 150.0),
+    ]
+    # 300/200 (the pipeline on its int8 weights, f32 compute), 300/100, 300/150 (vLLM has no INT8 row:
+    # its f32 one), 300/250 (our ONNX int8)
+    assert ov_lines(rows) == [
+        "ov-int8: Triton ensemble (16 streams) vs OpenVINO GenAI in process, f32 compute: 1.50× output tok/s"
+        " (target > 1×)",
+        "ov-int8: Triton ensemble (16 streams) vs llama.cpp's llama-server (q8_0, 16 streams): 3.00× output"
+        " tok/s (target ≥ 2×)",
+        "ov-int8: Triton ensemble (16 streams) vs vLLM's CPU server, f32 compute: 2.00× output tok/s"
+        " (target ≥ 1×)",
+        "ov-int8: Triton ensemble (16 streams) vs the ONNX int8 engine through Triton: 1.20× output tok/s",
+    ]
+
+
 def test_a_variant_without_peers_in_the_run_gets_no_peer_line():
     # Only the OpenVINO pipeline's f32 row ran (e.g. --only openvino, f32 first): one line, no others.
     rows = [make_row("triton_ensemble", "ov-fp32", 120.0), make_row("openvino_genai_f32", "fp32", 100.0)]
