@@ -91,9 +91,9 @@ export: checkpoint ## build and verify both ONNX variants (fp32, int8) with thei
 openvino-env: ## create .venv-openvino, where optimum-intel exports the OpenVINO variants (over .venv)
 	$(PYTHON) build_engines/openvino/environment.py --over $(VENV)
 
-# The variant the OpenVINO tests run (tests/conftest.py openvino_fp32), exported and gated.
-openvino-export: checkpoint openvino-env ## build and verify the ov-fp32 variant (make test's OpenVINO tests run it)
-	$(BIN)/python -m build_engines export --model $(MODEL) --precision ov-fp32
+# The variants the OpenVINO tests serve (tests/serving/openvino), exported and gated.
+openvino-export: checkpoint openvino-env ## build and verify the OpenVINO variants (make test's OpenVINO tests serve them)
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision $(OV_PRECISIONS)
 
 # PRECISION=ov-fp32|ov-bf16|ov-int8: the OpenVINO engine (opt-in; docs/OPENVINO.md), which serves no LoRA
 # adapters, so LORA_DIR is not passed for it (a request naming an adapter is refused by name).

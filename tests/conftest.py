@@ -60,13 +60,18 @@ def onnx_int8(checkpoint_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def openvino_fp32(checkpoint_dir) -> Path:
-    """The ov-fp32 variant, built and gated by the code `make openvino-export` runs (make test builds it
-    in its set-up; its first build here creates the export's environment, .venv-openvino)."""
+def openvino_variant(checkpoint_dir):
+    """name (ov-fp32, ov-bf16, ov-int8) → the OpenVINO variant, built and gated by the code `make
+    openvino-export` runs (make test builds all three in its set-up; a first build here creates the
+    export's environment, .venv-openvino)."""
     from build_engines.openvino import quality
 
-    work = WORK_DIR / "exports" / checkpoint_dir.name
-    return quality.verified(checkpoint_dir, work, "ov-fp32")
+    return lambda name: quality.verified(checkpoint_dir, WORK_DIR / "exports" / checkpoint_dir.name, name)
+
+
+@pytest.fixture(scope="session")
+def openvino_fp32(openvino_variant) -> Path:
+    return openvino_variant("ov-fp32")
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
-"""The CPU repository over the ov-fp32 variant (`make serve PRECISION=ov-fp32`) on a real tritonserver:
-the acceptance suite passes against it, its greedy answers equal the ones its gate recorded through the
-OpenVINO engine itself, and what the pipeline lacks is refused by name through the ensemble. One
-server, one model load: make test's set-up builds ov-fp32 (make openvino-export), a run without it
-builds it here first."""
+"""The CPU repository over each OpenVINO variant (`make serve PRECISION=ov-fp32|ov-bf16|ov-int8`) on a
+real tritonserver: the acceptance suite passes against it, its greedy answers equal the ones its gate
+recorded through the OpenVINO engine itself, and what the pipeline lacks is refused by name through the
+ensemble. One server and one model load per variant: make test's set-up builds the variants (make
+openvino-export), a run without them builds them here first."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from suite_ports import SCRATCH, test_port
@@ -20,18 +21,25 @@ from client import LLMClient, ServerError
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module", params=["ov-fp32", "ov-bf16", "ov-int8"])
+def variant_dir(request, openvino_variant) -> Path:
+    return openvino_variant(request.param)
+
+
 @pytest.fixture(scope="module")
-def openvino_repository(checkpoint_dir, openvino_fp32):
+def openvino_repository(checkpoint_dir, variant_dir):
     from build_engines.openvino.repository import assemble_openvino
 
-    # the session CPU repository's limits (tests/conftest.py test_repository)
+    # the session CPU repository's limits (tests/conftest.py test_repository), but a queue that holds all
+    # 10 questions the greedy check sends at once: the OpenVINO engine admits waiting requests into the
+    # pipeline only between steps (its step holds the GIL), so at 8 slots more than 8 can be waiting
     return assemble_openvino(
-        SCRATCH / "openvino_repository",
+        SCRATCH / f"openvino_repository_{variant_dir.name}",
         checkpoint_dir,
-        openvino_fp32,
+        variant_dir,
         max_seq_len=512,
         max_num_seqs=8,
-        max_queue_size=8,
+        max_queue_size=16,
     )
 
 
@@ -41,7 +49,8 @@ def openvino_server(openvino_repository):
 
     ports = (test_port(300), test_port(301), test_port(302))
     options = ServerOptions(openvino_repository, *ports, exit_timeout_s=10)
-    with TritonServer(options, log_path=SCRATCH / "openvino_tritonserver.log") as running:
+    log = SCRATCH / f"openvino_tritonserver_{openvino_repository.name}.log"
+    with TritonServer(options, log_path=log) as running:
         yield running
 
 
@@ -59,12 +68,12 @@ def test_the_acceptance_suite_passes(openvino_server, tmp_path):
     assert not failed
 
 
-def test_greedy_answers_through_triton_equal_the_ones_the_gate_recorded(grpc, openvino_fp32):
+def test_greedy_answers_through_triton_equal_the_ones_the_gate_recorded(grpc, variant_dir):
     # The gate (build_engines/openvino/quality.py) ran the shipped questions, chat-formatted, through
     # the OpenVINO engine itself, all in flight, greedy, ANSWER_TOKENS each, to an end id, and recorded
     # the answers in the variant's manifest: through the ensemble (preprocessing's chat template, the
     # engine model, postprocessing's detokenizer) the same requests must give the same text.
-    recorded = manifest.read(openvino_fp32)["quality"]["answers"]
+    recorded = manifest.read(variant_dir)["quality"]["answers"]
     asked = [q["question"] for q in questions()]
     with ThreadPoolExecutor(len(asked)) as pool:
         served = list(pool.map(lambda q: grpc.generate(q, max_tokens=ANSWER_TOKENS, chat=True), asked))
