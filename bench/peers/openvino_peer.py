@@ -14,6 +14,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from build_engines.openvino.export import optimum_export_command
+
 from ..stats import Sample
 from . import environment
 
@@ -30,20 +32,7 @@ def export(work: Path, checkpoint_dir: Path, precision: str) -> Path:
         partial = out.with_name(out.name + ".partial")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         subprocess.run(
-            [
-                str(python),
-                "-m",
-                "optimum.commands.optimum_cli",
-                "export",
-                "openvino",
-                "--model",
-                str(checkpoint_dir),
-                "--task",
-                "text-generation-with-past",
-                "--weight-format",
-                WEIGHTS[precision],
-                str(partial),
-            ],
+            optimum_export_command(python, checkpoint_dir, WEIGHTS[precision], partial),
             check=True,
             env=env,
         )

@@ -92,20 +92,7 @@ def _fp32_export(checkpoint_dir: Path, work_dir: Path, digest: str, *, force: bo
     if not force and _built(out, digest, None):
         return out
     staging = _staging(out)
-    command = [
-        str(environment.python()),
-        "-m",
-        "optimum.commands.optimum_cli",
-        "export",
-        "openvino",
-        "--model",
-        str(checkpoint_dir),
-        "--task",
-        "text-generation-with-past",
-        "--weight-format",
-        "fp32",
-        str(staging),
-    ]
+    command = optimum_export_command(environment.python(), checkpoint_dir, "fp32", staging)
     print(f"[export] {' '.join(command)}", flush=True)
     subprocess.run(command, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     manifest.write(
@@ -116,6 +103,25 @@ def _fp32_export(checkpoint_dir: Path, work_dir: Path, digest: str, *, force: bo
         exporter={"packages": environment.pins(), "command": command[1:]},
     )
     return _publish(staging, out)
+
+
+def optimum_export_command(python: Path, checkpoint_dir: Path, weight_format: str, out: Path) -> list[str]:
+    """optimum-intel's export of the checkpoint to OpenVINO's stateful LLM format (with its tokenizer
+    models) with `weight_format`'s weights, run by `python` (an environment that has optimum-intel)."""
+    return [
+        str(python),
+        "-m",
+        "optimum.commands.optimum_cli",
+        "export",
+        "openvino",
+        "--model",
+        str(checkpoint_dir),
+        "--task",
+        "text-generation-with-past",
+        "--weight-format",
+        weight_format,
+        str(out),
+    ]
 
 
 def _built(out: Path, digest: str, recipe: dict | None) -> bool:
