@@ -186,8 +186,15 @@ class TritonServer:
             raise StartupInterrupted("stop requested before tritonserver was ready; stopped")
 
     def is_ready(self) -> bool:
+        """HTTP says ready and the metrics endpoint answers: tritonserver opens the metrics port after
+        the HTTP one, so a health check alone let a caller (a test's first metrics read, a
+        Prometheus scrape) find it closed."""
+        o = self.options
         try:
-            with urllib.request.urlopen(f"{self.options.http_url}/v2/health/ready", timeout=2) as response:
+            with urllib.request.urlopen(f"{o.http_url}/v2/health/ready", timeout=2) as response:
+                if response.status != 200:
+                    return False
+            with urllib.request.urlopen(f"http://{o.host}:{o.metrics_port}/metrics", timeout=2) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError, http.client.HTTPException):
             # HTTPException: not Triton answering, e.g. our own request echoed by a socket that
