@@ -79,3 +79,11 @@ def check_json_schema(text: str, field: str) -> dict:
         where = "/".join(str(p) for p in exc.path) or "the top level"
         raise InputError(f"{field}: not a valid JSON schema at {where}: {exc.message}") from None
     return schema
+
+
+def compile_error(kind: str, exc: RuntimeError) -> InputError:
+    """The InputError for a guide xgrammar refused to compile: its message past xgrammar's
+    "[time] file:line: " prefix, naming the field."""
+    message = str(exc).strip().rpartition(": ")[2] if "] " in str(exc) else str(exc)
+    what = {"json_schema": "JSON schema", "regex": "regex", "ebnf_grammar": "EBNF grammar"}[kind]
+    return InputError(f"{GUIDE_FIELD}: this {what} does not compile: {message}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract.errors import InputError
-from ..contract.guides import GUIDE_FIELD, Guide
+from ..contract.guides import GUIDE_FIELD, Guide, compile_error
 from ..contract.tokenizer_info import read
 
 CACHE_LIMIT_BYTES = 64 << 20
@@ -61,11 +61,7 @@ class GrammarCompiler:
                 return self._compiler.compile_regex(guide.guide)
             return self._compiler.compile_grammar(guide.guide)
         except RuntimeError as exc:  # xgrammar's parse errors: "[time] file:line: message"
-            message = str(exc).strip().rpartition(": ")[2] if "] " in str(exc) else str(exc)
-            what = {"json_schema": "JSON schema", "regex": "regex", "ebnf_grammar": "EBNF grammar"}[
-                guide.kind
-            ]
-            raise InputError(f"{GUIDE_FIELD}: this {what} does not compile: {message}") from None
+            raise compile_error(guide.kind, exc) from None
 
     def matcher(
         self, guide: Guide, end_ids: tuple[int, ...], stop_sequences: tuple[tuple[int, ...], ...] = ()

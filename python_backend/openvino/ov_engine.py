@@ -1,48 +1,49 @@
-"""The OpenVINO engine: a thread that runs the pipeline's `step()` and hands each sequence's new
-tokens to its callback, with the LLMEngine surface triton_io/engine_frontend.py drives (start,
-submit_batch, cancel, shutdown, stats, idle, lora_info, vocab_size) and the same framing: a step's
-new tokens in an output of their own, then exactly one empty final output (engine/outputs.py).
+"""The OpenVINO engine: the LLMEngine surface triton_io/engine_frontend.py drives (start,
+submit_batch, cancel, shutdown, stats, idle, lora_info, vocab_size) over a pipeline that steps in a
+process of its own (engine_process.py says why), with the same framing: a step's new tokens in an
+output of their own, then exactly one empty final output (engine/outputs.py).
 
-The pipeline schedules, batches, caches and samples; this loop only connects it to the callbacks. A
-request is added to the pipeline at submit (its add_request is safe from any thread), so the
-pipeline's own refusals reach the caller. Cancelling calls the handle's cancel(), which frees the
-sequence's KV blocks at the next step.
+Requests are checked here, on the caller's thread, against the limits and everything the pipeline
+would refuse (request_map.py), so refusals reach the caller; then they go to the process. One thread
+sends (messages in order, and nobody else blocks on a full pipe), one reads the process's steps and
+calls the callbacks. Cancelling asks the process to cancel the pipeline's request, which frees its KV
+blocks at the next step and sends the final.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import queue
+import shutil
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np
-import openvino as ov
-import openvino_genai as genai
-
-from ..contract.errors import InputError
 from ..contract.limits import check_fits_context, check_prompt_length
 from ..engine.admission import Member
 from ..engine.config import EngineConfig
 from ..engine.scheduler import QueueFullError
 from ..engine.sequence import FinishReason, SamplingParams
+from . import engine_process
+from . import messages as msg
 from . import pipeline as pipe
-from .finish import Kept, keep
-from .request_map import generation_config, refuse_unmapped
+from .request_map import check_guide, generation_config, refuse_unmapped
 from .running import EngineTotals, Running, token_output
 
 log = logging.getLogger("triton_llm.engine")
 
-StepObserver = Callable[[None, float], None]
+StepObserver = Callable[[msg.Step, float], None]
 FatalHandler = Callable[[BaseException], None]
-RUNNING = genai.GenerationStatus.RUNNING
 
 
 class OpenVINOEngine:
     """config: the engine's limits (EngineConfig; max_loras must be 0, speculation off); settings:
-    the export and its precisions. step_observer(None, seconds) runs on the engine thread after every
-    step; on_fatal(exc) once, from the dying engine thread, after every request got its final output."""
+    the export and its precisions. step_observer(step, seconds) runs on the reading thread after every
+    step's outputs went out; on_fatal(exc) once, from that thread, after every request got its final
+    output, when the process failed or died."""
 
     def __init__(
         self,
@@ -59,44 +60,76 @@ class OpenVINOEngine:
                 " does not speculate"
             )
         self.config = config
+        self.settings = settings
         self.vocab_size = settings.vocab_size
-        self.pipeline = pipe.build(config, settings)
         self.totals = EngineTotals()
-        self._ids = itertools.count()
-        self._active: dict[str, Running] = {}
-        self._lock = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._seqs = itertools.count()
+        self._active: dict[int, Running] = {}  # by the sequence number the process knows it by
+        self._seq_of: dict[str, int] = {}  # request id → sequence number
+        self._lock = threading.Lock()
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._process = None
+        self._conn = None
+        self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._cache_usage = 0.0
+        self.pid: int | None = None  # the engine process's, once it is ready
         self.error: BaseException | None = None
         self.step_observer = step_observer
         self.on_fatal = on_fatal
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> OpenVINOEngine:
-        self._thread = threading.Thread(target=self._loop, name="openvino-engine", daemon=True)
-        self._thread.start()
+    def start(self, timeout: float = 600.0) -> OpenVINOEngine:
+        """Start the engine process and return once its pipeline is built; RuntimeError if it is not."""
+        self._process, self._conn = engine_process.spawn(self.config, self.settings, python_executable())
+        try:
+            first = self._conn.recv() if self._conn.poll(timeout) else None
+        except EOFError:
+            first = None
+        if not isinstance(first, msg.Ready):
+            self._process.kill()
+            code = self._process.wait()
+            why = first.message if isinstance(first, msg.Failed) else f"exit code {code}"
+            raise RuntimeError(f"the OpenVINO engine process did not start: {why}")
+        self.pid = first.pid
+        for target, name in ((self._send_loop, "openvino-send"), (self._read_loop, "openvino-read")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.error is None
+        return (
+            self._process is not None
+            and self._process.poll() is None
+            and all(t.is_alive() for t in self._threads)
+            and self.error is None
+        )
 
     @property
     def idle(self) -> bool:
         return not self._active
 
     def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel what runs (each request gets its final), stop the process, wait for it."""
         with self._lock:
             self._stopping = True
-            for running in self._active.values():
-                running.cancel_requested = True
-            self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._process is None:
+            return
+        self._outbox.put(msg.Shutdown())
+        for thread in self._threads:
+            thread.join(timeout)
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._conn.close()
 
     # -- requests ------------------------------------------------------------------------------
     def validate(self, prompt_ids: list[int], params: SamplingParams) -> None:
-        """Raise ValueError naming the limit or the field the pipeline lacks."""
+        """Raise ValueError naming the limit or the field the pipeline lacks or would refuse."""
         limit = self.config.max_seq_len
         check_prompt_length(len(prompt_ids), limit - 1, limit, field="input_ids")
         check_fits_context(len(prompt_ids), params.max_tokens, limit, field="request_output_len")
@@ -110,6 +143,9 @@ class OpenVINOEngine:
             bad = [t for t in ids if not 0 <= t < vocab]
             if bad:
                 raise ValueError(f"{field}: token id {bad[0]} out of range [0, {vocab})")
+        if params.guide is not None:
+            check_guide(params.guide)
+        generation_config(params)  # the pipeline's own check of the sampling fields
 
     def submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, callback) -> None:
         self.submit_batch([(prompt_ids, [(request_id, params, callback)])])
@@ -121,7 +157,7 @@ class OpenVINOEngine:
         for prompt_ids, members in prompts:
             for request_id, params, callback in members:
                 self.validate(prompt_ids, params)
-                planned.append((prompt_ids, request_id, params, callback, generation_config(params)))
+                planned.append((prompt_ids, request_id, params, callback))
         with self._lock:
             if self._stopping or not self.alive:
                 raise RuntimeError("engine is not running" + (f": {self.error}" if self.error else ""))
@@ -132,35 +168,25 @@ class OpenVINOEngine:
                     f"engine queue is full ({self.config.max_queue_size} sequences waiting); retry later"
                 )
             for _, request_id, *_ in planned:
-                if request_id in self._active:
+                if request_id in self._seq_of:
                     raise ValueError(f"request id {request_id!r} is already in flight")
-            added: list[Running] = []
-            try:
-                for prompt_ids, request_id, params, callback, generation in planned:
-                    added.append(self._add(prompt_ids, request_id, params, callback, generation))
-            except RuntimeError as exc:  # the pipeline refused it (its message names the field)
-                for running in added:
-                    running.handle.cancel()
-                raise InputError(f"sampling parameters: the OpenVINO pipeline refuses them: {exc}") from None
-            for running in added:
-                self._active[running.request_id] = running
-            self._lock.notify_all()
-
-    def _add(self, prompt_ids, request_id, params, callback, generation) -> Running:
-        tensor = ov.Tensor(np.asarray([prompt_ids], dtype=np.int64))
-        handle = self.pipeline.add_request(next(self._ids), tensor, generation)
-        return Running(
-            request_id=request_id, num_prompt=len(prompt_ids), params=params, callback=callback, handle=handle
-        )
+            sequences = []
+            for prompt_ids, request_id, params, callback in planned:
+                seq = next(self._seqs)
+                self._active[seq] = Running(
+                    request_id=request_id, num_prompt=len(prompt_ids), params=params, callback=callback
+                )
+                self._seq_of[request_id] = seq
+                sequences.append(msg.NewSequence(seq, list(prompt_ids), params))
+            self._outbox.put(msg.Add(sequences))
 
     def cancel(self, request_id: str) -> bool:
         with self._lock:
-            running = self._active.get(request_id)
-            if running is None:
-                return False
-            running.cancel_requested = True
-            self._lock.notify_all()
-            return True
+            seq = self._seq_of.get(request_id)
+        if seq is None:
+            return False
+        self._outbox.put(msg.Cancel(seq))
+        return True
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, timeout: float = 600.0):
         """Blocking convenience: submit, wait, return (generated ids, finish reason)."""
@@ -186,83 +212,88 @@ class OpenVINOEngine:
     def stats(self) -> dict[str, float]:
         """The gauges and counters engine/stats.py snapshot() reports, as far as the pipeline tells:
         its cache usage stands for slot use; it does not report prefix-cache hits."""
-        metrics = self.pipeline.get_metrics()
         running = sum(1 for r in list(self._active.values()) if r.scheduled_ns)
         return self.totals.snapshot(
             waiting=len(self._active) - running,
             running=running,
             max_num_seqs=self.config.max_num_seqs,
-            cache_usage=metrics.cache_usage / 100.0,
+            cache_usage=self._cache_usage,
         )
 
-    # -- the loop ------------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # -- the two threads -----------------------------------------------------------------------
+    def _send_loop(self) -> None:
         try:
             while True:
-                with self._lock:
-                    while not self._stopping and not self._active:
-                        self._lock.wait()
-                    if self._stopping and not self._active:
+                message = self._outbox.get()
+                self._conn.send(message)
+                if isinstance(message, msg.Shutdown):
+                    return
+        except OSError:  # the process is gone; the reading thread reports it
+            return
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    message = self._conn.recv()
+                except EOFError:
+                    if self._stopping:
                         return
-                    batch = list(self._active.values())
-                started = time.monotonic()
-                for running in batch:
-                    if running.cancel_requested:
-                        running.handle.cancel()
-                        self._finish(running, FinishReason.CANCELLED)
-                if self.pipeline.has_non_finished_requests():
-                    self.pipeline.step()
-                    self.totals.steps += 1
-                read = [(running, *self._read(running)) for running in batch if not running.done]
-                # the sequences that got tokens in this step (TokenOutput.step_batch), as the ONNX
-                # engine counts them: its "auto" stream framing reads it
-                step_batch = sum(1 for _, kept, _ in read if kept.tokens)
-                for running, kept, log_probs in read:
-                    self._hand_out(running, kept, log_probs, step_batch)
-                if self.step_observer is not None:
-                    self.step_observer(None, time.monotonic() - started)
+                    raise RuntimeError(
+                        f"the OpenVINO engine process exited (code {self._process.wait(5)})"
+                    ) from None
+                if isinstance(message, msg.Failed):
+                    raise RuntimeError(message.message)
+                self._deliver(message)
         except BaseException as exc:  # the engine is dead: fail every request, report not alive
-            log.exception("engine loop failed")
+            log.error("OpenVINO engine failed: %s", exc)
             self.error = exc
             for running in list(self._active.values()):
                 self._finish(running, FinishReason.ERROR)
             if self.on_fatal is not None:
                 self.on_fatal(exc)
 
-    def _read(self, running: Running) -> tuple[Kept, list[float]]:
-        """What the pipeline generated for this sequence since the last step, under the finish rules
-        (finish.keep), and the log probs of those tokens."""
-        if not running.scheduled_ns:
-            running.scheduled_ns = time.monotonic_ns()
-        handle = running.handle
-        new, log_probs = [], []
-        while handle.can_read():
-            for output in handle.read().values():
-                new.extend(output.generated_ids)
-                log_probs.extend(output.generated_log_probs)
-        return keep(running.generated, new, running.params), log_probs
-
-    def _hand_out(self, running: Running, kept: Kept, log_probs: list[float], step_batch: int) -> None:
-        """The sequence's new tokens to its callback, then its final output when a rule ended it."""
-        handle = running.handle
-        if kept.tokens:
-            probs = tuple(log_probs[: len(kept.tokens)]) if running.params.return_log_probs else ()
-            running.cum_log_prob += sum(probs)
-            self.totals.generated += len(kept.tokens)
-            out = token_output(running, kept.tokens, probs, step_batch=step_batch)
-            if running.emit(out) is False:
-                running.cancel_requested = True
-        if kept.reason is not None:
-            if handle.get_status() == RUNNING:  # a stop sequence: the pipeline runs on without it
-                handle.cancel()
-            self._finish(running, kept.reason)
-        elif handle.get_status() != RUNNING:  # finished without a rule of ours: memory ran out
-            self._finish(running, FinishReason.ERROR)
+    def _deliver(self, step: msg.Step) -> None:
+        """A step's new tokens to their callbacks, then the finals of the sequences that ended."""
+        for update in step.updates:
+            running = self._active.get(update.seq)
+            if running is None:
+                continue
+            running.scheduled_ns = update.scheduled_ns
+            if update.tokens:
+                probs = tuple(update.log_probs) if running.params.return_log_probs else ()
+                running.cum_log_prob += sum(probs)
+                self.totals.generated += len(update.tokens)
+                out = token_output(running, update.tokens, probs, step_batch=step.step_batch)
+                if running.emit(out) is False and update.reason is None:
+                    self._outbox.put(msg.Cancel(update.seq))
+            if update.reason is not None:
+                self._finish(running, update.reason)
+        self._cache_usage = step.cache_usage
+        if step.seconds:
+            self.totals.steps += 1
+        if self.step_observer is not None:
+            self.step_observer(step, step.seconds)
 
     def _finish(self, running: Running, reason: FinishReason) -> None:
         running.done = True
         running.finish_reason = reason
         with self._lock:
-            self._active.pop(running.request_id, None)
+            seq = self._seq_of.pop(running.request_id, None)
+            self._active.pop(seq, None)
         self.totals.count_finish(running)
         running.emit(token_output(running, [], (), finished=True))
+
+
+def python_executable() -> str:
+    """The interpreter the engine process runs: this one, or, inside Triton's Python backend (whose
+    sys.executable is its stub, not a Python), the python3 its PATH finds first (the server puts the
+    serving environment's bin first: server/tritonserver.py environment())."""
+    if Path(sys.executable).name.startswith("python"):
+        return sys.executable
+    found = shutil.which("python3")
+    if found is None:
+        raise RuntimeError(
+            f"no python3 on PATH for the OpenVINO engine process (sys.executable {sys.executable})"
+        )
+    return found

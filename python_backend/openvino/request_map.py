@@ -19,6 +19,7 @@ import random
 import openvino_genai as genai
 
 from ..contract.errors import InputError
+from ..contract.guides import Guide, compile_error
 from ..engine.sequence import SamplingParams
 
 # A JSON schema every JSON value matches: the "json" guide type (any JSON).
@@ -104,3 +105,22 @@ def structured_output(kind: str, guide: str) -> genai.StructuredOutputConfig:
     else:
         raise InputError(f"guided_decoding_guide_type: {kind!r} has no OpenVINO structured-output field")
     return out
+
+
+def check_guide(guide: Guide) -> None:
+    """InputError naming the guide field when it does not parse. The pipeline compiles a guide inside
+    its step, where a failure ends the step for every sequence in it (and the engine process with it),
+    so each guide is parsed first with xgrammar, the library the pipeline compiles it with."""
+    import xgrammar as xgr  # here: only guided requests need it
+
+    parse = {
+        "json_schema": xgr.Grammar.from_json_schema,
+        "regex": xgr.Grammar.from_regex,
+        "ebnf_grammar": xgr.Grammar.from_ebnf,
+    }.get(guide.kind)
+    if parse is None:
+        return  # "json": the pipeline's own any-JSON schema
+    try:
+        parse(guide.guide)
+    except RuntimeError as exc:
+        raise compile_error(guide.kind, exc) from None

@@ -4,7 +4,7 @@ counters (the names engine/stats.py gives them, which triton_io/metrics.py reads
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..engine.outputs import OutputCallback, TokenOutput
 from ..engine.sequence import FinishReason, SamplingParams
@@ -14,17 +14,14 @@ log = logging.getLogger("triton_llm.engine")
 
 @dataclass(eq=False, kw_only=True)
 class Running:
-    """A sequence added to the pipeline, until its final output."""
+    """A sequence sent to the engine process, until its final output."""
 
     request_id: str
     num_prompt: int
     params: SamplingParams
     callback: OutputCallback
-    handle: object  # the pipeline's GenerationHandle
-    generated: list[int] = field(default_factory=list)  # tokens handed out (finish.keep appends)
     cum_log_prob: float = 0.0
     scheduled_ns: int = 0  # time.monotonic_ns() after the first step that could run it (0: not yet)
-    cancel_requested: bool = False
     done: bool = False
     finish_reason: FinishReason | None = None
 
@@ -63,7 +60,8 @@ def token_output(
 
 @dataclass
 class EngineTotals:
-    """Counters since start, written by the engine thread (rejected: by submitters, under the lock)."""
+    """Counters since start, written by the thread reading the engine process (rejected: by
+    submitters, under the lock)."""
 
     prompt_tokens: int = 0
     generated: int = 0

@@ -1,8 +1,12 @@
 """The OpenVINO engine (python_backend/openvino) on the real ov-fp32 export, without Triton: the same
 tokens, framing, finish rules and refusals as the ONNX engine behind the same contract."""
 
+import ctypes
+import os
 import re
+import signal
 import threading
+import time
 
 import pytest
 
@@ -170,6 +174,74 @@ def test_seeded_sampling_repeats_and_regex_guide_is_followed(engine, tokenizer):
     )
     tokens = [t for o in outputs_of(engine, tokenizer.encode("Code:"), guided) for t in o.new_token_ids]
     assert re.fullmatch("[0-9]{3}-[a-z]{2}", tokenizer.decode(tokens, skip_special_tokens=True))
+
+
+@pytest.mark.parametrize(
+    ("guide", "message"),
+    [
+        (Guide("regex", "([a-z"), "this regex does not compile: Unclosed '\\['"),
+        (Guide("json_schema", '{"type": 3}'), "this JSON schema does not compile"),
+        (Guide("ebnf_grammar", "root ::= "), "this EBNF grammar does not compile"),
+    ],
+)
+def test_a_guide_that_does_not_compile_is_refused_and_the_engine_serves_on(engine, tokenizer, guide, message):
+    # The pipeline compiles a guide inside its step, where the failure ended the engine and every
+    # sequence in it; the engine parses it first and refuses the request alone.
+    params = SamplingParams(max_tokens=4, end_ids=(tokenizer.eos_token_id,), guide=guide)
+    with pytest.raises(InputError, match=f"^guided_decoding_guide: {message}"):
+        engine.submit("bad-guide", [1, 2, 3], params, lambda out: None)
+    assert engine.alive
+    assert len(engine.generate(tokenizer.encode(PROMPTS[0]), SamplingParams(max_tokens=3))[0]) == 3
+
+
+def test_steps_go_on_while_this_process_holds_the_gil(engine, tokenizer):
+    # openvino_genai's step() keeps the GIL for the whole step; run in the model's process it stopped
+    # execute(), the response writer and the stub's IPC for every step. In a process of its own the
+    # engine steps while this one holds the GIL (a C sleep called through ctypes.PyDLL keeps it).
+    ended, first, done = [], threading.Event(), threading.Event()
+
+    def collect(out):
+        first.set()
+        if out.finished:
+            done.set()
+
+    engine.step_observer = lambda step, seconds: ended.append(step.ended_ns)
+    try:
+        engine.submit("frozen", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), collect)
+        assert first.wait(60)
+        frozen_from = time.monotonic_ns()
+        ctypes.PyDLL(None).usleep(2_000_000)
+        frozen_to = time.monotonic_ns()
+        assert done.wait(120)
+    finally:
+        engine.step_observer = None
+    assert any(frozen_from < t < frozen_to for t in ended)
+
+
+def test_a_dead_engine_process_ends_every_request_with_an_error(openvino_fp32, tokenizer):
+    settings = OpenVINOSettings(model_dir=openvino_fp32, inference_precision="f32", kv_cache_precision="f32")
+    fatal = threading.Event()
+    eng = OpenVINOEngine(CONFIG, settings, on_fatal=lambda exc: fatal.set()).start()
+    try:
+        seen, first, done = [], threading.Event(), threading.Event()
+
+        def collect(out):
+            seen.append(out)
+            first.set()
+            if out.finished:
+                done.set()
+
+        eng.submit("orphan", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), collect)
+        assert first.wait(60)
+        os.kill(eng.pid, signal.SIGKILL)
+        assert done.wait(30) and fatal.wait(30)
+        assert seen[-1].finish_reason is FinishReason.ERROR
+        assert sum(o.finished for o in seen) == 1
+        assert not eng.alive
+        with pytest.raises(RuntimeError, match="engine is not running: the OpenVINO engine process exited"):
+            eng.submit("late", [1, 2, 3], SamplingParams(), lambda out: None)
+    finally:
+        eng.shutdown()
 
 
 @pytest.mark.parametrize(
