@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -51,9 +52,7 @@ class Generating:
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn(
-    config: EngineConfig, settings: pipe.OpenVINOSettings, python: str
-) -> tuple[subprocess.Popen, Connection]:
+def spawn(config: EngineConfig, settings: pipe.OpenVINOSettings) -> tuple[subprocess.Popen, Connection]:
     """Start the engine process (`python -m python_backend.openvino.engine_process FD`) with one end of
     a socket pair, send it the engine's config and settings, return it and our end. A plain
     subprocess rather than multiprocessing's spawn, which re-runs the caller's __main__ and finds no
@@ -62,11 +61,25 @@ def spawn(
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}  # this package, wherever it was copied
     with theirs:
         process = subprocess.Popen(
-            [python, "-m", __name__, str(theirs.fileno())], pass_fds=(theirs.fileno(),), env=env
+            [python_executable(), "-m", __name__, str(theirs.fileno())], pass_fds=(theirs.fileno(),), env=env
         )
     conn = Connection(ours.detach())
     conn.send((config, settings))
     return process, conn
+
+
+def python_executable() -> str:
+    """The interpreter the engine process runs: this one, or, inside Triton's Python backend (whose
+    sys.executable is its stub, not a Python), the python3 its PATH finds first (the server puts the
+    serving environment's bin first: server/tritonserver.py environment())."""
+    if Path(sys.executable).name.startswith("python"):
+        return sys.executable
+    found = shutil.which("python3")
+    if found is None:
+        raise RuntimeError(
+            f"no python3 on PATH for the OpenVINO engine process (sys.executable {sys.executable})"
+        )
+    return found
 
 
 def serve(conn: Connection, config: EngineConfig, settings: pipe.OpenVINOSettings) -> None:

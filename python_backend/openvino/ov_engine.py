@@ -15,12 +15,9 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
-import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from ..contract.limits import check_fits_context, check_prompt_length
 from ..engine.admission import Member
@@ -81,7 +78,7 @@ class OpenVINOEngine:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, timeout: float = 600.0) -> OpenVINOEngine:
         """Start the engine process and return once its pipeline is built; RuntimeError if it is not."""
-        self._process, self._conn = engine_process.spawn(self.config, self.settings, python_executable())
+        self._process, self._conn = engine_process.spawn(self.config, self.settings)
         try:
             first = self._conn.recv() if self._conn.poll(timeout) else None
         except EOFError:
@@ -283,17 +280,3 @@ class OpenVINOEngine:
             self._active.pop(seq, None)
         self.totals.count_finish(running)
         running.emit(token_output(running, [], (), finished=True))
-
-
-def python_executable() -> str:
-    """The interpreter the engine process runs: this one, or, inside Triton's Python backend (whose
-    sys.executable is its stub, not a Python), the python3 its PATH finds first (the server puts the
-    serving environment's bin first: server/tritonserver.py environment())."""
-    if Path(sys.executable).name.startswith("python"):
-        return sys.executable
-    found = shutil.which("python3")
-    if found is None:
-        raise RuntimeError(
-            f"no python3 on PATH for the OpenVINO engine process (sys.executable {sys.executable})"
-        )
-    return found
