@@ -81,8 +81,8 @@ checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/c
 
 # After checkpoint: openvino-export reads the same checkpoint beside it in make test's set-up, and
 # the conversion writes its files in place.
-export: checkpoint ## build and verify both ONNX variants (fp32, int8) with their quality reports
-	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8
+export: checkpoint ## build and verify the ONNX variants (fp32, int8, int4) with their quality reports
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8 int4
 
 # The OpenVINO export's environment (PRECISION=ov-*): optimum-intel and the older transformers it
 # supports, installed without a resolver over .venv's site-packages (build_engines/openvino/

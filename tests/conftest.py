@@ -60,6 +60,11 @@ def onnx_int8(checkpoint_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def onnx_int4(checkpoint_dir) -> Path:
+    return _onnx(checkpoint_dir, "int4")
+
+
+@pytest.fixture(scope="session")
 def openvino_variant(checkpoint_dir):
     """name (ov-fp32, ov-bf16, ov-int8) → the OpenVINO variant, built and gated by the code `make
     openvino-export` runs (make test builds all three in its set-up; a first build here creates the

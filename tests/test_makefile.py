@@ -256,7 +256,7 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     # Environments and exports first, side by side: none of them waits for another it does not need.
     assert lines[0].endswith("-j4 venv export image-env aiperf-env openvino-export")
     assert any(
-        line.endswith("-m build_engines export --model smollm2 --precision fp32 int8") for line in lines
+        line.endswith("-m build_engines export --model smollm2 --precision fp32 int8 int4") for line in lines
     )
     # The OpenVINO tests' variants, exported in their own environment, which needs no .venv to be built.
     ov = "-m build_engines export --model smollm2 --precision ov-fp32 ov-bf16 ov-int8"

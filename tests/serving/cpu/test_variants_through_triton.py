@@ -1,4 +1,4 @@
-"""Every ONNX variant `make test` builds (fp32, int8) answers through the real tritonserver with the
+"""Every ONNX variant (fp32, int8, int4) answers through the real tritonserver with the
 tokens its own engine gives when called in-process (greedy): the engine model's config and files,
 read back from the served repository, drive an LLMEngine here, and the served `engine` model must
 return the same tokens for each verification prompt. Serving may frame and batch; it may not change
@@ -20,17 +20,26 @@ pytestmark = pytest.mark.integration
 TOKENS = 24  # min_tokens = max_tokens: both sides generate exactly this many
 
 
-@pytest.fixture(scope="module")
-def int8_server(checkpoint_dir, onnx_int8):
+# Each quantized variant on a server of its own (fp32 is the session's server).
+OWN_PORTS = {"int8": 1600, "int4": 1610}
+
+
+@pytest.fixture(scope="module", params=sorted(OWN_PORTS))
+def quantized_server(request, checkpoint_dir):
     from build_engines.onnx import repository
     from server.tritonserver import ServerOptions, TritonServer
 
+    precision = request.param
+    export = request.getfixturevalue(f"onnx_{precision}")
     repo = repository.assemble_cpu(
-        SCRATCH / "test_repository_int8", checkpoint_dir, onnx_int8, max_seq_len=512, max_num_seqs=8
+        SCRATCH / f"test_repository_{precision}", checkpoint_dir, export, max_seq_len=512, max_num_seqs=8
     )
-    options = ServerOptions(repo, test_port(1600), test_port(1601), test_port(1602), exit_timeout_s=10)
-    with TritonServer(options, log_path=SCRATCH / "test_tritonserver_int8.log") as running:
-        yield running
+    base = OWN_PORTS[precision]
+    options = ServerOptions(
+        repo, test_port(base), test_port(base + 1), test_port(base + 2), exit_timeout_s=10
+    )
+    with TritonServer(options, log_path=SCRATCH / f"test_tritonserver_{precision}.log") as running:
+        yield precision, running
 
 
 def prompts(tokenizer) -> list[list[int]]:
@@ -87,16 +96,16 @@ def served_tokens(grpc_url, prompt_ids) -> list[list[int]]:
         client.close()
 
 
-@pytest.mark.parametrize("variant", ["fp32", "int8"])
-def test_a_variant_through_triton_says_what_its_engine_says(
-    variant, request, tokenizer, checkpoint_dir, test_repository
-):
-    if variant == "fp32":
-        server, repository = request.getfixturevalue("cpu_server"), test_repository
-    else:
-        server = request.getfixturevalue("int8_server")
-        repository = server.options.model_repository
+def test_fp32_through_triton_says_what_its_engine_says(tokenizer, cpu_server, test_repository):
+    prompt_ids = prompts(tokenizer)
+    served = served_tokens(cpu_server.options.grpc_url, prompt_ids)
+    assert served == own_tokens(test_repository, prompt_ids)
+    assert all(len(tokens) == TOKENS for tokens in served)
+
+
+def test_a_quantized_variant_through_triton_says_what_its_engine_says(tokenizer, quantized_server):
+    _, server = quantized_server
     prompt_ids = prompts(tokenizer)
     served = served_tokens(server.options.grpc_url, prompt_ids)
-    assert served == own_tokens(repository, prompt_ids)
+    assert served == own_tokens(server.options.model_repository, prompt_ids)
     assert all(len(tokens) == TOKENS for tokens in served)
