@@ -12,6 +12,7 @@ ignored.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -23,10 +24,24 @@ from .openai_client import ServerProcess
 
 VERSION = "0.3.36"  # llama-cpp-python; pinned so the cached build matches the source
 PRECISIONS = {"fp32": "f32", "int8": "q8_0"}  # our variant → the GGUF type it is compared with
-# Off: tests, examples and the prebuilt web UI (fetched from a model hub, which is not reachable).
+# AMX off. GGML_NATIVE=ON compiles with -march=native, which on a Xeon with AMX turns on ggml's AMX
+# kernels (ggml-cpu/amx/mmq.cpp; the GGML_AMX_* options only apply with GGML_NATIVE=OFF). Those
+# kernels build their tile configuration on the stack and load it with _tile_loadconfig, which GCC 12
+# (amxtileintrin.h line 42) writes as inline asm whose memory operand is 8 bytes wide: GCC drops the
+# stores of the tile rows and columns, ldtilecfg loads palette 1 with no tile configured, and the
+# first tilezero of a Q8_0 matmul raises #UD. llama-server then dies of SIGILL (exit -4) in its
+# warm-up decode; F32 weights never reach those kernels. Upstream report: ggml-org/llama.cpp PR 26954
+# ("the compiler optimizes it away, leaving an invalid config to _tile_loadconfig"). The same PR
+# reports a second AMX crash on other hosts (Linux's per-thread XFD), so AMX stays off on every
+# host; the other -march=native extensions (AVX512, VNNI, BF16) stay on. Explicit -mno-* flags win
+# over the ones -march=native implies, in either order.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+# Off too: tests, examples and the prebuilt web UI (fetched from a model hub, which is not reachable).
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
     "-DGGML_NATIVE=ON",
+    f"-DCMAKE_C_FLAGS={NO_AMX}",
+    f"-DCMAKE_CXX_FLAGS={NO_AMX}",
     "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_BUILD_EXAMPLES=OFF",
     "-DLLAMA_BUILD_APP=OFF",
@@ -62,10 +77,17 @@ def source(work: Path) -> Path:
     return tree
 
 
+def build_dir(tree: Path, flags: tuple[str, ...] = CMAKE_FLAGS) -> Path:
+    """The build folder of `tree` with `flags`, named by their digest: a binary built with other flags
+    (such as the earlier AMX build, which crashes) is never reused."""
+    digest = hashlib.sha256("\n".join(flags).encode()).hexdigest()[:10]
+    return tree.parent.parent / f"build-{digest}"
+
+
 def server_binary(work: Path) -> Path:
-    """llama-server, built once (about 10 minutes on 2 cores)."""
+    """llama-server, built once per set of flags (about 10 minutes on 2 cores)."""
     tree = source(work)
-    build = tree.parent.parent / "build"
+    build = build_dir(tree)
     binary = build / "bin" / "llama-server"
     if not binary.is_file():
         subprocess.run(["cmake", "-S", str(tree), "-B", str(build), *CMAKE_FLAGS], check=True)
