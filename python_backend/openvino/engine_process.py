@@ -26,6 +26,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
+import openvino_genai as genai
 
 from ..engine.config import EngineConfig
 from ..engine.sequence import FinishReason, SamplingParams
@@ -35,6 +37,7 @@ from .finish import keep
 from .request_map import generation_config
 
 log = logging.getLogger("triton_llm.engine")
+RUNNING = genai.GenerationStatus.RUNNING
 
 
 @dataclass(eq=False, kw_only=True)
@@ -71,7 +74,7 @@ def spawn(config: EngineConfig, settings: pipe.OpenVINOSettings) -> tuple[subpro
 def python_executable() -> str:
     """The interpreter the engine process runs: this one, or, inside Triton's Python backend (whose
     sys.executable is its stub, not a Python), the python3 its PATH finds first (the server puts the
-    serving environment's bin first: server/tritonserver.py environment())."""
+    serving environment's bin first: server/installation.py environment())."""
     if Path(sys.executable).name.startswith("python"):
         return sys.executable
     found = shutil.which("python3")
@@ -85,9 +88,6 @@ def python_executable() -> str:
 def serve(conn: Connection, config: EngineConfig, settings: pipe.OpenVINOSettings) -> None:
     """The process's main: Ready (or Failed) once the pipeline is built, then the loop until Shutdown
     or until the engine's end of the pipe closes (the model's process is gone)."""
-    import openvino as ov  # here: the engine's process imports them itself (spawned, not forked)
-    import openvino_genai as genai
-
     try:
         pipeline = pipe.build(config, settings)
     except Exception as exc:
@@ -95,7 +95,7 @@ def serve(conn: Connection, config: EngineConfig, settings: pipe.OpenVINOSetting
         return
     conn.send(msg.Ready(pid=os.getpid()))
     try:
-        Loop(conn, pipeline, ov, genai.GenerationStatus.RUNNING).run()
+        Loop(conn, pipeline).run()
     except (EOFError, BrokenPipeError):
         pass  # the engine side is gone: nobody is left to answer
     except Exception as exc:
@@ -107,11 +107,12 @@ def serve(conn: Connection, config: EngineConfig, settings: pipe.OpenVINOSetting
 
 
 class Loop:
-    def __init__(self, conn: Connection, pipeline, ov, running_status):
+    """The step loop over one pipeline: `active` holds the sequences in it, `ended` the finals (and
+    the last tokens) to send with the next Step."""
+
+    def __init__(self, conn: Connection, pipeline):
         self.conn = conn
         self.pipeline = pipeline
-        self.ov = ov
-        self.running_status = running_status
         self.active: dict[int, Generating] = {}
         self.ended: list[msg.SequenceUpdate] = []  # finals decided between steps (cancel, refusal)
 
@@ -134,7 +135,7 @@ class Loop:
             self._end(self.active[message.seq], FinishReason.CANCELLED)
 
     def _add(self, new: msg.NewSequence) -> None:
-        tensor = self.ov.Tensor(np.asarray([new.prompt_ids], dtype=np.int64))
+        tensor = ov.Tensor(np.asarray([new.prompt_ids], dtype=np.int64))
         try:
             handle = self.pipeline.add_request(new.seq, tensor, generation_config(new.params))
         except Exception as exc:  # validated on the engine side already; the pipeline may still refuse
@@ -145,7 +146,7 @@ class Loop:
 
     def _end(self, running: Generating, reason: FinishReason) -> None:
         """Cancel in the pipeline (frees its KV blocks at the next step) and queue the final."""
-        if running.handle.get_status() == self.running_status:
+        if running.handle.get_status() == RUNNING:
             running.handle.cancel()
         del self.active[running.seq]
         self.ended.append(_final(running.seq, reason, running.scheduled_ns))
@@ -183,9 +184,9 @@ class Loop:
         kept = keep(running.generated, new, running.params)
         reason = kept.reason
         if reason is not None:
-            if handle.get_status() == self.running_status:  # a stop sequence: the pipeline runs on
+            if handle.get_status() == RUNNING:  # a stop sequence: the pipeline runs on
                 handle.cancel()
-        elif handle.get_status() != self.running_status:  # ended without a rule of ours: out of memory
+        elif handle.get_status() != RUNNING:  # ended without a rule of ours: out of memory
             reason = FinishReason.ERROR
         if reason is not None:
             del self.active[running.seq]
