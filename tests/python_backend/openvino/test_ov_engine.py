@@ -38,18 +38,30 @@ def onnx_engine(onnx_fp32):
     eng.shutdown()
 
 
+class Recorder:
+    """A callback keeping every output of one request; `first` and `done` are set by its first and
+    its final one."""
+
+    def __init__(self):
+        self.seen, self.first, self.done = [], threading.Event(), threading.Event()
+
+    def __call__(self, out):
+        self.seen.append(out)
+        self.first.set()
+        if out.finished:
+            self.done.set()
+
+    @property
+    def tokens(self) -> list[int]:
+        return [t for o in self.seen for t in o.new_token_ids]
+
+
 def outputs_of(engine, ids, params, request_id="r"):
     """Every TokenOutput of one request, in order, once its final one came."""
-    seen, done = [], threading.Event()
-
-    def collect(out):
-        seen.append(out)
-        if out.finished:
-            done.set()
-
-    engine.submit(request_id, ids, params, collect)
-    assert done.wait(120)
-    return seen
+    recorder = Recorder()
+    engine.submit(request_id, ids, params, recorder)
+    assert recorder.done.wait(120)
+    return recorder.seen
 
 
 def test_greedy_tokens_and_log_probs_equal_the_onnx_engine(engine, onnx_engine, tokenizer):
@@ -129,21 +141,14 @@ def test_multi_token_stop_sequence_is_kept_and_stops(engine, tokenizer):
 
 
 def test_cancel_ends_with_one_cancelled_final_and_frees_the_engine(engine, tokenizer):
-    seen, first, done = [], threading.Event(), threading.Event()
-
-    def collect(out):
-        seen.append(out)
-        first.set()
-        if out.finished:
-            done.set()
-
-    engine.submit("long", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), collect)
-    assert first.wait(60)
+    long = Recorder()
+    engine.submit("long", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), long)
+    assert long.first.wait(60)
     assert engine.cancel("long")
-    assert done.wait(60)
-    assert seen[-1].finish_reason is FinishReason.CANCELLED
-    assert sum(o.finished for o in seen) == 1
-    assert len([t for o in seen for t in o.new_token_ids]) < 200
+    assert long.done.wait(60)
+    assert long.seen[-1].finish_reason is FinishReason.CANCELLED
+    assert sum(o.finished for o in long.seen) == 1
+    assert len(long.tokens) < 200
     assert not engine.cancel("long")  # gone: nothing left to cancel
     assert engine.idle
 
@@ -198,21 +203,15 @@ def test_steps_go_on_while_this_process_holds_the_gil(engine, tokenizer):
     # openvino_genai's step() keeps the GIL for the whole step; run in the model's process it stopped
     # execute(), the response writer and the stub's IPC for every step. In a process of its own the
     # engine steps while this one holds the GIL (a C sleep called through ctypes.PyDLL keeps it).
-    ended, first, done = [], threading.Event(), threading.Event()
-
-    def collect(out):
-        first.set()
-        if out.finished:
-            done.set()
-
+    ended, frozen = [], Recorder()
     engine.step_observer = lambda step, seconds: ended.append(step.ended_ns)
     try:
-        engine.submit("frozen", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), collect)
-        assert first.wait(60)
+        engine.submit("frozen", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), frozen)
+        assert frozen.first.wait(60)
         frozen_from = time.monotonic_ns()
         ctypes.PyDLL(None).usleep(2_000_000)
         frozen_to = time.monotonic_ns()
-        assert done.wait(120)
+        assert frozen.done.wait(120)
     finally:
         engine.step_observer = None
     assert any(frozen_from < t < frozen_to for t in ended)
@@ -223,20 +222,13 @@ def test_a_dead_engine_process_ends_every_request_with_an_error(openvino_fp32, t
     fatal = threading.Event()
     eng = OpenVINOEngine(CONFIG, settings, on_fatal=lambda exc: fatal.set()).start()
     try:
-        seen, first, done = [], threading.Event(), threading.Event()
-
-        def collect(out):
-            seen.append(out)
-            first.set()
-            if out.finished:
-                done.set()
-
-        eng.submit("orphan", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), collect)
-        assert first.wait(60)
+        orphan = Recorder()
+        eng.submit("orphan", tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=200), orphan)
+        assert orphan.first.wait(60)
         os.kill(eng.pid, signal.SIGKILL)
-        assert done.wait(30) and fatal.wait(30)
-        assert seen[-1].finish_reason is FinishReason.ERROR
-        assert sum(o.finished for o in seen) == 1
+        assert orphan.done.wait(30) and fatal.wait(30)
+        assert orphan.seen[-1].finish_reason is FinishReason.ERROR
+        assert sum(o.finished for o in orphan.seen) == 1
         assert not eng.alive
         with pytest.raises(RuntimeError, match="engine is not running: the OpenVINO engine process exited"):
             eng.submit("late", [1, 2, 3], SamplingParams(), lambda out: None)
