@@ -13,6 +13,12 @@ from .stats import framing_lines
 OUT = Path(__file__).resolve().parent.parent / "results" / "bench"
 
 
+# Issue 29's targets for our best variant through Triton: against OpenVINO GenAI in process at the same
+# compute precision, and against llama.cpp's server (the ONNX rows' ratios print the second as well).
+OPENVINO_TARGET = "target ≥ 0.9× at the same compute"
+LLAMA_TARGET = "target ≥ 1.5×"
+
+
 def _find(rows, engine, precision=None, concurrency=None):
     for r in rows:
         if (
@@ -92,19 +98,22 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
         peer = next(
             (r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None
         )
-        if t16 and peer:
+        # The peers against what `make serve` serves: the default framing (auto) where it ran.
+        served = _find(rows, "triton_intervalauto", precision, 16) or t16
+        framing = "auto" if served is not t16 else "1 token per response"
+        if served and peer:
             lines.append(
-                f"{precision}: Triton ensemble (16 streams) vs llama.cpp's llama-server "
+                f"{precision}: Triton ensemble (16 streams, {framing}) vs llama.cpp's llama-server "
                 f"({peer['engine'][13:]}, 16 streams): "
-                f"{t16['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s (target ≥ 2×)"
+                f"{served['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s ({LLAMA_TARGET})"
             )
         for compute in ("f32", "default"):
             ov = _find(rows, f"openvino_genai_{compute}", precision, 16)
-            if t16 and ov:
+            if served and ov:
                 lines.append(
-                    f"{precision}: Triton ensemble (16 streams) vs OpenVINO GenAI in process, "
+                    f"{precision}: Triton ensemble (16 streams, {framing}) vs OpenVINO GenAI in process, "
                     f"{compute} compute: "
-                    f"{t16['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s (target > 1×)"
+                    f"{served['output_tok_s'] / ov['output_tok_s']:.2f}× output tok/s"
                 )
     # vLLM's CPU server runs the FP32 checkpoint at two compute dtypes, not a variant of ours: the
     # target compares it with our best variant through Triton.
@@ -157,19 +166,24 @@ def _openvino_engine_ratios(rows) -> list[str]:
             (
                 _find(rows, f"openvino_genai_{peer['ov_compute']}", weights, 16),
                 f"OpenVINO GenAI in process, {peer['ov_compute']} compute",
-                " (target > 1×)",
+                f" ({OPENVINO_TARGET})",
             ),
             (
                 _find(rows, f"llama_server_{peer['gguf']}", weights, 16),
                 f"llama.cpp's llama-server ({peer['gguf']}, 16 streams)",
-                " (target ≥ 2×)",
+                f" ({LLAMA_TARGET})",
             ),
             (
                 _find(rows, f"vllm_serve_{peer['vllm']}", concurrency=16),
                 f"vLLM's CPU server, {peer['vllm']} compute",
                 " (target ≥ 1×)",
             ),
-            (_find(rows, "triton_ensemble", weights, 16), f"the ONNX {weights} engine through Triton", ""),
+            (
+                _find(rows, "triton_intervalauto", weights, 16)
+                or _find(rows, "triton_ensemble", weights, 16),
+                f"the ONNX {weights} engine through Triton",
+                "",
+            ),
         )
         for other, name, target in compared:
             if other:
