@@ -224,3 +224,4 @@ class EngineFrontend:
             self.cancel_listener.close()
         self.engine.shutdown()
         self.writer.close()
+        self.throttle.metrics.close()  # after the engine thread, their last user, has stopped

@@ -99,6 +99,17 @@ class EngineMetrics:
         self.cancelled = family(*REQUESTS_CANCELLED, counter)
         self._last: dict[str, float] = {}
 
+    def close(self) -> None:
+        """Destroy every metric and family now, while the stub can still tell Triton. The Python
+        backend leaves their lifetime to the model (its README, "Custom Metrics"); those left for the
+        interpreter's exit are destroyed after the stub's shared memory is gone, and the stub
+        segfaults in ~MetricFamily (Metric::SaveToSharedMemory), as every CPU engine stub's exit did:
+        the engine model's objects hold each other in cycles only the exit's collection frees.
+        Unusable afterwards."""
+        if self.lora is not None:
+            self.lora.close()
+        vars(self).clear()
+
     def update(self, stats: dict[str, float]) -> None:
         """Copy an engine stats snapshot (engine.stats()) into the families."""
         self.waiting.set(stats["waiting"])
@@ -174,6 +185,10 @@ class LoraMetrics:
         self._metrics: dict[tuple, object] = {}  # kept referenced, one per label set
         self._pending: dict[tuple[str, str], int] = {}  # (kind, adapter) → count not yet copied
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """As EngineMetrics.close."""
+        vars(self).clear()
 
     def count_request(self, adapter: str | None) -> None:
         if adapter:

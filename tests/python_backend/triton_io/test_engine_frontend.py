@@ -53,6 +53,9 @@ class Metrics:
     def update(self, stats):
         self.updates.append(stats)
 
+    def close(self):
+        self.closed = True
+
 
 class Sender:
     def __init__(self):
