@@ -107,9 +107,13 @@ def _engine_metric(server, name):
     return 0.0
 
 
-def test_1000_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server):
+WALKAWAYS = 300
+
+
+def test_hundreds_of_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server):
     """Clients that walk away mid-stream: each must free its engine sequence (Triton's ensemble does
-    not cancel the engine step itself; postprocessing forwards it), and none may be left behind."""
+    not cancel the engine step itself; postprocessing forwards it), and none may be left behind.
+    (A thousand cancels, on the engine alone: tests/python_backend/engine/test_engine.py.)"""
     cancelled_before = _engine_metric(server, "triton_llm_requests_cancelled_total")
 
     def walk_away(i):
@@ -121,7 +125,7 @@ def test_1000_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server)
         stream.close()
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(walk_away, range(1000)))
+        list(pool.map(walk_away, range(WALKAWAYS)))
     deadline = time.monotonic() + 30
     while _engine_metric(server, "triton_llm_active_requests") != 0:
         assert time.monotonic() < deadline, "cancelled streams are still held by the engine"
@@ -130,7 +134,7 @@ def test_1000_streams_cancelled_through_the_ensemble_leak_no_engine_slot(server)
     assert _engine_metric(server, "triton_llm_kv_cache_utilization_ratio") == 0
     # Nearly every stream was stopped by the engine rather than run to 64 tokens (a few may
     # finish in the moment between their first token and the stop).
-    assert _engine_metric(server, "triton_llm_requests_cancelled_total") - cancelled_before >= 900
+    assert _engine_metric(server, "triton_llm_requests_cancelled_total") - cancelled_before >= 0.9 * WALKAWAYS
     assert server.is_ready()
     result = LLMClient(server.options.grpc_url).generate(
         "What is the capital of France?", max_tokens=12, chat=True
