@@ -2,7 +2,7 @@
 and the ensemble's one sampling meaning, and JSON answers that hold their schema.
 
 The JSON figure (issue 25): before compact whitespace, 31 of 40 answers at temperature 0.7 and
-max_tokens 120 were valid; the failures were runs of whitespace the schema's grammar allowed until
+max_tokens 120 were valid (77 %: about 18 of the 24 asked here, where 23 must hold); the failures were runs of whitespace the schema's grammar allowed until
 the length limit. The schemas and prompts below are the test's: objects with strings, integers,
 enums and short arrays.
 """
@@ -66,10 +66,6 @@ SUBJECTS = (
     "the ocean",
     "a farmer",
     "Tokyo",
-    "a football team",
-    "a robot",
-    "winter",
-    "a small village",
 )
 PROMPTS = {
     "person": "Describe {} as a person with a name and an age, in JSON.",
@@ -113,7 +109,7 @@ def test_json_schema_answers_validate_in_at_least_95_percent_of_tries(openai_cli
             print(f"\ninvalid {name}: {text!r}")
             return False
 
-    cases = [(name, subject) for name in SCHEMAS for subject in SUBJECTS]  # 40 requests
+    cases = [(name, subject) for name in SCHEMAS for subject in SUBJECTS]  # 24 requests
     started = time.monotonic()
     # 8 at a time: the test repositories' batch (a fuller queue is refused with 429).
     with ThreadPoolExecutor(8) as pool:
