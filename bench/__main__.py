@@ -15,7 +15,8 @@ server, so its figures can be checked against this benchmark's; FP32 and INT8. W
 (`make bench PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline on the
 16-stream row's workload, at the matching precision, vLLM's CPU server at f32 and BF16 compute
 (bench/peers; `python -m bench.peers` runs only those and our 16-stream rows), and our OpenVINO engine
-variants ov-fp32 and ov-bf16 through the Triton ensemble on that workload (bench/ov_rows.py). Writes
+variants through the Triton ensemble on that workload (bench/ov_rows.py; ov-fp32 and ov-bf16 in three
+rounds alternating with the pipeline at the same compute, bench/peers/paired.py). Writes
 results/bench/latest.{json,md,png}. Figures vary ±20 % between runs on a shared 2-core machine:
 compare rows of the same run.
 """
@@ -33,6 +34,7 @@ from build_engines.onnx import export as onnx_export
 from build_engines.onnx import quality
 
 from . import lora, ov_rows, processes, report, runners, workload
+from .peers import paired
 from .peers import rows as peer_rows
 from .stats import row
 
@@ -164,9 +166,15 @@ def main(argv=None) -> int:
                 add_row(r)
     if args.peers:
         # Our OpenVINO engine through Triton as `make serve PRECISION=ov-*` serves it (stream_interval
-        # "auto", the default), beside the OpenVINO GenAI pipeline's rows on the same weights.
+        # "auto", the default); ov-fp32 and ov-bf16 in rounds alternating with the OpenVINO GenAI
+        # pipeline at the same compute (peers/paired.py: the host's speed moves within minutes).
         for variant in ov_rows.VARIANTS:
-            add_row(ov_rows.triton_row(ckpt, variant, p, PORTS, stream_interval="auto"))
+            if variant in paired.PAIRS:
+                ids = prompt_ids[: p["streams"][16]]
+                for r in paired.paired_rows(PEER_WORK, ckpt, variant, ids, p, PORTS):
+                    add_row(r)
+            else:
+                add_row(ov_rows.triton_row(ckpt, variant, p, PORTS, stream_interval="auto"))
         # one server per compute dtype, on the FP32 checkpoint: not per variant of ours
         for r in peer_rows.vllm_rows(PEER_WORK, ckpt, p, port=PORTS[0], logs=LOGS):
             add_row(r)

@@ -8,36 +8,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .ov_ratios import LLAMA_TARGET, openvino_engine_ratios
+from .row_lookup import find, median, times
 from .stats import framing_lines
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "bench"
-
-
-# Issue 29's targets for our best variant through Triton: against OpenVINO GenAI in process at the same
-# compute precision, and against llama.cpp's server (the ONNX rows' ratios print the second as well).
-OPENVINO_TARGET = "target ≥ 0.9× at the same compute"
-LLAMA_TARGET = "target ≥ 1.5×"
-
-
-def _find(rows, engine, precision=None, concurrency=None):
-    for r in rows:
-        if (
-            r["engine"] == engine
-            and (precision is None or r["precision"] == precision)
-            and (concurrency is None or r["concurrency"] == concurrency)
-        ):
-            return r
-    return None
 
 
 def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
     """The ratios between rows of one run; `stream_interval` and `draft_len` name the rows of the
     coarse-streaming server and of speculation."""
     lines = []
-    hf1 = _find(rows, "hf_generate", concurrency=1)
+    hf1 = find(rows, "hf_generate", concurrency=1)
     for precision in ("fp32", "int8"):
-        direct = _find(rows, "engine_direct", precision)
-        t16 = _find(rows, "triton_ensemble", precision, 16)
+        direct = find(rows, "engine_direct", precision)
+        t16 = find(rows, "triton_ensemble", precision, 16)
         lines += _lora_ratios(rows, precision)
         if direct and t16:
             overhead = 1 - t16["output_tok_s"] / direct["output_tok_s"]
@@ -57,14 +42,14 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                 f"{precision}: 16 streams {t16['output_tok_s']:.0f} tok/s (target ≥ {target}); "
                 f"TTFT p99 {t16['ttft_p99_s']:.2f} s (target ≤ 2 s)"
             )
-        schema = _find(rows, "triton_json_schema", precision, 16)
+        schema = find(rows, "triton_json_schema", precision, 16)
         if t16 and schema:
             lines.append(
                 f"{precision}: 16 streams held to a JSON schema vs unconstrained: "
                 f"{schema['output_tok_s'] / t16['output_tok_s']:.2f}× output tok/s (target ≥ 0.85)"
             )
         for interval in (stream_interval, "auto"):  # "auto": the default, coalescing by the writer
-            coarse = _find(rows, f"triton_interval{interval}", precision, 16)
+            coarse = find(rows, f"triton_interval{interval}", precision, 16)
             if not (t16 and coarse):
                 continue
             lines.append(
@@ -76,7 +61,7 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                     else ""
                 )
             )
-        locust = _find(rows, "locust_grpc", precision)
+        locust = find(rows, "locust_grpc", precision)
         if t16 and locust:
             ratio = locust["output_tok_s"] / t16["output_tok_s"]
             verdict = "within" if 0.8 <= ratio <= 1.25 else "OUTSIDE"
@@ -87,8 +72,8 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                 f"{t16['tpot_p50_s']:.4f} s, TTFT p50 {locust['ttft_p50_s']:.3f} vs {t16['ttft_p50_s']:.3f} s"
             )
         for concurrency, target in ((1, "target ≥ 1.8×"), (16, "target: no loss")):
-            plain = _find(rows, "triton_summaries", precision, concurrency)
-            spec = _find(rows, "triton_speculative", precision, concurrency)
+            plain = find(rows, "triton_summaries", precision, concurrency)
+            spec = find(rows, "triton_speculative", precision, concurrency)
             if plain and spec:
                 lines.append(
                     f"{precision}: summaries at {concurrency} stream(s), "
@@ -99,7 +84,7 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
             (r for r in rows if r["engine"].startswith("llama_server") and r["precision"] == precision), None
         )
         # The peers against what `make serve` serves: the default framing (auto) where it ran.
-        served = _find(rows, "triton_intervalauto", precision, 16) or t16
+        served = find(rows, "triton_intervalauto", precision, 16) or t16
         framing = "auto" if served is not t16 else "1 token per response"
         if served and peer:
             lines.append(
@@ -108,7 +93,7 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                 f"{served['output_tok_s'] / peer['output_tok_s']:.2f}× output tok/s ({LLAMA_TARGET})"
             )
         for compute in ("f32", "default"):
-            ov = _find(rows, f"openvino_genai_{compute}", precision, 16)
+            ov = find(rows, f"openvino_genai_{compute}", precision, 16)
             if served and ov:
                 lines.append(
                     f"{precision}: Triton ensemble (16 streams, {framing}) vs OpenVINO GenAI in process, "
@@ -117,77 +102,28 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                 )
     # vLLM's CPU server runs the FP32 checkpoint at two compute dtypes, not a variant of ours: the
     # target compares it with our best variant through Triton.
+    # A variant that ran in alternating rounds (bench/peers/paired.py) stands by its median round.
+    served = {r["precision"] for r in rows if r["engine"] == "triton_ensemble" and r["concurrency"] == 16}
     best = max(
-        (r for r in rows if r["engine"] == "triton_ensemble" and r["concurrency"] == 16),
+        (median(rows, "triton_ensemble", precision, 16) for precision in served),
         key=lambda r: r["output_tok_s"],
         default=None,
     )
     for dtype in ("f32", "bf16"):
-        vllm = _find(rows, f"vllm_serve_{dtype}", concurrency=16)
+        vllm = find(rows, f"vllm_serve_{dtype}", concurrency=16)
         if best and vllm:
             lines.append(
                 f"best of ours through Triton ({best['precision']}, 16 streams) vs vLLM's CPU server, "
                 f"{dtype} compute: {best['output_tok_s'] / vllm['output_tok_s']:.2f}× output tok/s "
                 "(target ≥ 1×)"
             )
-    lines += _openvino_engine_ratios(rows)
-    fp = _find(rows, "triton_ensemble", "fp32", 16)
-    i8 = _find(rows, "triton_ensemble", "int8", 16)
+    lines += openvino_engine_ratios(rows)
+    fp = find(rows, "triton_ensemble", "fp32", 16)
+    i8 = find(rows, "triton_ensemble", "int8", 16)
     if fp and i8:
         lines.append(
             f"int8 vs fp32 through Triton (16 streams): {i8['output_tok_s'] / fp['output_tok_s']:.2f}×"
         )
-    return lines
-
-
-# Our OpenVINO engine variants (bench/ov_rows.py) → their peers' rows: the OpenVINO GenAI pipeline's on
-# the same weights at the same compute (bench/peers/openvino_peer.py: "default" is BF16 on this CPU;
-# its int8 weights are optimum-cli's), llama.cpp's GGUF of the same weight precision, vLLM's dtype
-# (FP32 weights) and our ONNX variant of that weight precision.
-_OV_PEERS = {
-    "ov-fp32": {"weights": "fp32", "ov_compute": "f32", "gguf": "f32", "vllm": "f32"},
-    "ov-bf16": {"weights": "fp32", "ov_compute": "default", "gguf": "f32", "vllm": "bf16"},
-    "ov-int8": {"weights": "int8", "ov_compute": "f32", "gguf": "q8_0", "vllm": "f32"},
-}
-
-
-def _openvino_engine_ratios(rows) -> list[str]:
-    """Each OpenVINO variant's 16-stream row through Triton against the OpenVINO GenAI pipeline in
-    process at the same compute precision, llama.cpp's server and our ONNX engine through Triton on
-    the same weight precision, and vLLM's CPU server at the same compute dtype."""
-    lines = []
-    for variant, peer in _OV_PEERS.items():
-        ours = _find(rows, "triton_ensemble", variant, 16)
-        if not ours:
-            continue
-        weights = peer["weights"]
-        head = f"{variant}: Triton ensemble (16 streams) vs"
-        compared = (
-            (
-                _find(rows, f"openvino_genai_{peer['ov_compute']}", weights, 16),
-                f"OpenVINO GenAI in process, {peer['ov_compute']} compute",
-                f" ({OPENVINO_TARGET})",
-            ),
-            (
-                _find(rows, f"llama_server_{peer['gguf']}", weights, 16),
-                f"llama.cpp's llama-server ({peer['gguf']}, 16 streams)",
-                f" ({LLAMA_TARGET})",
-            ),
-            (
-                _find(rows, f"vllm_serve_{peer['vllm']}", concurrency=16),
-                f"vLLM's CPU server, {peer['vllm']} compute",
-                " (target ≥ 1×)",
-            ),
-            (
-                _find(rows, "triton_intervalauto", weights, 16)
-                or _find(rows, "triton_ensemble", weights, 16),
-                f"the ONNX {weights} engine through Triton",
-                "",
-            ),
-        )
-        for other, name, target in compared:
-            if other:
-                lines.append(f"{head} {name}: {_times(ours, other)} output tok/s{target}")
     return lines
 
 
@@ -205,43 +141,39 @@ def _lora_ratios(rows, precision: str) -> list[str]:
     16-stream row: their prompts are tagged fresh every round (bench/lora.py), its are not."""
     lines = []
     for prefix, (where, lora_side, plain_side) in _LORA_SETS.items():
-        plain = _find(rows, f"{prefix}_plain", precision, 16)
-        base = _find(rows, f"{prefix}_base", precision, 16)
-        mixed = _find(rows, f"{prefix}_mixed", precision, 16)
+        plain = find(rows, f"{prefix}_plain", precision, 16)
+        base = find(rows, f"{prefix}_base", precision, 16)
+        mixed = find(rows, f"{prefix}_mixed", precision, 16)
         head = f"{precision}: {where}, 16 streams"
         if base and mixed:
             lines.append(
                 f"{head}, 4 adapters + base mixed vs base-only, same {lora_side}: "
-                f"{_times(mixed, base)} output tok/s (target ≥ 0.8×)"
+                f"{times(mixed, base)} output tok/s (target ≥ 0.8×)"
             )
         if mixed and plain:
             lines.append(
                 f"{head}, 4 adapters + base mixed vs {plain_side}, base-only: "
-                f"{_times(mixed, plain)} output tok/s"
+                f"{times(mixed, plain)} output tok/s"
             )
         if base and plain:
             lines.append(
-                f"{head}, {lora_side} vs {plain_side}, both base-only: {_times(base, plain)} output tok/s "
+                f"{head}, {lora_side} vs {plain_side}, both base-only: {times(base, plain)} output tok/s "
                 "(what the LoRA branches cost base-model traffic)"
             )
     pairs = [
-        (_find(rows, f"triton_lora_{kind}", precision, 16), _find(rows, f"engine_lora_{kind}", precision, 16))
+        (find(rows, f"triton_lora_{kind}", precision, 16), find(rows, f"engine_lora_{kind}", precision, 16))
         for kind in ("mixed", "base", "plain")
     ]
     if all(triton and direct for triton, direct in pairs):
         lines.append(
             f"{precision}: through Triton vs engine direct, 16 streams: "
             + ", ".join(
-                f"{kind} {_times(triton, direct)}"
+                f"{kind} {times(triton, direct)}"
                 for kind, (triton, direct) in zip(("mixed", "LoRA base-only", "plain"), pairs, strict=True)
             )
             + " output tok/s"
         )
     return lines
-
-
-def _times(row, other) -> str:
-    return f"{row['output_tok_s'] / other['output_tok_s']:.2f}×"
 
 
 def write(rows, machine_info, quick, *, stream_interval: int, draft_len: int) -> None:

@@ -20,6 +20,7 @@ from server.tritonserver import ServerOptions, TritonServer
 
 from .. import ov_rows, report, runners, workload
 from ..stats import row
+from . import paired
 from . import rows as peer_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,10 @@ def main(argv=None) -> int:
 
     peers_run = set()  # the weight precisions the peers ran at
     for precision in args.precisions:
-        if precision in ov_rows.WEIGHTS:
+        if precision in paired.PAIRS:  # in rounds alternating with the pipeline at its compute
+            for r in paired.paired_rows(WORK, ckpt, precision, _prompt_ids(ckpt, p), p, ports):
+                add_row(r)
+        elif precision in ov_rows.WEIGHTS:
             add_row(ov_rows.triton_row(ckpt, precision, p, ports, "auto"))  # as our ONNX rows here
         else:
             add_row(_onnx_row(ckpt, precision, p, ports, logs))

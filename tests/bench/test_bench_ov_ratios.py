@@ -1,4 +1,4 @@
-"""bench/report.py's ratio lines for our OpenVINO engine variants through Triton (bench/ov_rows.py):
+"""bench/ov_ratios.py's ratio lines for our OpenVINO engine variants through Triton (bench/ov_rows.py):
 each against the peer row at its compute precision, none for a peer the run did not have."""
 
 from bench.report import ratios
@@ -106,3 +106,47 @@ def test_the_peers_are_compared_with_the_default_framing_where_it_ran():
         "ov-fp32: Triton ensemble (16 streams) vs the ONNX fp32 engine through Triton: 1.20× output tok/s"
         in lines
     )
+
+
+def paired(row: dict, variant: str, number: int) -> dict:
+    return {**row, "paired": variant, "round": number}
+
+
+def test_alternating_rounds_give_each_round_s_ratio_and_their_median():
+    # Three rounds of ov-bf16 against the pipeline's default compute: 450/500, 300/400 (a slow round on
+    # both sides), 480/520. The lone pipeline row from the ONNX section (999) is not ov-bf16's peer here,
+    # and the variant's own row for the other lines is its median round (450).
+    rows = [
+        make_row("openvino_genai_default", "fp32", 999.0),
+        make_row("llama_server_f32", "fp32", 100.0),
+        make_row("vllm_serve_bf16", "bf16", 150.0),
+    ]
+    for number, (ours, pipeline) in enumerate(((450.0, 500.0), (300.0, 400.0), (480.0, 520.0)), 1):
+        rows.append(paired(make_row("triton_ensemble", "ov-bf16", ours), "ov-bf16", number))
+        rows.append(paired(make_row("openvino_genai_default", "fp32", pipeline), "ov-bf16", number))
+    lines = ov_lines(rows)
+    assert lines == [
+        "ov-bf16: Triton ensemble (16 streams) vs OpenVINO GenAI in process, default compute, 3 alternating"
+        " rounds: 0.90×, 0.75×, 0.92×; median 0.90× output tok/s (target ≥ 0.9× at the same compute)",
+        "ov-bf16: Triton ensemble (16 streams) vs llama.cpp's llama-server (f32, 16 streams): 4.50× output"
+        " tok/s (target ≥ 1.5×)",
+        "ov-bf16: Triton ensemble (16 streams) vs vLLM's CPU server, bf16 compute: 3.00× output tok/s"
+        " (target ≥ 1×)",
+    ]
+    # "best of ours" against vLLM is a variant's median round too, not its fastest (480)
+    assert (
+        "best of ours through Triton (ov-bf16, 16 streams) vs vLLM's CPU server, bf16 compute: 3.00× output"
+        " tok/s (target ≥ 1×)" in ratios(rows, stream_interval=4, draft_len=4)
+    )
+
+
+def test_a_round_without_its_pipeline_row_is_left_out():
+    rows = [
+        paired(make_row("triton_ensemble", "ov-fp32", 300.0), "ov-fp32", 1),
+        paired(make_row("openvino_genai_f32", "fp32", 400.0), "ov-fp32", 1),
+        paired(make_row("triton_ensemble", "ov-fp32", 310.0), "ov-fp32", 2),  # its pipeline run failed
+    ]
+    assert ov_lines(rows) == [
+        "ov-fp32: Triton ensemble (16 streams) vs OpenVINO GenAI in process, f32 compute, 1 alternating"
+        " rounds: 0.75×; median 0.75× output tok/s (target ≥ 0.9× at the same compute)"
+    ]
