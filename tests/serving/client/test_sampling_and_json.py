@@ -2,9 +2,9 @@
 and the ensemble's one sampling meaning, and JSON answers that hold their schema.
 
 The JSON figure (issue 25): before compact whitespace, 31 of 40 answers at temperature 0.7 and
-max_tokens 120 were valid (77 %: about 18 of the 24 asked here, where 23 must hold); the failures were runs of whitespace the schema's grammar allowed until
-the length limit. The schemas and prompts below are the test's: objects with strings, integers,
-enums and short arrays.
+max_tokens 120 were valid (77 %: about 18 of the 24 asked here, where 23 must hold); the failures
+were runs of whitespace the schema's grammar allowed until the length limit. The schemas and prompts
+below are the test's: objects with strings, integers, enums and short arrays.
 """
 
 import json
