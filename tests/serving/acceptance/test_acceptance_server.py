@@ -1,7 +1,7 @@
 """The acceptance checks `make gpu-check` runs on a GPU server, run here against the session's real
 CPU tritonserver: every one must pass, and the report must hold them all and say where they ran.
 
-One run of the whole suite (about a minute: an 8 s load test, a cancelled 256-token stream, the
+One run of the whole suite (about a minute: a 5 s load test, a cancelled 256-token stream, the
 bad-input table over two protocols, three prompts over four paths) serves every test below.
 """
 
@@ -27,7 +27,7 @@ def target(server) -> Target:
 @pytest.fixture(scope="module")
 def results(target, tmp_path_factory):
     out = tmp_path_factory.mktemp("acceptance")
-    return out, suite.run_all(target, out, load_seconds=8, load_users=4, log=lambda *_: None)
+    return out, suite.run_all(target, out, load_seconds=5, load_users=4, log=lambda *_: None)
 
 
 def test_the_limits_are_read_from_the_served_preprocessing_config(target):

@@ -22,7 +22,7 @@ def target(emulated_pytorch_server) -> Target:
 @pytest.fixture(scope="module")
 def results(target, tmp_path_factory):
     out = tmp_path_factory.mktemp("pytorch_acceptance")
-    return out, suite.run_all(target, out, load_seconds=8, load_users=4, log=lambda *_: None)
+    return out, suite.run_all(target, out, load_seconds=5, load_users=4, log=lambda *_: None)
 
 
 def test_the_limits_are_the_assembled_ones(target):

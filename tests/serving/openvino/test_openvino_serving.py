@@ -62,7 +62,7 @@ def grpc(openvino_server):
 def test_the_acceptance_suite_passes(openvino_server, tmp_path):
     o = openvino_server.options
     target = Target(o.host, o.http_port, o.grpc_port, o.metrics_port)
-    done = suite.run_all(target, tmp_path, load_seconds=8, load_users=4, log=lambda *_: None)
+    done = suite.run_all(target, tmp_path, load_seconds=5, load_users=4, log=lambda *_: None)
     assert [r.name for r in done] == list(suite.CHECKS)
     failed = {r.name: r.details for r in done if not r.passed}
     assert not failed
