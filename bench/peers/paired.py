@@ -4,7 +4,7 @@ compute precision, in alternating rounds: ours, the pipeline, ours, the pipeline
 The host under these machines is shared, and its speed moved by 2-3× within minutes with nothing
 running here (docs/PERFORMANCE.md): two rows measured ten minutes apart could differ more than the two
 engines do. A round's two rows run back to back, so a slow minute weighs on both sides of that round's
-ratio, and the median of the rounds' ratios is not moved by one slow round. report.py prints each
+ratio, and the median of the rounds' ratios is not moved by one slow round. ov_ratios.py prints each
 round's ratio and their median against issue 29's target (≥ 0.9× at the same compute).
 
 Each round's rows are ordinary 16-stream rows (the tables and the chart show them) with two more keys:
