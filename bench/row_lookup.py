@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 
-def find(rows, engine, precision=None, concurrency=None, *, paired=False):
-    """The first row of `engine` (at `precision` and `concurrency` when given). paired=False skips the
-    rows of alternating rounds (bench/peers/paired.py), which only median() and their own lines read."""
+def find(rows, engine, precision=None, concurrency=None):
+    """The first row of `engine` (at `precision` and `concurrency` when given), not counting the rows of
+    alternating rounds (bench/peers/paired.py), which only median() and their own lines read."""
     for r in rows:
         if (
             r["engine"] == engine
             and (precision is None or r["precision"] == precision)
             and (concurrency is None or r["concurrency"] == concurrency)
-            and (paired or "paired" not in r)
+            and "paired" not in r
         ):
             return r
     return None
