@@ -47,6 +47,12 @@ def _copy_code(version_dir: Path) -> None:
 
 
 def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
+    """The tokenizer files, and the class they load as (text/tokenizer_classes.py RESOLVED_FILE), so a
+    model load does not ask AutoTokenizer again."""
+    import json
+
+    from python_backend.text import tokenizer_classes
+
     target.mkdir(parents=True, exist_ok=True)
     found = [name for name in TOKENIZER_FILES if (tokenizer_dir / name).is_file()]
     if not any(name in found for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
@@ -55,6 +61,9 @@ def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
         )
     for name in found:
         shutil.copy2(tokenizer_dir / name, target / name)
+    record = tokenizer_classes.resolution(_loaded_tokenizer(*_tokenizer_key(tokenizer_dir)))
+    if record is not None:
+        (target / tokenizer_classes.RESOLVED_FILE).write_text(json.dumps(record), encoding="utf-8")
 
 
 def model_from_template(name: str, output_dir: Path) -> tuple[model_config.ModelConfig, Path]:
@@ -167,25 +176,38 @@ def write_tokenizer_info(tokenizer_dir: Path, target_dir: Path) -> Path:
     stop token: the engines end a sequence on each, so a grammar may end on each."""
     from python_backend.contract import tokenizer_info
 
-    files = tuple(
-        (p.name, p.stat().st_mtime_ns) for p in sorted(Path(tokenizer_dir).iterdir()) if p.is_file()
-    )
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / tokenizer_info.FILE_NAME
-    path.write_text(_tokenizer_info_json(str(Path(tokenizer_dir).resolve()), files), encoding="utf-8")
+    path.write_text(_tokenizer_info_json(*_tokenizer_key(tokenizer_dir)), encoding="utf-8")
     return path
 
 
+def _tokenizer_key(tokenizer_dir: Path) -> tuple[str, tuple]:
+    """The cache key of a tokenizer directory: its path and its files' names and mtimes."""
+    files = tuple(
+        (p.name, p.stat().st_mtime_ns) for p in sorted(Path(tokenizer_dir).iterdir()) if p.is_file()
+    )
+    return str(Path(tokenizer_dir).resolve()), files
+
+
 @functools.lru_cache(maxsize=4)
-def _tokenizer_info_json(tokenizer_dir: str, _files: tuple) -> str:
-    """Loading a tokenizer takes about a second; one build writes the same file for several models
-    (and the test suite for many repositories). `_files` (names, mtimes) keys the cache."""
+def _loaded_tokenizer(tokenizer_dir: str, _files: tuple):
+    """Loading a tokenizer takes seconds; one build reads the same directory for several models
+    (and the test suite for many repositories). `_files` (names, mtimes) keys the cache. Loaded as
+    if without a class record, which is what the assembly writes from it."""
+    from python_backend.text.tokenizer_classes import from_directory
+
+    return from_directory(Path(tokenizer_dir), use_record=False)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer_info_json(tokenizer_dir: str, files: tuple) -> str:
     import json
 
     from python_backend.contract import tokenizer_info
-    from python_backend.text.tokenizer import generation_end_ids, load_tokenizer
+    from python_backend.text.tokenizer import generation_end_ids
 
-    tokenizer = load_tokenizer(tokenizer_dir)
+    tokenizer = _loaded_tokenizer(tokenizer_dir, files)
     info = tokenizer_info.from_tokenizer(tokenizer, generation_end_ids(tokenizer_dir, tokenizer))
     return json.dumps(info, ensure_ascii=False)
 

@@ -11,11 +11,9 @@ from python_backend.triton_io.preprocess import TENSORRT_LLM
 
 
 @pytest.fixture
-def tokenizer_dir(tmp_path):
-    path = tmp_path / "tokenizer"
-    path.mkdir()
-    (path / "tokenizer.json").write_text("{}")
-    return path
+def tokenizer_dir(checkpoint_dir):
+    # The real one: the assembly loads it once per directory to record its class (read-only here).
+    return checkpoint_dir
 
 
 def _preprocessing(out):
