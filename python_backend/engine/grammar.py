@@ -13,6 +13,7 @@ matcher allows them exactly where the guide is complete (and nowhere else).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,41 +26,57 @@ CACHE_LIMIT_BYTES = 64 << 20
 
 
 class GrammarCompiler:
-    """xgrammar's compiler over the engine's vocabulary (from the tokenizer-info file)."""
+    """xgrammar's compiler over the engine's vocabulary (from the tokenizer-info file).
+
+    xgrammar itself is imported, and its tokenizer info built, at the first guide: importing it
+    imports torch, transformers and tvm_ffi, about 3 s of CPU that held up every engine model's load
+    whether or not a guide ever came. The first guided request pays it once (as preprocessing's own
+    check, triton_io/guide_check.py, always has); the tokenizer-info file is read here, so a missing
+    or broken one still fails the load."""
 
     def __init__(self, tokenizer_info: Path | dict, vocab_size: int, threads: int = 1):
         """tokenizer_info: the tokenizer-info file, or its dict (preprocessing makes it from its
         tokenizer: contract/tokenizer_info.from_tokenizer)."""
-        import xgrammar as xgr  # here: the engine without guided decoding does not import torch
-
-        info = tokenizer_info if isinstance(tokenizer_info, dict) else read(tokenizer_info)
-        # TensorRT-LLM's C++ reader derives the vocabulary type from tokenizer_str the same way
-        # (xgrammar's DetectMetadataFromHF); the model's logits may be wider than the vocabulary.
-        meta = xgr.TokenizerInfo._detect_metadata_from_hf(info["tokenizer_str"])
-        self.tokenizer_info = xgr.TokenizerInfo(
-            info["encoded_vocab"],
-            meta["vocab_type"],
-            vocab_size=vocab_size,
-            stop_token_ids=info["stop_token_ids"],
-            add_prefix_space=meta["add_prefix_space"],
-        )
+        self._info = tokenizer_info if isinstance(tokenizer_info, dict) else read(tokenizer_info)
         self.vocab_size = vocab_size
-        self._compiler = xgr.GrammarCompiler(
-            self.tokenizer_info, max_threads=threads, cache_limit_bytes=CACHE_LIMIT_BYTES
-        )
-        self._xgr = xgr
+        self._threads = threads
+        self._built = None  # (xgrammar, its TokenizerInfo, its GrammarCompiler) from the first guide
+        self._lock = threading.Lock()
+
+    def _xgrammar(self):
+        with self._lock:
+            if self._built is None:
+                import xgrammar as xgr
+
+                # TensorRT-LLM's C++ reader derives the vocabulary type from tokenizer_str the same
+                # way (xgrammar's DetectMetadataFromHF); the model's logits may be wider than the
+                # vocabulary.
+                meta = xgr.TokenizerInfo._detect_metadata_from_hf(self._info["tokenizer_str"])
+                info = xgr.TokenizerInfo(
+                    self._info["encoded_vocab"],
+                    meta["vocab_type"],
+                    vocab_size=self.vocab_size,
+                    stop_token_ids=self._info["stop_token_ids"],
+                    add_prefix_space=meta["add_prefix_space"],
+                )
+                compiler = xgr.GrammarCompiler(
+                    info, max_threads=self._threads, cache_limit_bytes=CACHE_LIMIT_BYTES
+                )
+                self._built = (xgr, info, compiler)
+            return self._built
 
     def compile(self, guide: Guide):
         """The compiled grammar; InputError naming guided_decoding_guide when it does not compile."""
+        compiler = self._xgrammar()[2]
         try:
             if guide.kind == "json":
-                return self._compiler.compile_builtin_json_grammar()
+                return compiler.compile_builtin_json_grammar()
             if guide.kind == "json_schema":
                 # strict_mode: no properties beyond the schema's (OpenAI's strict, vLLM's default).
-                return self._compiler.compile_json_schema(guide.guide, strict_mode=True)
+                return compiler.compile_json_schema(guide.guide, strict_mode=True)
             if guide.kind == "regex":
-                return self._compiler.compile_regex(guide.guide)
-            return self._compiler.compile_grammar(guide.guide)
+                return compiler.compile_regex(guide.guide)
+            return compiler.compile_grammar(guide.guide)
         except RuntimeError as exc:  # xgrammar's parse errors: "[time] file:line: message"
             raise compile_error(guide.kind, exc) from None
 
@@ -69,7 +86,8 @@ class GrammarCompiler:
         """A fresh state for one sequence. Its stop tokens: end_id, plus the model's other end ids
         when they come as one-token stop sequences (preprocessing sends them so). Other stop words
         stay ordinary tokens to the grammar: a stop word "}" must still close an object."""
-        model_ends = set(self.tokenizer_info.stop_token_ids)
+        xgr, info, _ = self._xgrammar()
+        model_ends = set(info.stop_token_ids)
         stops = list(
             dict.fromkeys([*end_ids, *(s[0] for s in stop_sequences if len(s) == 1 and s[0] in model_ends)])
         )
@@ -77,7 +95,7 @@ class GrammarCompiler:
             raise InputError(
                 f"{GUIDE_FIELD}: guided decoding needs an end_id (the token that ends a complete answer)"
             )
-        return GrammarState(self._xgr, self.compile(guide), stops, self.vocab_size)
+        return GrammarState(xgr, self.compile(guide), stops, self.vocab_size)
 
 
 class GrammarState:

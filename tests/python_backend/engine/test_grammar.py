@@ -4,6 +4,8 @@ The same calls, the same refusals, word for word, and the same tokens allowed st
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,24 @@ def test_every_guide_type_compiles(compiler):
         Guide("ebnf_grammar", 'root ::= "a" | "b"'),
     ):
         assert compiler.matcher(guide, (2,)).completed is False
+
+
+def test_xgrammar_is_imported_at_the_first_guide_not_when_the_engine_loads(checkpoint_dir, tmp_path):
+    # Its import (torch, transformers, tvm_ffi) cost every engine model's load about 3 s of CPU.
+    from build_engines.shared_models import write_tokenizer_info
+
+    info = write_tokenizer_info(checkpoint_dir, tmp_path)
+    code = (
+        "import sys; from python_backend.contract.guides import Guide; "
+        "from python_backend.engine.grammar import GrammarCompiler; "
+        f"c = GrammarCompiler({str(info)!r}, 49152); before = 'xgrammar' in sys.modules; "
+        "c.compile(Guide('regex', '(yes|no)')); print(before, 'xgrammar' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_missing_tokenizer_info_file_still_fails_at_load(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        GrammarCompiler(tmp_path / "absent.json", 49152)
