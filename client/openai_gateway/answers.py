@@ -148,11 +148,10 @@ class PromptCounter:
         if tokenizer_dir is None:
             log.warning("no --tokenizer-dir: usage.prompt_tokens will be 0")
             return
-        from transformers import AutoTokenizer
+        # Loaded as preprocessing loads it (the class the assembly recorded, text/tokenizer_classes.py).
+        from python_backend.text.tokenizer import load_tokenizer
 
-        if not Path(tokenizer_dir).is_dir():
-            raise FileNotFoundError(f"{tokenizer_dir}: tokenizer directory does not exist")
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+        self.tokenizer = load_tokenizer(tokenizer_dir)
 
     def count(self, call: Call) -> int:
         """The prompt tokens of a call (a chat's messages through the chat template)."""
