@@ -71,45 +71,59 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
-def _onnx_greedy(runner, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) -> list[int]:
-    generated = [int(runner.prefill(0, ids, 0).argmax())]
-    position = len(ids)
-    while len(generated) < n and generated[-1] not in end_ids:
-        logits = runner.decode([(generated[-1], position)])
-        generated.append(int(logits[0].argmax()))
-        position += 1
+def _onnx_greedy(runner, prompts: list[list[int]], n: int, end_ids: tuple[int, ...] = ()) -> list[list[int]]:
+    """Each prompt's first n greedy tokens, fewer when it draws one of end_ids: prompt i prefilled
+    in slot i, then all decoded together, as a serving batch decodes (a finished prompt's row keeps
+    its slot, and what it draws is dropped)."""
+    generated = [[int(runner.prefill(slot, ids, 0).argmax())] for slot, ids in enumerate(prompts)]
+    for step in range(1, n):
+        running = [tokens[-1] not in end_ids for tokens in generated]
+        if not any(running):
+            break
+        logits = runner.decode(
+            [(tokens[-1], len(ids) + step - 1) for tokens, ids in zip(generated, prompts, strict=True)]
+        )
+        for tokens, row, keep in zip(generated, logits, running, strict=True):
+            if keep:
+                tokens.append(int(row.argmax()))
     return generated
 
 
 def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> QualityReport:
     from python_backend.engine.runner import ModelRunner
 
-    runner = ModelRunner(onnx_dir, num_slots=1, max_seq_len=WINDOW + GREEDY_TOKENS + 64)
+    # Each kind of sequence (prompts, windows, questions) goes through in one batch.
+    slots = max(len(reference.prompts), len(reference.windows), len(reference.questions))
+    runner = ModelRunner(onnx_dir, num_slots=slots, max_seq_len=WINDOW + GREEDY_TOKENS + 64)
     identical = 0  # prompts whose greedy tokens all match
     agreeing = 0  # matching tokens before the first divergence, summed over prompts
-    max_diff = 0.0
-    for i, (ids, expected) in enumerate(zip(reference.prompts, reference.greedy, strict=True)):
-        ours = _onnx_greedy(runner, ids, GREEDY_TOKENS)
+    greedy = _onnx_greedy(runner, reference.prompts, GREEDY_TOKENS)
+    for i, (expected, ours) in enumerate(zip(reference.greedy, greedy, strict=True)):
         prefix = next(
             (k for k, (a, b) in enumerate(zip(expected, ours, strict=True)) if a != b), GREEDY_TOKENS
         )
         identical += prefix == GREEDY_TOKENS
         agreeing += prefix
-        our_logits = runner.score(0, ids + expected[:-1])[len(ids) - 1 :]
-        max_diff = max(max_diff, float(np.abs(reference.greedy_logits[i] - our_logits).max()))
         print(
             f"[quality] {precision} prompt {i + 1}/{len(reference.prompts)}: "
             f"greedy {prefix}/{GREEDY_TOKENS} identical",
             flush=True,
         )
+    paths = runner.score(
+        [ids + expected[:-1] for ids, expected in zip(reference.prompts, reference.greedy, strict=True)]
+    )
+    max_diff = max(
+        float(np.abs(ref - ours[len(ids) - 1 :]).max())
+        for ids, ref, ours in zip(reference.prompts, reference.greedy_logits, paths, strict=True)
+    )
 
     agree = 0  # teacher-forced positions where both argmaxes match
     total = 0
     nll_ref = 0.0
     nll_ours = 0.0
-    for window, ref in zip(reference.windows, reference.window_logits, strict=True):
+    scored = runner.score([window[:-1] for window in reference.windows])
+    for window, ref, ours in zip(reference.windows, reference.window_logits, scored, strict=True):
         targets = np.asarray(window[1:])
-        ours = runner.score(0, window[:-1])
         agree += int((ref.argmax(-1) == ours.argmax(-1)).sum())
         total += len(targets)
         rows = np.arange(len(targets))
@@ -117,10 +131,8 @@ def measure_against(reference: Reference, onnx_dir: Path, precision: str) -> Qua
         nll_ours -= float(_log_softmax(ours)[rows, targets].sum())
 
     answers = [
-        reference.tokenizer.decode(
-            _onnx_greedy(runner, ids, ANSWER_TOKENS, reference.end_ids), skip_special_tokens=True
-        ).strip()
-        for ids in reference.questions
+        reference.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        for tokens in _onnx_greedy(runner, reference.questions, ANSWER_TOKENS, reference.end_ids)
     ]
     correct = sum(
         answer_is_correct(q, a)

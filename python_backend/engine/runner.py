@@ -223,13 +223,23 @@ class ModelRunner:
         )
         return logits[0]
 
-    def score(self, slot: int, tokens: list[int]) -> np.ndarray:
-        """Logits after each of `tokens` ([len(tokens), V]), one position at a time (teacher forcing
-        for quality checks; works whatever positions the graph's LM head computes)."""
-        out = [self.prefill(slot, tokens[:1], 0)]
-        for position, token in enumerate(tokens[1:], start=1):
-            out.append(self.decode([(token, position)])[0])
-        return np.stack(out)
+    def score(self, sequences: list[list[int]]) -> list[np.ndarray]:
+        """The logits after each token of each sequence ([len(sequence), V] each), teacher-forced for
+        quality checks: all of them decoded together one position per call, as a serving batch
+        decodes (works whatever positions the graph's LM head computes). The k-th longest is in
+        slot k, so the sequences still running at a position are always the leading slots."""
+        if len(sequences) > self.kv.shape[0]:
+            raise ValueError(f"{len(sequences)} sequences to score, {self.kv.shape[0]} slots")
+        if any(len(tokens) > self.max_seq_len for tokens in sequences):
+            raise ValueError(f"a sequence to score is longer than max_seq_len {self.max_seq_len}")
+        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+        rows: list[list[np.ndarray]] = [[] for _ in sequences]
+        for position in range(len(sequences[order[0]]) if sequences else 0):
+            running = [i for i in order if len(sequences[i]) > position]
+            logits = self.decode([(sequences[i][position], position) for i in running])
+            for row, i in zip(logits, running, strict=True):
+                rows[i].append(row)
+        return [np.stack(r) for r in rows]
 
     def decode(self, rows: list[tuple[int, int]], adapters: list[int] | None = None) -> np.ndarray:
         """One decode step over slots [0, len(rows)): rows[s] = (token, position) writes the KV of

@@ -47,8 +47,8 @@ def test_greedy_log_probs_match_a_direct_run_and_sum_to_the_cumulative(engine, o
         assert len(out.log_probs) == len(out.new_token_ids)
         running += sum(out.log_probs)
         assert out.cum_log_prob == pytest.approx(running, abs=1e-9)
-    # Teacher-forced, one position at a time: the model's own distribution after each token.
-    logits = ModelRunner(onnx_fp32, 1, 128).score(0, prompt + tokens)[len(prompt) - 1 : -1]
+    # Teacher-forced: the model's own distribution after each token.
+    logits = ModelRunner(onnx_fp32, 1, 128).score([prompt + tokens])[0][len(prompt) - 1 : -1]
     direct = [token_log_prob(row, t) for row, t in zip(logits, tokens, strict=True)]
     assert np.allclose(log_probs, direct, atol=1e-3)
     # Greedy: each chosen token is the most likely one, so no other token has a higher log prob.
@@ -71,7 +71,7 @@ def test_context_and_generation_logits_are_the_model_s_rows(engine, onnx_fp32, t
     assert [len(o.generation_logits) for o in outputs] == [len(o.new_token_ids) for o in outputs]
     # Teacher-forced: row i is the logits after position i, so the prompt's rows are the first
     # len(prompt), and the generated tokens' rows start at the prompt's last position.
-    direct = ModelRunner(onnx_fp32, 1, 128).score(0, prompt + tokens)
+    direct = ModelRunner(onnx_fp32, 1, 128).score([prompt + tokens])[0]
     assert outputs[0].context_logits.shape == (len(prompt), direct.shape[1])
     assert np.allclose(outputs[0].context_logits, direct[: len(prompt)], atol=1e-3)
     rows = np.stack([row for o in outputs for row in o.generation_logits])
