@@ -86,8 +86,14 @@ checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/c
 	$(BIN)/python -m build_engines checkpoint --model $(MODEL)
 
 # After checkpoint: openvino-export reads the same checkpoint beside it in make test's set-up, and
-# the conversion writes its files in place.
-export: checkpoint ## build and verify the ONNX variants (fp32, int8, int4) with their quality reports
+# the conversion writes its files in place. One variant per job (export-onnx-fp32, ...: a pattern rule,
+# so make help leaves them out): export builds int8 once fp32 and int4 are there, so under make -j
+# int4's builder, one single-threaded process of about a minute (k-quant), runs beside fp32's export
+# and gate instead of after int8's; test-image needs fp32 alone. Each job skips a verified artifact.
+export-onnx-%: checkpoint
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision $*
+
+export: export-onnx-fp32 export-onnx-int4 ## build and verify the ONNX variants (fp32, int8, int4) with their quality reports
 	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8 int4
 
 # The OpenVINO export's environment (PRECISION=ov-*): optimum-intel and the older transformers it
@@ -115,16 +121,17 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 # The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
-# The image_libs tests run first, under the NGC image's libraries (test-image, about a minute), then
-# the whole suite under .venv.
+# The image_libs tests run during the set-up, under the NGC image's libraries (test-image, about two
+# minutes), then the whole suite under .venv.
 # The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
 SUITE_MARKS = not (image_libs and integration)
-# The four environments and the exports are built side by side (pip mostly waits on disk and network
-# while the exports compute; the exports still wait for .venv).
+# The four environments, the exports and test-image side by side (pip mostly waits on disk and network
+# while the exports compute; the exports still wait for .venv): test-image starts once .venv-image and
+# the fp32 export are there, while the other variants are still being built. The whole suite runs once
+# every job has ended, and not when one failed.
 test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
-	$(MAKE) --no-print-directory -j4 venv export image-env aiperf-env openvino-export
-	$(IMAGE_PYTEST)
+	$(MAKE) --no-print-directory -j5 --output-sync=line venv export image-env aiperf-env openvino-export test-image
 	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
@@ -132,7 +139,7 @@ test: ## build what the tests need, run test-image, then the whole suite [PYTEST
 # the running interpreter's bin/ first on PATH; tests/serving/emulated_gpu/test_image_libs.py checks it).
 IMAGE_PYTEST_ARGS ?=
 IMAGE_PYTEST = $(VENV_IMAGE)/bin/python -m pytest -m image_libs -p no:cacheprovider $(IMAGE_PYTEST_ARGS)
-test-image: image-env export ## the image_libs tests under .venv-image, the NGC image's libraries [IMAGE_PYTEST_ARGS=]
+test-image: image-env export-onnx-fp32 ## the image_libs tests under .venv-image, the NGC image's libraries [IMAGE_PYTEST_ARGS=]
 	$(IMAGE_PYTEST)
 
 unit: venv ## the tests that need no server

@@ -249,15 +249,21 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     # The venv, then the exports, then pytest: printed in order, none of them run (tmp_path stays empty).
-    # The image_libs serving tests ran in the line before, under .venv-image; this run leaves them out.
+    # The image_libs serving tests ran in the set-up, under .venv-image; this run leaves them out.
     suite = f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
     assert lines[-1] == f"AIPERF_PYTHON=.venv-aiperf/bin/python {suite}"  # AIPerf's parser, its own env
-    assert "-m image_libs" in lines[-2]
-    # Environments and exports first, side by side: none of them waits for another it does not need.
-    assert lines[0].endswith("-j4 venv export image-env aiperf-env openvino-export")
-    assert any(
-        line.endswith("-m build_engines export --model smollm2 --precision fp32 int8 int4") for line in lines
+    # Environments, exports and the image_libs tests first, side by side: none of them waits for another
+    # it does not need (test-image needs the fp32 export alone; int4's builder runs beside fp32's).
+    assert lines[0].endswith(
+        "-j5 --output-sync=line venv export image-env aiperf-env openvino-export test-image"
     )
+    export = f"{tmp_path}/venv/bin/python -m build_engines export --model smollm2 --precision"
+    jobs = {line.removeprefix(export).strip(): i for i, line in enumerate(lines) if line.startswith(export)}
+    # The last ONNX job builds int8, the other two up to date; the OpenVINO variants are one job.
+    assert set(jobs) == {"fp32", "int4", "fp32 int8 int4", "ov-fp32 ov-bf16 ov-int8"}
+    assert jobs["fp32 int8 int4"] > max(jobs["fp32"], jobs["int4"])
+    image = next(i for i, line in enumerate(lines) if "-m image_libs" in line)
+    assert image > jobs["fp32"] and image < len(lines) - 1
     # The OpenVINO tests' variants, exported in their own environment, which needs no .venv to be built.
     ov = "-m build_engines export --model smollm2 --precision ov-fp32 ov-bf16 ov-int8"
     assert any(line.endswith(ov) for line in lines)
