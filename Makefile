@@ -128,11 +128,18 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 SUITE_MARKS = not (image_libs and integration)
 # The four environments, the exports and test-image side by side (pip mostly waits on disk and network
 # while the exports compute; the exports still wait for .venv): test-image starts once .venv-image and
-# the fp32 export are there, while the other variants are still being built. The whole suite runs once
+# the fp32 export are there, while the other variants are still being built (their lines interleave:
+# make's --output-sync would hold each job's output until the job ends). The whole suite runs once
 # every job has ended, and not when one failed.
-test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
-	$(MAKE) --no-print-directory -j5 --output-sync=line venv export image-env aiperf-env openvino-export test-image
-	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
+# The suite runs in TEST_WORKERS pytest-xdist workers, each test file whole in one of them (--dist
+# loadfile: module fixtures are built once): one pytest process keeps one core busy through the tests
+# that start no server, about half the suite's time, while the other core idles. Each worker has its
+# own ports and scratch folder (tests/suite_ports.py).
+TEST_WORKERS ?= 2
+SUITE_WORKERS = -n $(TEST_WORKERS) --dist loadfile
+test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...] [TEST_WORKERS=2]
+	$(MAKE) --no-print-directory -j5 venv export image-env aiperf-env openvino-export test-image
+	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest $(SUITE_WORKERS) -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
 # libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts

@@ -250,13 +250,14 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     lines = result.stdout.splitlines()
     # The venv, then the exports, then pytest: printed in order, none of them run (tmp_path stays empty).
     # The image_libs serving tests ran in the set-up, under .venv-image; this run leaves them out.
-    suite = f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
+    suite = (
+        f"{tmp_path}/venv/bin/python -m pytest -n 2 --dist loadfile "
+        '-m "not (image_libs and integration)" -k nothing'
+    )
     assert lines[-1] == f"AIPERF_PYTHON=.venv-aiperf/bin/python {suite}"  # AIPerf's parser, its own env
     # Environments, exports and the image_libs tests first, side by side: none of them waits for another
     # it does not need (test-image needs the fp32 export alone; int4's builder runs beside fp32's).
-    assert lines[0].endswith(
-        "-j5 --output-sync=line venv export image-env aiperf-env openvino-export test-image"
-    )
+    assert lines[0].endswith("-j5 venv export image-env aiperf-env openvino-export test-image")
     export = f"{tmp_path}/venv/bin/python -m build_engines export --model smollm2 --precision"
     jobs = {line.removeprefix(export).strip(): i for i, line in enumerate(lines) if line.startswith(export)}
     # The last ONNX job builds int8, the other two up to date; the OpenVINO variants are one job.

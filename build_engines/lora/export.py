@@ -10,6 +10,7 @@ export it came from (its recipe, quality and creation time) and the graph layout
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
@@ -29,8 +30,17 @@ def artifact_dir(base_dir: Path) -> Path:
 
 def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: Path | None = None) -> Path:
     """The LoRA export of the plain export `base_dir` (built from `checkpoint_dir`), written to
-    `out` (default: artifact_dir(base_dir)); reused when it was derived from this very plain export."""
+    `out` (default: artifact_dir(base_dir)); reused when it was derived from this very plain export.
+    Processes deriving the same `out` at once (make test's two pytest workers, two `make serve`s)
+    take turns on a file lock beside it, so the second finds the first's export up to date."""
     out = out or artifact_dir(base_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _derive(checkpoint_dir, base_dir, force, out)
+
+
+def _derive(checkpoint_dir: Path, base_dir: Path, force: bool, out: Path) -> Path:
     base = manifest.read(base_dir)
     spec = spec_for(checkpoint_dir)
     # Up to date: derived from this very plain export, with this spec (its lora.json: exports written

@@ -112,3 +112,23 @@ def test_test_adapters_are_the_same_every_time(checkpoint_dir, tmp_path):
         assert SPEC_FILE not in {p.name for p in a.iterdir()}
     # make_adapter takes its LoRA layers out again: the caller's model is the base model.
     assert not any("lora_" in name for name, _ in model.named_parameters())
+
+
+def test_two_processes_deriving_one_export_take_turns(checkpoint_dir, onnx_fp32, tmp_path):
+    # make test's two pytest workers may both ask for artifacts/.../onnx-fp32-lora: one derives it,
+    # the other waits on the lock and finds it up to date (without the lock both derive, into the
+    # same staging folder).
+    import subprocess
+    import sys
+
+    out = tmp_path / "onnx-fp32-lora"
+    code = (
+        "import sys; from pathlib import Path; from build_engines.lora.export import export_lora; "
+        "export_lora(Path(sys.argv[1]), Path(sys.argv[2]), out=Path(sys.argv[3]))"
+    )
+    command = [sys.executable, "-c", code, str(checkpoint_dir), str(onnx_fp32), str(out)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    printed = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert sorted("is up to date" in text for text in printed) == [False, True], printed
+    assert LoraSpec.read(out) == spec_for(checkpoint_dir)
