@@ -4,18 +4,12 @@ TEST_PORT_BASE=N (default 18000) moves every port the suite opens: N..N+2 for th
 N+11000.. for gateways, N+1000.. and N+100.. for servers a test starts itself; and the scratch
 folder under build/. Importable from any test module: pytest puts tests/ on sys.path for the root
 conftest.py.
-
-Under pytest-xdist (make test runs the suite in two workers) worker gwK is a run of its own, its
-base WORKER_STRIDE * K higher: offsets stay below WORKER_STRIDE, or in 11000..11000 + WORKER_STRIDE,
-so no two workers' ports meet.
 """
 
 import os
 from pathlib import Path
 
-WORKER_STRIDE = 2000
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-PORT_BASE = int(os.environ.get("TEST_PORT_BASE", "18000")) + WORKER_STRIDE * WORKER
+PORT_BASE = int(os.environ.get("TEST_PORT_BASE", "18000"))
 SCRATCH = (
     Path(__file__).resolve().parent.parent
     / "build"
