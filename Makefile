@@ -122,10 +122,12 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 
 # The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
 # The image_libs tests run during the set-up, under the NGC image's libraries (test-image, about two
-# minutes), then the whole suite under .venv, in two processes side by side (tests/run_suite.sh: the
-# serving tests, and beside them the tests that start no server, which leave a core idle).
+# minutes), then the whole suite under .venv, in one pytest process: the suite keeps both cores busy
+# (two processes side by side, or two xdist workers, took as long: the serving tests slowed by what
+# the others took).
 # The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
+SUITE_MARKS = not (image_libs and integration)
 # The four environments, the exports and test-image side by side (pip mostly waits on disk and network
 # while the exports compute; the exports still wait for .venv): test-image starts once .venv-image and
 # the fp32 export are there, while the other variants are still being built (their lines interleave:
@@ -133,7 +135,7 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 # every job has ended, and not when one failed.
 test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
 	$(MAKE) --no-print-directory -j5 venv export image-env aiperf-env openvino-export test-image
-	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python tests/run_suite.sh $(BIN)/python $(PYTEST_ARGS)
+	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
 # libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts

@@ -248,9 +248,9 @@ def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
     result = make_dry("test", f"VENV={tmp_path}/venv", "PYTEST_ARGS=-k nothing")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    # The venv, then the exports, then the suite: printed in order, none of them run (tmp_path stays
-    # empty). The image_libs serving tests ran in the set-up, under .venv-image; run_suite.sh leaves them out.
-    suite = f"tests/run_suite.sh {tmp_path}/venv/bin/python -k nothing"
+    # The venv, then the exports, then pytest: printed in order, none of them run (tmp_path stays empty).
+    # The image_libs serving tests ran in the set-up, under .venv-image; this run leaves them out.
+    suite = f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
     assert lines[-1] == f"AIPERF_PYTHON=.venv-aiperf/bin/python {suite}"  # AIPerf's parser, its own env
     # Environments, exports and the image_libs tests first, side by side: none of them waits for another
     # it does not need (test-image needs the fp32 export alone; int4's builder runs beside fp32's).
