@@ -31,8 +31,8 @@ def artifact_dir(base_dir: Path) -> Path:
 def export_lora(checkpoint_dir: Path, base_dir: Path, force: bool = False, out: Path | None = None) -> Path:
     """The LoRA export of the plain export `base_dir` (built from `checkpoint_dir`), written to
     `out` (default: artifact_dir(base_dir)); reused when it was derived from this very plain export.
-    Processes deriving the same `out` at once (make test's two pytest workers, two `make serve`s)
-    take turns on a file lock beside it, so the second finds the first's export up to date."""
+    Processes deriving the same `out` at once (two `make serve LORA_DIR=...`, two test runs) take
+    turns on a file lock beside it, so the second finds the first's export up to date."""
     out = out or artifact_dir(base_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_name(out.name + ".lock"), "w") as lock:

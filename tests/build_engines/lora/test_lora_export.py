@@ -115,7 +115,7 @@ def test_test_adapters_are_the_same_every_time(checkpoint_dir, tmp_path):
 
 
 def test_two_processes_deriving_one_export_take_turns(checkpoint_dir, onnx_fp32, tmp_path):
-    # make test's two pytest workers may both ask for artifacts/.../onnx-fp32-lora: one derives it,
+    # Two processes (two make serve, two test runs) may both ask for onnx-fp32-lora: one derives it,
     # the other waits on the lock and finds it up to date (without the lock both derive, into the
     # same staging folder).
     import subprocess
