@@ -27,9 +27,19 @@ def test_a_process_that_is_gone_has_not_parsed_anything():
 def test_the_secret_is_blanked_in_a_child_command_line_and_nothing_else():
     secret = "s3cret-key-0123456789"
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)", f"--key={secret}", "--other=1"]
+        [
+            sys.executable,
+            "-c",
+            "import time; print(flush=True); time.sleep(30)",
+            f"--key={secret}",
+            "--other=1",
+        ],
+        stdout=subprocess.PIPE,
     )
     try:
+        # Running (as tritonserver is once its flags are parsed): Popen returns while the kernel may
+        # still be setting up the new program's arguments (arg_start 0: reading /proc/PID/mem fails).
+        child.stdout.readline()
         assert argv_scrub.scrub(child.pid, secret)
         command_line = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")
         assert command_line[-3:-1] == [b"--key=" + b"*" * len(secret), b"--other=1"]
