@@ -187,7 +187,10 @@ def test_openai_top_logprobs(openai_client, served_engine, engine_traits, stream
         assert len(values) == 3 and values == sorted(values, reverse=True)
         # Greedy: the chosen token is the most likely one, with the same log prob.
         assert entry.top_logprobs[0].token == entry.token and abs(values[0] - entry.logprob) < 1e-4
-    answer = openai_client.completions.create(model="ensemble", prompt="The sea is", max_tokens=4, logprobs=2)
+    # Sampled (the chosen token may be outside the top 2); ignore_eos: a sampled end id would end it early.
+    answer = openai_client.completions.create(
+        model="ensemble", prompt="The sea is", max_tokens=4, logprobs=2, extra_body={"ignore_eos": True}
+    )
     tops = answer.choices[0].logprobs.top_logprobs
     assert len(tops) == 4 and all(len(top) in (2, 3) for top in tops)  # the chosen token, and 2 alternatives
 
