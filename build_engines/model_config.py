@@ -7,6 +7,7 @@ not at model load time on a GPU node.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -28,6 +29,20 @@ def parse(text: str, source: str = "<string>") -> ModelConfig:
 def load(path: str | Path) -> ModelConfig:
     path = Path(path)
     return parse(path.read_text(), str(path))
+
+
+def load_template(path: str | Path) -> ModelConfig:
+    """load(), text-parsed once per version of the file: an assembly reads the same templates for every
+    repository it writes (the test suite writes hundreds). A fresh message each call, to change."""
+    path = Path(path)
+    config = mc.ModelConfig()
+    config.ParseFromString(_parsed(str(path), path.stat().st_mtime_ns))
+    return config
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, _mtime_ns: int) -> bytes:
+    return load(path).SerializeToString()
 
 
 def dump(config: ModelConfig) -> str:

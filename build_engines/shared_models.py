@@ -10,6 +10,7 @@ model beside these: onnx/repository.py (CPU) and trtllm/repository.py (GPU).
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 from pathlib import Path
 
@@ -49,10 +50,6 @@ def _copy_code(version_dir: Path) -> None:
 def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
     """The tokenizer files, and the class they load as (text/tokenizer_classes.py RESOLVED_FILE), so a
     model load does not ask AutoTokenizer again."""
-    import json
-
-    from python_backend.text import tokenizer_classes
-
     target.mkdir(parents=True, exist_ok=True)
     found = [name for name in TOKENIZER_FILES if (tokenizer_dir / name).is_file()]
     if not any(name in found for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
@@ -61,6 +58,14 @@ def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
         )
     for name in found:
         shutil.copy2(tokenizer_dir / name, target / name)
+    record_tokenizer_class(tokenizer_dir, target)
+
+
+def record_tokenizer_class(tokenizer_dir: Path, target: Path) -> None:
+    """Write into `target` the class `tokenizer_dir`'s tokenizer loads as (text/tokenizer_classes.py
+    RESOLVED_FILE); nothing for a class that is not transformers' own."""
+    from python_backend.text import tokenizer_classes
+
     record = tokenizer_classes.resolution(_loaded_tokenizer(*_tokenizer_key(tokenizer_dir)))
     if record is not None:
         (target / tokenizer_classes.RESOLVED_FILE).write_text(json.dumps(record), encoding="utf-8")
@@ -75,7 +80,7 @@ def model_from_template(name: str, output_dir: Path) -> tuple[model_config.Model
     if (source / "1" / "model.py").is_file():
         shutil.copy2(source / "1" / "model.py", version_dir / "model.py")
         _copy_code(version_dir)
-    return model_config.load(source / "config.pbtxt"), target
+    return model_config.load_template(source / "config.pbtxt"), target
 
 
 def assemble_shared_models(
@@ -202,8 +207,6 @@ def _loaded_tokenizer(tokenizer_dir: str, _files: tuple):
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer_info_json(tokenizer_dir: str, files: tuple) -> str:
-    import json
-
     from python_backend.contract import tokenizer_info
     from python_backend.text.tokenizer import generation_end_ids
 

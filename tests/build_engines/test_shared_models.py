@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from build_engines import model_config
@@ -89,3 +91,15 @@ def test_a_bad_postprocessing_value_refuses_the_build_before_writing(tmp_path, t
             forward_cancellation="tell",
         )
     assert not (tmp_path / "repo").exists()
+
+
+def test_a_template_is_parsed_once_per_version_and_each_load_is_a_fresh_copy(tmp_path):
+    path = tmp_path / "config.pbtxt"
+    path.write_text('name: "a"\nmax_batch_size: 8\n')
+    first = model_config.load_template(path)
+    first.max_batch_size = 1  # what one assembly changes does not reach the next
+    assert model_config.load_template(path) == model_config.load(path)
+    assert model_config.load_template(path).max_batch_size == 8
+    path.write_text('name: "a"\nmax_batch_size: 16\n')
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert model_config.load_template(path).max_batch_size == 16  # a changed file is parsed again

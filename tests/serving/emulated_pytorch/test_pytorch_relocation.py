@@ -25,6 +25,7 @@ from build_engines.llmapi import emulated
 from build_engines.llmapi.gpu_repo import cmd_gpu_repo
 from build_engines.shared_models import PROJECT_ROOT
 from client import LLMClient
+from python_backend.text.tokenizer_classes import RESOLVED_FILE
 
 # image_libs: the served models run under the NGC image's library versions (make test-image), the
 # ones this path's pin (TensorRT-LLM 1.2.1, NGC 26.04) ships; they run only there (Makefile SUITE_MARKS).
@@ -47,6 +48,9 @@ def test_only_the_stand_in_is_added_to_what_gpu_repo_writes(
     stand_in = repo / "engine" / "1" / "tensorrt_llm"
     assert filecmp.cmp(stand_in / "__init__.py", emulated.STANDIN / "__init__.py", shallow=False)
     assert (repo / "engine" / "1" / "checkpoint" / "onnx" / "model.onnx").is_file()
+    # The class the stand-in's tokenizer loads as, recorded as for preprocessing's copy.
+    recorded = [repo / path / RESOLVED_FILE for path in ("engine/1/checkpoint", "preprocessing/1/tokenizer")]
+    assert recorded[0].read_text() == recorded[1].read_text()
     record = json.loads((repo / "manifest.json").read_text())
     assert record["gpu_engine"] == "pytorch" and record["emulated"]["tensorrt_llm"].startswith("engine/1/")
 
