@@ -122,20 +122,30 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 
 # The suite starts its own tritonserver on ports 18000-18002, so it runs beside `make serve`.
 # The image_libs tests run during the set-up, under the NGC image's libraries (test-image, about two
-# minutes), then the whole suite under .venv, in one pytest process: the suite keeps both cores busy
-# (two processes side by side, or two xdist workers, took as long: the serving tests slowed by what
-# the others took).
+# minutes), then the suite under .venv in two runs. The tests that start no server run in two xdist
+# workers: in one process they kept a core idle (6:45, 63 % of both cores busy; two workers: 5:07,
+# 98 %). Then the serving tests in one process, which start each session server once (two workers
+# started every server twice, and side by side with the others they slowed by what those took). Both
+# runs always run; make fails if either did. A PYTEST_ARGS selection runs as one process.
 # The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
 SUITE_MARKS = not (image_libs and integration)
+SUITE = AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest
+UNIT_TESTS = -m "not integration" -n 2 --dist loadfile
+SERVING_TESTS = -m "integration and not image_libs"
 # The four environments, the exports and test-image side by side (pip mostly waits on disk and network
 # while the exports compute; the exports still wait for .venv): test-image starts once .venv-image and
 # the fp32 export are there, while the other variants are still being built (their lines interleave:
-# make's --output-sync would hold each job's output until the job ends). The whole suite runs once
-# every job has ended, and not when one failed.
+# make's --output-sync would hold each job's output until the job ends). The suite runs once every
+# job has ended, and not when one failed.
 test: ## build what the tests need, run test-image, then the whole suite [PYTEST_ARGS=...]
 	$(MAKE) --no-print-directory -j5 venv export image-env aiperf-env openvino-export test-image
-	AIPERF_PYTHON=$(VENV_AIPERF)/bin/python $(BIN)/python -m pytest -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(SUITE) $(UNIT_TESTS); unit=$$?; $(SUITE) $(SERVING_TESTS); serving=$$?; \
+		test $$unit -eq 0 -a $$serving -eq 0
+else
+	$(SUITE) -m "$(SUITE_MARKS)" $(PYTEST_ARGS)
+endif
 
 # The preprocessing, postprocessing and emulated GPU serving tests (marked image_libs) under the image's
 # libraries; tritonserver's Python stubs take this environment's packages (server/tritonserver.py puts
@@ -145,8 +155,8 @@ IMAGE_PYTEST = $(VENV_IMAGE)/bin/python -m pytest -m image_libs -p no:cacheprovi
 test-image: image-env export-onnx-fp32 ## the image_libs tests under .venv-image, the NGC image's libraries [IMAGE_PYTEST_ARGS=]
 	$(IMAGE_PYTEST)
 
-unit: venv ## the tests that need no server
-	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+unit: venv ## the tests that need no server (two workers)
+	$(SUITE) $(UNIT_TESTS) $(PYTEST_ARGS)
 
 # Figures, not tests: every serving path on the same prompts in one run (QUICK=1: < 3 minutes).
 bench: venv export ## throughput/latency of HF generate, the engine and Triton, fp32 and int8 [QUICK=1] [PEERS=1: the peers and our OpenVINO engine too]

@@ -245,13 +245,22 @@ def test_every_target_dry_runs_and_builds_nothing(tmp_path):
 
 
 def test_make_n_of_test_prints_the_suite_without_running_it(tmp_path):
-    result = make_dry("test", f"VENV={tmp_path}/venv", "PYTEST_ARGS=-k nothing")
+    result = make_dry("test", f"VENV={tmp_path}/venv")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     # The venv, then the exports, then pytest: printed in order, none of them run (tmp_path stays empty).
-    # The image_libs serving tests ran in the set-up, under .venv-image; this run leaves them out.
-    suite = f'{tmp_path}/venv/bin/python -m pytest -m "not (image_libs and integration)" -k nothing'
-    assert lines[-1] == f"AIPERF_PYTHON=.venv-aiperf/bin/python {suite}"  # AIPerf's parser, its own env
+    # The image_libs serving tests ran in the set-up, under .venv-image; the suite leaves them out: the
+    # tests that start no server in two workers, then the serving tests in one process, each run even
+    # when the other failed. AIPerf's parser runs in its own environment.
+    pytest = f"AIPERF_PYTHON=.venv-aiperf/bin/python {tmp_path}/venv/bin/python -m pytest"
+    assert lines[-2:] == [
+        f'{pytest} -m "not integration" -n 2 --dist loadfile; unit=$?; '
+        f'{pytest} -m "integration and not image_libs"; serving=$?; \\',
+        "\ttest $unit -eq 0 -a $serving -eq 0",
+    ]
+    # A selection of the developer's runs as one process over the whole suite.
+    selected = make_dry("test", f"VENV={tmp_path}/venv", "PYTEST_ARGS=-k nothing").stdout.splitlines()
+    assert selected[-1] == f'{pytest} -m "not (image_libs and integration)" -k nothing'
     # Environments, exports and the image_libs tests first, side by side: none of them waits for another
     # it does not need (test-image needs the fp32 export alone; int4's builder runs beside fp32's).
     assert lines[0].endswith("-j5 venv export image-env aiperf-env openvino-export test-image")
