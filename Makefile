@@ -90,14 +90,11 @@ checkpoint: venv ## convert MODEL to a Hugging Face checkpoint under artifacts/c
 # so make help leaves them out): export builds int8 once fp32 and int4 are there, so under make -j
 # int4's builder, one single-threaded process of about a minute (k-quant), runs beside fp32's export
 # and gate instead of after int8's; test-image needs fp32 alone. Each job skips a verified artifact.
-# The variants test-image does not wait for run at a lower priority (nice), so under make -j the fp32
-# export, then test-image, get the cores first and the other builds fill what they leave.
-LOW_PRIORITY = nice -n 10
 export-onnx-%: checkpoint
-	$(if $(filter-out fp32,$*),$(LOW_PRIORITY) )$(BIN)/python -m build_engines export --model $(MODEL) --precision $*
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision $*
 
 export: export-onnx-fp32 export-onnx-int4 ## build and verify the ONNX variants (fp32, int8, int4) with their quality reports
-	$(LOW_PRIORITY) $(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8 int4
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision fp32 int8 int4
 
 # The OpenVINO export's environment (PRECISION=ov-*): optimum-intel and the older transformers it
 # supports, installed without a resolver over .venv's site-packages (build_engines/openvino/
@@ -108,7 +105,7 @@ openvino-env: ## create .venv-openvino, where optimum-intel exports the OpenVINO
 
 # The variants the OpenVINO tests serve (tests/serving/openvino), exported and gated.
 openvino-export: checkpoint openvino-env ## build and verify the OpenVINO variants (make test's OpenVINO tests serve them)
-	$(LOW_PRIORITY) $(BIN)/python -m build_engines export --model $(MODEL) --precision $(OV_PRECISIONS)
+	$(BIN)/python -m build_engines export --model $(MODEL) --precision $(OV_PRECISIONS)
 
 # PRECISION=ov-fp32|ov-bf16|ov-int8: the OpenVINO engine (opt-in; docs/OPENVINO.md), which serves no LoRA
 # adapters, so LORA_DIR is not passed for it (a request naming an adapter is refused by name).
