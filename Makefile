@@ -126,7 +126,7 @@ serve: repo ## build, assemble and start Triton on HOST (ports 8000-8002) [STREA
 # workers: in one process they kept a core idle (6:45, 63 % of both cores busy; two workers: 5:07,
 # 98 %). Then the serving tests in one process, which start each session server once (two workers
 # started every server twice, and side by side with the others they slowed by what those took). Both
-# runs always run; make fails if either did. A PYTEST_ARGS selection runs as one process.
+# runs always run, and make fails if either failed. A PYTEST_ARGS selection runs as one process.
 # The GPU-repository serving tests (image_libs and integration) run once, under the image's libraries:
 # that is the environment they stand for, and running them twice cost `make test` about 4 minutes.
 SUITE_MARKS = not (image_libs and integration)

@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+from python_backend.text import tokenizer_classes
 from python_backend.triton_io.model_configs import PostprocessingConfig, PreprocessingConfig
 from python_backend.triton_io.preprocess import TENSORRT_LLM, EngineTraits
 
@@ -64,8 +65,6 @@ def _copy_tokenizer(tokenizer_dir: Path, target: Path) -> None:
 def record_tokenizer_class(tokenizer_dir: Path, target: Path) -> None:
     """Write into `target` the class `tokenizer_dir`'s tokenizer loads as (text/tokenizer_classes.py
     RESOLVED_FILE); nothing for a class that is not transformers' own."""
-    from python_backend.text import tokenizer_classes
-
     record = tokenizer_classes.resolution(_loaded_tokenizer(*_tokenizer_key(tokenizer_dir)))
     if record is not None:
         (target / tokenizer_classes.RESOLVED_FILE).write_text(json.dumps(record), encoding="utf-8")
@@ -200,9 +199,7 @@ def _loaded_tokenizer(tokenizer_dir: str, _files: tuple):
     """Loading a tokenizer takes seconds; one build reads the same directory for several models
     (and the test suite for many repositories). `_files` (names, mtimes) keys the cache. Loaded as
     if without a class record, which is what the assembly writes from it."""
-    from python_backend.text.tokenizer_classes import from_directory
-
-    return from_directory(Path(tokenizer_dir), use_record=False)
+    return tokenizer_classes.from_directory(Path(tokenizer_dir), use_record=False)
 
 
 @functools.lru_cache(maxsize=4)
