@@ -22,11 +22,12 @@ def h100() -> GpuEnvironment:
     )
 
 
-@pytest.fixture
-def tokenizer_dir(tmp_path, checkpoint_dir) -> Path:
-    # A real tokenizer: gpu-repo writes the xgrammar tokenizer-info file from it.
-    path = tmp_path / "tokenizer"
-    path.mkdir()
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory, checkpoint_dir) -> Path:
+    # A real tokenizer: gpu-repo writes the xgrammar tokenizer-info file from it. One directory for
+    # the session (no test writes into it): assembly caches the loaded tokenizer by path and mtimes,
+    # and a directory per test made the contract tests load it again for each (1.6 s apiece).
+    path = tmp_path_factory.mktemp("tokenizer")
     for name in (
         "tokenizer.json",
         "tokenizer_config.json",
