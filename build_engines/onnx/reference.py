@@ -49,12 +49,10 @@ class Reference:
         text_ids = tokenizer.encode((DATA / "heldout.txt").read_text(), add_special_tokens=False)
         windows = [text_ids[s : s + WINDOW + 1] for s in range(0, len(text_ids) - 1, WINDOW)]
         windows = [w for w in windows if len(w) >= 2]
-        greedy = []
         greedy_logits = []
         with torch.no_grad():
-            for ids in prompts:
-                tokens = _torch_greedy(model, ids, GREEDY_TOKENS)
-                greedy.append(tokens)
+            greedy = _torch_greedy(model, prompts, GREEDY_TOKENS)
+            for ids, tokens in zip(prompts, greedy, strict=True):
                 path = ids + tokens[:-1]
                 greedy_logits.append(model(torch.tensor([path])).logits[0, len(ids) - 1 :].numpy())
             window_logits = [model(torch.tensor([w[:-1]])).logits[0].numpy() for w in windows]
@@ -71,15 +69,11 @@ class Reference:
         )
         asked = [tokenizer.encode(c, add_special_tokens=False) for c in chats]
         with torch.no_grad():
-            answerable = [
-                answer_is_correct(
-                    q,
-                    tokenizer.decode(
-                        _torch_greedy(model, ids, ANSWER_TOKENS, end_ids), skip_special_tokens=True
-                    ),
-                )
-                for q, ids in zip(questions(), asked, strict=True)
-            ]
+            answers = _torch_greedy(model, asked, ANSWER_TOKENS, end_ids)
+        answerable = [
+            answer_is_correct(q, tokenizer.decode(tokens, skip_special_tokens=True))
+            for q, tokens in zip(questions(), answers, strict=True)
+        ]
         return cls(
             prompts=prompts,
             greedy=greedy,
@@ -97,17 +91,38 @@ def answer_is_correct(question: dict, answer: str) -> bool:
     return question["answer"].lower() in answer.lower()
 
 
-def _torch_greedy(model, ids: list[int], n: int, end_ids: tuple[int, ...] = ()) -> list[int]:
-    """Plain argmax with the KV cache (generate() would apply generation_config and stop at ends)."""
+def _torch_greedy(model, prompts: list[list[int]], n: int, end_ids: tuple[int, ...] = ()) -> list[list[int]]:
+    """Plain argmax with the KV cache (generate() would apply generation_config and stop at ends), for
+    all prompts in one batch: left-padded, masked, each row at its own positions. A decode step of
+    this model is bound by reading its weights, so one batched step costs about what one sequence's
+    does: the reference's greedy paths take 5 s instead of 20 (8 prompts), with the same tokens as
+    one prompt at a time (tests/build_engines/onnx/test_reference.py). A row stops at an end id."""
     import torch
 
-    out = model(torch.tensor([ids]), use_cache=True)
-    past = out.past_key_values
-    generated = []
-    for _ in range(n):
-        generated.append(int(out.logits[0, -1].argmax()))
-        if generated[-1] in end_ids:
+    width = max(len(ids) for ids in prompts)
+    tokens = torch.zeros(len(prompts), width, dtype=torch.long)
+    mask = torch.zeros(len(prompts), width, dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        tokens[row, width - len(ids) :] = torch.tensor(ids)
+        mask[row, width - len(ids) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(tokens, attention_mask=mask, position_ids=positions, use_cache=True)
+    generated: list[list[int]] = [[] for _ in prompts]
+    ended = [False] * len(prompts)
+    for step in range(n):
+        chosen = out.logits[:, -1].argmax(-1)
+        for row, token in enumerate(chosen.tolist()):
+            if not ended[row]:
+                generated[row].append(token)
+                ended[row] = token in end_ids
+        if all(ended) or step == n - 1:
             break
-        out = model(torch.tensor([[generated[-1]]]), past_key_values=past, use_cache=True)
-        past = out.past_key_values
+        mask = torch.cat([mask, torch.ones(len(prompts), 1, dtype=torch.long)], dim=1)
+        out = model(
+            chosen[:, None],
+            attention_mask=mask,
+            position_ids=mask.sum(-1, keepdim=True) - 1,
+            past_key_values=out.past_key_values,
+            use_cache=True,
+        )
     return generated
