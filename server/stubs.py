@@ -17,28 +17,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from . import procfs
+
 STUB_BINARY = "triton_python_backend_stub"
 
 
 def stub_processes(server_pid: int) -> dict[int, str]:
     """Python-backend stubs started by `server_pid`: {pid: model instance name}."""
     stubs = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
+    for proc in procfs.processes():
+        if proc.ppid != server_pid:
             continue
         try:
-            stat = (proc / "stat").read_text()
-            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-            if ppid != server_pid:
-                continue
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
+            args = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
             continue
         if args and args[0].endswith(STUB_BINARY.encode()):
             # The stub's arguments are: model path, shm region, sizes, parent pid, backend dir,
             # then the instance name ("engine_0_0").
             name = next((a.decode() for a in args if a.endswith((b"_0", b"_1", b"_2", b"_3"))), "?")
-            stubs[int(proc.name)] = name
+            stubs[proc.pid] = name
     return stubs
 
 

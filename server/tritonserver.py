@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import argv_scrub, drain, stubs
+from . import argv_scrub, drain, procfs, stubs
 from .installation import environment, find_installation
 from .options import ADMIN_HEADER, RESTRICTED_APIS, GrpcTls, ServerOptions, command
 
@@ -59,17 +59,7 @@ def process_group_alive(pgid: int) -> bool:
     stub, not of tritonserver) waits for PID 1 to reap it, which on these machines (PID 1 is not an
     init) happens only now and then: counted, it would keep stop() waiting, up to its 10 s deadline,
     after Triton had exited."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        state, _ppid, group = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(group) == pgid and state != "Z":
-            return True
-    return False
+    return any(proc.pgrp == pgid and proc.state != "Z" for proc in procfs.processes())
 
 
 class TritonServer:
