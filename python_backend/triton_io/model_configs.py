@@ -170,9 +170,9 @@ class EngineModelConfig:
     stream_interval               streaming: how the tokens after the first, which goes out at once,
                                   are framed (every response costs IPC and a postprocessing step, so
                                   larger ones leave more CPU to the model): "auto" (the default)
-                                  frames by load: one token per response while at most 4 streams
-                                  share an engine step, more as more do (4 at 16 streams), and
-                                  more when the response writer falls behind; N >= 1: N tokens per
+                                  frames by load: a stream alone gets every token at once, the
+                                  streams sharing an engine step share a rate of responses, and
+                                  tokens wait while the response writer falls behind; N >= 1: N tokens per
                                   response (1: one per token, tensorrtllm_backend's framing). The
                                   rule: stream_framing.py
     exclude_input_in_output       the default when a request does not say

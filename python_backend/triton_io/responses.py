@@ -134,6 +134,7 @@ class ResponseStream:
         self.arrival = time.monotonic()
         self.first: float | None = None
         self.last: float | None = None
+        self.sent_at = self.arrival  # when the latest response went out (its output's time)
         self.generated = 0  # tokens generated so far, for the KV blocks of the perf outputs
         self.cancelled = False
         # Outputs handed to the writer and not written yet: the engine thread adds, the writer takes.
@@ -178,10 +179,11 @@ class ResponseStream:
             self.logits.extend(out.generation_logits)
         if out.context_logits is not None:
             self.context_logits = out.context_logits
-        if not (out.finished or self.streaming and self._stream_due(out.step_batch, behind)):
+        if not (out.finished or self.streaming and self._stream_due(out.step_batch, at, behind)):
             return
         tensors = output_tensors(self.collected, self.arrival_ns, self._extras(out), self.settings.vocab_size)
         self.sender.send(self.responses.data(tensors), flags=final)
+        self.sent_at = at
         if self.streaming:
             self._clear()
         if not out.finished and not self.cancelled:
@@ -196,13 +198,14 @@ class ResponseStream:
         self.logits: list | None = [] if self.asked.logits else None
         self.context_logits = None
 
-    def _stream_due(self, step_batch: int, behind: bool) -> bool:
+    def _stream_due(self, step_batch: int, at: float, behind: bool) -> bool:
         return stream_framing.due(
             held=len(self.collected),
             first=len(self.collected) == self.generated,
             interval=self.settings.stream_interval,
             step_batch=step_batch,
             behind=behind,
+            since_sent=at - self.sent_at,
         )
 
     def _extras(self, out: TokenOutput) -> Extras:

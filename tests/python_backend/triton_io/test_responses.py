@@ -13,6 +13,7 @@ from python_backend.triton_io.responses import (
     Siblings,
     StreamSettings,
 )
+from python_backend.triton_io.stream_framing import RESPONSES_PER_SECOND
 from python_backend.triton_io.triton_api import Status
 
 FINAL = 1
@@ -301,27 +302,33 @@ def test_auto_carries_the_same_tokens_as_per_token_framing():
     assert sum(auto, []) == sum(per_token, [])
 
 
-def _by_load(step_batches):
-    """Tokens 1..n, token i from a step shared by step_batches[i-1] streams, the writer keeping up,
-    then an empty final output; returns the token ids of each response ("auto")."""
+def _by_load(step_batches, step_s):
+    """Tokens 1..n, token i from a step at i * step_s shared by step_batches[i-1] streams, the writer
+    keeping up, then an empty final output; returns the token ids of each response ("auto")."""
     sender = Sender()
     s = stream(sender, stream_interval=AUTO)
     for token, batch in enumerate(step_batches, start=1):
-        s.frame(_out("r", [token], False, step_batch=batch), 0.0, behind=False)
-    s.frame(_out("r", [], True), 0.0)
+        s.frame(_out("r", [token], False, step_batch=batch), token * step_s, behind=False)
+    s.frame(_out("r", [], True), len(step_batches) * step_s)
     return [ids(response) for response, _ in sender.sent]
 
 
-def test_auto_sends_more_tokens_per_response_the_more_streams_share_a_step():
-    """What makes "auto" pay on a machine whose writer keeps up: the cost of a response is CPU
-    downstream of send(), paid per response, so at 16 streams a step's 16 responses become about
-    4; a lone stream (or up to 4) still gets every token at once."""
-    assert _by_load([1] * 6) == [[t] for t in range(1, 7)] + [[]]
-    assert _by_load([4] * 6) == [[t] for t in range(1, 7)] + [[]]
-    assert _by_load([16] * 10) == [[1], [2, 3, 4, 5], [6, 7, 8, 9], [10]]
-    assert _by_load([8] * 6) == [[1], [2, 3], [4, 5], [6]]  # the final response carries 6
+def test_auto_spaces_a_streams_responses_by_the_streams_sharing_its_step():
+    """What makes "auto" pay: a response's cost is CPU downstream of send(), paid per response on the
+    cores the engine computes on, so the streams of a step share RESPONSES_PER_SECOND (64): each
+    stream's responses at least step_batch / 64 s apart, whatever the step's speed. Steps of 1/32 s
+    (exact in binary, as the comparisons need) or 1/8 s."""
+    assert RESPONSES_PER_SECOND == 64
+    fast, slow = 1 / 32, 1 / 8
+    # A stream alone in its steps gets every token at once, however fast they come.
+    assert _by_load([1] * 6, fast) == [[t] for t in range(1, 7)] + [[]]
+    # 16 streams: a response per 0.25 s, 8 tokens of fast steps, 2 of slow ones.
+    assert _by_load([16] * 17, fast) == [[1], list(range(2, 10)), list(range(10, 18)), []]
+    assert _by_load([16] * 7, slow) == [[1], [2, 3], [4, 5], [6, 7], []]
+    # 4 streams: 1/16 s apart, every second token of fast steps; the final response carries 6.
+    assert _by_load([4] * 6, fast) == [[1], [2, 3], [4, 5], [6]]
     # Others finish: the stream's next output, from a step it ran alone, sends what was held.
-    assert _by_load([16, 16, 16, 1, 1]) == [[1], [2, 3, 4], [5], []]
+    assert _by_load([16, 16, 16, 1, 1], fast) == [[1], [2, 3, 4], [5], []]
 
 
 class GatedSender(Sender):

@@ -1,11 +1,12 @@
 """Streaming framing through the real tritonserver: the session server runs the default,
-stream_interval "auto" (the first token alone, then more tokens per response the more streams
-share an engine step: python_backend/triton_io/stream_framing.py); a second server runs
+stream_interval "auto" (the first token alone, then responses spaced by how many streams share
+an engine step: python_backend/triton_io/stream_framing.py); a second server runs
 stream_interval 1 (one token per response, tensorrtllm_backend's framing). The same greedy request
 must carry the same tokens and the same text on both: framing may change how many responses a
 client gets, never what they say."""
 
 import queue
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from suite_ports import SCRATCH, test_port
 
 from client import wire
 from python_backend.triton_io.model_configs import AUTO, EngineModelConfig
+from python_backend.triton_io.stream_framing import RESPONSES_PER_SECOND
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +42,21 @@ def per_token_server(checkpoint_dir, onnx_fp32):
 
 
 def _stream(grpc_url: str, model: str, inputs: list) -> list:
-    """Every response of one streamed request, the empty final one included."""
+    """(seconds since sent, result) of every response of one streamed request, the empty final one
+    included."""
     import tritonclient.grpc as grpcclient
 
     responses: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(grpc_url)
-    client.start_stream(callback=lambda result, error: responses.put((result, error)))
+    client.start_stream(callback=lambda result, error: responses.put((time.monotonic(), result, error)))
+    sent = time.monotonic()
     client.async_stream_infer(model, inputs, enable_empty_final_response=True)
     results = []
     try:
         while True:
-            result, error = responses.get(timeout=300)
+            received, result, error = responses.get(timeout=300)
             assert error is None, error
-            results.append(result)
+            results.append((received - sent, result))
             if result.get_response().parameters["triton_final_response"].bool_param:
                 return results
     finally:
@@ -62,6 +66,11 @@ def _stream(grpc_url: str, model: str, inputs: list) -> list:
 
 def engine_chunks(grpc_url: str, prompt_ids: list[int]) -> list[list[int]]:
     """The token ids of each response of the engine model (TensorRT-LLM's tensorrt_llm I/O)."""
+    return [ids for _, ids in timed_engine_chunks(grpc_url, prompt_ids)]
+
+
+def timed_engine_chunks(grpc_url: str, prompt_ids: list[int]) -> list[tuple[float, list[int]]]:
+    """(seconds since sent, token ids) of each response of the engine model."""
     import tritonclient.grpc as grpcclient
 
     def tensor(name, array):
@@ -78,7 +87,9 @@ def engine_chunks(grpc_url: str, prompt_ids: list[int]) -> list[list[int]]:
     ]
     results = _stream(grpc_url, "engine", inputs)
     return [
-        r.as_numpy("output_ids").reshape(-1).tolist() for r in results if r.as_numpy("output_ids") is not None
+        (at, r.as_numpy("output_ids").reshape(-1).tolist())
+        for at, r in results
+        if r.as_numpy("output_ids") is not None
     ]
 
 
@@ -99,7 +110,7 @@ def ensemble_chunks(grpc_url: str) -> list[tuple[str, int]]:
             b"".join(r.as_numpy("text_output").reshape(-1)).decode(),
             int(r.as_numpy("token_count").reshape(-1)[0]),
         )
-        for r in results
+        for _, r in results
         if r.as_numpy("text_output") is not None
     ]
 
@@ -137,18 +148,28 @@ def test_per_token_and_coalesced_framing_carry_the_same_text(cpu_server, per_tok
     assert whole.strip() and "".join(text for text, _ in coalesced) == whole
 
 
-def test_auto_framing_coalesces_when_eight_streams_share_the_steps(cpu_server, tokenizer):
-    """8 concurrent streams (the session server's max_num_seqs): while more than 4 share a step,
-    "auto" sends 2 tokens per response, and each stream still carries the same greedy tokens."""
+def test_auto_framing_spaces_responses_when_eight_streams_share_the_steps(cpu_server, tokenizer):
+    """8 concurrent streams (the session server's max_num_seqs) of one prompt decode together: "auto"
+    sends each stream's responses after the first at least 8 / RESPONSES_PER_SECOND s apart
+    (stream_framing.py), and each stream still carries the same greedy tokens. The spacing is the
+    server's, by when the engine produced the tokens; how many responses that makes depends on how
+    fast the engine steps, so the bound is from each stream's own duration."""
     from concurrent.futures import ThreadPoolExecutor
 
     prompt_ids = tokenizer.encode(PROMPT)
     alone = sum(engine_chunks(cpu_server.options.grpc_url, prompt_ids), [])
     with ThreadPoolExecutor(8) as pool:
-        streams = list(pool.map(lambda _: engine_chunks(cpu_server.options.grpc_url, prompt_ids), range(8)))
-    assert all(sum(chunks, []) == alone for chunks in streams)
-    assert all(len(chunks[0]) == 1 for chunks in streams)
-    # Mostly 2 tokens per response (about 22 responses a stream where one per token is 41); a writer
-    # that keeps up would send one per token by its backlog alone (the rule before the load rule).
-    responses = sum(len(chunks) for chunks in streams)
-    assert responses < 0.75 * 8 * (TOKENS + 1), [len(chunks) for chunks in streams]
+        streams = list(
+            pool.map(lambda _: timed_engine_chunks(cpu_server.options.grpc_url, prompt_ids), range(8))
+        )
+    assert all(sum((ids for _, ids in chunks), []) == alone for chunks in streams)
+    assert all(len(chunks[0][1]) == 1 for chunks in streams)
+    # Between the first response and the final one, responses at least gap apart: at most
+    # span / gap + 1 of them. The gap taken is 6 streams' (not 8: a client that connected a step
+    # late shares fewer steps), the span gets 0.1 s for delivery jitter. One token per response
+    # would be 40 responses in the ~1.5 s these 40 steps take here.
+    gap = 6 / RESPONSES_PER_SECOND
+    for chunks in streams:
+        between = [at for at, ids in chunks[1:-1] if ids]
+        span = chunks[-1][0] - chunks[0][0]
+        assert len(between) <= (span + 0.1) / gap + 1, [len(ids) for _, ids in chunks]
