@@ -140,20 +140,35 @@ def measure_against(reference: Reference, model_dir: Path, name: str) -> Quality
 def verify(
     checkpoint_dir: Path, model_dir: Path, name: str, reference: Reference | None = None
 ) -> QualityReport:
-    """Measure, record in the variant's manifest, print, and fail below its bars."""
+    """Measure, record in the variant's manifest (with the precision this CPU computed it in), print,
+    and fail below its bars."""
     # the reference the ONNX gates of this checkpoint computed, kept beside the exports
     report = measure_against(reference or cached(checkpoint_dir, model_dir.parent), model_dir, name)
     record(model_dir, report)
+    from python_backend.openvino.pipeline import computes_in  # here: importing it loads OpenVINO
+
+    built = manifest.read(model_dir)
+    computed = computes_in(variant(name).inference_precision)
+    manifest.write(model_dir, **{k: v for k, v in built.items() if k != "created_unix"}, gated_in=computed)
     check(report, variant(name).bars)
     return report
 
 
+def gate_is_current(built: dict, computed_now: str) -> bool:
+    """Whether a manifest's gate stands for what this CPU serves: measured, and in the precision this
+    CPU computes the variant in. An ov-bf16 gated where the CPU computed f32 (no AVX-512) says nothing
+    about its BF16 quality, and the reverse (docs/OPENVINO.md)."""
+    return "quality" in built and built.get("gated_in") == computed_now
+
+
 def verified(checkpoint_dir: Path, work_dir: Path, name: str, *, force: bool = False) -> Path:
-    """The variant, exported (export.export) and measured once; a variant below its bars fails here,
-    also when its measured report is reused."""
+    """The variant, exported (export.export) and measured on this CPU's compute precision; a variant
+    below its bars fails here, also when its measured report is reused."""
+    from python_backend.openvino.pipeline import computes_in
+
     model_dir = export(checkpoint_dir, work_dir, name, force=force)
     built = manifest.read(model_dir)
-    if "quality" not in built:
+    if not gate_is_current(built, computes_in(variant(name).inference_precision)):
         verify(checkpoint_dir, model_dir, name)
     else:
         check(QualityReport.from_dict(built["quality"]), variant(name).bars)

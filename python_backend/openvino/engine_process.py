@@ -93,6 +93,14 @@ def serve(conn: Connection, config: EngineConfig, settings: pipe.OpenVINOSetting
     except Exception as exc:
         conn.send(msg.Failed(f"the OpenVINO pipeline could not be built: {exc}"))
         return
+    computed = pipe.computes_in(settings.inference_precision)
+    if settings.inference_precision and computed != settings.inference_precision:
+        log.warning(
+            "INFERENCE_PRECISION_HINT %s: this CPU computes in %s instead (the CPU plugin drops a bf16"
+            " hint without AVX-512; docs/OPENVINO.md)",
+            settings.inference_precision,
+            computed,
+        )
     conn.send(msg.Ready(pid=os.getpid()))
     try:
         Loop(conn, pipeline).run()

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import openvino as ov
 import openvino_genai as genai
 
 from ..engine.config import EngineConfig
@@ -68,6 +69,17 @@ def properties(config: EngineConfig, settings: OpenVINOSettings) -> dict[str, st
     if config.intra_op_threads:
         props["INFERENCE_NUM_THREADS"] = str(config.intra_op_threads)
     return props
+
+
+def computes_in(inference_precision: str) -> str:
+    """The precision the CPU plugin computes in on this CPU under the hint `inference_precision` (""
+    for its default), as the plugin resolves it ("f32", "bf16"): a bf16 hint is dropped for f32
+    without an error on a CPU without AVX-512, and the default is bf16 only where the CPU has BF16
+    (docs/OPENVINO.md). The plugin resolves the hint when it is set, so no model is compiled."""
+    core = ov.Core()
+    if inference_precision:
+        core.set_property("CPU", {"INFERENCE_PRECISION_HINT": inference_precision})
+    return core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
 
 
 def build(config: EngineConfig, settings: OpenVINOSettings) -> genai.ContinuousBatchingPipeline:

@@ -81,6 +81,14 @@ def test_greedy_answers_through_triton_equal_the_ones_the_gate_recorded(grpc, va
     assert all(recorded)
 
 
+def test_the_gate_was_measured_in_the_precision_this_cpu_serves_the_variant_in(variant_dir):
+    from build_engines.openvino.variants import variant
+    from python_backend.openvino.pipeline import computes_in
+
+    built = manifest.read(variant_dir)
+    assert built["gated_in"] == computes_in(variant(built["precision"]).inference_precision)
+
+
 def test_streamed_text_equals_the_whole_response(grpc):
     prompt = "Écris une phrase en français avec des accents: é, è, à, ç."
     streamed = grpc.generate(prompt, stream=True, max_tokens=40, chat=True)
