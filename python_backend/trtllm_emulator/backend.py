@@ -205,8 +205,9 @@ class EmulatedBackend:
             item = self._items.get(engine_id)
             if item is None:
                 return True
-            if out.new_token_ids:
-                item.framing.on_tokens(out.new_token_ids, out.num_cached_tokens, self._step_started_ns)
+            # Every output, a final one without tokens too (the first token drawn was an end id): the
+            # reused prefix counts whatever the answer (TensorRT-LLM's kv_cache_reused_blocks).
+            item.framing.on_tokens(out.new_token_ids, out.num_cached_tokens, self._step_started_ns)
             if out.finished:
                 self._finish(engine_id, item.framing.on_finish(out.finish_reason))
             return True  # cancellation comes from the poll thread or a stop request, as in the backend

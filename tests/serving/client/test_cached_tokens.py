@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from build_engines import model_config
+from client import LLMClient
+from client.types import GenerateRequest
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +64,20 @@ def test_a_streamed_answer_reports_cached_tokens_with_its_usage(openai_client, t
     )
     usage = chunks[-1].usage
     assert usage.prompt_tokens_details.cached_tokens == reusable(usage.prompt_tokens, tokens_per_block) > 0
+
+
+def test_an_answer_that_ends_at_its_first_token_still_reports_its_cached_prefix(
+    server, prompt_counter, tokens_per_block
+):
+    # The prefix was reused whatever the answer: TensorRT-LLM counts kv_cache_reused_blocks when the
+    # request is scheduled. The emulated C++ backend took the count only from outputs carrying tokens,
+    # so an answer whose first token was an end id reported none (a flaky failure of the test above
+    # when the sampled warm answer was empty). The end id here is the prompt's greedy first token.
+    client = LLMClient(server.options.grpc_url, timeout_s=120)
+    prompt = f"Note {uuid.uuid4().hex}:{FILLER}"
+    first = client.generate(GenerateRequest(prompt, max_tokens=1))  # computes the prompt's KV
+    (end_id,) = prompt_counter.encode(first.text, add_special_tokens=False)
+    ended = client.generate(GenerateRequest(prompt, max_tokens=4, end_id=end_id))
+    assert ended.output_tokens == 0
+    prompt_tokens = len(prompt_counter.encode(prompt))
+    assert ended.cached_tokens == reusable(prompt_tokens, tokens_per_block) > 0
