@@ -58,6 +58,9 @@ class TritonPythonModel:
             pb_utils, "triton_llm_detokenize_duration_seconds", "Time to detokenize one engine response"
         )
 
+    def finalize(self):
+        self.metrics.close()
+
     def execute(self, requests):
         return [self._one(request) for request in requests]
 

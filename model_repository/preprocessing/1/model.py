@@ -69,6 +69,9 @@ class TritonPythonModel:
             pb_utils, "triton_llm_tokenize_duration_seconds", "Time to tokenize one request"
         )
 
+    def finalize(self):
+        self.metrics.close()
+
     def execute(self, requests):
         return [self._one(request) for request in requests]
 
