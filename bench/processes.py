@@ -13,42 +13,18 @@ import urllib.request
 from pathlib import Path
 
 from build_engines.onnx import repository
-from server import drain
+from server import drain, procfs
 from server.tritonserver import ServerOptions, TritonServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text()
-                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                    found.append(int(proc.name))
-            except (OSError, ValueError):
-                pass
-    return found
-
-
-def tree(pid: int) -> set[int]:
-    """A process and all its descendants (python -m server: tritonserver and its model stubs)."""
-    pids, todo = {pid}, [pid]
-    while todo:
-        for child in children(todo.pop()):
-            if child not in pids:
-                pids.add(child)
-                todo.append(child)
-    return pids
-
-
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (tritonserver + model stubs)."""
     total = 0
-    for p in tree(pid):
+    for p in procfs.tree(pid):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
@@ -61,16 +37,15 @@ def cpu_seconds_by_role(pid: int, models: tuple[str, ...]) -> dict[str, float]:
     Python-backend stub of each of `models` (its command line holds the model's directory),
     tritonserver, and the rest by executable."""
     ticks, used = os.sysconf("SC_CLK_TCK"), {}
-    for p in tree(pid):
+    for p in procfs.tree(pid):
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            argv = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            argv = Path(f"/proc/{p.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
         role = next(
             (m for m in models if "stub" in argv[0] and any(f"/{m}/" in a for a in argv)), Path(argv[0]).name
         )
-        used[role] = used.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        used[role] = used.get(role, 0.0) + p.cpu_ticks / ticks
     return used
 
 
@@ -182,12 +157,12 @@ class Server:
             raise RuntimeError(f"python -m server not ready (exit code {self.process.poll()})")
 
     def tritonserver_pid(self) -> int | None:
-        return next(iter(children(self.process.pid)), None)
+        return next(iter(procfs.children(self.process.pid)), None)
 
     def stub(self, model: str) -> int | None:
         """The pid of `model`'s Python-backend stub (its instance name is an argument: engine_0_0)."""
         triton = self.tritonserver_pid()
-        for pid in children(triton) if triton else []:
+        for pid in procfs.children(triton) if triton else []:
             try:
                 if f"{model}_0_".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                     return pid

@@ -11,6 +11,8 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from server import procfs
+
 
 def _machine_jiffies() -> tuple[int, int] | None:
     """(busy, total) CPU jiffies summed over all cores since boot."""
@@ -24,26 +26,7 @@ def _machine_jiffies() -> tuple[int, int] | None:
 
 def _tree_jiffies(root_pid: int) -> int:
     """utime + stime of root_pid and all its descendants (alive now)."""
-    parents = {}
-    times = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        rest = stat[stat.rindex(")") + 2 :].split()  # fields after "pid (comm) "
-        parents[int(entry.name)] = int(rest[1])
-        times[int(entry.name)] = int(rest[11]) + int(rest[12])
-    tree = {root_pid}
-    frontier = [root_pid]
-    while frontier:
-        pid = frontier.pop()
-        children = [c for c, p in parents.items() if p == pid and c not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(times.get(pid, 0) for pid in tree)
+    return sum(p.cpu_ticks for p in procfs.tree(root_pid))
 
 
 def _own_jiffies() -> int:

@@ -25,18 +25,16 @@ STUB_BINARY = "triton_python_backend_stub"
 def stub_processes(server_pid: int) -> dict[int, str]:
     """Python-backend stubs started by `server_pid`: {pid: model instance name}."""
     stubs = {}
-    for proc in procfs.processes():
-        if proc.ppid != server_pid:
-            continue
+    for pid in procfs.children(server_pid):
         try:
-            args = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         if args and args[0].endswith(STUB_BINARY.encode()):
             # The stub's arguments are: model path, shm region, sizes, parent pid, backend dir,
             # then the instance name ("engine_0_0").
             name = next((a.decode() for a in args if a.endswith((b"_0", b"_1", b"_2", b"_3"))), "?")
-            stubs[proc.pid] = name
+            stubs[pid] = name
     return stubs
 
 

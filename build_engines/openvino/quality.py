@@ -142,14 +142,13 @@ def verify(
 ) -> QualityReport:
     """Measure, record in the variant's manifest (with the precision this CPU computed it in), print,
     and fail below its bars."""
+    from python_backend.openvino.pipeline import computes_in  # here: importing it loads OpenVINO
+
     # the reference the ONNX gates of this checkpoint computed, kept beside the exports
     report = measure_against(reference or cached(checkpoint_dir, model_dir.parent), model_dir, name)
     record(model_dir, report)
-    from python_backend.openvino.pipeline import computes_in  # here: importing it loads OpenVINO
-
-    built = manifest.read(model_dir)
-    computed = computes_in(variant(name).inference_precision)
-    manifest.write(model_dir, **{k: v for k, v in built.items() if k != "created_unix"}, gated_in=computed)
+    built = {k: v for k, v in manifest.read(model_dir).items() if k != "created_unix"}
+    manifest.write(model_dir, **built, gated_in=computes_in(variant(name).inference_precision))
     check(report, variant(name).bars)
     return report
 
