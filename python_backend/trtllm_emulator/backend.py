@@ -206,7 +206,10 @@ class EmulatedBackend:
             if item is None:
                 return True
             # Every output, a final one without tokens too (the first token drawn was an end id): the
-            # reused prefix counts whatever the answer (TensorRT-LLM's kv_cache_reused_blocks).
+            # reused prefix counts whatever the answer. TensorRT-LLM adds a request's reused blocks
+            # when its sequence is added to the KV cache, before any token (NVIDIA/TensorRT-LLM
+            # cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp, KVCacheManager::addSequence →
+            # updateReusedBlocksPerRequest, at b35ac1b6).
             item.framing.on_tokens(out.new_token_ids, out.num_cached_tokens, self._step_started_ns)
             if out.finished:
                 self._finish(engine_id, item.framing.on_finish(out.finish_reason))
