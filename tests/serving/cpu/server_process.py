@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.processes import children, tree
+from server import procfs
 from server.tritonserver import port_in_use
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -67,7 +67,7 @@ class ServerProcess:
             self.lines.put(line)
 
     def watch(self) -> set[int]:
-        self.seen |= tree(self.process.pid) - {self.process.pid}
+        self.seen |= {p.pid for p in procfs.tree(self.process.pid)} - {self.process.pid}
         return self.seen
 
     def wait_for_line(self, text: str, timeout_s: float = 180) -> None:
@@ -92,11 +92,11 @@ class ServerProcess:
         raise AssertionError(f"{what} not reached in {timeout_s} s; output: {''.join(self.output)[-2000:]}")
 
     def tritonserver_pid(self) -> int | None:
-        return next(iter(children(self.process.pid)), None)
+        return next(iter(procfs.children(self.process.pid)), None)
 
     def stubs(self) -> list[int]:
         pid = self.tritonserver_pid()
-        return children(pid) if pid else []
+        return procfs.children(pid) if pid else []
 
     def signal_and_wait(self, signum: int, timeout_s: float) -> tuple[int, float]:
         """Send `signum`, wait for the exit; (exit code, seconds it took)."""
