@@ -102,6 +102,15 @@ def test_repository(checkpoint_dir, onnx_fp32) -> Path:
     )
 
 
+def _assert_no_stub_crashed(log: Path, since_byte: int = 0) -> None:
+    """A session server's teardown, once the whole suite has used it: no Python-backend stub crashed
+    at its exit. They did, in ~MetricFamily, whenever a model left its metric families to the
+    interpreter's exit (tests/serving/cpu/test_stub_exit.py tells how); a request that failed in a
+    model was enough, and the suite sends every server many."""
+    text = log.read_bytes()[since_byte:].decode(errors="replace")
+    assert "Segfault encountered" not in text, f"a stub crashed at exit ({log}):\n{text[-3000:]}"
+
+
 @pytest.fixture(scope="session")
 def cpu_server(test_repository):
     from server.tritonserver import ServerOptions, TritonServer
@@ -109,8 +118,10 @@ def cpu_server(test_repository):
     http, grpc, metrics = TEST_PORTS
     options = ServerOptions(test_repository, http, grpc, metrics, exit_timeout_s=10)
     log = SCRATCH / "test_tritonserver.log"
+    since_byte = log.stat().st_size if log.exists() else 0  # the log is appended to, run after run
     with TritonServer(options, log_path=log) as running:
         yield running
+    _assert_no_stub_crashed(log, since_byte)
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +140,7 @@ def emulated_gpu_server(checkpoint_dir, onnx_fp32):
     running = start_emulated_gpu_server(checkpoint_dir, onnx_fp32)
     yield running
     running.stop()
+    _assert_no_stub_crashed(running.log_path)
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +152,7 @@ def emulated_pytorch_server(checkpoint_dir, onnx_fp32):
     running = start_emulated_pytorch_server(checkpoint_dir, onnx_fp32)
     yield running
     running.stop()
+    _assert_no_stub_crashed(running.log_path)
 
 
 @pytest.fixture(scope="session")

@@ -153,6 +153,10 @@ class TrtLlmMetrics:
                 for label, _ in series
             }
 
+    def close(self) -> None:
+        """As triton_io.metrics.EngineMetrics.close (the stub's exit segfaults on families left to it)."""
+        vars(self).clear()
+
     def update(self, stats: dict) -> None:
         for family, got in values(stats).items():
             for label, value in got.items():
@@ -180,6 +184,10 @@ class EngineCounts:
         self._active, self._cancelled = (family.Metric(labels=labels) for family in self._families)
         self.counts = counts
         self._cancelled_seen = 0
+
+    def close(self) -> None:
+        """As TrtLlmMetrics.close."""
+        vars(self).clear()
 
     def publish(self) -> None:
         held, cancelled = self.counts()
@@ -246,6 +254,13 @@ class StatsPoller:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(self.timeout_s + 1)
+
+    def close(self) -> None:
+        """Destroy the families this poller feeds, once nothing else writes them (after stop() and the
+        frontend's close: the frontend counts LoRA requests and tokens)."""
+        for families in (self.metrics, self.engine, self.lora and self.lora.families):
+            if families is not None:
+                families.close()
 
     def poll_once(self) -> None:
         # Ours first: a get_stats that fails must not hold back the leak and cancel families.

@@ -106,4 +106,5 @@ class TritonPythonModel:
     def finalize(self):
         self.stats.stop()
         self.frontend.close()
+        self.stats.close()
         self.llm.shutdown()

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
-from python_backend.llmapi.metrics import FAMILIES, StatsPoller, TrtLlmMetrics, values
+from python_backend.llmapi.metrics import (
+    FAMILIES,
+    EngineCounts,
+    LoraCounters,
+    StatsPoller,
+    TrtLlmMetrics,
+    values,
+)
+from python_backend.triton_io.metrics import LoraMetrics
 
 STATS = {
     "iter": 7,
@@ -25,13 +36,16 @@ class Recorder:
 
     def __init__(self):
         self.values: dict[tuple[str, tuple], float] = {}
+        self.families: list[weakref.ref] = []  # every family made, alive until nothing holds it
         recorder = self
 
         class MetricFamily:
             GAUGE = "gauge"
+            COUNTER = "counter"
 
             def __init__(self, name, description, kind):
                 self.name = name
+                recorder.families.append(weakref.ref(self))
 
             def Metric(self, labels):  # noqa: N802 (Triton's name)
                 family = self
@@ -39,6 +53,10 @@ class Recorder:
                 class Metric:
                     def set(self, value):
                         recorder.values[(family.name, tuple(sorted(labels.items())))] = value
+
+                    def increment(self, value):
+                        key = (family.name, tuple(sorted(labels.items())))
+                        recorder.values[key] = recorder.values.get(key, 0) + value
 
                 return Metric()
 
@@ -98,3 +116,21 @@ def test_the_poller_copies_the_latest_iteration_and_zeroes_an_idle_engine():
     poller.poll_once()  # idle: the executor holds nothing
     assert pb.get("nv_trt_llm_request_metrics", request_type="active") == 0
     assert pb.get("nv_trt_llm_kv_cache_block_metrics", kv_cache_block_type="max") == 40
+
+
+def test_close_destroys_every_family_the_poller_fed():
+    """The model's finalize closes them (after the frontend's close): families left to the interpreter's
+    exit are destroyed after the stub's shared memory is gone, and the stub segfaults in ~MetricFamily
+    (tests/serving/cpu/test_stub_exit.py; the session servers' teardown checks every stub's exit)."""
+    pb = Recorder()
+    lora = LoraCounters(LoraMetrics(pb), 2, lambda: ["a"])
+    engine = EngineCounts(pb, "engine", lambda: (1, 0))
+    poller = StatsPoller(
+        Stats([STATS]), TrtLlmMetrics(pb, "engine", "1"), 100, lambda: 1, lora=lora, engine=engine
+    )
+    lora.count_request("a")
+    poller.poll_once()
+    assert len(pb.families) == len(FAMILIES) + 3 + 2 and all(family() for family in pb.families)
+    poller.close()
+    gc.collect()  # the stand-in's Metric classes hold their family in a cycle; Triton's do not
+    assert [family().name for family in pb.families if family() is not None] == []
