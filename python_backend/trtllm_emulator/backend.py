@@ -105,8 +105,6 @@ class EmulatedBackend:
         self.control.shutdown()
         self.engine.shutdown()
         self.writer.close()
-        if self._metrics is not None:  # after the engine thread, their last user (EngineMetrics.close)
-            self._metrics.metrics.close()
 
     # -- execute ----------------------------------------------------------------------------------------
     def enqueue(self, batch: list[RequestView]) -> None:

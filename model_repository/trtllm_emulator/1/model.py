@@ -45,12 +45,13 @@ class TritonPythonModel:
         except BackendLoadError as exc:
             raise pb_utils.TritonModelException(str(exc)) from None
         declared = {output["name"] for output in config.get("output", [])}
+        self.metrics = EngineMetrics(pb_utils, args["model_name"])
         self.backend = EmulatedBackend(
             settings,
             declared,
             args["model_name"],
             PbResponses(pb_utils),  # every error INTERNAL, as the backend's
-            metrics=EngineMetrics(pb_utils, args["model_name"]),
+            metrics=self.metrics,
             on_fatal=exit_stub(log),
         )
         self.backend.start()
@@ -61,3 +62,4 @@ class TritonPythonModel:
 
     def finalize(self):
         self.backend.shutdown()
+        self.metrics.close()  # after the engine thread, their last user (EngineMetrics.close says why)
