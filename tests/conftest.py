@@ -102,13 +102,26 @@ def test_repository(checkpoint_dir, onnx_fp32) -> Path:
     )
 
 
-def _assert_no_stub_crashed(log: Path, since_byte: int = 0) -> None:
-    """A session server's teardown, once the whole suite has used it: no Python-backend stub crashed
-    at its exit. They did, in ~MetricFamily, whenever a model left its metric families to the
-    interpreter's exit (tests/serving/cpu/test_stub_exit.py tells how); a request that failed in a
-    model was enough, and the suite sends every server many."""
-    text = log.read_bytes()[since_byte:].decode(errors="replace")
-    assert "Segfault encountered" not in text, f"a stub crashed at exit ({log}):\n{text[-3000:]}"
+def _stop_checking_stub_exits(running, since_byte: int = 0) -> None:
+    """A session server's teardown: its last request is one preprocessing refuses, then the stop, and no
+    Python-backend stub may have crashed at its exit. They did, in ~MetricFamily (Metric::
+    SaveToSharedMemory), whenever a model left its metric families to the interpreter's exit, which
+    destroys them after the stub's shared memory is gone: preprocessing after refusing a guide that
+    does not compile (the error left its model in a reference cycle; last, so no collection runs
+    before the exit), the emulated engines after the suite's traffic. `since_byte`: where this run's
+    part of the log starts."""
+    from client import GenerateRequest, LLMClient, ServerError
+
+    try:
+        with pytest.raises(ServerError, match="guided_decoding_guide"):
+            LLMClient(running.options.grpc_url, timeout_s=60).generate(
+                GenerateRequest("Say hello.", max_tokens=4, guide_type="regex", guide="(")
+            )
+    finally:
+        running.stop()
+    text = running.log_path.read_bytes()[since_byte:].decode(errors="replace")
+    assert "successfully unloaded 'preprocessing'" in text
+    assert "Segfault encountered" not in text, f"a stub crashed at exit ({running.log_path}):\n{text[-3000:]}"
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +132,9 @@ def cpu_server(test_repository):
     options = ServerOptions(test_repository, http, grpc, metrics, exit_timeout_s=10)
     log = SCRATCH / "test_tritonserver.log"
     since_byte = log.stat().st_size if log.exists() else 0  # the log is appended to, run after run
-    with TritonServer(options, log_path=log) as running:
-        yield running
-    _assert_no_stub_crashed(log, since_byte)
+    running = TritonServer(options, log_path=log).start()
+    yield running
+    _stop_checking_stub_exits(running, since_byte)
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +152,7 @@ def emulated_gpu_server(checkpoint_dir, onnx_fp32):
 
     running = start_emulated_gpu_server(checkpoint_dir, onnx_fp32)
     yield running
-    running.stop()
-    _assert_no_stub_crashed(running.log_path)
+    _stop_checking_stub_exits(running)
 
 
 @pytest.fixture(scope="session")
@@ -151,8 +163,7 @@ def emulated_pytorch_server(checkpoint_dir, onnx_fp32):
 
     running = start_emulated_pytorch_server(checkpoint_dir, onnx_fp32)
     yield running
-    running.stop()
-    _assert_no_stub_crashed(running.log_path)
+    _stop_checking_stub_exits(running)
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,7 @@ def test_the_poller_copies_the_latest_iteration_and_zeroes_an_idle_engine():
 def test_close_destroys_every_family_the_poller_fed():
     """The model's finalize closes them (after the frontend's close): families left to the interpreter's
     exit are destroyed after the stub's shared memory is gone, and the stub segfaults in ~MetricFamily
-    (tests/serving/cpu/test_stub_exit.py; the session servers' teardown checks every stub's exit)."""
+    (tests/conftest.py _stop_checking_stub_exits: each session server's teardown checks its stubs)."""
     pb = Recorder()
     lora = LoraCounters(LoraMetrics(pb), 2, lambda: ["a"])
     engine = EngineCounts(pb, "engine", lambda: (1, 0))
