@@ -40,7 +40,7 @@ import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from ..triton_io.metrics import ACTIVE_REQUESTS, REQUESTS_CANCELLED
+from ..triton_io.metrics import ACTIVE_REQUESTS, REQUESTS_CANCELLED, Families
 
 log = logging.getLogger("triton_llm.llmapi")
 
@@ -137,7 +137,7 @@ def values(stats: dict) -> dict[str, dict[str, float]]:
     return out
 
 
-class TrtLlmMetrics:
+class TrtLlmMetrics(Families):
     """The five families of one model instance; `update(stats)` copies one iteration in."""
 
     def __init__(self, pb_utils, model: str, version: str):
@@ -153,10 +153,6 @@ class TrtLlmMetrics:
                 for label, _ in series
             }
 
-    def close(self) -> None:
-        """As triton_io.metrics.EngineMetrics.close (the stub's exit segfaults on families left to it)."""
-        vars(self).clear()
-
     def update(self, stats: dict) -> None:
         for family, got in values(stats).items():
             for label, value in got.items():
@@ -168,7 +164,7 @@ class TrtLlmMetrics:
                 self._metrics[family][label].set(0.0)
 
 
-class EngineCounts:
+class EngineCounts(Families):
     """triton_llm_active_requests and triton_llm_requests_cancelled_total, from `counts()`:
     admission.Admission.counts, (sequences held, sequences cancelled so far)."""
 
@@ -184,10 +180,6 @@ class EngineCounts:
         self._active, self._cancelled = (family.Metric(labels=labels) for family in self._families)
         self.counts = counts
         self._cancelled_seen = 0
-
-    def close(self) -> None:
-        """As TrtLlmMetrics.close."""
-        vars(self).clear()
 
     def publish(self) -> None:
         held, cancelled = self.counts()

@@ -21,6 +21,19 @@ ACTIVE_REQUESTS = ("triton_llm_active_requests", "Requests inside the engine (le
 REQUESTS_CANCELLED = ("triton_llm_requests_cancelled_total", "Requests cancelled before finishing")
 
 
+class Families:
+    """Metric families a model made; the model closes them in its finalize, after their last user."""
+
+    def close(self) -> None:
+        """Destroy every metric and family now, while the stub can still tell Triton. The Python
+        backend leaves their lifetime to the model (its README, "Custom Metrics"); those left for the
+        interpreter's exit are destroyed after the stub's shared memory is gone, and the stub
+        segfaults in ~MetricFamily (Metric::SaveToSharedMemory). Every model's objects can end up in
+        reference cycles only the exit's collection frees (the engine model's always did; pre- and
+        postprocessing's once a request failed in them). Unusable afterwards."""
+        vars(self).clear()
+
+
 class _Histogram:
     """A histogram family when the backend supports it; otherwise a sum/count pair of counters."""
 
@@ -48,7 +61,7 @@ class _Histogram:
             self._count.increment(1)
 
 
-class EngineMetrics:
+class EngineMetrics(Families):
     def __init__(self, pb_utils, model: str, lora: bool = False):
         """lora: the engine serves LoRA adapters (its families in `self.lora`, else None)."""
         labels = {"model": model}
@@ -100,15 +113,9 @@ class EngineMetrics:
         self._last: dict[str, float] = {}
 
     def close(self) -> None:
-        """Destroy every metric and family now, while the stub can still tell Triton. The Python
-        backend leaves their lifetime to the model (its README, "Custom Metrics"); those left for the
-        interpreter's exit are destroyed after the stub's shared memory is gone, and the stub
-        segfaults in ~MetricFamily (Metric::SaveToSharedMemory), as every CPU engine stub's exit did:
-        the engine model's objects hold each other in cycles only the exit's collection frees.
-        Unusable afterwards."""
         if self.lora is not None:
             self.lora.close()
-        vars(self).clear()
+        super().close()
 
     def update(self, stats: dict[str, float]) -> None:
         """Copy an engine stats snapshot (engine.stats()) into the families."""
@@ -160,7 +167,7 @@ class MetricsThrottle:
                 lora.update(engine.lora_info())
 
 
-class LoraMetrics:
+class LoraMetrics(Families):
     """The LoRA families (docs/upstream/lora.md §4.3, §5):
     triton_llm_lora_requests_info{running_lora_adapters, waiting_lora_adapters, max_lora} = unix time,
     vLLM's vllm:lora_requests_info label set and value, which the Gateway API inference extension's
@@ -185,10 +192,6 @@ class LoraMetrics:
         self._metrics: dict[tuple, object] = {}  # kept referenced, one per label set
         self._pending: dict[tuple[str, str], int] = {}  # (kind, adapter) → count not yet copied
         self._lock = threading.Lock()
-
-    def close(self) -> None:
-        """As EngineMetrics.close."""
-        vars(self).clear()
 
     def count_request(self, adapter: str | None) -> None:
         if adapter:
@@ -229,13 +232,8 @@ class LoraMetrics:
         return self._metrics[key]
 
 
-class CodecMetrics:
+class CodecMetrics(Families):
     """Tokenize / detokenize durations of the pre/post models."""
 
     def __init__(self, pb_utils, name: str, description: str):
         self.duration = _Histogram(pb_utils, name, description, CODEC_BUCKETS, {})
-
-    def close(self) -> None:
-        """As EngineMetrics.close: the pre/post stubs crashed the same way at exit once a request had
-        failed in them (an exception's traceback holds the model in a cycle)."""
-        vars(self).clear()

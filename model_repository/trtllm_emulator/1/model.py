@@ -62,4 +62,4 @@ class TritonPythonModel:
 
     def finalize(self):
         self.backend.shutdown()
-        self.metrics.close()  # after the engine thread, their last user (EngineMetrics.close says why)
+        self.metrics.close()  # after the engine thread, their last user (metrics.Families.close says why)
