@@ -9,7 +9,8 @@ to a JSON schema (guided decoding, bench/workload.py), the summarization prompts
 streams without and with prompt-lookup speculation, and the 1, 4 and 16 streams again on a server
 that streams STREAM_INTERVAL tokens per response and on one that coalesces ("auto", `stream_interval`;
 the rows above stream one token per response), each streamed row with its tokens per response and
-latency between responses; the Locust load test
+latency between responses, and the `auto` server's 16 streams in three rounds alternating with the
+engine called directly (bench/overhead_rounds.py); the Locust load test
 (`loadtest/`, 16 gRPC users, the same half-short/half-long mix and output length) on the same
 server, so its figures can be checked against this benchmark's; FP32 and INT8. With --peers
 (`make bench PEERS=1`), llama.cpp's llama-server and OpenVINO GenAI's in-process pipeline on the
@@ -33,7 +34,7 @@ from build_engines import checkpoint
 from build_engines.onnx import export as onnx_export
 from build_engines.onnx import quality
 
-from . import lora, ov_rows, processes, report, runners, workload
+from . import lora, ov_rows, overhead_rounds, processes, report, runners, workload
 from .peers import paired
 from .peers import rows as peer_rows
 from .stats import row
@@ -160,6 +161,12 @@ def main(argv=None) -> int:
             server = processes.cpu_server(name, ckpt, onnx_dir, PORTS, stream_interval=interval)
             with server:
                 stream_rows(server.options.grpc_url, f"triton_interval{interval}", precision, p, add_row)
+                if interval == "auto":  # the default against the engine direct, in alternating rounds
+                    ids = prompt_ids[: p["streams"][16]]
+                    for r in overhead_rounds.overhead_rows(
+                        server.options.grpc_url, onnx_dir, precision, ids, p
+                    ):
+                        add_row(r)
         if args.peers:
             add_row(peer_rows.llama_server_row(PEER_WORK, ckpt, precision, p, port=PORTS[0], logs=LOGS))
             for r in peer_rows.openvino_rows(PEER_WORK, ckpt, precision, prompt_ids[: p["streams"][16]], p):

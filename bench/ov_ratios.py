@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from statistics import median
 
-from .row_lookup import find, times
+from .row_lookup import find, paired_ratios, times
 from .row_lookup import median as median_row
 
 # Issue 29's targets for our best variant through Triton: against OpenVINO GenAI in process at the same
@@ -36,7 +36,7 @@ def openvino_engine_ratios(rows) -> list[str]:
         weights = peer["weights"]
         head = f"{variant}: Triton ensemble (16 streams) vs"
         pipeline = f"OpenVINO GenAI in process, {peer['ov_compute']} compute"
-        rounds = paired_ratios(rows, variant)
+        rounds = paired_ratios(rows, variant, "triton_ensemble")
         if rounds:
             listed = ", ".join(f"{r:.2f}×" for r in rounds)
             lines.append(
@@ -69,12 +69,3 @@ def openvino_engine_ratios(rows) -> list[str]:
             if other:
                 lines.append(f"{head} {name}: {times(ours, other)} output tok/s{target}")
     return lines
-
-
-def paired_ratios(rows, variant: str) -> list[float]:
-    """Each alternating round's ours / pipeline output tok/s, in round order (empty: none ran)."""
-    by_round: dict[int, dict[bool, float]] = {}
-    for r in rows:
-        if r.get("paired") == variant:
-            by_round.setdefault(r["round"], {})[r["engine"] == "triton_ensemble"] = r["output_tok_s"]
-    return [pair[True] / pair[False] for _, pair in sorted(by_round.items()) if len(pair) == 2]

@@ -6,10 +6,12 @@ bench/__main__.py runs the rows; this file only reads them.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from .ov_ratios import LLAMA_TARGET, openvino_engine_ratios
-from .row_lookup import find, median, times
+from .overhead_rounds import pairing
+from .row_lookup import find, median, paired_ratios, times
 from .stats import framing_lines
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "bench"
@@ -60,6 +62,14 @@ def ratios(rows, *, stream_interval: int, draft_len: int) -> list[str]:
                     if direct
                     else ""
                 )
+            )
+        rounds = paired_ratios(rows, pairing(precision), "triton_intervalauto")
+        if rounds:
+            listed = ", ".join(f"{r:.2f}×" for r in rounds)
+            lines.append(
+                f"{precision}: Triton ensemble (16 streams, auto, the default) vs engine direct, "
+                f"{len(rounds)} alternating rounds: {listed}; median {statistics.median(rounds):.2f}× "
+                "output tok/s (target ≥ 0.9×)"
             )
         locust = find(rows, "locust_grpc", precision)
         if t16 and locust:

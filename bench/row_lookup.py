@@ -33,3 +33,14 @@ def median(rows, engine, precision, concurrency):
 
 def times(row, other) -> str:
     return f"{row['output_tok_s'] / other['output_tok_s']:.2f}×"
+
+
+def paired_ratios(rows, pairing: str, ours: str) -> list[float]:
+    """Each alternating round's `ours` row / the other row of the round, output tok/s, in round order,
+    among the rows whose `paired` is `pairing` (bench/peers/paired.py, bench/overhead_rounds.py);
+    empty when none ran."""
+    by_round: dict[int, dict[bool, float]] = {}
+    for r in rows:
+        if r.get("paired") == pairing:
+            by_round.setdefault(r["round"], {})[r["engine"] == ours] = r["output_tok_s"]
+    return [pair[True] / pair[False] for _, pair in sorted(by_round.items()) if len(pair) == 2]
