@@ -89,16 +89,7 @@ def main(argv=None) -> int:
     p = workload.plan(args.quick)
     work = ROOT / "artifacts"
     ckpt = checkpoint.resolve(None, work)
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
-    texts = workload.prompts(p["engine_requests"])
-    prompt_ids = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        for t in texts
-    ]
+    prompt_ids = workload.chat_ids(ckpt, workload.prompts(p["engine_requests"]))
     rows = []
 
     def add_row(r):
@@ -162,9 +153,8 @@ def main(argv=None) -> int:
             with server:
                 stream_rows(server.options.grpc_url, f"triton_interval{interval}", precision, p, add_row)
                 if interval == "auto":  # the default against the engine direct, in alternating rounds
-                    ids = prompt_ids[: p["streams"][16]]
                     for r in overhead_rounds.overhead_rows(
-                        server.options.grpc_url, onnx_dir, precision, ids, p
+                        server.options.grpc_url, ckpt, onnx_dir, precision, p
                     ):
                         add_row(r)
         if args.peers:
@@ -177,8 +167,7 @@ def main(argv=None) -> int:
         # pipeline at the same compute (peers/paired.py: the host's speed moves within minutes).
         for variant in ov_rows.VARIANTS:
             if variant in paired.PAIRS:
-                ids = prompt_ids[: p["streams"][16]]
-                for r in paired.paired_rows(PEER_WORK, ckpt, variant, ids, p, PORTS):
+                for r in paired.paired_rows(PEER_WORK, ckpt, variant, p, PORTS):
                     add_row(r)
             else:
                 add_row(ov_rows.triton_row(ckpt, variant, p, PORTS, stream_interval="auto"))

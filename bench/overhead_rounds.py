@@ -8,7 +8,8 @@ rows: with the same code, two full runs gave 0.93× and 0.88× (docs/PERFORMANCE
 two moments as much as the overhead. A round's two rows run back to back, so a slow minute weighs on
 both sides of its ratio, and the median of the rounds is not moved by one slow round (the OpenVINO
 variants' rounds, bench/peers/paired.py, for the same reason). report.py prints each round's ratio and
-their median.
+their median. Every round's prompts are new to the server (workload.fresh), as they are to the engine
+started for the round.
 
 The rows are ordinary 16-stream rows (engine_direct and triton_intervalauto) with two more keys:
 `paired` ("<precision>-direct", on both rows) and `round` (1, 2, ...).
@@ -22,6 +23,7 @@ from . import runners, workload
 from .stats import row
 
 ROUNDS = 3
+KEYS_PER_ROUND = 1000  # round n's prompts are tagged n*1000, n*1000 + 1, ... (workload.TAG: 4 digits)
 
 
 def pairing(precision: str) -> str:
@@ -30,15 +32,16 @@ def pairing(precision: str) -> str:
 
 
 def overhead_rows(
-    grpc_url: str, onnx_dir: Path, precision: str, prompt_ids: list[list[int]], p: dict, rounds: int = ROUNDS
+    grpc_url: str, checkpoint_dir: Path, onnx_dir: Path, precision: str, p: dict, rounds: int = ROUNDS
 ) -> list[dict]:
     """`rounds` × (the engine on onnx_dir called directly, then 16 streams through the ensemble at
     `grpc_url`, a warm server over the same export at stream_interval "auto") on the 16-stream row's
-    prompts (`prompt_ids`: the same prompts, chat-formatted, for the engine)."""
-    prompts = workload.prompts(p["streams"][16])
+    prompts, each round's tagged fresh (workload.fresh) and the same on both sides of the round."""
     rows = []
     for number in range(1, rounds + 1):
-        direct = runners.engine_direct(onnx_dir, prompt_ids, p["max_tokens"], 16)
+        prompts = workload.fresh(workload.prompts(p["streams"][16]), first_key=number * KEYS_PER_ROUND)
+        ids = workload.chat_ids(checkpoint_dir, prompts)
+        direct = runners.engine_direct(onnx_dir, ids, p["max_tokens"], 16)
         served = runners.triton_streams(grpc_url, prompts, p["max_tokens"], 16, warm_up=False)
         for r in (
             row("engine_direct", precision, 16, *direct),

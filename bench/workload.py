@@ -3,6 +3,7 @@ plan (requests and tokens per row, full or quick), shared by `python -m bench` a
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -79,3 +80,31 @@ def plan(quick: bool) -> dict:
         "locust_s": 45,
         "summaries": {1: 8, 16: 32},
     }
+
+
+def fresh(prompts: list[str], first_key: int) -> list[str]:
+    """Each prompt tagged with a key of its own, from first_key up: sent to a server that served the
+    untagged prompts (or other keys), none finds its message in a prefix cache, only the template's
+    system turn. The alternating rounds (bench/overhead_rounds.py, bench/peers/paired.py) send each
+    round fresh: a warm server's later rounds would otherwise skip prefills that the other side of
+    the round, started cold, computes."""
+    return [tagged(prompt, first_key + i) for i, prompt in enumerate(prompts)]
+
+
+def chat_ids(checkpoint_dir: Path, texts: list[str]) -> list[list[int]]:
+    """Each text as one user message rendered by the checkpoint's chat template, as token ids (what the
+    ensemble's preprocessing sends the engine for apply_chat_template true)."""
+    tokenizer = _tokenizer(checkpoint_dir)
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        for t in texts
+    ]
+
+
+@functools.lru_cache(maxsize=2)
+def _tokenizer(checkpoint_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)

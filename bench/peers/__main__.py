@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     peers_run = set()  # the weight precisions the peers ran at
     for precision in args.precisions:
         if precision in paired.PAIRS:  # in rounds alternating with the pipeline at its compute
-            for r in paired.paired_rows(WORK, ckpt, precision, _prompt_ids(ckpt, p), p, ports):
+            for r in paired.paired_rows(WORK, ckpt, precision, p, ports):
                 add_row(r)
         elif precision in ov_rows.WEIGHTS:
             add_row(ov_rows.triton_row(ckpt, precision, p, ports, "auto"))  # as our ONNX rows here
@@ -79,7 +79,9 @@ def main(argv=None) -> int:
         if "llama" in args.only:
             add_row(peer_rows.llama_server_row(WORK, ckpt, weights, p, port=ports[0], logs=logs))
         if "openvino" in args.only:
-            for r in peer_rows.openvino_rows(WORK, ckpt, weights, _prompt_ids(ckpt, p), p):
+            for r in peer_rows.openvino_rows(
+                WORK, ckpt, weights, workload.chat_ids(ckpt, workload.prompts(p["streams"][16])), p
+            ):
                 add_row(r)
     if "vllm" in args.only:
         for r in peer_rows.vllm_rows(WORK, ckpt, p, port=ports[0], logs=logs):
@@ -102,20 +104,6 @@ def _onnx_row(ckpt: Path, precision: str, p: dict, ports: tuple[int, int, int], 
             options.grpc_url, workload.prompts(p["streams"][16]), p["max_tokens"], 16
         )
     return row("triton_ensemble", precision, 16, samples, wall)
-
-
-def _prompt_ids(ckpt: Path, p: dict) -> list[list[int]]:
-    """The 16-stream row's prompts, chat-formatted by the checkpoint's tokenizer (OpenVINO's
-    pipeline takes token ids)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
-    return [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        for t in workload.prompts(p["streams"][16])
-    ]
 
 
 if __name__ == "__main__":

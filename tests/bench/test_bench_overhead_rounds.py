@@ -1,8 +1,10 @@
 """The default's Triton overhead in alternating rounds (bench/overhead_rounds.py): report.py prints each
 round's Triton / engine-direct ratio and their median against the 0.9× target, and the rounds do not
-stand in for the run's own engine_direct and `auto` rows in the other ratio lines."""
+stand in for the run's own engine_direct and `auto` rows in the other ratio lines; each round's prompts
+are new to the server."""
 
-from bench.overhead_rounds import pairing
+from bench import workload
+from bench.overhead_rounds import KEYS_PER_ROUND, pairing
 from bench.report import ratios
 
 
@@ -57,3 +59,17 @@ def test_no_line_without_rounds():
     assert (
         lines_with([make_row("engine_direct", 400.0), make_row("triton_intervalauto", 300.0)], "rounds") == []
     )
+
+
+def test_each_rounds_prompts_are_new_to_the_server_and_the_same_ids_on_both_sides(checkpoint_dir):
+    from python_backend.text.tokenizer import Preprocessor
+
+    row_prompts = workload.prompts(48)  # the 16-stream row's: 16 prompts, each sent three times
+    rounds = [workload.fresh(row_prompts, first_key=n * KEYS_PER_ROUND) for n in (1, 2, 3)]
+    sent = [prompt for prompts in rounds for prompt in prompts]
+    # no request of a round repeats one the server saw before: in the round, an earlier round, the row
+    assert len(set(sent)) == len(sent) and set(sent).isdisjoint(row_prompts)
+    # The engine direct gets the token ids the ensemble's preprocessing makes of the same text.
+    server = Preprocessor(checkpoint_dir, max_seq_len=1024)
+    ids = workload.chat_ids(checkpoint_dir, rounds[0][:2])
+    assert ids == [server.encode(text, apply_chat_template=True) for text in rounds[0][:2]]
