@@ -165,13 +165,13 @@ class Loop:
         self._send(0.0, 0)
 
     def _step(self) -> None:
-        started = time.monotonic()
+        started_ns = time.monotonic_ns()
         if self.pipeline.has_non_finished_requests():  # cancelled requests too: the step frees them
             self.pipeline.step()
-        seconds = time.monotonic() - started
+        seconds = (time.monotonic_ns() - started_ns) / 1e9
         updates, step_batch = [], 0
         for running in list(self.active.values()):
-            update = self._read(running)
+            update = self._read(running, started_ns)
             if update.tokens:
                 step_batch += 1
             if update.tokens or update.reason is not None:
@@ -179,10 +179,11 @@ class Loop:
         self.ended.extend(updates)
         self._send(seconds, step_batch)
 
-    def _read(self, running: Generating) -> msg.SequenceUpdate:
-        """What the pipeline generated for this sequence in the step, under the finish rules."""
-        if not running.scheduled_ns:
-            running.scheduled_ns = time.monotonic_ns()
+    def _read(self, running: Generating, step_started_ns: int) -> msg.SequenceUpdate:
+        """What the pipeline generated for this sequence in the step that started at step_started_ns,
+        under the finish rules."""
+        if not running.scheduled_ns:  # its first step: first_scheduled_time_ns is when that step began
+            running.scheduled_ns = step_started_ns
         handle = running.handle
         new, log_probs = [], []
         while handle.can_read():

@@ -51,8 +51,9 @@ class Failed:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SequenceUpdate:
     """One sequence after a step: the tokens kept under the finish rules (finish.keep) and their log
-    probs, and the reason it ended (None: it runs on). scheduled_ns: time.monotonic_ns() after the
-    first step that could run it (a system-wide clock on Linux, so comparable across processes)."""
+    probs, and the reason it ended (None: it runs on). scheduled_ns: time.monotonic_ns() at the
+    start of the first step that could run it (a system-wide clock on Linux, so comparable across
+    processes)."""
 
     seq: int
     tokens: list[int]

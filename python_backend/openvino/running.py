@@ -21,7 +21,7 @@ class Running:
     params: SamplingParams
     callback: OutputCallback
     cum_log_prob: float = 0.0
-    scheduled_ns: int = 0  # time.monotonic_ns() after the first step that could run it (0: not yet)
+    scheduled_ns: int = 0  # time.monotonic_ns() at the start of the first step that could run it (0: not yet)
     done: bool = False
     finish_reason: FinishReason | None = None
 

@@ -89,6 +89,24 @@ def test_framing_one_output_per_step_then_one_empty_final(engine, tokenizer):
     assert outs[0].num_prompt_tokens == len(tokenizer.encode(PROMPTS[0]))
 
 
+def test_first_scheduled_is_when_the_sequences_first_step_began(engine, tokenizer):
+    # contract/perf_metrics.py: first_scheduled_time_ns is the start of the request's first engine
+    # step (it was the time the step's tokens were read, after the step, so a prefill's time showed
+    # as scheduled-to-first-token ~0). The step that gave the first token ended `seconds` after it began.
+    steps = []
+    engine.step_observer = lambda step, seconds: steps.append(step)
+    submitted = time.monotonic_ns()
+    try:
+        outs = outputs_of(engine, tokenizer.encode(PROMPTS[2]), SamplingParams(max_tokens=2))
+    finally:
+        engine.step_observer = None
+    first = next(s for s in steps if any(u.tokens for u in s.updates))
+    began = first.ended_ns - int(
+        first.seconds * 1e9
+    )  # at or after the step's start: ended_ns follows its reads
+    assert submitted <= outs[0].scheduled_ns <= began
+
+
 def test_each_output_counts_the_sequences_that_got_tokens_in_its_step(engine, tokenizer):
     # One Triton request's three prompts enter the pipeline together (submit_batch, all or none) and
     # fit one step's token budget (CONFIG: 64 tokens, 4 sequences): each step gives all three a token,
