@@ -23,7 +23,6 @@ from . import runners, workload
 from .stats import row
 
 ROUNDS = 3
-KEYS_PER_ROUND = 1000  # round n's prompts are tagged n*1000, n*1000 + 1, ... (workload.TAG: 4 digits)
 
 
 def pairing(precision: str) -> str:
@@ -39,7 +38,7 @@ def overhead_rows(
     prompts, each round's tagged fresh (workload.fresh) and the same on both sides of the round."""
     rows = []
     for number in range(1, rounds + 1):
-        prompts = workload.fresh(workload.prompts(p["streams"][16]), first_key=number * KEYS_PER_ROUND)
+        prompts = workload.round_prompts(p["streams"][16], number)
         ids = workload.chat_ids(checkpoint_dir, prompts)
         direct = runners.engine_direct(onnx_dir, ids, p["max_tokens"], 16)
         served = runners.triton_streams(grpc_url, prompts, p["max_tokens"], 16, warm_up=False)

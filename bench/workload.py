@@ -91,6 +91,16 @@ def fresh(prompts: list[str], first_key: int) -> list[str]:
     return [tagged(prompt, first_key + i) for i, prompt in enumerate(prompts)]
 
 
+# Alternating round n's prompts are tagged n*1000, n*1000 + 1, ...: apart from every other round's for
+# up to 1000 requests a round (TAG has four digits).
+KEYS_PER_ROUND = 1000
+
+
+def round_prompts(count: int, number: int) -> list[str]:
+    """The first `count` of prompts(), tagged fresh for alternating round `number` (1, 2, ...)."""
+    return fresh(prompts(count), first_key=number * KEYS_PER_ROUND)
+
+
 def chat_ids(checkpoint_dir: Path, texts: list[str]) -> list[list[int]]:
     """Each text as one user message rendered by the checkpoint's chat template, as token ids (what the
     ensemble's preprocessing sends the engine for apply_chat_template true)."""

@@ -26,7 +26,6 @@ from . import openvino_peer
 # ov-int8 has no like-for-like pipeline row (its int8 weights are optimum-cli's recipe, not ours).
 PAIRS = {"ov-fp32": "f32", "ov-bf16": "default"}
 ROUNDS = 3
-KEYS_PER_ROUND = 1000  # round n's prompts are tagged n*1000, n*1000 + 1, ... (workload.fresh)
 
 
 def paired_rows(
@@ -46,7 +45,7 @@ def paired_rows(
     rows = []
     with ov_rows.server(f"bench-{variant}", ckpt, variant, ports, "auto") as running:
         for number in range(1, rounds + 1):
-            prompts = workload.fresh(workload.prompts(p["streams"][16]), first_key=number * KEYS_PER_ROUND)
+            prompts = workload.round_prompts(p["streams"][16], number)
             ours = runners.triton_streams(
                 running.options.grpc_url, prompts, p["max_tokens"], 16, warm_up=number == 1
             )

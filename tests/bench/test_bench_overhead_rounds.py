@@ -4,7 +4,7 @@ stand in for the run's own engine_direct and `auto` rows in the other ratio line
 are new to the server."""
 
 from bench import workload
-from bench.overhead_rounds import KEYS_PER_ROUND, pairing
+from bench.overhead_rounds import pairing
 from bench.report import ratios
 
 
@@ -65,7 +65,7 @@ def test_each_rounds_prompts_are_new_to_the_server_and_the_same_ids_on_both_side
     from python_backend.text.tokenizer import Preprocessor
 
     row_prompts = workload.prompts(48)  # the 16-stream row's: 16 prompts, each sent three times
-    rounds = [workload.fresh(row_prompts, first_key=n * KEYS_PER_ROUND) for n in (1, 2, 3)]
+    rounds = [workload.round_prompts(48, n) for n in (1, 2, 3)]
     sent = [prompt for prompts in rounds for prompt in prompts]
     # no request of a round repeats one the server saw before: in the round, an earlier round, the row
     assert len(set(sent)) == len(sent) and set(sent).isdisjoint(row_prompts)
