@@ -1,20 +1,9 @@
 """bench/ov_ratios.py's ratio lines for our OpenVINO engine variants through Triton (bench/ov_rows.py):
 each against the peer row at its compute precision, none for a peer the run did not have."""
 
+from bench_rows import bench_row as make_row
+
 from bench.report import ratios
-
-
-def make_row(engine: str, precision: str, tok_s: float) -> dict:
-    return {
-        "engine": engine,
-        "precision": precision,
-        "concurrency": 16,
-        "output_tok_s": tok_s,
-        "ttft_p50_s": 0.1,
-        "ttft_p99_s": 0.2,
-        "tpot_p50_s": 0.01,
-        "tpot_p99_s": 0.02,
-    }
 
 
 def ov_lines(rows) -> list[str]:

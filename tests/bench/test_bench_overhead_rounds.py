@@ -3,23 +3,15 @@ round's Triton / engine-direct ratio and their median against the 0.9× target, 
 stand in for the run's own engine_direct and `auto` rows in the other ratio lines; each round's prompts
 are new to the server."""
 
+from bench_rows import bench_row
+
 from bench import workload
 from bench.overhead_rounds import pairing
 from bench.report import ratios
 
 
 def make_row(engine: str, tok_s: float, **keys) -> dict:
-    return {
-        "engine": engine,
-        "precision": "fp32",
-        "concurrency": 16,
-        "output_tok_s": tok_s,
-        "ttft_p50_s": 0.1,
-        "ttft_p99_s": 0.2,
-        "tpot_p50_s": 0.01,
-        "tpot_p99_s": 0.02,
-        **keys,
-    }
+    return bench_row(engine, "fp32", tok_s, **keys)
 
 
 def rounds(*pairs: tuple[float, float]) -> list[dict]:
